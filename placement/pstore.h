@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pstore - the page store: a mount's logical page space.
+ *
+ * The filesystem (fs/) maps file pages to logical pages (lpn) it takes from
+ * pstore_page_alloc(); pstore maps each logical slab (slab_size bytes of
+ * logical space) to a replica set: R distinct donors (struct xport each),
+ * chosen by rank (placement/rank.h) on the slab's first write, plus the
+ * optional disk backup, a sparse local file at the same logical offsets.
+ *
+ *   write: one xport_io per page per replica (the transport's batching
+ *          queue merges contiguous pages); done() once every replica (and
+ *          the backup) has the data, or with the first error if a replica
+ *          failed and no copy could take it.
+ *   read:  from the live replica with the lowest measured latency; on
+ *          error the next replica, then the backup; -EIO only when every
+ *          copy failed. Pages never written read as zeros without I/O.
+ *
+ * A slab whose pages are all freed is given back to its donors.
+ *
+ * Memory: sub-requests come from a pool made at open; a full pool makes
+ * pstore_submit() wait (backpressure), it never allocates.
+ *
+ * Threading: pstore_submit(), page alloc/free and the stats calls from any
+ * thread; done() runs on a transport completion thread (or in the caller
+ * for requests that need no I/O) and must not block. Slab allocation on
+ * first touch does a control call to the donor from the submitting thread
+ * without holding pstore's locks.
+ */
+#ifndef CNM_PLACEMENT_PSTORE_H
+#define CNM_PLACEMENT_PSTORE_H
+
+#include "rdma/xport.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PSTORE_PAGE_SHIFT   12
+#define PSTORE_PAGE	    (1u << PSTORE_PAGE_SHIFT)
+#define PSTORE_NOPAGE	    UINT64_MAX /* in lpn[]: reads as zeros, no I/O */
+#define PSTORE_MAX_REPLICAS 4
+
+struct pstore;
+
+struct pstore_cfg {
+	const char *const *donors; /* "HOST:PORT", borrowed during open */
+	int ndonors;
+	enum xport_kind transport; /* XPORT_MEM: local memory, no donors */
+	const struct auth_key *key;
+	uint64_t capacity;  /* logical bytes (the mount's --size) */
+	uint64_t slab_size; /* default 64 MiB */
+	unsigned int replicas;
+	const char *backup_path;	      /* NULL: no disk backup */
+	unsigned int sample_d;		      /* 0: min(ndonors, 2R+1) */
+	double w_free, w_trend, w_latency;    /* rank weights */
+	unsigned int max_chain, max_op_bytes; /* batching limits */
+	unsigned int io_timeout_ms, ctl_timeout_ms;
+	unsigned int max_inflight_pages; /* pool size; 0 = default (8192) */
+};
+
+struct pstore_req {
+	enum xport_dir dir;
+	unsigned int npages;
+	const uint64_t *lpn; /* npages entries, borrowed until done() */
+	void *buf;	     /* npages * PSTORE_PAGE bytes, borrowed */
+	void (*done)(struct pstore_req *r, int status); /* 0 or -errno */
+	void *priv;
+	/* private to pstore */
+	atomic_int pending;
+	atomic_int status;
+};
+
+/* 0 or -errno; err gets a sentence for the user (unreachable donor...). */
+int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
+		size_t errlen);
+void pstore_close(struct pstore *ps);
+
+/* Takes a free logical page, preferring hint (then the next after it) so
+ * sequential files get contiguous pages; -ENOSPC when full. */
+int pstore_page_alloc(struct pstore *ps, uint64_t hint, uint64_t *lpn);
+void pstore_page_free(struct pstore *ps, uint64_t lpn);
+uint64_t pstore_pages_total(struct pstore *ps);
+uint64_t pstore_pages_used(struct pstore *ps);
+
+void pstore_submit(struct pstore *ps, struct pstore_req *r);
+
+/* Marks buffer memory for zero-copy transports (fs pool buffers). */
+int pstore_register(struct pstore *ps, void *addr, size_t len);
+
+/*
+ * Writes the store's state as JSON members (no enclosing braces):
+ * "slab_size", "replicas", "slabs", "donors": [{addr, transport, state,
+ * slabs, bytes_read, bytes_written, latency_us, ops_per_post histogram,
+ * ...}], "backup". Returns the length, or -ENOSPC if buf is too small.
+ */
+int pstore_json(struct pstore *ps, char *buf, size_t len);
+
+#endif
