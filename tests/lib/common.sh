@@ -1,0 +1,162 @@
+# shellcheck shell=bash
+# Shared helpers for shell tests. Source it from a test run by meson with
+# `env: test_env` (BUILD_ROOT and SOURCE_ROOT set):
+#
+#   set -euo pipefail
+#   . "$SOURCE_ROOT/tests/lib/common.sh"
+#   trap cnm_cleanup EXIT
+#   cnm_start_donor d1 --memory 256M --grace-period 2
+#   echo "donor on 127.0.0.1:$CNM_PORT_d1"       # also $CNM_PORT (last one)
+#   ...
+#   cnm_stop_donor d1                 # fails if it does not exit in 10 s
+#   cnm_fail_on_log_errors "$(cnm_donor_log d1)"
+#
+# Every donor runs in the foreground, on 127.0.0.1 with an ephemeral port
+# (--port-file), logging to $CNM_TMP/NAME.log. cnm_cleanup kills whatever
+# is still running and removes $CNM_TMP (kept when CNM_KEEP=1).
+
+: "${BUILD_ROOT:?run through meson test (BUILD_ROOT unset)}"
+: "${SOURCE_ROOT:?run through meson test (SOURCE_ROOT unset)}"
+
+CNM_DONOR_BIN=${CNM_DONOR_BIN:-$BUILD_ROOT/donor/cnetmem-donor}
+CNM_CTL_BIN=${CNM_CTL_BIN:-$BUILD_ROOT/ctl/cnetmemctl}
+CNM_TMP=${CNM_TMP:-$(mktemp -d /tmp/cnm-test.XXXXXX)}
+export CNM_TMP
+CNM_DONORS=()
+
+cnm_log() {
+	echo "# $*" >&2
+}
+
+# cnm_skip REASON: exit 77 (meson: skipped)
+cnm_skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+# cnm_wait_for_file FILE SECONDS [PID]: wait until FILE is non-empty; fail
+# early if PID dies.
+cnm_wait_for_file() {
+	local f=$1 t=$2 pid=${3:-} i
+	for ((i = 0; i < t * 20; i++)); do
+		[ -s "$f" ] && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			cnm_log "process $pid died while waiting for $f"
+			return 1
+		fi
+		sleep 0.05
+	done
+	cnm_log "timed out waiting for $f"
+	return 1
+}
+
+cnm_donor_pid() { cat "$CNM_TMP/$1.pid"; }
+cnm_donor_log() { echo "$CNM_TMP/$1.log"; }
+cnm_donor_port() { cat "$CNM_TMP/$1.port"; }
+
+# cnm_start_donor NAME [ARGS...]: start a donor; later ARGS override the
+# defaults (--memory 64M --grace-period 2). Exports CNM_PORT_NAME (NAME with
+# non-alphanumerics turned into _) and CNM_PORT.
+cnm_start_donor() {
+	local name=$1 pid var
+	shift
+	rm -f "$CNM_TMP/$name.port"
+	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 \
+		--port-file "$CNM_TMP/$name.port" --memory 64M \
+		--grace-period 2 "$@" >>"$CNM_TMP/$name.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$CNM_TMP/$name.pid"
+	CNM_DONORS+=("$name")
+	if ! cnm_wait_for_file "$CNM_TMP/$name.port" 10 "$pid"; then
+		cnm_log "donor $name did not start; its log:"
+		sed 's/^/#   /' "$CNM_TMP/$name.log" >&2
+		return 1
+	fi
+	var=CNM_PORT_${name//[^a-zA-Z0-9]/_}
+	printf -v "$var" '%s' "$(cat "$CNM_TMP/$name.port")"
+	export "${var?}"
+	CNM_PORT=${!var}
+	export CNM_PORT
+	cnm_log "donor $name: pid $pid, 127.0.0.1:$CNM_PORT"
+}
+
+# cnm_stop_donor NAME: SIGTERM, fail if it does not exit within 10 s or
+# exits with a non-zero status.
+cnm_stop_donor() {
+	local name=$1 pid i rc=0
+	pid=$(cnm_donor_pid "$name") || return 1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		cnm_log "donor $name (pid $pid) did not exit on SIGTERM"
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		: >"$CNM_TMP/$name.pid"
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	: >"$CNM_TMP/$name.pid"
+	if [ "$rc" != 0 ]; then
+		cnm_log "donor $name exited with status $rc"
+		return 1
+	fi
+	return 0
+}
+
+# cnm_kill_donor NAME: SIGKILL (a crash, for restart tests).
+cnm_kill_donor() {
+	local pid
+	pid=$(cnm_donor_pid "$1")
+	[ -n "$pid" ] || return 0
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	: >"$CNM_TMP/$1.pid"
+}
+
+# cnm_fail_on_log_errors LOG [ALLOWED_REGEX]: fail when LOG has "error:"
+# lines other than those matching ALLOWED_REGEX.
+cnm_fail_on_log_errors() {
+	local log=$1 allowed=${2:-} bad
+	[ -f "$log" ] || return 0
+	bad=$(grep 'error:' "$log" || true)
+	if [ -n "$allowed" ] && [ -n "$bad" ]; then
+		bad=$(grep -Ev -- "$allowed" <<<"$bad" || true)
+	fi
+	if [ -n "$bad" ]; then
+		cnm_log "unexpected errors in $log:"
+		sed 's/^/#   /' <<<"$bad" >&2
+		return 1
+	fi
+	return 0
+}
+
+# cnm_cleanup: for `trap cnm_cleanup EXIT`; keeps the exit status.
+cnm_cleanup() {
+	local rc=$? name pid
+	for name in "${CNM_DONORS[@]}"; do
+		pid=$(cat "$CNM_TMP/$name.pid" 2>/dev/null || true)
+		[ -n "$pid" ] || continue
+		kill -0 "$pid" 2>/dev/null || continue
+		kill -TERM "$pid" 2>/dev/null || true
+		sleep 0.3
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$rc" != 0 ]; then
+		for name in "${CNM_DONORS[@]}"; do
+			[ -f "$CNM_TMP/$name.log" ] || continue
+			cnm_log "log of donor $name:"
+			tail -n 30 "$CNM_TMP/$name.log" | sed 's/^/#   /' >&2
+		done
+	fi
+	if [ "${CNM_KEEP:-0}" = 1 ]; then
+		cnm_log "kept $CNM_TMP"
+	else
+		rm -rf "$CNM_TMP"
+	fi
+	return "$rc"
+}
