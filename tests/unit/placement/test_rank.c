@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "placement/rank.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+/* Scripted random source: returns seq[i] in turn, then 0. */
+struct script {
+	const uint64_t *seq;
+	unsigned int n, i;
+};
+
+static uint64_t script_rand(void *arg)
+{
+	struct script *s = arg;
+
+	return s->i < s->n ? s->seq[s->i++] : 0;
+}
+
+static uint64_t zero_rand(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* xorshift64*, deterministic per seed */
+static uint64_t xs_rand(void *arg)
+{
+	uint64_t *x = arg;
+
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 2685821657736338717ull;
+}
+
+static const struct rank_weights w_all = { 1.0, 1.0, 1.0 };
+
+static void set(struct rank_donor *d, unsigned int id, bool healthy,
+		uint64_t free_slabs, int64_t trend, uint64_t lat)
+{
+	d->id = id;
+	d->healthy = healthy;
+	d->free_slabs = free_slabs;
+	d->trend_bps = trend;
+	d->latency_ns = lat;
+}
+
+START_TEST(dense_points_give_equal_values_equal_points)
+{
+	double v[] = { 5, 3, 5, 1, 3 };
+	unsigned int p[5];
+
+	rank_dense_points(v, 5, p);
+	ck_assert_uint_eq(p[0], 2);
+	ck_assert_uint_eq(p[1], 1);
+	ck_assert_uint_eq(p[2], 2);
+	ck_assert_uint_eq(p[3], 0);
+	ck_assert_uint_eq(p[4], 1);
+}
+END_TEST
+
+START_TEST(sample_size_one_picks_the_sampled_donor_even_if_worse)
+{
+	struct rank_donor c[3];
+	uint64_t seq[] = { 2, 0 };
+	struct script s = { seq, 2, 0 };
+	unsigned int out[1];
+
+	set(&c[0], 10, true, 100, 100, 1);
+	set(&c[1], 11, true, 100, 100, 1);
+	set(&c[2], 12, true, 1, -100, 1000000); /* worst on every count */
+	ck_assert_int_eq(rank_choose(c, 3, 1, 1, &w_all, script_rand, &s, out),
+			 1);
+	ck_assert_uint_eq(out[0], 12);
+}
+END_TEST
+
+START_TEST(sample_size_one_spreads_over_all_donors)
+{
+	struct rank_donor c[4];
+	unsigned int hits[4] = { 0 };
+	uint64_t seed = 42;
+
+	for (unsigned int i = 0; i < 4; i++)
+		set(&c[i], i, true, 10 + i, 0, 100);
+	for (int k = 0; k < 400; k++) {
+		unsigned int out[1];
+
+		ck_assert_int_eq(
+			rank_choose(c, 4, 1, 1, &w_all, xs_rand, &seed, out),
+			1);
+		ck_assert_uint_lt(out[0], 4);
+		hits[out[0]]++;
+	}
+	for (unsigned int i = 0; i < 4; i++)
+		ck_assert_uint_gt(hits[i], 0);
+}
+END_TEST
+
+START_TEST(donors_not_sampled_are_never_chosen)
+{
+	struct rank_donor c[5];
+	unsigned int out[2];
+
+	for (unsigned int i = 0; i < 4; i++)
+		set(&c[i], i, true, 10, 0, 500);
+	set(&c[4], 4, true, 1000, 1000, 1); /* best, but outside the sample */
+	/* zero_rand keeps the first d eligible donors as the sample */
+	ck_assert_int_eq(rank_choose(c, 5, 2, 3, &w_all, zero_rand, NULL, out),
+			 2);
+	ck_assert_uint_ne(out[0], 4);
+	ck_assert_uint_ne(out[1], 4);
+	ck_assert_uint_lt(out[0], 3);
+	ck_assert_uint_lt(out[1], 3);
+}
+END_TEST
+
+START_TEST(best_ranked_donors_win_when_all_are_sampled)
+{
+	struct rank_donor c[4];
+	uint64_t seed = 7;
+	unsigned int out[2];
+
+	set(&c[0], 100, true, 5, 0, 300);
+	set(&c[1], 101, true, 50, 10, 100); /* best */
+	set(&c[2], 102, true, 20, 5, 200);  /* second */
+	set(&c[3], 103, true, 1, -5, 400);
+	for (int k = 0; k < 50; k++) {
+		ck_assert_int_eq(
+			rank_choose(c, 4, 2, 4, &w_all, xs_rand, &seed, out),
+			2);
+		ck_assert_uint_eq(out[0], 101);
+		ck_assert_uint_eq(out[1], 102);
+	}
+}
+END_TEST
+
+START_TEST(each_criterion_points_the_right_way)
+{
+	struct rank_donor c[2];
+	uint64_t seed = 3;
+	unsigned int out[1];
+	const struct rank_weights wf = { 1, 0, 0 }, wt = { 0, 1, 0 },
+				  wl = { 0, 0, 1 };
+
+	/* 0: more free slabs; 1: growing memory and lower latency */
+	set(&c[0], 0, true, 9, -1, 900);
+	set(&c[1], 1, true, 3, 1, 100);
+	ck_assert_int_eq(rank_choose(c, 2, 1, 2, &wf, xs_rand, &seed, out), 1);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert_int_eq(rank_choose(c, 2, 1, 2, &wt, xs_rand, &seed, out), 1);
+	ck_assert_uint_eq(out[0], 1);
+	ck_assert_int_eq(rank_choose(c, 2, 1, 2, &wl, xs_rand, &seed, out), 1);
+	ck_assert_uint_eq(out[0], 1);
+}
+END_TEST
+
+START_TEST(weights_decide_between_criteria)
+{
+	struct rank_donor c[2];
+	uint64_t seed = 5;
+	unsigned int out[1];
+	const struct rank_weights free_heavy = { 3, 0, 1 },
+				  lat_heavy = { 1, 0, 3 };
+
+	set(&c[0], 0, true, 9, 0, 900); /* roomy but slow */
+	set(&c[1], 1, true, 3, 0, 100); /* fast but small */
+	ck_assert_int_eq(
+		rank_choose(c, 2, 1, 2, &free_heavy, xs_rand, &seed, out), 1);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert_int_eq(
+		rank_choose(c, 2, 1, 2, &lat_heavy, xs_rand, &seed, out), 1);
+	ck_assert_uint_eq(out[0], 1);
+}
+END_TEST
+
+START_TEST(ties_are_broken_at_random)
+{
+	struct rank_donor c[4];
+	unsigned int hits[4] = { 0 };
+	uint64_t seed = 99;
+
+	/* 1 and 2 tie for best; 0 and 3 are worse */
+	set(&c[0], 0, true, 1, 0, 100);
+	set(&c[1], 1, true, 5, 0, 100);
+	set(&c[2], 2, true, 5, 0, 100);
+	set(&c[3], 3, true, 2, 0, 100);
+	for (int k = 0; k < 200; k++) {
+		unsigned int out[1];
+
+		ck_assert_int_eq(
+			rank_choose(c, 4, 1, 4, &w_all, xs_rand, &seed, out),
+			1);
+		hits[out[0]]++;
+	}
+	ck_assert_uint_eq(hits[0], 0);
+	ck_assert_uint_eq(hits[3], 0);
+	ck_assert_uint_gt(hits[1], 0);
+	ck_assert_uint_gt(hits[2], 0);
+}
+END_TEST
+
+START_TEST(all_equal_donors_give_r_distinct_choices_spread_over_all)
+{
+	struct rank_donor c[5];
+	unsigned int hits[5] = { 0 };
+	uint64_t seed = 11;
+
+	for (unsigned int i = 0; i < 5; i++)
+		set(&c[i], i, true, 8, 0, 100);
+	for (int k = 0; k < 300; k++) {
+		unsigned int out[3];
+
+		ck_assert_int_eq(
+			rank_choose(c, 5, 3, 0, &w_all, xs_rand, &seed, out),
+			3);
+		ck_assert_uint_ne(out[0], out[1]);
+		ck_assert_uint_ne(out[0], out[2]);
+		ck_assert_uint_ne(out[1], out[2]);
+		for (int j = 0; j < 3; j++)
+			hits[out[j]]++;
+	}
+	for (unsigned int i = 0; i < 5; i++)
+		ck_assert_uint_gt(hits[i], 0);
+}
+END_TEST
+
+START_TEST(zero_weights_choose_at_random_among_the_sample)
+{
+	struct rank_donor c[3];
+	unsigned int hits[3] = { 0 };
+	uint64_t seed = 1234;
+	const struct rank_weights w0 = { 0, 0, 0 };
+
+	set(&c[0], 0, true, 100, 100, 1);
+	set(&c[1], 1, true, 2, 0, 50);
+	set(&c[2], 2, true, 1, -9, 90);
+	for (int k = 0; k < 300; k++) {
+		unsigned int out[1];
+
+		ck_assert_int_eq(
+			rank_choose(c, 3, 1, 3, &w0, xs_rand, &seed, out), 1);
+		hits[out[0]]++;
+	}
+	for (unsigned int i = 0; i < 3; i++)
+		ck_assert_uint_gt(hits[i], 0);
+}
+END_TEST
+
+START_TEST(unhealthy_and_full_donors_are_never_chosen)
+{
+	struct rank_donor c[4];
+	uint64_t seed = 77;
+
+	set(&c[0], 0, false, 1000, 1000, 1); /* down */
+	set(&c[1], 1, true, 0, 1000, 1);     /* full */
+	set(&c[2], 2, true, 1, 0, 500);
+	set(&c[3], 3, true, 2, 0, 600);
+	for (int k = 0; k < 100; k++) {
+		unsigned int out[2];
+
+		ck_assert_int_eq(
+			rank_choose(c, 4, 2, 0, &w_all, xs_rand, &seed, out),
+			2);
+		ck_assert_uint_ge(out[0], 2);
+		ck_assert_uint_ge(out[1], 2);
+		ck_assert_uint_ne(out[0], out[1]);
+	}
+}
+END_TEST
+
+START_TEST(fewer_healthy_donors_than_r_fail_with_ehostdown)
+{
+	struct rank_donor c[3];
+	unsigned int out[2];
+	uint64_t seed = 1;
+
+	set(&c[0], 0, true, 5, 0, 1);
+	set(&c[1], 1, false, 5, 0, 1);
+	set(&c[2], 2, false, 5, 0, 1);
+	ck_assert_int_eq(rank_choose(c, 3, 2, 0, &w_all, xs_rand, &seed, out),
+			 -EHOSTDOWN);
+	ck_assert_int_eq(rank_choose(c, 1, 2, 0, &w_all, xs_rand, &seed, out),
+			 -EHOSTDOWN);
+	ck_assert_int_eq(rank_choose(c, 0, 1, 0, &w_all, xs_rand, &seed, out),
+			 -EHOSTDOWN);
+}
+END_TEST
+
+START_TEST(full_donors_fail_with_enospc)
+{
+	struct rank_donor c[3];
+	unsigned int out[2];
+	uint64_t seed = 1;
+
+	set(&c[0], 0, true, 5, 0, 1);
+	set(&c[1], 1, true, 0, 0, 1);
+	set(&c[2], 2, true, 0, 0, 1);
+	ck_assert_int_eq(rank_choose(c, 3, 2, 0, &w_all, xs_rand, &seed, out),
+			 -ENOSPC);
+}
+END_TEST
+
+START_TEST(sample_smaller_than_r_is_raised_to_r)
+{
+	struct rank_donor c[4];
+	unsigned int out[2];
+	uint64_t seed = 8;
+
+	for (unsigned int i = 0; i < 4; i++)
+		set(&c[i], i, true, 4, 0, 10);
+	ck_assert_int_eq(rank_choose(c, 4, 2, 1, &w_all, xs_rand, &seed, out),
+			 2);
+	ck_assert_uint_ne(out[0], out[1]);
+}
+END_TEST
+
+START_TEST(bad_arguments_are_einval)
+{
+	struct rank_donor c[2];
+	unsigned int out[2];
+	const struct rank_weights neg = { -1, 0, 0 };
+
+	set(&c[0], 0, true, 4, 0, 10);
+	set(&c[1], 1, true, 4, 0, 10);
+	ck_assert_int_eq(rank_choose(c, 2, 0, 0, &w_all, zero_rand, NULL, out),
+			 -EINVAL);
+	ck_assert_int_eq(rank_choose(c, 2, 1, 0, &neg, zero_rand, NULL, out),
+			 -EINVAL);
+	ck_assert_int_eq(rank_choose(c, 2, 1, 0, &w_all, NULL, NULL, out),
+			 -EINVAL);
+	ck_assert_int_eq(rank_choose(c, RANK_MAX + 1, 1, 0, &w_all, zero_rand,
+				     NULL, out),
+			 -EINVAL);
+}
+END_TEST
+
+START_TEST(random_candidates_always_give_distinct_eligible_choices)
+{
+	struct rank_donor c[16];
+	uint64_t seed = 2024;
+
+	for (int k = 0; k < 2000; k++) {
+		unsigned int n = 1 + xs_rand(&seed) % 16;
+		unsigned int r = 1 + xs_rand(&seed) % 4;
+		unsigned int d = xs_rand(&seed) % 10;
+		unsigned int out[4], elig = 0;
+		int ret;
+
+		for (unsigned int i = 0; i < n; i++) {
+			set(&c[i], i, xs_rand(&seed) % 4 != 0,
+			    xs_rand(&seed) % 3,
+			    (int64_t)(xs_rand(&seed) % 5) - 2,
+			    xs_rand(&seed) % 4);
+			elig += c[i].healthy && c[i].free_slabs > 0;
+		}
+		ret = rank_choose(c, n, r, d, &w_all, xs_rand, &seed, out);
+		if (elig < r) {
+			ck_assert_int_lt(ret, 0);
+			continue;
+		}
+		ck_assert_int_eq(ret, (int)r);
+		for (unsigned int i = 0; i < r; i++) {
+			ck_assert_uint_lt(out[i], n);
+			ck_assert(c[out[i]].healthy);
+			ck_assert_uint_gt(c[out[i]].free_slabs, 0);
+			for (unsigned int j = 0; j < i; j++)
+				ck_assert_uint_ne(out[i], out[j]);
+		}
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("rank");
+	TCase *tc = tcase_create("rank");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, dense_points_give_equal_values_equal_points);
+	tcase_add_test(tc,
+		       sample_size_one_picks_the_sampled_donor_even_if_worse);
+	tcase_add_test(tc, sample_size_one_spreads_over_all_donors);
+	tcase_add_test(tc, donors_not_sampled_are_never_chosen);
+	tcase_add_test(tc, best_ranked_donors_win_when_all_are_sampled);
+	tcase_add_test(tc, each_criterion_points_the_right_way);
+	tcase_add_test(tc, weights_decide_between_criteria);
+	tcase_add_test(tc, ties_are_broken_at_random);
+	tcase_add_test(
+		tc, all_equal_donors_give_r_distinct_choices_spread_over_all);
+	tcase_add_test(tc, zero_weights_choose_at_random_among_the_sample);
+	tcase_add_test(tc, unhealthy_and_full_donors_are_never_chosen);
+	tcase_add_test(tc, fewer_healthy_donors_than_r_fail_with_ehostdown);
+	tcase_add_test(tc, full_donors_fail_with_enospc);
+	tcase_add_test(tc, sample_smaller_than_r_is_raised_to_r);
+	tcase_add_test(tc, bad_arguments_are_einval);
+	tcase_add_test(tc,
+		       random_candidates_always_give_distinct_eligible_choices);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
