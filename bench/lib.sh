@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# bench/lib.sh - set up and tear down one swap backend for bench/run.
+# Needs: BUILD, WORK, LOG, say(). Teardown order as design.md says:
+# swapoff, losetup -d, unmount, stop donors.
+
+B_SWAPDEV= B_LOOP= B_MNT= B_FSPID= B_DONORS=() B_ZRAM= B_PORTS=()
+SWAP_BYTES=${SWAP_BYTES:-2G}
+
+wait_for() { # wait_for SECONDS CMD...
+	local end=$((SECONDS + $1)); shift
+	until "$@"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
+start_donors() { # start_donors N
+	local i pf
+	for i in $(seq 1 "$1"); do
+		pf=$WORK/donor$i.port
+		rm -f "$pf"
+		"$BUILD/donor/cnetmem-donor" --foreground --listen 127.0.0.1:0 \
+			--port-file "$pf" --memory 3G --grace-period 2 \
+			>>"$LOG" 2>&1 &
+		B_DONORS+=($!)
+		wait_for 20 test -s "$pf" || { say "donor $i did not start"; return 1; }
+		B_PORTS+=("$(cat "$pf")")
+	done
+}
+
+mount_cnetmem() { # mount_cnetmem ARGS...
+	B_MNT=$WORK/mnt
+	mkdir -p "$B_MNT"
+	"$BUILD/fs/cnetmem" "$B_MNT" --size 4G -f "$@" >>"$LOG" 2>&1 &
+	B_FSPID=$!
+	wait_for 20 mountpoint -q "$B_MNT" || { say "mount did not come up"; return 1; }
+}
+
+swap_on_file() { # swap_on_file FILE
+	fallocate -l "$SWAP_BYTES" "$1"
+	B_LOOP=$(losetup --direct-io=on -f --show "$1")
+	mkswap "$B_LOOP" >/dev/null
+	swapon -p 100 "$B_LOOP"
+	B_SWAPDEV=$B_LOOP
+}
+
+bench_setup() {
+	local args=() p
+	case $1 in
+	disk)
+		swap_on_file "$WORK/disk-swap" ;;
+	zram)
+		B_ZRAM=$(cat /sys/class/zram-control/hot_add)
+		echo lz4 >"/sys/block/zram$B_ZRAM/comp_algorithm" 2>/dev/null || true
+		echo "$SWAP_BYTES" >"/sys/block/zram$B_ZRAM/disksize"
+		mkswap "/dev/zram$B_ZRAM" >/dev/null
+		swapon -p 100 "/dev/zram$B_ZRAM"
+		B_SWAPDEV=/dev/zram$B_ZRAM ;;
+	local)
+		mount_cnetmem --local-memory
+		swap_on_file "$B_MNT/swap0" ;;
+	tcp-r1|tcp-r2)
+		start_donors 2
+		for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
+		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp
+		swap_on_file "$B_MNT/swap0" ;;
+	*)
+		say "unknown backend $1"; return 1 ;;
+	esac
+}
+
+bench_stats() {
+	[ -n "$B_MNT" ] && [ -r "$B_MNT/.cnetmem-stats" ] && cat "$B_MNT/.cnetmem-stats"
+	echo
+}
+
+bench_teardown() {
+	local pid
+	if [ -n "$B_SWAPDEV" ]; then
+		swapoff "$B_SWAPDEV" || say "swapoff $B_SWAPDEV failed"
+		B_SWAPDEV=
+	fi
+	if [ -n "$B_LOOP" ]; then
+		losetup -d "$B_LOOP" || true
+		B_LOOP=
+	fi
+	if [ -n "$B_ZRAM" ]; then
+		echo "$B_ZRAM" >/sys/class/zram-control/hot_remove || true
+		B_ZRAM=
+	fi
+	if [ -n "$B_MNT" ]; then
+		fusermount3 -u "$B_MNT" 2>/dev/null || umount -l "$B_MNT" 2>/dev/null || true
+		[ -n "$B_FSPID" ] && { wait "$B_FSPID" 2>/dev/null || true; }
+		B_MNT= B_FSPID=
+	fi
+	for pid in "${B_DONORS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	B_DONORS=() B_PORTS=()
+	rm -f "$WORK/disk-swap"
+}
+
+# bench_files CSV: fio on a working-set file and GNU sort spilling to a
+# directory, cnetmem (TCP, two donors) against tmpfs / local disk.
+bench_files() {
+	local csv=$1 dir rep t0 bw args=() p
+	echo "test,where,rep,value,unit" >"$csv"
+	start_donors 2
+	for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
+	mount_cnetmem "${args[@]}" --replicas 1 --transport tcp
+	mkdir -p "$WORK/tmpfs" "$WORK/disk" "$B_MNT/spill"
+	mount -t tmpfs -o size=2G tmpfs "$WORK/tmpfs"
+	seq 1 12000000 | awk '{print ($1 * 7919) % 10000019 " line " $1}' >"$WORK/disk/sort.in"
+	for rep in $(seq 1 "$REPS"); do
+		for dir in "$B_MNT/spill" "$WORK/tmpfs"; do
+			[ "$dir" = "$WORK/tmpfs" ] && where=tmpfs || where=cnetmem
+			for rw in randrw write; do
+				say "fio $rw on $where, run $rep"
+				bw=$(fio --name=ws --directory="$dir" --rw=$rw --bs=4k \
+					--size=256M --numjobs=4 --direct=1 --ioengine=psync \
+					--runtime=10 --time_based --group_reporting \
+					--verify=crc32c --verify_fatal=1 --output-format=terse \
+					--terse-version=3 2>>"$LOG" |
+					awk -F';' '{print ($7 + $48) / 1024}')
+				echo "fio-$rw,$where,$rep,$bw,MiB/s" >>"$csv"
+				rm -f "$dir"/ws.*
+			done
+		done
+		for dir in "$B_MNT/spill" "$WORK/disk"; do
+			[ "$dir" = "$WORK/disk" ] && where=disk || where=cnetmem
+			say "sort -S 64M -T $where, run $rep"
+			t0=$(date +%s.%N)
+			sort -S 64M -T "$dir" "$WORK/disk/sort.in" | md5sum >"$WORK/sort.$where"
+			echo "sort,$where,$rep,$(echo "$(date +%s.%N) - $t0" | bc),s" >>"$csv"
+		done
+		cmp -s "$WORK/sort.cnetmem" "$WORK/sort.disk" || say "sort outputs differ!"
+	done
+	umount "$WORK/tmpfs"
+	bench_teardown
+}
