@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * xport - dispatch of the transport interface to its backends.
+ *
+ * XPORT_AUTO asks the rdma backend first (when it is built): its open()
+ * must fail fast, without connecting, when no RDMA device reaches the
+ * peer, and any such failure falls back to TCP. Without the rdma backend
+ * AUTO is TCP.
+ */
+#include "rdma/xport.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+static const struct xport_backend *backend_of(enum xport_kind kind)
+{
+	switch (kind) {
+	case XPORT_TCP:
+		return &xport_tcp_backend;
+	case XPORT_MEM:
+		return &xport_mem_backend;
+	case XPORT_RDMA:
+#if CNM_XPORT_VERBS
+		return &xport_rdma_backend;
+#else
+		return NULL;
+#endif
+	default:
+		return NULL;
+	}
+}
+
+const char *xport_kind_name(enum xport_kind kind)
+{
+	switch (kind) {
+	case XPORT_TCP:
+		return "tcp";
+	case XPORT_RDMA:
+		return "rdma";
+	case XPORT_MEM:
+		return "mem";
+	case XPORT_AUTO:
+		return "auto";
+	default:
+		return "unknown";
+	}
+}
+
+static int open_auto(const struct xport_cfg *cfg, struct xport **out)
+{
+	struct xport_cfg c = *cfg;
+	int ret;
+
+#if CNM_XPORT_VERBS
+	c.kind = XPORT_RDMA;
+	ret = xport_rdma_backend.open(&c, out);
+	if (ret == 0 || ret == -ENOMEM || ret == -EINVAL)
+		return ret;
+	log_info("donor %s:%s: no rdma path (%d), using tcp", cfg->host,
+		 cfg->port, ret);
+#endif
+	c.kind = XPORT_TCP;
+	ret = xport_tcp_backend.open(&c, out);
+	return ret;
+}
+
+int xport_open(const struct xport_cfg *cfg, struct xport **out)
+{
+	const struct xport_backend *b;
+
+	*out = NULL;
+	if (!cfg)
+		return -EINVAL;
+	if (cfg->kind != XPORT_MEM && (!cfg->host || !cfg->port))
+		return -EINVAL;
+	if (cfg->kind == XPORT_AUTO)
+		return open_auto(cfg, out);
+	if (cfg->kind > XPORT_AUTO)
+		return -EINVAL;
+	b = backend_of(cfg->kind);
+	if (!b)
+		return -EPROTONOSUPPORT;
+	return b->open(cfg, out);
+}
+
+int xport_wait_up(struct xport *x, unsigned int timeout_ms)
+{
+	return x->ops->wait_up(x, timeout_ms);
+}
+
+void xport_submit(struct xport *x, struct xport_io *io)
+{
+	x->ops->submit(x, io);
+}
+
+int xport_register(struct xport *x, void *addr, size_t len)
+{
+	return x->ops->reg ? x->ops->reg(x, addr, len) : 0;
+}
+
+int xport_alloc(struct xport *x, struct xport_slab *out)
+{
+	return x->ops->alloc(x, out);
+}
+
+int xport_free(struct xport *x, uint32_t slab)
+{
+	return x->ops->free_slab(x, slab);
+}
+
+int xport_query(struct xport *x, struct wire_state *out)
+{
+	return x->ops->query(x, out);
+}
+
+int xport_heartbeat(struct xport *x, uint64_t *rtt_ns)
+{
+	return x->ops->heartbeat(x, rtt_ns);
+}
+
+int xport_reclaim(struct xport *x, uint64_t bytes)
+{
+	return x->ops->reclaim ? x->ops->reclaim(x, bytes) : -EOPNOTSUPP;
+}
+
+enum xport_state xport_state(struct xport *x)
+{
+	return x->ops->state(x);
+}
+
+void xport_get_stats(struct xport *x, struct xport_stats *out)
+{
+	x->ops->get_stats(x, out);
+}
+
+const char *xport_peer(struct xport *x)
+{
+	return x->ops->peer(x);
+}
+
+void xport_close(struct xport *x)
+{
+	if (x)
+		x->ops->close(x);
+}
