@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* config - cnetmem-donor's settings table and validation. */
+#include "donor/config.h"
+
+#include "common/parse.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <syslog.h>
+
+static const char *const transports[] = { "tcp", "rdma", "auto", NULL };
+const char *const donor_log_levels[] = { "error", "warning", "notice",
+					 "info",  "debug",   NULL };
+
+#define F(x) offsetof(struct donor_opts, x)
+const struct opt_def donor_opt_defs[] = {
+	{ "config", 'c', OPT_STR, F(config), NULL, 0, 0, NULL, "FILE",
+	  "read settings from this libconfig file first" },
+	{ "listen", 'l', OPT_STR, F(listen), NULL, 0, 0, NULL, "ADDR:PORT",
+	  "address to serve on; port 0 takes an ephemeral port" },
+	{ "memory", 'm', OPT_SIZE, F(memory), NULL, 1 << 20, 1ull << 50, NULL,
+	  "SIZE", "memory to donate (K/M/G suffixes), reserved up front" },
+	{ "key-file", 'k', OPT_STR, F(key_file), NULL, 0, 0, NULL, "FILE",
+	  "pre-shared key (mode 0600); without it, loopback only" },
+	{ "port-file", 0, OPT_STR, F(port_file), NULL, 0, 0, NULL, "FILE",
+	  "write the bound port here once accepting" },
+	{ "foreground", 'f', OPT_BOOL, F(foreground), "false", 0, 0, NULL, NULL,
+	  "stay in the foreground and log to stderr" },
+	{ "insecure", 0, OPT_BOOL, F(insecure), "false", 0, 0, NULL, NULL,
+	  "allow serving without a key on non-loopback addresses" },
+	{ "grace-period", 0, OPT_INT, F(grace_period), "60", 0, 86400, NULL,
+	  "SECONDS", "keep a disconnected client's slabs this long" },
+	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0, transports,
+	  "tcp|rdma|auto", "listeners to run" },
+	{ "max-clients", 0, OPT_INT, F(max_clients), "256", 1, 65536, NULL, "N",
+	  "connections served at once" },
+	{ "low-watermark", 0, OPT_SIZE, F(low_watermark), "0", 0, 0, NULL,
+	  "SIZE", "below this host MemAvailable, ask slabs back (0: off)" },
+	{ "high-watermark", 0, OPT_SIZE, F(high_watermark), "0", 0, 0, NULL,
+	  "SIZE", "above this host MemAvailable, offer slabs again" },
+	{ "evict-wait", 0, OPT_INT, F(evict_wait), "30", 1, 3600, NULL,
+	  "SECONDS", "deadline given to clients to hand a slab back" },
+	{ "log-level", 0, OPT_ENUM, F(log_level), "info", 0, 0,
+	  donor_log_levels, "LEVEL", "error, warning, notice, info, debug" },
+	OPT_END
+};
+
+int donor_syslog_level(int idx)
+{
+	static const int map[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
+				   LOG_DEBUG };
+
+	return idx >= 0 && idx < 5 ? map[idx] : LOG_INFO;
+}
+
+int donor_opts_validate(struct opts *o, const struct donor_opts *c)
+{
+	char host[256], port[32];
+
+	if (!c->listen)
+		return opts_fail(o, "listen", "required (e.g. 0.0.0.0:7700)");
+	if (parse_hostport(c->listen, NULL, host, sizeof(host), port,
+			   sizeof(port)))
+		return opts_fail(o, "listen", "'%s' is not ADDR:PORT",
+				 c->listen);
+	if (!c->memory)
+		return opts_fail(o, "memory", "required (e.g. 4G)");
+	if (c->high_watermark && c->low_watermark > c->high_watermark)
+		return opts_fail(o, "low-watermark",
+				 "must not be above high-watermark");
+	if (c->high_watermark && !c->low_watermark)
+		return opts_fail(o, "high-watermark",
+				 "needs low-watermark as well");
+	return 0;
+}

@@ -1,0 +1,838 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * rdma_server - the donor's RDMA listener; see donor/rdma_server.h and the
+ * sequence at the top of rdma/verbs.c.
+ *
+ * One thread polls the listener's CM event channel, every connection's
+ * completion channel and a wake eventfd. Per connection: RECV completion
+ * -> check (donor/dmsg.h) -> act through donor/session.h -> re-post the
+ * receive -> SEND the reply (the re-post before the reply is what returns
+ * the client's credit). Unsolicited messages (EVICT, slab refreshes after a
+ * reconnect) wait in a small queue until the client has handed back an
+ * unsolicited credit (immediate data of its SENDs).
+ */
+#include "donor/rdma_server.h"
+
+#include "common/log.h"
+#include "donor/dmsg.h"
+#include "rdma/handshake.h"
+#include "rdma/verbs_wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <infiniband/verbs.h>
+#include <poll.h>
+#include <pthread.h>
+#include <rdma/rdma_cma.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define RS_NSEND    (VB_CREDITS + VB_UNSOL)
+#define RS_MAXCONN  256
+#define RS_QUEUE    1024 /* unsolicited messages waiting for credits */
+#define RS_SEND_TAG (1ull << 62)
+#define RS_RD_ATOM  16
+
+struct rmr {
+	uint32_t slab;
+	struct ibv_mr *mr;
+};
+
+struct runsol {
+	uint16_t op; /* PROTO_OP_EVICT or PROTO_OP_ALLOC (refresh) */
+	uint32_t slab;
+	uint64_t deadline_ms;
+};
+
+struct rconn {
+	struct session_conn sc; /* first: the evict callback casts back */
+	struct rdma_server *srv;
+	struct rdma_cm_id *id;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *cc;
+	struct ibv_cq *cq;
+	struct ibv_mr *msg_mr;
+	uint8_t *msgs; /* VB_CREDITS receive, RS_NSEND send buffers */
+	uint64_t send_free; /* bit i: send buffer i free */
+	enum dmsg_phase phase;
+	struct wire_hello hin, hout; /* host order */
+	uint64_t auth_id;	     /* AUTH reply held back by refreshes */
+	int auth_pending;
+	struct session *sess;
+	struct rmr *mrs;
+	unsigned int nmrs, mr_cap;
+	int unsol; /* the client's unsolicited credits */
+	int dead;
+	unsigned int cq_events;
+	/* protected by srv->lock: queued by the evict callback */
+	struct runsol q[RS_QUEUE];
+	unsigned int qhead, qlen;
+	struct rconn *next;
+};
+
+struct rdma_server {
+	struct donor *donor;
+	struct auth_key key;
+	uint32_t caps;
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *listen;
+	unsigned int port;
+	int wake_fd;
+	int stop;
+	pthread_t thr;
+	pthread_mutex_t lock; /* conn queues (q, qhead, qlen) */
+	struct rconn *conns;  /* listener thread only */
+	unsigned int nconns;
+};
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void wake(struct rdma_server *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("rdma listener: wake: %s", strerror(errno));
+}
+
+/* session_conn.evict: runs under the donor's lock, only queues. */
+static void rc_evict(struct session_conn *sc, uint32_t slab,
+		     uint64_t deadline_ms)
+{
+	struct rconn *c = (struct rconn *)sc;
+	struct rdma_server *s = c->srv;
+
+	pthread_mutex_lock(&s->lock);
+	if (c->qlen < RS_QUEUE) {
+		struct runsol *u = &c->q[(c->qhead + c->qlen++) % RS_QUEUE];
+
+		u->op = PROTO_OP_EVICT;
+		u->slab = slab;
+		u->deadline_ms = deadline_ms;
+	}
+	pthread_mutex_unlock(&s->lock);
+	wake(s);
+}
+
+static int post_recv(struct rconn *c, unsigned int i)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)(c->msgs + (size_t)i * VB_MSG),
+			       .length = VB_MSG,
+			       .lkey = c->msg_mr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 };
+	struct ibv_recv_wr *bad;
+
+	return -ibv_post_recv(c->id->qp, &wr, &bad);
+}
+
+/* Sends one message; 0 or -errno (the connection is then dropped). */
+static int send_msg(struct rconn *c, const struct proto_hdr *h,
+		    const void *body)
+{
+	struct ibv_send_wr wr = { 0 }, *bad;
+	struct ibv_sge sge;
+	unsigned int b;
+	uint8_t *buf;
+
+	if (!c->send_free || sizeof(struct wire_hdr) + h->len > VB_MSG)
+		return -ENOBUFS;
+	b = (unsigned int)__builtin_ctzll(c->send_free);
+	c->send_free &= ~(1ull << b);
+	buf = c->msgs + (size_t)(VB_CREDITS + b) * VB_MSG;
+	proto_hdr_enc(buf, h);
+	if (h->len)
+		memcpy(buf + sizeof(struct wire_hdr), body, h->len);
+	sge.addr = (uintptr_t)buf;
+	sge.length = sizeof(struct wire_hdr) + h->len;
+	sge.lkey = c->msg_mr->lkey;
+	wr.wr_id = RS_SEND_TAG | b;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	return -ibv_post_send(c->id->qp, &wr, &bad);
+}
+
+static int reply(struct rconn *c, const struct proto_hdr *req, int status,
+		 const void *body, uint32_t len)
+{
+	struct proto_hdr h = { .op = req->op,
+			       .flags = PROTO_F_REPLY,
+			       .id = req->id,
+			       .len = status ? 0 : len,
+			       .status = (uint32_t)status };
+
+	return send_msg(c, &h, body);
+}
+
+static struct rmr *mr_find(struct rconn *c, uint32_t slab)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nmrs; i++)
+		if (c->mrs[i].slab == slab)
+			return &c->mrs[i];
+	return NULL;
+}
+
+/* Registers slab memory in this client's PD: 0 with *ws filled. */
+static int mr_add(struct rconn *c, uint32_t slab, void *addr, uint64_t size,
+		  struct wire_slab *ws)
+{
+	struct ibv_mr *mr;
+	struct rmr *r = mr_find(c, slab);
+
+	if (r)
+		goto out_fill;
+	if (c->nmrs == c->mr_cap) {
+		unsigned int cap = c->mr_cap ? c->mr_cap * 2 : 16;
+		struct rmr *n = realloc(c->mrs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->mrs = n;
+		c->mr_cap = cap;
+	}
+	mr = ibv_reg_mr(c->pd, addr, size,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+				IBV_ACCESS_REMOTE_WRITE);
+	if (!mr)
+		return errno ? -errno : -ENOMEM;
+	r = &c->mrs[c->nmrs++];
+	r->slab = slab;
+	r->mr = mr;
+out_fill:
+	ws->slab = slab;
+	ws->rkey = r->mr->rkey;
+	ws->size = size;
+	ws->addr = (uint64_t)(uintptr_t)r->mr->addr;
+	return 0;
+}
+
+static void mr_del(struct rconn *c, uint32_t slab)
+{
+	struct rmr *r = mr_find(c, slab);
+
+	if (!r)
+		return;
+	ibv_dereg_mr(r->mr);
+	*r = c->mrs[--c->nmrs];
+}
+
+/* Queues refreshes (new rkeys) for the slabs the session already holds. */
+static void queue_refresh(struct rconn *c)
+{
+	struct pool *p = donor_pool(c->srv->donor);
+	uint32_t n = pool_chunks(p), i;
+
+	for (i = 0; i < n; i++) {
+		void *addr;
+
+		if (session_io_begin(c->sess, i, 0, 512, &addr))
+			continue;
+		session_io_end(c->sess, i, 0, 0);
+		pthread_mutex_lock(&c->srv->lock);
+		if (c->qlen < RS_QUEUE) {
+			struct runsol *u =
+				&c->q[(c->qhead + c->qlen++) % RS_QUEUE];
+
+			u->op = PROTO_OP_ALLOC;
+			u->slab = i;
+			u->deadline_ms = 0;
+		}
+		pthread_mutex_unlock(&c->srv->lock);
+	}
+}
+
+/* Sends queued unsolicited messages while credits last; then a held-back
+ * AUTH reply once no refresh is left. */
+static int flush_unsol(struct rconn *c)
+{
+	int ret = 0;
+
+	for (;;) {
+		struct runsol u;
+		struct proto_hdr h = { 0 };
+
+		pthread_mutex_lock(&c->srv->lock);
+		if (!c->qlen || c->unsol <= 0 || !c->send_free) {
+			pthread_mutex_unlock(&c->srv->lock);
+			break;
+		}
+		u = c->q[c->qhead];
+		c->qhead = (c->qhead + 1) % RS_QUEUE;
+		c->qlen--;
+		pthread_mutex_unlock(&c->srv->lock);
+		if (u.op == PROTO_OP_EVICT) {
+			struct wire_evict ev = { .slab = u.slab,
+						 .deadline_ms = u.deadline_ms };
+
+			proto_evict_swap(&ev);
+			h.op = PROTO_OP_EVICT;
+			h.len = sizeof(ev);
+			ret = send_msg(c, &h, &ev);
+		} else {
+			struct wire_slab ws;
+			void *addr;
+
+			if (session_io_begin(c->sess, u.slab, 0, 512, &addr))
+				continue; /* freed meanwhile */
+			session_io_end(c->sess, u.slab, 0, 0);
+			ret = mr_add(c, u.slab, addr,
+				     session_slab_size(c->sess), &ws);
+			if (ret) {
+				log_warn("rdma client %s: slab %u: cannot "
+					 "register: %s",
+					 c->sc.peer, u.slab, strerror(-ret));
+				continue;
+			}
+			proto_slab_swap(&ws);
+			h.op = PROTO_OP_ALLOC;
+			h.flags = PROTO_F_REPLY;
+			h.len = sizeof(ws);
+			ret = send_msg(c, &h, &ws);
+		}
+		if (ret)
+			return ret;
+		c->unsol--;
+	}
+	if (c->auth_pending) {
+		int empty;
+
+		pthread_mutex_lock(&c->srv->lock);
+		empty = c->qlen == 0;
+		pthread_mutex_unlock(&c->srv->lock);
+		if (empty) {
+			struct proto_hdr h = { .op = PROTO_OP_AUTH,
+					       .id = c->auth_id };
+
+			c->auth_pending = 0;
+			ret = reply(c, &h, 0, NULL, 0);
+		}
+	}
+	return ret;
+}
+
+/* Drops the connection: the CM tells the client, the thread cleans up. */
+static void conn_kill(struct rconn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	log_notice("rdma client %s: closing: %s", c->sc.peer, why);
+	rdma_disconnect(c->id);
+}
+
+static void send_error(struct rconn *c, const char *why)
+{
+	struct proto_hdr h = { .op = PROTO_OP_ERROR,
+			       .len = (uint32_t)strnlen(why,
+							PROTO_ERRTEXT_MAX) };
+
+	if (c->unsol > 0 && !send_msg(c, &h, why))
+		c->unsol--;
+	conn_kill(c, why);
+}
+
+/* One request; returns 0 or -errno when the connection must go. The
+ * receive buffer is re-posted by the caller before this runs. */
+static int handle_req(struct rconn *c, const uint8_t *buf, uint32_t len)
+{
+	struct rdma_server *s = c->srv;
+	union dmsg_body b;
+	struct proto_hdr h;
+	const char *why = NULL;
+	int ret, st;
+
+	if (len < sizeof(struct wire_hdr)) {
+		send_error(c, "truncated header");
+		return -EBADMSG;
+	}
+	ret = dmsg_check_hdr(c->phase, buf, &h, &why);
+	if (!ret && h.len != len - sizeof(struct wire_hdr)) {
+		ret = -EMSGSIZE;
+		why = "body length differs from the message";
+	}
+	if (!ret && (h.op == PROTO_OP_READ || h.op == PROTO_OP_WRITE)) {
+		ret = -EOPNOTSUPP;
+		why = "data goes by rdma read and write on this transport";
+	}
+	if (!ret)
+		ret = dmsg_decode_body(&h, buf + sizeof(struct wire_hdr), &b,
+				       &why);
+	if (ret) {
+		log_notice("rdma client %s: %s", c->sc.peer,
+			   why ? why : proto_strerror(ret));
+		send_error(c, why ? why : proto_strerror(ret));
+		return ret;
+	}
+	switch (h.op) {
+	case PROTO_OP_HELLO:
+		c->hin = b.hello;
+		st = hs_donor_hello(&s->key, s->caps | PROTO_CAP_RDMA, &c->hin,
+				    &c->hout);
+		if (!st) {
+			struct wire_hello w = c->hout;
+
+			proto_hello_swap(&w);
+			c->phase = DMSG_AUTH;
+			return reply(c, &h, 0, &w, sizeof(w));
+		}
+		log_notice("rdma client %s: hello refused: %s", c->sc.peer,
+			   strerror(st));
+		ret = reply(c, &h, st, NULL, 0);
+		conn_kill(c, "hello refused");
+		return ret;
+	case PROTO_OP_AUTH:
+		st = hs_donor_auth(&s->key, &c->hin, &c->hout, &b.auth);
+		if (st) {
+			log_notice("rdma client %s: authentication failed",
+				   c->sc.peer);
+			ret = reply(c, &h, st, NULL, 0);
+			conn_kill(c, "authentication failed");
+			return ret;
+		}
+		ret = session_attach(s->donor, c->hin.session,
+				     c->hout.slab_size, &c->sc, &c->sess);
+		if (ret) {
+			c->sess = NULL;
+			ret = reply(c, &h, -ret, NULL, 0);
+			conn_kill(c, "session refused");
+			return ret;
+		}
+		c->phase = DMSG_READY;
+		queue_refresh(c);
+		c->auth_pending = 1;
+		c->auth_id = h.id;
+		return flush_unsol(c);
+	case PROTO_OP_QUERY: {
+		struct wire_state ws;
+
+		session_state(c->sess, &ws);
+		ws.caps |= PROTO_CAP_RDMA;
+		proto_state_swap(&ws);
+		return reply(c, &h, 0, &ws, sizeof(ws));
+	}
+	case PROTO_OP_ALLOC: {
+		struct wire_slab ws;
+		void *addr;
+
+		ret = session_alloc(c->sess, &ws);
+		if (ret)
+			return reply(c, &h, -ret, NULL, 0);
+		addr = (void *)(uintptr_t)ws.addr;
+		ret = mr_add(c, ws.slab, addr, ws.size, &ws);
+		if (ret) {
+			log_warn("rdma client %s: slab %u: cannot register: "
+				 "%s",
+				 c->sc.peer, ws.slab, strerror(-ret));
+			session_free(c->sess, ws.slab);
+			return reply(c, &h, ENOMEM, NULL, 0);
+		}
+		proto_slab_swap(&ws);
+		return reply(c, &h, 0, &ws, sizeof(ws));
+	}
+	case PROTO_OP_FREE:
+		/* no remote access once the slab may be zeroed and reused */
+		mr_del(c, b.ref.slab);
+		ret = session_free(c->sess, b.ref.slab);
+		return reply(c, &h, ret ? -ret : 0, NULL, 0);
+	case PROTO_OP_HEARTBEAT:
+		return reply(c, &h, 0, NULL, 0);
+	case PROTO_OP_RECLAIM:
+		donor_reclaim(s->donor, b.reclaim.bytes);
+		return reply(c, &h, 0, NULL, 0);
+	default:
+		return reply(c, &h, EOPNOTSUPP, NULL, 0);
+	}
+}
+
+static void conn_poll(struct rconn *c)
+{
+	struct ibv_wc wc[16];
+	int n, i;
+
+	while (!c->dead && (n = ibv_poll_cq(c->cq, 16, wc)) > 0) {
+		for (i = 0; i < n && !c->dead; i++) {
+			uint64_t id = wc[i].wr_id;
+
+			if (wc[i].status != IBV_WC_SUCCESS) {
+				if (wc[i].status != IBV_WC_WR_FLUSH_ERR)
+					log_notice("rdma client %s: work "
+						   "request failed: %s",
+						   c->sc.peer,
+						   ibv_wc_status_str(
+							   wc[i].status));
+				conn_kill(c, "work request failed");
+				break;
+			}
+			if (id & RS_SEND_TAG) {
+				c->send_free |= 1ull << (id & 63);
+				continue;
+			}
+			if (id >= VB_CREDITS)
+				continue;
+			if (wc[i].wc_flags & IBV_WC_WITH_IMM)
+				c->unsol += (int)ntohl(wc[i].imm_data);
+			if (c->unsol > VB_UNSOL)
+				c->unsol = VB_UNSOL;
+			/* handle, then re-post, then the reply goes out: the
+			 * request is copied out first so the buffer is free */
+			{
+				uint8_t req[VB_MSG];
+				uint32_t len = wc[i].byte_len < VB_MSG ?
+						       wc[i].byte_len :
+						       VB_MSG;
+
+				memcpy(req, c->msgs + id * VB_MSG, len);
+				if (post_recv(c, (unsigned int)id)) {
+					conn_kill(c, "cannot post receive");
+					break;
+				}
+				if (handle_req(c, req, len) && !c->dead)
+					conn_kill(c, "cannot reply");
+			}
+		}
+	}
+	if (!c->dead && flush_unsol(c))
+		conn_kill(c, "cannot send");
+}
+
+/* Frees what conn_new() made below the QP (the QP must be gone). */
+static void conn_free(struct rconn *c)
+{
+	if (c->msg_mr)
+		ibv_dereg_mr(c->msg_mr);
+	if (c->cq) {
+		if (c->cq_events)
+			ibv_ack_cq_events(c->cq, c->cq_events);
+		ibv_destroy_cq(c->cq);
+	}
+	if (c->cc)
+		ibv_destroy_comp_channel(c->cc);
+	if (c->pd)
+		ibv_dealloc_pd(c->pd);
+	free(c->mrs);
+	free(c->msgs);
+	free(c);
+}
+
+static void conn_destroy(struct rdma_server *s, struct rconn *c)
+{
+	struct rconn **pp;
+	unsigned int i;
+
+	for (pp = &s->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			s->nconns--;
+			break;
+		}
+	}
+	/* regions go first: the slabs may be freed once detached */
+	for (i = 0; i < c->nmrs; i++)
+		ibv_dereg_mr(c->mrs[i].mr);
+	c->nmrs = 0;
+	if (c->sess)
+		session_detach(c->sess, &c->sc);
+	if (c->id->qp)
+		rdma_destroy_qp(c->id);
+	rdma_destroy_id(c->id);
+	conn_free(c);
+}
+
+static struct rconn *conn_of(struct rdma_server *s, struct rdma_cm_id *id)
+{
+	struct rconn *c;
+
+	for (c = s->conns; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+/* A CONNECT_REQUEST: everything per client, then accept. */
+static void conn_new(struct rdma_server *s, struct rdma_cm_id *id,
+		     const struct rdma_conn_param *req)
+{
+	struct ibv_qp_init_attr qa = { 0 };
+	struct rdma_conn_param cp = { 0 };
+	struct ibv_device_attr da;
+	struct sockaddr *sa = rdma_get_peer_addr(id);
+	char host[INET6_ADDRSTRLEN] = "?";
+	struct rconn *c;
+	unsigned int i;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto out_reject;
+	c->srv = s;
+	c->id = id;
+	c->sc.evict = rc_evict;
+	c->phase = DMSG_HELLO;
+	c->unsol = VB_UNSOL;
+	c->send_free = RS_NSEND >= 64 ? ~0ull : (1ull << RS_NSEND) - 1;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, host,
+			  sizeof(host));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
+			  host, sizeof(host));
+	snprintf(c->sc.peer, sizeof(c->sc.peer), "%s:%u", host,
+		 (unsigned int)ntohs(rdma_get_dst_port(id)));
+	if (s->nconns >= RS_MAXCONN)
+		goto out_free;
+	if (ibv_query_device(id->verbs, &da))
+		goto out_free;
+	c->pd = ibv_alloc_pd(id->verbs); /* this client's keys only */
+	c->cc = ibv_create_comp_channel(id->verbs);
+	if (!c->pd || !c->cc || set_nonblock(c->cc->fd))
+		goto out_free;
+	c->cq = ibv_create_cq(id->verbs, VB_CREDITS + RS_NSEND + 8, c, c->cc,
+			      0);
+	if (!c->cq || ibv_req_notify_cq(c->cq, 0))
+		goto out_free;
+	qa.send_cq = c->cq;
+	qa.recv_cq = c->cq;
+	qa.qp_type = IBV_QPT_RC;
+	qa.cap.max_send_wr = RS_NSEND;
+	qa.cap.max_recv_wr = VB_CREDITS;
+	qa.cap.max_send_sge = 1;
+	qa.cap.max_recv_sge = 1;
+	if (rdma_create_qp(id, c->pd, &qa))
+		goto out_free;
+	c->msgs = calloc(VB_CREDITS + RS_NSEND, VB_MSG);
+	if (!c->msgs)
+		goto out_free;
+	c->msg_mr = ibv_reg_mr(c->pd, c->msgs,
+			       (size_t)(VB_CREDITS + RS_NSEND) * VB_MSG,
+			       IBV_ACCESS_LOCAL_WRITE);
+	if (!c->msg_mr)
+		goto out_free;
+	for (i = 0; i < VB_CREDITS; i++)
+		if (post_recv(c, i))
+			goto out_free;
+	cp.responder_resources = req->initiator_depth;
+	if (cp.responder_resources > da.max_qp_rd_atom)
+		cp.responder_resources = (uint8_t)da.max_qp_rd_atom;
+	if (cp.responder_resources > RS_RD_ATOM)
+		cp.responder_resources = RS_RD_ATOM;
+	cp.initiator_depth = 0;
+	cp.rnr_retry_count = 0;
+	if (rdma_accept(id, &cp))
+		goto out_free;
+	c->next = s->conns;
+	s->conns = c;
+	s->nconns++;
+	log_info("rdma client %s: connected", c->sc.peer);
+	return;
+out_free:
+	log_warn("rdma client %s: cannot set up connection: %s", c->sc.peer,
+		 strerror(errno));
+	if (id->qp)
+		rdma_destroy_qp(id);
+	conn_free(c);
+out_reject:
+	rdma_reject(id, NULL, 0);
+	rdma_destroy_id(id);
+}
+
+static void cm_event(struct rdma_server *s)
+{
+	struct rdma_cm_event *ev;
+
+	while (!rdma_get_cm_event(s->ec, &ev)) {
+		struct rdma_cm_id *id = ev->id;
+		enum rdma_cm_event_type t = ev->event;
+		struct rdma_conn_param p = ev->param.conn;
+		struct rconn *c;
+
+		rdma_ack_cm_event(ev);
+		switch (t) {
+		case RDMA_CM_EVENT_CONNECT_REQUEST:
+			conn_new(s, id, &p);
+			break;
+		case RDMA_CM_EVENT_ESTABLISHED:
+			break;
+		case RDMA_CM_EVENT_DISCONNECTED:
+		case RDMA_CM_EVENT_CONNECT_ERROR:
+		case RDMA_CM_EVENT_UNREACHABLE:
+		case RDMA_CM_EVENT_REJECTED:
+		case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+		case RDMA_CM_EVENT_DEVICE_REMOVAL:
+			c = conn_of(s, id);
+			if (c) {
+				if (!c->dead)
+					rdma_disconnect(id);
+				log_info("rdma client %s: disconnected",
+					 c->sc.peer);
+				conn_destroy(s, c);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void *listener_main(void *arg)
+{
+	struct rdma_server *s = arg;
+	struct pollfd *p = calloc(RS_MAXCONN + 2, sizeof(*p));
+	struct rconn *by[RS_MAXCONN];
+
+	if (!p) {
+		log_err("rdma listener: out of memory");
+		return NULL;
+	}
+	for (;;) {
+		struct rconn *c;
+		unsigned int n = 2, i;
+
+		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+			break;
+		p[0].fd = s->ec->fd;
+		p[0].events = POLLIN;
+		p[1].fd = s->wake_fd;
+		p[1].events = POLLIN;
+		for (c = s->conns; c && n < RS_MAXCONN + 2; c = c->next) {
+			by[n - 2] = c;
+			p[n].fd = c->cc->fd;
+			p[n].events = POLLIN;
+			p[n].revents = 0;
+			n++;
+		}
+		if (poll(p, n, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(s->wake_fd, &v, sizeof(v)) < 0)
+				v = 0;
+		}
+		for (i = 2; i < n; i++) {
+			struct ibv_cq *cq;
+			void *ctx;
+
+			c = by[i - 2];
+			if ((p[i].revents & POLLIN) &&
+			    !ibv_get_cq_event(c->cc, &cq, &ctx)) {
+				if (++c->cq_events >= 64) {
+					ibv_ack_cq_events(c->cq, c->cq_events);
+					c->cq_events = 0;
+				}
+			}
+			/* re-arm, then drain so nothing slips between */
+			if (!c->dead)
+				ibv_req_notify_cq(c->cq, 0);
+			conn_poll(c);
+		}
+		if (p[0].revents & POLLIN)
+			cm_event(s);
+	}
+	free(p);
+	return NULL;
+}
+
+int rdma_server_start(const struct rdma_server_cfg *cfg,
+		      struct rdma_server **out)
+{
+	struct rdma_addrinfo hints = { .ai_flags = RAI_PASSIVE,
+				       .ai_port_space = RDMA_PS_TCP },
+			     *ai = NULL;
+	struct rdma_server *s;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->donor = cfg->donor;
+	s->caps = cfg->caps | PROTO_CAP_RDMA;
+	if (cfg->key)
+		s->key = *cfg->key;
+	pthread_mutex_init(&s->lock, NULL);
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0) {
+		ret = -errno;
+		goto out_free;
+	}
+	s->ec = rdma_create_event_channel();
+	if (!s->ec) {
+		ret = errno ? -errno : -ENODEV;
+		goto out_wake;
+	}
+	ret = set_nonblock(s->ec->fd);
+	if (ret)
+		goto out_ec;
+	if (rdma_create_id(s->ec, &s->listen, s, RDMA_PS_TCP)) {
+		ret = -errno;
+		goto out_ec;
+	}
+	if (rdma_getaddrinfo(cfg->addr, cfg->port, &hints, &ai)) {
+		ret = -EADDRNOTAVAIL;
+		goto out_id;
+	}
+	if (rdma_bind_addr(s->listen, ai->ai_src_addr) ||
+	    rdma_listen(s->listen, 64)) {
+		ret = -errno;
+		goto out_ai;
+	}
+	if (!s->listen->verbs)
+		log_notice("rdma listener %s:%s: bound to all devices",
+			   cfg->addr, cfg->port);
+	s->port = ntohs(rdma_get_src_port(s->listen));
+	ret = -pthread_create(&s->thr, NULL, listener_main, s);
+	if (ret)
+		goto out_ai;
+	rdma_freeaddrinfo(ai);
+	log_info("rdma listener %s:%u: accepting", cfg->addr, s->port);
+	*out = s;
+	return 0;
+out_ai:
+	rdma_freeaddrinfo(ai);
+out_id:
+	rdma_destroy_id(s->listen);
+out_ec:
+	rdma_destroy_event_channel(s->ec);
+out_wake:
+	close(s->wake_fd);
+out_free:
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return ret;
+}
+
+unsigned int rdma_server_port(const struct rdma_server *s)
+{
+	return s->port;
+}
+
+void rdma_server_stop(struct rdma_server *s)
+{
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	wake(s);
+	pthread_join(s->thr, NULL);
+	while (s->conns) {
+		struct rconn *c = s->conns;
+
+		if (!c->dead)
+			rdma_disconnect(c->id);
+		conn_destroy(s, c);
+	}
+	rdma_destroy_id(s->listen);
+	rdma_destroy_event_channel(s->ec);
+	close(s->wake_fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
