@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * rdma_server - the donor's RDMA listener; see donor/rdma_server.h and the
- * sequence at the top of rdma/verbs.c.
+ * rdma_server - the donor's RDMA listener (donor/server.h), librdmacm and
+ * verbs. Serves the control protocol of rdma/proto.h on SEND/RECV
+ * (credits as in rdma/verbs_wire.h) and lets each client reach its own
+ * slabs by one-sided RDMA READ and WRITE: every connection gets its own
+ * protection domain, and each slab the session holds is registered in that
+ * domain only, so a key handed to one client opens nothing of another's.
+ * A slab's memory region is deregistered before the slab is freed and
+ * zeroed. The sequence is drawn at the top of rdma/verbs.c.
  *
  * One thread polls the listener's CM event channel, every connection's
  * completion channel and a wake eventfd. Per connection: RECV completion
@@ -11,7 +17,7 @@
  * reconnect) wait in a small queue until the client has handed back an
  * unsolicited credit (immediate data of its SENDs).
  */
-#include "donor/rdma_server.h"
+#include "donor/server.h"
 
 #include "common/log.h"
 #include "donor/dmsg.h"
@@ -50,13 +56,13 @@ struct runsol {
 
 struct rconn {
 	struct session_conn sc; /* first: the evict callback casts back */
-	struct rdma_server *srv;
+	struct donor_server *srv;
 	struct rdma_cm_id *id;
 	struct ibv_pd *pd;
 	struct ibv_comp_channel *cc;
 	struct ibv_cq *cq;
 	struct ibv_mr *msg_mr;
-	uint8_t *msgs; /* VB_CREDITS receive, RS_NSEND send buffers */
+	uint8_t *msgs;	    /* VB_CREDITS receive, RS_NSEND send buffers */
 	uint64_t send_free; /* bit i: send buffer i free */
 	enum dmsg_phase phase;
 	struct wire_hello hin, hout; /* host order */
@@ -74,7 +80,7 @@ struct rconn {
 	struct rconn *next;
 };
 
-struct rdma_server {
+struct donor_server {
 	struct donor *donor;
 	struct auth_key key;
 	uint32_t caps;
@@ -98,7 +104,7 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-static void wake(struct rdma_server *s)
+static void wake(struct donor_server *s)
 {
 	uint64_t one = 1;
 
@@ -111,7 +117,7 @@ static void rc_evict(struct session_conn *sc, uint32_t slab,
 		     uint64_t deadline_ms)
 {
 	struct rconn *c = (struct rconn *)sc;
-	struct rdma_server *s = c->srv;
+	struct donor_server *s = c->srv;
 
 	pthread_mutex_lock(&s->lock);
 	if (c->qlen < RS_QUEUE) {
@@ -127,7 +133,8 @@ static void rc_evict(struct session_conn *sc, uint32_t slab,
 
 static int post_recv(struct rconn *c, unsigned int i)
 {
-	struct ibv_sge sge = { .addr = (uintptr_t)(c->msgs + (size_t)i * VB_MSG),
+	struct ibv_sge sge = { .addr = (uintptr_t)(c->msgs +
+						   (size_t)i * VB_MSG),
 			       .length = VB_MSG,
 			       .lkey = c->msg_mr->lkey };
 	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 };
@@ -349,7 +356,7 @@ static void send_error(struct rconn *c, const char *why)
  * receive buffer is re-posted by the caller before this runs. */
 static int handle_req(struct rconn *c, const uint8_t *buf, uint32_t len)
 {
-	struct rdma_server *s = c->srv;
+	struct donor_server *s = c->srv;
 	union dmsg_body b;
 	struct proto_hdr h;
 	const char *why = NULL;
@@ -491,9 +498,9 @@ static void conn_poll(struct rconn *c)
 			 * request is copied out first so the buffer is free */
 			{
 				uint8_t req[VB_MSG];
-				uint32_t len = wc[i].byte_len < VB_MSG ?
-						       wc[i].byte_len :
-						       VB_MSG;
+				uint32_t len = wc[i].byte_len < VB_MSG
+						       ? wc[i].byte_len
+						       : VB_MSG;
 
 				memcpy(req, c->msgs + id * VB_MSG, len);
 				if (post_recv(c, (unsigned int)id)) {
@@ -528,7 +535,7 @@ static void conn_free(struct rconn *c)
 	free(c);
 }
 
-static void conn_destroy(struct rdma_server *s, struct rconn *c)
+static void conn_destroy(struct donor_server *s, struct rconn *c)
 {
 	struct rconn **pp;
 	unsigned int i;
@@ -552,7 +559,7 @@ static void conn_destroy(struct rdma_server *s, struct rconn *c)
 	conn_free(c);
 }
 
-static struct rconn *conn_of(struct rdma_server *s, struct rdma_cm_id *id)
+static struct rconn *conn_of(struct donor_server *s, struct rdma_cm_id *id)
 {
 	struct rconn *c;
 
@@ -563,7 +570,7 @@ static struct rconn *conn_of(struct rdma_server *s, struct rdma_cm_id *id)
 }
 
 /* A CONNECT_REQUEST: everything per client, then accept. */
-static void conn_new(struct rdma_server *s, struct rdma_cm_id *id,
+static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		     const struct rdma_conn_param *req)
 {
 	struct ibv_qp_init_attr qa = { 0 };
@@ -648,7 +655,7 @@ out_reject:
 	rdma_destroy_id(id);
 }
 
-static void cm_event(struct rdma_server *s)
+static void cm_event(struct donor_server *s)
 {
 	struct rdma_cm_event *ev;
 
@@ -688,7 +695,7 @@ static void cm_event(struct rdma_server *s)
 
 static void *listener_main(void *arg)
 {
-	struct rdma_server *s = arg;
+	struct donor_server *s = arg;
 	struct pollfd *p = calloc(RS_MAXCONN + 2, sizeof(*p));
 	struct rconn *by[RS_MAXCONN];
 
@@ -745,23 +752,25 @@ static void *listener_main(void *arg)
 	return NULL;
 }
 
-int rdma_server_start(const struct rdma_server_cfg *cfg,
-		      struct rdma_server **out)
+int rdma_server_start(struct donor *d, const struct donor_server_cfg *cfg,
+		      struct donor_server **out, uint16_t *bound_port,
+		      char *err, size_t errlen)
 {
 	struct rdma_addrinfo hints = { .ai_flags = RAI_PASSIVE,
 				       .ai_port_space = RDMA_PS_TCP },
 			     *ai = NULL;
-	struct rdma_server *s;
+	struct donor_server *s;
 	int ret;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->donor = cfg->donor;
+	s->donor = d;
 	s->caps = cfg->caps | PROTO_CAP_RDMA;
 	if (cfg->key)
 		s->key = *cfg->key;
 	pthread_mutex_init(&s->lock, NULL);
+	snprintf(err, errlen, "rdma listener: out of resources");
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd < 0) {
 		ret = -errno;
@@ -770,6 +779,8 @@ int rdma_server_start(const struct rdma_server_cfg *cfg,
 	s->ec = rdma_create_event_channel();
 	if (!s->ec) {
 		ret = errno ? -errno : -ENODEV;
+		snprintf(err, errlen, "rdma listener: no rdma devices (%s)",
+			 strerror(-ret));
 		goto out_wake;
 	}
 	ret = set_nonblock(s->ec->fd);
@@ -779,24 +790,28 @@ int rdma_server_start(const struct rdma_server_cfg *cfg,
 		ret = -errno;
 		goto out_ec;
 	}
-	if (rdma_getaddrinfo(cfg->addr, cfg->port, &hints, &ai)) {
+	if (rdma_getaddrinfo(cfg->host, cfg->port, &hints, &ai)) {
 		ret = -EADDRNOTAVAIL;
+		snprintf(err, errlen, "rdma listener %s:%s: cannot resolve",
+			 cfg->host, cfg->port);
 		goto out_id;
 	}
 	if (rdma_bind_addr(s->listen, ai->ai_src_addr) ||
 	    rdma_listen(s->listen, 64)) {
 		ret = -errno;
+		snprintf(err, errlen, "rdma listener %s:%s: %s", cfg->host,
+			 cfg->port,
+			 ret == -ENODEV ? "no rdma device for this address"
+					: strerror(-ret));
 		goto out_ai;
 	}
-	if (!s->listen->verbs)
-		log_notice("rdma listener %s:%s: bound to all devices",
-			   cfg->addr, cfg->port);
 	s->port = ntohs(rdma_get_src_port(s->listen));
 	ret = -pthread_create(&s->thr, NULL, listener_main, s);
 	if (ret)
 		goto out_ai;
 	rdma_freeaddrinfo(ai);
-	log_info("rdma listener %s:%u: accepting", cfg->addr, s->port);
+	log_info("rdma listener %s:%u: accepting", cfg->host, s->port);
+	*bound_port = (uint16_t)s->port;
 	*out = s;
 	return 0;
 out_ai:
@@ -813,13 +828,10 @@ out_free:
 	return ret;
 }
 
-unsigned int rdma_server_port(const struct rdma_server *s)
+void rdma_server_stop(struct donor_server *s)
 {
-	return s->port;
-}
-
-void rdma_server_stop(struct rdma_server *s)
-{
+	if (!s)
+		return;
 	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
 	wake(s);
 	pthread_join(s->thr, NULL);
