@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* config - cnetmem's settings table, -o rewriting and validation. */
+#include "fs/config.h"
+
+#include "common/parse.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const transport_choices[] = { "auto", "tcp", "rdma", NULL };
+
+#define F(x) offsetof(struct fs_cfg, x)
+
+const struct opt_def fs_opt_defs[] = {
+	{ "config", 0, OPT_STR, F(config), NULL, 0, 0, NULL, "FILE",
+	  "read settings from this libconfig file first" },
+	{ "donor", 0, OPT_STRLIST, F(donor), NULL, 0, 0, NULL, "HOST:PORT",
+	  "a donor to keep pages on (repeatable; port defaults to 7700)" },
+	{ "local-memory", 0, OPT_BOOL, F(local_memory), "false", 0, 0, NULL,
+	  NULL, "keep pages in this daemon's own memory (no donors)" },
+	{ "size", 0, OPT_SIZE, F(size), "1G", 1 << 20, (double)(16ull << 40),
+	  NULL, "SIZE", "capacity of the mount (statfs; ENOSPC beyond)" },
+	{ "replicas", 0, OPT_INT, F(replicas), "1", 1, 4, NULL, "N",
+	  "copies of each page, on distinct donors" },
+	{ "key-file", 0, OPT_STR, F(key_file), NULL, 0, 0, NULL, "FILE",
+	  "pre-shared key the donors were started with" },
+	{ "backup", 0, OPT_STR, F(backup), NULL, 0, 0, NULL, "PATH",
+	  "local sparse file holding one more copy of every page" },
+	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0,
+	  transport_choices, "tcp|rdma|auto",
+	  "how to reach donors (auto: rdma where a device reaches them)" },
+	{ "foreground", 'f', OPT_BOOL, F(foreground), "false", 0, 0, NULL, NULL,
+	  "stay in the foreground, log to stderr" },
+	{ "options", 'o', OPT_STRLIST, F(options), NULL, 0, 0, NULL, "OPTS",
+	  "mount options: cnetmem settings as name=value, others to FUSE" },
+	{ "slab-size", 0, OPT_SIZE, F(slab_size), "64M", 1 << 20,
+	  (double)(4ull << 30), NULL, "SIZE", "unit of placement on donors" },
+	{ "threads", 0, OPT_INT, F(threads), "4", 1, 64, NULL, "N",
+	  "FUSE worker threads" },
+	{ "requests", 0, OPT_INT, F(requests), "32", 2, 1024, NULL, "N",
+	  "preallocated request buffers (512 KiB each)" },
+	{ "io-timeout-ms", 0, OPT_INT, F(io_timeout_ms), "10000", 100, 600000,
+	  NULL, "MS", "a page I/O not done by then fails (EIO)" },
+	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,
+	  NULL, "MS", "donor control calls time out after this" },
+	{ "verbose", 'v', OPT_BOOL, F(debug), "false", 0, 0, NULL, NULL,
+	  "log debug messages" },
+	OPT_END,
+};
+
+const char fs_usage_line[] =
+	"cnetmem [--config FILE] MOUNTPOINT [--donor HOST:PORT ...] "
+	"[--local-memory] [--size SIZE] [--replicas N] [--key-file FILE] "
+	"[--backup PATH] [--transport tcp|rdma|auto] [-f] [-o OPTS]\n"
+	"       cnetmem SOURCE MOUNTPOINT -o OPTS   (as mount.fuse3 runs it)";
+
+/* The setting an -o item names ("key_file" and "key-file" alike), or NULL. */
+static const struct opt_def *setting_of(const char *item, size_t keylen)
+{
+	for (const struct opt_def *d = fs_opt_defs; d->name; d++) {
+		size_t i;
+
+		if (strlen(d->name) != keylen || d->short_name == 'o')
+			continue;
+		for (i = 0; i < keylen; i++) {
+			char c = item[i] == '_' ? '-' : item[i];
+
+			if (c != d->name[i])
+				break;
+		}
+		if (i == keylen)
+			return d;
+	}
+	return NULL;
+}
+
+static int is_true(const char *v)
+{
+	return !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
+}
+
+/* Splits one -o value into argv entries at *n; text goes to *sp. */
+static void split_opts(const char *val, char **out, int *n, char **sp)
+{
+	const char *item = val, *end, *eq;
+	const struct opt_def *d;
+	size_t len;
+
+	while (*item) {
+		end = strchr(item, ',');
+		len = end ? (size_t)(end - item) : strlen(item);
+		eq = memchr(item, '=', len);
+		d = setting_of(item, eq ? (size_t)(eq - item) : len);
+		if (len == 0) {
+			/* empty item ("a,,b"): nothing */
+		} else if (d && d->type == OPT_BOOL) {
+			char v[16] = "true";
+
+			if (eq && (size_t)(item + len - eq - 1) < sizeof(v)) {
+				memcpy(v, eq + 1, item + len - eq - 1);
+				v[item + len - eq - 1] = '\0';
+			} else if (eq) {
+				v[0] = '\0';
+			}
+			if (is_true(v)) {
+				out[(*n)++] = *sp;
+				*sp += sprintf(*sp, "--%s", d->name) + 1;
+			}
+		} else if (d) {
+			out[(*n)++] = *sp;
+			*sp += sprintf(*sp, "--%s=%.*s", d->name,
+				       eq ? (int)(item + len - eq - 1) : 0,
+				       eq ? eq + 1 : "") +
+			       1;
+		} else {
+			out[(*n)++] = *sp;
+			*sp += sprintf(*sp, "-o%.*s", (int)len, item) + 1;
+		}
+		item += len;
+		if (*item == ',')
+			item++;
+	}
+}
+
+int fs_cfg_rewrite_argv(int argc, char **argv, char ***out_argv, int *out_argc)
+{
+	size_t text = 0, slots = argc + 1;
+	char **out, *sp;
+	const char *val;
+	int n = 0;
+
+	for (int i = 0; i < argc; i++) {
+		text += strlen(argv[i]) + 1;
+		slots += strlen(argv[i]) + 1;
+	}
+	/* an item of k bytes becomes at most "--" + name + "=" + k + NUL */
+	text = text * 3 + 64;
+	out = malloc(slots * sizeof(*out) + text);
+	if (!out)
+		return -ENOMEM;
+	sp = (char *)(out + slots);
+	for (int i = 0; i < argc; i++) {
+		val = NULL;
+		if (i > 0 &&
+		    (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--options")) &&
+		    i + 1 < argc)
+			val = argv[++i];
+		else if (i > 0 && !strncmp(argv[i], "-o", 2) && argv[i][2])
+			val = argv[i] + 2;
+		else if (i > 0 && !strncmp(argv[i], "--options=", 10))
+			val = argv[i] + 10;
+		if (i > 0 && !strcmp(argv[i], "--")) {
+			/* everything after "--" is positional */
+			for (; i < argc; i++)
+				out[n++] = argv[i];
+			break;
+		}
+		if (val)
+			split_opts(val, out, &n, &sp);
+		else
+			out[n++] = argv[i];
+	}
+	out[n] = NULL;
+	*out_argv = out;
+	*out_argc = n;
+	return 0;
+}
+
+int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
+		    int npos, const char **mountpoint)
+{
+	char host[256], port[32];
+
+	if (npos < 1 || npos > 2) {
+		snprintf(o->err, sizeof(o->err),
+			 npos ? "too many arguments: expected MOUNTPOINT or "
+				"SOURCE MOUNTPOINT"
+			      : "no MOUNTPOINT given");
+		return -EINVAL;
+	}
+	*mountpoint = pos[npos - 1];
+	if (!**mountpoint) {
+		snprintf(o->err, sizeof(o->err), "MOUNTPOINT is empty");
+		return -EINVAL;
+	}
+	if (c->local_memory && c->donor.n)
+		return opts_fail(o, "local-memory",
+				 "cannot be combined with --donor");
+	if (!c->local_memory && !c->donor.n) {
+		snprintf(o->err, sizeof(o->err),
+			 "no donor given: add --donor HOST:PORT (or donor= in "
+			 "-o or the config file), or --local-memory to keep "
+			 "pages in this daemon's memory");
+		return -EINVAL;
+	}
+	for (int i = 0; i < c->donor.n; i++) {
+		if (parse_hostport(c->donor.v[i], FS_DEFAULT_PORT, host,
+				   sizeof(host), port, sizeof(port)))
+			return opts_fail(o, "donor", "'%s' is not HOST:PORT",
+					 c->donor.v[i]);
+		for (int j = 0; j < i; j++)
+			if (!strcmp(c->donor.v[i], c->donor.v[j]))
+				return opts_fail(o, "donor",
+						 "'%s' is given twice",
+						 c->donor.v[i]);
+	}
+	if (c->size % 4096)
+		return opts_fail(o, "size", "must be a multiple of 4 KiB");
+	if (c->local_memory && c->replicas > 1)
+		return opts_fail(o, "replicas",
+				 "%ld copies need donors; --local-memory keeps "
+				 "one",
+				 c->replicas);
+	if (!c->local_memory && c->replicas > c->donor.n)
+		return opts_fail(
+			o, "replicas",
+			"%ld copies need at least %ld donors, %d given",
+			c->replicas, c->replicas, c->donor.n);
+	if (c->slab_size & (c->slab_size - 1))
+		return opts_fail(o, "slab-size", "must be a power of two");
+	if (c->local_memory && c->transport != FS_XPORT_AUTO)
+		return opts_fail(o, "transport",
+				 "has no meaning with --local-memory");
+	return 0;
+}

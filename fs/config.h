@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config - the settings of one cnetmem mount: one opts table (common/opts.h)
+ * for the command line and the --config file, the rewriting of mount(8)
+ * style "-o name=value,..." into those settings, and one pure validate
+ * function.
+ *
+ * The mount.fuse3 helper (mount -t fuse.cnetmem, /etc/fstab) runs
+ * "cnetmem SOURCE MOUNTPOINT -o OPTS": OPTS items whose name is a cnetmem
+ * setting (donor=H:P, size=8G, local-memory, replicas=2, ...) become that
+ * setting; every other item (rw, nosuid, allow_other, ...) is passed to
+ * libfuse. SOURCE is only a name for mount(8) and /proc/mounts.
+ *
+ * Ownership: fs_cfg strings are owned by the opts object (opts_free()).
+ * Threading: start-up only, one thread.
+ */
+#ifndef CNM_FS_CONFIG_H
+#define CNM_FS_CONFIG_H
+
+#include "common/opts.h"
+
+#include <stdint.h>
+
+#define FS_DEFAULT_PORT "7700"
+
+enum fs_transport { FS_XPORT_AUTO, FS_XPORT_TCP, FS_XPORT_RDMA };
+
+struct fs_cfg {
+	char *config;
+	struct opt_strlist donor;
+	int local_memory;
+	uint64_t size;
+	long replicas;
+	char *key_file;
+	char *backup;
+	int transport; /* enum fs_transport */
+	int foreground;
+	struct opt_strlist options; /* -o items passed to libfuse */
+	uint64_t slab_size;
+	long threads;
+	long requests;
+	long io_timeout_ms;
+	long ctl_timeout_ms;
+	int debug;
+};
+
+extern const struct opt_def fs_opt_defs[];
+extern const char fs_usage_line[];
+
+/*
+ * Rewrites argv for opts_parse_argv(): every "-o A,B=C" (also "-oA" and
+ * "--options A") is split; items naming a setting become "--name=value"
+ * (or "--name" for a true flag, nothing for a false one), the rest are kept
+ * as "-o item". Returns 0 or -ENOMEM; *out_argv is one malloc'd block
+ * (free it with free()) valid while argv is.
+ */
+int fs_cfg_rewrite_argv(int argc, char **argv, char ***out_argv, int *out_argc);
+
+/*
+ * Checks relations between settings and the positional arguments
+ * (MOUNTPOINT, or SOURCE MOUNTPOINT as mount.fuse3 passes them). On
+ * success *mountpoint points into pos. Pure: no file system access. 0 or
+ * -EINVAL with o->err set.
+ */
+int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
+		    int npos, const char **mountpoint);
+
+#endif

@@ -1,0 +1,1927 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* fs - namespace, page mapping and the FUSE low-level ops of cnetmem. */
+#include "fs/fs.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "fs/pmap.h"
+#include "placement/pstore.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+#define PG	      PSTORE_PAGE
+#define PG_SHIFT      PSTORE_PAGE_SHIFT
+#define REQ_PAGES     (CNMFS_MAX_IO / PG + 1) /* an unaligned max_write */
+#define FS_MAX_FILE   (1ull << 52)
+#define FS_MAX_INODES (1u << 20)
+#define STATS_INO     2
+#define TIMEOUT	      1.0
+
+enum op {
+	OP_LOOKUP,
+	OP_GETATTR,
+	OP_SETATTR,
+	OP_READLINK,
+	OP_MKNOD,
+	OP_MKDIR,
+	OP_UNLINK,
+	OP_RMDIR,
+	OP_SYMLINK,
+	OP_RENAME,
+	OP_LINK,
+	OP_OPEN,
+	OP_READ,
+	OP_WRITE,
+	OP_RELEASE,
+	OP_READDIR,
+	OP_STATFS,
+	OP_CREATE,
+	OP_FALLOCATE,
+	OP_LSEEK,
+	OP_XATTR,
+	OP_N
+};
+
+static const char *const op_names[OP_N] = {
+	"lookup",    "getattr", "setattr", "readlink", "mknod",	 "mkdir",
+	"unlink",    "rmdir",	"symlink", "rename",   "link",	 "open",
+	"read",	     "write",	"release", "readdir",  "statfs", "create",
+	"fallocate", "lseek",	"xattr",
+};
+
+struct dentry {
+	struct dentry *next; /* in the parent's list, insertion order */
+	struct inode *inode;
+	uint64_t cookie; /* readdir offset, increasing per directory */
+	char name[];
+};
+
+struct inode {
+	uint64_t ino; /* st_ino, never reused */
+	/* protected by fs->ns_lock */
+	uint64_t nlookup;
+	unsigned int nopen;
+	unsigned int nlink;
+	int data_freed;
+	struct inode *parent; /* directories: for ".." */
+	struct dentry *children, *last_child;
+	uint64_t next_cookie;
+	unsigned int nchildren;
+	struct inode *prev, *next; /* fs->inodes list */
+	/* protected by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* signalled when inflight drops to 0 */
+	unsigned int inflight;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	uint64_t size;
+	uint64_t pages; /* non-hole map entries */
+	struct timespec atime, mtime, ctime;
+	struct pmap map;
+	char *target; /* symlinks, fixed at creation */
+	/* serializes read-modify-write of partial pages of this file */
+	pthread_mutex_t rmw;
+};
+
+enum req_kind { RK_READ, RK_WRITE, RK_SYNC };
+
+struct fsreq {
+	struct pstore_req pr;
+	struct cnmfs *fs;
+	fuse_req_t req;
+	struct inode *in;
+	uint64_t *lpn; /* REQ_PAGES */
+	char *buf;     /* REQ_PAGES pages */
+	char *old;     /* one page for read-modify-write */
+	size_t len;
+	unsigned int head; /* offset of the first byte in buf */
+	enum req_kind kind;
+	sem_t sem; /* RK_SYNC */
+	int status;
+	struct fsreq *next_free;
+};
+
+struct opstat {
+	atomic_ulong count, errors;
+};
+
+struct cnmfs {
+	struct pstore *ps;
+	struct pmap_pool *pool;
+	char *mountpoint;
+	pthread_mutex_t ns_lock;
+	struct inode *root;
+	struct inode stats;	      /* the virtual stats file */
+	uint64_t next_ino;	      /* protected by ns_lock */
+	unsigned int ninodes, nfiles; /* protected by ns_lock */
+	struct inode inodes;	      /* list head, protected by ns_lock */
+
+	pthread_mutex_t req_lock;
+	pthread_cond_t req_cond;
+	struct fsreq *free_reqs; /* protected by req_lock */
+	struct fsreq *reqs;
+	unsigned int nreqs;
+	char *req_mem;
+	size_t req_mem_len;
+	atomic_ulong req_waits;
+
+	struct opstat ops[OP_N];
+	atomic_ullong bytes_read, bytes_written;
+	atomic_ullong rmw_reads;
+	atomic_int open_files; /* open handles of files and directories */
+};
+
+struct stats_snap {
+	size_t len;
+	char data[];
+};
+
+/* ---- helpers ---- */
+
+static struct cnmfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct inode *inode_of(struct cnmfs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return fs->root;
+	return (struct inode *)(uintptr_t)ino;
+}
+
+static fuse_ino_t nodeid_of(struct cnmfs *fs, struct inode *in)
+{
+	return in == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
+}
+
+static void now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static void count(struct cnmfs *fs, enum op op)
+{
+	atomic_fetch_add_explicit(&fs->ops[op].count, 1, memory_order_relaxed);
+}
+
+static void reply_err(struct cnmfs *fs, fuse_req_t req, enum op op, int err)
+{
+	if (err)
+		atomic_fetch_add_explicit(&fs->ops[op].errors, 1,
+					  memory_order_relaxed);
+	fuse_reply_err(req, err);
+}
+
+static int valid_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Fills st from in; caller holds ns_lock (for nlink). */
+static void fill_stat(struct cnmfs *fs, struct inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&in->lock);
+	st->st_ino = in->ino;
+	st->st_mode = in->mode;
+	st->st_nlink = in->nlink;
+	st->st_uid = in->uid;
+	st->st_gid = in->gid;
+	st->st_rdev = in->rdev;
+	st->st_blksize = PG;
+	if (S_ISDIR(in->mode))
+		st->st_size = PG;
+	else
+		st->st_size = in->size;
+	st->st_blocks = in->pages * (PG / 512);
+	st->st_atim = in->atime;
+	st->st_mtim = in->mtime;
+	st->st_ctim = in->ctime;
+	pthread_mutex_unlock(&in->lock);
+}
+
+static void fill_entry(struct cnmfs *fs, struct inode *in,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = nodeid_of(fs, in);
+	e->generation = in->ino;
+	e->attr_timeout = TIMEOUT;
+	e->entry_timeout = TIMEOUT;
+	fill_stat(fs, in, &e->attr);
+}
+
+static struct dentry *find_child(struct inode *dir, const char *name)
+{
+	for (struct dentry *d = dir->children; d; d = d->next)
+		if (!strcmp(d->name, name))
+			return d;
+	return NULL;
+}
+
+static struct dentry *dentry_new(const char *name, struct inode *in)
+{
+	size_t n = strlen(name) + 1;
+	struct dentry *d = malloc(sizeof(*d) + n);
+
+	if (!d)
+		return NULL;
+	d->next = NULL;
+	d->inode = in;
+	d->cookie = 0;
+	memcpy(d->name, name, n);
+	return d;
+}
+
+static void dentry_add(struct inode *dir, struct dentry *d)
+{
+	d->cookie = dir->next_cookie++;
+	d->next = NULL;
+	if (dir->last_child)
+		dir->last_child->next = d;
+	else
+		dir->children = d;
+	dir->last_child = d;
+	dir->nchildren++;
+}
+
+static void dentry_remove(struct inode *dir, struct dentry *d)
+{
+	struct dentry **pp = &dir->children, *prev = NULL;
+
+	while (*pp != d) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	*pp = d->next;
+	if (dir->last_child == d)
+		dir->last_child = prev;
+	dir->nchildren--;
+}
+
+static struct inode *inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
+			       struct inode *parent)
+{
+	const struct fuse_ctx *ctx = req ? fuse_req_ctx(req) : NULL;
+	struct inode *in;
+
+	if (fs->ninodes >= FS_MAX_INODES)
+		return NULL;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return NULL;
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_mutex_init(&in->rmw, NULL);
+	pthread_cond_init(&in->idle, NULL);
+	in->ino = fs->next_ino++;
+	in->mode = mode;
+	in->uid = ctx ? ctx->uid : 0;
+	in->gid = ctx ? ctx->gid : 0;
+	if (parent && (parent->mode & S_ISGID)) {
+		in->gid = parent->gid;
+		if (S_ISDIR(mode))
+			in->mode |= S_ISGID;
+	}
+	in->nlink = S_ISDIR(mode) ? 2 : 1;
+	in->next_cookie = 3;
+	in->parent = parent;
+	now(&in->atime);
+	in->mtime = in->ctime = in->atime;
+	pmap_init(&in->map);
+	in->next = fs->inodes.next;
+	in->prev = &fs->inodes;
+	fs->inodes.next->prev = in;
+	fs->inodes.next = in;
+	fs->ninodes++;
+	if (S_ISREG(mode))
+		fs->nfiles++;
+	return in;
+}
+
+static void free_page_cb(void *arg, uint64_t idx, uint32_t old)
+{
+	struct cnmfs *fs = arg;
+
+	if (PMAP_IS_LPN(old))
+		pstore_page_free(fs->ps, PMAP_TO_LPN(old));
+	pmap_unreserve(fs->pool, 1);
+}
+
+/* Gives back every page from file page `first` on; in->lock held, no I/O
+ * in flight. */
+static void drop_pages(struct cnmfs *fs, struct inode *in, uint64_t first,
+		       uint64_t last)
+{
+	in->pages -=
+		pmap_clear(fs->pool, &in->map, first, last, free_page_cb, fs);
+}
+
+static void wait_idle(struct inode *in)
+{
+	while (in->inflight)
+		pthread_cond_wait(&in->idle, &in->lock);
+}
+
+/* Frees what nobody can reach any more; ns_lock held. */
+static void maybe_free(struct cnmfs *fs, struct inode *in)
+{
+	if (in == fs->root || in == &fs->stats)
+		return;
+	if (in->nlink || in->nopen)
+		return;
+	if (!in->data_freed) {
+		pthread_mutex_lock(&in->lock);
+		wait_idle(in);
+		drop_pages(fs, in, 0, PMAP_MAX_INDEX);
+		pthread_mutex_unlock(&in->lock);
+		in->data_freed = 1;
+	}
+	if (in->nlookup)
+		return;
+	in->prev->next = in->next;
+	in->next->prev = in->prev;
+	fs->ninodes--;
+	if (S_ISREG(in->mode))
+		fs->nfiles--;
+	pthread_mutex_destroy(&in->lock);
+	pthread_mutex_destroy(&in->rmw);
+	pthread_cond_destroy(&in->idle);
+	free(in->target);
+	free(in);
+}
+
+/* ---- request contexts ---- */
+
+static struct fsreq *req_get(struct cnmfs *fs)
+{
+	struct fsreq *r;
+
+	pthread_mutex_lock(&fs->req_lock);
+	if (!fs->free_reqs)
+		atomic_fetch_add(&fs->req_waits, 1);
+	while (!fs->free_reqs)
+		pthread_cond_wait(&fs->req_cond, &fs->req_lock);
+	r = fs->free_reqs;
+	fs->free_reqs = r->next_free;
+	pthread_mutex_unlock(&fs->req_lock);
+	return r;
+}
+
+static void req_put(struct cnmfs *fs, struct fsreq *r)
+{
+	pthread_mutex_lock(&fs->req_lock);
+	r->next_free = fs->free_reqs;
+	fs->free_reqs = r;
+	pthread_cond_signal(&fs->req_cond);
+	pthread_mutex_unlock(&fs->req_lock);
+}
+
+static void sync_done(struct pstore_req *pr, int status)
+{
+	struct fsreq *r = pr->priv;
+
+	r->status = status;
+	sem_post(&r->sem);
+}
+
+/* Runs one page-store request and waits for it (no lock held). */
+static int sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
+		   const uint64_t *lpn, unsigned int n, void *buf)
+{
+	r->kind = RK_SYNC;
+	r->pr.dir = dir;
+	r->pr.npages = n;
+	r->pr.lpn = lpn;
+	r->pr.buf = buf;
+	r->pr.done = sync_done;
+	r->pr.priv = r;
+	pstore_submit(fs->ps, &r->pr);
+	while (sem_wait(&r->sem) && errno == EINTR)
+		;
+	return r->status;
+}
+
+/* Zeroes bytes [from, to) of logical page lpn (read-modify-write). The
+ * caller keeps the page mapped (in->inflight). */
+static int zero_in_page(struct cnmfs *fs, struct inode *in, uint64_t lpn,
+			unsigned int from, unsigned int to)
+{
+	struct fsreq *r = req_get(fs);
+	int ret;
+
+	pthread_mutex_lock(&in->rmw);
+	r->lpn[0] = lpn;
+	ret = sync_io(fs, r, XPORT_READ, r->lpn, 1, r->old);
+	if (!ret) {
+		memset(r->old + from, 0, to - from);
+		ret = sync_io(fs, r, XPORT_WRITE, r->lpn, 1, r->old);
+	}
+	pthread_mutex_unlock(&in->rmw);
+	req_put(fs, r);
+	if (ret)
+		LOG_RATELIMITED(LOG_WARNING,
+				"inode %" PRIu64 ": zeroing page %" PRIu64
+				": %s",
+				in->ino, lpn, strerror(-ret));
+	return ret;
+}
+
+static void io_end(struct inode *in)
+{
+	pthread_mutex_lock(&in->lock);
+	if (--in->inflight == 0)
+		pthread_cond_broadcast(&in->idle);
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* ---- lifecycle ---- */
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	conn->max_write = CNMFS_MAX_IO;
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
+			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+			FUSE_CAP_EXPORT_SUPPORT);
+	if (conn->capable & FUSE_CAP_ASYNC_DIO)
+		conn->want |= FUSE_CAP_ASYNC_DIO;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* swap through loop sends async direct I/O as background requests */
+	conn->max_background = 128;
+	conn->congestion_threshold = 96;
+	conn->time_gran = 1;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = inode_of(fs, parent), *in = NULL;
+	struct fuse_entry_param e;
+	struct dentry *d;
+
+	count(fs, OP_LOOKUP);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
+		in = &fs->stats;
+	} else {
+		d = find_child(dir, name);
+		if (d) {
+			in = d->inode;
+			in->nlookup++;
+		}
+	}
+	if (in)
+		fill_entry(fs, in, &e);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (!in) {
+		/* not an error worth counting: lookups of missing names */
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct cnmfs *fs, fuse_ino_t ino, uint64_t n)
+{
+	struct inode *in = inode_of(fs, ino);
+
+	if (in == fs->root || in == &fs->stats)
+		return;
+	assert(in->nlookup >= n);
+	in->nlookup -= n;
+	maybe_free(fs, in);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct cnmfs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->ns_lock);
+	forget_one(fs, ino, nlookup);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count_,
+			    struct fuse_forget_data *forgets)
+{
+	struct cnmfs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->ns_lock);
+	for (size_t i = 0; i < count_; i++)
+		forget_one(fs, forgets[i].ino, forgets[i].nlookup);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct stat st;
+
+	count(fs, OP_GETATTR);
+	pthread_mutex_lock(&fs->ns_lock);
+	fill_stat(fs, inode_of(fs, ino), &st);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+/* Sets the size of a regular file; in->lock held on entry and exit (it is
+ * dropped while a partial last page is zeroed). */
+static int set_size(struct cnmfs *fs, struct inode *in, uint64_t size)
+{
+	uint64_t e = PMAP_HOLE;
+	unsigned int tail = size & (PG - 1);
+	int ret = 0;
+
+	if (size > FS_MAX_FILE)
+		return -EFBIG;
+	wait_idle(in);
+	if (size < in->size) {
+		drop_pages(fs, in, (size + PG - 1) >> PG_SHIFT, PMAP_MAX_INDEX);
+		if (tail)
+			e = pmap_get(&in->map, size >> PG_SHIFT);
+	}
+	in->size = size;
+	now(&in->mtime);
+	in->ctime = in->mtime;
+	if (PMAP_IS_LPN(e)) {
+		/* bytes past EOF must read as zeros if the file grows again */
+		in->inflight++;
+		pthread_mutex_unlock(&in->lock);
+		ret = zero_in_page(fs, in, PMAP_TO_LPN(e), tail, PG);
+		pthread_mutex_lock(&in->lock);
+		if (--in->inflight == 0)
+			pthread_cond_broadcast(&in->idle);
+		if (ret)
+			ret = -EIO;
+	}
+	return ret;
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+	struct stat st;
+	int ret = 0;
+
+	count(fs, OP_SETATTR);
+	if (in == &fs->stats) {
+		reply_err(fs, req, OP_SETATTR, EPERM);
+		return;
+	}
+	pthread_mutex_lock(&in->lock);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (!S_ISREG(in->mode))
+			ret = S_ISDIR(in->mode) ? -EISDIR : -EINVAL;
+		else
+			ret = set_size(fs, in, attr->st_size);
+		if (ret)
+			goto out_unlock;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		in->mode = (in->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		in->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		in->gid = attr->st_gid;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		now(&in->atime);
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		in->atime = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		now(&in->mtime);
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		in->mtime = attr->st_mtim;
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		in->ctime = attr->st_ctim;
+	else
+		now(&in->ctime);
+out_unlock:
+	pthread_mutex_unlock(&in->lock);
+	if (ret) {
+		reply_err(fs, req, OP_SETATTR, -ret);
+		return;
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	fill_stat(fs, in, &st);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+
+	count(fs, OP_READLINK);
+	if (!S_ISLNK(in->mode)) {
+		reply_err(fs, req, OP_READLINK, EINVAL);
+		return;
+	}
+	fuse_reply_readlink(req, in->target);
+}
+
+/* Creates name in parent; ns_lock held. On success *out has nlookup 1. */
+static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
+		     const char *name, mode_t mode, dev_t rdev,
+		     const char *target, struct inode **out)
+{
+	struct inode *in;
+	struct dentry *d;
+	int ret;
+
+	ret = valid_name(name);
+	if (ret)
+		return ret;
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	if (dir->nlink == 0)
+		return -ENOENT;
+	if (find_child(dir, name) ||
+	    (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)))
+		return -EEXIST;
+	in = inode_new(fs, mode, req, dir);
+	if (!in)
+		return fs->ninodes >= FS_MAX_INODES ? -ENOSPC : -ENOMEM;
+	in->rdev = rdev;
+	if (target) {
+		in->target = strdup(target);
+		in->size = strlen(target);
+	}
+	d = dentry_new(name, in);
+	if (!d || (target && !in->target)) {
+		free(d);
+		in->nlink = 0;
+		maybe_free(fs, in);
+		return -ENOMEM;
+	}
+	dentry_add(dir, d);
+	if (S_ISDIR(mode))
+		dir->nlink++;
+	in->nlookup = 1;
+	pthread_mutex_lock(&dir->lock);
+	now(&dir->mtime);
+	dir->ctime = dir->mtime;
+	pthread_mutex_unlock(&dir->lock);
+	*out = in;
+	return 0;
+}
+
+static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev, const char *target, enum op op)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct inode *in;
+	int ret;
+
+	count(fs, op);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = make_node(fs, req, inode_of(fs, parent), name, mode, rdev, target,
+			&in);
+	if (!ret)
+		fill_entry(fs, in, &e);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (ret)
+		reply_err(fs, req, op, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	if (S_ISDIR(mode) || S_ISLNK(mode)) {
+		reply_err(fs_of(req), req, OP_MKNOD, EINVAL);
+		return;
+	}
+	reply_new(req, parent, name, mode, rdev, NULL, OP_MKNOD);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	reply_new(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL,
+		  OP_MKDIR);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	reply_new(req, parent, name, S_IFLNK | 0777, 0, link, OP_SYMLINK);
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct inode *in;
+	int ret;
+
+	count(fs, OP_CREATE);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = make_node(fs, req, inode_of(fs, parent), name,
+			S_IFREG | (mode & 07777), 0, NULL, &in);
+	if (!ret) {
+		in->nopen++;
+		atomic_fetch_add(&fs->open_files, 1);
+		fill_entry(fs, in, &e);
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (ret) {
+		reply_err(fs, req, OP_CREATE, -ret);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->fh = 0;
+	if (fuse_reply_create(req, &e, fi)) {
+		/* the kernel will send no release for this open */
+		pthread_mutex_lock(&fs->ns_lock);
+		in->nopen--;
+		atomic_fetch_sub(&fs->open_files, 1);
+		in->nlookup--;
+		maybe_free(fs, in);
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
+}
+
+static void touch_dir(struct inode *dir)
+{
+	pthread_mutex_lock(&dir->lock);
+	now(&dir->mtime);
+	dir->ctime = dir->mtime;
+	pthread_mutex_unlock(&dir->lock);
+}
+
+static void touch_ctime(struct inode *in)
+{
+	pthread_mutex_lock(&in->lock);
+	now(&in->ctime);
+	pthread_mutex_unlock(&in->lock);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 int is_rmdir)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = inode_of(fs, parent), *in;
+	enum op op = is_rmdir ? OP_RMDIR : OP_UNLINK;
+	struct dentry *d;
+	int ret = 0;
+
+	count(fs, op);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	d = find_child(dir, name);
+	if (!d) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	in = d->inode;
+	if (is_rmdir && !S_ISDIR(in->mode)) {
+		ret = -ENOTDIR;
+		goto out_unlock;
+	}
+	if (!is_rmdir && S_ISDIR(in->mode)) {
+		ret = -EISDIR;
+		goto out_unlock;
+	}
+	if (is_rmdir && in->nchildren) {
+		ret = -ENOTEMPTY;
+		goto out_unlock;
+	}
+	dentry_remove(dir, d);
+	free(d);
+	if (is_rmdir) {
+		in->nlink = 0;
+		dir->nlink--;
+	} else {
+		in->nlink--;
+	}
+	touch_dir(dir);
+	touch_ctime(in);
+	maybe_free(fs, in);
+out_unlock:
+	pthread_mutex_unlock(&fs->ns_lock);
+	reply_err(fs, req, op, -ret);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 0);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 1);
+}
+
+/* Moves directory nlink counts when a directory changes parent. */
+static void reparent(struct inode *in, struct inode *from, struct inode *to)
+{
+	if (!S_ISDIR(in->mode) || from == to)
+		return;
+	from->nlink--;
+	to->nlink++;
+	in->parent = to;
+}
+
+static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
+		     struct inode *ndir, const char *nname, unsigned int flags)
+{
+	struct dentry *sd, *dd, *nd;
+	struct inode *src, *dst;
+	int ret;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	ret = valid_name(nname);
+	if (ret)
+		return ret;
+	if ((odir == fs->root && !strcmp(oname, CNMFS_STATS_NAME)) ||
+	    (ndir == fs->root && !strcmp(nname, CNMFS_STATS_NAME)))
+		return -EPERM;
+	sd = find_child(odir, oname);
+	if (!sd)
+		return -ENOENT;
+	src = sd->inode;
+	dd = find_child(ndir, nname);
+	dst = dd ? dd->inode : NULL;
+	if (flags & RENAME_EXCHANGE) {
+		if (!dd)
+			return -ENOENT;
+		sd->inode = dst;
+		dd->inode = src;
+		reparent(src, odir, ndir);
+		reparent(dst, ndir, odir);
+		goto out_touch;
+	}
+	if (dd && (flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (dst == src)
+		return 0;
+	if (dst) {
+		if (S_ISDIR(src->mode) && !S_ISDIR(dst->mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(src->mode) && S_ISDIR(dst->mode))
+			return -EISDIR;
+		if (S_ISDIR(dst->mode) && dst->nchildren)
+			return -ENOTEMPTY;
+	}
+	nd = dentry_new(nname, src);
+	if (!nd)
+		return -ENOMEM;
+	if (dst) {
+		dentry_remove(ndir, dd);
+		free(dd);
+		if (S_ISDIR(dst->mode)) {
+			dst->nlink = 0;
+			ndir->nlink--;
+		} else {
+			dst->nlink--;
+		}
+		touch_ctime(dst);
+		maybe_free(fs, dst);
+	}
+	dentry_remove(odir, sd);
+	free(sd);
+	dentry_add(ndir, nd);
+	reparent(src, odir, ndir);
+out_touch:
+	touch_ctime(src);
+	touch_dir(odir);
+	if (ndir != odir)
+		touch_dir(ndir);
+	return 0;
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct cnmfs *fs = fs_of(req);
+	int ret;
+
+	count(fs, OP_RENAME);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = do_rename(fs, inode_of(fs, parent), name, inode_of(fs, newparent),
+			newname, flags);
+	pthread_mutex_unlock(&fs->ns_lock);
+	reply_err(fs, req, OP_RENAME, -ret);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino), *dir = inode_of(fs, newparent);
+	struct fuse_entry_param e;
+	struct dentry *d;
+	int ret;
+
+	count(fs, OP_LINK);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = valid_name(newname);
+	if (ret)
+		goto out_unlock;
+	if (S_ISDIR(in->mode) || in == &fs->stats) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	if (find_child(dir, newname) ||
+	    (dir == fs->root && !strcmp(newname, CNMFS_STATS_NAME))) {
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	d = dentry_new(newname, in);
+	if (!d) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	dentry_add(dir, d);
+	in->nlink++;
+	in->nlookup++;
+	touch_ctime(in);
+	touch_dir(dir);
+	fill_entry(fs, in, &e);
+out_unlock:
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (ret)
+		reply_err(fs, req, OP_LINK, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/* ---- files ---- */
+
+static struct stats_snap *stats_snapshot(struct cnmfs *fs)
+{
+	struct stats_snap *s = NULL;
+	size_t len = 64 * 1024;
+	int n;
+
+	for (; len <= 16u << 20; len *= 4) {
+		s = malloc(sizeof(*s) + len);
+		if (!s)
+			return NULL;
+		n = cnmfs_stats_json(fs, s->data, len);
+		if (n >= 0) {
+			s->len = n;
+			return s;
+		}
+		free(s);
+		s = NULL;
+	}
+	return NULL;
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+	struct stats_snap *snap;
+	int ret = 0;
+
+	count(fs, OP_OPEN);
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->fh = 0;
+	if (in == &fs->stats) {
+		if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+		    (fi->flags & O_TRUNC)) {
+			reply_err(fs, req, OP_OPEN, EACCES);
+			return;
+		}
+		snap = stats_snapshot(fs);
+		if (!snap) {
+			reply_err(fs, req, OP_OPEN, ENOMEM);
+			return;
+		}
+		fi->fh = (uintptr_t)snap;
+		if (fuse_reply_open(req, fi))
+			free(snap);
+		return;
+	}
+	pthread_mutex_lock(&fs->ns_lock);
+	in->nopen++;
+	atomic_fetch_add(&fs->open_files, 1);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (S_ISREG(in->mode) && (fi->flags & O_TRUNC) &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY) {
+		pthread_mutex_lock(&in->lock);
+		ret = set_size(fs, in, 0);
+		pthread_mutex_unlock(&in->lock);
+	}
+	if (ret || fuse_reply_open(req, fi)) {
+		pthread_mutex_lock(&fs->ns_lock);
+		in->nopen--;
+		atomic_fetch_sub(&fs->open_files, 1);
+		maybe_free(fs, in);
+		pthread_mutex_unlock(&fs->ns_lock);
+		if (ret)
+			reply_err(fs, req, OP_OPEN, -ret);
+	}
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+
+	count(fs, OP_RELEASE);
+	if (in == &fs->stats) {
+		free((void *)(uintptr_t)fi->fh);
+	} else {
+		pthread_mutex_lock(&fs->ns_lock);
+		in->nopen--;
+		atomic_fetch_sub(&fs->open_files, 1);
+		maybe_free(fs, in);
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void read_done(struct pstore_req *pr, int status)
+{
+	struct fsreq *r = pr->priv;
+	struct cnmfs *fs = r->fs;
+
+	io_end(r->in);
+	if (status) {
+		LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": read: %s",
+				r->in->ino, strerror(-status));
+		reply_err(fs, r->req, OP_READ,
+			  status == -ENOSPC ? ENOSPC : EIO);
+	} else {
+		atomic_fetch_add_explicit(&fs->bytes_read, r->len,
+					  memory_order_relaxed);
+		fuse_reply_buf(r->req, r->buf + r->head, r->len);
+	}
+	req_put(fs, r);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+	struct stats_snap *snap;
+	unsigned int npages, holes = 0;
+	struct fsreq *r;
+	uint64_t first;
+
+	count(fs, OP_READ);
+	if (in == &fs->stats) {
+		snap = (struct stats_snap *)(uintptr_t)fi->fh;
+		if (off < 0 || (size_t)off >= snap->len)
+			size = 0;
+		else if (size > snap->len - off)
+			size = snap->len - off;
+		fuse_reply_buf(req, size ? snap->data + off : NULL, size);
+		return;
+	}
+	if (off < 0) {
+		reply_err(fs, req, OP_READ, EINVAL);
+		return;
+	}
+	if (size > CNMFS_MAX_IO)
+		size = CNMFS_MAX_IO;
+	r = req_get(fs);
+	pthread_mutex_lock(&in->lock);
+	if ((uint64_t)off >= in->size) {
+		pthread_mutex_unlock(&in->lock);
+		req_put(fs, r);
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > in->size - off)
+		size = in->size - off;
+	first = (uint64_t)off >> PG_SHIFT;
+	r->head = off & (PG - 1);
+	npages = (r->head + size + PG - 1) >> PG_SHIFT;
+	for (unsigned int i = 0; i < npages; i++) {
+		uint32_t e = pmap_get(&in->map, first + i);
+
+		r->lpn[i] = PMAP_IS_LPN(e) ? PMAP_TO_LPN(e) : PSTORE_NOPAGE;
+		if (r->lpn[i] == PSTORE_NOPAGE) {
+			/* a hole: zeros, whatever the buffer held before */
+			memset(r->buf + (size_t)i * PG, 0, PG);
+			holes++;
+		}
+	}
+	in->inflight++;
+	pthread_mutex_unlock(&in->lock);
+
+	r->fs = fs;
+	r->req = req;
+	r->in = in;
+	r->len = size;
+	r->kind = RK_READ;
+	r->pr.dir = XPORT_READ;
+	r->pr.npages = npages;
+	r->pr.lpn = r->lpn;
+	r->pr.buf = r->buf;
+	r->pr.done = read_done;
+	r->pr.priv = r;
+	if (holes == npages)
+		read_done(&r->pr, 0);
+	else
+		pstore_submit(fs->ps, &r->pr);
+}
+
+/*
+ * Maps file pages [first, first + n) for writing, allocating logical pages
+ * for holes and reserved pages. fresh[i] says page i had no data. Returns
+ * how many pages were mapped (n, or fewer when capacity ran out: then
+ * *err is -ENOSPC). in->lock held.
+ */
+static unsigned int map_for_write(struct cnmfs *fs, struct inode *in,
+				  uint64_t first, unsigned int n, uint64_t *lpn,
+				  unsigned char *fresh, int *err)
+{
+	uint64_t hint = 0;
+	uint32_t e, prev;
+	unsigned int i;
+	int ret = 0;
+
+	if (first > 0) {
+		prev = pmap_get(&in->map, first - 1);
+		if (PMAP_IS_LPN(prev))
+			hint = PMAP_TO_LPN(prev) + 1;
+	}
+	for (i = 0; i < n; i++) {
+		e = pmap_get(&in->map, first + i);
+		if (PMAP_IS_LPN(e)) {
+			lpn[i] = PMAP_TO_LPN(e);
+			fresh[i] = 0;
+			hint = lpn[i] + 1;
+			continue;
+		}
+		if (e == PMAP_HOLE) {
+			ret = pmap_reserve(fs->pool, 1);
+			if (ret)
+				break;
+		}
+		ret = pstore_page_alloc(fs->ps, hint, &lpn[i]);
+		if (!ret && lpn[i] > PMAP_MAX_LPN) {
+			pstore_page_free(fs->ps, lpn[i]);
+			ret = -ENOSPC;
+		}
+		if (!ret) {
+			ret = pmap_set(fs->pool, &in->map, first + i,
+				       PMAP_LPN(lpn[i]));
+			if (ret)
+				pstore_page_free(fs->ps, lpn[i]);
+		}
+		if (ret) {
+			if (e == PMAP_HOLE)
+				pmap_unreserve(fs->pool, 1);
+			break;
+		}
+		if (e == PMAP_HOLE)
+			in->pages++;
+		fresh[i] = 1;
+		hint = lpn[i] + 1;
+	}
+	*err = ret;
+	return i;
+}
+
+static void write_finish(struct fsreq *r, int status)
+{
+	struct cnmfs *fs = r->fs;
+
+	io_end(r->in);
+	if (status) {
+		LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": write: %s",
+				r->in->ino, strerror(-status));
+		reply_err(fs, r->req, OP_WRITE,
+			  status == -ENOSPC ? ENOSPC : EIO);
+	} else {
+		atomic_fetch_add_explicit(&fs->bytes_written, r->len,
+					  memory_order_relaxed);
+		fuse_reply_write(r->req, r->len);
+	}
+	req_put(fs, r);
+}
+
+static void write_done(struct pstore_req *pr, int status)
+{
+	write_finish(pr->priv, status);
+}
+
+/* Fills the parts of page i of r->buf outside [lo, hi) from the old page. */
+static int merge_old(struct cnmfs *fs, struct fsreq *r, unsigned int i,
+		     unsigned int lo, unsigned int hi)
+{
+	char *page = r->buf + (size_t)i * PG;
+	uint64_t lpn = r->lpn[i];
+	int ret;
+
+	atomic_fetch_add_explicit(&fs->rmw_reads, 1, memory_order_relaxed);
+	ret = sync_io(fs, r, XPORT_READ, &lpn, 1, r->old);
+	if (ret)
+		return ret;
+	memcpy(page, r->old, lo);
+	memcpy(page + hi, r->old + hi, PG - hi);
+	return 0;
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+	unsigned char fresh[REQ_PAGES];
+	unsigned int npages, mapped, head, end, last;
+	int ret = 0, rmw_first = 0, rmw_last = 0;
+	struct fsreq *r;
+	uint64_t first;
+
+	count(fs, OP_WRITE);
+	if (in == &fs->stats) {
+		reply_err(fs, req, OP_WRITE, EBADF);
+		return;
+	}
+	if (off < 0 || size > CNMFS_MAX_IO) {
+		reply_err(fs, req, OP_WRITE, EINVAL);
+		return;
+	}
+	if ((uint64_t)off + size > FS_MAX_FILE) {
+		reply_err(fs, req, OP_WRITE, EFBIG);
+		return;
+	}
+	if (size == 0) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	r = req_get(fs);
+	head = off & (PG - 1);
+	first = (uint64_t)off >> PG_SHIFT;
+	npages = (head + size + PG - 1) >> PG_SHIFT;
+	memcpy(r->buf + head, data, size);
+
+	pthread_mutex_lock(&in->lock);
+	mapped = map_for_write(fs, in, first, npages, r->lpn, fresh, &ret);
+	if (mapped < npages) {
+		if (mapped == 0 || (uint64_t)mapped * PG <= head) {
+			pthread_mutex_unlock(&in->lock);
+			req_put(fs, r);
+			reply_err(fs, req, OP_WRITE, -ret);
+			return;
+		}
+		/* a short write up to where capacity ran out */
+		size = (size_t)mapped * PG - head;
+		npages = mapped;
+	}
+	end = (head + size) & (PG - 1); /* bytes used in the last page */
+	last = npages - 1;
+	if (head) {
+		if (fresh[0])
+			memset(r->buf, 0, head);
+		else
+			rmw_first = 1;
+	}
+	if (end && !(npages == 1 && rmw_first)) {
+		if (fresh[last])
+			memset(r->buf + (size_t)last * PG + end, 0, PG - end);
+		else
+			rmw_last = 1;
+	}
+	if ((uint64_t)off + size > in->size)
+		in->size = off + size;
+	now(&in->mtime);
+	in->ctime = in->mtime;
+	in->inflight++;
+	pthread_mutex_unlock(&in->lock);
+
+	r->fs = fs;
+	r->req = req;
+	r->in = in;
+	r->len = size;
+	r->head = head;
+	if (rmw_first || rmw_last) {
+		/* read-modify-write: partial writers of one file take turns */
+		pthread_mutex_lock(&in->rmw);
+		if (rmw_first)
+			ret = merge_old(fs, r, 0, head,
+					npages == 1 && end ? end : PG);
+		if (!ret && rmw_last)
+			ret = merge_old(fs, r, last, 0, end);
+		if (!ret)
+			ret = sync_io(fs, r, XPORT_WRITE, r->lpn, npages,
+				      r->buf);
+		pthread_mutex_unlock(&in->rmw);
+		write_finish(r, ret);
+		return;
+	}
+	r->kind = RK_WRITE;
+	r->pr.dir = XPORT_WRITE;
+	r->pr.npages = npages;
+	r->pr.lpn = r->lpn;
+	r->pr.buf = r->buf;
+	r->pr.done = write_done;
+	r->pr.priv = r;
+	pstore_submit(fs->ps, &r->pr);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	/* every write was acknowledged by all replicas before its reply */
+	fuse_reply_err(req, 0);
+}
+
+/* Marks holes in [first, last) as reserved; all or nothing. in->lock held. */
+static int reserve_range(struct cnmfs *fs, struct inode *in, uint64_t first,
+			 uint64_t last)
+{
+	uint64_t holes = 0, idx, done = 0;
+	int ret;
+
+	for (idx = pmap_find(&in->map, first, 0); idx < last;
+	     idx = pmap_find(&in->map, idx + 1, 0))
+		holes++;
+	if (!holes)
+		return 0;
+	ret = pmap_reserve(fs->pool, holes);
+	if (ret)
+		return ret;
+	for (idx = pmap_find(&in->map, first, 0); idx < last && !ret;
+	     idx = pmap_find(&in->map, idx + 1, 0)) {
+		ret = pmap_set(fs->pool, &in->map, idx, PMAP_RESERVED);
+		if (!ret)
+			done++;
+	}
+	in->pages += done;
+	if (ret) {
+		/* node pool exhausted: undo this call's reservations */
+		pmap_unreserve(fs->pool, holes - done);
+		for (idx = first; idx < last && done; idx++) {
+			if (pmap_get(&in->map, idx) == PMAP_RESERVED) {
+				pmap_set(fs->pool, &in->map, idx, PMAP_HOLE);
+				pmap_unreserve(fs->pool, 1);
+				in->pages--;
+				done--;
+			}
+		}
+	}
+	return ret;
+}
+
+static int punch(struct cnmfs *fs, struct inode *in, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, pfirst, plast, e1 = PMAP_HOLE, e2 = PMAP_HOLE;
+	unsigned int h = off & (PG - 1), t = end & (PG - 1);
+	int ret = 0, r2;
+
+	wait_idle(in);
+	pfirst = (off + PG - 1) >> PG_SHIFT;
+	plast = end >> PG_SHIFT;
+	if (pfirst < plast)
+		drop_pages(fs, in, pfirst, plast);
+	if ((off >> PG_SHIFT) == (end >> PG_SHIFT)) {
+		/* inside one page */
+		if (h != t)
+			e1 = pmap_get(&in->map, off >> PG_SHIFT);
+	} else {
+		if (h)
+			e1 = pmap_get(&in->map, off >> PG_SHIFT);
+		if (t)
+			e2 = pmap_get(&in->map, end >> PG_SHIFT);
+	}
+	if (!PMAP_IS_LPN(e1) && !PMAP_IS_LPN(e2))
+		return 0;
+	in->inflight++;
+	pthread_mutex_unlock(&in->lock);
+	if (PMAP_IS_LPN(e1))
+		ret = zero_in_page(fs, in, PMAP_TO_LPN(e1), h,
+				   (off >> PG_SHIFT) == (end >> PG_SHIFT) ? t
+									  : PG);
+	if (PMAP_IS_LPN(e2)) {
+		r2 = zero_in_page(fs, in, PMAP_TO_LPN(e2), 0, t);
+		if (!ret)
+			ret = r2;
+	}
+	pthread_mutex_lock(&in->lock);
+	if (--in->inflight == 0)
+		pthread_cond_broadcast(&in->idle);
+	return ret ? -EIO : 0;
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			 off_t len, struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+	uint64_t end;
+	int ret = 0;
+
+	count(fs, OP_FALLOCATE);
+	if (in == &fs->stats || !S_ISREG(in->mode)) {
+		reply_err(fs, req, OP_FALLOCATE,
+			  in == &fs->stats ? EPERM : ENODEV);
+		return;
+	}
+	if (off < 0 || len <= 0) {
+		reply_err(fs, req, OP_FALLOCATE, EINVAL);
+		return;
+	}
+	end = (uint64_t)off + (uint64_t)len;
+	if (end > FS_MAX_FILE) {
+		reply_err(fs, req, OP_FALLOCATE, EFBIG);
+		return;
+	}
+	pthread_mutex_lock(&in->lock);
+	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+		ret = reserve_range(fs, in, (uint64_t)off >> PG_SHIFT,
+				    (end + PG - 1) >> PG_SHIFT);
+		if (!ret && mode == 0 && end > in->size)
+			in->size = end;
+	} else if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		ret = punch(fs, in, off, len);
+	} else {
+		ret = -EOPNOTSUPP;
+	}
+	if (!ret) {
+		now(&in->ctime);
+		in->mtime = in->ctime;
+	}
+	pthread_mutex_unlock(&in->lock);
+	reply_err(fs, req, OP_FALLOCATE, -ret);
+}
+
+static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = inode_of(fs, ino);
+	uint64_t idx, pos;
+	int ret = 0;
+
+	count(fs, OP_LSEEK);
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		reply_err(fs, req, OP_LSEEK, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		reply_err(fs, req, OP_LSEEK, ENXIO);
+		return;
+	}
+	if (in == &fs->stats) {
+		reply_err(fs, req, OP_LSEEK, ENXIO);
+		return;
+	}
+	pthread_mutex_lock(&in->lock);
+	if ((uint64_t)off >= in->size) {
+		ret = -ENXIO;
+	} else {
+		idx = pmap_find(&in->map, (uint64_t)off >> PG_SHIFT,
+				whence == SEEK_DATA);
+		pos = idx >= PMAP_MAX_INDEX ? in->size : idx << PG_SHIFT;
+		if (pos < (uint64_t)off)
+			pos = off;
+		if (pos >= in->size) {
+			if (whence == SEEK_DATA)
+				ret = -ENXIO;
+			pos = in->size;
+		}
+		off = pos;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (ret)
+		reply_err(fs, req, OP_LSEEK, -ret);
+	else
+		fuse_reply_lseek(req, off);
+}
+
+/* ---- directories ---- */
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+
+	if (!S_ISDIR(inode_of(fs, ino)->mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = inode_of(fs, ino);
+	size_t pos = 0, n;
+	struct stat st;
+	char *buf;
+
+	count(fs, OP_READDIR);
+	buf = malloc(size);
+	if (!buf) {
+		reply_err(fs, req, OP_READDIR, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&fs->ns_lock);
+	if (off < 1) {
+		st.st_ino = dir->ino;
+		st.st_mode = S_IFDIR;
+		n = fuse_add_direntry(req, buf + pos, size - pos, ".", &st, 1);
+		if (n > size - pos)
+			goto out_reply;
+		pos += n;
+		off = 1;
+	}
+	if (off < 2) {
+		st.st_ino = dir->parent ? dir->parent->ino : dir->ino;
+		st.st_mode = S_IFDIR;
+		n = fuse_add_direntry(req, buf + pos, size - pos, "..", &st, 2);
+		if (n > size - pos)
+			goto out_reply;
+		pos += n;
+		off = 2;
+	}
+	for (struct dentry *d = dir->children; d; d = d->next) {
+		if (d->cookie <= (uint64_t)off)
+			continue;
+		st.st_ino = d->inode->ino;
+		st.st_mode = d->inode->mode & S_IFMT;
+		n = fuse_add_direntry(req, buf + pos, size - pos, d->name, &st,
+				      d->cookie);
+		if (n > size - pos)
+			break;
+		pos += n;
+	}
+out_reply:
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cnmfs *fs = fs_of(req);
+	uint64_t cap = pmap_capacity(fs->pool), used = pmap_used(fs->pool);
+	struct statvfs sv;
+
+	count(fs, OP_STATFS);
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = PG;
+	sv.f_frsize = PG;
+	sv.f_blocks = cap;
+	sv.f_bfree = used < cap ? cap - used : 0;
+	sv.f_bavail = sv.f_bfree;
+	pthread_mutex_lock(&fs->ns_lock);
+	sv.f_files = FS_MAX_INODES;
+	sv.f_ffree = FS_MAX_INODES - fs->ninodes;
+	pthread_mutex_unlock(&fs->ns_lock);
+	sv.f_favail = sv.f_ffree;
+	sv.f_namemax = NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Extended attributes are not kept: ENOTSUP, which the kernel passes on
+ * without remembering it (unlike ENOSYS). */
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	count(fs_of(req), OP_XATTR);
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	count(fs_of(req), OP_XATTR);
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	count(fs_of(req), OP_XATTR);
+	if (size)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_xattr(req, 0);
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	count(fs_of(req), OP_XATTR);
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static const struct fuse_lowlevel_ops cnmfs_ll_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
+	.statfs = fs_statfs,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+	.create = fs_create,
+	.fallocate = fs_fallocate,
+	.lseek = fs_lseek,
+};
+
+int cnmfs_open_files(struct cnmfs *fs)
+{
+	return atomic_load(&fs->open_files);
+}
+
+const struct fuse_lowlevel_ops *cnmfs_ops(void)
+{
+	return &cnmfs_ll_ops;
+}
+
+/* ---- stats ---- */
+
+static int jput(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int jput(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*pos >= len)
+		return -ENOSPC;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *pos)
+		return -ENOSPC;
+	*pos += n;
+	return 0;
+}
+
+int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
+{
+	unsigned int ninodes, nfiles;
+	size_t pos = 0;
+	int ret, n;
+
+	pthread_mutex_lock(&fs->ns_lock);
+	ninodes = fs->ninodes;
+	nfiles = fs->nfiles;
+	pthread_mutex_unlock(&fs->ns_lock);
+	ret = jput(buf, len, &pos,
+		   "{\"mountpoint\":\"%s\",\"capacity_bytes\":%" PRIu64
+		   ",\"used_bytes\":%" PRIu64 ",\"files\":%u,\"inodes\":%u,"
+		   "\"map_nodes_used\":%" PRIu64 ",\"map_nodes_total\":%" PRIu64
+		   ",\"request_buffers\":%u,\"request_waits\":%lu,"
+		   "\"bytes_read\":%llu,\"bytes_written\":%llu,"
+		   "\"rmw_reads\":%llu,\"ops\":{",
+		   fs->mountpoint, pmap_capacity(fs->pool) * PG,
+		   pmap_used(fs->pool) * PG, nfiles, ninodes,
+		   pmap_pool_nodes_used(fs->pool),
+		   pmap_pool_nodes_total(fs->pool), fs->nreqs,
+		   atomic_load(&fs->req_waits), atomic_load(&fs->bytes_read),
+		   atomic_load(&fs->bytes_written),
+		   atomic_load(&fs->rmw_reads));
+	for (int i = 0; !ret && i < OP_N; i++)
+		ret = jput(buf, len, &pos,
+			   "%s\"%s\":{\"count\":%lu,\"errors\":%lu}",
+			   i ? "," : "", op_names[i],
+			   atomic_load(&fs->ops[i].count),
+			   atomic_load(&fs->ops[i].errors));
+	if (!ret)
+		ret = jput(buf, len, &pos, "}");
+	if (!ret && fs->ps) {
+		ret = jput(buf, len, &pos, ",");
+		if (!ret) {
+			n = pstore_json(fs->ps, buf + pos, len - pos);
+			if (n < 0)
+				ret = n;
+			else
+				pos += n;
+		}
+	}
+	if (!ret)
+		ret = jput(buf, len, &pos, "}\n");
+	return ret ? ret : (int)pos;
+}
+
+/* ---- create / destroy ---- */
+
+int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
+		 struct cnmfs **out)
+{
+	size_t per_req = (REQ_PAGES + 1) * (size_t)PG;
+	struct cnmfs *fs;
+	int ret;
+
+	if (!p->capacity || p->capacity % PG || p->requests < 1)
+		return -EINVAL;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->ps = ps;
+	fs->mountpoint = strdup(p->mountpoint ? p->mountpoint : "");
+	if (!fs->mountpoint) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	pthread_mutex_init(&fs->ns_lock, NULL);
+	pthread_mutex_init(&fs->req_lock, NULL);
+	pthread_cond_init(&fs->req_cond, NULL);
+	fs->inodes.next = fs->inodes.prev = &fs->inodes;
+	fs->next_ino = 3;
+	ret = pmap_pool_create(p->capacity / PG, 0, &fs->pool);
+	if (ret)
+		goto out_locks;
+
+	fs->nreqs = p->requests;
+	fs->reqs = calloc(fs->nreqs, sizeof(*fs->reqs));
+	fs->req_mem_len = per_req * fs->nreqs;
+	fs->req_mem = mmap(NULL, fs->req_mem_len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!fs->reqs || fs->req_mem == MAP_FAILED) {
+		fs->req_mem = NULL;
+		ret = -ENOMEM;
+		goto out_reqs;
+	}
+	for (unsigned int i = 0; i < fs->nreqs; i++) {
+		struct fsreq *r = &fs->reqs[i];
+
+		r->fs = fs;
+		r->buf = fs->req_mem + i * per_req;
+		r->old = r->buf + REQ_PAGES * (size_t)PG;
+		r->lpn = calloc(REQ_PAGES, sizeof(*r->lpn));
+		if (!r->lpn) {
+			ret = -ENOMEM;
+			goto out_reqs;
+		}
+		sem_init(&r->sem, 0, 0);
+		r->next_free = fs->free_reqs;
+		fs->free_reqs = r;
+	}
+	if (ps) {
+		ret = pstore_register(ps, fs->req_mem, fs->req_mem_len);
+		if (ret)
+			goto out_reqs;
+	}
+
+	pthread_mutex_lock(&fs->ns_lock);
+	fs->root = inode_new(fs, S_IFDIR | 0755, NULL, NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (!fs->root) {
+		ret = -ENOMEM;
+		goto out_reqs;
+	}
+	fs->root->ino = FUSE_ROOT_ID;
+	fs->stats.ino = STATS_INO;
+	fs->stats.mode = S_IFREG | 0444;
+	fs->stats.nlink = 1;
+	pthread_mutex_init(&fs->stats.lock, NULL);
+	pthread_mutex_init(&fs->stats.rmw, NULL);
+	pthread_cond_init(&fs->stats.idle, NULL);
+	now(&fs->stats.mtime);
+	fs->stats.atime = fs->stats.ctime = fs->stats.mtime;
+	*out = fs;
+	return 0;
+
+out_reqs:
+	if (fs->reqs)
+		for (unsigned int i = 0; i < fs->nreqs; i++)
+			free(fs->reqs[i].lpn);
+	free(fs->reqs);
+	if (fs->req_mem)
+		munmap(fs->req_mem, fs->req_mem_len);
+	pmap_pool_destroy(fs->pool);
+out_locks:
+	pthread_mutex_destroy(&fs->ns_lock);
+	pthread_mutex_destroy(&fs->req_lock);
+	pthread_cond_destroy(&fs->req_cond);
+	free(fs->mountpoint);
+out_free:
+	free(fs);
+	return ret;
+}
+
+void cnmfs_destroy(struct cnmfs *fs)
+{
+	struct inode *in, *next;
+
+	if (!fs)
+		return;
+	pthread_mutex_lock(&fs->ns_lock);
+	for (in = fs->inodes.next; in != &fs->inodes; in = next) {
+		next = in->next;
+		for (struct dentry *d = in->children, *dn; d; d = dn) {
+			dn = d->next;
+			free(d);
+		}
+		pthread_mutex_lock(&in->lock);
+		drop_pages(fs, in, 0, PMAP_MAX_INDEX);
+		pthread_mutex_unlock(&in->lock);
+		pthread_mutex_destroy(&in->lock);
+		pthread_mutex_destroy(&in->rmw);
+		pthread_cond_destroy(&in->idle);
+		free(in->target);
+		free(in);
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	for (unsigned int i = 0; i < fs->nreqs; i++) {
+		free(fs->reqs[i].lpn);
+		sem_destroy(&fs->reqs[i].sem);
+	}
+	free(fs->reqs);
+	munmap(fs->req_mem, fs->req_mem_len);
+	pmap_pool_destroy(fs->pool);
+	pthread_mutex_destroy(&fs->ns_lock);
+	pthread_mutex_destroy(&fs->req_lock);
+	pthread_cond_destroy(&fs->req_cond);
+	pthread_mutex_destroy(&fs->stats.lock);
+	pthread_mutex_destroy(&fs->stats.rmw);
+	pthread_cond_destroy(&fs->stats.idle);
+	free(fs->mountpoint);
+	free(fs);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fs - the cnetmem filesystem: a tmpfs-like namespace in memory whose file
+ * data lives only in the page store (placement/pstore.h), served through
+ * the libfuse low-level API.
+ *
+ * Every regular file is opened with FOPEN_DIRECT_IO: no page of a file is
+ * kept in the host page cache (swap files through a --direct-io loop device
+ * must hand every page to the donors; working-set files get the same mode
+ * so their data leaves the host too). writeback_cache is never enabled.
+ *
+ * Data path: a FUSE worker takes a request context from a pool made at
+ * create time (a max_write buffer and the lpn array), copies the payload in,
+ * maps file pages to logical pages under the inode's lock (allocating on
+ * first write, preferring the next logical page after the previous one),
+ * submits one pstore request and returns to the loop; the pstore done()
+ * callback sends the FUSE reply. An empty pool blocks the worker
+ * (backpressure). Partial-page writes read the old page first, serialized
+ * per inode. No malloc on the read/write path.
+ *
+ * MOUNTPOINT/.cnetmem-stats is a read-only virtual file (hidden from
+ * readdir) holding cnmfs_stats_json().
+ *
+ * Threading: FUSE ops run on libfuse worker threads, pstore completions on
+ * transport threads. fs->ns_lock guards the namespace (dentries, link,
+ * lookup and open counts); each inode's lock guards its size, attributes,
+ * page map and in-flight count and is taken after ns_lock, never held
+ * while waiting on the network. Pool and capacity have their own locks.
+ */
+#ifndef CNM_FS_FS_H
+#define CNM_FS_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#define CNMFS_MAX_IO	 (512u * 1024) /* max_write, max_read */
+#define CNMFS_STATS_NAME ".cnetmem-stats"
+
+struct pstore;
+struct cnmfs;
+
+struct cnmfs_params {
+	uint64_t capacity;	/* bytes, a multiple of 4 KiB */
+	unsigned int requests;	/* request contexts in the pool */
+	const char *mountpoint; /* for the stats file; copied */
+};
+
+/* ps is borrowed: close it after cnmfs_destroy(). 0 or -errno. */
+int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
+		 struct cnmfs **out);
+/* Frees the namespace and gives every page back to ps. */
+void cnmfs_destroy(struct cnmfs *fs);
+const struct fuse_lowlevel_ops *cnmfs_ops(void);
+
+/* Open file handles right now; async-signal-safe (an atomic load). */
+int cnmfs_open_files(struct cnmfs *fs);
+
+/* The stats file's content: a JSON object. Length or -ENOSPC. */
+int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len);
+
+#endif

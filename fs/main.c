@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cnetmem - mount a cnetmem filesystem.
+ *
+ * Start-up order matters: options and the mountpoint are checked first
+ * (clear error, exit 1); then, unless --foreground, the process forks and
+ * the parent waits on a pipe until the child has connected to its donors
+ * and mounted, so that the exit status tells mount(8) whether it worked and
+ * nothing is left mounted after a failure. The child protects itself
+ * (mlockall, PR_SET_IO_FLUSHER, oom_score_adj -1000) before any thread or
+ * pool exists.
+ *
+ * SIGTERM/SIGINT/SIGHUP end the daemon only while no file is open: a swap
+ * file on a loop device keeps its file open, and exiting then would lose
+ * every swapped page. Unmount with fusermount3 -u (EBUSY while swap is
+ * active) after swapoff and losetup -d.
+ */
+#include "common/log.h"
+#include "common/parse.h"
+#include "fs/config.h"
+#include "fs/fs.h"
+#include "placement/pstore.h"
+#include "rdma/auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+static struct fuse_session *g_se;
+static struct cnmfs *g_fs;
+
+static void on_signal(int sig)
+{
+	static const char busy[] =
+		"warning: cnetmem: files are still open (swapoff and losetup "
+		"-d first): not exiting\n";
+
+	if (g_fs && cnmfs_open_files(g_fs) > 0) {
+		if (write(STDERR_FILENO, busy, sizeof(busy) - 1) < 0) {
+			/* nothing to do */
+		}
+		return;
+	}
+	if (g_se)
+		fuse_session_exit(g_se);
+}
+
+static int set_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) ||
+	    sigaction(SIGHUP, &sa, NULL))
+		return -errno;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL))
+		return -errno;
+	return 0;
+}
+
+/* The daemon must not be swapped out or OOM-killed: it is the swap. */
+static void protect_self(void)
+{
+	int flags = MCL_CURRENT | MCL_FUTURE;
+	int fd;
+
+#ifdef MCL_ONFAULT
+	flags |= MCL_ONFAULT;
+#endif
+	if (mlockall(flags))
+		log_warn("mlockall: %s (pages of this daemon may be swapped)",
+			 strerror(errno));
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		log_warn("prctl(PR_SET_IO_FLUSHER): %s", strerror(errno));
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "-1000", 5) != 5)
+		log_warn("oom_score_adj -1000: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+
+	if (stat(mp, &st)) {
+		log_err("mountpoint %s: %s", mp, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("mountpoint %s: not a directory", mp);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* Parent side of the start-up pipe: exit with what the child reports. */
+static int wait_child(int fd)
+{
+	char status = 1;
+
+	if (read(fd, &status, 1) != 1)
+		status = 1; /* the child died before mounting */
+	return status;
+}
+
+static void tell_parent(int *fd, char status)
+{
+	if (*fd < 0)
+		return;
+	if (write(*fd, &status, 1) != 1) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(*fd);
+	*fd = -1;
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static enum xport_kind kind_of(const struct fs_cfg *c)
+{
+	if (c->local_memory)
+		return XPORT_MEM;
+	switch (c->transport) {
+	case FS_XPORT_TCP:
+		return XPORT_TCP;
+	case FS_XPORT_RDMA:
+		return XPORT_RDMA;
+	default:
+		return XPORT_AUTO;
+	}
+}
+
+/* "host" -> "host:7700"; owned copies in out[]. */
+static int normalize_donors(const struct fs_cfg *c, char ***out)
+{
+	char host[256], port[32], **v;
+	size_t n;
+
+	v = calloc(c->donor.n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < c->donor.n; i++) {
+		if (parse_hostport(c->donor.v[i], FS_DEFAULT_PORT, host,
+				   sizeof(host), port, sizeof(port)))
+			return -EINVAL; /* validated before */
+		n = strlen(host) + strlen(port) + 4;
+		v[i] = malloc(n);
+		if (!v[i])
+			return -ENOMEM;
+		if (strchr(host, ':'))
+			snprintf(v[i], n, "[%s]:%s", host, port);
+		else
+			snprintf(v[i], n, "%s:%s", host, port);
+	}
+	*out = v;
+	return 0;
+}
+
+/* The libfuse command line: our defaults, then the user's -o items. */
+static int fuse_argv(const struct fs_cfg *c, const char *source,
+		     struct fuse_args *args)
+{
+	char opt[512];
+
+	snprintf(opt, sizeof(opt),
+		 "default_permissions,fsname=%s,subtype=cnetmem%s",
+		 source ? source : "cnetmem",
+		 geteuid() == 0 ? ",allow_other" : "");
+	if (fuse_opt_add_arg(args, "cnetmem") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opt))
+		return -ENOMEM;
+	for (int i = 0; i < c->options.n; i++)
+		if (fuse_opt_add_arg(args, "-o") ||
+		    fuse_opt_add_arg(args, c->options.v[i]))
+			return -ENOMEM;
+	return 0;
+}
+
+static int run(struct fs_cfg *c, const char *mp, const char *source,
+	       int *pipefd)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct cnmfs_params fp = { 0 };
+	struct fuse_loop_config *lc;
+	struct pstore_cfg pc = { 0 };
+	struct pstore *ps = NULL;
+	struct auth_key key = { 0 };
+	char err[512] = "", **donors = NULL;
+	int ret;
+
+	if (c->key_file) {
+		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
+		if (ret) {
+			log_err("key file %s: %s", c->key_file, err);
+			return ret;
+		}
+	}
+	ret = normalize_donors(c, &donors);
+	if (ret)
+		goto out_donors;
+
+	protect_self();
+
+	pc.donors = (const char *const *)donors;
+	pc.ndonors = c->donor.n;
+	pc.transport = kind_of(c);
+	pc.key = c->key_file ? &key : NULL;
+	pc.capacity = c->size;
+	pc.slab_size = c->slab_size;
+	pc.replicas = c->replicas;
+	pc.backup_path = c->backup;
+	pc.io_timeout_ms = c->io_timeout_ms;
+	pc.ctl_timeout_ms = c->ctl_timeout_ms;
+	ret = pstore_open(&pc, &ps, err, sizeof(err));
+	if (ret) {
+		log_err("cannot open the page store: %s",
+			*err ? err : strerror(-ret));
+		goto out_donors;
+	}
+	fp.capacity = c->size;
+	fp.requests = c->requests;
+	fp.mountpoint = mp;
+	ret = cnmfs_create(&fp, ps, &g_fs);
+	if (ret) {
+		log_err("cannot create the filesystem: %s", strerror(-ret));
+		goto out_pstore;
+	}
+	ret = fuse_argv(c, source, &args);
+	if (ret)
+		goto out_fs;
+	g_se = fuse_session_new(&args, cnmfs_ops(), sizeof(*cnmfs_ops()), g_fs);
+	if (!g_se) {
+		log_err("cannot start a FUSE session (bad -o option?)");
+		ret = -EINVAL;
+		goto out_args;
+	}
+	ret = set_signals();
+	if (ret)
+		goto out_session;
+	if (fuse_session_mount(g_se, mp)) {
+		log_err("mountpoint %s: cannot mount", mp);
+		ret = -EIO;
+		goto out_session;
+	}
+	log_notice("mounted %s: %s, %s capacity", mp,
+		   c->local_memory ? "local memory" : "donors",
+		   format_size(c->size, err, sizeof(err)));
+	tell_parent(pipefd, 0);
+	if (!c->foreground) {
+		detach_stdio();
+		log_to_syslog("cnetmem");
+	}
+
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		ret = -ENOMEM;
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_max_threads(lc, c->threads);
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	ret = fuse_session_loop_mt(g_se, lc);
+	fuse_loop_cfg_destroy(lc);
+	if (ret)
+		log_warn("mount %s: session loop ended with %d", mp, ret);
+	ret = 0;
+out_unmount:
+	fuse_session_unmount(g_se);
+	log_notice("unmounted %s", mp);
+out_session:
+	fuse_session_destroy(g_se);
+	g_se = NULL;
+out_args:
+	fuse_opt_free_args(&args);
+out_fs:
+	cnmfs_destroy(g_fs);
+	g_fs = NULL;
+out_pstore:
+	pstore_close(ps);
+out_donors:
+	for (int i = 0; donors && donors[i]; i++)
+		free(donors[i]);
+	free(donors);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char *pos[3], *mountpoint = NULL, *source = NULL;
+	char *mp = NULL;
+	int npos = 0, ret, nargc, pipefd[2] = { -1, -1 };
+	struct fs_cfg cfg;
+	struct opts o;
+	char **nargv;
+	pid_t pid;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (fs_cfg_rewrite_argv(argc, argv, &nargv, &nargc)) {
+		log_err("out of memory");
+		return 1;
+	}
+	ret = opts_init(&o, fs_opt_defs, &cfg);
+	if (!ret)
+		ret = opts_parse_argv(&o, nargc, nargv, pos, 3, &npos,
+				      fs_usage_line);
+	if (ret == 1) {
+		ret = 0;
+		goto out_opts;
+	}
+	if (!ret)
+		ret = fs_cfg_validate(&o, &cfg, pos, npos, &mountpoint);
+	if (ret) {
+		log_err("%s", o.err);
+		ret = 1;
+		goto out_opts;
+	}
+	if (npos == 2)
+		source = pos[0];
+	if (cfg.debug)
+		log_set_level(LOG_DEBUG);
+	if (check_mountpoint(mountpoint) || auth_init()) {
+		ret = 1;
+		goto out_opts;
+	}
+	mp = realpath(mountpoint, NULL);
+	if (!mp) {
+		log_err("mountpoint %s: %s", mountpoint, strerror(errno));
+		ret = 1;
+		goto out_opts;
+	}
+	if (!cfg.foreground) {
+		if (pipe(pipefd)) {
+			log_err("pipe: %s", strerror(errno));
+			ret = 1;
+			goto out_opts;
+		}
+		pid = fork();
+		if (pid < 0) {
+			log_err("fork: %s", strerror(errno));
+			ret = 1;
+			goto out_opts;
+		}
+		if (pid > 0) {
+			close(pipefd[1]);
+			ret = wait_child(pipefd[0]);
+			goto out_opts;
+		}
+		close(pipefd[0]);
+		setsid();
+		if (chdir("/")) {
+			/* stay where we are */
+		}
+	}
+	ret = run(&cfg, mp, source, &pipefd[1]) ? 1 : 0;
+	tell_parent(&pipefd[1], ret);
+out_opts:
+	free(mp);
+	opts_free(&o);
+	free(nargv);
+	return ret;
+}
