@@ -8,24 +8,42 @@
  * chosen by rank (placement/rank.h) on the slab's first write, plus the
  * optional disk backup, a sparse local file at the same logical offsets.
  *
- *   write: one xport_io per page per replica (the transport's batching
- *          queue merges contiguous pages); done() once every replica (and
- *          the backup) has the data, or with the first error if a replica
- *          failed and no copy could take it.
+ *   write: one xport_io per run of pages contiguous in a slab per replica
+ *          (the transport's batching queue merges further); done() once
+ *          every replica and the backup answered. Rule: a write succeeds
+ *          when at least one copy (a donor replica or the backup) took
+ *          every page; the replicas that failed it are marked stale (never
+ *          read again, the slab counts as degraded) so no read returns old
+ *          data. -EIO when no copy took it; -ENOSPC when a new slab finds
+ *          no donor with room. Fewer healthy donors than R give a slab
+ *          with fewer replicas (degraded) rather than an error.
  *   read:  from the live replica with the lowest measured latency; on
  *          error the next replica, then the backup; -EIO only when every
- *          copy failed. Pages never written read as zeros without I/O.
+ *          copy failed. Pages never written (PSTORE_NOPAGE, or a slab that
+ *          was never written) read as zeros without I/O. Pages covered by
+ *          a write still in flight are copied from that write's buffer
+ *          (the newest one), so a read never returns data older than a
+ *          write submitted before it.
  *
- * A slab whose pages are all freed is given back to its donors.
+ * A slab whose pages are all freed is given back to its donors (by a
+ * background thread, once no I/O on it is in flight); with a backup,
+ * freed pages are punched out of the file.
  *
- * Memory: sub-requests come from a pool made at open; a full pool makes
+ * With transport XPORT_MEM and no donors, one local-memory donor holds
+ * the whole capacity; donors named "mem:NAME[:SIZE]" each make one more
+ * (tests use this for replicas).
+ *
+ * Memory: sub-requests come from a pool made at open (max_inflight_pages
+ * entries, each a run of up to 64 pages); a full pool makes
  * pstore_submit() wait (backpressure), it never allocates.
  *
  * Threading: pstore_submit(), page alloc/free and the stats calls from any
- * thread; done() runs on a transport completion thread (or in the caller
- * for requests that need no I/O) and must not block. Slab allocation on
- * first touch does a control call to the donor from the submitting thread
- * without holding pstore's locks.
+ * thread; pstore_submit() may wait for a pool entry or for another
+ * thread's slab allocation, so never call it from done(). done() runs on
+ * a transport completion thread, a backup worker (or in the caller for
+ * requests that need no I/O) and must not block. Slab allocation on first
+ * touch does a control call to the donor from the submitting thread
+ * without holding pstore's locks. pstore_close() comes after every done().
  */
 #ifndef CNM_PLACEMENT_PSTORE_H
 #define CNM_PLACEMENT_PSTORE_H

@@ -1,0 +1,1578 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pstore - logical pages -> slabs -> replica sets on donors; see pstore.h.
+ *
+ * Objects:
+ *
+ *   donor slot   one struct xport plus what ranking needs (free slabs and
+ *                trend from the last QUERY, our latency EWMA); slots are
+ *                never removed while open, so an index names a donor.
+ *   slab         EMPTY -> ALLOCATING -> READY -> FREEING -> EMPTY; READY
+ *                carries up to R replicas {donor, remote slab, stale}.
+ *   run          one pool entry: a run of pages contiguous in one slab of
+ *                one request, with one xport_io per replica and one backup
+ *                job. Runs come from a preallocated free list.
+ *
+ * Locks, never held across a network or disk call, never nested except
+ * ifl stripe -> nothing:
+ *   ps->lock        page bitmap, slab states and replica sets, donor
+ *                   ranking fields; slab_cv waits for ALLOCATING/FREEING
+ *   ps->pool_lock   run free list; pool_cv is the backpressure wait
+ *   ps->ifl[i]      the in-flight write lists of slabs s with s % NIFL == i
+ *
+ * Read-after-write: a write run is put on its slab's in-flight list before
+ * any of its I/O is submitted and taken off after every copy answered and
+ * (on partial failure) the failed replicas were marked stale, and before
+ * the request's done(). A read first copies each page covered by an
+ * in-flight write from the newest such write's buffer (valid until that
+ * write's done()), then reads the other pages from a replica chosen after
+ * that check; so it never sees data older than a write that was in flight
+ * when it started, nor a replica that such a write failed on.
+ */
+#include "placement/pstore.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "placement/backup.h"
+#include "placement/pstore_test.h"
+#include "placement/rank.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define PS_MAX_DONORS	 RANK_MAX
+#define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
+#define PS_NIFL		 64
+#define PS_DEF_SLAB	 (64ull << 20)
+#define PS_DEF_POOL	 8192
+#define PS_DEF_CTL_MS	 5000
+#define PS_TICK_MS	 1000
+#define PS_ADDR_MAX	 280
+
+enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
+
+struct ps_rep {
+	uint16_t donor; /* slot index */
+	bool stale;	/* a write failed here: not a valid copy any more */
+	uint32_t rslab; /* donor's slab id */
+};
+
+struct ps_run;
+
+struct ps_slab {
+	/* protected by ps->lock */
+	uint8_t state;
+	uint8_t nrep;
+	bool backup;   /* the backup file holds every page written here */
+	uint32_t used; /* logical pages allocated in this slab */
+	uint32_t ios;  /* runs in flight; the slab is not freed meanwhile */
+	struct ps_rep rep[PSTORE_MAX_REPLICAS];
+	/* protected by ps->ifl[slab % PS_NIFL] */
+	struct ps_run *ifl_head, *ifl_tail; /* in-flight writes, oldest first */
+};
+
+struct ps_donor {
+	struct pstore *ps;
+	struct xport *x;
+	char addr[PS_ADDR_MAX];
+	enum xport_kind kind;
+	atomic_bool up;	       /* set by open, events and the tick */
+	atomic_int fail_err;   /* test hook: fail every io with this */
+	atomic_bool hold;      /* test hook: park ios until released */
+	struct xport_io *held; /* protected by ps->hold_lock */
+	_Atomic uint64_t lat_ns;
+	/* protected by ps->lock */
+	uint64_t free_slabs; /* last QUERY, minus what we took since */
+	int64_t trend_bps;
+	uint32_t slabs; /* our slabs it holds */
+};
+
+struct ps_run {
+	struct ps_run *next, *prev; /* free list; slab in-flight list */
+	struct pstore *ps;
+	struct pstore_req *req;
+	char *buf;
+	uint64_t lpn; /* first page */
+	uint32_t npages;
+	uint32_t slab;
+	uint8_t dir;
+	uint8_t nrep; /* write: targets; read: replicas in try order */
+	uint8_t cur;  /* read: next replica to try */
+	bool backup;  /* write: to the backup too; read: may fall back to it */
+	atomic_int pending;
+	atomic_uint ok; /* bit k: replica k has the data; bit MAX: backup */
+	struct ps_rep rep[PSTORE_MAX_REPLICAS];
+	struct xport_io io[PSTORE_MAX_REPLICAS];
+	struct backup_io bio;
+};
+
+#define OK_BACKUP (1u << PSTORE_MAX_REPLICAS)
+
+struct pstore {
+	uint64_t slab_size;
+	uint32_t pages_per_slab;
+	uint64_t npages;
+	uint32_t nslabs;
+	unsigned int replicas;
+	unsigned int sample_d;
+	struct rank_weights w;
+	unsigned int ctl_timeout_ms;
+	_Atomic uint64_t rng;
+
+	unsigned int ndonors;
+	struct ps_donor *donors;
+	struct backup *backup;
+
+	pthread_mutex_t lock;
+	pthread_cond_t slab_cv;
+	uint64_t *bits;	       /* protected by lock */
+	uint64_t used;	       /* protected by lock */
+	uint64_t cursor;       /* protected by lock */
+	struct ps_slab *slabs; /* see struct ps_slab */
+	bool free_pending;     /* protected by lock: a slab may be freed */
+	bool stopping;	       /* protected by lock */
+	pthread_cond_t tick_cv;
+	pthread_t tick_thread;
+	bool tick_started;
+
+	pthread_mutex_t ifl[PS_NIFL];
+	pthread_mutex_t hold_lock; /* test hook only */
+
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cv;
+	struct ps_run *pool_free;  /* protected by pool_lock */
+	unsigned int pool_waiters; /* protected by pool_lock */
+	struct ps_run *runs;
+	unsigned int nruns;
+};
+
+/* ---------------------------------------------------------------- util */
+
+static uint64_t ps_rand(void *arg)
+{
+	struct pstore *ps = arg;
+	uint64_t z = atomic_fetch_add(&ps->rng, 0x9e3779b97f4a7c15ull);
+
+	/* splitmix64 */
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
+{
+	return (uint32_t)(lpn / ps->pages_per_slab);
+}
+
+static void lat_update(struct ps_donor *d, const struct xport_io *io)
+{
+	uint64_t now = mono_ns(), old, lat;
+
+	if (!io->t_submit_ns || now < io->t_submit_ns)
+		return;
+	lat = now - io->t_submit_ns;
+	old = atomic_load_explicit(&d->lat_ns, memory_order_relaxed);
+	lat = old ? old - old / 8 + lat / 8 : lat;
+	atomic_store_explicit(&d->lat_ns, lat, memory_order_relaxed);
+}
+
+static void donor_submit(struct ps_donor *d, struct xport_io *io)
+{
+	int err = atomic_load_explicit(&d->fail_err, memory_order_relaxed);
+
+	if (err) {
+		io->t_submit_ns = 0;
+		io->done(io, err);
+		return;
+	}
+	if (atomic_load_explicit(&d->hold, memory_order_relaxed)) {
+		struct pstore *ps = d->ps;
+
+		pthread_mutex_lock(&ps->hold_lock);
+		if (atomic_load(&d->hold)) {
+			io->next = d->held;
+			d->held = io;
+			pthread_mutex_unlock(&ps->hold_lock);
+			return;
+		}
+		pthread_mutex_unlock(&ps->hold_lock);
+	}
+	xport_submit(d->x, io);
+}
+
+/* ---------------------------------------------------------------- pool */
+
+static struct ps_run *run_get(struct pstore *ps)
+{
+	struct ps_run *run;
+
+	pthread_mutex_lock(&ps->pool_lock);
+	while (!ps->pool_free) {
+		ps->pool_waiters++;
+		pthread_cond_wait(&ps->pool_cv, &ps->pool_lock);
+		ps->pool_waiters--;
+	}
+	run = ps->pool_free;
+	ps->pool_free = run->next;
+	pthread_mutex_unlock(&ps->pool_lock);
+	run->next = run->prev = NULL;
+	return run;
+}
+
+static void run_put(struct pstore *ps, struct ps_run *run)
+{
+	pthread_mutex_lock(&ps->pool_lock);
+	run->next = ps->pool_free;
+	ps->pool_free = run;
+	if (ps->pool_waiters)
+		pthread_cond_signal(&ps->pool_cv);
+	pthread_mutex_unlock(&ps->pool_lock);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void req_fail(struct pstore_req *r, int status)
+{
+	int zero = 0;
+
+	atomic_compare_exchange_strong(&r->status, &zero, status);
+}
+
+static void req_put(struct pstore_req *r)
+{
+	if (atomic_fetch_sub(&r->pending, 1) == 1)
+		r->done(r, atomic_load(&r->status));
+}
+
+static void slab_io_done(struct pstore *ps, uint32_t s)
+{
+	struct ps_slab *sl = &ps->slabs[s];
+
+	pthread_mutex_lock(&ps->lock);
+	sl->ios--;
+	if (!sl->ios && !sl->used && sl->state == SLAB_READY) {
+		ps->free_pending = true;
+		pthread_cond_signal(&ps->tick_cv);
+	}
+	pthread_mutex_unlock(&ps->lock);
+}
+
+/* ------------------------------------------------------ in-flight table */
+
+static void ifl_add(struct pstore *ps, struct ps_run *run)
+{
+	struct ps_slab *sl = &ps->slabs[run->slab];
+	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
+
+	pthread_mutex_lock(l);
+	run->next = NULL;
+	run->prev = sl->ifl_tail;
+	if (sl->ifl_tail)
+		sl->ifl_tail->next = run;
+	else
+		sl->ifl_head = run;
+	sl->ifl_tail = run;
+	pthread_mutex_unlock(l);
+}
+
+static void ifl_remove(struct pstore *ps, struct ps_run *run)
+{
+	struct ps_slab *sl = &ps->slabs[run->slab];
+	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
+
+	pthread_mutex_lock(l);
+	if (run->prev)
+		run->prev->next = run->next;
+	else
+		sl->ifl_head = run->next;
+	if (run->next)
+		run->next->prev = run->prev;
+	else
+		sl->ifl_tail = run->prev;
+	pthread_mutex_unlock(l);
+	run->next = run->prev = NULL;
+}
+
+/*
+ * Copies pages [lpn, lpn+n) that an in-flight write covers into buf;
+ * returns the mask of the pages it served (n <= 64).
+ */
+static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
+			  unsigned int n, char *buf)
+{
+	struct ps_slab *sl = &ps->slabs[s];
+	pthread_mutex_t *l = &ps->ifl[s % PS_NIFL];
+	uint64_t mask = 0, all = n == 64 ? ~0ull : (1ull << n) - 1;
+
+	pthread_mutex_lock(l);
+	/* newest first: the first write found for a page is the latest */
+	for (struct ps_run *w = sl->ifl_tail; w && mask != all; w = w->prev) {
+		uint64_t lo = w->lpn > lpn ? w->lpn : lpn;
+		uint64_t hi = w->lpn + w->npages < lpn + n ? w->lpn + w->npages
+							   : lpn + n;
+
+		for (uint64_t p = lo; p < hi; p++) {
+			uint64_t bit = 1ull << (p - lpn);
+
+			if (mask & bit)
+				continue;
+			memcpy(buf + (p - lpn) * PSTORE_PAGE,
+			       w->buf + (p - w->lpn) * PSTORE_PAGE,
+			       PSTORE_PAGE);
+			mask |= bit;
+		}
+	}
+	pthread_mutex_unlock(l);
+	return mask;
+}
+
+/* --------------------------------------------------------------- writes */
+
+static void write_finish(struct ps_run *run)
+{
+	struct pstore *ps = run->ps;
+	struct pstore_req *r = run->req;
+	unsigned int ok = atomic_load(&run->ok);
+	unsigned int all = (1u << run->nrep) - 1;
+
+	if (run->backup)
+		all |= OK_BACKUP;
+	if (!ok) {
+		req_fail(r, -EIO);
+	} else if (ok != all) {
+		struct ps_slab *sl = &ps->slabs[run->slab];
+
+		/* some copies have the data: the failed ones are stale now */
+		pthread_mutex_lock(&ps->lock);
+		for (unsigned int k = 0; k < run->nrep; k++) {
+			if (ok & (1u << k))
+				continue;
+			for (unsigned int j = 0; j < sl->nrep; j++) {
+				if (sl->rep[j].donor == run->rep[k].donor &&
+				    sl->rep[j].rslab == run->rep[k].rslab)
+					sl->rep[j].stale = true;
+			}
+		}
+		if (run->backup && !(ok & OK_BACKUP))
+			sl->backup = false;
+		pthread_mutex_unlock(&ps->lock);
+		LOG_RATELIMITED(LOG_WARNING,
+				"pstore: slab %" PRIu32
+				": a copy failed a write, slab degraded",
+				run->slab);
+	}
+	ifl_remove(ps, run);
+	slab_io_done(ps, run->slab);
+	run_put(ps, run);
+	req_put(r);
+}
+
+static void write_target_done(struct ps_run *run)
+{
+	if (atomic_fetch_sub(&run->pending, 1) == 1)
+		write_finish(run);
+}
+
+static void write_io_done(struct xport_io *io, int status)
+{
+	struct ps_run *run = io->priv;
+	unsigned int k = (unsigned int)(io - run->io);
+	struct ps_donor *d = &run->ps->donors[run->rep[k].donor];
+
+	if (!status) {
+		lat_update(d, io);
+		atomic_fetch_or(&run->ok, 1u << k);
+	} else {
+		LOG_RATELIMITED(LOG_WARNING,
+				"donor %s: slab %" PRIu32 ": write failed: %s",
+				d->addr, run->rep[k].rslab, strerror(-status));
+	}
+	write_target_done(run);
+}
+
+static void write_backup_done(struct backup_io *bio, int status)
+{
+	struct ps_run *run = bio->priv;
+
+	if (!status)
+		atomic_fetch_or(&run->ok, OK_BACKUP);
+	write_target_done(run);
+}
+
+/* ------------------------------------------------------ slab allocation */
+
+static int alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
+{
+	struct ps_donor *d = &ps->donors[di];
+	struct xport_slab xs;
+	int ret;
+
+	ret = xport_alloc(d->x, &xs);
+	if (!ret && xs.size < ps->slab_size) {
+		log_warn("donor %s: slab %" PRIu32 " is %" PRIu64
+			 " bytes, want %" PRIu64,
+			 d->addr, xs.slab, xs.size, ps->slab_size);
+		xport_free(d->x, xs.slab);
+		ret = -EPROTO;
+	}
+	pthread_mutex_lock(&ps->lock);
+	if (!ret) {
+		if (d->free_slabs)
+			d->free_slabs--;
+		d->slabs++;
+		rep->donor = (uint16_t)di;
+		rep->rslab = xs.slab;
+		rep->stale = false;
+	} else if (ret == -ENOSPC) {
+		d->free_slabs = 0; /* until the next QUERY says otherwise */
+	}
+	pthread_mutex_unlock(&ps->lock);
+	if (ret && ret != -ENOSPC)
+		LOG_RATELIMITED(LOG_WARNING, "donor %s: slab alloc failed: %s",
+				d->addr, strerror(-ret));
+	return ret;
+}
+
+/*
+ * Chooses and allocates the replicas of a new slab; called with no lock
+ * held. Donors that fail are excluded and ranking runs again for what is
+ * missing. Fewer than R healthy donors give a degraded slab rather than
+ * no slab; none gives -ENOSPC (all full) or -EIO.
+ */
+static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
+			     unsigned int *nrep)
+{
+	struct rank_donor cand[PS_MAX_DONORS];
+	bool skip[PS_MAX_DONORS] = { false };
+	unsigned int have = 0;
+	int ret = -EIO, last = -EIO;
+
+	while (have < ps->replicas) {
+		unsigned int out[PSTORE_MAX_REPLICAS];
+		unsigned int need = ps->replicas - have, elig = 0;
+
+		pthread_mutex_lock(&ps->lock);
+		for (unsigned int i = 0; i < ps->ndonors; i++) {
+			struct ps_donor *d = &ps->donors[i];
+
+			cand[i].id = i;
+			cand[i].healthy = !skip[i] && atomic_load(&d->up);
+			cand[i].free_slabs = d->free_slabs;
+			cand[i].trend_bps = d->trend_bps;
+			cand[i].latency_ns = atomic_load(&d->lat_ns);
+			elig += cand[i].healthy && cand[i].free_slabs;
+		}
+		pthread_mutex_unlock(&ps->lock);
+		if (elig == 0) {
+			ret = last == -ENOSPC ? -ENOSPC : -EIO;
+			/* every healthy donor said full */
+			for (unsigned int i = 0; i < ps->ndonors; i++)
+				if (cand[i].healthy)
+					ret = -ENOSPC;
+			break;
+		}
+		if (need > elig)
+			need = elig; /* degraded rather than nothing */
+		ret = rank_choose(cand, ps->ndonors, need, ps->sample_d, &ps->w,
+				  ps_rand, ps, out);
+		if (ret < 0)
+			break;
+		for (unsigned int k = 0; k < need; k++) {
+			int r = alloc_on(ps, out[k], &rep[have]);
+
+			skip[out[k]] = true;
+			if (!r)
+				have++;
+			else
+				last = r;
+		}
+	}
+	if (have == 0) {
+		LOG_RATELIMITED(LOG_ERR,
+				"pstore: slab %" PRIu32 ": no donor: %s", s,
+				strerror(-ret));
+		return ret < 0 ? ret : -EIO;
+	}
+	if (have < ps->replicas)
+		LOG_RATELIMITED(LOG_WARNING,
+				"pstore: slab %" PRIu32
+				": only %u of %u replicas placed",
+				s, have, ps->replicas);
+	*nrep = have;
+	return 0;
+}
+
+/*
+ * Makes slab s READY (allocating it on first touch, without ps->lock held
+ * during the donor calls) and copies its live replicas into run; counts
+ * the run in the slab's ios. 0 or -errno.
+ */
+static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
+{
+	struct ps_slab *sl = &ps->slabs[s];
+	int ret = 0;
+
+	pthread_mutex_lock(&ps->lock);
+	for (;;) {
+		struct ps_rep rep[PSTORE_MAX_REPLICAS];
+		unsigned int nrep = 0;
+
+		if (sl->state == SLAB_READY)
+			break;
+		if (sl->state != SLAB_EMPTY) {
+			pthread_cond_wait(&ps->slab_cv, &ps->lock);
+			continue;
+		}
+		sl->state = SLAB_ALLOCATING;
+		pthread_mutex_unlock(&ps->lock);
+		ret = slab_alloc_remote(ps, s, rep, &nrep);
+		pthread_mutex_lock(&ps->lock);
+		if (ret) {
+			sl->state = SLAB_EMPTY;
+			pthread_cond_broadcast(&ps->slab_cv);
+			goto out_unlock;
+		}
+		memcpy(sl->rep, rep, sizeof(rep));
+		sl->nrep = (uint8_t)nrep;
+		sl->backup = ps->backup != NULL;
+		sl->state = SLAB_READY;
+		pthread_cond_broadcast(&ps->slab_cv);
+	}
+	run->nrep = 0;
+	for (unsigned int j = 0; j < sl->nrep; j++)
+		if (!sl->rep[j].stale)
+			run->rep[run->nrep++] = sl->rep[j];
+	run->backup = sl->backup;
+	if (!run->nrep && !run->backup) {
+		ret = -EIO; /* no copy left to write to */
+		goto out_unlock;
+	}
+	sl->ios++;
+out_unlock:
+	pthread_mutex_unlock(&ps->lock);
+	return ret;
+}
+
+static void submit_write_run(struct pstore *ps, struct pstore_req *r,
+			     unsigned int i, unsigned int n)
+{
+	uint64_t lpn = r->lpn[i];
+	uint32_t s = slab_of(ps, lpn);
+	uint64_t off = (lpn % ps->pages_per_slab) * PSTORE_PAGE;
+	struct ps_run *run = run_get(ps);
+	struct ps_donor *dst[PSTORE_MAX_REPLICAS];
+	struct xport_io *io[PSTORE_MAX_REPLICAS];
+	struct backup_io *bio = NULL;
+	unsigned int nrep;
+	int ret;
+
+	run->ps = ps;
+	run->req = r;
+	run->buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
+	run->lpn = lpn;
+	run->npages = n;
+	run->slab = s;
+	run->dir = XPORT_WRITE;
+	atomic_store(&run->ok, 0);
+	/* visible to reads before anything can reach a donor */
+	ifl_add(ps, run);
+	ret = slab_for_write(ps, s, run);
+	if (ret) {
+		ifl_remove(ps, run);
+		run_put(ps, run);
+		req_fail(r, ret);
+		return;
+	}
+	nrep = run->nrep;
+	atomic_store(&run->pending, (int)(nrep + (run->backup ? 1 : 0)));
+	atomic_fetch_add(&r->pending, 1);
+	for (unsigned int k = 0; k < nrep; k++) {
+		struct xport_io *x = &run->io[k];
+
+		x->next = NULL;
+		x->dir = XPORT_WRITE;
+		x->slab = run->rep[k].rslab;
+		x->off = off;
+		x->len = n * PSTORE_PAGE;
+		x->buf = run->buf;
+		x->done = write_io_done;
+		x->priv = run;
+		dst[k] = &ps->donors[run->rep[k].donor];
+		io[k] = x;
+	}
+	if (run->backup) {
+		bio = &run->bio;
+		bio->dir = XPORT_WRITE;
+		bio->off = lpn * PSTORE_PAGE;
+		bio->len = n * PSTORE_PAGE;
+		bio->buf = run->buf;
+		bio->done = write_backup_done;
+		bio->priv = run;
+	}
+	/* the run may complete and be reused once its last target is
+	 * submitted: only locals from here on */
+	for (unsigned int k = 0; k < nrep; k++)
+		donor_submit(dst[k], io[k]);
+	if (bio)
+		backup_submit(ps->backup, bio);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static void read_finish(struct ps_run *run, int status)
+{
+	struct pstore *ps = run->ps;
+	struct pstore_req *r = run->req;
+
+	if (status)
+		req_fail(r, status);
+	slab_io_done(ps, run->slab);
+	run_put(ps, run);
+	req_put(r);
+}
+
+static void read_io_done(struct xport_io *io, int status);
+static void read_backup_done(struct backup_io *bio, int status);
+
+/* Tries the next copy of run, or ends it with -EIO. */
+static void read_next(struct ps_run *run)
+{
+	struct pstore *ps = run->ps;
+
+	if (run->cur < run->nrep) {
+		struct ps_rep *rep = &run->rep[run->cur++];
+		struct xport_io *x = &run->io[0];
+
+		x->next = NULL;
+		x->dir = XPORT_READ;
+		x->slab = rep->rslab;
+		x->off = (run->lpn % ps->pages_per_slab) * PSTORE_PAGE;
+		x->len = run->npages * PSTORE_PAGE;
+		x->buf = run->buf;
+		x->done = read_io_done;
+		x->priv = run;
+		donor_submit(&ps->donors[rep->donor], x);
+		return;
+	}
+	if (run->backup) {
+		struct backup_io *bio = &run->bio;
+
+		run->backup = false;
+		bio->dir = XPORT_READ;
+		bio->off = run->lpn * PSTORE_PAGE;
+		bio->len = run->npages * PSTORE_PAGE;
+		bio->buf = run->buf;
+		bio->done = read_backup_done;
+		bio->priv = run;
+		backup_submit(ps->backup, bio);
+		return;
+	}
+	LOG_RATELIMITED(LOG_ERR,
+			"pstore: slab %" PRIu32 ": page %" PRIu64
+			": every copy failed a read",
+			run->slab, run->lpn);
+	read_finish(run, -EIO);
+}
+
+static void read_io_done(struct xport_io *io, int status)
+{
+	struct ps_run *run = io->priv;
+	struct ps_rep *rep = &run->rep[run->cur - 1];
+	struct ps_donor *d = &run->ps->donors[rep->donor];
+
+	if (!status) {
+		lat_update(d, io);
+		read_finish(run, 0);
+		return;
+	}
+	LOG_RATELIMITED(
+		LOG_WARNING, "donor %s: slab %" PRIu32 ": read failed: %s%s",
+		d->addr, rep->rslab, strerror(-status),
+		run->cur < run->nrep || run->backup ? ", trying next copy"
+						    : "");
+	read_next(run);
+}
+
+static void read_backup_done(struct backup_io *bio, int status)
+{
+	struct ps_run *run = bio->priv;
+
+	if (!status)
+		read_finish(run, 0);
+	else
+		read_next(run);
+}
+
+/* Orders the live replicas of sl into run: up donors by latency, then
+ * the others. Called under ps->lock. */
+static void read_order(struct pstore *ps, struct ps_slab *sl,
+		       struct ps_run *run)
+{
+	uint64_t key[PSTORE_MAX_REPLICAS];
+
+	run->nrep = 0;
+	for (unsigned int j = 0; j < sl->nrep; j++) {
+		struct ps_donor *d = &ps->donors[sl->rep[j].donor];
+		unsigned int k = run->nrep;
+		uint64_t lat;
+
+		if (sl->rep[j].stale)
+			continue;
+		if (atomic_load(&d->fail_err))
+			lat = UINT64_MAX; /* test hook: last */
+		else if (!atomic_load(&d->up))
+			lat = UINT64_MAX - 1;
+		else
+			lat = atomic_load_explicit(&d->lat_ns,
+						   memory_order_relaxed);
+		/* insertion by latency */
+		while (k > 0 && key[k - 1] > lat) {
+			key[k] = key[k - 1];
+			run->rep[k] = run->rep[k - 1];
+			k--;
+		}
+		key[k] = lat;
+		run->rep[k] = sl->rep[j];
+		run->nrep++;
+	}
+	run->cur = 0;
+	run->backup = sl->backup;
+}
+
+static void submit_read_run(struct pstore *ps, struct pstore_req *r,
+			    unsigned int i, unsigned int n)
+{
+	uint64_t lpn = r->lpn[i];
+	uint32_t s = slab_of(ps, lpn);
+	char *buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
+	struct ps_slab *sl = &ps->slabs[s];
+	uint64_t served = ifl_serve(ps, s, lpn, n, buf);
+	unsigned int a = 0;
+
+	while (a < n) {
+		struct ps_run *run;
+		unsigned int b;
+
+		if (served & (1ull << a)) {
+			a++;
+			continue;
+		}
+		for (b = a + 1; b < n && !(served & (1ull << b)); b++)
+			;
+		run = run_get(ps);
+		pthread_mutex_lock(&ps->lock);
+		if (sl->state != SLAB_READY) {
+			/* never written since the slab was (re)allocated */
+			pthread_mutex_unlock(&ps->lock);
+			run_put(ps, run);
+			memset(buf + (size_t)a * PSTORE_PAGE, 0,
+			       (size_t)(b - a) * PSTORE_PAGE);
+			a = b;
+			continue;
+		}
+		read_order(ps, sl, run);
+		sl->ios++;
+		pthread_mutex_unlock(&ps->lock);
+		run->ps = ps;
+		run->req = r;
+		run->buf = buf + (size_t)a * PSTORE_PAGE;
+		run->lpn = lpn + a;
+		run->npages = b - a;
+		run->slab = s;
+		run->dir = XPORT_READ;
+		atomic_fetch_add(&r->pending, 1);
+		read_next(run);
+		a = b;
+	}
+}
+
+/* --------------------------------------------------------------- submit */
+
+void pstore_submit(struct pstore *ps, struct pstore_req *r)
+{
+	unsigned int i = 0;
+
+	atomic_store(&r->pending, 1); /* ours, dropped at the end */
+	atomic_store(&r->status, 0);
+	if (!r->done || (r->npages && (!r->lpn || !r->buf)) ||
+	    (r->dir != XPORT_READ && r->dir != XPORT_WRITE)) {
+		req_fail(r, -EINVAL);
+		goto out_put;
+	}
+	while (i < r->npages) {
+		uint64_t lpn = r->lpn[i];
+		unsigned int n = 1;
+
+		if (lpn == PSTORE_NOPAGE || lpn >= ps->npages) {
+			if (r->dir == XPORT_READ && lpn == PSTORE_NOPAGE) {
+				memset((char *)r->buf + (size_t)i * PSTORE_PAGE,
+				       0, PSTORE_PAGE);
+			} else {
+				LOG_RATELIMITED(
+					LOG_ERR,
+					"pstore: %s of bad page %" PRIu64,
+					r->dir == XPORT_READ ? "read" : "write",
+					lpn);
+				req_fail(r, -EINVAL);
+			}
+			i++;
+			continue;
+		}
+		while (i + n < r->npages && n < PS_RUN_MAX_PAGES &&
+		       r->lpn[i + n] == lpn + n &&
+		       slab_of(ps, lpn + n) == slab_of(ps, lpn))
+			n++;
+		if (r->dir == XPORT_WRITE)
+			submit_write_run(ps, r, i, n);
+		else
+			submit_read_run(ps, r, i, n);
+		i += n;
+	}
+out_put:
+	req_put(r);
+}
+
+/* ---------------------------------------------------------------- pages */
+
+int pstore_page_alloc(struct pstore *ps, uint64_t hint, uint64_t *lpn)
+{
+	uint64_t nwords = (ps->npages + 63) / 64, start, p = UINT64_MAX;
+	int ret = 0;
+
+	pthread_mutex_lock(&ps->lock);
+	if (ps->used >= ps->npages) {
+		ret = -ENOSPC;
+		goto out_unlock;
+	}
+	start = hint < ps->npages ? hint : ps->cursor;
+	if (start >= ps->npages)
+		start = 0;
+	/* from start to the end, then from 0: one pass over the words */
+	for (uint64_t k = 0; k <= nwords && p == UINT64_MAX; k++) {
+		uint64_t w = (start / 64 + k) % nwords;
+		uint64_t free_bits = ~ps->bits[w];
+
+		if (k == 0)
+			free_bits &= ~0ull << (start % 64);
+		if (w == nwords - 1 && ps->npages % 64)
+			free_bits &= (1ull << (ps->npages % 64)) - 1;
+		if (free_bits)
+			p = w * 64 + (uint64_t)__builtin_ctzll(free_bits);
+	}
+	assert(p != UINT64_MAX); /* used < npages */
+	ps->bits[p / 64] |= 1ull << (p % 64);
+	ps->used++;
+	ps->slabs[slab_of(ps, p)].used++;
+	ps->cursor = p + 1;
+	*lpn = p;
+out_unlock:
+	pthread_mutex_unlock(&ps->lock);
+	return ret;
+}
+
+void pstore_page_free(struct pstore *ps, uint64_t lpn)
+{
+	struct ps_slab *sl;
+
+	if (lpn >= ps->npages) {
+		LOG_RATELIMITED(LOG_ERR, "pstore: free of bad page %" PRIu64,
+				lpn);
+		return;
+	}
+	/* punch while the page is still ours: once its bit is clear it can
+	 * be taken and written again */
+	if (ps->backup)
+		backup_punch(ps->backup, lpn * PSTORE_PAGE, PSTORE_PAGE);
+	pthread_mutex_lock(&ps->lock);
+	if (!(ps->bits[lpn / 64] & (1ull << (lpn % 64)))) {
+		pthread_mutex_unlock(&ps->lock);
+		LOG_RATELIMITED(LOG_ERR,
+				"pstore: free of unallocated page %" PRIu64,
+				lpn);
+		return;
+	}
+	ps->bits[lpn / 64] &= ~(1ull << (lpn % 64));
+	ps->used--;
+	sl = &ps->slabs[slab_of(ps, lpn)];
+	sl->used--;
+	if (!sl->used && !sl->ios && sl->state == SLAB_READY) {
+		ps->free_pending = true;
+		pthread_cond_signal(&ps->tick_cv);
+	}
+	pthread_mutex_unlock(&ps->lock);
+}
+
+uint64_t pstore_pages_total(struct pstore *ps)
+{
+	return ps->npages;
+}
+
+uint64_t pstore_pages_used(struct pstore *ps)
+{
+	uint64_t u;
+
+	pthread_mutex_lock(&ps->lock);
+	u = ps->used;
+	pthread_mutex_unlock(&ps->lock);
+	return u;
+}
+
+/* ------------------------------------------------- background: the tick */
+
+/* Gives back every READY slab with no page and no I/O; lock held on entry
+ * and exit, dropped around the donor calls. */
+static void free_empty_slabs(struct pstore *ps)
+{
+	ps->free_pending = false;
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+		struct ps_rep rep[PSTORE_MAX_REPLICAS];
+		unsigned int nrep;
+
+		if (sl->state != SLAB_READY || sl->used || sl->ios)
+			continue;
+		sl->state = SLAB_FREEING;
+		nrep = sl->nrep;
+		memcpy(rep, sl->rep, sizeof(rep));
+		pthread_mutex_unlock(&ps->lock);
+		for (unsigned int k = 0; k < nrep; k++) {
+			struct ps_donor *d = &ps->donors[rep[k].donor];
+			int ret = xport_free(d->x, rep[k].rslab);
+
+			if (ret)
+				log_warn("donor %s: slab %" PRIu32
+					 ": free failed: %s",
+					 d->addr, rep[k].rslab, strerror(-ret));
+		}
+		pthread_mutex_lock(&ps->lock);
+		for (unsigned int k = 0; k < nrep; k++) {
+			struct ps_donor *d = &ps->donors[rep[k].donor];
+
+			d->slabs--;
+			d->free_slabs++;
+		}
+		sl->nrep = 0;
+		sl->backup = false;
+		sl->state = SLAB_EMPTY;
+		pthread_cond_broadcast(&ps->slab_cv);
+	}
+}
+
+/* Refreshes ranking inputs and health; lock held on entry and exit. */
+static void refresh_donors(struct pstore *ps)
+{
+	for (unsigned int i = 0; i < ps->ndonors && !ps->stopping; i++) {
+		struct ps_donor *d = &ps->donors[i];
+		struct wire_state st;
+		bool up;
+		int ret;
+
+		pthread_mutex_unlock(&ps->lock);
+		up = xport_state(d->x) == XPORT_UP;
+		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
+		pthread_mutex_lock(&ps->lock);
+		atomic_store(&d->up,
+			     up && ret != -ENOTCONN && ret != -ECONNRESET);
+		if (!ret) {
+			d->free_slabs = st.free_slabs;
+			d->trend_bps = st.host_trend_bps;
+		}
+	}
+}
+
+static void *tick_main(void *arg)
+{
+	struct pstore *ps = arg;
+	uint64_t next = mono_ns() + PS_TICK_MS * 1000000ull;
+
+	pthread_mutex_lock(&ps->lock);
+	while (!ps->stopping) {
+		struct timespec ts;
+
+		if (ps->free_pending) {
+			free_empty_slabs(ps);
+			continue;
+		}
+		if (mono_ns() >= next) {
+			refresh_donors(ps);
+			next = mono_ns() + PS_TICK_MS * 1000000ull;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ps->tick_cv, &ps->lock, &ts);
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------- open and close */
+
+static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
+{
+	struct ps_donor *d = arg;
+
+	switch (ev->type) {
+	case XPORT_EV_UP:
+		atomic_store(&d->up, true);
+		log_notice("donor %s: up", d->addr);
+		break;
+	case XPORT_EV_DOWN:
+		atomic_store(&d->up, false);
+		log_warn("donor %s: down: %s", d->addr, strerror(-ev->error));
+		break;
+	case XPORT_EV_EVICT:
+		/* migration on evict comes with re-replication */
+		log_notice("donor %s: slab %" PRIu32
+			   ": evict request not handled yet",
+			   d->addr, ev->slab);
+		break;
+	}
+}
+
+static const char *reason(int err)
+{
+	switch (err) {
+	case -ECONNREFUSED:
+		return "connection refused";
+	case -EACCES:
+	case -EPERM:
+		return "authentication failed (wrong key?)";
+	case -ETIMEDOUT:
+		return "timed out";
+	case -EPROTONOSUPPORT:
+		return "protocol or transport not supported";
+	case -EHOSTUNREACH:
+		return "host unreachable";
+	default:
+		return strerror(-err);
+	}
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Appends to err (keeps it NUL-terminated, truncates quietly). */
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	size_t used;
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	used = strnlen(err, errlen);
+	if (used + 1 >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + used, errlen - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Parses donor i of cfg into an xport_cfg; host/port in the buffers. */
+static int donor_cfg(const struct pstore *ps, const struct pstore_cfg *cfg,
+		     const char *spec, struct xport_cfg *xc, char *host,
+		     size_t hostlen, char *port, size_t portlen)
+{
+	if (cfg->transport == XPORT_MEM) {
+		/* "mem", or "mem:NAME[:SIZE]" for several local donors */
+		const char *size = strrchr(spec, ':');
+		uint64_t bytes = 0;
+
+		snprintf(host, hostlen, "%s", spec);
+		snprintf(port, portlen, "mem");
+		xc->mem_bytes = (uint64_t)ps->nslabs * ps->slab_size;
+		if (size && size != strchr(spec, ':') &&
+		    parse_size(size + 1, &bytes) == 0)
+			xc->mem_bytes = bytes;
+		return 0;
+	}
+	return parse_hostport(spec, NULL, host, hostlen, port, portlen);
+}
+
+static const char *sep(const char *err, size_t errlen)
+{
+	return err && errlen && err[0] ? "; " : "";
+}
+
+static void ps_free(struct pstore *ps)
+{
+	for (unsigned int i = 0; i < ps->ndonors; i++)
+		xport_close(ps->donors[i].x);
+	backup_close(ps->backup);
+	for (unsigned int i = 0; i < PS_NIFL; i++)
+		pthread_mutex_destroy(&ps->ifl[i]);
+	pthread_mutex_destroy(&ps->hold_lock);
+	pthread_cond_destroy(&ps->pool_cv);
+	pthread_mutex_destroy(&ps->pool_lock);
+	pthread_cond_destroy(&ps->tick_cv);
+	pthread_cond_destroy(&ps->slab_cv);
+	pthread_mutex_destroy(&ps->lock);
+	free(ps->runs);
+	free(ps->slabs);
+	free(ps->bits);
+	free(ps->donors);
+	free(ps);
+}
+
+static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
+		       char *err, size_t errlen)
+{
+	static const char *const mem_only[] = { "mem" };
+	const char *const *specs = cfg->donors;
+	unsigned int n = cfg->ndonors > 0 ? (unsigned int)cfg->ndonors : 0;
+	uint8_t session[PROTO_SESSION_LEN];
+	uint64_t deadline;
+	unsigned int up = 0;
+	int first_err = 0;
+
+	if (cfg->transport == XPORT_MEM && n == 0) {
+		specs = mem_only;
+		n = 1;
+	}
+	if (n == 0 || n > PS_MAX_DONORS) {
+		errf(err, errlen, "%s donors (1 to %d)", n ? "too many" : "no",
+		     PS_MAX_DONORS);
+		return -EINVAL;
+	}
+	ps->donors = calloc(n, sizeof(*ps->donors));
+	if (!ps->donors)
+		return -ENOMEM;
+	if (getrandom(session, sizeof(session), 0) != sizeof(session)) {
+		for (size_t i = 0; i < sizeof(session); i++)
+			session[i] = (uint8_t)ps_rand(ps);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct ps_donor *d = &ps->donors[i];
+		struct xport_cfg xc = { 0 };
+		char host[256], port[32];
+		int ret;
+
+		ret = donor_cfg(ps, cfg, specs[i], &xc, host, sizeof(host),
+				port, sizeof(port));
+		if (ret) {
+			errf(err, errlen, "bad donor address \"%s\"", specs[i]);
+			return ret;
+		}
+		d->ps = ps;
+		snprintf(d->addr, sizeof(d->addr), "%s", specs[i]);
+		xc.host = host;
+		xc.port = port;
+		xc.kind = cfg->transport;
+		xc.key = cfg->key;
+		xc.slab_size = ps->slab_size;
+		memcpy(xc.session, session, sizeof(session));
+		xc.max_chain = cfg->max_chain;
+		xc.max_op_bytes = cfg->max_op_bytes;
+		xc.ctl_timeout_ms = cfg->ctl_timeout_ms;
+		xc.io_timeout_ms = cfg->io_timeout_ms;
+		xc.reconnect_min_ms = 100;
+		xc.reconnect_max_ms = cfg->transport == XPORT_MEM ? 0 : 5000;
+		xc.event = on_event;
+		xc.event_arg = d;
+		ret = xport_open(&xc, &d->x);
+		if (ret) {
+			errf(err, errlen, "donor %s: %s", specs[i],
+			     reason(ret));
+			return ret;
+		}
+		ps->ndonors++;
+	}
+
+	deadline = mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull;
+	for (unsigned int i = 0; i < n; i++) {
+		struct ps_donor *d = &ps->donors[i];
+		uint64_t now = mono_ns();
+		unsigned int left =
+			now < deadline
+				? (unsigned int)((deadline - now) / 1000000)
+				: 0;
+		struct xport_stats xs;
+		struct wire_state st;
+		int ret;
+
+		ret = xport_wait_up(d->x, left ? left : 1);
+		if (!ret)
+			ret = xport_query(d->x, &st);
+		if (ret) {
+			if (!first_err)
+				first_err = ret;
+			errf(err, errlen, "%sdonor %s: %s", sep(err, errlen),
+			     d->addr, reason(ret));
+			log_warn("donor %s: %s", d->addr, reason(ret));
+			continue;
+		}
+		xport_get_stats(d->x, &xs);
+		d->kind = xs.kind;
+		d->free_slabs = st.free_slabs;
+		d->trend_bps = st.host_trend_bps;
+		if (st.slab_size && st.slab_size != ps->slab_size) {
+			errf(err, errlen,
+			     "%sdonor %s: slab size %" PRIu64
+			     " instead of %" PRIu64,
+			     sep(err, errlen), d->addr, st.slab_size,
+			     ps->slab_size);
+			if (!first_err)
+				first_err = -EPROTO;
+			continue;
+		}
+		atomic_store(&d->up, true);
+		up++;
+	}
+	if (up < ps->replicas) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg),
+			 " (%u of %u donors reachable, %u needed)", up, n,
+			 ps->replicas);
+		errf(err, errlen, "%s", msg);
+		return first_err ? first_err : -EHOSTUNREACH;
+	}
+	if (err && errlen)
+		err[0] = '\0'; /* enough donors: the others come back later */
+	return 0;
+}
+
+int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
+		size_t errlen)
+{
+	struct pstore *ps;
+	unsigned int pool;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	*out = NULL;
+	if (!cfg || cfg->capacity < PSTORE_PAGE ||
+	    cfg->replicas > PSTORE_MAX_REPLICAS ||
+	    (cfg->slab_size && (cfg->slab_size % PSTORE_PAGE ||
+				cfg->slab_size / PSTORE_PAGE > UINT32_MAX)) ||
+	    !(cfg->w_free >= 0 && cfg->w_trend >= 0 && cfg->w_latency >= 0)) {
+		errf(err, errlen, "bad page store settings");
+		return -EINVAL;
+	}
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	ps->slab_size = cfg->slab_size ? cfg->slab_size : PS_DEF_SLAB;
+	ps->pages_per_slab = (uint32_t)(ps->slab_size / PSTORE_PAGE);
+	ps->npages = cfg->capacity / PSTORE_PAGE;
+	ps->nslabs = (uint32_t)((ps->npages + ps->pages_per_slab - 1) /
+				ps->pages_per_slab);
+	ps->replicas = cfg->replicas ? cfg->replicas : 1;
+	ps->sample_d = cfg->sample_d;
+	ps->w.free = cfg->w_free;
+	ps->w.trend = cfg->w_trend;
+	ps->w.latency = cfg->w_latency;
+	if (ps->w.free == 0 && ps->w.trend == 0 && ps->w.latency == 0)
+		ps->w.free = ps->w.trend = ps->w.latency = 1;
+	ps->ctl_timeout_ms =
+		cfg->ctl_timeout_ms ? cfg->ctl_timeout_ms : PS_DEF_CTL_MS;
+	atomic_store(&ps->rng, mono_ns());
+	pthread_mutex_init(&ps->lock, NULL);
+	pthread_cond_init(&ps->slab_cv, NULL);
+	pthread_cond_init(&ps->tick_cv, NULL);
+	pthread_mutex_init(&ps->pool_lock, NULL);
+	pthread_cond_init(&ps->pool_cv, NULL);
+	for (unsigned int i = 0; i < PS_NIFL; i++)
+		pthread_mutex_init(&ps->ifl[i], NULL);
+	pthread_mutex_init(&ps->hold_lock, NULL);
+
+	ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
+	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
+	pool = cfg->max_inflight_pages ? cfg->max_inflight_pages : PS_DEF_POOL;
+	ps->runs = calloc(pool, sizeof(*ps->runs));
+	if (!ps->bits || !ps->slabs || !ps->runs) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ps->nruns = pool;
+	for (unsigned int i = 0; i < pool; i++) {
+		ps->runs[i].next = ps->pool_free;
+		ps->pool_free = &ps->runs[i];
+	}
+
+	ret = open_donors(ps, cfg, err, errlen);
+	if (ret)
+		goto out_free;
+	if (cfg->backup_path) {
+		ret = backup_open(cfg->backup_path, ps->npages * PSTORE_PAGE, 0,
+				  &ps->backup);
+		if (ret) {
+			errf(err, errlen, "backup %s: %s", cfg->backup_path,
+			     strerror(-ret));
+			goto out_free;
+		}
+	}
+	ret = -pthread_create(&ps->tick_thread, NULL, tick_main, ps);
+	if (ret)
+		goto out_free;
+	ps->tick_started = true;
+	*out = ps;
+	return 0;
+
+out_free:
+	ps_free(ps);
+	return ret;
+}
+
+void pstore_close(struct pstore *ps)
+{
+	if (!ps)
+		return;
+	pthread_mutex_lock(&ps->lock);
+	ps->stopping = true;
+	pthread_cond_broadcast(&ps->tick_cv);
+	pthread_mutex_unlock(&ps->lock);
+	if (ps->tick_started)
+		pthread_join(ps->tick_thread, NULL);
+	/* give our slabs back to the donors that can still hear us */
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+
+		if (sl->state != SLAB_READY)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			struct ps_donor *d = &ps->donors[sl->rep[k].donor];
+
+			if (atomic_load(&d->up) &&
+			    xport_state(d->x) == XPORT_UP)
+				xport_free(d->x, sl->rep[k].rslab);
+		}
+	}
+	ps_free(ps);
+}
+
+int pstore_register(struct pstore *ps, void *addr, size_t len)
+{
+	for (unsigned int i = 0; i < ps->ndonors; i++) {
+		int ret = xport_register(ps->donors[i].x, addr, len);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stats */
+
+struct jbuf {
+	char *p;
+	size_t len, used;
+	bool full;
+};
+
+static void jp(struct jbuf *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void jp(struct jbuf *j, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (j->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(j->p + j->used, j->len - j->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= j->len - j->used)
+		j->full = true;
+	else
+		j->used += (size_t)n;
+}
+
+/* JSON string body: escapes quotes, backslashes and control bytes. */
+static void jstr(struct jbuf *j, const char *s)
+{
+	jp(j, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			jp(j, "\\%c", c);
+		else if (c < 0x20)
+			jp(j, "\\u%04x", c);
+		else
+			jp(j, "%c", c);
+	}
+	jp(j, "\"");
+}
+
+static void jhist(struct jbuf *j, const char *name, const uint64_t *h)
+{
+	jp(j, ",\"%s\":[", name);
+	for (unsigned int i = 0; i < XPORT_HIST; i++)
+		jp(j, "%s%" PRIu64, i ? "," : "", h[i]);
+	jp(j, "]");
+}
+
+static const char *state_name(enum xport_state s)
+{
+	switch (s) {
+	case XPORT_CONNECTING:
+		return "connecting";
+	case XPORT_UP:
+		return "up";
+	case XPORT_DOWN:
+		return "down";
+	case XPORT_CLOSED:
+		return "closed";
+	}
+	return "unknown";
+}
+
+int pstore_json(struct pstore *ps, char *buf, size_t len)
+{
+	struct jbuf j = { buf, len, 0, false };
+	uint32_t held[PS_MAX_DONORS];
+	uint32_t slabs = 0, degraded = 0;
+	uint64_t used;
+
+	if (!buf || !len)
+		return -ENOSPC;
+	buf[0] = '\0';
+	pthread_mutex_lock(&ps->lock);
+	used = ps->used;
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+		unsigned int live = 0;
+
+		if (sl->state != SLAB_READY)
+			continue;
+		slabs++;
+		for (unsigned int k = 0; k < sl->nrep; k++)
+			live += !sl->rep[k].stale;
+		if (live < ps->replicas)
+			degraded++;
+	}
+	for (unsigned int i = 0; i < ps->ndonors; i++)
+		held[i] = ps->donors[i].slabs;
+	pthread_mutex_unlock(&ps->lock);
+
+	jp(&j,
+	   "\"slab_size\":%" PRIu64 ",\"replicas\":%u,\"pages_total\":%" PRIu64
+	   ",\"pages_used\":%" PRIu64 ",\"slabs\":%" PRIu32
+	   ",\"degraded_slabs\":%" PRIu32 ",\"donors\":[",
+	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded);
+	for (unsigned int i = 0; i < ps->ndonors; i++) {
+		struct ps_donor *d = &ps->donors[i];
+		struct xport_stats st;
+
+		xport_get_stats(d->x, &st);
+		jp(&j, "%s{\"addr\":", i ? "," : "");
+		jstr(&j, d->addr);
+		jp(&j,
+		   ",\"transport\":\"%s\",\"state\":\"%s\",\"slabs\":%" PRIu32
+		   ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
+		   ",\"latency_us\":%.1f,\"ios\":%" PRIu64 ",\"ops\":%" PRIu64
+		   ",\"posts\":%" PRIu64 ",\"errors\":%" PRIu64
+		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64,
+		   xport_kind_name(st.kind), state_name(st.state), held[i],
+		   st.bytes_read, st.bytes_written,
+		   (double)atomic_load(&d->lat_ns) / 1000.0, st.ios, st.ops,
+		   st.posts, st.errors, st.timeouts, st.reconnects);
+		jhist(&j, "ops_per_post", st.ops_per_post);
+		jhist(&j, "kib_per_op", st.kib_per_op);
+		jp(&j, "}");
+	}
+	jp(&j, "],\"backup\":");
+	if (ps->backup) {
+		jp(&j, "{\"path\":");
+		jstr(&j, backup_path(ps->backup));
+		jp(&j, ",\"bytes\":%" PRIu64 "}", backup_bytes(ps->backup));
+	} else {
+		jp(&j, "null");
+	}
+	if (j.full)
+		return -ENOSPC;
+	return (int)j.used;
+}
+
+/* ------------------------------------------------------------ test hooks */
+
+int pstore_test_fail_donor(struct pstore *ps, unsigned int donor, int err)
+{
+	if (donor >= ps->ndonors || err > 0)
+		return -EINVAL;
+	atomic_store(&ps->donors[donor].fail_err, err);
+	return 0;
+}
+
+int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
+			      unsigned int *donors, uint32_t *rslabs)
+{
+	struct ps_slab *sl;
+	int n = 0;
+
+	if (lpn >= ps->npages)
+		return -EINVAL;
+	sl = &ps->slabs[slab_of(ps, lpn)];
+	pthread_mutex_lock(&ps->lock);
+	if (sl->state == SLAB_READY) {
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			if (sl->rep[k].stale)
+				continue;
+			donors[n] = sl->rep[k].donor;
+			rslabs[n] = sl->rep[k].rslab;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return n;
+}
+
+int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold)
+{
+	struct ps_donor *d;
+	struct xport_io *io, *rev = NULL;
+
+	if (donor >= ps->ndonors)
+		return -EINVAL;
+	d = &ps->donors[donor];
+	pthread_mutex_lock(&ps->hold_lock);
+	atomic_store(&d->hold, hold);
+	io = hold ? NULL : d->held;
+	if (!hold)
+		d->held = NULL;
+	pthread_mutex_unlock(&ps->hold_lock);
+	/* held newest first: submit in the original order */
+	while (io) {
+		struct xport_io *next = io->next;
+
+		io->next = rev;
+		rev = io;
+		io = next;
+	}
+	while (rev) {
+		struct xport_io *next = rev->next;
+
+		rev->next = NULL;
+		xport_submit(d->x, rev);
+		rev = next;
+	}
+	return 0;
+}
+
+struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor)
+{
+	return donor < ps->ndonors ? ps->donors[donor].x : NULL;
+}
+
+unsigned int pstore_test_ndonors(struct pstore *ps)
+{
+	return ps->ndonors;
+}

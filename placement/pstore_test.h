@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pstore_test - hooks into a pstore for tests only (fault injection and a
+ * look at the slab map). Not for the filesystem.
+ *
+ * Threading: any thread; fail_donor takes effect for I/O submitted after
+ * it returns.
+ */
+#ifndef CNM_PLACEMENT_PSTORE_TEST_H
+#define CNM_PLACEMENT_PSTORE_TEST_H
+
+#include "placement/pstore.h"
+
+#include <stdbool.h>
+
+/* Every io submitted to donor slot `donor` from now on fails with err
+ * (a negative errno; 0 heals it). Reads try it last. */
+int pstore_test_fail_donor(struct pstore *ps, unsigned int donor, int err);
+/* The live replicas of the slab holding lpn: slot indexes and donor slab
+ * ids (PSTORE_MAX_REPLICAS entries each); returns how many. */
+int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
+			      unsigned int *donors, uint32_t *rslabs);
+/* hold: ios to that donor are parked (they stay in flight); !hold
+ * submits the parked ones in order. */
+int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold);
+struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor);
+unsigned int pstore_test_ndonors(struct pstore *ps);
+
+#endif
