@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "fs/config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parsed {
+	struct fs_cfg cfg;
+	struct opts o;
+	const char *pos[3];
+	int npos;
+	const char *mountpoint;
+	int ret;
+};
+
+/* rewrite + parse + validate, as main() does */
+static void parse(struct parsed *p, int argc, char **argv)
+{
+	char **nargv;
+	int nargc;
+
+	memset(p, 0, sizeof(*p));
+	ck_assert_int_eq(fs_cfg_rewrite_argv(argc, argv, &nargv, &nargc), 0);
+	ck_assert_int_eq(opts_init(&p->o, fs_opt_defs, &p->cfg), 0);
+	p->ret = opts_parse_argv(&p->o, nargc, nargv, p->pos, 3, &p->npos,
+				 fs_usage_line);
+	if (!p->ret)
+		p->ret = fs_cfg_validate(&p->o, &p->cfg, p->pos, p->npos,
+					 &p->mountpoint);
+	free(nargv);
+}
+
+START_TEST(command_line_donors_and_size)
+{
+	char *argv[] = { "cnetmem",    "/mnt/x", "--donor", "10.0.0.2:7700",
+			 "--donor",    "h2",	 "--size",  "8G",
+			 "--replicas", "2",	 NULL };
+	struct parsed p;
+
+	parse(&p, 10, argv);
+	ck_assert_int_eq(p.ret, 0);
+	ck_assert_str_eq(p.mountpoint, "/mnt/x");
+	ck_assert_int_eq(p.cfg.donor.n, 2);
+	ck_assert_str_eq(p.cfg.donor.v[1], "h2");
+	ck_assert_uint_eq(p.cfg.size, 8ull << 30);
+	ck_assert_int_eq(p.cfg.replicas, 2);
+	ck_assert_int_eq(p.cfg.foreground, 0);
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(mount_helper_form_moves_settings_out_of_o)
+{
+	char *argv[] = { "cnetmem",
+			 "cnetmem",
+			 "/mnt/y",
+			 "-o",
+			 "rw,nosuid,donor=127.0.0.1:1,size=2G,key_file=/k,"
+			 "allow_other,local-memory=false",
+			 NULL };
+	struct parsed p;
+
+	parse(&p, 5, argv);
+	ck_assert_msg(p.ret == 0, "%s", p.o.err);
+	ck_assert_int_eq(p.npos, 2);
+	ck_assert_str_eq(p.pos[0], "cnetmem");
+	ck_assert_str_eq(p.mountpoint, "/mnt/y");
+	ck_assert_int_eq(p.cfg.donor.n, 1);
+	ck_assert_str_eq(p.cfg.donor.v[0], "127.0.0.1:1");
+	ck_assert_uint_eq(p.cfg.size, 2ull << 30);
+	ck_assert_str_eq(p.cfg.key_file, "/k");
+	ck_assert_int_eq(p.cfg.local_memory, 0);
+	/* the rest goes to libfuse */
+	ck_assert_int_eq(p.cfg.options.n, 3);
+	ck_assert_str_eq(p.cfg.options.v[0], "rw");
+	ck_assert_str_eq(p.cfg.options.v[1], "nosuid");
+	ck_assert_str_eq(p.cfg.options.v[2], "allow_other");
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(flag_inside_o)
+{
+	char *argv[] = { "cnetmem", "src", "/m", "-olocal-memory,size=64M",
+			 NULL };
+	struct parsed p;
+
+	parse(&p, 4, argv);
+	ck_assert_msg(p.ret == 0, "%s", p.o.err);
+	ck_assert_int_eq(p.cfg.local_memory, 1);
+	ck_assert_uint_eq(p.cfg.size, 64ull << 20);
+	ck_assert_int_eq(p.cfg.options.n, 0);
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(no_donor_and_no_local_memory_is_an_error)
+{
+	char *argv[] = { "cnetmem", "/m", NULL };
+	struct parsed p;
+
+	parse(&p, 2, argv);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "--local-memory"));
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(bad_values_name_their_origin)
+{
+	char *a1[] = {
+		"cnetmem", "/m", "--local-memory", "--size", "lots", NULL
+	};
+	char *a2[] = { "cnetmem",    "/m", "--donor", "a:1",
+		       "--replicas", "2",  NULL };
+	char *a3[] = {
+		"cnetmem", "/m", "--donor", "a:1", "--local-memory", NULL
+	};
+	char *a4[] = { "cnetmem", NULL };
+	char *a5[] = { "cnetmem", "a", "b", "c", "--local-memory", NULL };
+	char *a6[] = {
+		"cnetmem", "/m", "--donor", "a:1", "--donor", "a:1", NULL
+	};
+	struct parsed p;
+
+	parse(&p, 5, a1);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "--size"));
+	opts_free(&p.o);
+	parse(&p, 6, a2);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "replicas"));
+	opts_free(&p.o);
+	parse(&p, 5, a3);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	opts_free(&p.o);
+	parse(&p, 1, a4);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "MOUNTPOINT"));
+	opts_free(&p.o);
+	parse(&p, 5, a5);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	opts_free(&p.o);
+	parse(&p, 6, a6);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "twice"));
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(example_config_parses_and_validates)
+{
+	char path[4096];
+	const char *etc = getenv("ETC_DIR");
+	char *argv[] = { "cnetmem", "/m", NULL };
+	const char *pos[1] = { "/m" };
+	const char *mp;
+	struct fs_cfg cfg;
+	struct opts o;
+	int ret;
+
+	ck_assert_ptr_nonnull(etc);
+	snprintf(path, sizeof(path), "%s/cnetmem.conf", etc);
+	memset(&cfg, 0, sizeof(cfg));
+	ck_assert_int_eq(opts_init(&o, fs_opt_defs, &cfg), 0);
+	ret = opts_load_file(&o, path);
+	ck_assert_msg(ret == 0, "%s", o.err);
+	ret = fs_cfg_validate(&o, &cfg, pos, 1, &mp);
+	ck_assert_msg(ret == 0, "%s", o.err);
+	ck_assert_int_eq(cfg.donor.n, 2);
+	ck_assert_int_eq(cfg.replicas, 2);
+	ck_assert_uint_eq(cfg.size, 64ull << 30);
+	(void)argv;
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(config_file_errors_say_file_and_line)
+{
+	struct fs_cfg cfg;
+	struct opts o;
+	int ret;
+
+	memset(&cfg, 0, sizeof(cfg));
+	ck_assert_int_eq(opts_init(&o, fs_opt_defs, &cfg), 0);
+	ret = opts_load_string(&o, "size = \"1G\";\nreplicas = 9;\n",
+			       "test.conf");
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(o.err, "test.conf:2"));
+	opts_free(&o);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fs_config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, command_line_donors_and_size);
+	tcase_add_test(tc, mount_helper_form_moves_settings_out_of_o);
+	tcase_add_test(tc, flag_inside_o);
+	tcase_add_test(tc, no_donor_and_no_local_memory_is_an_error);
+	tcase_add_test(tc, bad_values_name_their_origin);
+	tcase_add_test(tc, example_config_parses_and_validates);
+	tcase_add_test(tc, config_file_errors_say_file_and_line);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
