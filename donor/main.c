@@ -177,8 +177,10 @@ int main(int argc, char **argv)
 			log_err("donor: %s", err);
 			goto out_servers;
 		}
-		if (ret)
+		if (ret) {
 			log_notice("donor: rdma: %s; serving tcp only", err);
+			donor_set_caps(d, dcfg.caps & ~PROTO_CAP_RDMA);
+		}
 	}
 #endif
 	if (c.port_file) {

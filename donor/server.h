@@ -23,7 +23,7 @@ struct donor_server_cfg {
 	const char *host; /* borrowed for start() only */
 	const char *port;
 	const struct auth_key *key; /* borrowed until stop() */
-	uint32_t caps;		    /* PROTO_CAP_* sent in HELLO */
+	uint32_t caps;		    /* initial PROTO_CAP_*; see donor_caps() */
 	unsigned int hs_timeout_ms; /* handshake; 0 = 10 s */
 };
 

@@ -44,6 +44,7 @@ struct donor {
 	struct slab_rec *slabs; /* per chunk */
 	uint64_t start_ms;
 	_Atomic uint64_t bytes_read, bytes_written;
+	_Atomic uint32_t caps;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	/* protected by lock */
@@ -249,6 +250,7 @@ int donor_create(const struct donor_cfg *cfg, struct pool *pool,
 	if (!d->cfg.evict_wait_ms)
 		d->cfg.evict_wait_ms = 30000;
 	d->pool = pool;
+	atomic_store(&d->caps, cfg->caps);
 	d->slabs = calloc(pool_chunks(pool), sizeof(*d->slabs));
 	if (!d->slabs) {
 		ret = -ENOMEM;
@@ -363,6 +365,17 @@ void session_detach(struct session *s, struct session_conn *c)
 			d->nconns--;
 			break;
 		}
+	}
+	if (!s->nconns && !s->nslabs) {
+		/* nothing to keep: no grace period */
+		struct session **pp2;
+
+		for (pp2 = &d->sessions; *pp2 != s; pp2 = &(*pp2)->next)
+			;
+		*pp2 = s->next;
+		pthread_mutex_unlock(&d->lock);
+		session_destroy(s);
+		return;
 	}
 	if (!s->nconns)
 		s->detached_ms = now_ms();
@@ -502,7 +515,7 @@ void session_state(struct session *s, struct wire_state *st)
 	st->bytes_read = atomic_load(&d->bytes_read);
 	st->bytes_written = atomic_load(&d->bytes_written);
 	st->uptime_ms = now_ms() - d->start_ms;
-	st->caps = d->cfg.caps;
+	st->caps = atomic_load(&d->caps);
 }
 
 void donor_counts(struct donor *d, unsigned int *sessions, unsigned int *conns)
@@ -515,4 +528,14 @@ void donor_counts(struct donor *d, unsigned int *sessions, unsigned int *conns)
 	*conns = d->nconns;
 	pthread_mutex_unlock(&d->lock);
 	*sessions = n;
+}
+
+uint32_t donor_caps(struct donor *d)
+{
+	return atomic_load(&d->caps);
+}
+
+void donor_set_caps(struct donor *d, uint32_t caps)
+{
+	atomic_store(&d->caps, caps);
 }

@@ -108,6 +108,10 @@ void session_state(struct session *s, struct wire_state *st);
 /* Asks owners to give back about `bytes` of their least recently used
  * slabs (EVICT). Returns how many slabs were asked. */
 unsigned int donor_reclaim(struct donor *d, uint64_t bytes);
+/* The PROTO_CAP_* the donor serves (HELLO, QUERY); main() clears
+ * PROTO_CAP_RDMA when no RDMA listener could start. */
+uint32_t donor_caps(struct donor *d);
+void donor_set_caps(struct donor *d, uint32_t caps);
 /* Number of sessions (attached or in grace) and attached connections. */
 void donor_counts(struct donor *d, unsigned int *sessions, unsigned int *conns);
 

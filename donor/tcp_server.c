@@ -279,7 +279,7 @@ static int handshake(struct tconn *c)
 	if (ret)
 		return ret;
 	in = b.hello;
-	status = hs_donor_hello(srv->cfg.key, srv->cfg.caps, &in, &out);
+	status = hs_donor_hello(srv->cfg.key, donor_caps(srv->d), &in, &out);
 	if (!status) {
 		ret = session_attach(srv->d, in.session, in.slab_size, &c->sc,
 				     &c->s);
@@ -305,7 +305,8 @@ static int handshake(struct tconn *c)
 	ret = read_hdr(c, DMSG_AUTH, tmo, &h);
 	if (ret) {
 		if (ret > 0)
-			log_warn("client %s: closed during the handshake",
+			log_warn("client %s: closed during the handshake "
+				 "(did it refuse our key?)",
 				 c->sc.peer);
 		ret = ret > 0 ? -ECONNRESET : ret;
 		goto out_detach;

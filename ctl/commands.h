@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * commands - cnetmemctl's command table, one line per command:
+ *   CTL_COMMAND(name on the command line, C function, usage, one-line help)
+ * To add a command: write ctl/cmd_<name>.c with
+ *   int cmd_<name>(int argc, char **argv)   (argv[0] is the command name;
+ *   return 0 or a process exit status; print errors as "cnetmemctl: ...")
+ * add one line here and the file to ctl/meson.build.
+ * Included twice by ctl/cnetmemctl.c (declarations, then the table), so it
+ * has no include guard on purpose.
+ */
+CTL_COMMAND("donor", cmd_donor, "donor HOST:PORT [--key-file FILE]",
+	    "print a donor's state as JSON")
+CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
+	    "donor-reclaim HOST:PORT SIZE [--key-file FILE]",
+	    "ask a donor to get SIZE bytes of slabs back from its clients")

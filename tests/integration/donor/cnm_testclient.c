@@ -1,0 +1,851 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cnm_testclient - speaks the donor protocol (through rdma/handshake.c) for
+ * the donor's integration tests.
+ *
+ *   cnm_testclient HOST:PORT [options] COMMAND [ARGS]
+ *     hello                   handshake only
+ *     query                   print the state as KEY=VALUE lines
+ *     alloc N                 alloc N slabs, print their ids
+ *     fill SEED N             alloc N slabs, fill with a pattern, print ids
+ *     verify SEED ID...       read slabs back (SEED 0: must be zeros)
+ *     free ID...              free slabs
+ *     stress CLIENTS OPS      pipelined random I/O, verified byte for byte
+ *     attack KIND             one bad input, checking the donor's answer,
+ *                             the one log line (--log) and a victim's data
+ *     watch SEED              fill a slab, print "ready", heartbeat until
+ *                             the connection fails: exit 0 on a clean
+ *                             -ECONNRESET, 1 on anything else or a hang
+ *     expect-evict            alloc a slab, print "ready", wait for EVICT,
+ *                             free the slab
+ *   options: --key-file F, --session HEX, --slab-size SIZE, --log FILE
+ *
+ * Exit: 0 ok, 1 failure, 2 EACCES, 3 EPROTONOSUPPORT, 4 slab refused
+ * (EINVAL), 5 ENOSPC.
+ */
+#include "common/clock.h"
+#include "common/parse.h"
+#include "rdma/auth.h"
+#include "rdma/handshake.h"
+#include "rdma/proto.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TMO	  10000
+#define WINDOW	  32
+#define MAX_OP	  (64 << 10)
+#define SLABS_MAX 64
+
+static char g_host[256], g_port[32];
+static struct auth_key g_key;
+static uint8_t g_session[PROTO_SESSION_LEN];
+static uint64_t g_slab = 1 << 20;
+static const char *g_log;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "cnm_testclient: FAIL: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static int exit_code(int err)
+{
+	switch (err) {
+	case -EACCES:
+		return 2;
+	case -EPROTONOSUPPORT:
+		return 3;
+	case -EINVAL:
+		return 4;
+	case -ENOSPC:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+static uint64_t rnd_state = 88172645463325252ull;
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Byte i of slab `slab` under seed (0: zeros). */
+static uint8_t pattern(uint64_t seed, uint32_t slab, uint64_t i)
+{
+	uint64_t x;
+
+	if (!seed)
+		return 0;
+	x = (seed * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)slab << 40) ^ (i / 8);
+	x ^= x >> 31;
+	x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 29;
+	return (uint8_t)(x >> ((i % 8) * 8));
+}
+
+static int tcp_connect(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int fd, one = 1;
+
+	if (getaddrinfo(g_host, g_port, &hints, &res))
+		die("cannot resolve %s", g_host);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0)
+		die("connect %s:%s: %s", g_host, g_port, strerror(errno));
+	freeaddrinfo(res);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	return ntohs(sa.sin_port);
+}
+
+/* Connects and authenticates; returns the fd or -errno (err filled). */
+static int open_session(const uint8_t *session, char *err, size_t errlen)
+{
+	struct hs_params p = { .key = &g_key,
+			       .slab_size = g_slab,
+			       .timeout_ms = TMO };
+	struct hs_result r;
+	int fd, ret;
+
+	memcpy(p.session, session, PROTO_SESSION_LEN);
+	fd = tcp_connect();
+	ret = hs_client(fd, &p, &r, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int must_open(const uint8_t *session)
+{
+	char err[256];
+	int fd = open_session(session, err, sizeof(err));
+
+	if (fd < 0) {
+		fprintf(stderr, "cnm_testclient: %s\n", err);
+		exit(exit_code(fd));
+	}
+	return fd;
+}
+
+/* One synchronous request; returns -status or a transport error. */
+static int rpc(int fd, uint16_t op, const void *body, uint32_t len,
+	       const void *data, uint32_t dlen, void *out, uint32_t outmax)
+{
+	static uint64_t id = 100;
+	struct proto_hdr h = { .op = op, .id = ++id, .len = len + dlen };
+	uint8_t hdr[sizeof(struct wire_hdr)];
+	int ret;
+
+	proto_hdr_enc(hdr, &h);
+	ret = hs_write_full(fd, hdr, sizeof(hdr), TMO);
+	if (!ret && len)
+		ret = hs_write_full(fd, body, len, TMO);
+	if (!ret && dlen)
+		ret = hs_write_full(fd, data, dlen, TMO);
+	if (ret)
+		return ret;
+	ret = hs_recv_msg(fd, &h, out, outmax, TMO);
+	if (ret)
+		return ret;
+	if (h.op == PROTO_OP_ERROR)
+		return -EPROTO;
+	if (h.op != op || !(h.flags & PROTO_F_REPLY))
+		die("reply to %s is %s", proto_op_name(op),
+		    proto_op_name(h.op));
+	return -(int)h.status;
+}
+
+static int do_alloc(int fd, uint32_t *slab)
+{
+	struct wire_slab s;
+	int ret = rpc(fd, PROTO_OP_ALLOC, NULL, 0, NULL, 0, &s, sizeof(s));
+
+	if (!ret) {
+		proto_slab_swap(&s);
+		*slab = s.slab;
+		if (s.size != g_slab)
+			die("alloc gave %llu bytes",
+			    (unsigned long long)s.size);
+	}
+	return ret;
+}
+
+static int do_io(int fd, uint16_t op, uint32_t slab, uint64_t off, uint32_t len,
+		 void *buf)
+{
+	struct wire_io io = { .slab = slab, .len = len, .off = off };
+
+	proto_io_swap(&io);
+	if (op == PROTO_OP_WRITE)
+		return rpc(fd, op, &io, sizeof(io), buf, len, NULL, 0);
+	return rpc(fd, op, &io, sizeof(io), NULL, 0, buf, len);
+}
+
+static int do_free(int fd, uint32_t slab)
+{
+	struct wire_slab_ref r = { .slab = slab };
+
+	proto_slab_ref_swap(&r);
+	return rpc(fd, PROTO_OP_FREE, &r, sizeof(r), NULL, 0, NULL, 0);
+}
+
+static void fill_slab(int fd, uint64_t seed, uint32_t slab)
+{
+	static uint8_t buf[MAX_OP];
+	int ret;
+
+	for (uint64_t off = 0; off < g_slab; off += MAX_OP) {
+		for (uint32_t i = 0; i < MAX_OP; i++)
+			buf[i] = pattern(seed, slab, off + i);
+		ret = do_io(fd, PROTO_OP_WRITE, slab, off, MAX_OP, buf);
+		if (ret)
+			die("write slab %u: %s", slab, strerror(-ret));
+	}
+}
+
+/* 0 when slab holds the pattern, else the error or -EILSEQ. */
+static int check_slab(int fd, uint64_t seed, uint32_t slab)
+{
+	static uint8_t buf[MAX_OP];
+	int ret;
+
+	for (uint64_t off = 0; off < g_slab; off += MAX_OP) {
+		ret = do_io(fd, PROTO_OP_READ, slab, off, MAX_OP, buf);
+		if (ret)
+			return ret;
+		for (uint32_t i = 0; i < MAX_OP; i++) {
+			if (buf[i] != pattern(seed, slab, off + i)) {
+				fprintf(stderr,
+					"cnm_testclient: slab %u byte %llu: "
+					"%02x, want %02x\n",
+					slab, (unsigned long long)(off + i),
+					buf[i], pattern(seed, slab, off + i));
+				return -EILSEQ;
+			}
+		}
+	}
+	return 0;
+}
+
+static int cmd_query(int fd)
+{
+	struct wire_state st;
+	int ret = rpc(fd, PROTO_OP_QUERY, NULL, 0, NULL, 0, &st, sizeof(st));
+
+	if (ret)
+		return ret;
+	proto_state_swap(&st);
+	printf("total_bytes=%llu\nfree_bytes=%llu\nslab_size=%llu\n"
+	       "total_slabs=%u\nfree_slabs=%u\nsession_slabs=%u\nclients=%u\n"
+	       "host_avail_bytes=%llu\nhost_trend_bps=%lld\nbytes_read=%llu\n"
+	       "bytes_written=%llu\nuptime_ms=%llu\ncaps=%u\nevicting=%u\n",
+	       (unsigned long long)st.total_bytes,
+	       (unsigned long long)st.free_bytes,
+	       (unsigned long long)st.slab_size, st.total_slabs, st.free_slabs,
+	       st.session_slabs, st.clients,
+	       (unsigned long long)st.host_avail_bytes,
+	       (long long)st.host_trend_bps, (unsigned long long)st.bytes_read,
+	       (unsigned long long)st.bytes_written,
+	       (unsigned long long)st.uptime_ms, st.caps, st.evicting);
+	return 0;
+}
+
+/* ---- stress: pipelined random I/O with a shadow copy ---- */
+
+struct op {
+	uint16_t op;
+	uint32_t slab_idx;
+	uint32_t len;
+	uint64_t off;
+	uint8_t data[MAX_OP];
+};
+
+struct worker {
+	int fd, nops, failed;
+	uint32_t slab[2];
+	uint8_t *shadow[2];
+	struct op ring[WINDOW];
+	sem_t room;
+	uint64_t seed;
+	pthread_t tx, rx;
+	uint8_t rbuf[MAX_OP];
+};
+
+static void *stress_tx(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t hdr[sizeof(struct wire_hdr)];
+
+	for (int i = 0; i < w->nops; i++) {
+		struct op *o = &w->ring[i % WINDOW];
+		struct wire_io io;
+		struct proto_hdr h = { .id = i + 1 };
+
+		sem_wait(&w->room);
+		if (w->failed)
+			break;
+		o->op = xorshift(&w->seed) & 1 ? PROTO_OP_WRITE : PROTO_OP_READ;
+		o->slab_idx = xorshift(&w->seed) & 1;
+		o->len = 1 + xorshift(&w->seed) % MAX_OP;
+		o->off = xorshift(&w->seed) % (g_slab - o->len + 1);
+		if (o->op == PROTO_OP_WRITE)
+			for (uint32_t k = 0; k < o->len; k++)
+				o->data[k] = (uint8_t)xorshift(&w->seed);
+		io = (struct wire_io){ .slab = w->slab[o->slab_idx],
+				       .len = o->len,
+				       .off = o->off };
+		proto_io_swap(&io);
+		h.op = o->op;
+		h.len = sizeof(io) + (o->op == PROTO_OP_WRITE ? o->len : 0);
+		proto_hdr_enc(hdr, &h);
+		if (hs_write_full(w->fd, hdr, sizeof(hdr), TMO) ||
+		    hs_write_full(w->fd, &io, sizeof(io), TMO) ||
+		    (o->op == PROTO_OP_WRITE &&
+		     hs_write_full(w->fd, o->data, o->len, TMO))) {
+			w->failed = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *stress_rx(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < w->nops && !w->failed; i++) {
+		struct op *o = &w->ring[i % WINDOW];
+		struct proto_hdr h;
+		uint8_t *sh;
+		int ret;
+
+		/* slot i is complete once its reply can arrive */
+		ret = hs_recv_msg(w->fd, &h, w->rbuf, sizeof(w->rbuf), TMO);
+		sh = w->shadow[o->slab_idx] + o->off;
+		if (ret || h.id != (uint64_t)i + 1 || h.status ||
+		    h.op != o->op) {
+			fprintf(stderr,
+				"cnm_testclient: op %d: ret %d id %llu "
+				"status %u\n",
+				i, ret, (unsigned long long)h.id, h.status);
+			goto out_fail;
+		}
+		if (o->op == PROTO_OP_WRITE) {
+			memcpy(sh, o->data, o->len);
+		} else if (h.len != o->len || memcmp(sh, w->rbuf, o->len)) {
+			fprintf(stderr,
+				"cnm_testclient: op %d: read of %u bytes at "
+				"%llu differs from what was written\n",
+				i, o->len, (unsigned long long)o->off);
+			goto out_fail;
+		}
+		sem_post(&w->room);
+	}
+	return NULL;
+out_fail:
+	/* let the sender run out instead of waiting for room forever */
+	w->failed = 1;
+	for (int k = 0; k < WINDOW; k++)
+		sem_post(&w->room);
+	return NULL;
+}
+
+static int cmd_stress(int nclients, int nops)
+{
+	struct worker *w = calloc(nclients, sizeof(*w));
+	uint8_t sess[PROTO_SESSION_LEN];
+	int failed = 0;
+
+	if (!w)
+		die("out of memory");
+	for (int c = 0; c < nclients; c++) {
+		auth_random(sess, sizeof(sess));
+		w[c].fd = must_open(sess);
+		w[c].nops = nops;
+		w[c].seed = 0x1234567ull * (c + 1);
+		sem_init(&w[c].room, 0, WINDOW);
+		for (int s = 0; s < 2; s++) {
+			if (do_alloc(w[c].fd, &w[c].slab[s]))
+				die("alloc for client %d", c);
+			/* a fresh slab must read back as zeros */
+			w[c].shadow[s] = calloc(1, g_slab);
+			if (!w[c].shadow[s])
+				die("out of memory");
+		}
+	}
+	for (int c = 0; c < nclients; c++) {
+		pthread_create(&w[c].rx, NULL, stress_rx, &w[c]);
+		pthread_create(&w[c].tx, NULL, stress_tx, &w[c]);
+	}
+	for (int c = 0; c < nclients; c++) {
+		pthread_join(w[c].tx, NULL);
+		if (w[c].failed)
+			shutdown(w[c].fd, SHUT_RDWR);
+		pthread_join(w[c].rx, NULL);
+		failed |= w[c].failed;
+	}
+	/* a final full comparison of every slab with its shadow */
+	for (int c = 0; c < nclients && !failed; c++) {
+		for (int s = 0; s < 2; s++) {
+			for (uint64_t off = 0; off < g_slab; off += MAX_OP) {
+				if (do_io(w[c].fd, PROTO_OP_READ, w[c].slab[s],
+					  off, MAX_OP, w[c].rbuf) ||
+				    memcmp(w[c].rbuf, w[c].shadow[s] + off,
+					   MAX_OP))
+					die("client %d slab %d differs at "
+					    "%llu",
+					    c, s, (unsigned long long)off);
+			}
+		}
+	}
+	for (int c = 0; c < nclients; c++) {
+		close(w[c].fd);
+		free(w[c].shadow[0]);
+		free(w[c].shadow[1]);
+		sem_destroy(&w[c].room);
+	}
+	free(w);
+	if (!failed)
+		printf("stress: %d clients x %d pipelined ops verified\n",
+		       nclients, nops);
+	return failed ? -EILSEQ : 0;
+}
+
+/* ---- attacks ---- */
+
+/* Lines of the donor log naming 127.0.0.1:port. */
+static int log_lines(int port, const char *want, int *matching)
+{
+	char needle[64], line[1024];
+	FILE *f;
+	int n = 0;
+
+	*matching = 0;
+	snprintf(needle, sizeof(needle), "client 127.0.0.1:%d:", port);
+	f = fopen(g_log, "r");
+	if (!f)
+		die("cannot open log %s", g_log);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, needle))
+			continue;
+		n++;
+		if (strstr(line, want))
+			(*matching)++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Waits for the donor's one line about port, then checks it is one. */
+static void expect_log_line(int port, const char *want)
+{
+	uint64_t end = mono_ns() + 10000000000ull;
+	int n = 0, m = 0;
+
+	if (!g_log)
+		return;
+	while (mono_ns() < end) {
+		n = log_lines(port, want, &m);
+		if (n)
+			break;
+		usleep(20000);
+	}
+	/* give a wrong second line the chance to show up */
+	usleep(200000);
+	n = log_lines(port, want, &m);
+	if (n != 1 || m != 1)
+		die("donor logged %d lines about 127.0.0.1:%d (%d with '%s'), "
+		    "want exactly 1",
+		    n, port, m, want);
+}
+
+/* Expects ERROR (status want) and then the close. */
+static void expect_error_and_close(int fd, int want)
+{
+	struct proto_hdr h;
+	char body[PROTO_ERRTEXT_MAX];
+	int ret;
+
+	ret = hs_recv_msg(fd, &h, body, sizeof(body), TMO);
+	if (ret)
+		die("no ERROR message: %s", strerror(-ret));
+	if (h.op != PROTO_OP_ERROR || (int)h.status != want)
+		die("got %s status %u, want error status %d",
+		    proto_op_name(h.op), h.status, want);
+	ret = hs_recv_msg(fd, &h, body, sizeof(body), TMO);
+	if (ret != -ECONNRESET)
+		die("connection not closed after ERROR (%d)", ret);
+}
+
+static void send_raw(int fd, const void *buf, size_t len)
+{
+	if (hs_write_full(fd, buf, len, TMO))
+		die("send failed");
+}
+
+static void send_hdr(int fd, uint16_t op, uint16_t flags, uint32_t len,
+		     uint32_t magic)
+{
+	struct wire_hdr w;
+
+	proto_hdr_enc(&w,
+		      &(struct proto_hdr){
+			      .op = op, .flags = flags, .id = 7, .len = len });
+	if (magic)
+		w.magic = magic;
+	send_raw(fd, &w, sizeof(w));
+}
+
+static void heartbeat_ok(int fd)
+{
+	int ret = rpc(fd, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0, NULL, 0);
+
+	if (ret)
+		die("connection unusable after a refused request: %s",
+		    strerror(-ret));
+}
+
+static int cmd_attack(const char *kind)
+{
+	uint8_t vs[PROTO_SESSION_LEN], as[PROTO_SESSION_LEN];
+	static uint8_t buf[8192];
+	struct wire_hello hello;
+	struct hs_params p = { .key = &g_key, .slab_size = g_slab };
+	uint32_t vslab, aslab, ids[256];
+	int vfd, fd, port, ret, n = 0;
+	struct proto_hdr h;
+
+	/* the victim: its data must survive every attack untouched */
+	auth_random(vs, sizeof(vs));
+	auth_random(as, sizeof(as));
+	vfd = must_open(vs);
+	if (do_alloc(vfd, &vslab))
+		die("victim alloc");
+	fill_slab(vfd, 77, vslab);
+
+	if (!strcmp(kind, "garbage")) {
+		fd = tcp_connect();
+		port = local_port(fd);
+		for (size_t i = 0; i < 64; i++)
+			buf[i] = (uint8_t)xorshift(&rnd_state);
+		buf[0] = 'X'; /* never the magic */
+		send_raw(fd, buf, 64);
+		expect_error_and_close(fd, EBADMSG);
+		expect_log_line(port, "garbage");
+	} else if (!strcmp(kind, "truncated-header")) {
+		fd = tcp_connect();
+		port = local_port(fd);
+		send_raw(fd, "CNMW\x03\x00", 6);
+		close(fd);
+		fd = -1;
+		expect_log_line(port, "truncated header");
+	} else if (!strcmp(kind, "oversize")) {
+		fd = must_open(as);
+		port = local_port(fd);
+		send_hdr(fd, PROTO_OP_WRITE, 0, PROTO_MAX_BODY + 4096, 0);
+		expect_error_and_close(fd, EMSGSIZE);
+		expect_log_line(port, "length over the maximum");
+	} else if (!strcmp(kind, "unknown-opcode")) {
+		fd = must_open(as);
+		port = local_port(fd);
+		send_hdr(fd, 99, 0, 0, 0);
+		expect_error_and_close(fd, EOPNOTSUPP);
+		expect_log_line(port, "unknown opcode");
+	} else if (!strcmp(kind, "wrong-version")) {
+		fd = tcp_connect();
+		port = local_port(fd);
+		hs_hello_build(&p, &hello);
+		hello.version = PROTO_VERSION + 1;
+		proto_hello_swap(&hello);
+		send_hdr(fd, PROTO_OP_HELLO, 0, sizeof(hello), 0);
+		send_raw(fd, &hello, sizeof(hello));
+		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), TMO);
+		if (ret || h.op != PROTO_OP_HELLO ||
+		    h.status != EPROTONOSUPPORT)
+			die("wrong version answered %d/%s/%u", ret,
+			    proto_op_name(h.op), h.status);
+		if (hs_recv_msg(fd, &h, buf, sizeof(buf), TMO) != -ECONNRESET)
+			die("connection not closed after a wrong version");
+		expect_log_line(port, "unsupported protocol version");
+	} else if (!strcmp(kind, "wrong-proof")) {
+		struct wire_auth wa;
+
+		fd = tcp_connect();
+		port = local_port(fd);
+		hs_hello_build(&p, &hello);
+		proto_hello_swap(&hello);
+		send_hdr(fd, PROTO_OP_HELLO, 0, sizeof(hello), 0);
+		send_raw(fd, &hello, sizeof(hello));
+		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), TMO);
+		if (ret || h.op != PROTO_OP_HELLO || h.status)
+			die("hello answered %d/%u", ret, h.status);
+		auth_random(wa.proof, sizeof(wa.proof));
+		send_hdr(fd, PROTO_OP_AUTH, 0, sizeof(wa), 0);
+		send_raw(fd, &wa, sizeof(wa));
+		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), TMO);
+		if (ret || h.op != PROTO_OP_AUTH || h.status != EACCES)
+			die("a wrong proof answered %d/%s/%u", ret,
+			    proto_op_name(h.op), h.status);
+		if (hs_recv_msg(fd, &h, buf, sizeof(buf), TMO) != -ECONNRESET)
+			die("connection not closed after a wrong proof");
+		expect_log_line(port, "authentication failed");
+	} else if (!strcmp(kind, "before-auth")) {
+		fd = tcp_connect();
+		port = local_port(fd);
+		send_hdr(fd, PROTO_OP_QUERY, 0, 0, 0);
+		expect_error_and_close(fd, EACCES);
+		expect_log_line(port, "before authentication");
+	} else if (!strcmp(kind, "read-outside-slab") ||
+		   !strcmp(kind, "write-outside-slab") ||
+		   !strcmp(kind, "write-offset-overflow")) {
+		int wr = kind[0] == 'w';
+		uint64_t off = strstr(kind, "overflow") ? UINT64_MAX - 100
+							: g_slab - 100;
+
+		fd = must_open(as);
+		port = local_port(fd);
+		if (do_alloc(fd, &aslab))
+			die("attacker alloc");
+		ret = do_io(fd, wr ? PROTO_OP_WRITE : PROTO_OP_READ, aslab, off,
+			    4096, buf);
+		if (ret != -EFAULT)
+			die("%s answered %d, want -EFAULT", kind, ret);
+		heartbeat_ok(fd);
+		expect_log_line(port, "range outside the slab");
+	} else if (!strcmp(kind, "read-other-session") ||
+		   !strcmp(kind, "write-other-session")) {
+		int wr = kind[0] == 'w';
+
+		fd = must_open(as);
+		port = local_port(fd);
+		memset(buf, 0xAA, 4096);
+		ret = do_io(fd, wr ? PROTO_OP_WRITE : PROTO_OP_READ, vslab, 0,
+			    4096, buf);
+		if (ret != -EINVAL)
+			die("%s answered %d, want -EINVAL", kind, ret);
+		heartbeat_ok(fd);
+		expect_log_line(port, "slab not held by this client");
+	} else if (!strcmp(kind, "alloc-too-much")) {
+		fd = must_open(as);
+		port = local_port(fd);
+		while (n < 256 && !(ret = do_alloc(fd, &ids[n])))
+			n++;
+		if (ret != -ENOSPC)
+			die("allocating past the end answered %d", ret);
+		heartbeat_ok(fd);
+		expect_log_line(port, "no free slab");
+		for (int i = 0; i < n; i++)
+			if (do_free(fd, ids[i]))
+				die("free %u", ids[i]);
+	} else {
+		die("unknown attack %s", kind);
+	}
+	if (fd >= 0)
+		close(fd);
+	/* the donor still serves the victim, whose data is intact */
+	heartbeat_ok(vfd);
+	ret = check_slab(vfd, 77, vslab);
+	if (ret)
+		die("victim data after %s: %s", kind, strerror(-ret));
+	close(vfd);
+	/* and new clients still get in */
+	auth_random(vs, sizeof(vs));
+	vfd = must_open(vs);
+	heartbeat_ok(vfd);
+	close(vfd);
+	printf("attack %s: refused, logged once, victim intact\n", kind);
+	return 0;
+}
+
+static int cmd_watch(uint64_t seed)
+{
+	uint32_t slab;
+	int fd = must_open(g_session), ret;
+	uint64_t end;
+
+	if (do_alloc(fd, &slab))
+		die("alloc");
+	fill_slab(fd, seed, slab);
+	printf("ready %u\n", slab);
+	fflush(stdout);
+	end = mono_ns() + 30000000000ull;
+	do {
+		ret = rpc(fd, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0, NULL, 0);
+		usleep(50000);
+	} while (!ret && mono_ns() < end);
+	printf("connection ended: %s\n", strerror(-ret));
+	close(fd);
+	return ret == -ECONNRESET ? 0 : -EIO;
+}
+
+static int cmd_expect_evict(void)
+{
+	struct wire_evict ev;
+	struct proto_hdr h;
+	uint32_t slab;
+	int fd = must_open(g_session), ret;
+
+	if (do_alloc(fd, &slab))
+		die("alloc");
+	printf("ready %u\n", slab);
+	fflush(stdout);
+	ret = hs_recv_msg(fd, &h, &ev, sizeof(ev), 30000);
+	if (ret || h.op != PROTO_OP_EVICT || h.len != sizeof(ev))
+		die("no EVICT (%d, %s)", ret, proto_op_name(h.op));
+	proto_evict_swap(&ev);
+	if (ev.slab != slab)
+		die("EVICT names slab %u, we hold %u", ev.slab, slab);
+	ret = do_free(fd, slab);
+	printf("evicted %u, deadline %llu ms\n", slab,
+	       (unsigned long long)ev.deadline_ms);
+	close(fd);
+	return ret;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+int main(int argc, char **argv)
+{
+	char err[256];
+	int i = 2, fd, ret = 0;
+	const char *cmd;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 3 || auth_init())
+		die("usage: cnm_testclient HOST:PORT [options] COMMAND");
+	if (parse_hostport(argv[1], NULL, g_host, sizeof(g_host), g_port,
+			   sizeof(g_port)))
+		die("bad address %s", argv[1]);
+	auth_random(g_session, sizeof(g_session));
+	for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
+		if (!strcmp(argv[i], "--key-file")) {
+			if (auth_key_load(argv[i + 1], &g_key, err,
+					  sizeof(err)))
+				die("%s", err);
+		} else if (!strcmp(argv[i], "--session")) {
+			if (strlen(argv[i + 1]) != 2 * PROTO_SESSION_LEN)
+				die("--session takes 32 hex digits");
+			for (int k = 0; k < PROTO_SESSION_LEN; k++) {
+				int hi = hexval(argv[i + 1][2 * k]);
+				int lo = hexval(argv[i + 1][2 * k + 1]);
+
+				if (hi < 0 || lo < 0)
+					die("--session takes hex digits");
+				g_session[k] = hi << 4 | lo;
+			}
+		} else if (!strcmp(argv[i], "--slab-size")) {
+			if (parse_size(argv[i + 1], &g_slab))
+				die("bad --slab-size");
+		} else if (!strcmp(argv[i], "--log")) {
+			g_log = argv[i + 1];
+		} else {
+			die("unknown option %s", argv[i]);
+		}
+	}
+	if (i >= argc)
+		die("no command");
+	cmd = argv[i++];
+	if (!strcmp(cmd, "hello")) {
+		fd = open_session(g_session, err, sizeof(err));
+		if (fd < 0) {
+			printf("handshake: %s (%s)\n", err, strerror(-fd));
+			return exit_code(fd);
+		}
+		printf("handshake ok\n");
+		close(fd);
+	} else if (!strcmp(cmd, "query")) {
+		fd = must_open(g_session);
+		ret = cmd_query(fd);
+		close(fd);
+	} else if (!strcmp(cmd, "fill") && i + 1 < argc) {
+		uint64_t seed = strtoull(argv[i], NULL, 0);
+		int n = atoi(argv[i + 1]);
+		uint32_t slab;
+
+		fd = must_open(g_session);
+		for (int k = 0; k < n && !ret; k++) {
+			ret = do_alloc(fd, &slab);
+			if (!ret) {
+				fill_slab(fd, seed, slab);
+				printf("%u\n", slab);
+			}
+		}
+		close(fd);
+	} else if (!strcmp(cmd, "alloc") && i < argc) {
+		int n = atoi(argv[i]);
+		uint32_t slab;
+
+		fd = must_open(g_session);
+		for (int k = 0; k < n && !ret; k++) {
+			ret = do_alloc(fd, &slab);
+			if (!ret)
+				printf("%u\n", slab);
+		}
+		close(fd);
+	} else if (!strcmp(cmd, "verify") && i + 1 < argc) {
+		uint64_t seed = strtoull(argv[i], NULL, 0);
+
+		fd = must_open(g_session);
+		for (int k = i + 1; k < argc && !ret; k++)
+			ret = check_slab(fd, seed, (uint32_t)atoi(argv[k]));
+		close(fd);
+	} else if (!strcmp(cmd, "free")) {
+		fd = must_open(g_session);
+		for (int k = i; k < argc && !ret; k++)
+			ret = do_free(fd, (uint32_t)atoi(argv[k]));
+		close(fd);
+	} else if (!strcmp(cmd, "stress") && i + 1 < argc) {
+		ret = cmd_stress(atoi(argv[i]), atoi(argv[i + 1]));
+	} else if (!strcmp(cmd, "attack") && i < argc) {
+		ret = cmd_attack(argv[i]);
+	} else if (!strcmp(cmd, "watch") && i < argc) {
+		ret = cmd_watch(strtoull(argv[i], NULL, 0));
+	} else if (!strcmp(cmd, "expect-evict")) {
+		ret = cmd_expect_evict();
+	} else {
+		die("unknown command %s", cmd);
+	}
+	if (ret)
+		fprintf(stderr, "cnm_testclient: %s: %s\n", cmd,
+			strerror(-ret));
+	return ret ? exit_code(ret) : 0;
+}

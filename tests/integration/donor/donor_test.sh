@@ -1,0 +1,237 @@
+#!/bin/bash
+# Integration tests of cnetmem-donor against real donors on 127.0.0.1.
+# Usage: donor_test.sh CASE [ARG]   (run by meson with env: test_env)
+set -euo pipefail
+. "$SOURCE_ROOT/tests/lib/common.sh"
+trap cnm_cleanup EXIT
+
+TC=$BUILD_ROOT/tests/integration/donor/cnm_testclient
+CTL=$CNM_CTL_BIN
+
+# tc NAME ARGS...: the test client against donor NAME
+tc() {
+	local name=$1
+	shift
+	"$TC" "127.0.0.1:$(cnm_donor_port "$name")" "$@"
+}
+
+# qval NAME KEY [tc options]: one field of QUERY
+qval() {
+	local name=$1 key=$2
+	shift 2
+	tc "$name" "$@" query | sed -n "s/^$key=//p"
+}
+
+# expect_rc WANT CMD...: run CMD, fail unless it exits with WANT
+expect_rc() {
+	local want=$1 rc=0
+	shift
+	"$@" || rc=$?
+	if [ "$rc" != "$want" ]; then
+		cnm_log "'$*' exited $rc, want $want"
+		return 1
+	fi
+}
+
+make_key() {
+	head -c 32 /dev/urandom | base64 >"$1"
+	chmod 600 "$1"
+}
+
+finish() {
+	local name
+	for name in "$@"; do
+		cnm_stop_donor "$name"
+		cnm_fail_on_log_errors "$(cnm_donor_log "$name")"
+	done
+}
+
+case_pipelined_io() {
+	cnm_start_donor d --memory 64M
+	tc d stress 4 3000
+	[ "$(qval d bytes_written)" -gt 0 ]
+	[ "$(qval d bytes_read)" -gt 0 ]
+	finish d
+}
+
+case_attack() {
+	cnm_start_donor d --memory 64M
+	tc d --log "$(cnm_donor_log d)" attack "$1"
+	finish d
+}
+
+case_right_key_works() {
+	make_key "$CNM_TMP/key"
+	cnm_start_donor d --key-file "$CNM_TMP/key"
+	tc d --key-file "$CNM_TMP/key" stress 1 200
+	# CAP_AUTH (1) is set
+	[ $(($(qval d caps --key-file "$CNM_TMP/key") & 1)) = 1 ]
+	finish d
+}
+
+case_wrong_key_refused() {
+	make_key "$CNM_TMP/key"
+	make_key "$CNM_TMP/other"
+	cnm_start_donor d --key-file "$CNM_TMP/key"
+	local out
+	out=$(tc d --key-file "$CNM_TMP/other" hello) && exit 1
+	# the donor proves its key first, so the client is the one to refuse
+	grep -q 'donor failed to prove the key' <<<"$out"
+	grep -q 'closed during the handshake' "$(cnm_donor_log d)"
+	# a client whose proof is wrong is refused by the donor
+	tc d --key-file "$CNM_TMP/key" --log "$(cnm_donor_log d)" \
+		attack wrong-proof
+	finish d
+}
+
+case_client_without_key_refused() {
+	make_key "$CNM_TMP/key"
+	cnm_start_donor d --key-file "$CNM_TMP/key"
+	expect_rc 2 tc d hello
+	grep -q 'client has no key and we require one' "$(cnm_donor_log d)"
+	finish d
+}
+
+case_donor_without_key_refused_by_client() {
+	make_key "$CNM_TMP/key"
+	cnm_start_donor d
+	local out
+	out=$(tc d --key-file "$CNM_TMP/key" hello) && exit 1
+	grep -q 'donor has no key' <<<"$out"
+	finish d
+}
+
+case_key_file_mode_0644_refused() {
+	make_key "$CNM_TMP/key"
+	chmod 644 "$CNM_TMP/key"
+	local rc=0
+	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 --memory 8M \
+		--key-file "$CNM_TMP/key" 2>"$CNM_TMP/out" || rc=$?
+	[ "$rc" != 0 ]
+	grep -q 'readable by group or others' "$CNM_TMP/out"
+	grep -q 'chmod 600' "$CNM_TMP/out"
+}
+
+case_no_key_only_on_loopback() {
+	local rc=0
+	"$CNM_DONOR_BIN" --foreground --listen 0.0.0.0:0 --memory 8M \
+		2>"$CNM_TMP/out" || rc=$?
+	[ "$rc" != 0 ]
+	grep -q 'refusing to serve 0.0.0.0 without a key' "$CNM_TMP/out"
+	# --insecure serves, and says so loudly
+	cnm_start_donor d --listen 0.0.0.0:0 --insecure
+	grep -q 'INSECURE' "$(cnm_donor_log d)"
+	tc d hello
+	finish d
+}
+
+case_restart_loses_data_cleanly() {
+	local sess=00112233445566778899aabbccddeeff port slab
+	cnm_start_donor d
+	port=$(cnm_donor_port d)
+	slab=$(tc d --session $sess fill 5 1)
+	tc d --session $sess verify 5 "$slab"
+	# a connected client sees a clean reset when the donor goes away
+	tc d --session $sess watch 9 >"$CNM_TMP/watch" &
+	local wpid=$!
+	cnm_wait_for_file "$CNM_TMP/watch" 10 "$wpid"
+	cnm_stop_donor d
+	wait "$wpid"
+	grep -q 'connection ended' "$CNM_TMP/watch"
+	cnm_fail_on_log_errors "$(cnm_donor_log d)"
+	# same port, same session: the slab is gone, and the client is told
+	cnm_start_donor d2 --listen "127.0.0.1:$port"
+	expect_rc 4 "$TC" "127.0.0.1:$port" --session $sess verify 5 "$slab"
+	# a new slab reads back as zeros
+	slab=$("$TC" "127.0.0.1:$port" --session $sess alloc 1)
+	"$TC" "127.0.0.1:$port" --session $sess verify 0 "$slab"
+	finish d2
+}
+
+case_grace_period_keeps_then_frees() {
+	local sess=0f0e0d0c0b0a09080706050403020100 slabs total i
+	cnm_start_donor d --memory 16M --grace-period 2
+	total=$(qval d total_bytes)
+	slabs=$(tc d --session $sess fill 11 3 | tr '\n' ' ')
+	# reconnecting with the same session keeps the data
+	# shellcheck disable=SC2086
+	tc d --session $sess verify 11 $slabs
+	[ "$(qval d session_slabs --session $sess)" = 3 ]
+	[ "$(qval d free_bytes)" = $((total - 3 * 1048576)) ]
+	# after the grace period the slabs are free again
+	for ((i = 0; i < 200; i++)); do
+		[ "$(qval d free_bytes)" = "$total" ] && break
+		sleep 0.1
+	done
+	[ "$(qval d free_bytes)" = "$total" ]
+	# shellcheck disable=SC2086
+	expect_rc 4 tc d --session $sess verify 11 $slabs
+	# and whoever gets that memory next sees zeros
+	sess=11111111111111111111111111111111
+	slabs=$(tc d --session $sess alloc 16 | tr '\n' ' ')
+	# shellcheck disable=SC2086
+	tc d --session $sess verify 0 $slabs
+	finish d
+}
+
+case_reclaim_asks_client_to_give_back() {
+	cnm_start_donor d --memory 16M
+	tc d expect-evict >"$CNM_TMP/ev" &
+	local epid=$!
+	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
+	[ "$(qval d free_bytes)" = $((15 * 1048576)) ]
+	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M
+	wait "$epid"
+	grep -q '^evicted' "$CNM_TMP/ev"
+	[ "$(qval d free_bytes)" = $((16 * 1048576)) ]
+	[ "$(qval d evicting)" = 0 ]
+	finish d
+}
+
+case_reclaim_keeps_slabs_not_handed_back() {
+	local sess=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa slab i
+	cnm_start_donor d --memory 16M --evict-wait 1 --grace-period 30
+	slab=$(tc d --session $sess fill 3 1)
+	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'not handed back by its deadline' \
+			"$(cnm_donor_log d)" && break
+		sleep 0.1
+	done
+	grep -q 'not handed back by its deadline; keeping it' \
+		"$(cnm_donor_log d)"
+	tc d --session $sess verify 3 "$slab"
+	finish d
+}
+
+case_ctl_donor_prints_json() {
+	make_key "$CNM_TMP/key"
+	cnm_start_donor d --memory 32M --key-file "$CNM_TMP/key"
+	local addr
+	addr=127.0.0.1:$(cnm_donor_port d)
+	tc d --key-file "$CNM_TMP/key" fill 1 2 >/dev/null
+	"$CTL" donor "$addr" --key-file "$CNM_TMP/key" >"$CNM_TMP/json"
+	python3 - "$CNM_TMP/json" "$addr" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["address"] == sys.argv[2], d
+assert d["total_bytes"] == 32 << 20, d
+assert d["free_bytes"] == 30 << 20, d
+assert d["total_slabs"] == 32 and d["free_slabs"] == 30, d
+assert d["version"] == 1 and "auth" in d["caps"], d
+assert d["bytes_written"] == 2 << 20, d
+assert d["host_available_bytes"] > 0, d
+for k in ("slab_size", "clients", "host_trend_bytes_per_s", "bytes_read",
+          "uptime_ms", "evicting"):
+    assert k in d, k
+EOF
+	# without the key the command fails with a clear message
+	if "$CTL" donor "$addr" >"$CNM_TMP/out" 2>&1; then exit 1; fi
+	grep -q 'key' "$CNM_TMP/out"
+	finish d
+}
+
+case=$1
+shift
+"case_$case" "$@"
+echo "ok: $case"

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "donor/config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(example_config_parses_and_validates)
+{
+	struct donor_opts c = { 0 };
+	char path[PATH_MAX];
+	struct opts o;
+	const char *dir = getenv("ETC_DIR");
+
+	ck_assert_ptr_nonnull(dir);
+	snprintf(path, sizeof(path), "%s/cnetmem-donor.conf", dir);
+	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
+	ck_assert_msg(opts_load_file(&o, path) == 0, "%s", o.err);
+	ck_assert_msg(donor_opts_validate(&o, &c) == 0, "%s", o.err);
+	ck_assert_str_eq(c.listen, "0.0.0.0:7700");
+	ck_assert_uint_eq(c.memory, 4ull << 30);
+	ck_assert_int_eq(c.grace_period, 60);
+	ck_assert_ptr_nonnull(c.key_file);
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(bad_value_names_file_and_line)
+{
+	struct donor_opts c = { 0 };
+	struct opts o;
+
+	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
+	ck_assert_int_eq(opts_load_string(&o,
+					  "listen = \"127.0.0.1:7700\";\n"
+					  "memory = \"1G\";\n"
+					  "grace-period = -5;\n",
+					  "bad.conf"),
+			 -EINVAL);
+	ck_assert_msg(strstr(o.err, "bad.conf:3: grace-period:"), "%s", o.err);
+	ck_assert_int_eq(opts_load_string(&o, "transport = \"udp\";", "t.conf"),
+			 -EINVAL);
+	ck_assert_msg(strstr(o.err, "t.conf:1: transport"), "%s", o.err);
+	opts_free(&o);
+}
+END_TEST
+
+START_TEST(validate_checks_relations_with_origin)
+{
+	struct donor_opts c = { 0 };
+	struct opts o;
+
+	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
+	/* listen and memory are required */
+	ck_assert_int_eq(donor_opts_validate(&o, &c), -EINVAL);
+	ck_assert_msg(strstr(o.err, "listen: required"), "%s", o.err);
+	ck_assert_int_eq(opts_load_string(&o,
+					  "listen = \"127.0.0.1\";\n"
+					  "memory = \"1G\";\n",
+					  "v.conf"),
+			 0);
+	ck_assert_int_eq(donor_opts_validate(&o, &c), -EINVAL);
+	ck_assert_msg(strstr(o.err, "v.conf:1: listen:"), "%s", o.err);
+	ck_assert_int_eq(opts_load_string(&o,
+					  "listen = \"127.0.0.1:0\";\n"
+					  "low-watermark = \"2G\";\n"
+					  "high-watermark = \"1G\";\n",
+					  "w.conf"),
+			 0);
+	ck_assert_int_eq(donor_opts_validate(&o, &c), -EINVAL);
+	ck_assert_msg(strstr(o.err, "w.conf:2: low-watermark:"), "%s", o.err);
+	ck_assert_int_eq(
+		opts_load_string(&o, "high-watermark = \"3G\";", "w2.conf"), 0);
+	ck_assert_msg(donor_opts_validate(&o, &c) == 0, "%s", o.err);
+	opts_free(&o);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("donor_config");
+	TCase *tc = tcase_create("donor_config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, example_config_parses_and_validates);
+	tcase_add_test(tc, bad_value_names_file_and_line);
+	tcase_add_test(tc, validate_checks_relations_with_origin);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
