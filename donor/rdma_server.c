@@ -630,7 +630,9 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	for (i = 0; i < VB_CREDITS; i++)
 		if (post_recv(c, i))
 			goto out_free;
-	cp.responder_resources = req->initiator_depth;
+	/* the CM reports the client's initiator depth, seen from here, as
+	 * responder_resources: that many RDMA READs may be in flight */
+	cp.responder_resources = req->responder_resources;
 	if (cp.responder_resources > da.max_qp_rd_atom)
 		cp.responder_resources = (uint8_t)da.max_qp_rd_atom;
 	if (cp.responder_resources > RS_RD_ATOM)

@@ -128,6 +128,8 @@ struct vx {
 	int closing;		/* protected by lock */
 	int hs;			/* worker handshaking: ctl allowed */
 	pthread_t worker;
+	int worker_set; /* worker is valid */
+	pthread_t tid;	/* for the join */
 	int wake_fd;
 
 	/* the connection: set up and torn down by the worker */
@@ -309,7 +311,7 @@ static void conn_fail(struct vx *x, int err, struct vdone *d)
 	unsigned int i;
 
 	if (x->state == XPORT_UP || x->state == XPORT_CONNECTING) {
-		if (x->state == XPORT_UP)
+		if (x->state == XPORT_UP && err != -ECONNABORTED)
 			log_warn("donor %s: rdma connection lost: %s", x->peer,
 				 strerror(-err));
 		x->state = XPORT_DOWN;
@@ -391,10 +393,16 @@ static int post_recv(struct vx *x, unsigned int i)
 
 static int is_worker(struct vx *x)
 {
-	return x->worker && pthread_equal(pthread_self(), x->worker);
+	return x->worker_set && pthread_equal(pthread_self(), x->worker);
 }
 
 static int poll_cq(struct vx *x);
+
+/* The QP may carry messages: up, or the worker's handshake (lock held). */
+static int conn_live(struct vx *x)
+{
+	return x->state == XPORT_UP || (x->state == XPORT_CONNECTING && x->hs);
+}
 
 /*
  * Waits (lock held) until the ring has `need` free entries or the
@@ -402,7 +410,7 @@ static int poll_cq(struct vx *x);
  */
 static int wait_ring(struct vx *x, unsigned int need)
 {
-	while (x->state == XPORT_UP && VB_SQ - x->count < need) {
+	while (conn_live(x) && VB_SQ - x->count < need) {
 		if (is_worker(x)) {
 			pthread_mutex_unlock(&x->lock);
 			poll_cq(x);
@@ -411,7 +419,7 @@ static int wait_ring(struct vx *x, unsigned int need)
 			pthread_cond_wait(&x->cond, &x->lock);
 		}
 	}
-	return x->state == XPORT_UP ? 0 : -ENOTCONN;
+	return conn_live(x) ? 0 : -ENOTCONN;
 }
 
 /* Control SEND of slot `c` (lock held, a credit taken). */
@@ -1241,6 +1249,11 @@ static void *worker_main(void *arg)
 		x->cfg.reconnect_min_ms ? x->cfg.reconnect_min_ms : 100;
 	int ever_up = 0;
 
+	/* pthread_create() may return after this thread has started */
+	pthread_mutex_lock(&x->lock);
+	x->worker = pthread_self();
+	x->worker_set = 1;
+	pthread_mutex_unlock(&x->lock);
 	for (;;) {
 		struct vdone d = { 0 };
 		uint64_t wait_ns;
@@ -1337,6 +1350,7 @@ static int vb_open(const struct xport_cfg *cfg, struct xport **out)
 {
 	struct batch_limits lim;
 	pthread_condattr_t ca;
+	pthread_t tid;
 	struct vx *x;
 	int ret;
 
@@ -1385,9 +1399,10 @@ static int vb_open(const struct xport_cfg *cfg, struct xport **out)
 	ret = batch_queue_init(&x->q, &lim, vb_post, x);
 	if (ret)
 		goto out_free;
-	ret = -pthread_create(&x->worker, NULL, worker_main, x);
+	ret = -pthread_create(&tid, NULL, worker_main, x);
 	if (ret)
 		goto out_batch;
+	x->tid = tid;
 	*out = &x->base;
 	return 0;
 out_batch:
@@ -1600,7 +1615,7 @@ static void vb_close(struct xport *xp)
 	done_run(&d);
 	if (write(x->wake_fd, &one, sizeof(one)) < 0)
 		log_debug("donor %s: wake: %s", x->peer, strerror(errno));
-	pthread_join(x->worker, NULL);
+	pthread_join(x->tid, NULL);
 	conn_teardown(x);
 	batch_queue_destroy(&x->q);
 	vb_free(x);
