@@ -157,12 +157,12 @@ int ctl_donor_rpc(struct ctl_donor *d, uint16_t op, const void *body,
 	if (h.op == PROTO_OP_ERROR) {
 		text[h.len] = '\0';
 		ctl_err("donor %s: %s", d->addr, text);
-		return h.status ? -(int)h.status : -EPROTO;
+		return h.status && h.status < 4096 ? -(int)h.status : -EPROTO;
 	}
 	if (h.op != op || !(h.flags & PROTO_F_REPLY) || h.len > outmax)
 		return -EPROTO;
 	if (h.status)
-		return -(int)h.status;
+		return h.status < 4096 ? -(int)h.status : -EPROTO;
 	if (h.len)
 		memcpy(out, text, h.len);
 	return 0;

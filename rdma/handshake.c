@@ -27,6 +27,12 @@ int hs_slab_size_ok(uint64_t s)
 	return s >= HS_SLAB_MIN && s <= HS_SLAB_MAX && !(s & (s - 1));
 }
 
+/* A peer's reply status as -errno; nonsense values become -EPROTO. */
+static int status_err(uint32_t status)
+{
+	return status && status < 4096 ? -(int)status : -EPROTO;
+}
+
 static int has_key(const struct auth_key *key)
 {
 	return key && key->set;
@@ -78,7 +84,7 @@ int hs_hello_reply_check(const struct hs_params *p,
 			snprintf(err, errlen, "donor refused hello: %s",
 				 strerror((int)h->status));
 		}
-		return -(int)h->status;
+		return status_err(h->status);
 	}
 	if (!reply || h->len != sizeof(*reply)) {
 		snprintf(err, errlen, "hello reply has a bad length");
@@ -309,7 +315,7 @@ static int recv_reply(int fd, struct proto_hdr *h, void *body, size_t bodymax,
 	if (h->op == PROTO_OP_ERROR) {
 		text[h->len] = '\0';
 		snprintf(err, errlen, "donor: %s", text);
-		return h->status ? -(int)h->status : -EPROTO;
+		return status_err(h->status);
 	}
 	if (h->len > bodymax) {
 		snprintf(err, errlen, "%s reply too long",
@@ -368,7 +374,7 @@ int hs_client(int fd, const struct hs_params *p, struct hs_result *out,
 		ret = -EPROTO;
 	} else if (h.status) {
 		snprintf(err, errlen, "donor refused our key (wrong key)");
-		ret = -(int)h.status;
+		ret = status_err(h.status);
 	}
 out:
 	if (!ret)

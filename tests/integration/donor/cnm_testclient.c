@@ -185,7 +185,7 @@ static int rpc(int fd, uint16_t op, const void *body, uint32_t len,
 	if (h.op != op || !(h.flags & PROTO_F_REPLY))
 		die("reply to %s is %s", proto_op_name(op),
 		    proto_op_name(h.op));
-	return -(int)h.status;
+	return h.status < 4096 ? -(int)h.status : -EPROTO;
 }
 
 static int do_alloc(int fd, uint32_t *slab)
