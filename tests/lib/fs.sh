@@ -1,0 +1,132 @@
+# shellcheck shell=bash
+# Helpers for tests (and ./demo) that mount cnetmem. Source after
+# tests/lib/common.sh:
+#
+#   . "$SOURCE_ROOT/tests/lib/common.sh"
+#   . "$SOURCE_ROOT/tests/lib/fs.sh"
+#   trap cnm_fs_all_cleanup EXIT
+#   cnm_start_donor d1 --memory 256M
+#   cnm_mount m1 "$CNM_TMP/mnt" $(cnm_donor_args d1) --size 256M
+#   ...
+#   cnm_umount m1          # fails if the daemon does not exit cleanly
+#
+# Every mount runs in the foreground (-f) with its log in
+# $CNM_TMP/fs-NAME.log. cnm_fs_all_cleanup unmounts what is left, kills
+# the daemons, then runs swap cleanup (if tests/lib/swap.sh is loaded)
+# first and cnm_cleanup (donors, $CNM_TMP) last, keeping the exit status.
+
+CNM_FS_BIN=${CNM_FS_BIN:-$BUILD_ROOT/fs/cnetmem}
+CNM_FS_MOUNTS=()
+
+cnm_fs_pid() { cat "$CNM_TMP/fs-$1.pid"; }
+cnm_fs_log() { echo "$CNM_TMP/fs-$1.log"; }
+cnm_fs_mnt() { cat "$CNM_TMP/fs-$1.mnt"; }
+
+# cnm_donor_args NAME...: "--donor 127.0.0.1:PORT" for each started donor.
+cnm_donor_args() {
+	local n
+	for n in "$@"; do
+		printf -- '--donor 127.0.0.1:%s ' "$(cnm_donor_port "$n")"
+	done
+}
+
+# cnm_mount NAME MOUNTPOINT [ARGS...]: mount in the foreground and wait
+# until the mountpoint is live (20 s); fails if the daemon exits first.
+cnm_mount() {
+	local name=$1 mnt=$2 pid i
+	shift 2
+	mkdir -p "$mnt"
+	"$CNM_FS_BIN" "$mnt" -f "$@" >>"$CNM_TMP/fs-$name.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$CNM_TMP/fs-$name.pid"
+	echo "$mnt" >"$CNM_TMP/fs-$name.mnt"
+	CNM_FS_MOUNTS+=("$name")
+	for ((i = 0; i < 400; i++)); do
+		mountpoint -q "$mnt" && {
+			cnm_log "mount $name: pid $pid on $mnt"
+			return 0
+		}
+		if ! kill -0 "$pid" 2>/dev/null; then
+			cnm_log "mount $name: cnetmem exited; its log:"
+			sed 's/^/#   /' "$CNM_TMP/fs-$name.log" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	cnm_log "mount $name: $mnt did not come up"
+	return 1
+}
+
+# cnm_wait_pid PID SECONDS: wait for a process that is not our child.
+cnm_wait_pid() {
+	local pid=$1 t=$2 i
+	for ((i = 0; i < t * 20; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# cnm_umount NAME: fusermount3 -u, then the daemon must exit with status 0
+# within 10 s.
+cnm_umount() {
+	local name=$1 mnt pid rc=0
+	mnt=$(cnm_fs_mnt "$name")
+	pid=$(cnm_fs_pid "$name")
+	fusermount3 -u "$mnt" || {
+		cnm_log "mount $name: fusermount3 -u $mnt failed"
+		return 1
+	}
+	if ! cnm_wait_pid "$pid" 10; then
+		cnm_log "mount $name: cnetmem (pid $pid) did not exit"
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	: >"$CNM_TMP/fs-$name.pid"
+	if [ "$rc" != 0 ]; then
+		cnm_log "mount $name: cnetmem exited with status $rc"
+		return 1
+	fi
+}
+
+# cnm_stat_json MOUNTPOINT PYTHON_EXPR: evaluates PYTHON_EXPR with `s` bound
+# to the parsed stats file, prints the result.
+cnm_stat_json() {
+	python3 -c 'import json,sys
+s = json.load(open(sys.argv[1] + "/.cnetmem-stats"))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+cnm_fs_cleanup() {
+	local name mnt pid
+	for name in "${CNM_FS_MOUNTS[@]}"; do
+		mnt=$(cat "$CNM_TMP/fs-$name.mnt" 2>/dev/null || true)
+		pid=$(cat "$CNM_TMP/fs-$name.pid" 2>/dev/null || true)
+		if [ -n "$mnt" ] && mountpoint -q "$mnt" 2>/dev/null; then
+			fusermount3 -u "$mnt" 2>/dev/null ||
+				umount -l "$mnt" 2>/dev/null || true
+		fi
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			cnm_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+}
+
+# For `trap cnm_fs_all_cleanup EXIT`: swap (if loaded), mounts, then donors.
+cnm_fs_all_cleanup() {
+	local rc=$? name
+	if declare -F cnm_swap_cleanup >/dev/null; then
+		cnm_swap_cleanup || true
+	fi
+	cnm_fs_cleanup
+	if [ "$rc" != 0 ]; then
+		for name in "${CNM_FS_MOUNTS[@]}"; do
+			[ -f "$CNM_TMP/fs-$name.log" ] || continue
+			cnm_log "log of mount $name:"
+			tail -n 30 "$CNM_TMP/fs-$name.log" | sed 's/^/#   /' >&2
+		done
+	fi
+	(exit "$rc")
+	cnm_cleanup
+}
