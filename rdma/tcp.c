@@ -1182,6 +1182,10 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 		return -EINVAL;
 	if (cfg->slab_size && !hs_slab_size_ok(cfg->slab_size))
 		return -EINVAL;
+	/* nonces need libsodium; sodium_init() is idempotent, thread-safe */
+	ret = auth_init();
+	if (ret)
+		return ret;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

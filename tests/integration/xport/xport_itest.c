@@ -658,8 +658,11 @@ static int cmd_kill(pid_t pid, const char *mark)
 	      "pending requests failed with an error", "%u errors, first %d",
 	      errs, w[0].first_err);
 	check(!dbl, "no request completed twice", "%u", dbl);
-	check(evlog_wait(&ev, &ev.down, 1, HANG_MS) == 0,
-	      "XPORT_EV_DOWN emitted", "error %d", ev.down_err);
+	ret = evlog_wait(&ev, &ev.down, 1, HANG_MS);
+	pthread_mutex_lock(&ev.lock);
+	j = ev.down_err;
+	pthread_mutex_unlock(&ev.lock);
+	check(ret == 0 && j < 0, "XPORT_EV_DOWN emitted", "error %d", j);
 	ret = sync_io(x, XPORT_WRITE, s.slab, 0, buf, PAGE);
 	check(ret == -ENOTCONN, "io while the donor is down fails at once",
 	      "%d", ret);

@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the TCP backend against a scripted fake donor on
+ * 127.0.0.1 (the handshake is the real one, from rdma/handshake.h): what
+ * the real donor cannot be made to do on demand (EVICT, garbage, replies
+ * to unknown ids, silence) and the connection life cycle.
+ */
+#include "rdma/handshake.h"
+#include "rdma/xport.h"
+
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define K4 4096u
+
+enum fake_mode {
+	FAKE_SERVE,	/* answers everything correctly */
+	FAKE_SILENT,	/* accepts, never says a word */
+	FAKE_EVICT,	/* handshake, EVICT, then serve */
+	FAKE_GARBAGE,	/* handshake, answers a request with garbage */
+	FAKE_BAD_ID,	/* handshake, answers with an id never sent */
+	FAKE_NO_REPLY,	/* handshake, reads requests, never answers */
+	FAKE_ERROR_MSG, /* handshake, sends ERROR and closes */
+};
+
+struct fake {
+	enum fake_mode mode;
+	int lfd;
+	char port[16];
+	pthread_t thread;
+	atomic_int stop;
+	atomic_int conns;
+};
+
+static int fake_handshake(int fd)
+{
+	struct wire_hello in, reply;
+	struct wire_auth auth;
+	struct proto_hdr h;
+	int ret;
+
+	ret = hs_recv_msg(fd, &h, &in, sizeof(in), 2000);
+	if (ret || h.op != PROTO_OP_HELLO || h.len != sizeof(in))
+		return -EPROTO;
+	proto_hello_swap(&in);
+	ret = hs_donor_hello(NULL, 0, &in, &reply);
+	if (ret)
+		return -ret;
+	proto_hello_swap(&reply);
+	h.flags = PROTO_F_REPLY;
+	h.len = sizeof(reply);
+	if (hs_send_msg(fd, &h, &reply, 2000))
+		return -EIO;
+	proto_hello_swap(&reply);
+	ret = hs_recv_msg(fd, &h, &auth, sizeof(auth), 2000);
+	if (ret || h.op != PROTO_OP_AUTH)
+		return -EPROTO;
+	h.flags = PROTO_F_REPLY;
+	h.len = 0;
+	h.status = hs_donor_auth(NULL, &in, &reply, &auth);
+	return hs_send_msg(fd, &h, NULL, 2000);
+}
+
+/* Serves one request (or does what the mode says); 0 to go on. */
+static int fake_serve_one(struct fake *f, int fd)
+{
+	static uint8_t data[1 << 20];
+	struct proto_hdr h;
+	struct wire_io io;
+	uint8_t body[64];
+	int ret;
+
+	ret = hs_read_full(fd, body, sizeof(struct wire_hdr), 100);
+	if (ret == -ETIMEDOUT)
+		return atomic_load(&f->stop) ? -1 : 0;
+	if (ret || proto_hdr_dec(body, &h))
+		return -1;
+	if (h.op == PROTO_OP_READ || h.op == PROTO_OP_WRITE) {
+		if (hs_read_full(fd, &io, sizeof(io), 2000))
+			return -1;
+		proto_io_swap(&io);
+		if (io.len > sizeof(data))
+			return -1;
+		if (h.op == PROTO_OP_WRITE &&
+		    hs_read_full(fd, data, io.len, 2000))
+			return -1;
+	} else if (h.len && hs_read_full(fd, body, h.len, 2000)) {
+		return -1;
+	}
+	if (f->mode == FAKE_NO_REPLY)
+		return 0;
+	if (f->mode == FAKE_GARBAGE)
+		return hs_write_full(fd, "this is not a header at all", 24,
+				     2000)
+			       ? -1
+			       : 0;
+	if (f->mode == FAKE_BAD_ID)
+		h.id ^= 0x5555;
+	h.flags = PROTO_F_REPLY;
+	h.status = 0;
+	h.len = 0;
+	if (h.op == PROTO_OP_READ) {
+		memset(data, 0x5a, io.len);
+		h.len = io.len;
+		return hs_send_msg(fd, &h, data, 2000) ? -1 : 0;
+	}
+	if (h.op == PROTO_OP_ALLOC) {
+		struct wire_slab ws = { .slab = 3, .size = 1 << 20 };
+
+		proto_slab_swap(&ws);
+		h.len = sizeof(ws);
+		return hs_send_msg(fd, &h, &ws, 2000) ? -1 : 0;
+	}
+	return hs_send_msg(fd, &h, NULL, 2000) ? -1 : 0;
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+	int fd;
+
+	while (!atomic_load(&f->stop)) {
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		atomic_fetch_add(&f->conns, 1);
+		if (f->mode == FAKE_SILENT) {
+			while (!atomic_load(&f->stop))
+				usleep(10000);
+			close(fd);
+			continue;
+		}
+		if (fake_handshake(fd)) {
+			close(fd);
+			continue;
+		}
+		if (f->mode == FAKE_EVICT) {
+			struct wire_evict ev = { .slab = 7,
+						 .deadline_ms = 1234 };
+			struct proto_hdr h = { .op = PROTO_OP_EVICT,
+					       .len = sizeof(ev) };
+
+			proto_evict_swap(&ev);
+			hs_send_msg(fd, &h, &ev, 2000);
+		}
+		if (f->mode == FAKE_ERROR_MSG) {
+			struct proto_hdr h = { .op = PROTO_OP_ERROR, .len = 4 };
+
+			hs_send_msg(fd, &h, "bye!", 2000);
+			close(fd);
+			continue;
+		}
+		while (!fake_serve_one(f, fd))
+			;
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, enum fake_mode mode)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	memset(f, 0, sizeof(*f));
+	f->mode = mode;
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(f->lfd, 0);
+	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(f->lfd, 8), 0);
+	ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(f->port, sizeof(f->port), "%u", ntohs(sa.sin_port));
+	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	atomic_store(&f->stop, 1);
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+}
+
+/* a port nobody listens on */
+static void closed_port(char *port, size_t len)
+{
+	struct fake f;
+
+	fake_start(&f, FAKE_SILENT);
+	snprintf(port, len, "%s", f.port);
+	fake_stop(&f);
+}
+
+struct evs {
+	pthread_mutex_t lock;
+	int up, down, evict, down_err;
+	uint32_t slab;
+	uint64_t deadline;
+};
+
+static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
+{
+	struct evs *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	if (ev->type == XPORT_EV_UP) {
+		e->up++;
+	} else if (ev->type == XPORT_EV_DOWN) {
+		e->down++;
+		e->down_err = ev->error;
+	} else {
+		e->evict++;
+		e->slab = ev->slab;
+		e->deadline = ev->deadline_ms;
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+static int evs_get(struct evs *e, int *field)
+{
+	int v;
+
+	pthread_mutex_lock(&e->lock);
+	v = *field;
+	pthread_mutex_unlock(&e->lock);
+	return v;
+}
+
+/* Waits (bounded, only against hangs) until *field >= n. */
+static int evs_wait(struct evs *e, int *field, int n)
+{
+	int i;
+
+	for (i = 0; i < 10000 && evs_get(e, field) < n; i++)
+		usleep(1000);
+	return evs_get(e, field) >= n;
+}
+
+static void cfg_for(struct xport_cfg *cfg, const char *port, struct evs *e)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->host = "127.0.0.1";
+	cfg->port = port;
+	cfg->kind = XPORT_TCP;
+	cfg->slab_size = 1 << 20;
+	cfg->ctl_timeout_ms = 2000;
+	cfg->io_timeout_ms = 2000;
+	cfg->session[0] = 42;
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		pthread_mutex_init(&e->lock, NULL);
+		cfg->event = on_event;
+		cfg->event_arg = e;
+	}
+}
+
+struct req {
+	struct xport_io io;
+	sem_t sem;
+	int status;
+	atomic_int calls;
+	uint8_t buf[K4];
+};
+
+static void req_done(struct xport_io *io, int status)
+{
+	struct req *r = (struct req *)io;
+
+	r->status = status;
+	atomic_fetch_add(&r->calls, 1);
+	sem_post(&r->sem);
+}
+
+static void req_init(struct req *r, uint8_t dir)
+{
+	memset(r, 0, sizeof(*r));
+	sem_init(&r->sem, 0, 0);
+	r->io.dir = dir;
+	r->io.slab = 3;
+	r->io.len = K4;
+	r->io.buf = r->buf;
+	r->io.done = req_done;
+}
+
+static int req_wait(struct req *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20; /* against hangs only */
+	ck_assert_int_eq(sem_timedwait(&r->sem, &ts), 0);
+	ck_assert_int_eq(atomic_load(&r->calls), 1);
+	return r->status;
+}
+
+START_TEST(refused_port_fails_fast_without_reconnect)
+{
+	struct xport_cfg cfg;
+	struct xport_slab s;
+	struct xport *x;
+	struct req r;
+	char port[16], peer[64];
+
+	closed_port(port, sizeof(port));
+	cfg_for(&cfg, port, NULL);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), -ECONNREFUSED);
+	ck_assert_int_eq(xport_state(x), XPORT_DOWN);
+	req_init(&r, XPORT_WRITE);
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), -ENOTCONN);
+	ck_assert_int_eq(xport_alloc(x, &s), -ENOTCONN);
+	snprintf(peer, sizeof(peer), "127.0.0.1:%s", port);
+	ck_assert_str_eq(xport_peer(x), peer);
+	xport_close(x);
+}
+END_TEST
+
+START_TEST(silent_donor_times_out_the_handshake)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct fake f;
+
+	fake_start(&f, FAKE_SILENT);
+	cfg_for(&cfg, f.port, NULL);
+	cfg.ctl_timeout_ms = 300;
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), -ETIMEDOUT);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(close_interrupts_a_handshake_in_progress)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct fake f;
+
+	fake_start(&f, FAKE_SILENT);
+	cfg_for(&cfg, f.port, NULL);
+	cfg.ctl_timeout_ms = 60000; /* the test times out long before */
+	cfg.reconnect_max_ms = 1000;
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	while (!atomic_load(&f.conns))
+		usleep(1000);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(reads_writes_and_control_calls_work)
+{
+	struct xport_cfg cfg;
+	struct xport_stats st;
+	struct xport_slab s;
+	struct xport *x;
+	struct req r;
+	struct evs e;
+	uint64_t rtt;
+	struct fake f;
+
+	fake_start(&f, FAKE_SERVE);
+	cfg_for(&cfg, f.port, &e);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	ck_assert(evs_wait(&e, &e.up, 1));
+	ck_assert_int_eq(xport_alloc(x, &s), 0);
+	ck_assert_uint_eq(s.slab, 3);
+	ck_assert_uint_eq(s.size, 1 << 20);
+	ck_assert_int_eq(xport_heartbeat(x, &rtt), 0);
+	ck_assert_int_eq(xport_free(x, 3), 0);
+	req_init(&r, XPORT_READ);
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), 0);
+	ck_assert_uint_eq(r.buf[0], 0x5a);
+	ck_assert_uint_eq(r.buf[K4 - 1], 0x5a);
+	req_init(&r, XPORT_WRITE);
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), 0);
+	req_init(&r, XPORT_WRITE);
+	r.io.len = 100; /* not a multiple of 512 */
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), -EINVAL);
+	xport_get_stats(x, &st);
+	ck_assert_uint_eq(st.ios, 3);
+	ck_assert_uint_eq(st.errors, 1);
+	ck_assert_uint_eq(st.bytes_read, K4);
+	ck_assert_uint_eq(st.bytes_written, K4);
+	ck_assert_uint_ge(st.posts, 2);
+	ck_assert_int_eq(st.kind, XPORT_TCP);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
+/* done() on the conn thread resubmits on the same connection */
+struct chain {
+	struct xport_io io;
+	struct xport *x;
+	uint8_t buf[K4];
+	atomic_int left, calls;
+	sem_t finished;
+	int status;
+};
+
+static void chain_done(struct xport_io *io, int status)
+{
+	struct chain *c = (struct chain *)io;
+
+	atomic_fetch_add(&c->calls, 1);
+	if (status || atomic_fetch_sub(&c->left, 1) == 1) {
+		c->status = status;
+		sem_post(&c->finished);
+		return;
+	}
+	xport_submit(c->x, &c->io);
+}
+
+START_TEST(done_callback_may_resubmit_on_the_same_connection)
+{
+	struct xport_cfg cfg;
+	struct timespec ts;
+	struct chain *c = calloc(1, sizeof(*c));
+	struct xport *x;
+	struct fake f;
+
+	fake_start(&f, FAKE_SERVE);
+	cfg_for(&cfg, f.port, NULL);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	c->x = x;
+	c->io.dir = XPORT_WRITE;
+	c->io.slab = 3;
+	c->io.len = K4;
+	c->io.buf = c->buf;
+	c->io.done = chain_done;
+	atomic_init(&c->left, 200);
+	sem_init(&c->finished, 0, 0);
+	xport_submit(x, &c->io);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20;
+	ck_assert_int_eq(sem_timedwait(&c->finished, &ts), 0);
+	ck_assert_int_eq(c->status, 0);
+	ck_assert_int_eq(atomic_load(&c->calls), 200);
+	xport_close(x);
+	fake_stop(&f);
+	free(c);
+}
+END_TEST
+
+START_TEST(evict_from_the_donor_becomes_an_event)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct evs e;
+	struct fake f;
+
+	fake_start(&f, FAKE_EVICT);
+	cfg_for(&cfg, f.port, &e);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	ck_assert(evs_wait(&e, &e.evict, 1));
+	ck_assert_uint_eq(e.slab, 7);
+	ck_assert_uint_eq(e.deadline, 1234);
+	ck_assert_int_eq(xport_state(x), XPORT_UP);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
+static void bad_reply_resets(enum fake_mode mode)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct req r;
+	struct evs e;
+	struct fake f;
+
+	fake_start(&f, mode);
+	cfg_for(&cfg, f.port, &e);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	req_init(&r, XPORT_READ);
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), -ECONNRESET);
+	ck_assert(evs_wait(&e, &e.down, 1));
+	ck_assert_int_eq(evs_get(&e, &e.down_err), -EPROTO);
+	xport_close(x);
+	fake_stop(&f);
+}
+
+START_TEST(garbage_from_the_donor_resets_the_connection)
+{
+	bad_reply_resets(FAKE_GARBAGE);
+}
+END_TEST
+
+START_TEST(reply_to_an_unknown_id_resets_the_connection)
+{
+	bad_reply_resets(FAKE_BAD_ID);
+}
+END_TEST
+
+START_TEST(error_message_from_the_donor_is_a_loss)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct evs e;
+	struct fake f;
+
+	fake_start(&f, FAKE_ERROR_MSG);
+	cfg_for(&cfg, f.port, &e);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert(evs_wait(&e, &e.down, 1));
+	ck_assert_int_eq(evs_get(&e, &e.down_err), -EPROTO);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(unanswered_request_times_out_then_reconnects)
+{
+	struct xport_cfg cfg;
+	struct xport_stats st;
+	struct xport *x;
+	struct req r;
+	struct evs e;
+	struct fake f;
+
+	fake_start(&f, FAKE_NO_REPLY);
+	cfg_for(&cfg, f.port, &e);
+	cfg.io_timeout_ms = 200;
+	cfg.reconnect_min_ms = 20;
+	cfg.reconnect_max_ms = 100;
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	req_init(&r, XPORT_WRITE);
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), -ETIMEDOUT);
+	ck_assert(evs_wait(&e, &e.down, 1));
+	ck_assert_int_eq(evs_get(&e, &e.down_err), -ETIMEDOUT);
+	ck_assert(evs_wait(&e, &e.up, 2));
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	xport_get_stats(x, &st);
+	ck_assert_uint_eq(st.timeouts, 1);
+	ck_assert_uint_ge(st.reconnects, 1);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
+START_TEST(close_fails_pending_requests_with_econnaborted)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct req r[4];
+	struct fake f;
+	int i;
+
+	fake_start(&f, FAKE_NO_REPLY);
+	cfg_for(&cfg, f.port, NULL);
+	cfg.io_timeout_ms = 60000;
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	for (i = 0; i < 4; i++) {
+		req_init(&r[i], i & 1 ? XPORT_READ : XPORT_WRITE);
+		r[i].io.off = (uint64_t)i * 2 * K4;
+		xport_submit(x, &r[i].io);
+	}
+	xport_close(x);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(req_wait(&r[i]), -ECONNABORTED);
+	fake_stop(&f);
+}
+END_TEST
+
+static Suite *tcp_suite(void)
+{
+	Suite *s = suite_create("tcp");
+	TCase *tc = tcase_create("tcp");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, refused_port_fails_fast_without_reconnect);
+	tcase_add_test(tc, silent_donor_times_out_the_handshake);
+	tcase_add_test(tc, close_interrupts_a_handshake_in_progress);
+	tcase_add_test(tc, reads_writes_and_control_calls_work);
+	tcase_add_test(tc, done_callback_may_resubmit_on_the_same_connection);
+	tcase_add_test(tc, evict_from_the_donor_becomes_an_event);
+	tcase_add_test(tc, garbage_from_the_donor_resets_the_connection);
+	tcase_add_test(tc, reply_to_an_unknown_id_resets_the_connection);
+	tcase_add_test(tc, error_message_from_the_donor_is_a_loss);
+	tcase_add_test(tc, unanswered_request_times_out_then_reconnects);
+	tcase_add_test(tc, close_fails_pending_requests_with_econnaborted);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(tcp_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
