@@ -42,6 +42,9 @@ const struct opt_def donor_opt_defs[] = {
 	  "SECONDS", "deadline given to clients to hand a slab back" },
 	{ "log-level", 0, OPT_ENUM, F(log_level), "info", 0, 0,
 	  donor_log_levels, "LEVEL", "error, warning, notice, info, debug" },
+	{ "meminfo-file", 0, OPT_STR, F(meminfo_file), "/proc/meminfo", 0, 0,
+	  NULL, "FILE",
+	  "where to read MemAvailable (a container's view, or tests)" },
 	OPT_END
 };
 

@@ -28,6 +28,7 @@ struct donor_opts {
 	uint64_t high_watermark;
 	long evict_wait; /* seconds */
 	int log_level;	 /* index into donor_log_levels */
+	char *meminfo_file;
 };
 
 extern const struct opt_def donor_opt_defs[];

@@ -145,6 +145,7 @@ int main(int argc, char **argv)
 	dcfg.high_watermark = c.high_watermark;
 	dcfg.evict_wait_ms = (unsigned int)c.evict_wait * 1000;
 	dcfg.caps = key.set ? PROTO_CAP_AUTH : 0;
+	dcfg.meminfo_path = c.meminfo_file;
 	if (CNM_DONOR_RDMA && c.transport != DONOR_TCP)
 		dcfg.caps |= PROTO_CAP_RDMA;
 	ret = donor_create(&dcfg, pool, &d);
@@ -157,6 +158,8 @@ int main(int argc, char **argv)
 	scfg.port = port;
 	scfg.key = &key;
 	scfg.caps = dcfg.caps;
+	/* room for handshakes in flight beyond the clients served */
+	scfg.max_conns = (unsigned int)c.max_clients + 64;
 	if (c.transport != DONOR_RDMA &&
 	    tcp_server_start(d, &scfg, &tcp, &bound, err, sizeof(err))) {
 		log_err("donor: %s", err);

@@ -25,6 +25,7 @@ struct donor_server_cfg {
 	const struct auth_key *key; /* borrowed until stop() */
 	uint32_t caps;		    /* initial PROTO_CAP_*; see donor_caps() */
 	unsigned int hs_timeout_ms; /* handshake; 0 = 10 s */
+	unsigned int max_conns; /* sockets, authenticated or not; 0 = 1024 */
 };
 
 /* 0 with *out and the bound port set, or -errno (err says why). */

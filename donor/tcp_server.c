@@ -207,6 +207,21 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 	ssize_t n;
 	int ret;
 
+	/* before authentication nobody may hold a thread for long */
+	if (phase != DMSG_READY) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+		do
+			n = poll(&pfd, 1, (int)timeout_ms);
+		while (n < 0 && errno == EINTR);
+		if (n == 0) {
+			log_warn("client %s: no %s within %u ms; closing",
+				 c->sc.peer,
+				 phase == DMSG_HELLO ? "hello" : "auth",
+				 timeout_ms);
+			return -ETIMEDOUT;
+		}
+	}
 	do
 		n = recv(c->fd, raw, sizeof(raw), 0);
 	while (n < 0 && errno == EINTR);
@@ -524,6 +539,7 @@ static void accept_one(struct donor_server *srv)
 	socklen_t sl = sizeof(ss);
 	struct timeval tv = { .tv_sec = MSG_TIMEOUT_MS / 1000 };
 	struct tconn *c;
+	unsigned int nconns = 0;
 	int fd, one = 1;
 
 	fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
@@ -531,6 +547,18 @@ static void accept_one(struct donor_server *srv)
 		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
 			LOG_RATELIMITED(LOG_WARNING, "donor: accept: %s",
 					strerror(errno));
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	reap(srv, 0);
+	for (c = srv->conns; c; c = c->next)
+		nconns++;
+	pthread_mutex_unlock(&srv->lock);
+	if (nconns >= srv->cfg.max_conns) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"donor: %u connections open, refusing more",
+				nconns);
+		close(fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -648,6 +676,8 @@ int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 	srv->cfg.port = NULL;
 	if (!srv->cfg.hs_timeout_ms)
 		srv->cfg.hs_timeout_ms = 10000;
+	if (!srv->cfg.max_conns)
+		srv->cfg.max_conns = 1024;
 	pthread_mutex_init(&srv->lock, NULL);
 	ret = bind_listener(cfg->host, cfg->port, &srv->lfd, bound_port, err,
 			    errlen);

@@ -135,6 +135,8 @@ case_restart_loses_data_cleanly() {
 	tc d --session $sess watch 9 >"$CNM_TMP/watch" &
 	local wpid=$!
 	cnm_wait_for_file "$CNM_TMP/watch" 10 "$wpid"
+	# a second connection of the same session sees the same slab
+	tc d --session $sess verify 9 "$(sed -n 's/^ready //p' "$CNM_TMP/watch")"
 	cnm_stop_donor d
 	wait "$wpid"
 	grep -q 'connection ended' "$CNM_TMP/watch"
@@ -202,6 +204,52 @@ case_reclaim_keeps_slabs_not_handed_back() {
 		"$(cnm_donor_log d)"
 	tc d --session $sess verify 3 "$slab"
 	finish d
+}
+
+case_watermarks_refuse_then_offer_again() {
+	local mi=$CNM_TMP/meminfo i
+	set_avail() {
+		printf 'MemTotal: 8000000 kB\nMemAvailable: %s kB\n' "$1" \
+			>"$mi.tmp"
+		mv "$mi.tmp" "$mi"
+	}
+	set_avail 4000000
+	cnm_start_donor d --memory 16M --meminfo-file "$mi" \
+		--low-watermark 1G --high-watermark 2G
+	tc d expect-evict >"$CNM_TMP/ev" &
+	local epid=$!
+	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
+	# the host runs short: the client is asked for its slab back ...
+	set_avail 500000
+	wait "$epid"
+	grep -q '^evicted' "$CNM_TMP/ev"
+	[ "$(qval d host_avail_bytes)" = $((500000 * 1024)) ]
+	# ... and nobody gets a new one
+	expect_rc 5 tc d alloc 1
+	[ "$(qval d free_slabs)" = 0 ]
+	grep -q 'below the low watermark' "$(cnm_donor_log d)"
+	# plenty again: slabs are offered again
+	set_avail 3000000
+	for ((i = 0; i < 100; i++)); do
+		tc d alloc 1 >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	tc d alloc 1 >/dev/null
+	grep -q 'above the high watermark' "$(cnm_donor_log d)"
+	finish d
+}
+
+case_max_clients_refuses_the_next() {
+	cnm_start_donor d --max-clients 1
+	tc d watch 3 >"$CNM_TMP/watch" &
+	local wpid=$! out
+	cnm_wait_for_file "$CNM_TMP/watch" 10 "$wpid"
+	out=$(tc d hello) && exit 1
+	grep -qi 'too many users' <<<"$out"
+	grep -q 'hello refused: too many clients' "$(cnm_donor_log d)"
+	cnm_stop_donor d
+	wait "$wpid"
+	cnm_fail_on_log_errors "$(cnm_donor_log d)"
 }
 
 case_ctl_donor_prints_json() {
