@@ -17,6 +17,7 @@
  *                                        out, SIGCONT: reconnect under the
  *                                        same session, the data is there
  *   xport_itest bench HOST PORT          latency and throughput figures
+ *                                        (HOST "mem": the XPORT_MEM backend)
  *
  * No check here depends on timing beyond generous upper bounds that only
  * catch hangs.
@@ -817,6 +818,10 @@ static int cmd_bench(void)
 	int i, d, ret;
 
 	cfg_init(&cfg, NULL, 5);
+	if (!strcmp(host, "mem")) { /* the local-memory backend */
+		cfg.kind = XPORT_MEM;
+		cfg.mem_bytes = 64 << 20;
+	}
 	ret = open_up(&cfg, &x);
 	if (ret || xport_alloc(x, &s))
 		return 1;

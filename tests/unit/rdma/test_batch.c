@@ -334,7 +334,9 @@ static void gated_post(void *ctx, struct batch_op *o, unsigned int n)
 
 	ck_assert_ptr_eq(o, q->ops);
 	pthread_mutex_lock(&g.lock);
-	if (!pthread_equal(pthread_self(), g.leader_tid))
+	if (!g.posts)
+		g.leader_tid = pthread_self();
+	else if (!pthread_equal(pthread_self(), g.leader_tid))
 		g.other_thread_posted = 1;
 	if (g.posts < 16)
 		g.nops[g.posts] = n;
@@ -380,7 +382,6 @@ START_TEST(leader_drains_what_others_queued_meanwhile)
 	args[0].q = &q;
 	args[0].io = &ios[0];
 	ck_assert_int_eq(pthread_create(&th[0], NULL, submitter, &args[0]), 0);
-	g.leader_tid = th[0];
 	pthread_mutex_lock(&g.lock);
 	while (!g.in_post)
 		pthread_cond_wait(&g.cond, &g.lock);
@@ -420,7 +421,6 @@ START_TEST(idle_submitter_posts_at_once)
 	pthread_mutex_init(&g.lock, NULL);
 	pthread_cond_init(&g.cond, NULL);
 	g.release = 1;
-	g.leader_tid = pthread_self();
 	ck_assert_int_eq(batch_queue_init(&q, &lim, gated_post, &q), 0);
 	ck_assert_uint_eq(q.lim.max_chain, 32);
 	ck_assert_uint_eq(q.lim.max_op_bytes, 512u << 10);
