@@ -14,7 +14,9 @@
  * ranges are contiguous in the same slab merge into one operation, up to
  * max_op_bytes and max_ios_per_op (an RDMA WR's max_sge); operations that
  * do not merge go into the same chain, up to max_chain operations. Two ios
- * that overlap are never reordered.
+ * that overlap are never reordered. An io whose dir is neither XPORT_READ
+ * nor XPORT_WRITE is an opaque backend entry (tcp.c queues its control
+ * messages so): an operation of its own that nothing is moved across.
  *
  * Threading: batch_submit() from any thread; post() runs in whichever
  * submitter is the leader, never under the queue lock, one leader at a
