@@ -14,3 +14,5 @@ CTL_COMMAND("donor", cmd_donor, "donor HOST:PORT [--key-file FILE]",
 CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
 	    "donor-reclaim HOST:PORT SIZE [--key-file FILE]",
 	    "ask a donor to get SIZE bytes of slabs back from its clients")
+CTL_COMMAND("stats", cmd_stats, "stats MOUNTPOINT [--json]",
+	    "print a cnetmem mount's state (MOUNTPOINT/.cnetmem-stats)")
