@@ -801,8 +801,9 @@ static void handle_msg(struct vx *x, const uint8_t *buf, uint32_t len,
 		v->done = 1;
 		break;
 	}
-	for (c = 0; c < VB_CREDITS; c++) {
-		/* a timed-out call's slot: free it now that its reply came */
+	for (c = c < VB_CREDITS ? VB_CREDITS : 0; c < VB_CREDITS; c++) {
+		/* matched nobody: the late reply of a timed-out call, whose
+		 * slot can go now */
 		if (x->ctl[c].busy && !x->ctl[c].id && !x->ctl[c].done) {
 			x->ctl[c].busy = 0;
 			break;

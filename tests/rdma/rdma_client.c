@@ -268,6 +268,7 @@ static int check_rw(void)
 	struct xport_slab s;
 	struct xport *x = NULL;
 	size_t i, bad = 0;
+	uint64_t t0, tw, tr;
 	int ret = 1, e;
 
 	if (!wbuf || !rbuf || !pg || open_x(&key, 2, 0, &x))
@@ -301,13 +302,17 @@ static int check_rw(void)
 		pg[i] = pg[k];
 		pg[k] = tmp;
 	}
+	t0 = mono_ns();
 	e = run_rw(x, s.slab, XPORT_WRITE, wbuf, pg);
+	tw = mono_ns() - t0;
 	if (e) {
 		printf("fail: %d writes failed\n", e);
 		goto out;
 	}
 	print_stats(x, "after writes");
+	t0 = mono_ns();
 	e = run_rw(x, s.slab, XPORT_READ, rbuf, pg);
+	tr = mono_ns() - t0;
 	if (e) {
 		printf("fail: %d reads failed\n", e);
 		goto out;
@@ -323,6 +328,12 @@ static int check_rw(void)
 	printf("ok: %u random pages written and read back over rdma, %zu "
 	       "bytes verified\n",
 	       RW_PAGES, len);
+	printf("ok: figure (emulated, rxe under qemu TCG): %d threads x %d "
+	       "in flight, random 4 KiB pages: write %.1f MiB/s, read %.1f "
+	       "MiB/s\n",
+	       RW_THREADS, RW_WINDOW,
+	       (double)len / 1048576.0 / ((double)tw / 1e9),
+	       (double)len / 1048576.0 / ((double)tr / 1e9));
 	if (st.posts && st.ops > st.posts) {
 		printf("ok: chained posts: %llu ops in %llu posts (%.2f per "
 		       "post)\n",
