@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pstore_itest - the page store over real donors (TCP), driven by the
+ * shell tests next to it.
+ *
+ *   pstore_itest spread [--replicas R] [--threads T] [--pages N]
+ *                [--backup PATH] [--kill PID,PID,...] HOST:PORT...
+ *       T threads write N random pages (many requests in flight each),
+ *       read them back verified; checks that every slab has R replicas on
+ *       distinct donors, that the donors' QUERY accounts for every copy
+ *       and no donor holds more than its even share + 1 slab, and that
+ *       ops per post > 1 over all donors. With --kill, SIGKILLs those
+ *       donors and reads everything again, byte for byte, from the backup.
+ *
+ *   pstore_itest open-error EXPECT [--key FILE] [--replicas R] HOST:PORT...
+ *       pstore_open must fail and its message must contain EXPECT.
+ *
+ * Exit status 0 on success, 1 on a failed check (with a line saying which).
+ */
+#include "common/log.h"
+#include "placement/pstore.h"
+#include "placement/pstore_test.h"
+#include "rdma/auth.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLAB	    (1ull << 20)
+#define CAPACITY    (128ull << 20)
+#define INFLIGHT    32
+#define MAX_THREADS 16
+
+static int failures;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "FAIL: " __VA_ARGS__);                 \
+			fprintf(stderr, "\n");                                 \
+			failures++;                                            \
+		}                                                              \
+	} while (0)
+
+struct wreq {
+	struct pstore_req r;
+	uint64_t lpn;
+	char *buf;
+	atomic_int *left;
+	atomic_int *errors;
+	pthread_mutex_t *lock;
+	pthread_cond_t *cv;
+};
+
+static void fill(void *buf, uint64_t lpn, uint32_t gen)
+{
+	uint64_t *p = buf;
+
+	for (unsigned int i = 0; i < PSTORE_PAGE / 8; i++)
+		p[i] = (lpn * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)gen << 56) ^
+		       i;
+}
+
+static int page_ok(const void *buf, uint64_t lpn, uint32_t gen)
+{
+	uint64_t want[PSTORE_PAGE / 8];
+
+	fill(want, lpn, gen);
+	return memcmp(buf, want, PSTORE_PAGE) == 0;
+}
+
+static void wreq_done(struct pstore_req *r, int status)
+{
+	struct wreq *w = (struct wreq *)r;
+
+	if (status) {
+		fprintf(stderr, "page %" PRIu64 ": %s: %s\n", w->lpn,
+			r->dir == XPORT_WRITE ? "write" : "read",
+			strerror(-status));
+		atomic_fetch_add(w->errors, 1);
+	}
+	pthread_mutex_lock(w->lock);
+	if (atomic_fetch_sub(w->left, 1) == 1)
+		pthread_cond_signal(w->cv);
+	pthread_mutex_unlock(w->lock);
+}
+
+static int run_workers_(struct pstore *ps, uint64_t *lpn, unsigned int n,
+			unsigned int threads, enum xport_dir dir, uint32_t gen);
+
+struct worker {
+	struct pstore *ps;
+	unsigned int id;
+	uint64_t *lpn;
+	unsigned int n;
+	uint32_t gen;
+	enum xport_dir dir;
+	int errors; /* I/O errors and mismatches */
+};
+
+/* Keeps INFLIGHT single-page requests in flight at a time. */
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	static __thread struct wreq req[INFLIGHT];
+	static __thread char buf[INFLIGHT][PSTORE_PAGE];
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	atomic_int left, errors = 0;
+
+	for (unsigned int i = 0; i < wk->n; i += INFLIGHT) {
+		unsigned int m = wk->n - i < INFLIGHT ? wk->n - i : INFLIGHT;
+
+		atomic_store(&left, (int)m);
+		for (unsigned int k = 0; k < m; k++) {
+			struct wreq *w = &req[k];
+
+			memset(w, 0, sizeof(*w));
+			w->lpn = wk->lpn[i + k];
+			w->buf = buf[k];
+			w->left = &left;
+			w->errors = &errors;
+			w->lock = &lock;
+			w->cv = &cv;
+			w->r.dir = wk->dir;
+			w->r.npages = 1;
+			w->r.lpn = &w->lpn;
+			w->r.buf = w->buf;
+			w->r.done = wreq_done;
+			if (wk->dir == XPORT_WRITE)
+				fill(w->buf, w->lpn, wk->gen);
+			else
+				memset(w->buf, 0xee, PSTORE_PAGE);
+			pstore_submit(wk->ps, &w->r);
+		}
+		pthread_mutex_lock(&lock);
+		while (atomic_load(&left))
+			pthread_cond_wait(&cv, &lock);
+		pthread_mutex_unlock(&lock);
+		if (wk->dir == XPORT_READ) {
+			for (unsigned int k = 0; k < m; k++)
+				if (!page_ok(buf[k], req[k].lpn, wk->gen)) {
+					if (wk->errors < 5)
+						fprintf(stderr,
+							"page %" PRIu64
+							": wrong data\n",
+							req[k].lpn);
+					wk->errors++;
+				}
+		}
+	}
+	wk->errors += atomic_load(&errors);
+	return NULL;
+}
+
+static int run_workers(struct pstore *ps, uint64_t *lpn, unsigned int n,
+		       unsigned int threads, enum xport_dir dir, uint32_t gen)
+{
+	struct timespec t0, t1;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = run_workers_(ps, lpn, n, threads, dir, gen);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "phase %s: %.3f s\n",
+		dir == XPORT_READ ? "read" : "write",
+		(double)(t1.tv_sec - t0.tv_sec) +
+			(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return ret;
+}
+
+static int run_workers_(struct pstore *ps, uint64_t *lpn, unsigned int n,
+			unsigned int threads, enum xport_dir dir, uint32_t gen)
+{
+	pthread_t t[MAX_THREADS];
+	struct worker wk[MAX_THREADS];
+	unsigned int per = n / threads;
+	int errors = 0;
+
+	for (unsigned int i = 0; i < threads; i++) {
+		wk[i] = (struct worker){ ps,
+					 i,
+					 lpn + i * per,
+					 i == threads - 1 ? n - i * per : per,
+					 gen,
+					 dir,
+					 0 };
+		pthread_create(&t[i], NULL, worker_main, &wk[i]);
+	}
+	for (unsigned int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		errors += wk[i].errors;
+	}
+	return errors;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: pstore_itest spread|open-error ... (see the "
+			"source)\n");
+}
+
+static int cmd_spread(struct pstore_cfg *cfg, unsigned int threads,
+		      unsigned int npages, const char *kill_list)
+{
+	struct pstore *ps;
+	char err[512];
+	static char json[65536];
+	uint64_t *lpn;
+	unsigned int seed = 4242, ndonors, nslabs = 0;
+	uint32_t held_sum = 0, held_max = 0;
+	uint64_t ops = 0, posts = 0;
+	int ret, errors;
+	double t_start = now_s();
+
+	ret = pstore_open(cfg, &ps, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+		return 1;
+	}
+	fprintf(stderr, "phase open: %.3f s\n", now_s() - t_start);
+	lpn = calloc(npages, sizeof(*lpn));
+	if (!lpn)
+		return 1;
+	for (unsigned int i = 0; i < npages; i++) {
+		uint64_t hint =
+			(uint64_t)rand_r(&seed) % (cfg->capacity / PSTORE_PAGE);
+
+		ret = pstore_page_alloc(ps, hint, &lpn[i]);
+		CHECK(ret == 0, "page alloc %u: %d", i, ret);
+	}
+	/* random order: no two neighbours in flight merge */
+	for (unsigned int i = npages - 1; i > 0; i--) {
+		unsigned int j = (unsigned int)rand_r(&seed) % (i + 1);
+		uint64_t t = lpn[i];
+
+		lpn[i] = lpn[j];
+		lpn[j] = t;
+	}
+
+	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 1);
+	CHECK(errors == 0, "%d write errors", errors);
+	errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 1);
+	CHECK(errors == 0, "%d read errors or mismatches", errors);
+
+	/* every replica has the data: with one donor failing at a time,
+	 * its slabs are read from the others */
+	for (unsigned int i = 0; i < pstore_test_ndonors(ps); i++) {
+		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 1);
+		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
+		      errors);
+		pstore_test_fail_donor(ps, i, 0);
+	}
+
+	/* placement: R distinct donors per slab */
+	ndonors = pstore_test_ndonors(ps);
+	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
+						  d, rs);
+
+		if (n == 0)
+			continue;
+		nslabs++;
+		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
+		      s, n);
+		for (int a = 0; a < n; a++)
+			for (int b = 0; b < a; b++)
+				CHECK(d[a] != d[b],
+				      "slab %" PRIu64 ": two replicas on donor "
+				      "%u",
+				      s, d[a]);
+	}
+	for (unsigned int i = 0; i < ndonors; i++) {
+		struct wire_state st;
+		struct xport_stats xs;
+
+		ret = xport_query(pstore_test_xport(ps, i), &st);
+		CHECK(ret == 0, "donor %u: query: %d", i, ret);
+		held_sum += st.session_slabs;
+		if (st.session_slabs > held_max)
+			held_max = st.session_slabs;
+		xport_get_stats(pstore_test_xport(ps, i), &xs);
+		ops += xs.ops;
+		posts += xs.posts;
+		printf("donor %u: %" PRIu32 " slabs, %" PRIu64
+		       " ops in %" PRIu64 " posts\n",
+		       i, st.session_slabs, xs.ops, xs.posts);
+	}
+	printf("%u slabs x %u replicas over %u donors; ops per post %.2f\n",
+	       nslabs, cfg->replicas, ndonors, posts ? (double)ops / posts : 0);
+	CHECK(held_sum == nslabs * cfg->replicas,
+	      "donors hold %" PRIu32 " slabs, expected %u", held_sum,
+	      nslabs * cfg->replicas);
+	/* even share of the copies, plus one slab of slack */
+	CHECK(held_max <= (nslabs * cfg->replicas + ndonors - 1) / ndonors + 1,
+	      "a donor holds %" PRIu32 " of %u slab copies", held_max,
+	      nslabs * cfg->replicas);
+	CHECK(posts > 0 && ops > posts,
+	      "no batching: %" PRIu64 " ops in %" PRIu64 " posts", ops, posts);
+	ret = pstore_json(ps, json, sizeof(json));
+	CHECK(ret > 0, "pstore_json: %d", ret);
+
+	if (kill_list && *kill_list) {
+		char *list = strdup(kill_list), *save = NULL;
+
+		for (char *p = strtok_r(list, ",", &save); p;
+		     p = strtok_r(NULL, ",", &save)) {
+			pid_t pid = (pid_t)atoi(p);
+
+			CHECK(pid > 0 && kill(pid, SIGKILL) == 0, "kill %s: %s",
+			      p, strerror(errno));
+		}
+		free(list);
+		printf("killed every donor; reading back from the backup\n");
+		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 1);
+		CHECK(errors == 0, "%d pages did not read back from the backup",
+		      errors);
+	}
+	printf("%s\n", json);
+	free(lpn);
+	t_start = now_s();
+	pstore_close(ps);
+	fprintf(stderr, "phase close: %.3f s\n", now_s() - t_start);
+	return failures ? 1 : 0;
+}
+
+static int cmd_open_error(struct pstore_cfg *cfg, const char *expect)
+{
+	struct pstore *ps = NULL;
+	char err[512];
+	int ret;
+
+	ret = pstore_open(cfg, &ps, err, sizeof(err));
+	printf("pstore_open: %d: %s\n", ret, err);
+	CHECK(ret < 0, "pstore_open succeeded");
+	CHECK(strstr(err, expect) != NULL, "message lacks \"%s\"", expect);
+	if (!ret)
+		pstore_close(ps);
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "pages", required_argument, NULL, 'n' },
+		{ "backup", required_argument, NULL, 'b' },
+		{ "kill", required_argument, NULL, 'k' },
+		{ "key", required_argument, NULL, 'K' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct pstore_cfg cfg = { 0 };
+	struct auth_key key = { 0 };
+	const char *cmd, *kill_list = NULL, *expect = NULL;
+	unsigned int threads = 4, npages = 8192;
+	char err[256];
+	int c;
+
+	if (argc < 2) {
+		usage();
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "open-error")) {
+		if (argc < 3) {
+			usage();
+			return 2;
+		}
+		expect = argv[2];
+		argv += 1;
+		argc -= 1;
+	}
+	cfg.transport = XPORT_TCP;
+	cfg.capacity = CAPACITY;
+	cfg.slab_size = SLAB;
+	cfg.replicas = 2;
+	/* free slabs decide: latency between loopback donors is noise */
+	cfg.w_free = 1;
+	cfg.ctl_timeout_ms = 3000;
+	cfg.io_timeout_ms = 20000;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			cfg.replicas = (unsigned int)atoi(optarg);
+			break;
+		case 't':
+			threads = (unsigned int)atoi(optarg);
+			break;
+		case 'n':
+			npages = (unsigned int)atoi(optarg);
+			break;
+		case 'b':
+			cfg.backup_path = optarg;
+			break;
+		case 'k':
+			kill_list = optarg;
+			break;
+		case 'K':
+			if (auth_init() ||
+			    auth_key_load(optarg, &key, err, sizeof(err))) {
+				fprintf(stderr, "key: %s\n", err);
+				return 2;
+			}
+			cfg.key = &key;
+			break;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (threads < 1 || threads > MAX_THREADS || optind >= argc) {
+		usage();
+		return 2;
+	}
+	cfg.donors = (const char *const *)&argv[optind];
+	cfg.ndonors = argc - optind;
+	if (!strcmp(cmd, "spread"))
+		return cmd_spread(&cfg, threads, npages, kill_list);
+	if (expect)
+		return cmd_open_error(&cfg, expect);
+	usage();
+	return 2;
+}
