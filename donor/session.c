@@ -309,6 +309,7 @@ int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
 		   uint64_t slab_size, struct session_conn *c,
 		   struct session **out)
 {
+	pthread_rwlockattr_t ra;
 	struct session *s;
 	int ret = 0;
 
@@ -338,7 +339,12 @@ int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
 		snprintf(s->name, sizeof(s->name), "%02x%02x%02x%02x%02x%02x",
 			 id[0], id[1], id[2], id[3], id[4], id[5]);
 		s->slab_size = slab_size;
-		pthread_rwlock_init(&s->io, NULL);
+		/* a FREE must not starve behind a stream of reads */
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(
+			&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->io, &ra);
+		pthread_rwlockattr_destroy(&ra);
 		s->next = d->sessions;
 		d->sessions = s;
 	}
@@ -347,6 +353,19 @@ int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
 	s->nconns++;
 	d->nconns++;
 	*out = s;
+	/* a returning client hears again about slabs it was asked for */
+	for (uint32_t i = 0; s->nslabs && i < pool_chunks(d->pool); i++) {
+		struct slab_rec *r = &d->slabs[i];
+
+		if (atomic_load(&r->owner) == s && r->evicting) {
+			uint64_t now = now_ms();
+
+			c->evict(c, i,
+				 r->evict_deadline_ms > now
+					 ? r->evict_deadline_ms - now
+					 : 0);
+		}
+	}
 out_unlock:
 	pthread_mutex_unlock(&d->lock);
 	return ret;

@@ -56,7 +56,9 @@ struct donor_cfg {
 /*
  * What a listener's connection provides. evict() is called with the
  * donor's lock held: it must queue the EVICT and wake the connection's
- * thread, never block or call back into the donor.
+ * thread, never block or call back into the donor. It may be called from
+ * inside session_attach() (a returning session is told again about slabs
+ * it was asked for), so queue EVICTs until the handshake is done.
  */
 struct session_conn {
 	void (*evict)(struct session_conn *c, uint32_t slab,

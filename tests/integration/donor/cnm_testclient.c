@@ -16,6 +16,7 @@
  *     watch SEED              fill a slab, print "ready", heartbeat until
  *                             the connection fails: exit 0 on a clean
  *                             -ECONNRESET, 1 on anything else or a hang
+ *     await-evict ID          connect, wait for EVICT of slab ID
  *     expect-evict            alloc a slab, print "ready", wait for EVICT,
  *                             free the slab
  *   options: --key-file F, --session HEX, --slab-size SIZE, --log FILE
@@ -177,11 +178,37 @@ static int rpc(int fd, uint16_t op, const void *body, uint32_t len,
 		ret = hs_write_full(fd, data, dlen, TMO);
 	if (ret)
 		return ret;
-	ret = hs_recv_msg(fd, &h, out, outmax, TMO);
-	if (ret)
-		return ret;
-	if (h.op == PROTO_OP_ERROR)
-		return -EPROTO;
+	/* unsolicited EVICTs may come in between: a real client notes them */
+	do {
+		uint8_t raw[sizeof(struct wire_hdr)];
+		struct wire_evict ev;
+
+		ret = hs_read_full(fd, raw, sizeof(raw), TMO);
+		if (!ret)
+			ret = proto_hdr_dec(raw, &h);
+		if (ret)
+			return ret;
+		if (h.op == PROTO_OP_EVICT && h.len == sizeof(ev)) {
+			ret = hs_read_full(fd, &ev, sizeof(ev), TMO);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (h.op == PROTO_OP_ERROR) {
+			char text[PROTO_ERRTEXT_MAX + 1] = { 0 };
+
+			hs_read_full(fd, text, h.len, TMO);
+			fprintf(stderr, "cnm_testclient: donor: %s\n", text);
+			return -EPROTO;
+		}
+		if (h.len > outmax)
+			return -EMSGSIZE;
+		if (h.len)
+			ret = hs_read_full(fd, out, h.len, TMO);
+		if (ret)
+			return ret;
+		break;
+	} while (1);
 	if (h.op != op || !(h.flags & PROTO_F_REPLY))
 		die("reply to %s is %s", proto_op_name(op),
 		    proto_op_name(h.op));
@@ -735,6 +762,24 @@ static int cmd_expect_evict(void)
 	return ret;
 }
 
+/* Connects with the session and waits for EVICT naming slab. */
+static int cmd_await_evict(uint32_t slab)
+{
+	struct wire_evict ev;
+	struct proto_hdr h;
+	int fd = must_open(g_session), ret;
+
+	ret = hs_recv_msg(fd, &h, &ev, sizeof(ev), 30000);
+	if (ret || h.op != PROTO_OP_EVICT || h.len != sizeof(ev))
+		die("no EVICT (%d, %s)", ret, proto_op_name(h.op));
+	proto_evict_swap(&ev);
+	if (ev.slab != slab)
+		die("EVICT names slab %u, want %u", ev.slab, slab);
+	printf("asked for slab %u\n", slab);
+	close(fd);
+	return 0;
+}
+
 static int hexval(char c)
 {
 	return c >= '0' && c <= '9'   ? c - '0'
@@ -839,6 +884,8 @@ int main(int argc, char **argv)
 		ret = cmd_attack(argv[i]);
 	} else if (!strcmp(cmd, "watch") && i < argc) {
 		ret = cmd_watch(strtoull(argv[i], NULL, 0));
+	} else if (!strcmp(cmd, "await-evict") && i < argc) {
+		ret = cmd_await_evict((uint32_t)atoi(argv[i]));
 	} else if (!strcmp(cmd, "expect-evict")) {
 		ret = cmd_expect_evict();
 	} else {

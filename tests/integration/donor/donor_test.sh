@@ -203,6 +203,8 @@ case_reclaim_keeps_slabs_not_handed_back() {
 	grep -q 'not handed back by its deadline; keeping it' \
 		"$(cnm_donor_log d)"
 	tc d --session $sess verify 3 "$slab"
+	# a client coming back is told again
+	tc d --session $sess await-evict "$slab"
 	finish d
 }
 
