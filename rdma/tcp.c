@@ -95,7 +95,8 @@ struct tcp_slot {
 	uint64_t t_sent;
 	struct xport_io *ios;
 	uint32_t len;
-	uint16_t op; /* PROTO_OP_* */
+	uint32_t chain; /* the post that sent it */
+	uint16_t op;	/* PROTO_OP_* */
 	uint8_t dir;
 };
 
@@ -114,12 +115,13 @@ struct tcp_conn {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* any change of what is below */
 	enum xport_state state;
-	int fd;	      /* -1 when none; closed by the conn thread only */
-	int sending;  /* the leader is between reserving and sendmsg end */
-	int closing;  /* xport_close() started */
-	int last_err; /* of the last connection attempt or loss */
-	int given_up; /* the conn thread stopped trying */
-	int ever_up;  /* connected at least once */
+	int fd;	     /* -1 when none; closed by the conn thread only */
+	int sending; /* the leader is between reserving and sendmsg end */
+	uint32_t chain_seq; /* posts so far; the current one while sending */
+	int closing;	    /* xport_close() started */
+	int last_err;	    /* of the last connection attempt or loss */
+	int given_up;	    /* the conn thread stopped trying */
+	int ever_up;	    /* connected at least once */
 	int slot_waiters;
 	struct tcp_slot *slots;
 	unsigned int nslots;
@@ -306,9 +308,11 @@ static void tcp_post(void *ctx, struct batch_op *ops, unsigned int nops)
 	}
 	fd = c->fd;
 	c->sending = 1;
+	c->chain_seq++;
 	for (i = 0; i < nops; i++) {
 		struct tcp_slot *s = slot_take(c, now);
 
+		s->chain = c->chain_seq;
 		s->ios = ops[i].ios;
 		s->len = ops[i].len;
 		s->dir = ops[i].dir;
@@ -623,8 +627,11 @@ static int scan_timeouts(struct tcp_conn *c)
 	unsigned int n = 0;
 
 	pthread_mutex_lock(&c->lock);
+	/* the chain being sent is the leader's until sendmsg returns (and
+	 * SO_SNDTIMEO bounds that); it sits at the end of the list */
 	while ((s = c->inflight.next) != &c->inflight &&
-	       now - s->t_sent >= lim) {
+	       now - s->t_sent >= lim &&
+	       !(c->sending && s->chain == c->chain_seq)) {
 		slot_unlink(s);
 		s->next = expired;
 		expired = s;
@@ -776,8 +783,9 @@ static int set_timeouts(int fd, unsigned int ms)
 	return 0;
 }
 
-/* One attempt: 0 with the connection UP, or -errno. */
-static int tcp_connect(struct tcp_conn *c, int quiet)
+/* One attempt: 0 with the connection UP, or -errno (logged when it
+ * differs from the previous attempt's, so a retry loop stays quiet). */
+static int tcp_connect(struct tcp_conn *c, int prev_err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	struct hs_result hr;
@@ -786,9 +794,9 @@ static int tcp_connect(struct tcp_conn *c, int quiet)
 
 	ret = getaddrinfo(c->host, c->port, &hints, &res);
 	if (ret) {
-		if (!quiet)
-			log_warn("donor %s: %s", c->peer, gai_strerror(ret));
-		return ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		snprintf(err, sizeof(err), "%s", gai_strerror(ret));
+		ret = ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		goto out_log;
 	}
 	ret = -EHOSTUNREACH;
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -821,26 +829,28 @@ static int tcp_connect(struct tcp_conn *c, int quiet)
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	snprintf(err, sizeof(err), "%s", strerror(-ret));
 	if (ret)
 		goto out_log;
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))) {
 		ret = -errno;
+		snprintf(err, sizeof(err), "%s", strerror(-ret));
 		goto out_close;
 	}
 	ret = set_timeouts(fd, c->ctl_ms);
-	if (ret)
-		goto out_close;
-	ret = hs_client(fd, &c->hs, &hr, err, sizeof(err));
 	if (ret) {
-		if (!quiet || ret == -EACCES)
-			log_warn("donor %s: %s", c->peer, err);
-		quiet = 1;
+		snprintf(err, sizeof(err), "%s", strerror(-ret));
 		goto out_close;
 	}
-	ret = set_timeouts(fd, c->io_ms);
+	ret = hs_client(fd, &c->hs, &hr, err, sizeof(err));
 	if (ret)
 		goto out_close;
+	ret = set_timeouts(fd, c->io_ms);
+	if (ret) {
+		snprintf(err, sizeof(err), "%s", strerror(-ret));
+		goto out_close;
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->closing) {
 		ret = -ECONNABORTED;
@@ -851,8 +861,10 @@ static int tcp_connect(struct tcp_conn *c, int quiet)
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (ret)
+	if (ret) {
+		snprintf(err, sizeof(err), "closed");
 		goto out_close;
+	}
 	log_info("donor %s: connected, slab size %llu", c->peer,
 		 (unsigned long long)hr.slab_size);
 	return 0;
@@ -863,9 +875,8 @@ out_close:
 	pthread_mutex_unlock(&c->lock);
 	close(fd);
 out_log:
-	if (!quiet && ret != -ECONNABORTED)
-		log_warn("donor %s: cannot connect: %s", c->peer,
-			 strerror(-ret));
+	if (ret != prev_err && ret != -ECONNABORTED)
+		log_warn("donor %s: cannot connect: %s", c->peer, err);
 	return ret;
 }
 
@@ -890,7 +901,7 @@ static void *conn_main(void *arg)
 	tls_conn = c;
 
 	for (;;) {
-		ret = tcp_connect(c, prev_err != 0);
+		ret = tcp_connect(c, prev_err);
 		if (!ret) {
 			pthread_mutex_lock(&c->lock);
 			if (c->ever_up)
