@@ -76,9 +76,13 @@ start_donor /tmp/donor1.log
 [ -s /tmp/port ]
 result donor-start $? "$ts"
 if [ -n "$PORT" ]; then
+	# first, while its slab is the only one: the donor picks the least
+	# recently used slab of any session to ask back
+	check evict evict
 	check alloc alloc
 	check pipelined-rw rw
 	check latency lat
+	check control-credits ctl
 	check wrong-psk badkey
 	check foreign-rkey foreign
 fi

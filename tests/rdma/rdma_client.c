@@ -11,6 +11,10 @@
  *               bounce-copied ones); ops per post must exceed 1
  *     lat       4 KiB WRITE and READ latency, one request at a time
  *               (prints figures, checks data)
+ *     ctl       control calls from four threads at once (more than the
+ *               credits): every one answered, no receiver-not-ready
+ *     evict     RECLAIM makes the donor send EVICT (an unsolicited SEND);
+ *               the client sees XPORT_EV_EVICT and frees the slab
  *     badkey    a wrong pre-shared key: wait_up must fail with EACCES
  *     foreign   a second session forging the first one's slab address and
  *               rkey must be refused (remote access error), data intact
@@ -404,6 +408,106 @@ out:
 	return ret;
 }
 
+#define CTL_THREADS 4
+#define CTL_CALLS   100
+
+static void *ctl_thread(void *arg)
+{
+	struct xport *x = arg;
+	struct wire_state ws;
+	long bad = 0;
+	int i;
+
+	for (i = 0; i < CTL_CALLS; i++) {
+		if (i % 2 ? xport_query(x, &ws) : xport_heartbeat(x, NULL))
+			bad++;
+	}
+	return (void *)bad;
+}
+
+static int check_ctl(void)
+{
+	pthread_t t[CTL_THREADS];
+	struct xport *x;
+	long bad = 0;
+	uint64_t rtt = 0;
+	void *r;
+	int i;
+
+	if (open_x(&key, 8, 0, &x))
+		return 1;
+	for (i = 0; i < CTL_THREADS; i++)
+		pthread_create(&t[i], NULL, ctl_thread, x);
+	for (i = 0; i < CTL_THREADS; i++) {
+		pthread_join(t[i], &r);
+		bad += (long)r;
+	}
+	if (!bad && xport_heartbeat(x, &rtt))
+		bad++;
+	xport_close(x);
+	if (bad) {
+		printf("fail: %ld of %d control calls failed\n", bad,
+		       CTL_THREADS * CTL_CALLS + 1);
+		return 1;
+	}
+	printf("ok: %d control calls from %d threads answered (credits "
+	       "held); heartbeat rtt %.1f us (emulated)\n",
+	       CTL_THREADS * CTL_CALLS + 1, CTL_THREADS, (double)rtt / 1000.0);
+	return 0;
+}
+
+static atomic_int evicted = -1;
+
+static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
+{
+	if (ev->type == XPORT_EV_EVICT)
+		atomic_store(&evicted, (int)ev->slab);
+}
+
+static int check_evict(void)
+{
+	struct xport_cfg cfg = { 0 };
+	struct xport_slab s;
+	struct xport *x;
+	uint64_t end;
+	int ret = 1, slab;
+
+	cfg.host = host;
+	cfg.port = port;
+	cfg.kind = XPORT_RDMA;
+	cfg.key = &key;
+	cfg.slab_size = SLAB_SIZE;
+	memset(cfg.session, 9, sizeof(cfg.session));
+	cfg.event = on_event;
+	if (xport_open(&cfg, &x))
+		return 1;
+	if (xport_wait_up(x, 10000) || xport_alloc(x, &s)) {
+		printf("fail: connect or alloc\n");
+		goto out;
+	}
+	if (xport_reclaim(x, SLAB_SIZE)) {
+		printf("fail: reclaim\n");
+		goto out;
+	}
+	end = mono_ns() + 10ull * 1000000000;
+	while ((slab = atomic_load(&evicted)) < 0 && mono_ns() < end)
+		usleep(1000);
+	if (slab < 0) {
+		printf("fail: no EVICT arrived\n");
+		goto out;
+	}
+	if (xport_free(x, (uint32_t)slab)) {
+		printf("fail: free of evicted slab %d\n", slab);
+		goto out;
+	}
+	printf("ok: donor asked slab %d back by an unsolicited EVICT; freed\n",
+	       slab);
+	ret = 0;
+out:
+	xport_close(x);
+	return ret;
+}
+
 static int check_badkey(void)
 {
 	struct auth_key bad = key;
@@ -587,8 +691,9 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 5) {
-		fprintf(stderr, "usage: rdma_client HOST PORT KEYFILE "
-				"alloc|rw|lat|badkey|foreign|kill [FILE]\n");
+		fprintf(stderr,
+			"usage: rdma_client HOST PORT KEYFILE "
+			"alloc|rw|lat|ctl|evict|badkey|foreign|kill [FILE]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -603,6 +708,10 @@ int main(int argc, char **argv)
 		ret = check_rw();
 	else if (!strcmp(argv[4], "lat"))
 		ret = check_lat();
+	else if (!strcmp(argv[4], "ctl"))
+		ret = check_ctl();
+	else if (!strcmp(argv[4], "evict"))
+		ret = check_evict();
 	else if (!strcmp(argv[4], "badkey"))
 		ret = check_badkey();
 	else if (!strcmp(argv[4], "foreign"))
