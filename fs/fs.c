@@ -109,6 +109,7 @@ struct inode {
 };
 
 enum req_kind { RK_READ, RK_WRITE, RK_SYNC };
+enum { FRESH_HOLE = 1, FRESH_RESERVED = 2 };
 
 struct fsreq {
 	struct pstore_req pr;
@@ -120,6 +121,10 @@ struct fsreq {
 	char *old;     /* one page for read-modify-write */
 	size_t len;
 	unsigned int head; /* offset of the first byte in buf */
+	unsigned int npages;
+	uint64_t first;	      /* file page of lpn[0] (writes) */
+	uint64_t old_size;    /* file size before this write */
+	unsigned char *fresh; /* REQ_PAGES, writes: see map_for_write */
 	enum req_kind kind;
 	sem_t sem; /* RK_SYNC */
 	int status;
@@ -1175,7 +1180,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /*
  * Maps file pages [first, first + n) for writing, allocating logical pages
- * for holes and reserved pages. fresh[i] says page i had no data. Returns
+ * for holes and reserved pages. fresh[i] says what page i was before: 0
+ * mapped (has data), FRESH_HOLE or FRESH_RESERVED (no data). Returns
  * how many pages were mapped (n, or fewer when capacity ran out: then
  * *err is -ENOSPC). in->lock held.
  */
@@ -1224,17 +1230,50 @@ static unsigned int map_for_write(struct cnmfs *fs, struct inode *in,
 		}
 		if (e == PMAP_HOLE)
 			in->pages++;
-		fresh[i] = 1;
+		fresh[i] = e == PMAP_HOLE ? FRESH_HOLE : FRESH_RESERVED;
 		hint = lpn[i] + 1;
 	}
 	*err = ret;
 	return i;
 }
 
+/*
+ * A failed write leaves the file as it was: pages it mapped go back to
+ * what they were (and their logical pages and capacity are given back),
+ * and a size it extended is restored unless a later write moved it.
+ */
+static void write_undo(struct fsreq *r)
+{
+	struct cnmfs *fs = r->fs;
+	struct inode *in = r->in;
+	uint64_t end = r->first * PG + r->head + r->len;
+
+	pthread_mutex_lock(&in->lock);
+	for (unsigned int i = 0; i < r->npages; i++) {
+		if (!r->fresh[i] ||
+		    pmap_get(&in->map, r->first + i) != PMAP_LPN(r->lpn[i]))
+			continue;
+		if (r->fresh[i] == FRESH_HOLE) {
+			pmap_set(fs->pool, &in->map, r->first + i, PMAP_HOLE);
+			pmap_unreserve(fs->pool, 1);
+			in->pages--;
+		} else {
+			pmap_set(fs->pool, &in->map, r->first + i,
+				 PMAP_RESERVED);
+		}
+		pstore_page_free(fs->ps, r->lpn[i]);
+	}
+	if (in->size == end && r->old_size < end)
+		in->size = r->old_size;
+	pthread_mutex_unlock(&in->lock);
+}
+
 static void write_finish(struct fsreq *r, int status)
 {
 	struct cnmfs *fs = r->fs;
 
+	if (status)
+		write_undo(r);
 	io_end(r->in);
 	if (status) {
 		LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": write: %s",
@@ -1276,9 +1315,9 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 {
 	struct cnmfs *fs = fs_of(req);
 	struct inode *in = inode_of(fs, ino);
-	unsigned char fresh[REQ_PAGES];
 	unsigned int npages, mapped, head, end, last;
 	int ret = 0, rmw_first = 0, rmw_last = 0;
+	unsigned char *fresh;
 	struct fsreq *r;
 	uint64_t first;
 
@@ -1300,6 +1339,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		return;
 	}
 	r = req_get(fs);
+	fresh = r->fresh;
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;
@@ -1332,6 +1372,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		else
 			rmw_last = 1;
 	}
+	r->old_size = in->size;
 	if ((uint64_t)off + size > in->size)
 		in->size = off + size;
 	now(&in->mtime);
@@ -1344,6 +1385,8 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	r->in = in;
 	r->len = size;
 	r->head = head;
+	r->first = first;
+	r->npages = npages;
 	if (rmw_first || rmw_last) {
 		/* read-modify-write: partial writers of one file take turns */
 		pthread_mutex_lock(&in->rmw);
@@ -1835,7 +1878,8 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		r->buf = fs->req_mem + i * per_req;
 		r->old = r->buf + REQ_PAGES * (size_t)PG;
 		r->lpn = calloc(REQ_PAGES, sizeof(*r->lpn));
-		if (!r->lpn) {
+		r->fresh = calloc(REQ_PAGES, 1);
+		if (!r->lpn || !r->fresh) {
 			ret = -ENOMEM;
 			goto out_reqs;
 		}
@@ -1870,8 +1914,10 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 
 out_reqs:
 	if (fs->reqs)
-		for (unsigned int i = 0; i < fs->nreqs; i++)
+		for (unsigned int i = 0; i < fs->nreqs; i++) {
 			free(fs->reqs[i].lpn);
+			free(fs->reqs[i].fresh);
+		}
 	free(fs->reqs);
 	if (fs->req_mem)
 		munmap(fs->req_mem, fs->req_mem_len);
@@ -1911,6 +1957,7 @@ void cnmfs_destroy(struct cnmfs *fs)
 	pthread_mutex_unlock(&fs->ns_lock);
 	for (unsigned int i = 0; i < fs->nreqs; i++) {
 		free(fs->reqs[i].lpn);
+		free(fs->reqs[i].fresh);
 		sem_destroy(&fs->reqs[i].sem);
 	}
 	free(fs->reqs);

@@ -130,3 +130,11 @@ cnm_fs_all_cleanup() {
 	(exit "$rc")
 	cnm_cleanup
 }
+
+# cnm_fuse_facilities: exit 77 unless we can mount FUSE filesystems.
+cnm_fuse_facilities() {
+	[ "$(id -u)" = 0 ] || cnm_skip "needs root"
+	[ -c /dev/fuse ] || cnm_skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || cnm_skip "no fusermount3"
+	[ -x "$CNM_FS_BIN" ] || cnm_skip "cnetmem not built"
+}
