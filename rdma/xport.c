@@ -2,10 +2,13 @@
 /*
  * xport - dispatch of the transport interface to its backends.
  *
- * XPORT_AUTO asks the rdma backend first (when it is built): its open()
- * must fail fast, without connecting, when no RDMA device reaches the
- * peer, and any such failure falls back to TCP. Without the rdma backend
- * AUTO is TCP.
+ * XPORT_AUTO asks the rdma backend first (when it is built). Its open()
+ * fails fast, without connecting, when no RDMA device has a route to the
+ * peer; when one has, a probe connection (no event callback) must come up
+ * within ctl_timeout_ms, since the donor may not serve RDMA. Only then is
+ * the real RDMA connection opened; any failure falls back to TCP. So
+ * AUTO's open may block up to ctl_timeout_ms on a host with RDMA devices.
+ * Without the rdma backend AUTO is TCP.
  */
 #include "rdma/xport.h"
 
@@ -13,6 +16,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 static const struct xport_backend *backend_of(enum xport_kind kind)
 {
@@ -54,12 +58,28 @@ static int open_auto(const struct xport_cfg *cfg, struct xport **out)
 	int ret;
 
 #if CNM_XPORT_VERBS
+	struct xport *probe;
+
 	c.kind = XPORT_RDMA;
-	ret = xport_rdma_backend.open(&c, out);
-	if (ret == 0 || ret == -ENOMEM || ret == -EINVAL)
+	c.event = NULL;
+	c.event_arg = NULL;
+	ret = xport_rdma_backend.open(&c, &probe);
+	if (ret == -ENOMEM || ret == -EINVAL)
 		return ret;
-	log_info("donor %s:%s: no rdma path (%d), using tcp", cfg->host,
-		 cfg->port, ret);
+	if (!ret) {
+		ret = xport_rdma_backend.wait_up(
+			probe,
+			cfg->ctl_timeout_ms ? cfg->ctl_timeout_ms : 5000);
+		xport_rdma_backend.close(probe);
+	}
+	if (!ret) {
+		c = *cfg;
+		c.kind = XPORT_RDMA;
+		return xport_rdma_backend.open(&c, out);
+	}
+	log_info("donor %s:%s: no rdma path (%s), using tcp", cfg->host,
+		 cfg->port, strerror(-ret));
+	c = *cfg;
 #endif
 	c.kind = XPORT_TCP;
 	ret = xport_tcp_backend.open(&c, out);

@@ -590,6 +590,32 @@ START_TEST(close_fails_pending_requests_with_econnaborted)
 }
 END_TEST
 
+START_TEST(auto_falls_back_to_tcp_without_an_rdma_path)
+{
+	struct xport_cfg cfg;
+	struct xport_stats st;
+	struct xport *x;
+	struct req r;
+	struct evs e;
+	struct fake f;
+
+	/* the fake donor serves no RDMA, whatever devices this host has */
+	fake_start(&f, FAKE_SERVE);
+	cfg_for(&cfg, f.port, &e);
+	cfg.kind = XPORT_AUTO;
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	ck_assert(evs_wait(&e, &e.up, 1));
+	req_init(&r, XPORT_READ);
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), 0);
+	xport_get_stats(x, &st);
+	ck_assert_int_eq(st.kind, XPORT_TCP);
+	xport_close(x);
+	fake_stop(&f);
+}
+END_TEST
+
 static Suite *tcp_suite(void)
 {
 	Suite *s = suite_create("tcp");
@@ -607,6 +633,7 @@ static Suite *tcp_suite(void)
 	tcase_add_test(tc, error_message_from_the_donor_is_a_loss);
 	tcase_add_test(tc, unanswered_request_times_out_then_reconnects);
 	tcase_add_test(tc, close_fails_pending_requests_with_econnaborted);
+	tcase_add_test(tc, auto_falls_back_to_tcp_without_an_rdma_path);
 	suite_add_tcase(s, tc);
 	return s;
 }
