@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RS_NSEND    (VB_CREDITS + VB_UNSOL)
@@ -71,7 +72,8 @@ struct rconn {
 	struct session *sess;
 	struct rmr *mrs;
 	unsigned int nmrs, mr_cap;
-	int unsol; /* the client's unsolicited credits */
+	int unsol;	       /* the client's unsolicited credits */
+	uint64_t t_connect_ms; /* the handshake must end within hs_ms */
 	int dead;
 	unsigned int cq_events;
 	/* protected by srv->lock: queued by the evict callback */
@@ -87,6 +89,7 @@ struct donor_server {
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen;
 	unsigned int port;
+	unsigned int hs_ms;
 	int wake_fd;
 	int stop;
 	pthread_t thr;
@@ -102,6 +105,14 @@ static int set_nonblock(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void wake(struct donor_server *s)
@@ -588,6 +599,7 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	c->id = id;
 	c->sc.evict = rc_evict;
 	c->phase = DMSG_HELLO;
+	c->t_connect_ms = now_ms();
 	c->unsol = VB_UNSOL;
 	c->send_free = RS_NSEND >= 64 ? ~0ull : (1ull << RS_NSEND) - 1;
 	if (sa->sa_family == AF_INET)
@@ -746,6 +758,9 @@ static void *listener_main(void *arg)
 			if (!c->dead)
 				ibv_req_notify_cq(c->cq, 0);
 			conn_poll(c);
+			if (!c->dead && c->phase != DMSG_READY &&
+			    now_ms() - c->t_connect_ms > s->hs_ms)
+				conn_kill(c, "handshake timed out");
 		}
 		if (p[0].revents & POLLIN)
 			cm_event(s);
@@ -769,6 +784,7 @@ int rdma_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		return -ENOMEM;
 	s->donor = d;
 	s->caps = cfg->caps | PROTO_CAP_RDMA;
+	s->hs_ms = cfg->hs_timeout_ms ? cfg->hs_timeout_ms : 10000;
 	if (cfg->key)
 		s->key = *cfg->key;
 	pthread_mutex_init(&s->lock, NULL);
