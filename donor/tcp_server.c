@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "rdma/handshake.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -42,6 +43,8 @@
 #define EVQ_LEN	       64
 #define MSG_TIMEOUT_MS 30000 /* to finish a message once it started */
 #define DRAIN_BUF      (64 << 10)
+#define IN_BUF	       (64 << 10) /* requests are read in bulk from here */
+#define DIRECT_MIN     4096	  /* longer payloads bypass the buffer */
 
 struct tconn {
 	struct session_conn sc; /* sc.peer names the client */
@@ -55,7 +58,10 @@ struct tconn {
 	uint32_t ev_slab[EVQ_LEN]; /* protected by evlock */
 	uint64_t ev_deadline[EVQ_LEN];
 	unsigned int ev_n;
-	struct tconn *next; /* protected by srv->lock */
+	atomic_int ev_pending; /* EVICTs queued since the last look */
+	struct tconn *next;    /* protected by srv->lock */
+	size_t in_off, in_len; /* buffered input: in[in_off, in_len) */
+	uint8_t in[IN_BUF];
 	uint8_t drain[DRAIN_BUF];
 };
 
@@ -85,13 +91,13 @@ static void peer_name(const struct sockaddr *sa, socklen_t len, char *buf,
 }
 
 /* Sends the whole iovec; blocking socket with a send timeout. */
-static int send_iov(int fd, struct iovec *iov, int n)
+static int send_iov_flags(int fd, struct iovec *iov, int n, int flags)
 {
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n };
 	ssize_t w;
 
 	while (mh.msg_iovlen) {
-		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -110,6 +116,103 @@ static int send_iov(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
+static int send_iov(int fd, struct iovec *iov, int n)
+{
+	return send_iov_flags(fd, iov, n, 0);
+}
+
+static size_t in_avail(const struct tconn *c)
+{
+	return c->in_len - c->in_off;
+}
+
+/*
+ * MSG_MORE while the next request is already here in full: its reply
+ * follows at once, so replies to a pipelined burst leave in few segments.
+ * Never while we might wait for the network, or a reply would sit corked.
+ */
+static int more_flag(const struct tconn *c)
+{
+	struct wire_hdr w;
+
+	if (in_avail(c) < sizeof(w))
+		return 0;
+	memcpy(&w, c->in + c->in_off, sizeof(w));
+	if (le32toh(w.magic) != PROTO_MAGIC)
+		return 0;
+	return in_avail(c) - sizeof(w) >= le32toh(w.len) ? MSG_MORE : 0;
+}
+
+/* Waits until fd is readable: 0, -ETIMEDOUT or -errno; -1 waits forever. */
+static int wait_in(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int n;
+
+	do
+		n = poll(&pfd, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+}
+
+/* Reads what the socket has into the buffer: 0, 1 on EOF, or -errno. */
+static int in_fill(struct tconn *c, int timeout_ms)
+{
+	ssize_t n;
+	int ret;
+
+	if (c->in_off == c->in_len) {
+		c->in_off = 0;
+		c->in_len = 0;
+	} else if (c->in_len == IN_BUF) {
+		memmove(c->in, c->in + c->in_off, in_avail(c));
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	for (;;) {
+		n = recv(c->fd, c->in + c->in_len, IN_BUF - c->in_len,
+			 MSG_DONTWAIT);
+		if (n > 0) {
+			c->in_len += n;
+			return 0;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return errno == ECONNRESET ? 1 : -errno;
+		ret = wait_in(c->fd, timeout_ms);
+		if (ret)
+			return ret;
+	}
+}
+
+/* Takes exactly n bytes of input: 0, -ECONNRESET, -ETIMEDOUT or -errno. */
+static int in_read(struct tconn *c, void *dst, size_t n, int timeout_ms)
+{
+	uint8_t *p = dst;
+	size_t k;
+	int ret;
+
+	for (;;) {
+		k = in_avail(c) < n ? in_avail(c) : n;
+		memcpy(p, c->in + c->in_off, k);
+		c->in_off += k;
+		p += k;
+		n -= k;
+		if (!n)
+			return 0;
+		/* the buffer is empty now: big payloads go straight in */
+		if (n >= DIRECT_MIN)
+			return hs_read_full(c->fd, p, n,
+					    (unsigned int)timeout_ms);
+		ret = in_fill(c, timeout_ms);
+		if (ret)
+			return ret > 0 ? -ECONNRESET : ret;
+	}
+}
+
 static int reply(struct tconn *c, uint16_t op, uint64_t id, uint32_t status,
 		 const void *body, uint32_t len)
 {
@@ -123,7 +226,7 @@ static int reply(struct tconn *c, uint16_t op, uint64_t id, uint32_t status,
 				{ (void *)body, status ? 0 : len } };
 
 	proto_hdr_enc(hdr, &h);
-	return send_iov(c->fd, iov, h.len ? 2 : 1);
+	return send_iov_flags(c->fd, iov, h.len ? 2 : 1, more_flag(c));
 }
 
 /* Sends ERROR(why) with status err (positive) and logs the one line. */
@@ -158,6 +261,7 @@ static void conn_evict(struct session_conn *sc, uint32_t slab,
 		c->ev_n++;
 	}
 	pthread_mutex_unlock(&c->evlock);
+	atomic_store(&c->ev_pending, 1);
 	if (write(c->evfd, &one, sizeof(one)) < 0) {
 		/* the counter is saturated: the thread is awake anyway */
 	}
@@ -166,13 +270,10 @@ static void conn_evict(struct session_conn *sc, uint32_t slab,
 static int send_evicts(struct tconn *c)
 {
 	uint32_t slab[EVQ_LEN];
-	uint64_t dl[EVQ_LEN], v;
+	uint64_t dl[EVQ_LEN];
 	unsigned int n;
 	int ret = 0;
 
-	if (read(c->evfd, &v, sizeof(v)) < 0) {
-		/* nothing queued */
-	}
 	pthread_mutex_lock(&c->evlock);
 	n = c->ev_n;
 	memcpy(slab, c->ev_slab, n * sizeof(slab[0]));
@@ -204,42 +305,25 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 {
 	uint8_t raw[sizeof(struct wire_hdr)];
 	const char *why;
-	ssize_t n;
 	int ret;
 
-	/* before authentication nobody may hold a thread for long */
-	if (phase != DMSG_READY) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-
-		do
-			n = poll(&pfd, 1, (int)timeout_ms);
-		while (n < 0 && errno == EINTR);
-		if (n == 0) {
+	if (!in_avail(c)) {
+		/* before authentication nobody may hold a thread for long */
+		ret = in_fill(c, phase != DMSG_READY ? (int)timeout_ms : -1);
+		if (ret == -ETIMEDOUT)
 			log_warn("client %s: no %s within %u ms; closing",
 				 c->sc.peer,
 				 phase == DMSG_HELLO ? "hello" : "auth",
 				 timeout_ms);
-			return -ETIMEDOUT;
-		}
-	}
-	do
-		n = recv(c->fd, raw, sizeof(raw), 0);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return 1;
-	if (n < 0)
-		return n == -1 && (errno == ECONNRESET || errno == ESHUTDOWN ||
-				   errno == EBADF)
-			       ? 1
-			       : -errno;
-	if ((size_t)n < sizeof(raw)) {
-		ret = hs_read_full(c->fd, raw + n, sizeof(raw) - n, timeout_ms);
-		if (ret) {
-			log_warn("client %s: truncated header (%s); closing",
-				 c->sc.peer,
-				 ret == -ETIMEDOUT ? "timed out" : "closed");
+		if (ret)
 			return ret;
-		}
+	}
+	ret = in_read(c, raw, sizeof(raw), (int)timeout_ms);
+	if (ret) {
+		log_warn("client %s: truncated header (%s); closing",
+			 c->sc.peer,
+			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		return ret;
 	}
 	ret = dmsg_check_hdr(phase, raw, h, &why);
 	if (ret) {
@@ -263,7 +347,7 @@ static int read_body(struct tconn *c, const struct proto_hdr *h,
 			       "body length does not match the opcode");
 		return -EMSGSIZE;
 	}
-	ret = hs_read_full(c->fd, raw, n, timeout_ms);
+	ret = in_read(c, raw, n, (int)timeout_ms);
 	if (ret) {
 		log_warn("client %s: truncated %s message (%s); closing",
 			 c->sc.peer, proto_op_name(h->op),
@@ -353,7 +437,7 @@ static int drain(struct tconn *c, uint32_t len)
 	while (len && !ret) {
 		uint32_t n = len < DRAIN_BUF ? len : DRAIN_BUF;
 
-		ret = hs_read_full(c->fd, c->drain, n, MSG_TIMEOUT_MS);
+		ret = in_read(c, c->drain, n, MSG_TIMEOUT_MS);
 		len -= n;
 	}
 	return ret;
@@ -397,7 +481,8 @@ static int serve_one(struct tconn *c, const struct proto_hdr *h,
 							.len = b->io.len });
 		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
 		iov[1] = (struct iovec){ addr, b->io.len };
-		ret = send_iov(c->fd, iov, b->io.len ? 2 : 1);
+		ret = send_iov_flags(c->fd, iov, b->io.len ? 2 : 1,
+				     more_flag(c));
 		session_io_end(c->s, b->io.slab, ret ? 0 : b->io.len, 0);
 		return ret;
 	case PROTO_OP_WRITE:
@@ -414,7 +499,7 @@ static int serve_one(struct tconn *c, const struct proto_hdr *h,
 				return -ECONNRESET;
 			return reply(c, h->op, h->id, -ret, NULL, 0);
 		}
-		ret = hs_read_full(c->fd, addr, b->io.len, MSG_TIMEOUT_MS);
+		ret = in_read(c, addr, b->io.len, MSG_TIMEOUT_MS);
 		session_io_end(c->s, b->io.slab, 0, ret ? 0 : b->io.len);
 		if (ret) {
 			log_warn("client %s: truncated write (%s); closing",
@@ -472,17 +557,30 @@ static void serve(struct tconn *c)
 	int ret;
 
 	while (!atomic_load(&c->srv->stopping)) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		if (atomic_exchange(&c->ev_pending, 0) && send_evicts(c))
 			break;
-		}
-		if (pfd[1].revents & POLLIN) {
-			if (send_evicts(c))
+		if (!in_avail(c)) {
+			if (poll(pfd, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
 				break;
+			}
+			if (pfd[1].revents & POLLIN) {
+				uint64_t v;
+
+				/* clears the wakeup; ev_pending says what */
+				if (read(c->evfd, &v, sizeof(v)) < 0) {
+					/* already cleared */
+				}
+			}
+			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ret = in_fill(c, 0);
+			if (ret == -ETIMEDOUT)
+				continue;
+			if (ret)
+				break; /* closed by the client, or reset */
 		}
-		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
 		ret = read_hdr(c, DMSG_READY, MSG_TIMEOUT_MS, &h);
 		if (ret)
 			break;

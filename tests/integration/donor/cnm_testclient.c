@@ -16,6 +16,7 @@
  *     watch SEED              fill a slab, print "ready", heartbeat until
  *                             the connection fails: exit 0 on a clean
  *                             -ECONNRESET, 1 on anything else or a hang
+ *     latency N               N synchronous 4 KiB writes, then reads
  *     await-evict ID          connect, wait for EVICT of slab ID
  *     expect-evict            alloc a slab, print "ready", wait for EVICT,
  *                             free the slab
@@ -166,16 +167,27 @@ static int rpc(int fd, uint16_t op, const void *body, uint32_t len,
 	       const void *data, uint32_t dlen, void *out, uint32_t outmax)
 {
 	static uint64_t id = 100;
+	static uint8_t msg[8192];
 	struct proto_hdr h = { .op = op, .id = ++id, .len = len + dlen };
 	uint8_t hdr[sizeof(struct wire_hdr)];
 	int ret;
 
 	proto_hdr_enc(hdr, &h);
-	ret = hs_write_full(fd, hdr, sizeof(hdr), TMO);
-	if (!ret && len)
-		ret = hs_write_full(fd, body, len, TMO);
-	if (!ret && dlen)
-		ret = hs_write_full(fd, data, dlen, TMO);
+	/* one send per request, as a real client batches */
+	if (sizeof(hdr) + len + dlen <= sizeof(msg)) {
+		memcpy(msg, hdr, sizeof(hdr));
+		if (len)
+			memcpy(msg + sizeof(hdr), body, len);
+		if (dlen)
+			memcpy(msg + sizeof(hdr) + len, data, dlen);
+		ret = hs_write_full(fd, msg, sizeof(hdr) + len + dlen, TMO);
+	} else {
+		ret = hs_write_full(fd, hdr, sizeof(hdr), TMO);
+		if (!ret && len)
+			ret = hs_write_full(fd, body, len, TMO);
+		if (!ret && dlen)
+			ret = hs_write_full(fd, data, dlen, TMO);
+	}
 	if (ret)
 		return ret;
 	/* unsolicited EVICTs may come in between: a real client notes them */
@@ -762,6 +774,33 @@ static int cmd_expect_evict(void)
 	return ret;
 }
 
+/* Synchronous 4 KiB reads and writes: mean round trip, for reports. */
+static int cmd_latency(int n)
+{
+	static uint8_t buf[4096];
+	uint64_t t0, tr, tw;
+	uint32_t slab;
+	int fd = must_open(g_session), ret = 0;
+
+	if (do_alloc(fd, &slab))
+		die("alloc");
+	t0 = mono_ns();
+	for (int i = 0; i < n && !ret; i++)
+		ret = do_io(fd, PROTO_OP_WRITE, slab, (i * 4096ull) % g_slab,
+			    4096, buf);
+	tw = mono_ns() - t0;
+	t0 = mono_ns();
+	for (int i = 0; i < n && !ret; i++)
+		ret = do_io(fd, PROTO_OP_READ, slab, (i * 4096ull) % g_slab,
+			    4096, buf);
+	tr = mono_ns() - t0;
+	if (!ret)
+		printf("4k write %.1f us, 4k read %.1f us (mean of %d)\n",
+		       tw / 1e3 / n, tr / 1e3 / n, n);
+	close(fd);
+	return ret;
+}
+
 /* Connects with the session and waits for EVICT naming slab. */
 static int cmd_await_evict(uint32_t slab)
 {
@@ -884,6 +923,8 @@ int main(int argc, char **argv)
 		ret = cmd_attack(argv[i]);
 	} else if (!strcmp(cmd, "watch") && i < argc) {
 		ret = cmd_watch(strtoull(argv[i], NULL, 0));
+	} else if (!strcmp(cmd, "latency") && i < argc) {
+		ret = cmd_latency(atoi(argv[i]));
 	} else if (!strcmp(cmd, "await-evict") && i < argc) {
 		ret = cmd_await_evict((uint32_t)atoi(argv[i]));
 	} else if (!strcmp(cmd, "expect-evict")) {
