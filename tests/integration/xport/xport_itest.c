@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,8 +45,8 @@
 #define SLAB	    (1u << 20)
 #define MAX_PAGES   8 /* per request */
 #define WINDOW	    32
-#define HANG_MS	    20000 /* "never a hang": far above any timeout used */
-#define IO_TIMEOUT  2000
+#define HANG_MS	    30000 /* "never a hang": far above any timeout used */
+#define IO_TIMEOUT  10000 /* the default; a loaded CI box stalls */
 #define CTL_TIMEOUT 3000
 
 static int failures;
@@ -139,8 +140,9 @@ static void cfg_init(struct xport_cfg *cfg, struct evlog *ev, int seed)
 	cfg->slab_size = SLAB;
 	cfg->io_timeout_ms = IO_TIMEOUT;
 	cfg->ctl_timeout_ms = CTL_TIMEOUT;
-	for (i = 0; i < PROTO_SESSION_LEN; i++)
-		cfg->session[i] = (uint8_t)(seed * 31 + i + getpid());
+	if (getrandom(cfg->session, PROTO_SESSION_LEN, 0) != PROTO_SESSION_LEN)
+		for (i = 0; i < PROTO_SESSION_LEN; i++)
+			cfg->session[i] = (uint8_t)(seed * 31 + i + getpid());
 	if (ev) {
 		cfg->event = on_event;
 		cfg->event_arg = ev;
@@ -880,7 +882,7 @@ static int cmp_u64(const void *a, const void *b)
 struct tput {
 	struct xport *x;
 	uint32_t slab;
-	unsigned int id, n;
+	unsigned int id, n, errors;
 };
 
 static void *tput_main(void *arg)
@@ -890,9 +892,10 @@ static void *tput_main(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < t->n; i++)
-		sync_io(t->x, (i & 1) ? XPORT_READ : XPORT_WRITE, t->slab,
-			(uint64_t)((t->id * 31 + i * 7) % 256) * PAGE, buf,
-			PAGE);
+		if (sync_io(t->x, (i & 1) ? XPORT_READ : XPORT_WRITE, t->slab,
+			    (uint64_t)((t->id * 31 + i * 7) % 256) * PAGE, buf,
+			    PAGE))
+			t->errors++;
 	return NULL;
 }
 
@@ -921,9 +924,13 @@ static int cmd_bench(void)
 	for (d = 0; d < 2; d++) {
 		for (i = 0; i < N; i++) {
 			t0 = mono_ns();
-			sync_io(x, d ? XPORT_READ : XPORT_WRITE, s.slab,
-				(uint64_t)(i % 256) * PAGE, buf, PAGE);
+			ret = sync_io(x, d ? XPORT_READ : XPORT_WRITE, s.slab,
+				      (uint64_t)(i % 256) * PAGE, buf, PAGE);
 			lat[i] = mono_ns() - t0;
+			if (ret) {
+				fprintf(stderr, "bench: io failed: %d\n", ret);
+				return 1;
+			}
 		}
 		qsort(lat, N, sizeof(lat[0]), cmp_u64);
 		printf("sync 4 KiB %s: median %.1f us, p90 %.1f us, p99 %.1f "
@@ -936,11 +943,16 @@ static int cmd_bench(void)
 	o0 = st.ops;
 	t0 = mono_ns();
 	for (i = 0; i < TN; i++) {
-		t[i] = (struct tput){ x, s.slab, i, TOPS / TN };
+		t[i] = (struct tput){ x, s.slab, i, TOPS / TN, 0 };
 		pthread_create(&th[i], NULL, tput_main, &t[i]);
 	}
-	for (i = 0; i < TN; i++)
+	for (i = 0; i < TN; i++) {
 		pthread_join(th[i], NULL);
+		if (t[i].errors) {
+			fprintf(stderr, "bench: %u ios failed\n", t[i].errors);
+			return 1;
+		}
+	}
 	t0 = mono_ns() - t0;
 	xport_get_stats(x, &st);
 	printf("%d sync submitters, 4 KiB r/w: %.0f ops/s, %.1f MiB/s, "
