@@ -1006,6 +1006,25 @@ static void conn_teardown(struct vx *x)
 	x->ec = NULL;
 }
 
+/* Registers every region not registered on this connection yet (lock
+ * held, the PD alive); failures leave the region to the bounce buffers. */
+static void regions_register(struct vx *x)
+{
+	unsigned int i;
+
+	for (i = 0; i < x->nregions; i++) {
+		if (x->regions[i].mr)
+			continue;
+		x->regions[i].mr =
+			ibv_reg_mr(x->pd, x->regions[i].addr, x->regions[i].len,
+				   IBV_ACCESS_LOCAL_WRITE);
+		if (!x->regions[i].mr)
+			log_warn("donor %s: registering %zu bytes: %s; "
+				 "copying through bounce buffers",
+				 x->peer, x->regions[i].len, strerror(errno));
+	}
+}
+
 static int conn_handshake(struct vx *x)
 {
 	struct hs_params p = { .key = &x->key,
@@ -1119,15 +1138,7 @@ static int conn_setup(struct vx *x)
 	if (!x->msg_mr || !x->bounce_mr)
 		return -ENOMEM;
 	pthread_mutex_lock(&x->lock);
-	for (i = 0; i < x->nregions; i++) {
-		x->regions[i].mr =
-			ibv_reg_mr(x->pd, x->regions[i].addr, x->regions[i].len,
-				   IBV_ACCESS_LOCAL_WRITE);
-		if (!x->regions[i].mr)
-			log_warn("donor %s: registering %zu bytes: %s; "
-				 "copying through bounce buffers",
-				 x->peer, x->regions[i].len, strerror(errno));
-	}
+	regions_register(x);
 	x->bounce_free = (1u << VB_BOUNCE) - 1;
 	x->credits = VB_CREDITS;
 	x->unsol_owed = 0;
@@ -1279,6 +1290,7 @@ static void *worker_main(void *arg)
 		x->hs = 0;
 		x->attempts++;
 		if (!ret && x->state == XPORT_CONNECTING && !x->closing) {
+			regions_register(x); /* those added while connecting */
 			x->state = XPORT_UP;
 			x->last_err = 0;
 			if (ever_up)
@@ -1479,7 +1491,8 @@ static int vb_reg(struct xport *xp, void *addr, size_t len)
 	r->addr = addr;
 	r->len = len;
 	r->mr = NULL;
-	if (x->pd && (x->state == XPORT_UP || x->state == XPORT_CONNECTING)) {
+	if (x->state == XPORT_UP) {
+		/* else the worker registers it before the connection is up */
 		r->mr = ibv_reg_mr(x->pd, addr, len, IBV_ACCESS_LOCAL_WRITE);
 		if (!r->mr) {
 			ret = -errno;
