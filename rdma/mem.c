@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,6 +46,7 @@ struct xmem {
 	uint64_t slab_size;
 	uint32_t nslabs;
 	uint64_t t_open_ns;
+	char peer[64]; /* cfg->host, or "mem" */
 
 	pthread_mutex_t lock;
 	_Atomic uint8_t *slab_state; /* written under lock, read anywhere */
@@ -208,6 +210,7 @@ static int mem_open(const struct xport_cfg *cfg, struct xport **out)
 	m->nfree = m->nslabs;
 	m->map_len = (size_t)m->nslabs * m->slab_size;
 	m->t_open_ns = mono_ns();
+	snprintf(m->peer, sizeof(m->peer), "%s", cfg->host ? cfg->host : "mem");
 	ret = -ENOMEM;
 	m->slab_state = calloc(m->nslabs, sizeof(*m->slab_state));
 	if (!m->slab_state)
@@ -351,7 +354,7 @@ static void mem_get_stats(struct xport *x, struct xport_stats *out)
 
 static const char *mem_peer(struct xport *x)
 {
-	return "mem";
+	return to_mem(x)->peer;
 }
 
 static void mem_close(struct xport *x)
