@@ -948,12 +948,18 @@ static void free_empty_slabs(struct pstore *ps)
 		pthread_mutex_unlock(&ps->lock);
 		for (unsigned int k = 0; k < nrep; k++) {
 			struct ps_donor *d = &ps->donors[rep[k].donor];
-			int ret = xport_free(d->x, rep[k].rslab);
+			int ret = -ENOTCONN;
 
+			/* a donor that is down drops the session's slabs
+			 * itself (or at our close): no call into the void */
+			if (atomic_load(&d->up))
+				ret = xport_free(d->x, rep[k].rslab);
 			if (ret)
-				log_warn("donor %s: slab %" PRIu32
-					 ": free failed: %s",
-					 d->addr, rep[k].rslab, strerror(-ret));
+				LOG_RATELIMITED(LOG_WARNING,
+						"donor %s: slab %" PRIu32
+						": free failed: %s",
+						d->addr, rep[k].rslab,
+						strerror(-ret));
 		}
 		pthread_mutex_lock(&ps->lock);
 		for (unsigned int k = 0; k < nrep; k++) {
