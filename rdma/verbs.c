@@ -1070,26 +1070,32 @@ static int conn_handshake(struct vx *x)
 	return 0;
 }
 
-static int conn_setup(struct vx *x)
+/*
+ * Resolves the donor and creates the CM id (worker). What exists on an
+ * error is undone by conn_teardown(), which the worker runs after every
+ * attempt, so these functions leave through one exit without labels.
+ */
+static int conn_resolve(struct vx *x)
 {
 	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP }, *ai;
-	struct ibv_qp_init_attr qa = { 0 };
-	struct rdma_conn_param cp = { 0 };
-	struct ibv_device_attr da;
-	size_t blen = (size_t)VB_BOUNCE * x->max_op_bytes;
-	unsigned int i;
 	int ret;
 
 	x->ec = rdma_create_event_channel();
-	if (!x->ec)
-		return -errno;
+	if (!x->ec) {
+		ret = errno ? -errno : -ENODEV;
+		goto out;
+	}
 	ret = set_nonblock(x->ec->fd);
 	if (ret)
-		return ret;
-	if (rdma_create_id(x->ec, &x->id, x, RDMA_PS_TCP))
-		return -errno;
-	if (rdma_getaddrinfo(x->host, x->port, &hints, &ai))
-		return -EHOSTUNREACH;
+		goto out;
+	if (rdma_create_id(x->ec, &x->id, x, RDMA_PS_TCP)) {
+		ret = -errno;
+		goto out;
+	}
+	if (rdma_getaddrinfo(x->host, x->port, &hints, &ai)) {
+		ret = -EHOSTUNREACH;
+		goto out;
+	}
 	ret = rdma_resolve_addr(x->id, NULL, ai->ai_dst_addr, VB_CM_TIMEOUT_MS)
 		      ? -errno
 		      : 0;
@@ -1098,28 +1104,44 @@ static int conn_setup(struct vx *x)
 		ret = cm_expect(x->ec, x->wake_fd, RDMA_CM_EVENT_ADDR_RESOLVED,
 				VB_CM_TIMEOUT_MS + 500);
 	if (ret)
-		return ret;
-	if (rdma_resolve_route(x->id, VB_CM_TIMEOUT_MS))
-		return -errno;
-	ret = cm_expect(x->ec, x->wake_fd, RDMA_CM_EVENT_ROUTE_RESOLVED,
-			VB_CM_TIMEOUT_MS + 500);
-	if (ret)
-		return ret;
-	if (ibv_query_device(x->id->verbs, &da))
-		return -EIO;
-	x->max_sge = (unsigned int)da.max_sge < VB_MAX_SGE
-			     ? (unsigned int)da.max_sge
+		goto out;
+	ret = rdma_resolve_route(x->id, VB_CM_TIMEOUT_MS) ? -errno : 0;
+	if (!ret)
+		ret = cm_expect(x->ec, x->wake_fd, RDMA_CM_EVENT_ROUTE_RESOLVED,
+				VB_CM_TIMEOUT_MS + 500);
+out:
+	return ret;
+}
+
+/* PD, CQ, QP, registrations and the posted receives (worker). */
+static int conn_verbs(struct vx *x, struct ibv_device_attr *da)
+{
+	struct ibv_qp_init_attr qa = { 0 };
+	size_t blen = (size_t)VB_BOUNCE * x->max_op_bytes;
+	unsigned int i;
+	int ret = 0;
+
+	if (ibv_query_device(x->id->verbs, da)) {
+		ret = -EIO;
+		goto out;
+	}
+	x->max_sge = (unsigned int)da->max_sge < VB_MAX_SGE
+			     ? (unsigned int)da->max_sge
 			     : VB_MAX_SGE;
 	x->pd = ibv_alloc_pd(x->id->verbs);
 	x->cc = ibv_create_comp_channel(x->id->verbs);
-	if (!x->pd || !x->cc)
-		return -ENOMEM;
+	if (!x->pd || !x->cc) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = set_nonblock(x->cc->fd);
 	if (ret)
-		return ret;
+		goto out;
 	x->cq = ibv_create_cq(x->id->verbs, VB_SQ + VB_NRECV, x, x->cc, 0);
-	if (!x->cq)
-		return -ENOMEM;
+	if (!x->cq) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	qa.send_cq = x->cq;
 	qa.recv_cq = x->cq;
 	qa.qp_type = IBV_QPT_RC;
@@ -1127,16 +1149,20 @@ static int conn_setup(struct vx *x)
 	qa.cap.max_recv_wr = VB_NRECV;
 	qa.cap.max_send_sge = x->max_sge;
 	qa.cap.max_recv_sge = 1;
-	if (rdma_create_qp(x->id, x->pd, &qa))
-		return -errno;
+	if (rdma_create_qp(x->id, x->pd, &qa)) {
+		ret = -errno;
+		goto out;
+	}
 	x->qp = x->id->qp;
 	x->msg_mr = ibv_reg_mr(x->pd, x->msgs,
 			       (size_t)(VB_NRECV + VB_CREDITS) * VB_MSG,
 			       IBV_ACCESS_LOCAL_WRITE);
 	x->bounce_mr =
 		ibv_reg_mr(x->pd, x->bounce, blen, IBV_ACCESS_LOCAL_WRITE);
-	if (!x->msg_mr || !x->bounce_mr)
-		return -ENOMEM;
+	if (!x->msg_mr || !x->bounce_mr) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	pthread_mutex_lock(&x->lock);
 	regions_register(x);
 	x->bounce_free = (1u << VB_BOUNCE) - 1;
@@ -1145,23 +1171,39 @@ static int conn_setup(struct vx *x)
 	x->head = x->count = x->unsignaled = 0;
 	memset(x->ctl, 0, sizeof(x->ctl));
 	pthread_mutex_unlock(&x->lock);
-	for (i = 0; i < VB_NRECV; i++) {
+	for (i = 0; i < VB_NRECV && !ret; i++)
 		ret = post_recv(x, i);
-		if (ret)
-			return ret;
-	}
-	if (ibv_req_notify_cq(x->cq, 0))
-		return -EIO;
+	if (!ret && ibv_req_notify_cq(x->cq, 0))
+		ret = -EIO;
+out:
+	return ret;
+}
+
+static int conn_setup(struct vx *x)
+{
+	struct rdma_conn_param cp = { 0 };
+	struct ibv_device_attr da;
+	int ret;
+
+	ret = conn_resolve(x);
+	if (!ret)
+		ret = conn_verbs(x, &da);
+	if (ret)
+		goto out;
 	cp.initiator_depth = da.max_qp_init_rd_atom < VB_RD_ATOM
 				     ? (uint8_t)da.max_qp_init_rd_atom
 				     : VB_RD_ATOM;
 	cp.responder_resources = 0;
 	cp.retry_count = 7;
 	cp.rnr_retry_count = 0; /* credits, never RNR */
-	if (rdma_connect(x->id, &cp))
-		return -errno;
-	return cm_expect(x->ec, x->wake_fd, RDMA_CM_EVENT_ESTABLISHED,
-			 VB_CM_TIMEOUT_MS + 2000);
+	if (rdma_connect(x->id, &cp)) {
+		ret = -errno;
+		goto out;
+	}
+	ret = cm_expect(x->ec, x->wake_fd, RDMA_CM_EVENT_ESTABLISHED,
+			VB_CM_TIMEOUT_MS + 2000);
+out:
+	return ret;
 }
 
 /* The CQ and CM loop while connected; returns why the connection ended. */
