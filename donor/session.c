@@ -466,6 +466,7 @@ int session_io_begin(struct session *s, uint32_t slab, uint64_t off,
 	struct donor *d = s->d;
 	struct slab_rec *r;
 	uint64_t size;
+	int ret = 0;
 
 	if (slab >= pool_chunks(d->pool))
 		return -EINVAL;
@@ -474,17 +475,20 @@ int session_io_begin(struct session *s, uint32_t slab, uint64_t off,
 	/* only this session's free changes owner from s, and it waits for
 	 * the lock we hold */
 	if (atomic_load_explicit(&r->owner, memory_order_acquire) != s) {
-		pthread_rwlock_unlock(&s->io);
-		return -EINVAL;
+		ret = -EINVAL;
+		goto out_unlock;
 	}
 	size = r->size;
 	if (off > size || len > size - off) {
-		pthread_rwlock_unlock(&s->io);
-		return -EFAULT;
+		ret = -EFAULT;
+		goto out_unlock;
 	}
 	atomic_store_explicit(&r->last_use_ms, now_ms(), memory_order_relaxed);
 	*addr = (uint8_t *)pool_addr(d->pool, slab) + off;
-	return 0;
+	return 0; /* the lock stays held until session_io_end() */
+out_unlock:
+	pthread_rwlock_unlock(&s->io);
+	return ret;
 }
 
 void session_io_end(struct session *s, uint32_t slab, uint64_t bytes_read,
