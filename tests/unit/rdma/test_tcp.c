@@ -32,6 +32,7 @@ enum fake_mode {
 	FAKE_BAD_ID,	/* handshake, answers with an id never sent */
 	FAKE_NO_REPLY,	/* handshake, reads requests, never answers */
 	FAKE_ERROR_MSG, /* handshake, sends ERROR and closes */
+	FAKE_FLAKY,	/* serves, but drops the connection now and then */
 };
 
 struct fake {
@@ -41,6 +42,7 @@ struct fake {
 	pthread_t thread;
 	atomic_int stop;
 	atomic_int conns;
+	unsigned int served;
 };
 
 static int fake_handshake(int fd)
@@ -100,6 +102,8 @@ static int fake_serve_one(struct fake *f, int fd)
 	}
 	if (f->mode == FAKE_NO_REPLY)
 		return 0;
+	if (f->mode == FAKE_FLAKY && ++f->served % 997 == 0)
+		return -1; /* drop it, with requests in flight */
 	if (f->mode == FAKE_GARBAGE)
 		return hs_write_full(fd, "this is not a header at all", 24,
 				     2000)
@@ -616,6 +620,126 @@ START_TEST(auto_falls_back_to_tcp_without_an_rdma_path)
 }
 END_TEST
 
+/* --- many submitters while the connection keeps breaking --- */
+
+#define STRESS_THR 4
+#define STRESS_WIN 16
+
+struct sreq {
+	struct xport_io io;
+	atomic_int busy;
+	struct sthr *t;
+	uint8_t buf[K4];
+};
+
+struct sthr {
+	struct xport *x;
+	sem_t win;
+	struct sreq r[STRESS_WIN];
+	atomic_int free_mask; /* bit i: r[i] free */
+	atomic_uint done, ok, bad_status, twice;
+	unsigned int submitted;
+	atomic_int *stop;
+};
+
+static void sreq_done(struct xport_io *io, int status)
+{
+	struct sreq *r = (struct sreq *)io;
+	struct sthr *t = r->t;
+
+	if (atomic_exchange(&r->busy, 0) != 1)
+		atomic_fetch_add(&t->twice, 1);
+	if (!status)
+		atomic_fetch_add(&t->ok, 1);
+	else if (status != -ECONNRESET && status != -ENOTCONN &&
+		 status != -ETIMEDOUT && status != -ECONNABORTED)
+		atomic_fetch_add(&t->bad_status, 1);
+	atomic_fetch_add(&t->done, 1);
+	atomic_fetch_or(&t->free_mask, 1 << (r - t->r));
+	sem_post(&t->win);
+}
+
+static void *stress_main(void *arg)
+{
+	struct sthr *t = arg;
+	unsigned int n = 0;
+
+	while (!atomic_load(t->stop)) {
+		struct sreq *r;
+		int mask, i;
+
+		sem_wait(&t->win);
+		mask = atomic_load(&t->free_mask);
+		ck_assert_int_ne(mask, 0);
+		i = __builtin_ctz(mask);
+		atomic_fetch_and(&t->free_mask, ~(1 << i));
+		r = &t->r[i];
+		memset(&r->io, 0, sizeof(r->io));
+		r->t = t;
+		r->io.dir = (n & 1) ? XPORT_READ : XPORT_WRITE;
+		r->io.slab = 3;
+		r->io.off = (uint64_t)(n % 64) * K4;
+		r->io.len = K4;
+		r->io.buf = r->buf;
+		r->io.done = sreq_done;
+		atomic_store(&r->busy, 1);
+		t->submitted++;
+		n++;
+		xport_submit(t->x, &r->io);
+	}
+	return NULL;
+}
+
+START_TEST(every_request_completes_once_while_the_connection_breaks)
+{
+	static struct sthr t[STRESS_THR];
+	pthread_t th[STRESS_THR];
+	struct xport_cfg cfg;
+	struct xport_stats st;
+	atomic_int stop = 0;
+	unsigned int ok = 0, i;
+	struct xport *x;
+	struct evs e;
+	struct fake f;
+
+	fake_start(&f, FAKE_FLAKY);
+	cfg_for(&cfg, f.port, &e);
+	cfg.reconnect_min_ms = 1;
+	cfg.reconnect_max_ms = 10;
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	for (i = 0; i < STRESS_THR; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].x = x;
+		t[i].stop = &stop;
+		atomic_init(&t[i].free_mask, (1 << STRESS_WIN) - 1);
+		sem_init(&t[i].win, 0, STRESS_WIN);
+		ck_assert_int_eq(
+			pthread_create(&th[i], NULL, stress_main, &t[i]), 0);
+	}
+	/* run until the connection broke a few times (bounded) */
+	for (i = 0; i < 2000 && evs_get(&e, &e.down) < 3; i++)
+		usleep(1000);
+	atomic_store(&stop, 1);
+	for (i = 0; i < STRESS_THR; i++)
+		pthread_join(th[i], NULL);
+	/* some requests are still in flight: close fails them */
+	xport_get_stats(x, &st);
+	xport_close(x);
+	for (i = 0; i < STRESS_THR; i++) {
+		ck_assert_uint_eq(atomic_load(&t[i].done), t[i].submitted);
+		ck_assert_uint_eq(atomic_load(&t[i].twice), 0);
+		ck_assert_uint_eq(atomic_load(&t[i].bad_status), 0);
+		ok += atomic_load(&t[i].ok);
+		sem_destroy(&t[i].win);
+	}
+	ck_assert_uint_gt(ok, 0);
+	ck_assert_int_ge(evs_get(&e, &e.down), 1);
+	ck_assert_uint_ge(st.reconnects, 1);
+	fake_stop(&f);
+}
+END_TEST
+
 static Suite *tcp_suite(void)
 {
 	Suite *s = suite_create("tcp");
@@ -634,6 +758,8 @@ static Suite *tcp_suite(void)
 	tcase_add_test(tc, unanswered_request_times_out_then_reconnects);
 	tcase_add_test(tc, close_fails_pending_requests_with_econnaborted);
 	tcase_add_test(tc, auto_falls_back_to_tcp_without_an_rdma_path);
+	tcase_add_test(
+		tc, every_request_completes_once_while_the_connection_breaks);
 	suite_add_tcase(s, tc);
 	return s;
 }
