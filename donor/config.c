@@ -42,6 +42,8 @@ const struct opt_def donor_opt_defs[] = {
 	  "SECONDS", "deadline given to clients to hand a slab back" },
 	{ "log-level", 0, OPT_ENUM, F(log_level), "info", 0, 0,
 	  donor_log_levels, "LEVEL", "error, warning, notice, info, debug" },
+	{ "handshake-timeout", 0, OPT_INT, F(handshake_timeout), "10", 1, 600,
+	  NULL, "SECONDS", "time a new connection has to authenticate" },
 	{ "meminfo-file", 0, OPT_STR, F(meminfo_file), "/proc/meminfo", 0, 0,
 	  NULL, "FILE",
 	  "where to read MemAvailable (a container's view, or tests)" },

@@ -29,6 +29,7 @@ struct donor_opts {
 	long evict_wait; /* seconds */
 	int log_level;	 /* index into donor_log_levels */
 	char *meminfo_file;
+	long handshake_timeout; /* seconds */
 };
 
 extern const struct opt_def donor_opt_defs[];

@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	scfg.port = port;
 	scfg.key = &key;
 	scfg.caps = dcfg.caps;
+	scfg.hs_timeout_ms = (unsigned int)c.handshake_timeout * 1000;
 	/* room for handshakes in flight beyond the clients served */
 	scfg.max_conns = (unsigned int)c.max_clients + 64;
 	if (c.transport != DONOR_RDMA &&

@@ -661,6 +661,14 @@ static int cmd_attack(const char *kind)
 		if (hs_recv_msg(fd, &h, buf, sizeof(buf), TMO) != -ECONNRESET)
 			die("connection not closed after a wrong proof");
 		expect_log_line(port, "authentication failed");
+	} else if (!strcmp(kind, "silent")) {
+		/* connects and says nothing: dropped after the deadline */
+		fd = tcp_connect();
+		port = local_port(fd);
+		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), 30000);
+		if (ret != -ECONNRESET)
+			die("a silent client was not dropped (%d)", ret);
+		expect_log_line(port, "no hello within");
 	} else if (!strcmp(kind, "before-auth")) {
 		fd = tcp_connect();
 		port = local_port(fd);

@@ -60,6 +60,12 @@ case_attack() {
 	finish d
 }
 
+case_silent_client_is_dropped() {
+	cnm_start_donor d --handshake-timeout 1
+	tc d --log "$(cnm_donor_log d)" attack silent
+	finish d
+}
+
 case_right_key_works() {
 	make_key "$CNM_TMP/key"
 	cnm_start_donor d --key-file "$CNM_TMP/key"
