@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "donor/config.h"
+#include "donor/meminfo.h"
 #include "donor/pool.h"
 #include "donor/server.h"
 #include "donor/session.h"
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
 	char host[256], port[32], err[512], sz[32];
 	const char *pos[1];
 	uint16_t bound = 0;
+	uint64_t avail;
 	sigset_t sigs;
 	struct opts o;
 	int npos, ret, sig, lb, status = EXIT_FAILURE;
@@ -135,6 +137,14 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* touching more than the host has would bring the OOM killer */
+	if (!meminfo_read(c.meminfo_file, &avail) && c.memory > avail) {
+		log_err("donor: memory: %s asked for, but the host has only "
+			"%s available",
+			format_size(c.memory, sz, sizeof(sz)),
+			format_size(avail, err, sizeof(err)));
+		goto out_opts;
+	}
 	if (pool_create(c.memory, 0, &pool, err, sizeof(err))) {
 		log_err("donor: %s", err);
 		goto out_opts;

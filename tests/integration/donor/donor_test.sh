@@ -118,6 +118,15 @@ case_key_file_mode_0644_refused() {
 	grep -q 'chmod 600' "$CNM_TMP/out"
 }
 
+case_memory_over_host_available_refused() {
+	local rc=0
+	printf 'MemAvailable: 100000 kB\n' >"$CNM_TMP/meminfo"
+	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 --memory 256M \
+		--meminfo-file "$CNM_TMP/meminfo" 2>"$CNM_TMP/out" || rc=$?
+	[ "$rc" != 0 ]
+	grep -q 'memory: 256M asked for, but the host has only' "$CNM_TMP/out"
+}
+
 case_no_key_only_on_loopback() {
 	local rc=0
 	"$CNM_DONOR_BIN" --foreground --listen 0.0.0.0:0 --memory 8M \
