@@ -9,8 +9,9 @@
  *   conn thread:  connect (non-blocking, bounded), hs_client(), then
  *                 receive loop: reply header, match the id in the
  *                 in-flight table, READ payload straight into the ios'
- *                 buffers, done(); EVICT -> XPORT_EV_EVICT; when idle,
- *                 poll and look at the oldest request for io_timeout_ms;
+ *                 buffers, done(); EVICT -> XPORT_EV_EVICT; every
+ *                 scan period (the header recv's SO_RCVTIMEO) look at
+ *                 the oldest request for io_timeout_ms;
  *                 on any failure: teardown (fail everything pending),
  *                 XPORT_EV_DOWN, backoff, reconnect, XPORT_EV_UP.
  *
@@ -141,6 +142,7 @@ struct tcp_conn {
 
 	/* the conn thread's */
 	struct iovec *riov;
+	uint64_t msg_deadline; /* to finish reading the current message */
 	int wake_fd;
 	pthread_t thread;
 
@@ -448,7 +450,12 @@ static void *deferred_main(void *arg)
 
 /* --- receive side: the conn thread --- */
 
-static int read_full(int fd, void *buf, size_t len)
+/*
+ * The socket's SO_RCVTIMEO is the timeout scan period, so that the conn
+ * thread can wait for a header in one blocking recv; inside a message,
+ * the reads go on until io_timeout_ms has passed since its header.
+ */
+static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
 {
 	ssize_t n;
 
@@ -459,8 +466,11 @@ static int read_full(int fd, void *buf, size_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (mono_ns() < deadline)
+					continue;
 				return -ETIMEDOUT;
+			}
 			return -errno;
 		}
 		buf = (char *)buf + n;
@@ -469,7 +479,7 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static int readv_full(int fd, struct iovec *iov, int cnt)
+static int readv_full(int fd, struct iovec *iov, int cnt, uint64_t deadline)
 {
 	ssize_t n;
 
@@ -480,8 +490,11 @@ static int readv_full(int fd, struct iovec *iov, int cnt)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (mono_ns() < deadline)
+					continue;
 				return -ETIMEDOUT;
+			}
 			return -errno;
 		}
 		while (cnt > 0 && (size_t)n >= iov->iov_len) {
@@ -507,12 +520,12 @@ static int read_payload(struct tcp_conn *c, int fd, struct tcp_slot *s)
 		c->riov[n].iov_base = io->buf;
 		c->riov[n++].iov_len = io->len;
 		if (n == TCP_IOV) {
-			ret = readv_full(fd, c->riov, n);
+			ret = readv_full(fd, c->riov, n, c->msg_deadline);
 			n = 0;
 		}
 	}
 	if (!ret && n)
-		ret = readv_full(fd, c->riov, n);
+		ret = readv_full(fd, c->riov, n, c->msg_deadline);
 	return ret;
 }
 
@@ -567,7 +580,8 @@ static int handle_reply(struct tcp_conn *c, int fd, const struct proto_hdr *h)
 
 		ret = h->len <= sizeof(ctl->reply) ? 0 : -EPROTO;
 		if (!ret)
-			ret = read_full(fd, ctl->reply, h->len);
+			ret = read_full(fd, ctl->reply, h->len,
+					c->msg_deadline);
 		ctl->reply_len = h->len;
 	} else if (s->op == PROTO_OP_READ && !status) {
 		ret = h->len == s->len ? read_payload(c, fd, s) : -EPROTO;
@@ -598,7 +612,7 @@ static int handle_unsolicited(struct tcp_conn *c, int fd,
 	case PROTO_OP_EVICT:
 		if (h->len != sizeof(ev))
 			return -EPROTO;
-		ret = read_full(fd, &ev, sizeof(ev));
+		ret = read_full(fd, &ev, sizeof(ev), c->msg_deadline);
 		if (ret)
 			return ret;
 		proto_evict_swap(&ev);
@@ -606,7 +620,7 @@ static int handle_unsolicited(struct tcp_conn *c, int fd,
 		emit(c, XPORT_EV_EVICT, 0, ev.slab, ev.deadline_ms);
 		return 0;
 	case PROTO_OP_ERROR:
-		ret = read_full(fd, text, h->len);
+		ret = read_full(fd, text, h->len, c->msg_deadline);
 		if (ret)
 			return ret;
 		text[h->len] = '\0';
@@ -661,40 +675,33 @@ static int scan_timeouts(struct tcp_conn *c)
 static int recv_loop(struct tcp_conn *c, int fd)
 {
 	uint8_t hbuf[sizeof(struct wire_hdr)];
-	uint64_t next_scan = mono_ns() + (uint64_t)c->scan_ms * 1000000;
+	uint64_t scan_ns = (uint64_t)c->scan_ms * 1000000;
+	uint64_t now, next_scan = mono_ns() + scan_ns;
 	struct proto_hdr h;
-	struct pollfd pfd[2];
 	ssize_t n;
 	int ret = 0;
 
 	while (!ret) {
-		n = recv(fd, hbuf, sizeof(hbuf), MSG_DONTWAIT);
+		/* one blocking recv per header; SO_RCVTIMEO (scan_ms) wakes
+		 * us to look for timed-out requests, close() shuts the
+		 * socket down */
+		n = recv(fd, hbuf, sizeof(hbuf), MSG_WAITALL);
+		now = mono_ns();
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			ret = scan_timeouts(c);
-			if (ret)
-				break;
-			next_scan = mono_ns() + (uint64_t)c->scan_ms * 1000000;
-			pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
-			pfd[1] = (struct pollfd){ .fd = c->wake_fd,
-						  .events = POLLIN };
-			if (poll(pfd, 2, c->scan_ms) < 0 && errno != EINTR)
-				ret = -errno;
-			else if (pfd[1].revents)
-				ret = -ECONNABORTED;
+			next_scan = now + scan_ns;
 			continue;
 		}
-		if (n == 0) {
-			ret = -ECONNRESET;
+		if (n <= 0) {
+			ret = n ? -errno : -ECONNRESET;
 			break;
 		}
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
+		c->msg_deadline = now + (uint64_t)c->io_ms * 1000000;
 		if ((size_t)n < sizeof(hbuf))
-			ret = read_full(fd, hbuf + n, sizeof(hbuf) - n);
+			ret = read_full(fd, hbuf + n, sizeof(hbuf) - n,
+					c->msg_deadline);
 		if (ret)
 			break;
 		ret = proto_hdr_dec(hbuf, &h);
@@ -707,9 +714,9 @@ static int recv_loop(struct tcp_conn *c, int fd)
 			ret = handle_reply(c, fd, &h);
 		else
 			ret = handle_unsolicited(c, fd, &h);
-		if (!ret && mono_ns() >= next_scan) {
+		if (!ret && now >= next_scan) {
 			ret = scan_timeouts(c);
-			next_scan = mono_ns() + (uint64_t)c->scan_ms * 1000000;
+			next_scan = now + scan_ns;
 		}
 	}
 	return ret;
@@ -772,13 +779,15 @@ static int wait_connect(struct tcp_conn *c, int fd)
 	return -soerr;
 }
 
-static int set_timeouts(int fd, unsigned int ms)
+static int set_timeouts(int fd, unsigned int rcv_ms, unsigned int snd_ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000,
-			      .tv_usec = (ms % 1000) * 1000 };
+	struct timeval rtv = { .tv_sec = rcv_ms / 1000,
+			       .tv_usec = (rcv_ms % 1000) * 1000 };
+	struct timeval stv = { .tv_sec = snd_ms / 1000,
+			       .tv_usec = (snd_ms % 1000) * 1000 };
 
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof(rtv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stv, sizeof(stv)))
 		return -errno;
 	return 0;
 }
@@ -838,7 +847,7 @@ static int tcp_connect(struct tcp_conn *c, int prev_err)
 		snprintf(err, sizeof(err), "%s", strerror(-ret));
 		goto out_close;
 	}
-	ret = set_timeouts(fd, c->ctl_ms);
+	ret = set_timeouts(fd, c->ctl_ms, c->ctl_ms);
 	if (ret) {
 		snprintf(err, sizeof(err), "%s", strerror(-ret));
 		goto out_close;
@@ -846,7 +855,7 @@ static int tcp_connect(struct tcp_conn *c, int prev_err)
 	ret = hs_client(fd, &c->hs, &hr, err, sizeof(err));
 	if (ret)
 		goto out_close;
-	ret = set_timeouts(fd, c->io_ms);
+	ret = set_timeouts(fd, c->scan_ms, c->io_ms);
 	if (ret) {
 		snprintf(err, sizeof(err), "%s", strerror(-ret));
 		goto out_close;
