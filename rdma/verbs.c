@@ -125,8 +125,9 @@ struct vx {
 	enum xport_state state; /* protected by lock */
 	int last_err;		/* protected by lock */
 	unsigned int attempts;	/* protected by lock */
-	int closing;		/* protected by lock */
-	int hs;			/* worker handshaking: ctl allowed */
+	int given_up; /* protected by lock: the worker stopped trying */
+	int closing;  /* protected by lock */
+	int hs;	      /* worker handshaking: ctl allowed */
 	pthread_t worker;
 	int worker_set; /* worker is valid */
 	pthread_t tid;	/* for the join */
@@ -317,7 +318,10 @@ static void conn_fail(struct vx *x, int err, struct vdone *d)
 		x->state = XPORT_DOWN;
 		x->last_err = err;
 	}
-	ring_fail_all(x, err == -ETIMEDOUT ? err : -ECONNRESET, d);
+	ring_fail_all(x,
+		      err == -ETIMEDOUT || err == -ECONNABORTED ? err
+								: -ECONNRESET,
+		      d);
 	for (i = 0; i < VB_CREDITS; i++) {
 		if (x->ctl[i].busy && !x->ctl[i].done) {
 			x->ctl[i].done = 1;
@@ -1369,6 +1373,8 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&x->lock);
 		if (x->closing || !x->cfg.reconnect_max_ms || fatal_err(ret)) {
+			x->given_up = 1;
+			pthread_cond_broadcast(&x->cond);
 			pthread_mutex_unlock(&x->lock);
 			break;
 		}
@@ -1471,11 +1477,9 @@ static int vb_wait_up(struct xport *xp, unsigned int timeout_ms)
 {
 	struct vx *x = to_vx(xp);
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000;
-	unsigned int attempts;
 	int ret;
 
 	pthread_mutex_lock(&x->lock);
-	attempts = x->attempts;
 	for (;;) {
 		struct timespec ts;
 
@@ -1483,7 +1487,12 @@ static int vb_wait_up(struct xport *xp, unsigned int timeout_ms)
 			ret = 0;
 			break;
 		}
-		if (x->attempts != attempts && x->last_err) {
+		if (x->closing) {
+			ret = -ECONNABORTED;
+			break;
+		}
+		/* an error is final once the worker stopped trying */
+		if (x->last_err && (x->given_up || fatal_err(x->last_err))) {
 			ret = x->last_err;
 			break;
 		}
