@@ -49,7 +49,9 @@ static inline void xstats_post(struct xstats *s, const struct batch_op *ops,
 	XS_ADD(s->ops, nops);
 	XS_ADD(s->ops_per_post[xstats_bucket(nops)], 1);
 	for (i = 0; i < nops; i++)
-		XS_ADD(s->kib_per_op[xstats_bucket(ops[i].len >> 10)], 1);
+		if (ops[i].dir == XPORT_READ || ops[i].dir == XPORT_WRITE)
+			XS_ADD(s->kib_per_op[xstats_bucket(ops[i].len >> 10)],
+			       1);
 }
 
 /* One io completed with `status`; t_now 0 skips the latency sample. */
