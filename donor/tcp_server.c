@@ -384,10 +384,8 @@ static int handshake(struct tconn *c)
 				     &c->s);
 		status = -ret;
 	}
-	wire = out;
-	proto_hello_swap(&wire);
-	reply(c, PROTO_OP_HELLO, h.id, status, &wire, sizeof(wire));
-	if (status) {
+	/* log first: whoever reads the reply may look for the line */
+	if (status)
 		log_warn("client %s: hello refused: %s", c->sc.peer,
 			 status == EPROTONOSUPPORT ? "unsupported protocol "
 						     "version"
@@ -396,8 +394,11 @@ static int handshake(struct tconn *c)
 			 : status == EINVAL	   ? "slab size not possible"
 			 : status == EUSERS	   ? "too many clients"
 						   : strerror(status));
+	wire = out;
+	proto_hello_swap(&wire);
+	reply(c, PROTO_OP_HELLO, h.id, status, &wire, sizeof(wire));
+	if (status)
 		return -(int)status;
-	}
 	/* what is left of the handshake's time */
 	elapsed = (mono_ns() - start) / 1000000;
 	tmo = elapsed < tmo ? tmo - (unsigned int)elapsed : 1;
@@ -414,10 +415,11 @@ static int handshake(struct tconn *c)
 	if (ret)
 		goto out_detach;
 	status = hs_donor_auth(srv->cfg.key, &in, &out, &b.auth);
-	reply(c, PROTO_OP_AUTH, h.id, status, NULL, 0);
-	if (status) {
+	if (status)
 		log_warn("client %s: authentication failed (wrong key)",
 			 c->sc.peer);
+	reply(c, PROTO_OP_AUTH, h.id, status, NULL, 0);
+	if (status) {
 		ret = -EACCES;
 		goto out_detach;
 	}

@@ -50,6 +50,18 @@ cnm_wait_for_file() {
 	return 1
 }
 
+# cnm_wait_for_log LOG REGEX [SECONDS]: wait until LOG has a line matching
+# REGEX (for lines a daemon writes after the event the test saw).
+cnm_wait_for_log() {
+	local log=$1 re=$2 t=${3:-10} i
+	for ((i = 0; i < t * 20; i++)); do
+		grep -Eq -- "$re" "$log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	cnm_log "no line matching '$re' in $log"
+	return 1
+}
+
 cnm_donor_pid() { cat "$CNM_TMP/$1.pid"; }
 cnm_donor_log() { echo "$CNM_TMP/$1.log"; }
 cnm_donor_port() { cat "$CNM_TMP/$1.port"; }

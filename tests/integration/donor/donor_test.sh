@@ -83,7 +83,7 @@ case_wrong_key_refused() {
 	out=$(tc d --key-file "$CNM_TMP/other" hello) && exit 1
 	# the donor proves its key first, so the client is the one to refuse
 	grep -q 'donor failed to prove the key' <<<"$out"
-	grep -q 'closed during the handshake' "$(cnm_donor_log d)"
+	cnm_wait_for_log "$(cnm_donor_log d)" 'closed during the handshake'
 	# a client whose proof is wrong is refused by the donor
 	tc d --key-file "$CNM_TMP/key" --log "$(cnm_donor_log d)" \
 		attack wrong-proof
@@ -142,7 +142,7 @@ case_no_key_only_on_loopback() {
 
 case_restart_loses_data_cleanly() {
 	local sess=00112233445566778899aabbccddeeff port slab
-	cnm_start_donor d
+	cnm_start_donor d --grace-period 60
 	port=$(cnm_donor_port d)
 	slab=$(tc d --session $sess fill 5 1)
 	tc d --session $sess verify 5 "$slab"
@@ -157,7 +157,7 @@ case_restart_loses_data_cleanly() {
 	grep -q 'connection ended' "$CNM_TMP/watch"
 	cnm_fail_on_log_errors "$(cnm_donor_log d)"
 	# same port, same session: the slab is gone, and the client is told
-	cnm_start_donor d2 --listen "127.0.0.1:$port"
+	cnm_start_donor d2 --listen "127.0.0.1:$port" --grace-period 60
 	expect_rc 4 "$TC" "127.0.0.1:$port" --session $sess verify 5 "$slab"
 	# a new slab reads back as zeros
 	slab=$("$TC" "127.0.0.1:$port" --session $sess alloc 1)
@@ -167,7 +167,7 @@ case_restart_loses_data_cleanly() {
 
 case_grace_period_keeps_then_frees() {
 	local sess=0f0e0d0c0b0a09080706050403020100 slabs total i
-	cnm_start_donor d --memory 16M --grace-period 2
+	cnm_start_donor d --memory 16M --grace-period 3
 	total=$(qval d total_bytes)
 	slabs=$(tc d --session $sess fill 11 3 | tr '\n' ' ')
 	# reconnecting with the same session keeps the data
@@ -206,17 +206,12 @@ case_reclaim_asks_client_to_give_back() {
 }
 
 case_reclaim_keeps_slabs_not_handed_back() {
-	local sess=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa slab i
+	local sess=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa slab
 	cnm_start_donor d --memory 16M --evict-wait 1 --grace-period 30
 	slab=$(tc d --session $sess fill 3 1)
 	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'not handed back by its deadline' \
-			"$(cnm_donor_log d)" && break
-		sleep 0.1
-	done
-	grep -q 'not handed back by its deadline; keeping it' \
-		"$(cnm_donor_log d)"
+	cnm_wait_for_log "$(cnm_donor_log d)" \
+		'not handed back by its deadline; keeping it'
 	tc d --session $sess verify 3 "$slab"
 	# a client coming back is told again
 	tc d --session $sess await-evict "$slab"
@@ -271,7 +266,8 @@ case_max_clients_refuses_the_next() {
 
 case_ctl_donor_prints_json() {
 	make_key "$CNM_TMP/key"
-	cnm_start_donor d --memory 32M --key-file "$CNM_TMP/key"
+	cnm_start_donor d --memory 32M --key-file "$CNM_TMP/key" \
+		--grace-period 60
 	local addr
 	addr=127.0.0.1:$(cnm_donor_port d)
 	tc d --key-file "$CNM_TMP/key" fill 1 2 >/dev/null
