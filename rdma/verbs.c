@@ -78,6 +78,7 @@
 #define VB_CM_TIMEOUT_MS 3000
 #define VB_RD_ATOM	 16
 #define VB_PROBE_MS	 1000
+#define VB_COPY_BELOW	 2048 /* mean SGE bytes under which ops are copied */
 
 enum vent_kind { VE_FREE, VE_DATA, VE_SEND };
 
@@ -557,8 +558,8 @@ out_unlock:
 
 /*
  * Fills one WR for op `o` (lock held): zero-copy SGEs when every io lies
- * in a registered region and they fit max_sge, else one SGE on a bounce
- * slot. Returns 0, -EAGAIN (no bounce slot free now) or -errno for the op.
+ * in a registered region, they fit max_sge and are not tiny, else one SGE
+ * on a bounce slot. Returns 0, -EAGAIN (no bounce slot free now) or -errno for the op.
  */
 static int build_wr(struct vx *x, const struct batch_op *o,
 		    const struct vslab *s, struct ibv_send_wr *wr,
@@ -566,7 +567,9 @@ static int build_wr(struct vx *x, const struct batch_op *o,
 {
 	struct xport_io *io;
 	unsigned int n = 0;
-	int zc = o->nios <= x->max_sge;
+	/* many tiny pieces: one copy beats a long gather list */
+	int zc = o->nios <= x->max_sge &&
+		 (o->nios == 1 || o->len / o->nios >= VB_COPY_BELOW);
 
 	for (io = o->ios; io && zc; io = io->next)
 		zc = region_mr(x, io->buf, io->len) != NULL;

@@ -345,6 +345,26 @@ START_TEST(more_ios_than_max_sge_are_copied_into_one_bounce_sge)
 }
 END_TEST
 
+START_TEST(many_small_ios_are_copied_rather_than_gathered)
+{
+	struct batch_op o;
+	struct xport_io *io;
+	unsigned int k = 0;
+
+	mkop(&o, 0, 4, XPORT_WRITE, 0, userbuf);
+	for (io = o.ios; io; io = io->next, k++) {
+		io->len = 512;
+		io->off = k * 512;
+		io->buf = userbuf + k * 512;
+	}
+	o.len = 4 * 512;
+	vb_post(x, &o, 1);
+	ck_assert_int_eq(rec[0].num_sge, 1);
+	ck_assert_uint_eq(rec[0].sge[0].lkey, bounce_mr.lkey);
+	ck_assert_uint_eq(rec[0].sge[0].length, 2048);
+}
+END_TEST
+
 START_TEST(unregistered_read_lands_through_bounce_on_completion)
 {
 	struct batch_op o;
@@ -673,6 +693,7 @@ int main(void)
 		       more_ios_than_max_sge_are_copied_into_one_bounce_sge);
 	tcase_add_test(tc,
 		       unregistered_read_lands_through_bounce_on_completion);
+	tcase_add_test(tc, many_small_ios_are_copied_rather_than_gathered);
 	tcase_add_test(
 		tc,
 		separate_ops_are_chained_in_one_post_only_the_last_signalled);
