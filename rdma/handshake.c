@@ -199,11 +199,20 @@ static int read_full_dl(int fd, void *buf, size_t len, uint64_t deadline)
 	ssize_t n;
 	int ret;
 
+	int sock = 1;
+
 	while (len) {
-		ret = wait_fd(fd, POLLIN, deadline);
-		if (ret)
-			return ret;
-		n = read(fd, p, len);
+		/* try first: data that is already here costs no poll(2) */
+		n = sock ? recv(fd, p, len, MSG_DONTWAIT) : -1;
+		if (n < 0 && sock && errno == ENOTSOCK)
+			sock = 0;
+		if (n < 0 && (!sock || errno == EAGAIN)) {
+			ret = wait_fd(fd, POLLIN, deadline);
+			if (ret)
+				return ret;
+			n = sock ? recv(fd, p, len, MSG_DONTWAIT)
+				 : read(fd, p, len);
+		}
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0) {

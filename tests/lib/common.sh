@@ -140,6 +140,7 @@ cnm_fail_on_log_errors() {
 	fi
 	if [ -n "$bad" ]; then
 		cnm_log "unexpected errors in $log:"
+		# shellcheck disable=SC2001
 		sed 's/^/#   /' <<<"$bad" >&2
 		return 1
 	fi
