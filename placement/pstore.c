@@ -16,7 +16,8 @@
  * Locks, never held across a network or disk call, never nested except
  * ifl stripe -> nothing:
  *   ps->lock        page bitmap, slab states and replica sets, donor
- *                   ranking fields; slab_cv waits for ALLOCATING/FREEING
+ *                   ranking fields; slab_cv waits for ALLOCATING/FREEING,
+ *                   for a repair fence to drop, for a slab's writes to end
  *   ps->pool_lock   run free list; pool_cv is the backpressure wait
  *   ps->ifl[i]      the in-flight write lists of slabs s with s % NIFL == i
  *
@@ -64,6 +65,7 @@ enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
 struct ps_rep {
 	uint16_t donor; /* slot index */
 	bool stale;	/* a write failed here: not a valid copy any more */
+	bool filling;	/* being filled by repair: written, not read */
 	uint32_t rslab; /* donor's slab id */
 };
 
@@ -73,9 +75,12 @@ struct ps_slab {
 	/* protected by ps->lock */
 	uint8_t state;
 	uint8_t nrep;
-	bool backup;   /* the backup file holds every page written here */
-	uint32_t used; /* logical pages allocated in this slab */
-	uint32_t ios;  /* runs in flight; the slab is not freed meanwhile */
+	bool backup;	/* the backup file holds every page written here */
+	uint32_t used;	/* logical pages allocated in this slab */
+	uint32_t ios;	/* runs in flight; the slab is not freed meanwhile */
+	uint32_t wios;	/* write runs past the fence check, in flight */
+	bool repairing; /* the repair thread owns a filling replica */
+	bool fence;	/* repair copies a chunk: new writes wait */
 	struct ps_rep rep[PSTORE_MAX_REPLICAS];
 	/* protected by ps->ifl[slab % PS_NIFL] */
 	struct ps_run *ifl_head, *ifl_tail; /* in-flight writes, oldest first */
@@ -109,6 +114,7 @@ struct ps_run {
 	uint8_t nrep; /* write: targets; read: replicas in try order */
 	uint8_t cur;  /* read: next replica to try */
 	bool backup;  /* write: to the backup too; read: may fall back to it */
+	uint8_t fillmask; /* write: targets that are filling replicas */
 	atomic_int pending;
 	atomic_uint ok; /* bit k: replica k has the data; bit MAX: backup */
 	struct ps_rep rep[PSTORE_MAX_REPLICAS];
@@ -144,6 +150,12 @@ struct pstore {
 	pthread_cond_t tick_cv;
 	pthread_t tick_thread;
 	bool tick_started;
+	pthread_cond_t repair_cv;
+	pthread_t repair_thread;
+	bool repair_started;
+	char *repair_buf; /* PS_RUN_MAX_PAGES pages, repair thread only */
+	_Atomic uint64_t repaired; /* slabs brought back to R copies */
+	atomic_bool repair_off;	   /* test hook */
 
 	pthread_mutex_t ifl[PS_NIFL];
 	pthread_mutex_t hold_lock; /* test hook only */
@@ -157,6 +169,28 @@ struct pstore {
 };
 
 /* ---------------------------------------------------------------- util */
+
+/* Timed waits below use CLOCK_MONOTONIC deadlines. */
+static void cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
 
 static uint64_t ps_rand(void *arg)
 {
@@ -345,14 +379,14 @@ static void write_finish(struct ps_run *run)
 	struct pstore_req *r = run->req;
 	unsigned int ok = atomic_load(&run->ok);
 	unsigned int all = (1u << run->nrep) - 1;
+	struct ps_slab *sl = &ps->slabs[run->slab];
 
 	if (run->backup)
 		all |= OK_BACKUP;
-	if (!ok) {
+	/* a filling replica is not a readable copy yet */
+	if (!(ok & ~(unsigned int)run->fillmask)) {
 		req_fail(r, -EIO);
 	} else if (ok != all) {
-		struct ps_slab *sl = &ps->slabs[run->slab];
-
 		/* some copies have the data: the failed ones are stale now */
 		pthread_mutex_lock(&ps->lock);
 		for (unsigned int k = 0; k < run->nrep; k++) {
@@ -373,6 +407,10 @@ static void write_finish(struct ps_run *run)
 				run->slab);
 	}
 	ifl_remove(ps, run);
+	pthread_mutex_lock(&ps->lock);
+	if (--sl->wios == 0 && sl->fence)
+		pthread_cond_broadcast(&ps->slab_cv);
+	pthread_mutex_unlock(&ps->lock);
 	slab_io_done(ps, run->slab);
 	run_put(ps, run);
 	req_put(r);
@@ -434,6 +472,7 @@ static int alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
 		rep->donor = (uint16_t)di;
 		rep->rslab = xs.slab;
 		rep->stale = false;
+		rep->filling = false;
 	} else if (ret == -ENOSPC) {
 		d->free_slabs = 0; /* until the next QUERY says otherwise */
 	}
@@ -528,7 +567,7 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		struct ps_rep rep[PSTORE_MAX_REPLICAS];
 		unsigned int nrep = 0;
 
-		if (sl->state == SLAB_READY)
+		if (sl->state == SLAB_READY && !sl->fence)
 			break;
 		if (sl->state != SLAB_EMPTY) {
 			pthread_cond_wait(&ps->slab_cv, &ps->lock);
@@ -550,15 +589,21 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		pthread_cond_broadcast(&ps->slab_cv);
 	}
 	run->nrep = 0;
-	for (unsigned int j = 0; j < sl->nrep; j++)
-		if (!sl->rep[j].stale)
-			run->rep[run->nrep++] = sl->rep[j];
+	run->fillmask = 0;
+	for (unsigned int j = 0; j < sl->nrep; j++) {
+		if (sl->rep[j].stale)
+			continue;
+		if (sl->rep[j].filling)
+			run->fillmask |= 1u << run->nrep;
+		run->rep[run->nrep++] = sl->rep[j];
+	}
 	run->backup = sl->backup;
-	if (!run->nrep && !run->backup) {
+	if (run->nrep == __builtin_popcount(run->fillmask) && !run->backup) {
 		ret = -EIO; /* no copy left to write to */
 		goto out_unlock;
 	}
 	sl->ios++;
+	sl->wios++;
 out_unlock:
 	pthread_mutex_unlock(&ps->lock);
 	return ret;
@@ -621,7 +666,7 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 		bio->priv = run;
 	}
 	/* the run may complete and be reused once its last target is
-	 * submitted: only locals from here on */
+   * submitted: only locals from here on */
 	for (unsigned int k = 0; k < nrep; k++)
 		donor_submit(dst[k], io[k]);
 	if (bio)
@@ -727,7 +772,7 @@ static void read_order(struct pstore *ps, struct ps_slab *sl,
 		unsigned int k = run->nrep;
 		uint64_t lat;
 
-		if (sl->rep[j].stale)
+		if (sl->rep[j].stale || sl->rep[j].filling)
 			continue;
 		if (atomic_load(&d->fail_err))
 			lat = UINT64_MAX; /* test hook: last */
@@ -891,7 +936,7 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 		return;
 	}
 	/* punch while the page is still ours: once its bit is clear it can
-	 * be taken and written again */
+   * be taken and written again */
 	if (ps->backup)
 		backup_punch(ps->backup, lpn * PSTORE_PAGE, PSTORE_PAGE);
 	pthread_mutex_lock(&ps->lock);
@@ -940,7 +985,8 @@ static void free_empty_slabs(struct pstore *ps)
 		struct ps_rep rep[PSTORE_MAX_REPLICAS];
 		unsigned int nrep;
 
-		if (sl->state != SLAB_READY || sl->used || sl->ios)
+		if (sl->state != SLAB_READY || sl->used || sl->ios ||
+		    sl->repairing)
 			continue;
 		sl->state = SLAB_FREEING;
 		nrep = sl->nrep;
@@ -951,7 +997,7 @@ static void free_empty_slabs(struct pstore *ps)
 			int ret = -ENOTCONN;
 
 			/* a donor that is down drops the session's slabs
-			 * itself (or at our close): no call into the void */
+       * itself (or at our close): no call into the void */
 			if (atomic_load(&d->up))
 				ret = xport_free(d->x, rep[k].rslab);
 			if (ret)
@@ -1015,13 +1061,294 @@ static void *tick_main(void *arg)
 			next = mono_ns() + PS_TICK_MS * 1000000ull;
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		deadline_in(&ts, 100);
 		pthread_cond_timedwait(&ps->tick_cv, &ps->lock, &ts);
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------ background: repair */
+
+/*
+ * Re-replication: a slab with fewer than R live copies gets a new replica
+ * on a ranked donor that holds none of its live copies. The new replica
+ * is "filling": every write goes to it too, reads never do. It is filled
+ * chunk by chunk from a live replica (or the backup); for each chunk the
+ * slab's fence holds back new writes and the copy waits until the writes
+ * already submitted have finished, so the source has the latest data and
+ * no write can land on the new replica between the copy's read and its
+ * write. After the last chunk the replica turns live.
+ */
+
+struct sync_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int done, status;
+};
+
+static void sync_signal(struct sync_wait *w, int status)
+{
+	pthread_mutex_lock(&w->lock);
+	w->status = status;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void sync_io_done(struct xport_io *io, int status)
+{
+	sync_signal(io->priv, status);
+}
+
+static void sync_bio_done(struct backup_io *bio, int status)
+{
+	sync_signal(bio->priv, status);
+}
+
+/* One synchronous io on a donor (or the backup when d is NULL). */
+static int sync_io(struct pstore *ps, struct ps_donor *d, uint8_t dir,
+		   uint32_t rslab, uint64_t off, uint64_t loff, uint32_t len,
+		   void *buf)
+{
+	struct sync_wait w = { .done = 0 };
+	struct xport_io io = { 0 };
+	struct backup_io bio = { 0 };
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	if (d) {
+		io.dir = dir;
+		io.slab = rslab;
+		io.off = off;
+		io.len = len;
+		io.buf = buf;
+		io.done = sync_io_done;
+		io.priv = &w;
+		donor_submit(d, &io);
+	} else {
+		bio.dir = dir;
+		bio.off = loff;
+		bio.len = len;
+		bio.buf = buf;
+		bio.done = sync_bio_done;
+		bio.priv = &w;
+		backup_submit(ps->backup, &bio);
+	}
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.lock);
+	return w.status;
+}
+
+static unsigned int live_reps(const struct ps_slab *sl)
+{
+	unsigned int n = 0;
+
+	for (unsigned int k = 0; k < sl->nrep; k++)
+		n += !sl->rep[k].stale && !sl->rep[k].filling;
+	return n;
+}
+
+/* Picks a degraded slab that can be repaired; under ps->lock. */
+static int64_t repair_pick(struct pstore *ps)
+{
+	if (atomic_load(&ps->repair_off))
+		return -1;
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+		unsigned int live;
+
+		if (sl->state != SLAB_READY || sl->repairing || !sl->used)
+			continue;
+		live = live_reps(sl);
+		if (live >= ps->replicas || (!live && !sl->backup))
+			continue;
+		for (unsigned int i = 0; i < ps->ndonors; i++) {
+			struct ps_donor *d = &ps->donors[i];
+			bool holds = false;
+
+			if (!atomic_load(&d->up) || !d->free_slabs ||
+			    atomic_load(&d->fail_err))
+				continue;
+			for (unsigned int k = 0; k < sl->nrep; k++)
+				holds |= sl->rep[k].donor == i &&
+					 !sl->rep[k].stale;
+			if (!holds)
+				return s;
+		}
+	}
+	return -1;
+}
+
+/* Copies chunk [p, p+n) pages of slab s from a live copy to dst. */
+static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
+			unsigned int n, const struct ps_rep *dst)
+{
+	struct ps_slab *sl = &ps->slabs[s];
+	struct ps_rep src[PSTORE_MAX_REPLICAS];
+	unsigned int nsrc = 0;
+	bool backup;
+	uint64_t off = (uint64_t)p * PSTORE_PAGE;
+	uint32_t len = n * PSTORE_PAGE;
+	int ret = -EIO;
+
+	pthread_mutex_lock(&ps->lock);
+	sl->fence = true;
+	while (sl->wios)
+		pthread_cond_wait(&ps->slab_cv, &ps->lock);
+	for (unsigned int k = 0; k < sl->nrep; k++)
+		if (!sl->rep[k].stale && !sl->rep[k].filling)
+			src[nsrc++] = sl->rep[k];
+	backup = sl->backup;
+	pthread_mutex_unlock(&ps->lock);
+
+	for (unsigned int k = 0; k <= nsrc && ret; k++) {
+		if (k == nsrc && !backup)
+			break;
+		ret = sync_io(ps, k < nsrc ? &ps->donors[src[k].donor] : NULL,
+			      XPORT_READ, k < nsrc ? src[k].rslab : 0, off,
+			      (uint64_t)s * ps->slab_size + off, len,
+			      ps->repair_buf);
+	}
+	if (!ret)
+		ret = sync_io(ps, &ps->donors[dst->donor], XPORT_WRITE,
+			      dst->rslab, off, 0, len, ps->repair_buf);
+
+	pthread_mutex_lock(&ps->lock);
+	sl->fence = false;
+	pthread_cond_broadcast(&ps->slab_cv);
+	pthread_mutex_unlock(&ps->lock);
+	return ret;
+}
+
+static int repair_slab(struct pstore *ps, uint32_t s)
+{
+	struct ps_slab *sl = &ps->slabs[s];
+	struct ps_rep drop[PSTORE_MAX_REPLICAS], nrep_new = { 0 };
+	struct rank_donor cand[PS_MAX_DONORS];
+	unsigned int ndrop = 0, keep = 0, out[1], idx = 0;
+	int ret;
+
+	/* drop the stale copies; rank among donors without a live one */
+	pthread_mutex_lock(&ps->lock);
+	for (unsigned int k = 0; k < sl->nrep; k++) {
+		if (sl->rep[k].stale)
+			drop[ndrop++] = sl->rep[k];
+		else
+			sl->rep[keep++] = sl->rep[k];
+	}
+	sl->nrep = (uint8_t)keep;
+	for (unsigned int i = 0; i < ps->ndonors; i++) {
+		struct ps_donor *d = &ps->donors[i];
+
+		cand[i].id = i;
+		cand[i].healthy =
+			atomic_load(&d->up) && !atomic_load(&d->fail_err);
+		for (unsigned int k = 0; k < sl->nrep; k++)
+			if (sl->rep[k].donor == i)
+				cand[i].healthy = false;
+		cand[i].free_slabs = d->free_slabs;
+		cand[i].trend_bps = d->trend_bps;
+		cand[i].latency_ns = atomic_load(&d->lat_ns);
+	}
+	for (unsigned int k = 0; k < ndrop; k++)
+		ps->donors[drop[k].donor].slabs--;
+	pthread_mutex_unlock(&ps->lock);
+
+	for (unsigned int k = 0; k < ndrop; k++) {
+		struct ps_donor *d = &ps->donors[drop[k].donor];
+
+		if (atomic_load(&d->up))
+			xport_free(d->x, drop[k].rslab);
+	}
+
+	ret = rank_choose(cand, ps->ndonors, 1, ps->sample_d, &ps->w, ps_rand,
+			  ps, out);
+	if (ret == 1)
+		ret = alloc_on(ps, out[0], &nrep_new);
+	if (ret) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"pstore: slab %" PRIu32 ": no donor to repair "
+				"it on: %s",
+				s, strerror(-ret));
+		goto out_done;
+	}
+
+	pthread_mutex_lock(&ps->lock);
+	nrep_new.filling = true;
+	idx = sl->nrep;
+	sl->rep[sl->nrep++] = nrep_new;
+	pthread_mutex_unlock(&ps->lock);
+
+	for (uint32_t p = 0; p < ps->pages_per_slab && !ret;
+	     p += PS_RUN_MAX_PAGES) {
+		unsigned int n = ps->pages_per_slab - p < PS_RUN_MAX_PAGES
+					 ? ps->pages_per_slab - p
+					 : PS_RUN_MAX_PAGES;
+		bool stop;
+
+		ret = repair_chunk(ps, s, p, n, &nrep_new);
+		pthread_mutex_lock(&ps->lock);
+		stop = ps->stopping || sl->rep[idx].stale;
+		pthread_mutex_unlock(&ps->lock);
+		if (stop && !ret)
+			ret = -ECANCELED;
+	}
+
+	pthread_mutex_lock(&ps->lock);
+	if (!ret && !sl->rep[idx].stale) {
+		sl->rep[idx].filling = false;
+		atomic_fetch_add(&ps->repaired, 1);
+	} else {
+		/* failed: a stale replica is dropped on the next round */
+		sl->rep[idx].filling = false;
+		sl->rep[idx].stale = true;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	if (ret)
+		LOG_RATELIMITED(LOG_WARNING,
+				"pstore: slab %" PRIu32 ": repair failed: %s",
+				s, strerror(-ret));
+	else
+		log_info("pstore: slab %" PRIu32 ": replica added on donor %s",
+			 s, ps->donors[nrep_new.donor].addr);
+out_done:
+	pthread_mutex_lock(&ps->lock);
+	sl->repairing = false;
+	if (!sl->used && !sl->ios) {
+		ps->free_pending = true;
+		pthread_cond_signal(&ps->tick_cv);
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return ret;
+}
+
+static void *repair_main(void *arg)
+{
+	struct pstore *ps = arg;
+
+	pthread_mutex_lock(&ps->lock);
+	while (!ps->stopping) {
+		struct timespec ts;
+		int64_t s = repair_pick(ps);
+
+		if (s >= 0) {
+			int ret;
+
+			ps->slabs[s].repairing = true;
+			pthread_mutex_unlock(&ps->lock);
+			ret = repair_slab(ps, (uint32_t)s);
+			pthread_mutex_lock(&ps->lock);
+			if (!ret)
+				continue; /* next one at once */
+		}
+		/* nothing to do, or a failure: look again a bit later */
+		deadline_in(&ts, 200);
+		pthread_cond_timedwait(&ps->repair_cv, &ps->lock, &ts);
 	}
 	pthread_mutex_unlock(&ps->lock);
 	return NULL;
@@ -1126,6 +1453,8 @@ static void ps_free(struct pstore *ps)
 	pthread_cond_destroy(&ps->pool_cv);
 	pthread_mutex_destroy(&ps->pool_lock);
 	pthread_cond_destroy(&ps->tick_cv);
+	pthread_cond_destroy(&ps->repair_cv);
+	free(ps->repair_buf);
 	pthread_cond_destroy(&ps->slab_cv);
 	pthread_mutex_destroy(&ps->lock);
 	free(ps->runs);
@@ -1291,7 +1620,8 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	atomic_store(&ps->rng, mono_ns());
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->slab_cv, NULL);
-	pthread_cond_init(&ps->tick_cv, NULL);
+	cond_init_mono(&ps->tick_cv);
+	cond_init_mono(&ps->repair_cv);
 	pthread_mutex_init(&ps->pool_lock, NULL);
 	pthread_cond_init(&ps->pool_cv, NULL);
 	for (unsigned int i = 0; i < PS_NIFL; i++)
@@ -1302,7 +1632,8 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
 	pool = cfg->max_inflight_pages ? cfg->max_inflight_pages : PS_DEF_POOL;
 	ps->runs = calloc(pool, sizeof(*ps->runs));
-	if (!ps->bits || !ps->slabs || !ps->runs) {
+	ps->repair_buf = malloc((size_t)PS_RUN_MAX_PAGES * PSTORE_PAGE);
+	if (!ps->bits || !ps->slabs || !ps->runs || !ps->repair_buf) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -1328,9 +1659,22 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	if (ret)
 		goto out_free;
 	ps->tick_started = true;
+	if (ps->replicas > 1 || ps->backup) {
+		ret = -pthread_create(&ps->repair_thread, NULL, repair_main,
+				      ps);
+		if (ret)
+			goto out_stop_tick;
+		ps->repair_started = true;
+	}
 	*out = ps;
 	return 0;
 
+out_stop_tick:
+	pthread_mutex_lock(&ps->lock);
+	ps->stopping = true;
+	pthread_cond_broadcast(&ps->tick_cv);
+	pthread_mutex_unlock(&ps->lock);
+	pthread_join(ps->tick_thread, NULL);
 out_free:
 	ps_free(ps);
 	return ret;
@@ -1343,9 +1687,13 @@ void pstore_close(struct pstore *ps)
 	pthread_mutex_lock(&ps->lock);
 	ps->stopping = true;
 	pthread_cond_broadcast(&ps->tick_cv);
+	pthread_cond_broadcast(&ps->repair_cv);
+	pthread_cond_broadcast(&ps->slab_cv);
 	pthread_mutex_unlock(&ps->lock);
 	if (ps->tick_started)
 		pthread_join(ps->tick_thread, NULL);
+	if (ps->repair_started)
+		pthread_join(ps->repair_thread, NULL);
 	/* give our slabs back to the donors that can still hear us */
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_slab *sl = &ps->slabs[s];
@@ -1461,7 +1809,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 			continue;
 		slabs++;
 		for (unsigned int k = 0; k < sl->nrep; k++)
-			live += !sl->rep[k].stale;
+			live += !sl->rep[k].stale && !sl->rep[k].filling;
 		if (live < ps->replicas)
 			degraded++;
 	}
@@ -1472,8 +1820,10 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	jp(&j,
 	   "\"slab_size\":%" PRIu64 ",\"replicas\":%u,\"pages_total\":%" PRIu64
 	   ",\"pages_used\":%" PRIu64 ",\"slabs\":%" PRIu32
-	   ",\"degraded_slabs\":%" PRIu32 ",\"donors\":[",
-	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded);
+	   ",\"degraded_slabs\":%" PRIu32 ",\"repaired_slabs\":%" PRIu64
+	   ",\"donors\":[",
+	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
+	   atomic_load(&ps->repaired));
 	for (unsigned int i = 0; i < ps->ndonors; i++) {
 		struct ps_donor *d = &ps->donors[i];
 		struct xport_stats st;
@@ -1530,7 +1880,7 @@ int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
 	pthread_mutex_lock(&ps->lock);
 	if (sl->state == SLAB_READY) {
 		for (unsigned int k = 0; k < sl->nrep; k++) {
-			if (sl->rep[k].stale)
+			if (sl->rep[k].stale || sl->rep[k].filling)
 				continue;
 			donors[n] = sl->rep[k].donor;
 			rslabs[n] = sl->rep[k].rslab;
@@ -1571,6 +1921,27 @@ int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold)
 		rev = next;
 	}
 	return 0;
+}
+
+unsigned int pstore_test_held(struct pstore *ps, unsigned int donor)
+{
+	unsigned int n = 0;
+
+	if (donor >= ps->ndonors)
+		return 0;
+	pthread_mutex_lock(&ps->hold_lock);
+	for (struct xport_io *io = ps->donors[donor].held; io; io = io->next)
+		n++;
+	pthread_mutex_unlock(&ps->hold_lock);
+	return n;
+}
+
+void pstore_test_repair(struct pstore *ps, bool on)
+{
+	atomic_store(&ps->repair_off, !on);
+	pthread_mutex_lock(&ps->lock);
+	pthread_cond_broadcast(&ps->repair_cv);
+	pthread_mutex_unlock(&ps->lock);
 }
 
 struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor)

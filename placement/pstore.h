@@ -29,6 +29,13 @@
  * background thread, once no I/O on it is in flight); with a backup,
  * freed pages are punched out of the file.
  *
+ * Repair: a slab with fewer than R live copies (a failed write, a slab
+ * placed while donors were down) gets new replicas in the background on
+ * ranked donors that hold no live copy of it, copied from a live replica
+ * or the backup chunk by chunk; writes go to the new replica meanwhile
+ * and each chunk's copy briefly holds back new writes to the slab, so no
+ * write is lost. Stats count degraded and repaired slabs.
+ *
  * With transport XPORT_MEM and no donors, one local-memory donor holds
  * the whole capacity; donors named "mem:NAME[:SIZE]" each make one more
  * (tests use this for replicas).
@@ -43,7 +50,9 @@
  * a transport completion thread, a backup worker (or in the caller for
  * requests that need no I/O) and must not block. Slab allocation on first
  * touch does a control call to the donor from the submitting thread
- * without holding pstore's locks. pstore_close() comes after every done().
+ * without holding pstore's locks. Two background threads per store: one
+ * frees empty slabs and refreshes donor stats (QUERY each second), one
+ * repairs degraded slabs. pstore_close() comes after every done().
  */
 #ifndef CNM_PLACEMENT_PSTORE_H
 #define CNM_PLACEMENT_PSTORE_H

@@ -23,6 +23,10 @@ int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
 /* hold: ios to that donor are parked (they stay in flight); !hold
  * submits the parked ones in order. */
 int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold);
+/* How many ios are parked on that donor by hold_donor(). */
+unsigned int pstore_test_held(struct pstore *ps, unsigned int donor);
+/* Turns background re-replication on (the default) or off. */
+void pstore_test_repair(struct pstore *ps, bool on);
 struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor);
 unsigned int pstore_test_ndonors(struct pstore *ps);
 

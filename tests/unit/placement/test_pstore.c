@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,7 @@ START_TEST(write_failing_on_one_replica_leaves_it_stale_not_read)
 	uint32_t rs[PSTORE_MAX_REPLICAS];
 	uint64_t p;
 
+	pstore_test_repair(ps, false); /* keep the slab degraded */
 	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
 	fill(buf, p, 1);
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
@@ -693,6 +695,278 @@ START_TEST(concurrent_writers_on_two_replicas_read_back_their_own_data)
 }
 END_TEST
 
+/* Reads every page with each donor failing in turn: every live replica
+ * (and nothing stale) holds gen[i]. */
+static void verify_each_donor_alone_missing(struct pstore *ps,
+					    const uint64_t *lpn,
+					    const uint32_t *gen, unsigned int n)
+{
+	static char buf[PSTORE_PAGE];
+
+	for (unsigned int d = 0; d < pstore_test_ndonors(ps); d++) {
+		pstore_test_fail_donor(ps, d, -ECONNRESET);
+		for (unsigned int i = 0; i < n; i++) {
+			ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+			ck_assert_msg(check_page(buf, lpn[i], gen[i]),
+				      "page %llu wrong without donor %u",
+				      (unsigned long long)lpn[i], d);
+		}
+		pstore_test_fail_donor(ps, d, 0);
+	}
+}
+
+static int degraded(struct pstore *ps)
+{
+	static char json[16384];
+	const char *p;
+
+	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
+	p = strstr(json, "\"degraded_slabs\":");
+	ck_assert_ptr_nonnull(p);
+	return atoi(p + strlen("\"degraded_slabs\":"));
+}
+
+static void wait_repaired(struct pstore *ps)
+{
+	for (int tries = 0; degraded(ps) && tries < 1000; tries++)
+		usleep(10000);
+	ck_assert_int_eq(degraded(ps), 0);
+}
+
+/* Writes gen 1 everywhere, then gen 2 with donor 0 failing: the slabs
+ * with a copy there are degraded. */
+static void degrade(struct pstore *ps, uint64_t *lpn, uint32_t *gen,
+		    unsigned int n)
+{
+	static char buf[PSTORE_PAGE];
+
+	pstore_test_repair(ps, false);
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(
+			pstore_page_alloc(ps, (uint64_t)i * 97, &lpn[i]), 0);
+		gen[i] = 1;
+		fill(buf, lpn[i], gen[i]);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	pstore_test_fail_donor(ps, 0, -ECONNRESET);
+	for (unsigned int i = 0; i < n; i++) {
+		gen[i] = 2;
+		fill(buf, lpn[i], gen[i]);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	pstore_test_fail_donor(ps, 0, 0);
+	ck_assert_int_gt(degraded(ps), 0);
+}
+
+static void check_full_replication(struct pstore *ps, const uint64_t *lpn,
+				   unsigned int n, int r)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+
+		ck_assert_int_eq(pstore_test_slab_replicas(ps, lpn[i], d, rs),
+				 r);
+		if (r == 2)
+			ck_assert_uint_ne(d[0], d[1]);
+	}
+}
+
+START_TEST(degraded_slabs_are_repaired_from_a_survivor)
+{
+	enum { N = 120 };
+	struct pstore *ps = open_mem(3, NULL, 2, 64 * MiB, 1 * MiB, NULL);
+	static uint64_t lpn[N];
+	static uint32_t gen[N];
+
+	degrade(ps, lpn, gen, N);
+	pstore_test_repair(ps, true);
+	wait_repaired(ps);
+	check_full_replication(ps, lpn, N, 2);
+	verify_each_donor_alone_missing(ps, lpn, gen, N);
+	pstore_close(ps);
+}
+END_TEST
+
+struct rw_arg {
+	struct pstore *ps;
+	uint64_t *lpn;
+	uint32_t *gen;
+	unsigned int n, id, nthreads;
+	atomic_int *stop;
+	int errors;
+};
+
+/* Rewrites its own share of the pages (i % nthreads == id) until told. */
+static void *rewriter(void *arg)
+{
+	struct rw_arg *a = arg;
+	char buf[PSTORE_PAGE];
+	unsigned int seed = a->id + 5, i;
+
+	while (!atomic_load(a->stop)) {
+		i = (unsigned int)rand_r(&seed) % a->n;
+		i -= i % a->nthreads;
+		i += a->id;
+		if (i >= a->n)
+			continue;
+		fill(buf, a->lpn[i], a->gen[i] + 1);
+		if (io1(a->ps, XPORT_WRITE, a->lpn[i], buf))
+			a->errors++;
+		else
+			a->gen[i]++;
+	}
+	return NULL;
+}
+
+START_TEST(writes_during_a_repair_reach_the_new_replica)
+{
+	enum { SLABS = 12, PER = 16, N = SLABS * PER, T = 3 };
+	/* 4 MiB slabs; the writes hit the first chunk of each, which the
+	 * repair copies first: a copy racing a write would lose it */
+	struct pstore *ps = open_mem(3, NULL, 2, 64 * MiB, 4 * MiB, NULL);
+	static uint64_t lpn[N];
+	static uint32_t gen[N];
+	static char buf[PSTORE_PAGE];
+	struct rw_arg a[T];
+	pthread_t t[T];
+	atomic_int stop = 0;
+
+	pstore_test_repair(ps, false);
+	for (unsigned int i = 0; i < N; i++) {
+		uint64_t want = (uint64_t)(i / PER) * 1024 + i % PER;
+
+		ck_assert_int_eq(pstore_page_alloc(ps, want, &lpn[i]), 0);
+		ck_assert_uint_eq(lpn[i], want);
+		gen[i] = 1;
+		fill(buf, lpn[i], 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	pstore_test_fail_donor(ps, 0, -ECONNRESET);
+	for (unsigned int i = 0; i < N; i++) {
+		gen[i] = 2;
+		fill(buf, lpn[i], 2);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	pstore_test_fail_donor(ps, 0, 0);
+	ck_assert_int_gt(degraded(ps), 0);
+	for (unsigned int k = 0; k < T; k++) {
+		a[k] = (struct rw_arg){ ps, lpn, gen, N, k, T, &stop, 0 };
+		ck_assert_int_eq(pthread_create(&t[k], NULL, rewriter, &a[k]),
+				 0);
+	}
+	pstore_test_repair(ps, true);
+	wait_repaired(ps);
+	atomic_store(&stop, 1);
+	for (unsigned int k = 0; k < T; k++) {
+		pthread_join(t[k], NULL);
+		ck_assert_int_eq(a[k].errors, 0);
+	}
+	check_full_replication(ps, lpn, N, 2);
+	verify_each_donor_alone_missing(ps, lpn, gen, N);
+	pstore_close(ps);
+}
+END_TEST
+
+struct w1_arg {
+	struct pstore *ps;
+	uint64_t lpn;
+	char buf[PSTORE_PAGE];
+	int status;
+};
+
+static void *write_one(void *arg)
+{
+	struct w1_arg *a = arg;
+
+	a->status = io1(a->ps, XPORT_WRITE, a->lpn, a->buf);
+	return NULL;
+}
+
+START_TEST(a_write_racing_the_repair_copy_is_not_overwritten)
+{
+	/* donors 0 (live copy, the source) and 1 (stale, then refilled) */
+	struct pstore *ps = open_mem(2, NULL, 2, 16 * MiB, 1 * MiB, NULL);
+	static char buf[PSTORE_PAGE];
+	struct w1_arg w = { .ps = ps };
+	unsigned int d[PSTORE_MAX_REPLICAS];
+	uint32_t rs[PSTORE_MAX_REPLICAS];
+	pthread_t t;
+	uint64_t p;
+
+	pstore_test_repair(ps, false);
+	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
+	fill(buf, p, 1);
+	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	pstore_test_fail_donor(ps, 1, -ECONNRESET);
+	fill(buf, p, 2);
+	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	pstore_test_fail_donor(ps, 1, 0);
+	/* the copy's first read from donor 0 stays parked */
+	pstore_test_hold_donor(ps, 0, true);
+	pstore_test_repair(ps, true);
+	for (int i = 0; pstore_test_held(ps, 0) == 0 && i < 1000; i++)
+		usleep(5000);
+	ck_assert_uint_eq(pstore_test_held(ps, 0), 1);
+	/* generation 3 of page 0 arrives while the copy is in progress */
+	w.lpn = p;
+	fill(w.buf, p, 3);
+	ck_assert_int_eq(pthread_create(&t, NULL, write_one, &w), 0);
+	usleep(50000);
+	pstore_test_hold_donor(ps, 0, false);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(w.status, 0);
+	wait_repaired(ps);
+	ck_assert_int_eq(pstore_test_slab_replicas(ps, p, d, rs), 2);
+	/* the new replica alone must hold generation 3 */
+	pstore_test_fail_donor(ps, 0, -ECONNRESET);
+	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
+	ck_assert(check_page(buf, p, 3));
+	pstore_test_fail_donor(ps, 0, 0);
+	pstore_close(ps);
+}
+END_TEST
+
+START_TEST(a_slab_left_only_on_the_backup_is_copied_to_a_donor)
+{
+	enum { N = 60 };
+	char path[256];
+	struct pstore *ps;
+	static uint64_t lpn[N];
+	static char buf[PSTORE_PAGE];
+
+	tmp_path(path, sizeof(path), "repair");
+	ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, path);
+	pstore_test_repair(ps, false);
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(
+			pstore_page_alloc(ps, (uint64_t)i * 61, &lpn[i]), 0);
+		fill(buf, lpn[i], 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	/* both donors miss gen 2: only the backup has it */
+	pstore_test_fail_donor(ps, 0, -EIO);
+	pstore_test_fail_donor(ps, 1, -EIO);
+	for (unsigned int i = 0; i < N; i++) {
+		fill(buf, lpn[i], 2);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	pstore_test_fail_donor(ps, 0, 0);
+	pstore_test_fail_donor(ps, 1, 0);
+	ck_assert_int_gt(degraded(ps), 0);
+	pstore_test_repair(ps, true);
+	wait_repaired(ps);
+	check_full_replication(ps, lpn, N, 1);
+	/* reads go to the new donor copies first */
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+		ck_assert(check_page(buf, lpn[i], 2));
+	}
+	pstore_close(ps);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pstore");
@@ -722,6 +996,10 @@ int main(void)
 	tcase_add_test(
 		tc,
 		concurrent_writers_on_two_replicas_read_back_their_own_data);
+	tcase_add_test(tc, degraded_slabs_are_repaired_from_a_survivor);
+	tcase_add_test(tc, writes_during_a_repair_reach_the_new_replica);
+	tcase_add_test(tc, a_write_racing_the_repair_copy_is_not_overwritten);
+	tcase_add_test(tc, a_slab_left_only_on_the_backup_is_copied_to_a_donor);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
