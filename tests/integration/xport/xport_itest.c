@@ -13,6 +13,8 @@
  *                                        every pending request fails in
  *                                        time; touch MARK, wait for the
  *                                        restarted donor (EV_UP), work
+ *   xport_itest evict HOST PORT          RECLAIM makes the donor send
+ *                                        EVICT: XPORT_EV_EVICT for our slab
  *   xport_itest stall HOST PORT PID      SIGSTOP the donor: requests time
  *                                        out, SIGCONT: reconnect under the
  *                                        same session, the data is there
@@ -80,6 +82,7 @@ struct evlog {
 	pthread_cond_t cond;
 	int up, down, evict;
 	int down_err;
+	uint32_t evict_slab;
 };
 
 static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
@@ -92,8 +95,10 @@ static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 	else if (ev->type == XPORT_EV_DOWN) {
 		e->down++;
 		e->down_err = ev->error;
-	} else
+	} else {
 		e->evict++;
+		e->evict_slab = ev->slab;
+	}
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -808,6 +813,48 @@ static int cmd_kill(pid_t pid, const char *mark)
 	return failures != 0;
 }
 
+static int cmd_evict(void)
+{
+	struct xport_cfg cfg;
+	struct xport_slab s;
+	struct evlog ev;
+	struct xport *x;
+	uint32_t slab;
+	int ret;
+
+	evlog_init(&ev);
+	cfg_init(&cfg, &ev, 6);
+	ret = open_up(&cfg, &x);
+	check(!ret, "connect", "%d", ret);
+	if (ret)
+		return 1;
+	/* two slabs, the first given back: the one left is not slab 0 */
+	ret = xport_alloc(x, &s);
+	if (!ret) {
+		slab = s.slab;
+		ret = xport_alloc(x, &s);
+		if (!ret)
+			ret = xport_free(x, slab);
+	}
+	check(!ret, "alloc", "%d", ret);
+	if (ret)
+		return 1;
+	ret = xport_reclaim(x, SLAB);
+	check(!ret, "the donor takes a reclaim request", "%d", ret);
+	ret = evlog_wait(&ev, &ev.evict, 1, HANG_MS);
+	pthread_mutex_lock(&ev.lock);
+	slab = ev.evict_slab;
+	pthread_mutex_unlock(&ev.lock);
+	check(!ret && slab == s.slab,
+	      "the donor's EVICT arrives as XPORT_EV_EVICT for our slab",
+	      "slab %u, ours %u", slab, s.slab);
+	ret = xport_free(x, s.slab);
+	check(!ret, "the evicted slab is freed", "%d", ret);
+	check(xport_state(x) == XPORT_UP, "still up after the eviction", NULL);
+	xport_close(x);
+	return failures != 0;
+}
+
 /* kill() returns before the target stops: wait for state 'T' */
 static int wait_stopped(pid_t pid)
 {
@@ -991,7 +1038,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4) {
 		fprintf(stderr,
-			"usage: %s data|auth|kill|stall|bench HOST "
+			"usage: %s data|auth|kill|evict|stall|bench HOST "
 			"PORT [ARGS]\n",
 			argv[0]);
 		return 2;
@@ -1005,6 +1052,8 @@ int main(int argc, char **argv)
 		return cmd_auth(argv[4], argv[5]);
 	if (!strcmp(cmd, "kill") && argc == 6)
 		return cmd_kill(atoi(argv[4]), argv[5]);
+	if (!strcmp(cmd, "evict"))
+		return cmd_evict();
 	if (!strcmp(cmd, "stall") && argc == 5)
 		return cmd_stall(atoi(argv[4]));
 	if (!strcmp(cmd, "bench"))
