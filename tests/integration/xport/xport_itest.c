@@ -1026,6 +1026,38 @@ static int cmd_bench(void)
 	       TN, TOPS / (t0 / 1e9),
 	       TOPS * (double)PAGE / (1 << 20) / (t0 / 1e9),
 	       (double)(st.ops - o0) / (st.posts - p0));
+
+	/* pipelined: 8 threads, 32 requests in flight each, 1-8 pages */
+	{
+		static struct worker w[TN];
+		uint64_t ios0 = st.ios,
+			 bytes0 = st.bytes_read + st.bytes_written;
+
+		t0 = mono_ns();
+		for (i = 0; i < TN; i++) {
+			worker_init(&w[i], x, s.slab,
+				    (uint64_t)i * (SLAB / TN / PAGE) * PAGE,
+				    SLAB / TN / PAGE, 1000 + i);
+			w[i].nops = 2500;
+			pthread_create(&th[i], NULL, worker_main, &w[i]);
+		}
+		for (i = 0; i < TN; i++) {
+			pthread_join(th[i], NULL);
+			worker_drain(&w[i], HANG_MS);
+		}
+		t0 = mono_ns() - t0;
+		xport_get_stats(x, &st);
+		printf("%d pipelined submitters (32 in flight each), 4-32 KiB "
+		       "r/w: %.0f ios/s, %.1f MiB/s, %.2f ops/post, %llu "
+		       "errors\n",
+		       TN, (st.ios - ios0) / (t0 / 1e9),
+		       (st.bytes_read + st.bytes_written - bytes0) /
+			       (double)(1 << 20) / (t0 / 1e9),
+		       (double)(st.ops - o0) / (st.posts - p0),
+		       (unsigned long long)st.errors);
+		for (i = 0; i < TN; i++)
+			worker_fini(&w[i]);
+	}
 	xport_close(x);
 	return 0;
 }
