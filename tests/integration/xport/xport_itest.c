@@ -1033,6 +1033,9 @@ static int cmd_bench(void)
 		uint64_t ios0 = st.ios,
 			 bytes0 = st.bytes_read + st.bytes_written;
 
+		p0 = st.posts;
+		o0 = st.ops;
+
 		t0 = mono_ns();
 		for (i = 0; i < TN; i++) {
 			worker_init(&w[i], x, s.slab,
