@@ -41,7 +41,7 @@ const struct opt_def fs_opt_defs[] = {
 	{ "threads", 0, OPT_INT, F(threads), "4", 1, 64, NULL, "N",
 	  "FUSE worker threads" },
 	{ "requests", 0, OPT_INT, F(requests), "32", 2, 1024, NULL, "N",
-	  "preallocated request buffers (512 KiB each)" },
+	  "preallocated 512 KiB request buffers (and 4x as many of 36 KiB)" },
 	{ "io-timeout-ms", 0, OPT_INT, F(io_timeout_ms), "10000", 100, 600000,
 	  NULL, "MS", "a page I/O not done by then fails (EIO)" },
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,

@@ -35,6 +35,8 @@
 #define PG	      PSTORE_PAGE
 #define PG_SHIFT      PSTORE_PAGE_SHIFT
 #define REQ_PAGES     (CNMFS_MAX_IO / PG + 1) /* an unaligned max_write */
+#define SMALL_PAGES   9 /* an unaligned 32 KiB: most swap I/O */
+#define SMALL_PER_BIG 4 /* small request contexts per big one */
 #define FS_MAX_FILE   (1ull << 52)
 #define FS_MAX_INODES (1u << 20)
 #define STATS_INO     2
@@ -116,15 +118,17 @@ struct fsreq {
 	struct cnmfs *fs;
 	fuse_req_t req;
 	struct inode *in;
-	uint64_t *lpn; /* REQ_PAGES */
-	char *buf;     /* REQ_PAGES pages */
-	char *old;     /* one page for read-modify-write */
+	unsigned int cap; /* pages buf holds: SMALL_PAGES or REQ_PAGES */
+	int big;	  /* from the pool of big contexts */
+	uint64_t *lpn;	  /* cap entries */
+	char *buf;	  /* cap pages */
+	char *old;	  /* one page for read-modify-write */
 	size_t len;
 	unsigned int head; /* offset of the first byte in buf */
 	unsigned int npages;
 	uint64_t first;	      /* file page of lpn[0] (writes) */
 	uint64_t old_size;    /* file size before this write */
-	unsigned char *fresh; /* REQ_PAGES, writes: see map_for_write */
+	unsigned char *fresh; /* cap entries, writes: see map_for_write */
 	enum req_kind kind;
 	sem_t sem; /* RK_SYNC */
 	int status;
@@ -148,7 +152,7 @@ struct cnmfs {
 
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
-	struct fsreq *free_reqs; /* protected by req_lock */
+	struct fsreq *free_reqs[2]; /* small, big; protected by req_lock */
 	struct fsreq *reqs;
 	unsigned int nreqs;
 	char *req_mem;
@@ -387,17 +391,33 @@ static void maybe_free(struct cnmfs *fs, struct inode *in)
 
 /* ---- request contexts ---- */
 
-static struct fsreq *req_get(struct cnmfs *fs)
+/*
+ * A request context with room for npages. Small requests (most swap I/O)
+ * have their own pool so that they never queue behind 512 KiB writes; they
+ * take a big context only when theirs are all busy. Waits when both are
+ * empty (backpressure).
+ */
+static struct fsreq *req_get(struct cnmfs *fs, unsigned int npages)
 {
+	int small = npages <= SMALL_PAGES, waited = 0;
 	struct fsreq *r;
 
 	pthread_mutex_lock(&fs->req_lock);
-	if (!fs->free_reqs)
-		atomic_fetch_add(&fs->req_waits, 1);
-	while (!fs->free_reqs)
+	for (;;) {
+		if (small && fs->free_reqs[0]) {
+			r = fs->free_reqs[0];
+			fs->free_reqs[0] = r->next_free;
+			break;
+		}
+		if (fs->free_reqs[1]) {
+			r = fs->free_reqs[1];
+			fs->free_reqs[1] = r->next_free;
+			break;
+		}
+		if (!waited++)
+			atomic_fetch_add(&fs->req_waits, 1);
 		pthread_cond_wait(&fs->req_cond, &fs->req_lock);
-	r = fs->free_reqs;
-	fs->free_reqs = r->next_free;
+	}
 	pthread_mutex_unlock(&fs->req_lock);
 	return r;
 }
@@ -405,9 +425,10 @@ static struct fsreq *req_get(struct cnmfs *fs)
 static void req_put(struct cnmfs *fs, struct fsreq *r)
 {
 	pthread_mutex_lock(&fs->req_lock);
-	r->next_free = fs->free_reqs;
-	fs->free_reqs = r;
-	pthread_cond_signal(&fs->req_cond);
+	r->next_free = fs->free_reqs[r->big];
+	fs->free_reqs[r->big] = r;
+	/* waiters differ in what they can take: wake them all */
+	pthread_cond_broadcast(&fs->req_cond);
 	pthread_mutex_unlock(&fs->req_lock);
 }
 
@@ -441,7 +462,7 @@ static int sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 static int zero_in_page(struct cnmfs *fs, struct inode *in, uint64_t lpn,
 			unsigned int from, unsigned int to)
 {
-	struct fsreq *r = req_get(fs);
+	struct fsreq *r = req_get(fs, 1);
 	int ret;
 
 	pthread_mutex_lock(&in->rmw);
@@ -1135,7 +1156,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > CNMFS_MAX_IO)
 		size = CNMFS_MAX_IO;
-	r = req_get(fs);
+	r = req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
 	pthread_mutex_lock(&in->lock);
 	if ((uint64_t)off >= in->size) {
 		pthread_mutex_unlock(&in->lock);
@@ -1338,11 +1359,11 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		fuse_reply_write(req, 0);
 		return;
 	}
-	r = req_get(fs);
-	fresh = r->fresh;
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;
+	r = req_get(fs, npages);
+	fresh = r->fresh;
 	memcpy(r->buf + head, data, size);
 
 	pthread_mutex_lock(&in->lock);
@@ -1837,7 +1858,7 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		 struct cnmfs **out)
 {
-	size_t per_req = (REQ_PAGES + 1) * (size_t)PG;
+	size_t off = 0;
 	struct cnmfs *fs;
 	int ret;
 
@@ -1861,9 +1882,13 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	if (ret)
 		goto out_locks;
 
-	fs->nreqs = p->requests;
+	/* p->requests big contexts, SMALL_PER_BIG times as many small ones;
+	 * each has one more page for read-modify-write */
+	fs->nreqs = p->requests * (1 + SMALL_PER_BIG);
 	fs->reqs = calloc(fs->nreqs, sizeof(*fs->reqs));
-	fs->req_mem_len = per_req * fs->nreqs;
+	fs->req_mem_len =
+		(size_t)p->requests * (REQ_PAGES + 1) * PG +
+		(size_t)p->requests * SMALL_PER_BIG * (SMALL_PAGES + 1) * PG;
 	fs->req_mem = mmap(NULL, fs->req_mem_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!fs->reqs || fs->req_mem == MAP_FAILED) {
@@ -1875,17 +1900,20 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		struct fsreq *r = &fs->reqs[i];
 
 		r->fs = fs;
-		r->buf = fs->req_mem + i * per_req;
-		r->old = r->buf + REQ_PAGES * (size_t)PG;
-		r->lpn = calloc(REQ_PAGES, sizeof(*r->lpn));
-		r->fresh = calloc(REQ_PAGES, 1);
+		r->big = i < p->requests;
+		r->cap = r->big ? REQ_PAGES : SMALL_PAGES;
+		r->buf = fs->req_mem + off;
+		r->old = r->buf + (size_t)r->cap * PG;
+		off += ((size_t)r->cap + 1) * PG;
+		r->lpn = calloc(r->cap, sizeof(*r->lpn));
+		r->fresh = calloc(r->cap, 1);
 		if (!r->lpn || !r->fresh) {
 			ret = -ENOMEM;
 			goto out_reqs;
 		}
 		sem_init(&r->sem, 0, 0);
-		r->next_free = fs->free_reqs;
-		fs->free_reqs = r;
+		r->next_free = fs->free_reqs[r->big];
+		fs->free_reqs[r->big] = r;
 	}
 	if (ps) {
 		ret = pstore_register(ps, fs->req_mem, fs->req_mem_len);

@@ -282,7 +282,10 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		ret = -ENOMEM;
 		goto out_unmount;
 	}
+	/* a fixed pool: as many idle threads allowed as threads, so none is
+	 * ever torn down and re-created per request */
 	fuse_loop_cfg_set_max_threads(lc, c->threads);
+	fuse_loop_cfg_set_idle_threads(lc, c->threads);
 	fuse_loop_cfg_set_clone_fd(lc, 0);
 	ret = fuse_session_loop_mt(g_se, lc);
 	fuse_loop_cfg_destroy(lc);
