@@ -79,6 +79,8 @@ cnm_start_donor() {
 	pid=$!
 	echo "$pid" >"$CNM_TMP/$name.pid"
 	CNM_DONORS+=("$name")
+	# a file, so donors started in subshells are cleaned up too
+	echo "$name" >>"$CNM_TMP/.donors"
 	if ! cnm_wait_for_file "$CNM_TMP/$name.port" 10 "$pid"; then
 		cnm_log "donor $name did not start; its log:"
 		sed 's/^/#   /' "$CNM_TMP/$name.log" >&2
@@ -149,8 +151,9 @@ cnm_fail_on_log_errors() {
 
 # cnm_cleanup: for `trap cnm_cleanup EXIT`; keeps the exit status.
 cnm_cleanup() {
-	local rc=$? name pid
-	for name in "${CNM_DONORS[@]}"; do
+	local rc=$? name pid names=()
+	[ -f "$CNM_TMP/.donors" ] && mapfile -t names < <(sort -u "$CNM_TMP/.donors")
+	for name in "${names[@]}"; do
 		pid=$(cat "$CNM_TMP/$name.pid" 2>/dev/null || true)
 		[ -n "$pid" ] || continue
 		kill -0 "$pid" 2>/dev/null || continue
@@ -160,7 +163,7 @@ cnm_cleanup() {
 		wait "$pid" 2>/dev/null || true
 	done
 	if [ "$rc" != 0 ]; then
-		for name in "${CNM_DONORS[@]}"; do
+		for name in "${names[@]}"; do
 			[ -f "$CNM_TMP/$name.log" ] || continue
 			cnm_log "log of donor $name:"
 			tail -n 30 "$CNM_TMP/$name.log" | sed 's/^/#   /' >&2
