@@ -4,7 +4,15 @@
 # port: the client reconnects by itself (EV_UP) and works again.
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
-trap cnm_cleanup EXIT
+itest=
+cleanup() {
+	local rc=$?
+	set +e
+	[ -z "$itest" ] || kill -KILL "$itest" 2>/dev/null
+	(exit "$rc")
+	cnm_cleanup
+}
+trap cleanup EXIT
 
 cnm_start_donor d1 --memory 256M --grace-period 2
 port=$CNM_PORT
@@ -14,10 +22,14 @@ mark=$CNM_TMP/restart-now
 itest=$!
 if ! cnm_wait_for_file "$mark" 60 "$itest"; then
 	wait "$itest" || true
+	itest=
 	exit 1
 fi
 # the killed donor's port is free again: restart on the same one
 cnm_start_donor d2 --memory 256M --grace-period 2 --listen "127.0.0.1:$port"
-wait "$itest"
+rc=0
+wait "$itest" || rc=$?
+itest=
+[ "$rc" = 0 ] || exit "$rc"
 cnm_stop_donor d2
 cnm_fail_on_log_errors "$(cnm_donor_log d2)"

@@ -5,11 +5,13 @@
 # finds its slab's data (within the donor's grace period).
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
+# a stopped donor would ignore SIGTERM: continue it before the cleanup
 cleanup() {
-	local rc=$?
-	pid=$(cnm_donor_pid d1 2>/dev/null || true)
-	[ -z "$pid" ] || kill -CONT "$pid" 2>/dev/null || true
-	(exit $rc)
+	local rc=$? pid
+	set +e
+	pid=$(cnm_donor_pid d1 2>/dev/null)
+	[ -z "$pid" ] || kill -CONT "$pid" 2>/dev/null
+	(exit "$rc")
 	cnm_cleanup
 }
 trap cleanup EXIT
