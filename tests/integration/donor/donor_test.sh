@@ -127,6 +127,32 @@ case_memory_over_host_available_refused() {
 	grep -q 'memory: 256M asked for, but the host has only' "$CNM_TMP/out"
 }
 
+case_config_file_sets_every_flag() {
+	local conf=$CNM_TMP/donor.conf rc=0
+	cat >"$conf" <<EOF
+listen = "127.0.0.1:0";
+memory = "8M";
+grace-period = 7;
+max-clients = 3;
+log-level = "debug";
+EOF
+	# the command line wins over the file (memory; the helper's own
+	# --grace-period 2), the file over the defaults (log-level)
+	cnm_start_donor d --config "$conf" --memory 16M
+	grep -q 'serving 16M of memory on 127.0.0.1:.*grace period 2s' \
+		"$(cnm_donor_log d)"
+	tc d hello
+	cnm_wait_for_log "$(cnm_donor_log d)" \
+		'debug: client 127.0.0.1:[0-9]+: authenticated'
+	finish d
+	# a bad value names the file and line
+	printf 'listen = "127.0.0.1:0";\nmemory = "12Q";\n' >"$conf"
+	"$CNM_DONOR_BIN" --config "$conf" --foreground 2>"$CNM_TMP/out" ||
+		rc=$?
+	[ "$rc" != 0 ]
+	grep -q "$conf:2: memory: '12Q' is not a size" "$CNM_TMP/out"
+}
+
 case_no_key_only_on_loopback() {
 	local rc=0
 	"$CNM_DONOR_BIN" --foreground --listen 0.0.0.0:0 --memory 8M \
