@@ -63,6 +63,7 @@ static int open_auto(const struct xport_cfg *cfg, struct xport **out)
 	c.kind = XPORT_RDMA;
 	c.event = NULL;
 	c.event_arg = NULL;
+	c.reconnect_max_ms = 0; /* one attempt: wait_up reports its error */
 	ret = xport_rdma_backend.open(&c, &probe);
 	if (ret == -ENOMEM || ret == -EINVAL)
 		return ret;
