@@ -54,11 +54,13 @@
 #define PS_MAX_DONORS	 RANK_MAX
 #define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
 #define PS_NIFL		 64
-#define PS_DEF_SLAB	 (64ull << 20)
-#define PS_DEF_POOL	 8192
-#define PS_DEF_CTL_MS	 5000
-#define PS_TICK_MS	 1000
-#define PS_ADDR_MAX	 280
+/* R replicas plus one being filled (repair, migration) */
+#define PS_MAX_COPIES (PSTORE_MAX_REPLICAS + 1)
+#define PS_DEF_SLAB   (64ull << 20)
+#define PS_DEF_POOL   8192
+#define PS_DEF_CTL_MS 5000
+#define PS_TICK_MS    1000
+#define PS_ADDR_MAX   280
 
 enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
 
@@ -66,6 +68,7 @@ struct ps_rep {
 	uint16_t donor; /* slot index */
 	bool stale;	/* a write failed here: not a valid copy any more */
 	bool filling;	/* being filled by repair: written, not read */
+	bool evict;	/* the donor wants it back: migrate, then free */
 	uint32_t rslab; /* donor's slab id */
 };
 
@@ -81,7 +84,7 @@ struct ps_slab {
 	uint32_t wios;	/* write runs past the fence check, in flight */
 	bool repairing; /* the repair thread owns a filling replica */
 	bool fence;	/* repair copies a chunk: new writes wait */
-	struct ps_rep rep[PSTORE_MAX_REPLICAS];
+	struct ps_rep rep[PS_MAX_COPIES];
 	/* protected by ps->ifl[slab % PS_NIFL] */
 	struct ps_run *ifl_head, *ifl_tail; /* in-flight writes, oldest first */
 };
@@ -117,12 +120,12 @@ struct ps_run {
 	uint8_t fillmask; /* write: targets that are filling replicas */
 	atomic_int pending;
 	atomic_uint ok; /* bit k: replica k has the data; bit MAX: backup */
-	struct ps_rep rep[PSTORE_MAX_REPLICAS];
-	struct xport_io io[PSTORE_MAX_REPLICAS];
+	struct ps_rep rep[PS_MAX_COPIES];
+	struct xport_io io[PS_MAX_COPIES];
 	struct backup_io bio;
 };
 
-#define OK_BACKUP (1u << PSTORE_MAX_REPLICAS)
+#define OK_BACKUP (1u << PS_MAX_COPIES)
 
 struct pstore {
 	uint64_t slab_size;
@@ -155,6 +158,7 @@ struct pstore {
 	bool repair_started;
 	char *repair_buf; /* PS_RUN_MAX_PAGES pages, repair thread only */
 	_Atomic uint64_t repaired; /* slabs brought back to R copies */
+	_Atomic uint64_t migrated; /* slabs moved off a donor that evicts */
 	atomic_bool repair_off;	   /* test hook */
 
 	pthread_mutex_t ifl[PS_NIFL];
@@ -473,6 +477,7 @@ static int alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
 		rep->rslab = xs.slab;
 		rep->stale = false;
 		rep->filling = false;
+		rep->evict = false;
 	} else if (ret == -ENOSPC) {
 		d->free_slabs = 0; /* until the next QUERY says otherwise */
 	}
@@ -616,8 +621,8 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 	uint32_t s = slab_of(ps, lpn);
 	uint64_t off = (lpn % ps->pages_per_slab) * PSTORE_PAGE;
 	struct ps_run *run = run_get(ps);
-	struct ps_donor *dst[PSTORE_MAX_REPLICAS];
-	struct xport_io *io[PSTORE_MAX_REPLICAS];
+	struct ps_donor *dst[PS_MAX_COPIES];
+	struct xport_io *io[PS_MAX_COPIES];
 	struct backup_io *bio = NULL;
 	unsigned int nrep;
 	int ret;
@@ -764,7 +769,7 @@ static void read_backup_done(struct backup_io *bio, int status)
 static void read_order(struct pstore *ps, struct ps_slab *sl,
 		       struct ps_run *run)
 {
-	uint64_t key[PSTORE_MAX_REPLICAS];
+	uint64_t key[PS_MAX_COPIES];
 
 	run->nrep = 0;
 	for (unsigned int j = 0; j < sl->nrep; j++) {
@@ -982,7 +987,7 @@ static void free_empty_slabs(struct pstore *ps)
 	ps->free_pending = false;
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_slab *sl = &ps->slabs[s];
-		struct ps_rep rep[PSTORE_MAX_REPLICAS];
+		struct ps_rep rep[PS_MAX_COPIES];
 		unsigned int nrep;
 
 		if (sl->state != SLAB_READY || sl->used || sl->ios ||
@@ -1144,12 +1149,13 @@ static int sync_io(struct pstore *ps, struct ps_donor *d, uint8_t dir,
 	return w.status;
 }
 
-static unsigned int live_reps(const struct ps_slab *sl)
+static unsigned int live_reps(const struct ps_slab *sl, bool count_evict)
 {
 	unsigned int n = 0;
 
 	for (unsigned int k = 0; k < sl->nrep; k++)
-		n += !sl->rep[k].stale && !sl->rep[k].filling;
+		n += !sl->rep[k].stale && !sl->rep[k].filling &&
+		     (count_evict || !sl->rep[k].evict);
 	return n;
 }
 
@@ -1164,8 +1170,11 @@ static int64_t repair_pick(struct pstore *ps)
 
 		if (sl->state != SLAB_READY || sl->repairing || !sl->used)
 			continue;
-		live = live_reps(sl);
-		if (live >= ps->replicas || (!live && !sl->backup))
+		/* a copy its donor wants back does not count: migrate it */
+		live = live_reps(sl, false);
+		if (live >= ps->replicas ||
+		    (!live_reps(sl, true) && !sl->backup) ||
+		    sl->nrep >= PS_MAX_COPIES)
 			continue;
 		for (unsigned int i = 0; i < ps->ndonors; i++) {
 			struct ps_donor *d = &ps->donors[i];
@@ -1189,7 +1198,7 @@ static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 			unsigned int n, const struct ps_rep *dst)
 {
 	struct ps_slab *sl = &ps->slabs[s];
-	struct ps_rep src[PSTORE_MAX_REPLICAS];
+	struct ps_rep src[PS_MAX_COPIES];
 	unsigned int nsrc = 0;
 	bool backup;
 	uint64_t off = (uint64_t)p * PSTORE_PAGE;
@@ -1228,9 +1237,10 @@ static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 static int repair_slab(struct pstore *ps, uint32_t s)
 {
 	struct ps_slab *sl = &ps->slabs[s];
-	struct ps_rep drop[PSTORE_MAX_REPLICAS], nrep_new = { 0 };
+	struct ps_rep drop[PS_MAX_COPIES], evicted[PS_MAX_COPIES];
+	struct ps_rep nrep_new = { 0 };
 	struct rank_donor cand[PS_MAX_DONORS];
-	unsigned int ndrop = 0, keep = 0, out[1], idx = 0;
+	unsigned int ndrop = 0, nevicted = 0, keep = 0, out[1], idx = 0;
 	int ret;
 
 	/* drop the stale copies; rank among donors without a live one */
@@ -1301,8 +1311,26 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 
 	pthread_mutex_lock(&ps->lock);
 	if (!ret && !sl->rep[idx].stale) {
+		keep = 0;
+		/* the switch: no write in flight while copies are dropped */
+		sl->fence = true;
+		while (sl->wios)
+			pthread_cond_wait(&ps->slab_cv, &ps->lock);
 		sl->rep[idx].filling = false;
-		atomic_fetch_add(&ps->repaired, 1);
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			/* the new copy is live: the donor gets it back */
+			if (sl->rep[k].evict && !sl->rep[k].stale) {
+				evicted[nevicted++] = sl->rep[k];
+				ps->donors[sl->rep[k].donor].slabs--;
+				ps->donors[sl->rep[k].donor].free_slabs++;
+				continue;
+			}
+			sl->rep[keep++] = sl->rep[k];
+		}
+		sl->nrep = (uint8_t)keep;
+		sl->fence = false;
+		pthread_cond_broadcast(&ps->slab_cv);
+		atomic_fetch_add(nevicted ? &ps->migrated : &ps->repaired, 1);
 	} else {
 		/* failed: a stale replica is dropped on the next round */
 		sl->rep[idx].filling = false;
@@ -1316,6 +1344,22 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	else
 		log_info("pstore: slab %" PRIu32 ": replica added on donor %s",
 			 s, ps->donors[nrep_new.donor].addr);
+	for (unsigned int k = 0; k < nevicted; k++) {
+		struct ps_donor *d = &ps->donors[evicted[k].donor];
+		int r = atomic_load(&d->up) ? xport_free(d->x, evicted[k].rslab)
+					    : -ENOTCONN;
+
+		if (r)
+			LOG_RATELIMITED(LOG_WARNING,
+					"donor %s: slab %" PRIu32
+					": free after migration failed: %s",
+					d->addr, evicted[k].rslab,
+					strerror(-r));
+		else
+			log_info("donor %s: slab %" PRIu32
+				 " given back (pstore slab %" PRIu32 ")",
+				 d->addr, evicted[k].rslab, s);
+	}
 out_done:
 	pthread_mutex_lock(&ps->lock);
 	sl->repairing = false;
@@ -1356,6 +1400,37 @@ static void *repair_main(void *arg)
 
 /* ------------------------------------------------------- open and close */
 
+/*
+ * The donor wants remote slab rslab back: flag the copy; the repair
+ * thread moves the slab to another ranked donor, then frees it. Short
+ * critical section: called from the transport's event thread.
+ */
+static void evict_mark(struct pstore *ps, unsigned int di, uint32_t rslab)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&ps->lock);
+	for (uint32_t s = 0; s < ps->nslabs && !found; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+
+		if (sl->state != SLAB_READY)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			if (sl->rep[k].donor == di &&
+			    sl->rep[k].rslab == rslab && !sl->rep[k].stale) {
+				sl->rep[k].evict = true;
+				found = true;
+				break;
+			}
+		}
+	}
+	pthread_cond_broadcast(&ps->repair_cv);
+	pthread_mutex_unlock(&ps->lock);
+	log_notice("donor %s: slab %" PRIu32 ": evict request%s",
+		   ps->donors[di].addr, rslab,
+		   found ? ", migrating" : " for a slab we do not hold");
+}
+
 static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 {
 	struct ps_donor *d = arg;
@@ -1370,10 +1445,7 @@ static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 		log_warn("donor %s: down: %s", d->addr, strerror(-ev->error));
 		break;
 	case XPORT_EV_EVICT:
-		/* migration on evict comes with re-replication */
-		log_notice("donor %s: slab %" PRIu32
-			   ": evict request not handled yet",
-			   d->addr, ev->slab);
+		evict_mark(d->ps, (unsigned int)(d - d->ps->donors), ev->slab);
 		break;
 	}
 }
@@ -1659,13 +1731,11 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	if (ret)
 		goto out_free;
 	ps->tick_started = true;
-	if (ps->replicas > 1 || ps->backup) {
-		ret = -pthread_create(&ps->repair_thread, NULL, repair_main,
-				      ps);
-		if (ret)
-			goto out_stop_tick;
-		ps->repair_started = true;
-	}
+	/* repairs degraded slabs and migrates evicted ones (any R) */
+	ret = -pthread_create(&ps->repair_thread, NULL, repair_main, ps);
+	if (ret)
+		goto out_stop_tick;
+	ps->repair_started = true;
 	*out = ps;
 	return 0;
 
@@ -1821,9 +1891,9 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	   "\"slab_size\":%" PRIu64 ",\"replicas\":%u,\"pages_total\":%" PRIu64
 	   ",\"pages_used\":%" PRIu64 ",\"slabs\":%" PRIu32
 	   ",\"degraded_slabs\":%" PRIu32 ",\"repaired_slabs\":%" PRIu64
-	   ",\"donors\":[",
+	   ",\"migrated_slabs\":%" PRIu64 ",\"donors\":[",
 	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
-	   atomic_load(&ps->repaired));
+	   atomic_load(&ps->repaired), atomic_load(&ps->migrated));
 	for (unsigned int i = 0; i < ps->ndonors; i++) {
 		struct ps_donor *d = &ps->donors[i];
 		struct xport_stats st;
@@ -1934,6 +2004,14 @@ unsigned int pstore_test_held(struct pstore *ps, unsigned int donor)
 		n++;
 	pthread_mutex_unlock(&ps->hold_lock);
 	return n;
+}
+
+int pstore_test_evict(struct pstore *ps, unsigned int donor, uint32_t rslab)
+{
+	if (donor >= ps->ndonors)
+		return -EINVAL;
+	evict_mark(ps, donor, rslab);
+	return 0;
 }
 
 void pstore_test_repair(struct pstore *ps, bool on)

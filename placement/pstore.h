@@ -34,7 +34,11 @@
  * ranked donors that hold no live copy of it, copied from a live replica
  * or the backup chunk by chunk; writes go to the new replica meanwhile
  * and each chunk's copy briefly holds back new writes to the slab, so no
- * write is lost. Stats count degraded and repaired slabs.
+ * write is lost. A donor's EVICT request for one of our slabs takes the
+ * same path: the slab gets a copy on another ranked donor (never one that
+ * already holds it), the map switches while writes are held back, then
+ * the evicted copy is freed. Stats count degraded, repaired and migrated
+ * slabs.
  *
  * With transport XPORT_MEM and no donors, one local-memory donor holds
  * the whole capacity; donors named "mem:NAME[:SIZE]" each make one more

@@ -25,6 +25,8 @@ int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
 int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold);
 /* How many ios are parked on that donor by hold_donor(). */
 unsigned int pstore_test_held(struct pstore *ps, unsigned int donor);
+/* As if donor slot `donor` sent EVICT for its slab rslab. */
+int pstore_test_evict(struct pstore *ps, unsigned int donor, uint32_t rslab);
 /* Turns background re-replication on (the default) or off. */
 void pstore_test_repair(struct pstore *ps, bool on);
 struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -967,6 +968,87 @@ START_TEST(a_slab_left_only_on_the_backup_is_copied_to_a_donor)
 }
 END_TEST
 
+/* Polls until the slab of lpn has no live copy on donor `gone`. */
+static int wait_off_donor(struct pstore *ps, uint64_t lpn, unsigned int gone,
+			  unsigned int *d, uint32_t *rs)
+{
+	int n = 0;
+
+	for (int tries = 0; tries < 1000; tries++) {
+		bool on = false;
+
+		n = pstore_test_slab_replicas(ps, lpn, d, rs);
+		for (int k = 0; k < n; k++)
+			on |= d[k] == gone;
+		if (!on)
+			return n;
+		usleep(10000);
+	}
+	return -1;
+}
+
+START_TEST(an_evicted_slab_moves_to_another_donor_and_is_freed)
+{
+	enum { N = 64 };
+	struct pstore *ps = open_mem(3, NULL, 2, 16 * MiB, 1 * MiB, NULL);
+	static uint64_t lpn[N];
+	static uint32_t gen[N];
+	static char buf[PSTORE_PAGE], json[16384];
+	unsigned int d[PSTORE_MAX_REPLICAS], victim;
+	uint32_t rs[PSTORE_MAX_REPLICAS], held;
+
+	/* one slab: pages 0..63 */
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(pstore_page_alloc(ps, 0, &lpn[i]), 0);
+		gen[i] = 1;
+		fill(buf, lpn[i], 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 2);
+	victim = d[0];
+	held = session_slabs(ps, victim);
+	ck_assert_int_eq(pstore_test_evict(ps, victim, rs[0]), 0);
+	ck_assert_int_eq(wait_off_donor(ps, 0, victim, d, rs), 2);
+	ck_assert_uint_ne(d[0], d[1]);
+	ck_assert_uint_eq(session_slabs(ps, victim), held - 1);
+	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"migrated_slabs\":1"));
+	ck_assert_ptr_nonnull(strstr(json, "\"degraded_slabs\":0"));
+	verify_each_donor_alone_missing(ps, lpn, gen, N);
+	pstore_close(ps);
+}
+END_TEST
+
+START_TEST(the_only_replica_evicted_is_moved_not_lost)
+{
+	enum { N = 32 };
+	struct pstore *ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, NULL);
+	static uint64_t lpn[N];
+	static char buf[PSTORE_PAGE];
+	unsigned int d[PSTORE_MAX_REPLICAS], victim;
+	uint32_t rs[PSTORE_MAX_REPLICAS];
+
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(pstore_page_alloc(ps, 0, &lpn[i]), 0);
+		fill(buf, lpn[i], 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
+	victim = d[0];
+	ck_assert_int_eq(pstore_test_evict(ps, victim, rs[0]), 0);
+	ck_assert_int_eq(wait_off_donor(ps, 0, victim, d, rs), 1);
+	ck_assert_uint_eq(session_slabs(ps, victim), 0);
+	/* the donor that evicted could not serve the data any more */
+	pstore_test_fail_donor(ps, victim, -ECONNRESET);
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+		ck_assert(check_page(buf, lpn[i], 1));
+	}
+	pstore_test_fail_donor(ps, victim, 0);
+	pstore_close(ps);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pstore");
@@ -1000,6 +1082,8 @@ int main(void)
 	tcase_add_test(tc, writes_during_a_repair_reach_the_new_replica);
 	tcase_add_test(tc, a_write_racing_the_repair_copy_is_not_overwritten);
 	tcase_add_test(tc, a_slab_left_only_on_the_backup_is_copied_to_a_donor);
+	tcase_add_test(tc, an_evicted_slab_moves_to_another_donor_and_is_freed);
+	tcase_add_test(tc, the_only_replica_evicted_is_moved_not_lost);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
