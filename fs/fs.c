@@ -545,7 +545,15 @@ static void forget_one(struct cnmfs *fs, fuse_ino_t ino, uint64_t n)
 
 	if (in == fs->root || in == &fs->stats)
 		return;
-	assert(in->nlookup >= n);
+	if (in->nlookup < n) {
+		/* the kernel forgets more than it looked up: a bug there;
+		 * keep the inode rather than free it twice */
+		LOG_RATELIMITED(LOG_WARNING,
+				"inode %" PRIu64 ": forget %" PRIu64
+				" with lookup count %" PRIu64,
+				in->ino, n, in->nlookup);
+		return;
+	}
 	in->nlookup -= n;
 	maybe_free(fs, in);
 }
