@@ -12,6 +12,11 @@
  *       ops per post > 1 over all donors. With --kill, SIGKILLs those
  *       donors and reads everything again, byte for byte, from the backup.
  *
+ *   pstore_itest evict [--replicas R] HOST:PORT...
+ *       writes pages, asks donor 0 (RECLAIM) for half the slabs it holds,
+ *       waits until they moved to other donors and were freed, then reads
+ *       everything with each donor failing in turn.
+ *
  *   pstore_itest open-error EXPECT [--key FILE] [--replicas R] HOST:PORT...
  *       pstore_open must fail and its message must contain EXPECT.
  *
@@ -343,6 +348,102 @@ static int cmd_spread(struct pstore_cfg *cfg, unsigned int threads,
 	return failures ? 1 : 0;
 }
 
+static uint32_t query_slabs(struct pstore *ps, unsigned int i,
+			    uint32_t *evicting)
+{
+	struct wire_state st;
+	int ret = xport_query(pstore_test_xport(ps, i), &st);
+
+	CHECK(ret == 0, "donor %u: query: %d", i, ret);
+	if (evicting)
+		*evicting = ret ? 0 : st.evicting;
+	return ret ? 0 : st.session_slabs;
+}
+
+static int cmd_evict(struct pstore_cfg *cfg, unsigned int threads,
+		     unsigned int npages)
+{
+	struct pstore *ps;
+	char err[512];
+	static char json[65536];
+	uint64_t *lpn;
+	unsigned int seed = 99;
+	uint32_t before, after = 0, evicting = 1, asked;
+	int ret, errors, tries;
+	double t0;
+
+	ret = pstore_open(cfg, &ps, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+		return 1;
+	}
+	lpn = calloc(npages, sizeof(*lpn));
+	if (!lpn)
+		return 1;
+	for (unsigned int i = 0; i < npages; i++) {
+		ret = pstore_page_alloc(ps,
+					(uint64_t)rand_r(&seed) %
+						(cfg->capacity / PSTORE_PAGE),
+					&lpn[i]);
+		CHECK(ret == 0, "page alloc %u: %d", i, ret);
+	}
+	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 1);
+	CHECK(errors == 0, "%d write errors", errors);
+	before = query_slabs(ps, 0, NULL);
+	asked = before / 2;
+	CHECK(asked > 0, "donor 0 holds %" PRIu32 " slabs", before);
+	t0 = now_s();
+	ret = xport_reclaim(pstore_test_xport(ps, 0), (uint64_t)asked * SLAB);
+	CHECK(ret == 0, "reclaim: %d", ret);
+	/* meanwhile the data stays readable (and writable) */
+	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 2);
+	CHECK(errors == 0, "%d write errors during migration", errors);
+	for (tries = 0; tries < 300; tries++) {
+		after = query_slabs(ps, 0, &evicting);
+		if (!evicting && after <= before - asked)
+			break;
+		usleep(100000);
+	}
+	printf("donor 0: %" PRIu32 " slabs, asked back %" PRIu32
+	       ", now %" PRIu32 " (%" PRIu32 " still evicting) after %.2f s\n",
+	       before, asked, after, evicting, now_s() - t0);
+	CHECK(evicting == 0 && after <= before - asked,
+	      "donor 0 still holds %" PRIu32 " slabs, %" PRIu32 " evicting",
+	      after, evicting);
+	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
+						  d, rs);
+
+		if (n == 0)
+			continue;
+		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
+		      s, n);
+		for (int a = 0; a < n; a++)
+			for (int b = 0; b < a; b++)
+				CHECK(d[a] != d[b],
+				      "slab %" PRIu64 ": two replicas on donor "
+				      "%u",
+				      s, d[a]);
+	}
+	for (unsigned int i = 0; i < pstore_test_ndonors(ps); i++) {
+		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 2);
+		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
+		      errors);
+		pstore_test_fail_donor(ps, i, 0);
+	}
+	ret = pstore_json(ps, json, sizeof(json));
+	CHECK(ret > 0, "pstore_json: %d", ret);
+	CHECK(strstr(json, "\"degraded_slabs\":0,") != NULL,
+	      "degraded slabs left");
+	printf("%s\n", json);
+	free(lpn);
+	pstore_close(ps);
+	return failures ? 1 : 0;
+}
+
 static int cmd_open_error(struct pstore_cfg *cfg, const char *expect)
 {
 	struct pstore *ps = NULL;
@@ -437,6 +538,8 @@ int main(int argc, char **argv)
 	cfg.ndonors = argc - optind;
 	if (!strcmp(cmd, "spread"))
 		return cmd_spread(&cfg, threads, npages, kill_list);
+	if (!strcmp(cmd, "evict"))
+		return cmd_evict(&cfg, threads, npages);
 	if (expect)
 		return cmd_open_error(&cfg, expect);
 	usage();
