@@ -100,17 +100,22 @@ donor-full)
 	cnm_stop_donor d1
 	;;
 donor-dies)
-	cnm_start_donor d1 --memory 512M
+	cnm_start_donor d1 --memory 1G
 	# shellcheck disable=SC2046
 	cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp \
-		--slab-size 4M --size 1G --io-timeout-ms 3000
+		--slab-size 4M --size 2G --io-timeout-ms 3000
 	head -c $((32 << 20)) /dev/urandom >"$CNM_TMP/src"
 	cp "$CNM_TMP/src" "$mnt/before"
 	( while :; do cat "$CNM_TMP/src"; done ) |
 		timeout 60 dd of="$mnt/during" bs=256K count=2048 \
 			iflag=fullblock 2>"$CNM_TMP/dd.err" &
 	ddpid=$!
-	sleep 1
+	# kill the donor once the write is well under way
+	for ((i = 0; i < 600; i++)); do
+		[ "$(stat -c %s "$mnt/during" 2>/dev/null || echo 0)" -lt \
+			$((64 << 20)) ] || break
+		sleep 0.05
+	done
 	cnm_kill_donor d1
 	rc=0
 	wait "$ddpid" || rc=$?

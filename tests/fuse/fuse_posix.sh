@@ -15,7 +15,11 @@ cnm_start_donor d1 --memory 256M
 cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --slab-size 4M \
 	--size 64M
 python3 "$SOURCE_ROOT/tests/fuse/posix_checks.py" "$mnt" $((64 << 20))
-"$CNM_CTL_BIN" stats "$mnt" | sed 's/^/# /'
+"$CNM_CTL_BIN" stats "$mnt" >"$CNM_TMP/stats.txt"
+sed 's/^/# /' "$CNM_TMP/stats.txt"
+grep -q "capacity 64M" "$CNM_TMP/stats.txt"
+grep -q "127.0.0.1:$CNM_PORT .* up " "$CNM_TMP/stats.txt"
+"$CNM_CTL_BIN" stats "$mnt" --json | python3 -c 'import json,sys; json.load(sys.stdin)'
 cnm_umount m
 cnm_stop_donor d1
 cnm_fail_on_log_errors "$(cnm_donor_log d1)"
