@@ -60,6 +60,7 @@
 #define PS_DEF_POOL   8192
 #define PS_DEF_CTL_MS 5000
 #define PS_TICK_MS    1000
+#define PS_REFUSED_MS 1000 /* a refused donor gets this long to appear */
 #define PS_ADDR_MAX   280
 
 enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
@@ -1536,6 +1537,42 @@ static void ps_free(struct pstore *ps)
 	free(ps);
 }
 
+/*
+ * Waits for one donor until the deadline, but gives up on a refused
+ * connection after PS_REFUSED_MS (nobody listens there: a mount should
+ * say so at once, not after the whole control timeout) and at once on
+ * errors that retrying cannot fix (wrong key, protocol).
+ */
+static int wait_donor(struct ps_donor *d, uint64_t deadline)
+{
+	uint64_t refused_since = 0;
+	int ret;
+
+	for (;;) {
+		uint64_t now = mono_ns();
+		unsigned int left =
+			now < deadline
+				? (unsigned int)((deadline - now) / 1000000)
+				: 0;
+
+		ret = xport_wait_up(d->x, left < 200 ? (left ? left : 1) : 200);
+		now = mono_ns();
+		if (!ret || now >= deadline || ret == -EACCES ||
+		    ret == -EPERM || ret == -EPROTONOSUPPORT ||
+		    ret == -EPROTO || ret == -ECONNABORTED)
+			break;
+		if (ret != -ECONNREFUSED) {
+			refused_since = 0;
+			continue;
+		}
+		if (!refused_since)
+			refused_since = now;
+		else if (now - refused_since >= PS_REFUSED_MS * 1000000ull)
+			break;
+	}
+	return ret;
+}
+
 static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		       char *err, size_t errlen)
 {
@@ -1603,16 +1640,11 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 	deadline = mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull;
 	for (unsigned int i = 0; i < n; i++) {
 		struct ps_donor *d = &ps->donors[i];
-		uint64_t now = mono_ns();
-		unsigned int left =
-			now < deadline
-				? (unsigned int)((deadline - now) / 1000000)
-				: 0;
 		struct xport_stats xs;
 		struct wire_state st;
 		int ret;
 
-		ret = xport_wait_up(d->x, left ? left : 1);
+		ret = wait_donor(d, deadline);
 		if (!ret)
 			ret = xport_query(d->x, &st);
 		if (ret) {
