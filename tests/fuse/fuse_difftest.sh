@@ -6,7 +6,14 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap 'umount "$CNM_TMP/ref" 2>/dev/null || true; cnm_fs_all_cleanup' EXIT
+cleanup() {
+	local rc=$?
+	set +e
+	umount "$CNM_TMP/ref" 2>/dev/null
+	(exit "$rc")
+	cnm_fs_all_cleanup
+}
+trap cleanup EXIT
 cnm_fuse_facilities
 
 backend=${1:-donors}

@@ -9,6 +9,7 @@ link=/usr/local/sbin/cnetmem
 made_link=0
 cleanup() {
 	local rc=$?
+	set +e
 	umount "$CNM_TMP/mnt" 2>/dev/null || true
 	[ "$made_link" = 0 ] || rm -f "$link"
 	(exit "$rc")

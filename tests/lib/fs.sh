@@ -116,6 +116,7 @@ cnm_fs_cleanup() {
 # For `trap cnm_fs_all_cleanup EXIT`: swap (if loaded), mounts, then donors.
 cnm_fs_all_cleanup() {
 	local rc=$? name
+	set +e # cleanup goes on whatever fails
 	if declare -F cnm_swap_cleanup >/dev/null; then
 		cnm_swap_cleanup || true
 	fi
