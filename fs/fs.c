@@ -74,10 +74,15 @@ static const char *const op_names[OP_N] = {
 	"fallocate", "lseek",	"xattr",
 };
 
+/* A name in a directory: on the directory's list (insertion order, for
+ * readdir) and in the mount's hash table (parent, name) for lookups. */
 struct dentry {
-	struct dentry *next; /* in the parent's list, insertion order */
+	struct dentry *next, *prev; /* in the parent's list */
+	struct dentry *hnext;	    /* hash chain */
+	struct inode *parent;
 	struct inode *inode;
 	uint64_t cookie; /* readdir offset, increasing per directory */
+	uint32_t hash;
 	char name[];
 };
 
@@ -148,6 +153,8 @@ struct cnmfs {
 	struct inode stats;	      /* the virtual stats file */
 	uint64_t next_ino;	      /* protected by ns_lock */
 	unsigned int ninodes, nfiles; /* protected by ns_lock */
+	struct dentry **htab;	      /* protected by ns_lock */
+	size_t hsize, hcount;	      /* hsize a power of two */
 	struct inode inodes;	      /* list head, protected by ns_lock */
 
 	pthread_mutex_t req_lock;
@@ -250,10 +257,22 @@ static void fill_entry(struct cnmfs *fs, struct inode *in,
 	fill_stat(fs, in, &e->attr);
 }
 
-static struct dentry *find_child(struct inode *dir, const char *name)
+static uint32_t name_hash(const struct inode *dir, const char *name)
 {
-	for (struct dentry *d = dir->children; d; d = d->next)
-		if (!strcmp(d->name, name))
+	uint64_t h = 0xcbf29ce484222325ull ^ (uintptr_t)dir;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static struct dentry *find_child(struct cnmfs *fs, struct inode *dir,
+				 const char *name)
+{
+	uint32_t h = name_hash(dir, name);
+
+	for (struct dentry *d = fs->htab[h & (fs->hsize - 1)]; d; d = d->hnext)
+		if (d->hash == h && d->parent == dir && !strcmp(d->name, name))
 			return d;
 	return NULL;
 }
@@ -261,40 +280,77 @@ static struct dentry *find_child(struct inode *dir, const char *name)
 static struct dentry *dentry_new(const char *name, struct inode *in)
 {
 	size_t n = strlen(name) + 1;
-	struct dentry *d = malloc(sizeof(*d) + n);
+	struct dentry *d = calloc(1, sizeof(*d) + n);
 
 	if (!d)
 		return NULL;
-	d->next = NULL;
 	d->inode = in;
-	d->cookie = 0;
 	memcpy(d->name, name, n);
 	return d;
 }
 
-static void dentry_add(struct inode *dir, struct dentry *d)
+/* Doubles the hash table when it gets full; keeps the old one if memory is
+ * short (lookups just walk longer chains). */
+static void htab_grow(struct cnmfs *fs)
 {
+	size_t n = fs->hsize * 2;
+	struct dentry **t, *d, *next;
+
+	if (fs->hcount < fs->hsize)
+		return;
+	t = calloc(n, sizeof(*t));
+	if (!t)
+		return;
+	for (size_t i = 0; i < fs->hsize; i++) {
+		for (d = fs->htab[i]; d; d = next) {
+			next = d->hnext;
+			d->hnext = t[d->hash & (n - 1)];
+			t[d->hash & (n - 1)] = d;
+		}
+	}
+	free(fs->htab);
+	fs->htab = t;
+	fs->hsize = n;
+}
+
+static void dentry_add(struct cnmfs *fs, struct inode *dir, struct dentry *d)
+{
+	struct dentry **b;
+
 	d->cookie = dir->next_cookie++;
+	d->parent = dir;
 	d->next = NULL;
+	d->prev = dir->last_child;
 	if (dir->last_child)
 		dir->last_child->next = d;
 	else
 		dir->children = d;
 	dir->last_child = d;
 	dir->nchildren++;
+	htab_grow(fs);
+	d->hash = name_hash(dir, d->name);
+	b = &fs->htab[d->hash & (fs->hsize - 1)];
+	d->hnext = *b;
+	*b = d;
+	fs->hcount++;
 }
 
-static void dentry_remove(struct inode *dir, struct dentry *d)
+static void dentry_remove(struct cnmfs *fs, struct inode *dir, struct dentry *d)
 {
-	struct dentry **pp = &dir->children, *prev = NULL;
+	struct dentry **pp = &fs->htab[d->hash & (fs->hsize - 1)];
 
-	while (*pp != d) {
-		prev = *pp;
-		pp = &(*pp)->next;
-	}
-	*pp = d->next;
-	if (dir->last_child == d)
-		dir->last_child = prev;
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	fs->hcount--;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		dir->children = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		dir->last_child = d->prev;
 	dir->nchildren--;
 }
 
@@ -522,7 +578,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
 		in = &fs->stats;
 	} else {
-		d = find_child(dir, name);
+		d = find_child(fs, dir, name);
 		if (d) {
 			in = d->inode;
 			in->nlookup++;
@@ -707,7 +763,7 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 		return -ENOTDIR;
 	if (dir->nlink == 0)
 		return -ENOENT;
-	if (find_child(dir, name) ||
+	if (find_child(fs, dir, name) ||
 	    (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)))
 		return -EEXIST;
 	in = inode_new(fs, mode, req, dir);
@@ -725,7 +781,7 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 		maybe_free(fs, in);
 		return -ENOMEM;
 	}
-	dentry_add(dir, d);
+	dentry_add(fs, dir, d);
 	if (S_ISDIR(mode))
 		dir->nlink++;
 	in->nlookup = 1;
@@ -847,7 +903,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = -EPERM;
 		goto out_unlock;
 	}
-	d = find_child(dir, name);
+	d = find_child(fs, dir, name);
 	if (!d) {
 		ret = -ENOENT;
 		goto out_unlock;
@@ -865,7 +921,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = -ENOTEMPTY;
 		goto out_unlock;
 	}
-	dentry_remove(dir, d);
+	dentry_remove(fs, dir, d);
 	free(d);
 	if (is_rmdir) {
 		in->nlink = 0;
@@ -918,11 +974,11 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 	if ((odir == fs->root && !strcmp(oname, CNMFS_STATS_NAME)) ||
 	    (ndir == fs->root && !strcmp(nname, CNMFS_STATS_NAME)))
 		return -EPERM;
-	sd = find_child(odir, oname);
+	sd = find_child(fs, odir, oname);
 	if (!sd)
 		return -ENOENT;
 	src = sd->inode;
-	dd = find_child(ndir, nname);
+	dd = find_child(fs, ndir, nname);
 	dst = dd ? dd->inode : NULL;
 	if (flags & RENAME_EXCHANGE) {
 		if (!dd)
@@ -949,7 +1005,7 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 	if (!nd)
 		return -ENOMEM;
 	if (dst) {
-		dentry_remove(ndir, dd);
+		dentry_remove(fs, ndir, dd);
 		free(dd);
 		if (S_ISDIR(dst->mode)) {
 			dst->nlink = 0;
@@ -960,9 +1016,9 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 		touch_ctime(dst);
 		maybe_free(fs, dst);
 	}
-	dentry_remove(odir, sd);
+	dentry_remove(fs, odir, sd);
 	free(sd);
-	dentry_add(ndir, nd);
+	dentry_add(fs, ndir, nd);
 	reparent(src, odir, ndir);
 out_touch:
 	touch_ctime(src);
@@ -1005,7 +1061,7 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		ret = -EPERM;
 		goto out_unlock;
 	}
-	if (find_child(dir, newname) ||
+	if (find_child(fs, dir, newname) ||
 	    (dir == fs->root && !strcmp(newname, CNMFS_STATS_NAME))) {
 		ret = -EEXIST;
 		goto out_unlock;
@@ -1015,7 +1071,7 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
-	dentry_add(dir, d);
+	dentry_add(fs, dir, d);
 	in->nlink++;
 	in->nlookup++;
 	touch_ctime(in);
@@ -1886,6 +1942,12 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	pthread_cond_init(&fs->req_cond, NULL);
 	fs->inodes.next = fs->inodes.prev = &fs->inodes;
 	fs->next_ino = 3;
+	fs->hsize = 1024;
+	fs->htab = calloc(fs->hsize, sizeof(*fs->htab));
+	if (!fs->htab) {
+		ret = -ENOMEM;
+		goto out_locks;
+	}
 	ret = pmap_pool_create(p->capacity / PG, 0, &fs->pool);
 	if (ret)
 		goto out_locks;
@@ -1959,6 +2021,7 @@ out_reqs:
 		munmap(fs->req_mem, fs->req_mem_len);
 	pmap_pool_destroy(fs->pool);
 out_locks:
+	free(fs->htab);
 	pthread_mutex_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->req_lock);
 	pthread_cond_destroy(&fs->req_cond);
@@ -2005,6 +2068,7 @@ void cnmfs_destroy(struct cnmfs *fs)
 	pthread_mutex_destroy(&fs->stats.lock);
 	pthread_mutex_destroy(&fs->stats.rmw);
 	pthread_cond_destroy(&fs->stats.idle);
+	free(fs->htab);
 	free(fs->mountpoint);
 	free(fs);
 }
