@@ -322,6 +322,21 @@ static void print_table(const struct jval *root)
 				printf("  %-12s %12.0f %8.0f\n", o->key,
 				       num(o, "count"), num(o, "errors"));
 	}
+	for (int h = 0; h < 2; h++) {
+		const struct jval *hist =
+			get(root, h ? "write_kib" : "read_kib");
+		double lo = 1;
+
+		if (!hist || hist->type != J_ARR)
+			continue;
+		printf("  %s sizes:", h ? "write" : "read");
+		for (const struct jval *k = hist->kids; k; k = k->next, lo *= 2)
+			if (k->num && lo == 1)
+				printf(" <2K:%.0f", k->num);
+			else if (k->num)
+				printf(" %.0fK:%.0f", lo, k->num);
+		printf("\n");
+	}
 	if (get(root, "slab_size"))
 		printf("\n  page store: slab %s, %.0f replica(s), %.0f slabs "
 		       "(%.0f degraded), pages %.0f of %.0f\n",

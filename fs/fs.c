@@ -40,6 +40,7 @@
 #define FS_MAX_FILE   (1ull << 52)
 #define FS_MAX_INODES (1u << 20)
 #define STATS_INO     2
+#define IO_HIST	      10 /* 1 KiB .. 512 KiB */
 #define TIMEOUT	      1.0
 
 enum op {
@@ -169,6 +170,8 @@ struct cnmfs {
 	struct opstat ops[OP_N];
 	atomic_ullong bytes_read, bytes_written;
 	atomic_ullong rmw_reads;
+	/* FUSE request sizes: bucket i counts [2^i, 2^(i+1)) KiB */
+	atomic_ulong read_kib[IO_HIST], write_kib[IO_HIST];
 	atomic_int open_files; /* open handles of files and directories */
 };
 
@@ -212,6 +215,15 @@ static void reply_err(struct cnmfs *fs, fuse_req_t req, enum op op, int err)
 		atomic_fetch_add_explicit(&fs->ops[op].errors, 1,
 					  memory_order_relaxed);
 	fuse_reply_err(req, err);
+}
+
+static void count_size(atomic_ulong *hist, size_t bytes)
+{
+	unsigned int b = 0;
+
+	for (size_t kib = bytes >> 10; kib > 1 && b < IO_HIST - 1; kib >>= 1)
+		b++;
+	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
 }
 
 static int valid_name(const char *name)
@@ -1220,6 +1232,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > CNMFS_MAX_IO)
 		size = CNMFS_MAX_IO;
+	count_size(fs->read_kib, size);
 	r = req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
 	pthread_mutex_lock(&in->lock);
 	if ((uint64_t)off >= in->size) {
@@ -1423,6 +1436,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		fuse_reply_write(req, 0);
 		return;
 	}
+	count_size(fs->write_kib, size);
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;
@@ -1902,6 +1916,18 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 			   atomic_load(&fs->ops[i].errors));
 	if (!ret)
 		ret = jput(buf, len, &pos, "}");
+	for (int h = 0; h < 2; h++) {
+		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
+
+		if (!ret)
+			ret = jput(buf, len, &pos, ",\"%s\":[",
+				   h ? "write_kib" : "read_kib");
+		for (int i = 0; !ret && i < IO_HIST; i++)
+			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
+				   atomic_load(&hist[i]));
+		if (!ret)
+			ret = jput(buf, len, &pos, "]");
+	}
 	if (!ret && fs->ps) {
 		ret = jput(buf, len, &pos, ",");
 		if (!ret) {
