@@ -50,6 +50,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PS_MAX_DONORS	 RANK_MAX
 #define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
@@ -62,8 +63,13 @@
 #define PS_TICK_MS    1000
 #define PS_REFUSED_MS 1000 /* a refused donor gets this long to appear */
 #define PS_ADDR_MAX   280
+#define PS_MAX_REGS   16 /* pstore_register() regions remembered */
 
 enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
+
+/* A donor slot: ACTIVE takes new slabs; DRAINING only gives its slabs
+ * away; GONE is disconnected (x closed) and never used again. */
+enum ps_dstate { PS_D_ACTIVE, PS_D_DRAINING, PS_D_GONE };
 
 struct ps_rep {
 	uint16_t donor; /* slot index */
@@ -96,6 +102,8 @@ struct ps_donor {
 	char addr[PS_ADDR_MAX];
 	enum xport_kind kind;
 	atomic_bool up;	       /* set by open, events and the tick */
+	atomic_int dstate;     /* enum ps_dstate */
+	atomic_int users;      /* ios and calls using x: see donor_get() */
 	atomic_int fail_err;   /* test hook: fail every io with this */
 	atomic_bool hold;      /* test hook: park ios until released */
 	struct xport_io *held; /* protected by ps->hold_lock */
@@ -139,8 +147,18 @@ struct pstore {
 	unsigned int ctl_timeout_ms;
 	_Atomic uint64_t rng;
 
-	unsigned int ndonors;
-	struct ps_donor *donors;
+	/* slots [0, ndonors) are initialised; an added donor's slot is
+	 * filled before ndonors grows (release), never moved or freed */
+	_Atomic unsigned int ndonors;
+	struct ps_donor *donors;    /* PS_MAX_DONORS slots */
+	pthread_mutex_t admin_lock; /* serialises donor add, drain, register */
+	struct {
+		void *addr;
+		size_t len;
+	} regs[PS_MAX_REGS]; /* registered buffers, under admin_lock */
+	unsigned int nregs;
+	struct xport_cfg xc_base; /* for donors added later */
+	struct auth_key key;
 	struct backup *backup;
 
 	pthread_mutex_t lock;
@@ -226,10 +244,40 @@ static void lat_update(struct ps_donor *d, const struct xport_io *io)
 	atomic_store_explicit(&d->lat_ns, lat, memory_order_relaxed);
 }
 
+/*
+ * Users of d->x announce themselves so a drained donor can be closed
+ * safely: the closer sets GONE, then waits for users to reach 0; a user
+ * counts itself, then checks for GONE (both seq_cst, so one of the two
+ * sees the other).
+ */
+static bool donor_get(struct ps_donor *d)
+{
+	atomic_fetch_add(&d->users, 1);
+	if (atomic_load(&d->dstate) == PS_D_GONE) {
+		atomic_fetch_sub(&d->users, 1);
+		return false;
+	}
+	return true;
+}
+
+static void donor_put(struct ps_donor *d)
+{
+	atomic_fetch_sub(&d->users, 1);
+}
+
+static bool donor_takes_slabs(struct ps_donor *d)
+{
+	return atomic_load(&d->up) && atomic_load(&d->dstate) == PS_D_ACTIVE;
+}
+
+/* Submits io to d; the io's done() must call donor_put(d). */
 static void donor_submit(struct ps_donor *d, struct xport_io *io)
 {
 	int err = atomic_load_explicit(&d->fail_err, memory_order_relaxed);
 
+	atomic_fetch_add(&d->users, 1);
+	if (atomic_load(&d->dstate) == PS_D_GONE)
+		err = -ENOTCONN;
 	if (err) {
 		io->t_submit_ns = 0;
 		io->done(io, err);
@@ -433,6 +481,7 @@ static void write_io_done(struct xport_io *io, int status)
 	unsigned int k = (unsigned int)(io - run->io);
 	struct ps_donor *d = &run->ps->donors[run->rep[k].donor];
 
+	donor_put(d);
 	if (!status) {
 		lat_update(d, io);
 		atomic_fetch_or(&run->ok, 1u << k);
@@ -461,6 +510,8 @@ static int alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
 	struct xport_slab xs;
 	int ret;
 
+	if (!donor_get(d))
+		return -ENOTCONN;
 	ret = xport_alloc(d->x, &xs);
 	if (!ret && xs.size < ps->slab_size) {
 		log_warn("donor %s: slab %" PRIu32 " is %" PRIu64
@@ -469,6 +520,7 @@ static int alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
 		xport_free(d->x, xs.slab);
 		ret = -EPROTO;
 	}
+	donor_put(d);
 	pthread_mutex_lock(&ps->lock);
 	if (!ret) {
 		if (d->free_slabs)
@@ -506,13 +558,14 @@ static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
 	while (have < ps->replicas) {
 		unsigned int out[PSTORE_MAX_REPLICAS];
 		unsigned int need = ps->replicas - have, elig = 0;
+		unsigned int nd = ps->ndonors;
 
 		pthread_mutex_lock(&ps->lock);
-		for (unsigned int i = 0; i < ps->ndonors; i++) {
+		for (unsigned int i = 0; i < nd; i++) {
 			struct ps_donor *d = &ps->donors[i];
 
 			cand[i].id = i;
-			cand[i].healthy = !skip[i] && atomic_load(&d->up);
+			cand[i].healthy = !skip[i] && donor_takes_slabs(d);
 			cand[i].free_slabs = d->free_slabs;
 			cand[i].trend_bps = d->trend_bps;
 			cand[i].latency_ns = atomic_load(&d->lat_ns);
@@ -522,15 +575,15 @@ static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
 		if (elig == 0) {
 			ret = last == -ENOSPC ? -ENOSPC : -EIO;
 			/* every healthy donor said full */
-			for (unsigned int i = 0; i < ps->ndonors; i++)
+			for (unsigned int i = 0; i < nd; i++)
 				if (cand[i].healthy)
 					ret = -ENOSPC;
 			break;
 		}
 		if (need > elig)
 			need = elig; /* degraded rather than nothing */
-		ret = rank_choose(cand, ps->ndonors, need, ps->sample_d, &ps->w,
-				  ps_rand, ps, out);
+		ret = rank_choose(cand, nd, need, ps->sample_d, &ps->w, ps_rand,
+				  ps, out);
 		if (ret < 0)
 			break;
 		for (unsigned int k = 0; k < need; k++) {
@@ -742,6 +795,7 @@ static void read_io_done(struct xport_io *io, int status)
 	struct ps_rep *rep = &run->rep[run->cur - 1];
 	struct ps_donor *d = &run->ps->donors[rep->donor];
 
+	donor_put(d);
 	if (!status) {
 		lat_update(d, io);
 		read_finish(run, 0);
@@ -1003,9 +1057,11 @@ static void free_empty_slabs(struct pstore *ps)
 			int ret = -ENOTCONN;
 
 			/* a donor that is down drops the session's slabs
-       * itself (or at our close): no call into the void */
-			if (atomic_load(&d->up))
+			 * itself (or at our close): no call into the void */
+			if (atomic_load(&d->up) && donor_get(d)) {
 				ret = xport_free(d->x, rep[k].rslab);
+				donor_put(d);
+			}
 			if (ret)
 				LOG_RATELIMITED(LOG_WARNING,
 						"donor %s: slab %" PRIu32
@@ -1036,9 +1092,12 @@ static void refresh_donors(struct pstore *ps)
 		bool up;
 		int ret;
 
+		if (!donor_get(d))
+			continue;
 		pthread_mutex_unlock(&ps->lock);
 		up = xport_state(d->x) == XPORT_UP;
 		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
+		donor_put(d);
 		pthread_mutex_lock(&ps->lock);
 		atomic_store(&d->up,
 			     up && ret != -ENOTCONN && ret != -ECONNRESET);
@@ -1091,6 +1150,7 @@ struct sync_wait {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	int done, status;
+	struct ps_donor *d;
 };
 
 static void sync_signal(struct sync_wait *w, int status)
@@ -1104,7 +1164,10 @@ static void sync_signal(struct sync_wait *w, int status)
 
 static void sync_io_done(struct xport_io *io, int status)
 {
-	sync_signal(io->priv, status);
+	struct sync_wait *w = io->priv;
+
+	donor_put(w->d);
+	sync_signal(w, status);
 }
 
 static void sync_bio_done(struct backup_io *bio, int status)
@@ -1123,6 +1186,7 @@ static int sync_io(struct pstore *ps, struct ps_donor *d, uint8_t dir,
 
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cv, NULL);
+	w.d = d;
 	if (d) {
 		io.dir = dir;
 		io.slab = rslab;
@@ -1181,7 +1245,7 @@ static int64_t repair_pick(struct pstore *ps)
 			struct ps_donor *d = &ps->donors[i];
 			bool holds = false;
 
-			if (!atomic_load(&d->up) || !d->free_slabs ||
+			if (!donor_takes_slabs(d) || !d->free_slabs ||
 			    atomic_load(&d->fail_err))
 				continue;
 			for (unsigned int k = 0; k < sl->nrep; k++)
@@ -1241,7 +1305,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	struct ps_rep drop[PS_MAX_COPIES], evicted[PS_MAX_COPIES];
 	struct ps_rep nrep_new = { 0 };
 	struct rank_donor cand[PS_MAX_DONORS];
-	unsigned int ndrop = 0, nevicted = 0, keep = 0, out[1], idx = 0;
+	unsigned int ndrop = 0, nevicted = 0, keep = 0, out[1], idx = 0, nd;
 	int ret;
 
 	/* drop the stale copies; rank among donors without a live one */
@@ -1253,12 +1317,13 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			sl->rep[keep++] = sl->rep[k];
 	}
 	sl->nrep = (uint8_t)keep;
-	for (unsigned int i = 0; i < ps->ndonors; i++) {
+	nd = ps->ndonors;
+	for (unsigned int i = 0; i < nd; i++) {
 		struct ps_donor *d = &ps->donors[i];
 
 		cand[i].id = i;
 		cand[i].healthy =
-			atomic_load(&d->up) && !atomic_load(&d->fail_err);
+			donor_takes_slabs(d) && !atomic_load(&d->fail_err);
 		for (unsigned int k = 0; k < sl->nrep; k++)
 			if (sl->rep[k].donor == i)
 				cand[i].healthy = false;
@@ -1273,12 +1338,13 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	for (unsigned int k = 0; k < ndrop; k++) {
 		struct ps_donor *d = &ps->donors[drop[k].donor];
 
-		if (atomic_load(&d->up))
+		if (atomic_load(&d->up) && donor_get(d)) {
 			xport_free(d->x, drop[k].rslab);
+			donor_put(d);
+		}
 	}
 
-	ret = rank_choose(cand, ps->ndonors, 1, ps->sample_d, &ps->w, ps_rand,
-			  ps, out);
+	ret = rank_choose(cand, nd, 1, ps->sample_d, &ps->w, ps_rand, ps, out);
 	if (ret == 1)
 		ret = alloc_on(ps, out[0], &nrep_new);
 	if (ret) {
@@ -1347,8 +1413,12 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			 s, ps->donors[nrep_new.donor].addr);
 	for (unsigned int k = 0; k < nevicted; k++) {
 		struct ps_donor *d = &ps->donors[evicted[k].donor];
-		int r = atomic_load(&d->up) ? xport_free(d->x, evicted[k].rslab)
-					    : -ENOTCONN;
+		int r = -ENOTCONN;
+
+		if (atomic_load(&d->up) && donor_get(d)) {
+			r = xport_free(d->x, evicted[k].rslab);
+			donor_put(d);
+		}
 
 		if (r)
 			LOG_RATELIMITED(LOG_WARNING,
@@ -1490,11 +1560,11 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Parses donor i of cfg into an xport_cfg; host/port in the buffers. */
-static int donor_cfg(const struct pstore *ps, const struct pstore_cfg *cfg,
-		     const char *spec, struct xport_cfg *xc, char *host,
-		     size_t hostlen, char *port, size_t portlen)
+static int donor_cfg(const struct pstore *ps, const char *spec,
+		     struct xport_cfg *xc, char *host, size_t hostlen,
+		     char *port, size_t portlen)
 {
-	if (cfg->transport == XPORT_MEM) {
+	if (ps->xc_base.kind == XPORT_MEM) {
 		/* "mem", or "mem:NAME[:SIZE]" for several local donors */
 		const char *size = strrchr(spec, ':');
 		uint64_t bytes = 0;
@@ -1518,7 +1588,10 @@ static const char *sep(const char *err, size_t errlen)
 static void ps_free(struct pstore *ps)
 {
 	for (unsigned int i = 0; i < ps->ndonors; i++)
-		xport_close(ps->donors[i].x);
+		if (ps->donors &&
+		    atomic_load(&ps->donors[i].dstate) != PS_D_GONE)
+			xport_close(ps->donors[i].x);
+	pthread_mutex_destroy(&ps->admin_lock);
 	backup_close(ps->backup);
 	for (unsigned int i = 0; i < PS_NIFL; i++)
 		pthread_mutex_destroy(&ps->ifl[i]);
@@ -1573,6 +1646,65 @@ static int wait_donor(struct ps_donor *d, uint64_t deadline)
 	return ret;
 }
 
+/* Fills slot d for donor spec and starts connecting. */
+static int slot_open(struct pstore *ps, struct ps_donor *d, const char *spec,
+		     char *err, size_t errlen)
+{
+	struct xport_cfg xc = ps->xc_base;
+	char host[256], port[32];
+	int ret;
+
+	ret = donor_cfg(ps, spec, &xc, host, sizeof(host), port, sizeof(port));
+	if (ret) {
+		errf(err, errlen, "bad donor address \"%s\"", spec);
+		return ret;
+	}
+	memset(d, 0, sizeof(*d));
+	d->ps = ps;
+	snprintf(d->addr, sizeof(d->addr), "%s", spec);
+	xc.host = host;
+	xc.port = port;
+	xc.event = on_event;
+	xc.event_arg = d;
+	ret = xport_open(&xc, &d->x);
+	if (ret)
+		errf(err, errlen, "donor %s: %s", spec, reason(ret));
+	return ret;
+}
+
+/* Waits for slot d and reads its state; 0 when it can take slabs. */
+static int slot_ready(struct pstore *ps, struct ps_donor *d, uint64_t deadline,
+		      char *err, size_t errlen)
+{
+	struct xport_stats xs;
+	struct wire_state st;
+	int ret;
+
+	ret = wait_donor(d, deadline);
+	if (!ret)
+		ret = xport_query(d->x, &st);
+	if (ret) {
+		errf(err, errlen, "%sdonor %s: %s", sep(err, errlen), d->addr,
+		     reason(ret));
+		log_warn("donor %s: %s", d->addr, reason(ret));
+		return ret;
+	}
+	if (st.slab_size && st.slab_size != ps->slab_size) {
+		errf(err, errlen,
+		     "%sdonor %s: slab size %" PRIu64 " instead of %" PRIu64,
+		     sep(err, errlen), d->addr, st.slab_size, ps->slab_size);
+		return -EPROTO;
+	}
+	xport_get_stats(d->x, &xs);
+	d->kind = xs.kind;
+	pthread_mutex_lock(&ps->lock);
+	d->free_slabs = st.free_slabs;
+	d->trend_bps = st.host_trend_bps;
+	pthread_mutex_unlock(&ps->lock);
+	atomic_store(&d->up, true);
+	return 0;
+}
+
 static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		       char *err, size_t errlen)
 {
@@ -1593,84 +1725,41 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		     PS_MAX_DONORS);
 		return -EINVAL;
 	}
-	ps->donors = calloc(n, sizeof(*ps->donors));
+	ps->donors = calloc(PS_MAX_DONORS, sizeof(*ps->donors));
 	if (!ps->donors)
 		return -ENOMEM;
 	if (getrandom(session, sizeof(session), 0) != sizeof(session)) {
 		for (size_t i = 0; i < sizeof(session); i++)
 			session[i] = (uint8_t)ps_rand(ps);
 	}
+	if (cfg->key)
+		ps->key = *cfg->key;
+	ps->xc_base.kind = cfg->transport;
+	ps->xc_base.key = cfg->key ? &ps->key : NULL;
+	ps->xc_base.slab_size = ps->slab_size;
+	memcpy(ps->xc_base.session, session, sizeof(session));
+	ps->xc_base.max_chain = cfg->max_chain;
+	ps->xc_base.max_op_bytes = cfg->max_op_bytes;
+	ps->xc_base.ctl_timeout_ms = cfg->ctl_timeout_ms;
+	ps->xc_base.io_timeout_ms = cfg->io_timeout_ms;
+	ps->xc_base.reconnect_min_ms = 100;
+	ps->xc_base.reconnect_max_ms = cfg->transport == XPORT_MEM ? 0 : 5000;
 	for (unsigned int i = 0; i < n; i++) {
-		struct ps_donor *d = &ps->donors[i];
-		struct xport_cfg xc = { 0 };
-		char host[256], port[32];
-		int ret;
+		int ret = slot_open(ps, &ps->donors[i], specs[i], err, errlen);
 
-		ret = donor_cfg(ps, cfg, specs[i], &xc, host, sizeof(host),
-				port, sizeof(port));
-		if (ret) {
-			errf(err, errlen, "bad donor address \"%s\"", specs[i]);
+		if (ret)
 			return ret;
-		}
-		d->ps = ps;
-		snprintf(d->addr, sizeof(d->addr), "%s", specs[i]);
-		xc.host = host;
-		xc.port = port;
-		xc.kind = cfg->transport;
-		xc.key = cfg->key;
-		xc.slab_size = ps->slab_size;
-		memcpy(xc.session, session, sizeof(session));
-		xc.max_chain = cfg->max_chain;
-		xc.max_op_bytes = cfg->max_op_bytes;
-		xc.ctl_timeout_ms = cfg->ctl_timeout_ms;
-		xc.io_timeout_ms = cfg->io_timeout_ms;
-		xc.reconnect_min_ms = 100;
-		xc.reconnect_max_ms = cfg->transport == XPORT_MEM ? 0 : 5000;
-		xc.event = on_event;
-		xc.event_arg = d;
-		ret = xport_open(&xc, &d->x);
-		if (ret) {
-			errf(err, errlen, "donor %s: %s", specs[i],
-			     reason(ret));
-			return ret;
-		}
 		ps->ndonors++;
 	}
 
 	deadline = mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull;
 	for (unsigned int i = 0; i < n; i++) {
-		struct ps_donor *d = &ps->donors[i];
-		struct xport_stats xs;
-		struct wire_state st;
-		int ret;
+		int ret = slot_ready(ps, &ps->donors[i], deadline, err, errlen);
 
-		ret = wait_donor(d, deadline);
 		if (!ret)
-			ret = xport_query(d->x, &st);
-		if (ret) {
-			if (!first_err)
-				first_err = ret;
-			errf(err, errlen, "%sdonor %s: %s", sep(err, errlen),
-			     d->addr, reason(ret));
-			log_warn("donor %s: %s", d->addr, reason(ret));
-			continue;
-		}
-		xport_get_stats(d->x, &xs);
-		d->kind = xs.kind;
-		d->free_slabs = st.free_slabs;
-		d->trend_bps = st.host_trend_bps;
-		if (st.slab_size && st.slab_size != ps->slab_size) {
-			errf(err, errlen,
-			     "%sdonor %s: slab size %" PRIu64
-			     " instead of %" PRIu64,
-			     sep(err, errlen), d->addr, st.slab_size,
-			     ps->slab_size);
-			if (!first_err)
-				first_err = -EPROTO;
-			continue;
-		}
-		atomic_store(&d->up, true);
-		up++;
+			up++;
+		else if (!first_err)
+			first_err = ret;
 	}
 	if (up < ps->replicas) {
 		char msg[64];
@@ -1731,6 +1820,7 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	for (unsigned int i = 0; i < PS_NIFL; i++)
 		pthread_mutex_init(&ps->ifl[i], NULL);
 	pthread_mutex_init(&ps->hold_lock, NULL);
+	pthread_mutex_init(&ps->admin_lock, NULL);
 
 	ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
 	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
@@ -1805,7 +1895,8 @@ void pstore_close(struct pstore *ps)
 		for (unsigned int k = 0; k < sl->nrep; k++) {
 			struct ps_donor *d = &ps->donors[sl->rep[k].donor];
 
-			if (atomic_load(&d->up) &&
+			if (atomic_load(&d->dstate) != PS_D_GONE &&
+			    atomic_load(&d->up) &&
 			    xport_state(d->x) == XPORT_UP)
 				xport_free(d->x, sl->rep[k].rslab);
 		}
@@ -1815,13 +1906,163 @@ void pstore_close(struct pstore *ps)
 
 int pstore_register(struct pstore *ps, void *addr, size_t len)
 {
-	for (unsigned int i = 0; i < ps->ndonors; i++) {
-		int ret = xport_register(ps->donors[i].x, addr, len);
+	int ret = 0;
 
-		if (ret)
-			return ret;
+	pthread_mutex_lock(&ps->admin_lock);
+	if (ps->nregs == PS_MAX_REGS) {
+		ret = -ENOSPC;
+		goto out_unlock;
 	}
-	return 0;
+	for (unsigned int i = 0; i < ps->ndonors && !ret; i++) {
+		struct ps_donor *d = &ps->donors[i];
+
+		if (!donor_get(d))
+			continue;
+		ret = xport_register(d->x, addr, len);
+		donor_put(d);
+	}
+	if (!ret) {
+		/* for donors added later */
+		ps->regs[ps->nregs].addr = addr;
+		ps->regs[ps->nregs].len = len;
+		ps->nregs++;
+	}
+out_unlock:
+	pthread_mutex_unlock(&ps->admin_lock);
+	return ret;
+}
+
+int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
+		     size_t errlen)
+{
+	unsigned int n;
+	struct ps_donor *d;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	pthread_mutex_lock(&ps->admin_lock);
+	n = ps->ndonors;
+	for (unsigned int i = 0; i < n; i++) {
+		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
+		    !strcmp(ps->donors[i].addr, addr)) {
+			errf(err, errlen, "donor %s: already in use", addr);
+			ret = -EEXIST;
+			goto out_unlock;
+		}
+	}
+	if (n == PS_MAX_DONORS) {
+		errf(err, errlen, "no room for another donor (%d)",
+		     PS_MAX_DONORS);
+		ret = -ENOSPC;
+		goto out_unlock;
+	}
+	d = &ps->donors[n];
+	ret = slot_open(ps, d, addr, err, errlen);
+	if (ret)
+		goto out_unlock;
+	ret = slot_ready(ps, d,
+			 mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull,
+			 err, errlen);
+	for (unsigned int i = 0; i < ps->nregs && !ret; i++)
+		ret = xport_register(d->x, ps->regs[i].addr, ps->regs[i].len);
+	if (ret) {
+		xport_close(d->x);
+		memset(d, 0, sizeof(*d));
+		goto out_unlock;
+	}
+	/* the slot is complete: make it visible */
+	atomic_store(&ps->ndonors, n + 1);
+	log_notice("donor %s: added", addr);
+out_unlock:
+	pthread_mutex_unlock(&ps->admin_lock);
+	return ret;
+}
+
+/* Flags every copy on d for migration and drops its stale copies;
+ * returns how many of our slabs d still holds. */
+static uint32_t drain_mark(struct pstore *ps, unsigned int di)
+{
+	struct ps_donor *d = &ps->donors[di];
+	uint32_t drop[64], held;
+	unsigned int ndrop = 0;
+
+	pthread_mutex_lock(&ps->lock);
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+		unsigned int keep = 0;
+
+		if (sl->state != SLAB_READY || sl->repairing)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			struct ps_rep *r = &sl->rep[k];
+
+			if (r->donor == di && r->stale && ndrop < 64) {
+				drop[ndrop++] = r->rslab;
+				d->slabs--;
+				continue;
+			}
+			if (r->donor == di)
+				r->evict = true;
+			sl->rep[keep++] = *r;
+		}
+		sl->nrep = (uint8_t)keep;
+	}
+	held = d->slabs;
+	pthread_cond_broadcast(&ps->repair_cv);
+	pthread_mutex_unlock(&ps->lock);
+	for (unsigned int k = 0; k < ndrop; k++) {
+		if (atomic_load(&d->up) && donor_get(d)) {
+			xport_free(d->x, drop[k]);
+			donor_put(d);
+		}
+	}
+	return held;
+}
+
+int pstore_donor_drain(struct pstore *ps, const char *addr,
+		       unsigned int timeout_ms)
+{
+	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct ps_donor *d = NULL;
+	unsigned int di = 0;
+	uint32_t held;
+	int ret = 0;
+
+	pthread_mutex_lock(&ps->admin_lock);
+	for (unsigned int i = 0; i < ps->ndonors && !d; i++) {
+		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
+		    !strcmp(ps->donors[i].addr, addr)) {
+			d = &ps->donors[i];
+			di = i;
+		}
+	}
+	if (!d) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	atomic_store(&d->dstate, PS_D_DRAINING);
+	log_notice("donor %s: draining", d->addr);
+	while ((held = drain_mark(ps, di)) > 0) {
+		if (mono_ns() >= deadline) {
+			log_warn("donor %s: drain: %" PRIu32
+				 " slabs still there",
+				 d->addr, held);
+			ret = -ETIMEDOUT;
+			goto out_unlock;
+		}
+		usleep(20000);
+	}
+	/* nothing of ours is left there: disconnect */
+	atomic_store(&d->dstate, PS_D_GONE);
+	atomic_store(&d->up, false);
+	while (atomic_load(&d->users))
+		usleep(1000);
+	xport_close(d->x);
+	log_notice("donor %s: drained and disconnected", d->addr);
+out_unlock:
+	pthread_mutex_unlock(&ps->admin_lock);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- stats */
@@ -1896,6 +2137,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	struct jbuf j = { buf, len, 0, false };
 	uint32_t held[PS_MAX_DONORS];
 	uint32_t slabs = 0, degraded = 0;
+	unsigned int nd = ps->ndonors;
 	uint64_t used;
 
 	if (!buf || !len)
@@ -1915,7 +2157,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		if (live < ps->replicas)
 			degraded++;
 	}
-	for (unsigned int i = 0; i < ps->ndonors; i++)
+	for (unsigned int i = 0; i < nd; i++)
 		held[i] = ps->donors[i].slabs;
 	pthread_mutex_unlock(&ps->lock);
 
@@ -1926,11 +2168,18 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	   ",\"migrated_slabs\":%" PRIu64 ",\"donors\":[",
 	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
 	   atomic_load(&ps->repaired), atomic_load(&ps->migrated));
-	for (unsigned int i = 0; i < ps->ndonors; i++) {
+	for (unsigned int i = 0; i < nd; i++) {
 		struct ps_donor *d = &ps->donors[i];
-		struct xport_stats st;
+		struct xport_stats st = { .kind = d->kind };
+		const char *state = "drained";
 
-		xport_get_stats(d->x, &st);
+		if (donor_get(d)) {
+			xport_get_stats(d->x, &st);
+			donor_put(d);
+			state = atomic_load(&d->dstate) == PS_D_DRAINING
+					? "draining"
+					: state_name(st.state);
+		}
 		jp(&j, "%s{\"addr\":", i ? "," : "");
 		jstr(&j, d->addr);
 		jp(&j,
@@ -1939,10 +2188,10 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		   ",\"latency_us\":%.1f,\"ios\":%" PRIu64 ",\"ops\":%" PRIu64
 		   ",\"posts\":%" PRIu64 ",\"errors\":%" PRIu64
 		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64,
-		   xport_kind_name(st.kind), state_name(st.state), held[i],
-		   st.bytes_read, st.bytes_written,
-		   (double)atomic_load(&d->lat_ns) / 1000.0, st.ios, st.ops,
-		   st.posts, st.errors, st.timeouts, st.reconnects);
+		   xport_kind_name(st.kind), state, held[i], st.bytes_read,
+		   st.bytes_written, (double)atomic_load(&d->lat_ns) / 1000.0,
+		   st.ios, st.ops, st.posts, st.errors, st.timeouts,
+		   st.reconnects);
 		jhist(&j, "ops_per_post", st.ops_per_post);
 		jhist(&j, "kib_per_op", st.kib_per_op);
 		jp(&j, "}");

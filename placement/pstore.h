@@ -120,6 +120,21 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r);
 int pstore_register(struct pstore *ps, void *addr, size_t len);
 
 /*
+ * Donors while mounted (issue 6: cnetmemctl donor-add / donor-drain).
+ * add: connects to "HOST:PORT" (same transport, key and session as the
+ * others), waits up to ctl_timeout_ms, then new slabs may go there; 0 or
+ * -errno with a sentence in err (-EEXIST if already in use).
+ * drain: the donor takes no new slab, every slab it holds moves to other
+ * ranked donors (as on EVICT), then it is disconnected. Blocks until done
+ * or timeout_ms (-ETIMEDOUT: still draining, call again); -ENOENT for an
+ * unknown donor. Any thread but a done() callback.
+ */
+int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
+		     size_t errlen);
+int pstore_donor_drain(struct pstore *ps, const char *addr,
+		       unsigned int timeout_ms);
+
+/*
  * Writes the store's state as JSON members (no enclosing braces):
  * "slab_size", "replicas", "slabs", "donors": [{addr, transport, state,
  * slabs, bytes_read, bytes_written, latency_us, ops_per_post histogram,

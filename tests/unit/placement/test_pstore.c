@@ -1049,6 +1049,119 @@ START_TEST(the_only_replica_evicted_is_moved_not_lost)
 }
 END_TEST
 
+START_TEST(a_donor_added_while_open_takes_new_slabs)
+{
+	static const char *const two[] = { "mem:a", "mem:b" };
+	struct pstore *ps = open_mem(2, two, 2, 64 * MiB, 1 * MiB, NULL);
+	static char buf[PSTORE_PAGE], json[16384];
+	char err[256];
+	uint64_t p;
+
+	for (uint64_t s = 0; s < 4; s++) {
+		ck_assert_int_eq(pstore_page_alloc(ps, s * 256, &p), 0);
+		fill(buf, p, 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	}
+	ck_assert_int_eq(pstore_donor_add(ps, "mem:c", err, sizeof(err)), 0);
+	ck_assert_int_eq(pstore_donor_add(ps, "mem:c", err, sizeof(err)),
+			 -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "mem:c"));
+	ck_assert_uint_eq(pstore_test_ndonors(ps), 3);
+	/* the newcomer has the most free slabs: it wins new slabs */
+	for (uint64_t s = 4; s < 12; s++) {
+		ck_assert_int_eq(pstore_page_alloc(ps, s * 256, &p), 0);
+		fill(buf, p, 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	}
+	ck_assert_uint_ge(session_slabs(ps, 2), 4);
+	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:c\""));
+	pstore_close(ps);
+}
+END_TEST
+
+START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
+{
+	enum { SLABS = 10, PER = 16, N = SLABS * PER, T = 2 };
+	struct pstore *ps = open_mem(3, NULL, 2, 64 * MiB, 1 * MiB, NULL);
+	static uint64_t lpn[N];
+	static uint32_t gen[N];
+	static char buf[PSTORE_PAGE], json[16384];
+	struct rw_arg a[T];
+	pthread_t t[T];
+	atomic_int stop = 0;
+	const char *p;
+
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(
+			pstore_page_alloc(ps,
+					  (uint64_t)(i / PER) * 256 + i % PER,
+					  &lpn[i]),
+			0);
+		gen[i] = 1;
+		fill(buf, lpn[i], 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	ck_assert_uint_gt(session_slabs(ps, 0), 0);
+	for (unsigned int k = 0; k < T; k++) {
+		a[k] = (struct rw_arg){ ps, lpn, gen, N, k, T, &stop, 0 };
+		ck_assert_int_eq(pthread_create(&t[k], NULL, rewriter, &a[k]),
+				 0);
+	}
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 20000), 0);
+	atomic_store(&stop, 1);
+	for (unsigned int k = 0; k < T; k++) {
+		pthread_join(t[k], NULL);
+		ck_assert_int_eq(a[k].errors, 0);
+	}
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 1000), -ENOENT);
+	for (unsigned int i = 0; i < N; i++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+
+		ck_assert_int_eq(pstore_test_slab_replicas(ps, lpn[i], d, rs),
+				 2);
+		ck_assert_uint_ne(d[0], 0);
+		ck_assert_uint_ne(d[1], 0);
+		ck_assert_uint_ne(d[0], d[1]);
+	}
+	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
+	p = strstr(json, "\"addr\":\"mem:a\"");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(strstr(p, "\"state\":\"drained\",\"slabs\":0"));
+	/* the two left each miss in turn: the other has every page */
+	for (unsigned int d = 1; d < 3; d++) {
+		pstore_test_fail_donor(ps, d, -ECONNRESET);
+		for (unsigned int i = 0; i < N; i++) {
+			ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+			ck_assert(check_page(buf, lpn[i], gen[i]));
+		}
+		pstore_test_fail_donor(ps, d, 0);
+	}
+	pstore_close(ps);
+}
+END_TEST
+
+START_TEST(a_drain_with_nowhere_to_go_times_out_and_keeps_the_data)
+{
+	static const char *const two[] = { "mem:a", "mem:b" };
+	struct pstore *ps = open_mem(2, two, 2, 16 * MiB, 1 * MiB, NULL);
+	static char buf[PSTORE_PAGE];
+	uint64_t p;
+
+	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
+	fill(buf, p, 1);
+	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 300), -ETIMEDOUT);
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:zz", 300), -ENOENT);
+	pstore_test_fail_donor(ps, 1, -ECONNRESET);
+	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
+	ck_assert(check_page(buf, p, 1));
+	pstore_test_fail_donor(ps, 1, 0);
+	pstore_close(ps);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pstore");
@@ -1084,6 +1197,11 @@ int main(void)
 	tcase_add_test(tc, a_slab_left_only_on_the_backup_is_copied_to_a_donor);
 	tcase_add_test(tc, an_evicted_slab_moves_to_another_donor_and_is_freed);
 	tcase_add_test(tc, the_only_replica_evicted_is_moved_not_lost);
+	tcase_add_test(tc, a_donor_added_while_open_takes_new_slabs);
+	tcase_add_test(tc,
+		       a_drained_donor_gives_every_slab_away_while_io_goes_on);
+	tcase_add_test(tc,
+		       a_drain_with_nowhere_to_go_times_out_and_keeps_the_data);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
