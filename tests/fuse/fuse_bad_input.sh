@@ -9,6 +9,7 @@
 #                      data written before stays intact
 #   donor-dies         a donor killed mid-write: EIO on the affected requests,
 #                      no hang, the mount and the daemon stay up
+#   replica-survives   with --replicas 2 a killed donor loses no data
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
@@ -141,6 +142,23 @@ donor-dies)
 	[ "$errs" -gt 0 ] || fail "stats count no I/O errors"
 	rm -f "$mnt/during" "$mnt/before"
 	cnm_umount m
+	;;
+replica-survives)
+	# with --replicas 2, losing one donor loses no data
+	cnm_start_donor d1 --memory 256M
+	cnm_start_donor d2 --memory 256M
+	# shellcheck disable=SC2046
+	cnm_mount m "$mnt" $(cnm_donor_args d1 d2) --transport tcp \
+		--replicas 2 --slab-size 4M --size 128M
+	head -c $((48 << 20)) /dev/urandom >"$CNM_TMP/src"
+	cp "$CNM_TMP/src" "$mnt/f"
+	cnm_kill_donor d1
+	timeout 60 cmp "$CNM_TMP/src" "$mnt/f" ||
+		fail "data lost with one of two replicas left"
+	[ "$(cnm_stat_json "$mnt" '[d["state"] for d in s["donors"]]')" != \
+		"['up', 'up']" ] || fail "the killed donor is still up in stats"
+	cnm_umount m
+	cnm_stop_donor d2
 	;;
 *)
 	echo "unknown case $1" >&2
