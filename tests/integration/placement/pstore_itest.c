@@ -17,6 +17,12 @@
  *       waits until they moved to other donors and were freed, then reads
  *       everything with each donor failing in turn.
  *
+ *   pstore_itest drain --add HOST:PORT [--replicas R] HOST:PORT...
+ *       writes pages, adds the --add donor, drains the first donor while
+ *       writers go on, then checks that it holds nothing, that every slab
+ *       has R replicas on distinct donors and every page reads back from
+ *       each surviving replica.
+ *
  *   pstore_itest open-error EXPECT [--key FILE] [--replicas R] HOST:PORT...
  *       pstore_open must fail and its message must contain EXPECT.
  *
@@ -444,6 +450,107 @@ static int cmd_evict(struct pstore_cfg *cfg, unsigned int threads,
 	return failures ? 1 : 0;
 }
 
+struct bg_writer {
+	struct pstore *ps;
+	uint64_t *lpn;
+	unsigned int n, threads;
+	atomic_int stop;
+	int errors, rounds;
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg_writer *b = arg;
+
+	while (!atomic_load(&b->stop)) {
+		b->errors += run_workers(b->ps, b->lpn, b->n, b->threads,
+					 XPORT_WRITE, 3);
+		b->rounds++;
+	}
+	return NULL;
+}
+
+static int cmd_drain(struct pstore_cfg *cfg, unsigned int threads,
+		     unsigned int npages, const char *add)
+{
+	struct pstore *ps;
+	char err[512];
+	static char json[65536];
+	uint64_t *lpn;
+	unsigned int seed = 7, nd;
+	struct bg_writer bg;
+	pthread_t t;
+	int ret, errors;
+	double t0;
+
+	ret = pstore_open(cfg, &ps, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+		return 1;
+	}
+	lpn = calloc(npages, sizeof(*lpn));
+	if (!lpn)
+		return 1;
+	for (unsigned int i = 0; i < npages; i++) {
+		ret = pstore_page_alloc(ps,
+					(uint64_t)rand_r(&seed) %
+						(cfg->capacity / PSTORE_PAGE),
+					&lpn[i]);
+		CHECK(ret == 0, "page alloc %u: %d", i, ret);
+	}
+	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 3);
+	CHECK(errors == 0, "%d write errors", errors);
+	ret = pstore_donor_add(ps, add, err, sizeof(err));
+	CHECK(ret == 0, "donor add %s: %s (%d)", add, err, ret);
+	/* the same pages are rewritten (same data) while the drain runs */
+	bg = (struct bg_writer){ ps, lpn, npages, threads, 0, 0, 0 };
+	pthread_create(&t, NULL, bg_main, &bg);
+	t0 = now_s();
+	ret = pstore_donor_drain(ps, cfg->donors[0], 60000);
+	printf("drained %s in %.2f s (%d)\n", cfg->donors[0], now_s() - t0,
+	       ret);
+	atomic_store(&bg.stop, 1);
+	pthread_join(t, NULL);
+	CHECK(ret == 0, "drain: %d", ret);
+	CHECK(bg.errors == 0, "%d write errors during the drain", bg.errors);
+	nd = pstore_test_ndonors(ps);
+	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
+						  d, rs);
+
+		if (n == 0)
+			continue;
+		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
+		      s, n);
+		for (int a = 0; a < n; a++) {
+			CHECK(d[a] != 0,
+			      "slab %" PRIu64 " still on the drained donor", s);
+			for (int b = 0; b < a; b++)
+				CHECK(d[a] != d[b],
+				      "slab %" PRIu64
+				      ": two replicas on donor %u",
+				      s, d[a]);
+		}
+	}
+	for (unsigned int i = 1; i < nd; i++) {
+		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 3);
+		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
+		      errors);
+		pstore_test_fail_donor(ps, i, 0);
+	}
+	ret = pstore_json(ps, json, sizeof(json));
+	CHECK(ret > 0, "pstore_json: %d", ret);
+	CHECK(strstr(json, "\"state\":\"drained\",\"slabs\":0") != NULL,
+	      "the drained donor is not shown drained");
+	printf("%s\n", json);
+	free(lpn);
+	pstore_close(ps);
+	return failures ? 1 : 0;
+}
+
 static int cmd_open_error(struct pstore_cfg *cfg, const char *expect)
 {
 	struct pstore *ps = NULL;
@@ -468,11 +575,12 @@ int main(int argc, char **argv)
 		{ "backup", required_argument, NULL, 'b' },
 		{ "kill", required_argument, NULL, 'k' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "add", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pstore_cfg cfg = { 0 };
 	struct auth_key key = { 0 };
-	const char *cmd, *kill_list = NULL, *expect = NULL;
+	const char *cmd, *kill_list = NULL, *expect = NULL, *add = NULL;
 	unsigned int threads = 4, npages = 8192;
 	char err[256];
 	int c;
@@ -517,6 +625,9 @@ int main(int argc, char **argv)
 		case 'k':
 			kill_list = optarg;
 			break;
+		case 'a':
+			add = optarg;
+			break;
 		case 'K':
 			if (auth_init() ||
 			    auth_key_load(optarg, &key, err, sizeof(err))) {
@@ -540,6 +651,8 @@ int main(int argc, char **argv)
 		return cmd_spread(&cfg, threads, npages, kill_list);
 	if (!strcmp(cmd, "evict"))
 		return cmd_evict(&cfg, threads, npages);
+	if (!strcmp(cmd, "drain") && add)
+		return cmd_drain(&cfg, threads, npages, add);
 	if (expect)
 		return cmd_open_error(&cfg, expect);
 	usage();
