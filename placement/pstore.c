@@ -64,6 +64,8 @@
 #define PS_REFUSED_MS 1000 /* a refused donor gets this long to appear */
 #define PS_ADDR_MAX   280
 #define PS_MAX_REGS   16 /* pstore_register() regions remembered */
+/* repair and migration copy at most 256 KiB per ms (256 MiB/s) */
+#define PS_REPAIR_CHUNK_NS 1000000ull
 
 enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
 
@@ -1366,6 +1368,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 		unsigned int n = ps->pages_per_slab - p < PS_RUN_MAX_PAGES
 					 ? ps->pages_per_slab - p
 					 : PS_RUN_MAX_PAGES;
+		uint64_t t0 = mono_ns(), took;
 		bool stop;
 
 		ret = repair_chunk(ps, s, p, n, &nrep_new);
@@ -1374,6 +1377,11 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 		pthread_mutex_unlock(&ps->lock);
 		if (stop && !ret)
 			ret = -ECANCELED;
+		/* rate limit: the workload keeps the links and donors */
+		took = mono_ns() - t0;
+		if (!ret && took < PS_REPAIR_CHUNK_NS)
+			usleep((useconds_t)((PS_REPAIR_CHUNK_NS - took) /
+					    1000));
 	}
 
 	pthread_mutex_lock(&ps->lock);

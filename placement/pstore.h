@@ -32,7 +32,8 @@
  * Repair: a slab with fewer than R live copies (a failed write, a slab
  * placed while donors were down) gets new replicas in the background on
  * ranked donors that hold no live copy of it, copied from a live replica
- * or the backup chunk by chunk; writes go to the new replica meanwhile
+ * or the backup chunk by chunk (at most 256 MiB/s, so the workload keeps
+ * running); writes go to the new replica meanwhile
  * and each chunk's copy briefly holds back new writes to the slab, so no
  * write is lost. A donor's EVICT request for one of our slabs takes the
  * same path: the slab gets a copy on another ranked donor (never one that
