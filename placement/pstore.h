@@ -33,9 +33,8 @@
  * placed while donors were down) gets new replicas in the background on
  * ranked donors that hold no live copy of it, copied from a live replica
  * or the backup chunk by chunk (at most 256 MiB/s, so the workload keeps
- * running); writes go to the new replica meanwhile
- * and each chunk's copy briefly holds back new writes to the slab, so no
- * write is lost. A donor's EVICT request for one of our slabs takes the
+ * running); writes go to the new replica meanwhile and each chunk's copy
+ * briefly holds back new writes to the slab, so no write is lost. A donor's EVICT request for one of our slabs takes the
  * same path: the slab gets a copy on another ranked donor (never one that
  * already holds it), the map switches while writes are held back, then
  * the evicted copy is freed. Stats count degraded, repaired and migrated
@@ -50,14 +49,16 @@
  * pstore_submit() wait (backpressure), it never allocates.
  *
  * Threading: pstore_submit(), page alloc/free and the stats calls from any
- * thread; pstore_submit() may wait for a pool entry or for another
- * thread's slab allocation, so never call it from done(). done() runs on
+ * thread; pstore_submit() may wait for a pool entry, for another thread's
+ * slab allocation or for a repair chunk, so never call it from done(). done() runs on
  * a transport completion thread, a backup worker (or in the caller for
  * requests that need no I/O) and must not block. Slab allocation on first
  * touch does a control call to the donor from the submitting thread
  * without holding pstore's locks. Two background threads per store: one
  * frees empty slabs and refreshes donor stats (QUERY each second), one
- * repairs degraded slabs. pstore_close() comes after every done().
+ * repairs degraded slabs and migrates evicted or drained ones; neither
+ * holds a pstore lock across a network call. pstore_close() comes after
+ * every done().
  */
 #ifndef CNM_PLACEMENT_PSTORE_H
 #define CNM_PLACEMENT_PSTORE_H
