@@ -5,10 +5,13 @@
  * Objects:
  *
  *   donor slot   one struct xport plus what ranking needs (free slabs and
- *                trend from the last QUERY, our latency EWMA); slots are
- *                never removed while open, so an index names a donor.
+ *                trend from the last QUERY, our latency EWMA); ACTIVE ->
+ *                DRAINING -> GONE. Slots are added at the end and never
+ *                reused, so an index names a donor for the store's life;
+ *                a GONE slot's xport is closed once its user count is 0.
  *   slab         EMPTY -> ALLOCATING -> READY -> FREEING -> EMPTY; READY
- *                carries up to R replicas {donor, remote slab, stale}.
+ *                carries up to R replicas {donor, remote slab, stale,
+ *                evict} plus one "filling" replica while being repaired.
  *   run          one pool entry: a run of pages contiguous in one slab of
  *                one request, with one xport_io per replica and one backup
  *                job. Runs come from a preallocated free list.
@@ -20,6 +23,13 @@
  *                   for a repair fence to drop, for a slab's writes to end
  *   ps->pool_lock   run free list; pool_cv is the backpressure wait
  *   ps->ifl[i]      the in-flight write lists of slabs s with s % NIFL == i
+ *   ps->admin_lock  donor add/drain and registered buffers (taken before
+ *                   ps->lock, never on the I/O path)
+ *
+ * Threads: callers (submit, alloc/free, stats), transport completion
+ * threads and backup workers (done callbacks), the tick (frees empty
+ * slabs, QUERY every donor each second), the repair thread (re-replicates
+ * degraded slabs, migrates evicted and drained ones).
  *
  * Read-after-write: a write run is put on its slab's in-flight list before
  * any of its I/O is submitted and taken off after every copy answered and
