@@ -354,11 +354,15 @@ static void req_put(struct pstore_req *r)
 		r->done(r, atomic_load(&r->status));
 }
 
-static void slab_io_done(struct pstore *ps, uint32_t s)
+/* A run on slab s ended (a write run also leaves the repair fence's
+ * count): one lock round per run. */
+static void slab_io_done(struct pstore *ps, uint32_t s, bool write)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 
 	pthread_mutex_lock(&ps->lock);
+	if (write && --sl->wios == 0 && sl->fence)
+		pthread_cond_broadcast(&ps->slab_cv);
 	sl->ios--;
 	if (!sl->ios && !sl->used && sl->state == SLAB_READY) {
 		ps->free_pending = true;
@@ -472,11 +476,7 @@ static void write_finish(struct ps_run *run)
 				run->slab);
 	}
 	ifl_remove(ps, run);
-	pthread_mutex_lock(&ps->lock);
-	if (--sl->wios == 0 && sl->fence)
-		pthread_cond_broadcast(&ps->slab_cv);
-	pthread_mutex_unlock(&ps->lock);
-	slab_io_done(ps, run->slab);
+	slab_io_done(ps, run->slab, true);
 	run_put(ps, run);
 	req_put(r);
 }
@@ -753,7 +753,7 @@ static void read_finish(struct ps_run *run, int status)
 
 	if (status)
 		req_fail(r, status);
-	slab_io_done(ps, run->slab);
+	slab_io_done(ps, run->slab, false);
 	run_put(ps, run);
 	req_put(r);
 }
