@@ -442,6 +442,21 @@ static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
 
 /* --------------------------------------------------------------- writes */
 
+/* The copy `r` of slab s (matched by donor and remote slab, in case the
+ * map changed since) must not be read any more. */
+static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r)
+{
+	struct ps_slab *sl = &ps->slabs[s];
+
+	pthread_mutex_lock(&ps->lock);
+	for (unsigned int j = 0; j < sl->nrep; j++)
+		if (sl->rep[j].donor == r->donor &&
+		    sl->rep[j].rslab == r->rslab)
+			sl->rep[j].stale = true;
+	pthread_cond_broadcast(&ps->repair_cv);
+	pthread_mutex_unlock(&ps->lock);
+}
+
 static void write_finish(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
@@ -457,19 +472,14 @@ static void write_finish(struct ps_run *run)
 		req_fail(r, -EIO);
 	} else if (ok != all) {
 		/* some copies have the data: the failed ones are stale now */
-		pthread_mutex_lock(&ps->lock);
-		for (unsigned int k = 0; k < run->nrep; k++) {
-			if (ok & (1u << k))
-				continue;
-			for (unsigned int j = 0; j < sl->nrep; j++) {
-				if (sl->rep[j].donor == run->rep[k].donor &&
-				    sl->rep[j].rslab == run->rep[k].rslab)
-					sl->rep[j].stale = true;
-			}
-		}
-		if (run->backup && !(ok & OK_BACKUP))
+		for (unsigned int k = 0; k < run->nrep; k++)
+			if (!(ok & (1u << k)))
+				mark_stale(ps, run->slab, &run->rep[k]);
+		if (run->backup && !(ok & OK_BACKUP)) {
+			pthread_mutex_lock(&ps->lock);
 			sl->backup = false;
-		pthread_mutex_unlock(&ps->lock);
+			pthread_mutex_unlock(&ps->lock);
+		}
 		LOG_RATELIMITED(LOG_WARNING,
 				"pstore: slab %" PRIu32
 				": a copy failed a write, slab degraded",
@@ -818,6 +828,10 @@ static void read_io_done(struct xport_io *io, int status)
 		d->addr, rep->rslab, strerror(-status),
 		run->cur < run->nrep || run->backup ? ", trying next copy"
 						    : "");
+	/* the donor no longer has that slab for us (restarted, reclaimed):
+	 * not a copy any more, the repair thread replaces it */
+	if (status == -EINVAL || status == -EFAULT)
+		mark_stale(run->ps, run->slab, rep);
 	read_next(run);
 }
 

@@ -1162,6 +1162,46 @@ START_TEST(a_drain_with_nowhere_to_go_times_out_and_keeps_the_data)
 }
 END_TEST
 
+START_TEST(a_slab_the_donor_lost_is_read_from_the_backup_and_replaced)
+{
+	enum { N = 40 };
+	char path[256];
+	struct pstore *ps;
+	static uint64_t lpn[N];
+	static char buf[PSTORE_PAGE];
+	unsigned int d[PSTORE_MAX_REPLICAS];
+	uint32_t rs[PSTORE_MAX_REPLICAS];
+
+	tmp_path(path, sizeof(path), "lost");
+	ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, path);
+	pstore_test_repair(ps, false);
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(pstore_page_alloc(ps, 0, &lpn[i]), 0);
+		fill(buf, lpn[i], 1);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
+	/* the donor loses the slab behind our back (a restart) */
+	ck_assert_int_eq(xport_free(pstore_test_xport(ps, d[0]), rs[0]), 0);
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+		ck_assert(check_page(buf, lpn[i], 1));
+	}
+	/* the refused copy is no copy any more */
+	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 0);
+	ck_assert_int_eq(degraded(ps), 1);
+	pstore_test_repair(ps, true);
+	wait_repaired(ps);
+	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
+	for (unsigned int i = 0; i < N; i++) {
+		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+		ck_assert(check_page(buf, lpn[i], 1));
+	}
+	pstore_close(ps);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pstore");
@@ -1202,6 +1242,8 @@ int main(void)
 		       a_drained_donor_gives_every_slab_away_while_io_goes_on);
 	tcase_add_test(tc,
 		       a_drain_with_nowhere_to_go_times_out_and_keeps_the_data);
+	tcase_add_test(
+		tc, a_slab_the_donor_lost_is_read_from_the_backup_and_replaced);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
