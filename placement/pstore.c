@@ -66,14 +66,15 @@
 #define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
 #define PS_NIFL		 64
 /* R replicas plus one being filled (repair, migration) */
-#define PS_MAX_COPIES (PSTORE_MAX_REPLICAS + 1)
-#define PS_DEF_SLAB   (64ull << 20)
-#define PS_DEF_POOL   8192
-#define PS_DEF_CTL_MS 5000
-#define PS_TICK_MS    1000
-#define PS_REFUSED_MS 1000 /* a refused donor gets this long to appear */
-#define PS_ADDR_MAX   280
-#define PS_MAX_REGS   16 /* pstore_register() regions remembered */
+#define PS_MAX_COPIES	 (PSTORE_MAX_REPLICAS + 1)
+#define PS_DEF_SLAB	 (64ull << 20)
+#define PS_DEF_POOL	 8192
+#define PS_DEF_CTL_MS	 5000
+#define PS_TICK_MS	 1000
+#define PS_DOWN_GRACE_MS 3000 /* then a down donor's copies are lost */
+#define PS_REFUSED_MS	 1000 /* a refused donor gets this long to appear */
+#define PS_ADDR_MAX	 280
+#define PS_MAX_REGS	 16 /* pstore_register() regions remembered */
 /* repair and migration copy at most 256 KiB per ms (256 MiB/s) */
 #define PS_REPAIR_CHUNK_NS 1000000ull
 
@@ -123,7 +124,8 @@ struct ps_donor {
 	/* protected by ps->lock */
 	uint64_t free_slabs; /* last QUERY, minus what we took since */
 	int64_t trend_bps;
-	uint32_t slabs; /* our slabs it holds */
+	uint32_t slabs;		/* our slabs it holds */
+	uint64_t down_since_ns; /* tick thread only */
 };
 
 struct ps_run {
@@ -1109,6 +1111,35 @@ static void free_empty_slabs(struct pstore *ps)
 	}
 }
 
+/*
+ * A donor down for PS_DOWN_GRACE_MS: its copies count as lost (stale), so
+ * the repair thread rebuilds them elsewhere. If it comes back, the stale
+ * copies are freed there by the repair. Under ps->lock.
+ */
+static void lost_copies(struct pstore *ps, unsigned int di)
+{
+	unsigned int n = 0;
+
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+
+		if (sl->state != SLAB_READY)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			if (sl->rep[k].donor == di && !sl->rep[k].stale) {
+				sl->rep[k].stale = true;
+				n++;
+			}
+		}
+	}
+	if (n) {
+		log_warn("donor %s: down for %u ms, its %u copies are lost; "
+			 "re-replicating",
+			 ps->donors[di].addr, PS_DOWN_GRACE_MS, n);
+		pthread_cond_broadcast(&ps->repair_cv);
+	}
+}
+
 /* Refreshes ranking inputs and health; lock held on entry and exit. */
 static void refresh_donors(struct pstore *ps)
 {
@@ -1125,11 +1156,21 @@ static void refresh_donors(struct pstore *ps)
 		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
 		donor_put(d);
 		pthread_mutex_lock(&ps->lock);
-		atomic_store(&d->up,
-			     up && ret != -ENOTCONN && ret != -ECONNRESET);
+		up = up && ret != -ENOTCONN && ret != -ECONNRESET;
+		atomic_store(&d->up, up);
 		if (!ret) {
 			d->free_slabs = st.free_slabs;
 			d->trend_bps = st.host_trend_bps;
+		}
+		if (up) {
+			d->down_since_ns = 0;
+			continue;
+		}
+		if (!d->down_since_ns) {
+			d->down_since_ns = mono_ns();
+		} else if (mono_ns() - d->down_since_ns >=
+			   PS_DOWN_GRACE_MS * 1000000ull) {
+			lost_copies(ps, i);
 		}
 	}
 }
@@ -2184,8 +2225,10 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		if (sl->state != SLAB_READY)
 			continue;
 		slabs++;
+		/* a copy on a donor that is down does not count */
 		for (unsigned int k = 0; k < sl->nrep; k++)
-			live += !sl->rep[k].stale && !sl->rep[k].filling;
+			live += !sl->rep[k].stale && !sl->rep[k].filling &&
+				atomic_load(&ps->donors[sl->rep[k].donor].up);
 		if (live < ps->replicas)
 			degraded++;
 	}

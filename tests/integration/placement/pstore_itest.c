@@ -23,6 +23,12 @@
  *       has R replicas on distinct donors and every page reads back from
  *       each surviving replica.
  *
+ *   pstore_itest kill-one --kill PID [--replicas R] HOST:PORT...
+ *       writes pages, SIGKILLs PID (the first donor), reads everything
+ *       (no error allowed), waits until no slab is degraded
+ *       (printing how long it took) and checks every page on each
+ *       surviving replica.
+ *
  *   pstore_itest open-error EXPECT [--key FILE] [--replicas R] HOST:PORT...
  *       pstore_open must fail and its message must contain EXPECT.
  *
@@ -551,6 +557,88 @@ static int cmd_drain(struct pstore_cfg *cfg, unsigned int threads,
 	return failures ? 1 : 0;
 }
 
+static int cmd_kill_one(struct pstore_cfg *cfg, unsigned int threads,
+			unsigned int npages, const char *pid_s)
+{
+	struct pstore *ps;
+	char err[512];
+	static char json[65536];
+	uint64_t *lpn;
+	unsigned int seed = 11, nd;
+	int ret, errors, tries, degraded = -1;
+	double t0;
+
+	ret = pstore_open(cfg, &ps, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+		return 1;
+	}
+	lpn = calloc(npages, sizeof(*lpn));
+	if (!lpn)
+		return 1;
+	for (unsigned int i = 0; i < npages; i++) {
+		ret = pstore_page_alloc(ps,
+					(uint64_t)rand_r(&seed) %
+						(cfg->capacity / PSTORE_PAGE),
+					&lpn[i]);
+		CHECK(ret == 0, "page alloc %u: %d", i, ret);
+	}
+	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 4);
+	CHECK(errors == 0, "%d write errors", errors);
+	CHECK(kill((pid_t)atoi(pid_s), SIGKILL) == 0, "kill %s: %s", pid_s,
+	      strerror(errno));
+	t0 = now_s();
+	/* reads go on without an error; no write tells pstore the copies
+	 * there are gone: the donor being down past the grace does */
+	errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 4);
+	CHECK(errors == 0, "%d read errors after the kill", errors);
+	for (tries = 0; tries < 600; tries++) {
+		const char *p;
+
+		ret = pstore_json(ps, json, sizeof(json));
+		p = ret > 0 ? strstr(json, "\"degraded_slabs\":") : NULL;
+		degraded = p ? atoi(p + strlen("\"degraded_slabs\":")) : -1;
+		if (degraded == 0)
+			break;
+		usleep(50000);
+	}
+	printf("killed donor 0; full replication again after %.2f s\n",
+	       now_s() - t0);
+	CHECK(degraded == 0, "%d slabs still degraded", degraded);
+	nd = pstore_test_ndonors(ps);
+	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
+						  d, rs);
+
+		if (n == 0)
+			continue;
+		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
+		      s, n);
+		for (int a = 0; a < n; a++) {
+			CHECK(d[a] != 0, "slab %" PRIu64 " on the dead donor",
+			      s);
+			for (int b = 0; b < a; b++)
+				CHECK(d[a] != d[b],
+				      "slab %" PRIu64
+				      ": two replicas on donor %u",
+				      s, d[a]);
+		}
+	}
+	for (unsigned int i = 1; i < nd; i++) {
+		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 4);
+		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
+		      errors);
+		pstore_test_fail_donor(ps, i, 0);
+	}
+	printf("%s\n", json);
+	free(lpn);
+	pstore_close(ps);
+	return failures ? 1 : 0;
+}
+
 static int cmd_open_error(struct pstore_cfg *cfg, const char *expect)
 {
 	struct pstore *ps = NULL;
@@ -651,6 +739,8 @@ int main(int argc, char **argv)
 		return cmd_spread(&cfg, threads, npages, kill_list);
 	if (!strcmp(cmd, "evict"))
 		return cmd_evict(&cfg, threads, npages);
+	if (!strcmp(cmd, "kill-one") && kill_list)
+		return cmd_kill_one(&cfg, threads, npages, kill_list);
 	if (!strcmp(cmd, "drain") && add)
 		return cmd_drain(&cfg, threads, npages, add);
 	if (expect)
