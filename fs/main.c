@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	struct pstore *ps = NULL;
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
+	sigset_t stopsigs;
 	int ret;
 
 	if (c->key_file) {
@@ -226,6 +228,13 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		goto out_donors;
 
 	protect_self();
+	/* threads started from here on (transports, page store) never take
+	 * the stop signals: they must reach the FUSE loop's threads */
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 
 	pc.donors = (const char *const *)donors;
 	pc.ndonors = c->donor.n;
@@ -277,6 +286,8 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		log_to_syslog("cnetmem");
 	}
 
+	/* the main thread and the FUSE workers it starts take them */
+	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		ret = -ENOMEM;
