@@ -161,6 +161,7 @@ struct cnmfs {
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
 	struct fsreq *free_reqs[2]; /* small, big; protected by req_lock */
+	unsigned int nfree;	    /* protected by req_lock */
 	struct fsreq *reqs;
 	unsigned int nreqs;
 	char *req_mem;
@@ -475,11 +476,13 @@ static struct fsreq *req_get(struct cnmfs *fs, unsigned int npages)
 		if (small && fs->free_reqs[0]) {
 			r = fs->free_reqs[0];
 			fs->free_reqs[0] = r->next_free;
+			fs->nfree--;
 			break;
 		}
 		if (fs->free_reqs[1]) {
 			r = fs->free_reqs[1];
 			fs->free_reqs[1] = r->next_free;
+			fs->nfree--;
 			break;
 		}
 		if (!waited++)
@@ -495,6 +498,7 @@ static void req_put(struct cnmfs *fs, struct fsreq *r)
 	pthread_mutex_lock(&fs->req_lock);
 	r->next_free = fs->free_reqs[r->big];
 	fs->free_reqs[r->big] = r;
+	fs->nfree++;
 	/* waiters differ in what they can take: wake them all */
 	pthread_cond_broadcast(&fs->req_cond);
 	pthread_mutex_unlock(&fs->req_lock);
@@ -2010,6 +2014,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		sem_init(&r->sem, 0, 0);
 		r->next_free = fs->free_reqs[r->big];
 		fs->free_reqs[r->big] = r;
+		fs->nfree++;
 	}
 	if (ps) {
 		ret = pstore_register(ps, fs->req_mem, fs->req_mem_len);
@@ -2060,9 +2065,28 @@ out_free:
 void cnmfs_destroy(struct cnmfs *fs)
 {
 	struct inode *in, *next;
+	struct timespec until;
+	unsigned int busy;
 
 	if (!fs)
 		return;
+	/* requests still in the page store (an aborted connection) finish
+	 * before their contexts go away; the I/O timeout bounds the wait */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&fs->req_lock);
+	while (fs->nfree < fs->nreqs &&
+	       !pthread_cond_timedwait(&fs->req_cond, &fs->req_lock, &until))
+		;
+	busy = fs->nreqs - fs->nfree;
+	pthread_mutex_unlock(&fs->req_lock);
+	if (busy) {
+		/* their completions may still come: leave the mount's memory
+		 * to the process exit rather than free it under them */
+		log_err("mount %s: %u requests never finished", fs->mountpoint,
+			busy);
+		return;
+	}
 	pthread_mutex_lock(&fs->ns_lock);
 	for (in = fs->inodes.next; in != &fs->inodes; in = next) {
 		next = in->next;
