@@ -1949,6 +1949,27 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 
 /* ---- create / destroy ---- */
 
+/* A copy of s that can sit between JSON quotes. */
+static char *json_escape(const char *s)
+{
+	char *out = malloc(strlen(s) * 6 + 1), *w = out;
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			w += sprintf(w, "\\%c", c);
+		else if (c < 0x20)
+			w += sprintf(w, "\\u%04x", c);
+		else
+			*w++ = c;
+	}
+	*w = '\0';
+	return out;
+}
+
 int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		 struct cnmfs **out)
 {
@@ -1962,7 +1983,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	if (!fs)
 		return -ENOMEM;
 	fs->ps = ps;
-	fs->mountpoint = strdup(p->mountpoint ? p->mountpoint : "");
+	fs->mountpoint = json_escape(p->mountpoint ? p->mountpoint : "");
 	if (!fs->mountpoint) {
 		ret = -ENOMEM;
 		goto out_free;
