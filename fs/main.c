@@ -86,10 +86,15 @@ static void protect_self(void)
 		log_warn("mlockall: %s (pages of this daemon may be swapped)",
 			 strerror(errno));
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
-		log_warn("prctl(PR_SET_IO_FLUSHER): %s", strerror(errno));
+		log_warn(
+			"prctl(PR_SET_IO_FLUSHER): %s (needs CAP_SYS_RESOURCE; "
+			"reclaim may recurse into this daemon)",
+			strerror(errno));
 	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "-1000", 5) != 5)
-		log_warn("oom_score_adj -1000: %s", strerror(errno));
+		log_warn("oom_score_adj -1000: %s (needs CAP_SYS_RESOURCE; the "
+			 "OOM killer may pick this daemon)",
+			 strerror(errno));
 	if (fd >= 0)
 		close(fd);
 }
