@@ -22,6 +22,7 @@ mkdir -p "$mnt/ctr42" "$CNM_TMP/scratch"
 before=$(cnm_stat_json "$mnt" 's["donors"][0]["bytes_written"]')
 
 # inside the namespace: write 32 MiB with a pattern, read it back, compare
+# shellcheck disable=SC2016
 unshare -m sh -c '
 	set -e
 	mount --make-rprivate /

@@ -13,7 +13,6 @@
 # Only the workload goes into the cgroup: never this shell, never a daemon.
 
 CNM_SWAP_LOOP=
-CNM_SWAP_FILE=
 CNM_CGROUP=
 CNM_WORKLOAD_PID=
 CNM_CGROUP_ROOT=${CNM_CGROUP_ROOT:-/sys/fs/cgroup/memory}
@@ -38,7 +37,6 @@ cnm_vmstat() {
 cnm_swap_on() {
 	local file=$1 size=$2 prio=${3:-100}
 	fallocate -l "$size" "$file"
-	CNM_SWAP_FILE=$file
 	CNM_SWAP_LOOP=$(losetup --direct-io=on -f --show "$file")
 	mkswap "$CNM_SWAP_LOOP" >/dev/null
 	swapon -p "$prio" "$CNM_SWAP_LOOP"
@@ -91,9 +89,9 @@ cnm_cgroup_remove() {
 	local i pid
 	[ -n "$CNM_CGROUP" ] && [ -d "$CNM_CGROUP" ] || return 0
 	for ((i = 0; i < 100; i++)); do
-		for pid in $(cat "$CNM_CGROUP/cgroup.procs" 2>/dev/null); do
+		while read -r pid; do
 			kill -KILL "$pid" 2>/dev/null || true
-		done
+		done <"$CNM_CGROUP/cgroup.procs"
 		rmdir "$CNM_CGROUP" 2>/dev/null && break
 		sleep 0.1
 	done
@@ -111,15 +109,4 @@ cnm_swap_cleanup() {
 	cnm_swap_off || rc=1
 	cnm_cgroup_remove || rc=1
 	return "$rc"
-}
-
-# cnm_swap_leftovers: prints what a test left behind (nothing is success).
-cnm_swap_leftovers() {
-	local file=$1 mnt=$2
-	grep -F "$file" /proc/swaps || true
-	[ -n "$CNM_SWAP_LOOP" ] && grep -F "$CNM_SWAP_LOOP" /proc/swaps || true
-	losetup -j "$file" 2>/dev/null || true
-	mountpoint -q "$mnt" 2>/dev/null && echo "still mounted: $mnt"
-	[ -n "$CNM_CGROUP" ] && [ -d "$CNM_CGROUP" ] && echo "cgroup $CNM_CGROUP"
-	return 0
 }

@@ -18,7 +18,6 @@ fail() {
 mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 512M
 fallocate -l 256M "$mnt/swap0"
-CNM_SWAP_FILE=$mnt/swap0
 CNM_SWAP_LOOP=$(losetup --direct-io=on -f --show "$mnt/swap0")
 mkswap "$CNM_SWAP_LOOP" >/dev/null
 swapon --discard -p 5 "$CNM_SWAP_LOOP"
