@@ -251,6 +251,12 @@ class Diff:
             s.p(name), mode, follow_symlinks=False) if not os.path.islink(
                 s.p(name)) else None)
 
+    def op_chown(self):
+        name = self.any_name()
+        uid, gid = self.rng.choice([(0, 0), (1000, 1000), (65534, 100)])
+        self.both('chown %s %d:%d' % (name, uid, gid), lambda s: os.chown(
+            s.p(name), uid, gid, follow_symlinks=False))
+
     def op_open_keep(self):
         """Open a file and keep it open across later unlinks/renames."""
         if len(self.a.fds) >= 4:
@@ -285,6 +291,7 @@ class Diff:
            ('op_fallocate', 3), ('op_read', 10), ('op_mkdir', 4),
            ('op_rmdir', 2), ('op_unlink', 3), ('op_rename', 5),
            ('op_symlink', 2), ('op_link', 2), ('op_chmod', 2),
+           ('op_chown', 1),
            ('op_open_keep', 2), ('op_handle_io', 4)]
 
     def run(self, nops):
@@ -302,7 +309,8 @@ class Diff:
             for n in dirnames + filenames:
                 r = os.path.normpath(os.path.join(rel, n))
                 st = os.lstat(os.path.join(dirpath, n))
-                ent = {'mode': oct(st.st_mode)}
+                ent = {'mode': oct(st.st_mode),
+                       'owner': (st.st_uid, st.st_gid)}
                 if stat.S_ISREG(st.st_mode):
                     ent['size'] = st.st_size
                     ent['nlink'] = st.st_nlink

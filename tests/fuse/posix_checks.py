@@ -78,6 +78,29 @@ def main():
     expect_errno(errno.EINVAL, 'rename dir into itself', os.rename, p('d'),
                  p('d', 'sub', 'x'))
 
+    # a directory larger than one readdir buffer, listed while it changes
+    os.mkdir(p('big'))
+    names = set('entry-with-a-longish-name-%05d' % i for i in range(3000))
+    for n in names:
+        open(p('big', n), 'w').close()
+    check(set(os.listdir(p('big'))) == names, 'readdir of 3000 entries')
+    seen = []
+    removed = set()
+    with os.scandir(p('big')) as it:
+        for k, e in enumerate(it):
+            seen.append(e.name)
+            if k % 3 == 0:
+                victim = 'entry-with-a-longish-name-%05d' % (2999 - k)
+                if victim in names and victim not in removed:
+                    os.unlink(p('big', victim))
+                    removed.add(victim)
+    check(len(seen) == len(set(seen)), 'readdir returns no name twice')
+    check(names - removed <= set(seen),
+          'readdir returns every entry not removed meanwhile')
+    for n in names - removed:
+        os.unlink(p('big', n))
+    os.rmdir(p('big'))
+
     # rename: replace, NOREPLACE, EXCHANGE, dir over file
     with open(p('a'), 'w') as f:
         f.write('A')
