@@ -1822,6 +1822,16 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, ENOTSUP);
 }
 
+/* Not done in the daemon: EOPNOTSUPP makes the kernel copy through
+ * read/write each time (ENOSYS would switch it off for the mount). */
+static void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
+{
+	fuse_reply_err(req, EOPNOTSUPP);
+}
+
 static const struct fuse_lowlevel_ops cnmfs_ll_ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
@@ -1855,6 +1865,7 @@ static const struct fuse_lowlevel_ops cnmfs_ll_ops = {
 	.create = fs_create,
 	.fallocate = fs_fallocate,
 	.lseek = fs_lseek,
+	.copy_file_range = fs_copy_file_range,
 };
 
 int cnmfs_open_files(struct cnmfs *fs)
