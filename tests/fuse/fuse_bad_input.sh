@@ -10,6 +10,7 @@
 #   donor-dies         a donor killed mid-write: EIO on the affected requests,
 #                      no hang, the mount and the daemon stay up
 #   replica-survives   with --replicas 2 a killed donor loses no data
+#   backup-serves-reads  with --backup the only donor can die
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
@@ -159,6 +160,21 @@ replica-survives)
 		"['up', 'up']" ] || fail "the killed donor is still up in stats"
 	cnm_umount m
 	cnm_stop_donor d2
+	;;
+backup-serves-reads)
+	# --backup: with the only donor gone, reads come from the local copy
+	cnm_start_donor d1 --memory 256M
+	# shellcheck disable=SC2046
+	cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp \
+		--backup "$CNM_TMP/backup" --size 128M
+	head -c $((24 << 20)) /dev/urandom >"$CNM_TMP/src"
+	cp "$CNM_TMP/src" "$mnt/f"
+	cnm_kill_donor d1
+	timeout 60 cmp "$CNM_TMP/src" "$mnt/f" ||
+		fail "the backup did not serve the reads"
+	[ "$(cnm_stat_json "$mnt" 's["backup"]["path"]')" = "$CNM_TMP/backup" ] ||
+		fail "stats do not show the backup"
+	cnm_umount m
 	;;
 *)
 	echo "unknown case $1" >&2
