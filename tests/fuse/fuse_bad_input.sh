@@ -1,6 +1,7 @@
 #!/bin/bash
 # Bad input and faults around a mount, one case per run:
-#   bad-mountpoint     missing or non-directory mountpoint: clear error, exit 1
+#   bad-mountpoint     missing or non-directory mountpoint, bad options or
+#                      config file: clear error (file:line), exit 1
 #   unreachable-donor  error names the donor, non-zero exit (foreground and
 #                      daemon forms), nothing mounted
 #   bad-key            a key the donor does not share: clear error, nothing
@@ -47,6 +48,9 @@ bad-mountpoint)
 	expect_mount_fails nodonor "no donor given" "$mnt" -f
 	expect_mount_fails badsize "size.*not a size" "$mnt" --local-memory \
 		--size lots
+	printf 'local-memory = true;\nsize = "lots";\n' >"$CNM_TMP/bad.conf"
+	expect_mount_fails badconf "bad.conf:2: size" --config \
+		"$CNM_TMP/bad.conf" "$mnt" -f
 	;;
 unreachable-donor)
 	# a port nobody listens on: take one and close it
