@@ -117,9 +117,11 @@ def main():
                  p('d', 'sub'), p('a'))
     expect_errno(errno.EISDIR, 'rename file over dir', os.rename, p('a'),
                  p('d', 'sub'))
+    ino = os.stat(p('a')).st_ino
     os.rename(p('a'), p('b'))
     check(open(p('b')).read() == 'B' and not os.path.exists(p('a')),
           'rename replaces the target')
+    check(os.stat(p('b')).st_ino == ino, 'rename keeps the inode number')
 
     # hard links and open-but-unlinked files
     os.link(p('b'), p('b2'))
