@@ -244,6 +244,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (strstr(phases, "verify") && phase(&r, "verify", seq_read, r.npages))
 		return 2;
+	munmap(r.mem, r.npages * PAGE);
+	free(r.gen);
 	return atomic_load(&r.errors) ? 1 : 0;
 usage:
 	fprintf(stderr,

@@ -375,6 +375,8 @@ int opts_parse_argv(struct opts *o, int argc, char **argv,
 		while (!ret && optind < argc) {
 			c = getopt_long(argc, argv, shorts, lo, &idx);
 			if (c == -1) {
+				if (optind >= argc)
+					break;
 				/* a positional argument: keep going after it */
 				if (pass == 1) {
 					if (*npos >= max_positional) {

@@ -174,9 +174,6 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 {
 	char host[256], port[32];
 
-	/* common/opts.c reports argv[argc] (NULL) when argv has no argument */
-	while (npos > 0 && !pos[npos - 1])
-		npos--;
 	if (npos < 1 || npos > 2) {
 		snprintf(o->err, sizeof(o->err),
 			 npos ? "too many arguments: expected MOUNTPOINT or "
