@@ -11,6 +11,11 @@
  */
 CTL_COMMAND("donor", cmd_donor, "donor HOST:PORT [--key-file FILE]",
 	    "print a donor's state as JSON")
+CTL_COMMAND("donor-add", cmd_donor_add, "donor-add MOUNTPOINT HOST:PORT",
+	    "connect a running mount to one more donor (root)")
+CTL_COMMAND("donor-drain", cmd_donor_drain,
+	    "donor-drain MOUNTPOINT HOST:PORT [--timeout SECONDS]",
+	    "move every slab of a mount off a donor, then disconnect it (root)")
 CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
 	    "donor-reclaim HOST:PORT SIZE [--key-file FILE]",
 	    "ask a donor to get SIZE bytes of slabs back from its clients")

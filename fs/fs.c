@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "fs/ctl.h"
 #include "fs/pmap.h"
 #include "placement/pstore.h"
 
@@ -1124,6 +1125,53 @@ static struct stats_snap *stats_snapshot(struct cnmfs *fs)
 	return NULL;
 }
 
+/* Control channel handles (fs/ctl.h) carry this bit in fi->fh. */
+#define CTL_FH 1ull
+
+static void ctl_open(struct cnmfs *fs, fuse_req_t req,
+		     struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fsctl *c;
+	int ret;
+
+	if (!ctx || ctx->uid != 0) {
+		reply_err(fs, req, OP_OPEN, EACCES);
+		return;
+	}
+	ret = fsctl_open(fs->ps, &c);
+	if (ret) {
+		reply_err(fs, req, OP_OPEN, -ret);
+		return;
+	}
+	fi->fh = (uintptr_t)c | CTL_FH;
+	if (fuse_reply_open(req, fi))
+		fsctl_close(c);
+}
+
+static void ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size,
+		     off_t off)
+{
+	struct fsctl *c = (struct fsctl *)(uintptr_t)(fi->fh & ~CTL_FH);
+	char buf[FSCTL_LINE];
+	size_t n;
+
+	n = fsctl_read(c, off, buf, size < sizeof(buf) ? size : sizeof(buf));
+	fuse_reply_buf(req, n ? buf : NULL, n);
+}
+
+static void ctl_write(struct cnmfs *fs, fuse_req_t req,
+		      struct fuse_file_info *fi, const char *data, size_t size)
+{
+	struct fsctl *c = (struct fsctl *)(uintptr_t)(fi->fh & ~CTL_FH);
+	ssize_t n = fsctl_write(c, data, size);
+
+	if (n < 0)
+		reply_err(fs, req, OP_WRITE, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
@@ -1136,6 +1184,11 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	fi->fh = 0;
 	if (in == &fs->stats) {
+		if ((fi->flags & O_ACCMODE) == O_RDWR &&
+		    !(fi->flags & O_TRUNC)) {
+			ctl_open(fs, req, fi); /* the control channel */
+			return;
+		}
 		if ((fi->flags & O_ACCMODE) != O_RDONLY ||
 		    (fi->flags & O_TRUNC)) {
 			reply_err(fs, req, OP_OPEN, EACCES);
@@ -1179,7 +1232,9 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 	struct inode *in = inode_of(fs, ino);
 
 	count(fs, OP_RELEASE);
-	if (in == &fs->stats) {
+	if (in == &fs->stats && (fi->fh & CTL_FH)) {
+		fsctl_close((struct fsctl *)(uintptr_t)(fi->fh & ~CTL_FH));
+	} else if (in == &fs->stats) {
 		free((void *)(uintptr_t)fi->fh);
 	} else {
 		pthread_mutex_lock(&fs->ns_lock);
@@ -1221,6 +1276,10 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint64_t first;
 
 	count(fs, OP_READ);
+	if (in == &fs->stats && (fi->fh & CTL_FH)) {
+		ctl_read(req, fi, size, off);
+		return;
+	}
 	if (in == &fs->stats) {
 		snap = (struct stats_snap *)(uintptr_t)fi->fh;
 		if (off < 0 || (size_t)off >= snap->len)
@@ -1424,6 +1483,10 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	uint64_t first;
 
 	count(fs, OP_WRITE);
+	if (in == &fs->stats && (fi->fh & CTL_FH)) {
+		ctl_write(fs, req, fi, data, size);
+		return;
+	}
 	if (in == &fs->stats) {
 		reply_err(fs, req, OP_WRITE, EBADF);
 		return;

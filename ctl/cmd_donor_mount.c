@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cnetmemctl donor-add MOUNTPOINT HOST:PORT
+ * cnetmemctl donor-drain MOUNTPOINT HOST:PORT [--timeout SECONDS]
+ *
+ * Both talk to a running mount through its control channel: root opens
+ * MOUNTPOINT/.cnetmem-stats read-write, writes one command line and reads
+ * back one result line (fs/ctl.h). A drain answers "again" after each
+ * slice of work; the command repeats it until "ok", an error, or its
+ * deadline (default 300 s).
+ */
+#include "common/clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CTL_FILE	".cnetmem-stats"
+#define DRAIN_TIMEOUT_S 300
+
+int cmd_donor_add(int argc, char **argv);
+int cmd_donor_drain(int argc, char **argv);
+
+static double now_s(void)
+{
+	return (double)mono_ns() / 1e9;
+}
+
+/* One command, one result line into res; 0 or -errno (message printed). */
+static int mount_cmd(const char *mnt, const char *line, char *res, size_t rlen)
+{
+	char path[4096];
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", mnt, CTL_FILE);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		fprintf(stderr, "cnetmemctl: %s: %s%s\n", path, strerror(errno),
+			ret == -ENOENT	 ? " (is it a cnetmem mount?)"
+			: ret == -EACCES ? " (root only)"
+					 : "");
+		return ret;
+	}
+	n = write(fd, line, strlen(line));
+	if (n < 0) {
+		ret = -errno;
+		fprintf(stderr, "cnetmemctl: %s: %s\n", path, strerror(errno));
+		goto out_close;
+	}
+	n = pread(fd, res, rlen - 1, 0);
+	if (n <= 0) {
+		ret = n < 0 ? -errno : -EIO;
+		fprintf(stderr, "cnetmemctl: %s: no result: %s\n", path,
+			strerror(-ret));
+		goto out_close;
+	}
+	res[n] = '\0';
+	res[strcspn(res, "\n")] = '\0';
+out_close:
+	close(fd);
+	return ret;
+}
+
+static int usage(const char *cmd, const char *extra)
+{
+	fprintf(stderr, "usage: cnetmemctl %s MOUNTPOINT HOST:PORT%s\n", cmd,
+		extra);
+	return 2;
+}
+
+/* Prints an "error ERRNO TEXT" result; returns the exit status. */
+static int report(const char *res)
+{
+	const char *text = res;
+
+	if (!strncmp(res, "error ", 6)) {
+		text = strchr(res + 6, ' ');
+		text = text ? text + 1 : res;
+	}
+	fprintf(stderr, "cnetmemctl: %s\n", text);
+	return 1;
+}
+
+int cmd_donor_add(int argc, char **argv)
+{
+	char line[512], res[512];
+	double t0 = now_s();
+
+	if (argc != 3)
+		return usage("donor-add", "");
+	snprintf(line, sizeof(line), "donor-add %s\n", argv[2]);
+	if (mount_cmd(argv[1], line, res, sizeof(res)))
+		return 1;
+	if (strncmp(res, "ok ", 3))
+		return report(res);
+	printf("donor %s: added to %s (%.1f s)\n", argv[2], argv[1],
+	       now_s() - t0);
+	return 0;
+}
+
+int cmd_donor_drain(int argc, char **argv)
+{
+	char line[512], res[512], *end;
+	double t0 = now_s(), timeout = DRAIN_TIMEOUT_S;
+	const char *pos[2];
+	int npos = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			timeout = strtod(argv[++i], &end);
+			if (*end || timeout <= 0)
+				return usage("donor-drain",
+					     " [--timeout SECONDS]");
+		} else if (argv[i][0] == '-' || npos == 2) {
+			return usage("donor-drain", " [--timeout SECONDS]");
+		} else {
+			pos[npos++] = argv[i];
+		}
+	}
+	if (npos != 2)
+		return usage("donor-drain", " [--timeout SECONDS]");
+	snprintf(line, sizeof(line), "donor-drain %s\n", pos[1]);
+	for (;;) {
+		if (mount_cmd(pos[0], line, res, sizeof(res)))
+			return 1;
+		if (!strncmp(res, "ok ", 3))
+			break;
+		if (strncmp(res, "again ", 6))
+			return report(res);
+		if (now_s() - t0 > timeout) {
+			fprintf(stderr,
+				"cnetmemctl: donor %s: still draining after "
+				"%.0f s\n",
+				pos[1], timeout);
+			return 1;
+		}
+	}
+	printf("donor %s: drained and disconnected from %s (%.1f s)\n", pos[1],
+	       pos[0], now_s() - t0);
+	return 0;
+}
