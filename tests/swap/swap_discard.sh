@@ -31,7 +31,9 @@ punches=$(cnm_stat_json "$mnt" 's["ops"]["fallocate"]["count"]')
 cnm_swap_cleanup
 used=$(cnm_stat_json "$mnt" 's["used_bytes"]')
 cnm_log "after swapoff: $punches fallocate calls, $used bytes used"
-[ "$used" -le $((1 << 20)) ] || fail "$used bytes still used after swapoff"
+# Swap discards whole clusters (1 MiB) once free, so a few partly used
+# clusters may stay; without discard, all >= 128 MiB swapped would remain.
+[ "$used" -le $((8 << 20)) ] || fail "$used bytes still used after swapoff"
 [ "$(cnm_stat_json "$mnt" 's["ops"]["fallocate"]["errors"]')" = 0 ] ||
 	fail "discards failed"
 cnm_umount m
