@@ -73,6 +73,8 @@
 #define TCP_OP_HDR	     (sizeof(struct wire_hdr) + sizeof(struct wire_io))
 #define TCP_SCAN_MS_MAX	     100
 #define TCP_RECONNECT_MIN_MS 100
+#define TCP_RBUF	     (64u << 10) /* the conn thread's receive buffer */
+#define TCP_RDIRECT	     (16u << 10) /* bigger payload rests: readv */
 
 enum ctl_state { CTL_FREE, CTL_BUSY, CTL_DONE, CTL_ABANDONED };
 
@@ -142,6 +144,8 @@ struct tcp_conn {
 
 	/* the conn thread's */
 	struct iovec *riov;
+	uint8_t *rbuf; /* TCP_RBUF bytes received, [roff, rlen) not parsed */
+	size_t roff, rlen;
 	uint64_t msg_deadline; /* to finish reading the current message */
 	int wake_fd;
 	pthread_t thread;
@@ -451,32 +455,81 @@ static void *deferred_main(void *arg)
 /* --- receive side: the conn thread --- */
 
 /*
+ * Replies are read through c->rbuf: one recv takes whatever the socket
+ * holds (a burst of WRITE acks, READ data with the headers around it), so
+ * a pipelined burst costs one syscall rather than two per reply. Only the
+ * rest of a big READ payload goes straight into the ios' buffers.
+ *
  * The socket's SO_RCVTIMEO is the timeout scan period, so that the conn
  * thread can wait for a header in one blocking recv; inside a message,
  * the reads go on until io_timeout_ms has passed since its header.
  */
-static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
+static size_t rx_avail(const struct tcp_conn *c)
+{
+	return c->rlen - c->roff;
+}
+
+/* One recv into the buffer: 0, or -errno (-EAGAIN when SO_RCVTIMEO
+ * expired, -ECONNRESET at EOF). */
+static int rx_fill(struct tcp_conn *c, int fd)
 {
 	ssize_t n;
 
-	while (len) {
-		n = recv(fd, buf, len, MSG_WAITALL);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
+	if (c->roff == c->rlen) {
+		c->roff = c->rlen = 0;
+	} else if (c->roff && c->rlen > TCP_RBUF / 2) {
+		memmove(c->rbuf, c->rbuf + c->roff, rx_avail(c));
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	do
+		n = recv(fd, c->rbuf + c->rlen, TCP_RBUF - c->rlen, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ECONNRESET;
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	c->rlen += n;
+	return 0;
+}
+
+/* Waits for at least len (<= TCP_RBUF / 2) buffered bytes, up to
+ * c->msg_deadline. */
+static int rx_need(struct tcp_conn *c, int fd, size_t len)
+{
+	int ret;
+
+	while (rx_avail(c) < len) {
+		ret = rx_fill(c, fd);
+		if (ret == -EAGAIN) {
+			if (mono_ns() < c->msg_deadline)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (mono_ns() < deadline)
-					continue;
-				return -ETIMEDOUT;
-			}
-			return -errno;
+			return -ETIMEDOUT;
 		}
-		buf = (char *)buf + n;
-		len -= n;
+		if (ret)
+			return ret;
 	}
 	return 0;
+}
+
+/* Copies up to len buffered bytes to buf; returns how many. */
+static size_t rx_copy(struct tcp_conn *c, void *buf, size_t len)
+{
+	size_t k = rx_avail(c) < len ? rx_avail(c) : len;
+
+	memcpy(buf, c->rbuf + c->roff, k);
+	c->roff += k;
+	return k;
+}
+
+/* Reads exactly len bytes (at most TCP_RBUF / 2) into buf. */
+static int read_full(struct tcp_conn *c, int fd, void *buf, size_t len)
+{
+	int ret = rx_need(c, fd, len);
+
+	if (!ret)
+		rx_copy(c, buf, len);
+	return ret;
 }
 
 static int readv_full(int fd, struct iovec *iov, int cnt, uint64_t deadline)
@@ -510,15 +563,38 @@ static int readv_full(int fd, struct iovec *iov, int cnt, uint64_t deadline)
 	return 0;
 }
 
-/* Reads a READ reply's data straight into the buffers of the op's ios. */
+/*
+ * Reads a READ reply's data straight into the buffers of the op's ios:
+ * first what the buffer holds; a small rest through the buffer (one recv
+ * also brings the next replies), a big one with readv.
+ */
 static int read_payload(struct tcp_conn *c, int fd, struct tcp_slot *s)
 {
-	struct xport_io *io;
+	struct xport_io *io = s->ios;
+	size_t done = 0, left = s->len;
 	int n = 0, ret = 0;
 
-	for (io = s->ios; io && !ret; io = io->next) {
-		c->riov[n].iov_base = io->buf;
-		c->riov[n++].iov_len = io->len;
+	while (io && rx_avail(c) && left) {
+		size_t k = rx_copy(c, (char *)io->buf + done, io->len - done);
+
+		done += k;
+		left -= k;
+		if (done == io->len) {
+			io = io->next;
+			done = 0;
+		}
+	}
+	if (!left)
+		return 0;
+	if (left <= TCP_RDIRECT) {
+		ret = rx_need(c, fd, left);
+		for (; io && !ret; io = io->next, done = 0)
+			rx_copy(c, (char *)io->buf + done, io->len - done);
+		return ret;
+	}
+	for (; io && !ret; io = io->next, done = 0) {
+		c->riov[n].iov_base = (char *)io->buf + done;
+		c->riov[n++].iov_len = io->len - done;
 		if (n == TCP_IOV) {
 			ret = readv_full(fd, c->riov, n, c->msg_deadline);
 			n = 0;
@@ -580,8 +656,7 @@ static int handle_reply(struct tcp_conn *c, int fd, const struct proto_hdr *h)
 
 		ret = h->len <= sizeof(ctl->reply) ? 0 : -EPROTO;
 		if (!ret)
-			ret = read_full(fd, ctl->reply, h->len,
-					c->msg_deadline);
+			ret = read_full(c, fd, ctl->reply, h->len);
 		ctl->reply_len = h->len;
 	} else if (s->op == PROTO_OP_READ && !status) {
 		ret = h->len == s->len ? read_payload(c, fd, s) : -EPROTO;
@@ -612,7 +687,7 @@ static int handle_unsolicited(struct tcp_conn *c, int fd,
 	case PROTO_OP_EVICT:
 		if (h->len != sizeof(ev))
 			return -EPROTO;
-		ret = read_full(fd, &ev, sizeof(ev), c->msg_deadline);
+		ret = read_full(c, fd, &ev, sizeof(ev));
 		if (ret)
 			return ret;
 		proto_evict_swap(&ev);
@@ -620,7 +695,7 @@ static int handle_unsolicited(struct tcp_conn *c, int fd,
 		emit(c, XPORT_EV_EVICT, 0, ev.slab, ev.deadline_ms);
 		return 0;
 	case PROTO_OP_ERROR:
-		ret = read_full(fd, text, h->len, c->msg_deadline);
+		ret = read_full(c, fd, text, h->len);
 		if (ret)
 			return ret;
 		text[h->len] = '\0';
@@ -678,30 +753,29 @@ static int recv_loop(struct tcp_conn *c, int fd)
 	uint64_t scan_ns = (uint64_t)c->scan_ms * 1000000;
 	uint64_t now, next_scan = mono_ns() + scan_ns;
 	struct proto_hdr h;
-	ssize_t n;
 	int ret = 0;
 
+	c->roff = c->rlen = 0;
 	while (!ret) {
-		/* one blocking recv per header; SO_RCVTIMEO (scan_ms) wakes
-		 * us to look for timed-out requests, close() shuts the
-		 * socket down */
-		n = recv(fd, hbuf, sizeof(hbuf), MSG_WAITALL);
-		now = mono_ns();
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ret = scan_timeouts(c);
-			next_scan = now + scan_ns;
-			continue;
-		}
-		if (n <= 0) {
-			ret = n ? -errno : -ECONNRESET;
-			break;
+		/* one blocking recv for what the socket holds, only when no
+		 * whole header is buffered; SO_RCVTIMEO (scan_ms) wakes us
+		 * to look for timed-out requests, close() shuts the socket
+		 * down */
+		if (!rx_avail(c)) {
+			ret = rx_fill(c, fd);
+			now = mono_ns();
+			if (ret == -EAGAIN) {
+				ret = scan_timeouts(c);
+				next_scan = now + scan_ns;
+				continue;
+			}
+			if (ret)
+				break;
+		} else {
+			now = mono_ns();
 		}
 		c->msg_deadline = now + (uint64_t)c->io_ms * 1000000;
-		if ((size_t)n < sizeof(hbuf))
-			ret = read_full(fd, hbuf + n, sizeof(hbuf) - n,
-					c->msg_deadline);
+		ret = read_full(c, fd, hbuf, sizeof(hbuf));
 		if (ret)
 			break;
 		ret = proto_hdr_dec(hbuf, &h);
@@ -1166,6 +1240,7 @@ static void tcp_destroy(struct tcp_conn *c)
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	close(c->wake_fd);
+	free(c->rbuf);
 	free(c->riov);
 	free(c->siov);
 	free(c->chain);
@@ -1246,8 +1321,9 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 	c->chain = calloc(lim.max_chain, sizeof(*c->chain));
 	c->siov = calloc(TCP_IOV, sizeof(*c->siov));
 	c->riov = calloc(TCP_IOV, sizeof(*c->riov));
+	c->rbuf = malloc(TCP_RBUF);
 	if (!c->host || !c->port || !c->slots || !c->hdrs || !c->chain ||
-	    !c->siov || !c->riov)
+	    !c->siov || !c->riov || !c->rbuf)
 		goto out_free;
 	for (i = c->nslots; i-- > 0;) {
 		c->slots[i].next = c->free_slots;
@@ -1288,6 +1364,7 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 out_free:
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
+	free(c->rbuf);
 	free(c->riov);
 	free(c->siov);
 	free(c->chain);
