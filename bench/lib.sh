@@ -5,6 +5,10 @@
 
 B_SWAPDEV= B_LOOP= B_MNT= B_FSPID= B_DONORS=() B_ZRAM= B_PORTS=()
 SWAP_BYTES=${SWAP_BYTES:-2G}
+# above any other swap device (tests of other engineers use 100): swap is
+# global, the kernel fills the highest priority first, so every page of the
+# workload goes to the backend under test
+SWAP_PRIO=${SWAP_PRIO:-32000}
 
 wait_for() { # wait_for SECONDS CMD...
 	local end=$((SECONDS + $1)); shift
@@ -40,7 +44,7 @@ swap_on_file() { # swap_on_file FILE
 	fallocate -l "$SWAP_BYTES" "$1"
 	B_LOOP=$(losetup --direct-io=on -f --show "$1")
 	mkswap "$B_LOOP" >/dev/null
-	swapon -p 100 "$B_LOOP"
+	swapon -p "$SWAP_PRIO" "$B_LOOP"
 	B_SWAPDEV=$B_LOOP
 }
 
@@ -54,7 +58,7 @@ bench_setup() {
 		echo lz4 >"/sys/block/zram$B_ZRAM/comp_algorithm" 2>/dev/null || true
 		echo "$SWAP_BYTES" >"/sys/block/zram$B_ZRAM/disksize"
 		mkswap "/dev/zram$B_ZRAM" >/dev/null
-		swapon -p 100 "/dev/zram$B_ZRAM"
+		swapon -p "$SWAP_PRIO" "/dev/zram$B_ZRAM"
 		B_SWAPDEV=/dev/zram$B_ZRAM ;;
 	local)
 		mount_cnetmem --local-memory
