@@ -89,6 +89,8 @@ struct ps_rep {
 	bool stale;	/* a write failed here: not a valid copy any more */
 	bool filling;	/* being filled by repair: written, not read */
 	bool evict;	/* the donor wants it back: migrate, then free */
+	bool lost;	/* the donor no longer holds it: never freed there (the
+			 * id may be one of our new slabs on it by then) */
 	uint32_t rslab; /* donor's slab id */
 };
 
@@ -115,6 +117,7 @@ struct ps_donor {
 	char addr[PS_ADDR_MAX];
 	enum xport_kind kind;
 	atomic_bool up;	       /* set by open, events and the tick */
+	atomic_bool was_up;    /* an XPORT_EV_UP came before */
 	atomic_int dstate;     /* enum ps_dstate */
 	atomic_int users;      /* ios and calls using x: see donor_get() */
 	atomic_int fail_err;   /* test hook: fail every io with this */
@@ -126,6 +129,7 @@ struct ps_donor {
 	int64_t trend_bps;
 	uint32_t slabs;		/* our slabs it holds */
 	uint64_t down_since_ns; /* tick thread only */
+	uint64_t uptime_ms;	/* its uptime at the last QUERY; tick only */
 };
 
 struct ps_run {
@@ -446,15 +450,18 @@ static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
 
 /* The copy `r` of slab s (matched by donor and remote slab, in case the
  * map changed since) must not be read any more. */
-static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r)
+static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
+		       bool lost)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 
 	pthread_mutex_lock(&ps->lock);
 	for (unsigned int j = 0; j < sl->nrep; j++)
 		if (sl->rep[j].donor == r->donor &&
-		    sl->rep[j].rslab == r->rslab)
+		    sl->rep[j].rslab == r->rslab) {
 			sl->rep[j].stale = true;
+			sl->rep[j].lost |= lost;
+		}
 	pthread_cond_broadcast(&ps->repair_cv);
 	pthread_mutex_unlock(&ps->lock);
 }
@@ -476,7 +483,7 @@ static void write_finish(struct ps_run *run)
 		/* some copies have the data: the failed ones are stale now */
 		for (unsigned int k = 0; k < run->nrep; k++)
 			if (!(ok & (1u << k)))
-				mark_stale(ps, run->slab, &run->rep[k]);
+				mark_stale(ps, run->slab, &run->rep[k], false);
 		if (run->backup && !(ok & OK_BACKUP)) {
 			pthread_mutex_lock(&ps->lock);
 			sl->backup = false;
@@ -833,7 +840,7 @@ static void read_io_done(struct xport_io *io, int status)
 	/* the donor no longer has that slab for us (restarted, reclaimed):
 	 * not a copy any more, the repair thread replaces it */
 	if (status == -EINVAL || status == -EFAULT)
-		mark_stale(run->ps, run->slab, rep);
+		mark_stale(run->ps, run->slab, rep, true);
 	read_next(run);
 }
 
@@ -1140,6 +1147,34 @@ static void lost_copies(struct pstore *ps, unsigned int di)
 	}
 }
 
+/*
+ * A donor that came back empty (restarted): its copies go stale and are
+ * never freed there (it may hand the same ids to our new slabs), repair
+ * rebuilds them. Under ps->lock, before the donor is marked up again.
+ */
+static void restarted(struct pstore *ps, unsigned int di)
+{
+	unsigned int n = 0;
+
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+
+		if (sl->state != SLAB_READY)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			if (sl->rep[k].donor != di)
+				continue;
+			n += !sl->rep[k].stale;
+			sl->rep[k].stale = true;
+			sl->rep[k].lost = true;
+		}
+	}
+	log_warn("donor %s: restarted, its %u copies of our slabs are lost; "
+		 "re-replicating",
+		 ps->donors[di].addr, n);
+	pthread_cond_broadcast(&ps->repair_cv);
+}
+
 /* Refreshes ranking inputs and health; lock held on entry and exit. */
 static void refresh_donors(struct pstore *ps)
 {
@@ -1156,12 +1191,21 @@ static void refresh_donors(struct pstore *ps)
 		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
 		donor_put(d);
 		pthread_mutex_lock(&ps->lock);
-		up = up && ret != -ENOTCONN && ret != -ECONNRESET;
-		atomic_store(&d->up, up);
+		/* up again only on an answered QUERY (restart check below) */
+		up = up &&
+		     (ret == 0 || (atomic_load(&d->up) && ret != -ENOTCONN &&
+				   ret != -ECONNRESET));
 		if (!ret) {
 			d->free_slabs = st.free_slabs;
 			d->trend_bps = st.host_trend_bps;
+			/* a donor younger than last time restarted: what it
+			 * held for us is gone, even though it answers again;
+			 * known before it is used again (see on_event) */
+			if (st.uptime_ms < d->uptime_ms)
+				restarted(ps, i);
+			d->uptime_ms = st.uptime_ms;
 		}
+		atomic_store(&d->up, up);
 		if (up) {
 			d->down_since_ns = 0;
 			continue;
@@ -1405,7 +1449,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	for (unsigned int k = 0; k < ndrop; k++) {
 		struct ps_donor *d = &ps->donors[drop[k].donor];
 
-		if (atomic_load(&d->up) && donor_get(d)) {
+		if (!drop[k].lost && atomic_load(&d->up) && donor_get(d)) {
 			xport_free(d->x, drop[k].rslab);
 			donor_put(d);
 		}
@@ -1581,8 +1625,16 @@ static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 
 	switch (ev->type) {
 	case XPORT_EV_UP:
-		atomic_store(&d->up, true);
-		log_notice("donor %s: up", d->addr);
+		/* a reconnect: the tick's QUERY first tells whether the donor
+		 * restarted (its slab ids then mean nothing), then marks it up:
+		 * until then it gets no new slab and no free */
+		if (!atomic_exchange(&d->was_up, true)) {
+			atomic_store(&d->up, true);
+			log_notice("donor %s: up", d->addr);
+		} else {
+			log_notice("donor %s: reconnected, checking it",
+				   d->addr);
+		}
 		break;
 	case XPORT_EV_DOWN:
 		atomic_store(&d->up, false);
