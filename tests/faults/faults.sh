@@ -43,7 +43,7 @@ for d in "${mounted[@]}"; do
 done
 cnm_mount m "$FAULTS_MNT" "${donor_args[@]}" --key-file "$FAULTS_KEY" \
 	--transport tcp --replicas 2 \
-	--slab-size "$slab" --size 768M --io-timeout-ms 2000 \
+	--slab-size "$slab" --size 640M --io-timeout-ms 2000 \
 	--ctl-timeout-ms 2000
 mkdir "$FAULTS_MNT/ws"
 
@@ -61,7 +61,7 @@ if [ "$i" = 1500 ]; then
 	awk '{ print "#   " $0 }' /proc/swaps >&2
 	cnm_skip "other swap devices are active (not ours to turn off)"
 fi
-cnm_swap_on "$FAULTS_MNT/swap0" 384M $prio
+cnm_swap_on "$FAULTS_MNT/swap0" 320M $prio
 cnm_cgroup_make "cnm-faults-$$" "$limit"
 cnm_log "workloads: pagetouch ${ws_mib} MiB in a $((limit >> 20)) MiB" \
 	"cgroup through swap; fio 2 x 32 MiB with crc32c verify"
@@ -82,6 +82,16 @@ vaddr=$(faults_addr "$victim")
 before=$(faults_donor_field "$victim" slabs)
 cnm_log "before the fault: $(faults_stat 's["slabs"]') slabs," \
 	"$before on $victim ($vaddr)"
+# new data (a file written now, read back) gets slabs on donor $1
+new_slabs_on() {
+	head -c 32M /dev/urandom >"$CNM_TMP/new.ref"
+	timeout 60 dd if="$CNM_TMP/new.ref" of="$FAULTS_MNT/new" bs=1M \
+		oflag=direct status=none
+	got() { [ "$(faults_donor_field "$1" slabs)" -gt 0 ]; }
+	faults_wait_until 60 "new slabs on donor $1" got "$1"
+	timeout 60 cmp "$CNM_TMP/new.ref" "$FAULTS_MNT/new"
+	cnm_log "donor $1 holds $(faults_donor_field "$1" slabs) slabs"
+}
 t0=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f", $1 - $2 }'; }
 
@@ -103,6 +113,9 @@ linkcut)
 	isup() { [ "$(faults_donor_field "$victim" state)" = up ]; }
 	faults_wait_until 120 "the donor reconnected" isup
 	cnm_log "recovery: $victim reconnected $(elapsed) s after the cut"
+	faults_wait_until 120 "full replication restored" \
+		faults_fully_replicated
+	new_slabs_on "$victim" # used again
 	;;
 restart)
 	cnm_kill_donor "$victim"
@@ -111,6 +124,9 @@ restart)
 	isup() { [ "$(faults_donor_field "$victim" state)" = up ]; }
 	faults_wait_until 120 "the restarted donor reconnected" isup
 	cnm_log "recovery: $victim reconnected $(elapsed) s after the kill"
+	faults_wait_until 120 "full replication restored" \
+		faults_fully_replicated
+	new_slabs_on "$victim" # used again
 	;;
 reclaim)
 	half=$((before / 2))
@@ -141,13 +157,7 @@ add)
 	victim=${spare[0]}
 	vaddr=$(faults_addr "$victim")
 	timeout 30 "$CNM_CTL_BIN" donor-add "$FAULTS_MNT" "$vaddr"
-	# new data: a file written after the add, read back below
-	head -c 96M /dev/urandom >"$CNM_TMP/new.ref"
-	timeout 60 dd if="$CNM_TMP/new.ref" of="$FAULTS_MNT/new" bs=1M \
-		oflag=direct status=none
-	got() { [ "$(faults_donor_field "$victim" slabs)" -gt 0 ]; }
-	faults_wait_until 60 "new slabs on the added donor" got
-	timeout 60 cmp "$CNM_TMP/new.ref" "$FAULTS_MNT/new"
+	new_slabs_on "$victim"
 	;;
 *)
 	echo "unknown case $fault" >&2

@@ -15,6 +15,7 @@ FAULTS_NS=()     # namespaces made, for cleanup
 FAULTS_LINKS=()  # root-side veth ends made, for cleanup
 FAULTS_LOOPS=()  # workload loop subshells
 FAULTS_PORT=7700
+FAULTS_MNT=${FAULTS_MNT:-} # set by the test
 
 faults_facilities() {
 	cnm_swap_facilities
