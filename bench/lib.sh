@@ -126,7 +126,7 @@ bench_files() {
 					--runtime=10 --time_based --group_reporting \
 					--verify=crc32c --verify_fatal=1 --output-format=terse \
 					--terse-version=3 2>>"$LOG" |
-					awk -F';' '{print ($7 + $48) / 1024}')
+					awk -F';' '$1 == 3 {print ($7 + $48) / 1024}' | tail -n 1)
 				echo "fio-$rw,$where,$rep,$bw,MiB/s" >>"$csv"
 				rm -f "$dir"/ws.*
 			done
