@@ -15,8 +15,10 @@
  *
  * Data: xport_submit() queues one page-run (struct xport_io) on the
  * connection's batching queue (rdma/batch.h) and returns; the caller's
- * done() runs exactly once, on a completion thread or, for an immediate
- * error, possibly in the submitting thread. Status is 0 or -errno:
+ * done() runs exactly once, on a completion thread or in the submitting
+ * thread (an immediate error, or XPORT_MEM, which copies and completes in
+ * the batch leader): callers must not hold a lock done() takes while they
+ * call xport_submit(). Status is 0 or -errno:
  * -ECONNRESET when the connection is lost, -ETIMEDOUT after io_timeout_ms,
  * -ECONNABORTED when closed, -EFAULT/-EINVAL when the donor refused the
  * range, -ENOTCONN when the donor is down. Never a hang, never a silent
