@@ -79,6 +79,11 @@ cnm_umount() {
 	}
 	if ! cnm_wait_pid "$pid" 10; then
 		cnm_log "mount $name: cnetmem (pid $pid) did not exit"
+		# where it is stuck, for whoever reads the log
+		if command -v gdb >/dev/null; then
+			gdb -q -batch -p "$pid" -ex 'thread apply all bt' 2>&1 |
+				grep -E '^(Thread|#)' | sed 's/^/#   /' >&2 || true
+		fi
 		return 1
 	fi
 	wait "$pid" 2>/dev/null || rc=$?
