@@ -72,6 +72,7 @@
 #define PS_DEF_CTL_MS	 5000
 #define PS_TICK_MS	 1000
 #define PS_DOWN_GRACE_MS 3000 /* then a down donor's copies are lost */
+#define PS_SILENT_MAX	 2    /* unanswered QUERYs in a row: down */
 #define PS_REFUSED_MS	 1000 /* a refused donor gets this long to appear */
 #define PS_ADDR_MAX	 280
 #define PS_MAX_REGS	 16 /* pstore_register() regions remembered */
@@ -130,6 +131,7 @@ struct ps_donor {
 	uint32_t slabs;		/* our slabs it holds */
 	uint64_t down_since_ns; /* tick thread only */
 	uint64_t uptime_ms;	/* its uptime at the last QUERY; tick only */
+	unsigned int silent;	/* QUERYs in a row unanswered; tick only */
 };
 
 struct ps_run {
@@ -1191,10 +1193,20 @@ static void refresh_donors(struct pstore *ps)
 		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
 		donor_put(d);
 		pthread_mutex_lock(&ps->lock);
+		/* heartbeat: a connected donor that leaves a QUERY unanswered
+		 * is suspect, PS_SILENT_MAX in a row and it is down (a cut link
+		 * shows no connection error until TCP gives up) */
+		d->silent = ret == -ETIMEDOUT ? d->silent + 1 : 0;
+		if (d->silent == 1)
+			log_warn("donor %s: suspect: no answer to a query",
+				 d->addr);
+		else if (d->silent == PS_SILENT_MAX)
+			log_warn("donor %s: down: %u queries unanswered",
+				 d->addr, d->silent);
 		/* up again only on an answered QUERY (restart check below) */
-		up = up &&
-		     (ret == 0 || (atomic_load(&d->up) && ret != -ENOTCONN &&
-				   ret != -ECONNRESET));
+		up = up && (ret == 0 ||
+			    (atomic_load(&d->up) && ret != -ENOTCONN &&
+			     ret != -ECONNRESET && d->silent < PS_SILENT_MAX));
 		if (!ret) {
 			d->free_slabs = st.free_slabs;
 			d->trend_bps = st.host_trend_bps;
