@@ -82,9 +82,10 @@ vaddr=$(faults_addr "$victim")
 before=$(faults_donor_field "$victim" slabs)
 cnm_log "before the fault: $(faults_stat 's["slabs"]') slabs," \
 	"$before on $victim ($vaddr)"
-# new data (a file written now, read back) gets slabs on donor $1
+# new data (a file written now, read back; more than the free pages left
+# in the slabs there are) gets slabs on donor $1
 new_slabs_on() {
-	head -c 32M /dev/urandom >"$CNM_TMP/new.ref"
+	head -c 64M /dev/urandom >"$CNM_TMP/new.ref"
 	timeout 60 dd if="$CNM_TMP/new.ref" of="$FAULTS_MNT/new" bs=1M \
 		oflag=direct status=none
 	got() { [ "$(faults_donor_field "$1" slabs)" -gt 0 ]; }
