@@ -124,7 +124,7 @@ bench_files() {
 				bw=$(fio --name=ws --directory="$dir" --rw=$rw --bs=4k \
 					--size=256M --numjobs=4 --direct=1 --ioengine=psync \
 					--runtime=10 --time_based --group_reporting \
-					--verify=crc32c --verify_fatal=1 --output-format=terse \
+					--verify=crc32c --verify_fatal=1 --verify_state_save=0 --output-format=terse \
 					--terse-version=3 2>>"$LOG" |
 					awk -F';' '$1 == 3 {print ($7 + $48) / 1024}' | tail -n 1)
 				echo "fio-$rw,$where,$rep,$bw,MiB/s" >>"$csv"

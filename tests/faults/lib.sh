@@ -145,7 +145,7 @@ faults_fio_workload_start() {
 			fio --name=ws --directory="$FAULTS_MNT/ws" --size=32M \
 				--numjobs=2 --rw=randwrite --bs=64k --direct=1 \
 				--ioengine=psync --thread --verify=crc32c --do_verify=1 \
-				--verify_fatal=1 --randseed="$i" \
+				--verify_fatal=1 --verify_state_save=0 --randseed="$i" \
 				--output="$CNM_TMP/fio.$i.out" \
 				>>"$CNM_TMP/fio.out" 2>&1 &
 			echo $! >"$CNM_TMP/fio.pid"

@@ -28,7 +28,7 @@ cnm_mount m "$mnt" "${args[@]}" --replicas 2 --transport tcp --size 1G \
 for rw in randwrite write; do
 	fio --name="ws-$rw" --directory="$mnt" --rw=$rw --bs=4k --size=48M \
 		--numjobs=4 --ioengine=psync --thread --direct=1 \
-		--verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
 		--output="$CNM_TMP/fio-$rw.txt" ||
 		{ sed 's/^/# /' "$CNM_TMP/fio-$rw.txt" >&2; fail "fio $rw"; }
 	grep -E "WRITE:|READ:" "$CNM_TMP/fio-$rw.txt" | sed "s/^/# $rw /"
