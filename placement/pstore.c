@@ -1121,40 +1121,13 @@ static void free_empty_slabs(struct pstore *ps)
 }
 
 /*
- * A donor down for PS_DOWN_GRACE_MS: its copies count as lost (stale), so
- * the repair thread rebuilds them elsewhere. If it comes back, the stale
- * copies are freed there by the repair. Under ps->lock.
+ * Marks every copy on donor di stale, so the repair thread rebuilds them
+ * elsewhere; returns how many were live. gone: the donor no longer holds
+ * them (it restarted), so they are never freed there either: it may hand
+ * the same ids to our new slabs. Under ps->lock.
  */
-static void lost_copies(struct pstore *ps, unsigned int di)
-{
-	unsigned int n = 0;
-
-	for (uint32_t s = 0; s < ps->nslabs; s++) {
-		struct ps_slab *sl = &ps->slabs[s];
-
-		if (sl->state != SLAB_READY)
-			continue;
-		for (unsigned int k = 0; k < sl->nrep; k++) {
-			if (sl->rep[k].donor == di && !sl->rep[k].stale) {
-				sl->rep[k].stale = true;
-				n++;
-			}
-		}
-	}
-	if (n) {
-		log_warn("donor %s: down for %u ms, its %u copies are lost; "
-			 "re-replicating",
-			 ps->donors[di].addr, PS_DOWN_GRACE_MS, n);
-		pthread_cond_broadcast(&ps->repair_cv);
-	}
-}
-
-/*
- * A donor that came back empty (restarted): its copies go stale and are
- * never freed there (it may hand the same ids to our new slabs), repair
- * rebuilds them. Under ps->lock, before the donor is marked up again.
- */
-static void restarted(struct pstore *ps, unsigned int di)
+static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
+				   bool gone)
 {
 	unsigned int n = 0;
 
@@ -1168,13 +1141,31 @@ static void restarted(struct pstore *ps, unsigned int di)
 				continue;
 			n += !sl->rep[k].stale;
 			sl->rep[k].stale = true;
-			sl->rep[k].lost = true;
+			sl->rep[k].lost |= gone;
 		}
 	}
+	pthread_cond_broadcast(&ps->repair_cv);
+	return n;
+}
+
+/* A donor down for PS_DOWN_GRACE_MS: its copies count as lost. If it
+ * comes back, the stale copies are freed there by the repair. */
+static void lost_copies(struct pstore *ps, unsigned int di)
+{
+	unsigned int n = give_up_copies(ps, di, false);
+
+	if (n)
+		log_warn("donor %s: down for %u ms, its %u copies are lost; "
+			 "re-replicating",
+			 ps->donors[di].addr, PS_DOWN_GRACE_MS, n);
+}
+
+/* A donor that came back empty (restarted); before it is marked up. */
+static void restarted(struct pstore *ps, unsigned int di)
+{
 	log_warn("donor %s: restarted, its %u copies of our slabs are lost; "
 		 "re-replicating",
-		 ps->donors[di].addr, n);
-	pthread_cond_broadcast(&ps->repair_cv);
+		 ps->donors[di].addr, give_up_copies(ps, di, true));
 }
 
 /* Refreshes ranking inputs and health; lock held on entry and exit. */
@@ -1217,7 +1208,9 @@ static void refresh_donors(struct pstore *ps)
 				restarted(ps, i);
 			d->uptime_ms = st.uptime_ms;
 		}
-		atomic_store(&d->up, up);
+		if (up != atomic_exchange(&d->up, up))
+			log_notice("donor %s: %s", d->addr,
+				   up ? "up again" : "not taking slabs: down");
 		if (up) {
 			d->down_since_ns = 0;
 			continue;

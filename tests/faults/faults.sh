@@ -82,16 +82,26 @@ vaddr=$(faults_addr "$victim")
 before=$(faults_donor_field "$victim" slabs)
 cnm_log "before the fault: $(faults_stat 's["slabs"]') slabs," \
 	"$before on $victim ($vaddr)"
-# new data (a file written now, read back; more than the free pages left
-# in the slabs there are) gets slabs on donor $1
+# new data (files written now, read back) gets slabs on donor $1: new
+# pages fill the free pages left in existing slabs first, so each file is
+# that much plus 32 MiB, which no existing slab can take; placement is
+# ranked with random ties, so a round may miss the donor: up to 6 rounds
 new_slabs_on() {
-	head -c 64M /dev/urandom >"$CNM_TMP/new.ref"
-	timeout 60 dd if="$CNM_TMP/new.ref" of="$FAULTS_MNT/new" bs=1M \
-		oflag=direct status=none
+	local mib round
 	got() { [ "$(faults_donor_field "$1" slabs)" -gt 0 ]; }
-	faults_wait_until 60 "new slabs on donor $1" got "$1"
-	timeout 60 cmp "$CNM_TMP/new.ref" "$FAULTS_MNT/new"
-	cnm_log "donor $1 holds $(faults_donor_field "$1" slabs) slabs"
+	for round in 1 2 3 4 5 6; do
+		mib=$(faults_stat '(s["slabs"] * (s["slab_size"] // 4096) - s["pages_used"]) // 256 + 32')
+		head -c "${mib}M" /dev/urandom >"$CNM_TMP/new.ref"
+		timeout 60 dd if="$CNM_TMP/new.ref" of="$FAULTS_MNT/new.$round" \
+			bs=1M oflag=direct status=none
+		timeout 60 cmp "$CNM_TMP/new.ref" "$FAULTS_MNT/new.$round"
+		if faults_wait_until 10 "new slabs on donor $1" got "$1" 2>/dev/null; then
+			cnm_log "donor $1 holds $(faults_donor_field "$1" slabs) slabs after $round round(s) of new data"
+			return 0
+		fi
+	done
+	echo "FAIL: donor $1 got no new slab in 6 rounds of new data" >&2
+	exit 1
 }
 t0=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f", $1 - $2 }'; }
