@@ -290,6 +290,20 @@ static bool donor_takes_slabs(struct ps_donor *d)
 	return atomic_load(&d->up) && atomic_load(&d->dstate) == PS_D_ACTIVE;
 }
 
+/* Gives copy rslab back to d; -ENOTCONN without a call when d is down (a
+ * donor that is down drops the session's slabs itself, or at our close).
+ * Without ps->lock: it waits for the donor's answer. */
+static int free_copy(struct ps_donor *d, uint32_t rslab)
+{
+	int ret = -ENOTCONN;
+
+	if (atomic_load(&d->up) && donor_get(d)) {
+		ret = xport_free(d->x, rslab);
+		donor_put(d);
+	}
+	return ret;
+}
+
 /* Submits io to d; the io's done() must call donor_put(d). */
 static void donor_submit(struct ps_donor *d, struct xport_io *io)
 {
@@ -1091,14 +1105,8 @@ static void free_empty_slabs(struct pstore *ps)
 		pthread_mutex_unlock(&ps->lock);
 		for (unsigned int k = 0; k < nrep; k++) {
 			struct ps_donor *d = &ps->donors[rep[k].donor];
-			int ret = -ENOTCONN;
+			int ret = free_copy(d, rep[k].rslab);
 
-			/* a donor that is down drops the session's slabs
-			 * itself (or at our close): no call into the void */
-			if (atomic_load(&d->up) && donor_get(d)) {
-				ret = xport_free(d->x, rep[k].rslab);
-				donor_put(d);
-			}
 			if (ret)
 				LOG_RATELIMITED(LOG_WARNING,
 						"donor %s: slab %" PRIu32
@@ -1454,10 +1462,8 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	for (unsigned int k = 0; k < ndrop; k++) {
 		struct ps_donor *d = &ps->donors[drop[k].donor];
 
-		if (!drop[k].lost && atomic_load(&d->up) && donor_get(d)) {
-			xport_free(d->x, drop[k].rslab);
-			donor_put(d);
-		}
+		if (!drop[k].lost)
+			free_copy(d, drop[k].rslab);
 	}
 
 	ret = rank_choose(cand, nd, 1, ps->sample_d, &ps->w, ps_rand, ps, out);
@@ -1535,12 +1541,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			 s, ps->donors[nrep_new.donor].addr);
 	for (unsigned int k = 0; k < nevicted; k++) {
 		struct ps_donor *d = &ps->donors[evicted[k].donor];
-		int r = -ENOTCONN;
-
-		if (atomic_load(&d->up) && donor_get(d)) {
-			r = xport_free(d->x, evicted[k].rslab);
-			donor_put(d);
-		}
+		int r = free_copy(d, evicted[k].rslab);
 
 		if (r)
 			LOG_RATELIMITED(LOG_WARNING,
@@ -2141,12 +2142,8 @@ static uint32_t drain_mark(struct pstore *ps, unsigned int di)
 	held = d->slabs;
 	pthread_cond_broadcast(&ps->repair_cv);
 	pthread_mutex_unlock(&ps->lock);
-	for (unsigned int k = 0; k < ndrop; k++) {
-		if (atomic_load(&d->up) && donor_get(d)) {
-			xport_free(d->x, drop[k]);
-			donor_put(d);
-		}
-	}
+	for (unsigned int k = 0; k < ndrop; k++)
+		free_copy(d, drop[k]);
 	return held;
 }
 

@@ -248,6 +248,20 @@ static void break_locked(struct tcp_conn *c, int err)
 
 /* --- send side: the batch leader --- */
 
+/* Drops the n bytes a partial sendmsg/readv moved from the front of iov. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
 static int send_iov(int fd, struct iovec *iov, int cnt)
 {
 	struct msghdr mh = { 0 };
@@ -264,15 +278,7 @@ static int send_iov(int fd, struct iovec *iov, int cnt)
 				return -ETIMEDOUT;
 			return -errno;
 		}
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= n;
-		}
+		iov_advance(&iov, &cnt, (size_t)n);
 	}
 	return 0;
 }
@@ -550,15 +556,7 @@ static int readv_full(int fd, struct iovec *iov, int cnt, uint64_t deadline)
 			}
 			return -errno;
 		}
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= n;
-		}
+		iov_advance(&iov, &cnt, (size_t)n);
 	}
 	return 0;
 }
