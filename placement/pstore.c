@@ -2315,12 +2315,13 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		   ",\"transport\":\"%s\",\"state\":\"%s\",\"slabs\":%" PRIu32
 		   ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
 		   ",\"latency_us\":%.1f,\"ios\":%" PRIu64 ",\"ops\":%" PRIu64
-		   ",\"posts\":%" PRIu64 ",\"errors\":%" PRIu64
+		   ",\"posts\":%" PRIu64 ",\"write_ops\":%" PRIu64
+		   ",\"write_posts\":%" PRIu64 ",\"errors\":%" PRIu64
 		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64,
 		   xport_kind_name(st.kind), state, held[i], st.bytes_read,
 		   st.bytes_written, (double)atomic_load(&d->lat_ns) / 1000.0,
-		   st.ios, st.ops, st.posts, st.errors, st.timeouts,
-		   st.reconnects);
+		   st.ios, st.ops, st.posts, st.write_ops, st.write_posts,
+		   st.errors, st.timeouts, st.reconnects);
 		jhist(&j, "ops_per_post", st.ops_per_post);
 		jhist(&j, "kib_per_op", st.kib_per_op);
 		jp(&j, "}");

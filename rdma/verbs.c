@@ -619,7 +619,7 @@ static void post_chain(struct vx *x, struct ibv_send_wr *wr, unsigned int n,
 		       struct vdone *d)
 {
 	struct ibv_send_wr *bad = NULL;
-	unsigned int i, first = (x->head + x->count) % VB_SQ;
+	unsigned int i, first = (x->head + x->count) % VB_SQ, writes = 0;
 	int ret;
 
 	if (!n)
@@ -651,6 +651,12 @@ static void post_chain(struct vx *x, struct ibv_send_wr *wr, unsigned int n,
 	x->st.posts++;
 	x->st.ops += n;
 	x->st.ops_per_post[hist_bucket(n)]++;
+	for (i = 0; i < n; i++)
+		writes += wr[i].opcode == IBV_WR_RDMA_WRITE;
+	if (writes) {
+		x->st.write_posts++;
+		x->st.write_ops += writes;
+	}
 }
 
 /* batch_post_fn: one chain per call where resources allow. */

@@ -114,6 +114,8 @@ struct xport_stats {
 	uint64_t posts; /* chains posted (doorbells, sendmsg calls) */
 	uint64_t ops;	/* wire operations, after merging */
 	uint64_t ios;	/* xport_io submitted */
+	uint64_t write_posts, write_ops; /* posts carrying writes, and those
+					  * writes: batching of swap-out */
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors, timeouts, reconnects;
 	uint64_t lat_ewma_ns; /* io latency, submit to done */

@@ -19,6 +19,7 @@
 
 struct xstats {
 	atomic_uint_least64_t posts, ops, ios;
+	atomic_uint_least64_t write_posts, write_ops;
 	atomic_uint_least64_t bytes_read, bytes_written;
 	atomic_uint_least64_t errors, timeouts, reconnects;
 	atomic_uint_least64_t lat_ewma_ns;
@@ -43,15 +44,21 @@ static inline unsigned int xstats_bucket(uint64_t v)
 static inline void xstats_post(struct xstats *s, const struct batch_op *ops,
 			       unsigned int nops)
 {
-	unsigned int i;
+	unsigned int i, writes = 0;
 
 	XS_ADD(s->posts, 1);
 	XS_ADD(s->ops, nops);
 	XS_ADD(s->ops_per_post[xstats_bucket(nops)], 1);
-	for (i = 0; i < nops; i++)
+	for (i = 0; i < nops; i++) {
 		if (ops[i].dir == XPORT_READ || ops[i].dir == XPORT_WRITE)
 			XS_ADD(s->kib_per_op[xstats_bucket(ops[i].len >> 10)],
 			       1);
+		writes += ops[i].dir == XPORT_WRITE;
+	}
+	if (writes) {
+		XS_ADD(s->write_posts, 1);
+		XS_ADD(s->write_ops, writes);
+	}
 }
 
 /* One io completed with `status`; t_now 0 skips the latency sample. */
@@ -85,6 +92,8 @@ static inline void xstats_read(struct xstats *s, struct xport_stats *out)
 	out->posts = XS_GET(posts);
 	out->ops = XS_GET(ops);
 	out->ios = XS_GET(ios);
+	out->write_posts = XS_GET(write_posts);
+	out->write_ops = XS_GET(write_ops);
 	out->bytes_read = XS_GET(bytes_read);
 	out->bytes_written = XS_GET(bytes_written);
 	out->errors = XS_GET(errors);

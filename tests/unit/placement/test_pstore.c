@@ -633,6 +633,7 @@ START_TEST(json_names_every_donor_and_refuses_a_short_buffer)
 	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:a\""));
 	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:c\""));
 	ck_assert_ptr_nonnull(strstr(json, "\"ops_per_post\":["));
+	ck_assert_ptr_nonnull(strstr(json, "\"write_posts\":"));
 	ck_assert_ptr_nonnull(strstr(json, "\"backup\":null"));
 	ck_assert_int_eq(pstore_json(ps, json, 40), -ENOSPC);
 	pstore_close(ps);

@@ -161,6 +161,7 @@ START_TEST(completion_runs_in_the_submitter_before_submit_returns)
 {
 	struct xport *x = open_mem(1 << 20, 1 << 20);
 	static uint8_t buf[K4], back[K4];
+	struct xport_stats st;
 	struct xport_slab s;
 	struct waiter w;
 
@@ -181,6 +182,11 @@ START_TEST(completion_runs_in_the_submitter_before_submit_returns)
 	ck_assert(pthread_equal(w.tid, pthread_self()));
 	ck_assert_int_eq(sync_io(x, XPORT_READ, s.slab, 0, back, K4), 0);
 	ck_assert_mem_eq(back, buf, K4);
+	/* one post carried a write, the read's did not */
+	xport_get_stats(x, &st);
+	ck_assert_uint_eq(st.posts, 2);
+	ck_assert_uint_eq(st.write_posts, 1);
+	ck_assert_uint_eq(st.write_ops, 1);
 	xport_close(x);
 }
 END_TEST
@@ -347,6 +353,10 @@ START_TEST(many_submitters_complete_exactly_once_with_right_data)
 	ck_assert_uint_eq(st.errors, 0);
 	ck_assert_uint_eq(st.bytes_written, (uint64_t)NTHREADS * PER_THR * K4);
 	ck_assert_uint_le(st.ops, st.ios);
+	ck_assert_uint_ge(st.write_ops, 1);
+	ck_assert_uint_le(st.write_ops, (uint64_t)NTHREADS * PER_THR);
+	ck_assert_uint_le(st.write_posts, st.write_ops);
+	ck_assert_uint_le(st.write_posts, st.posts);
 	for (b = 1; b < XPORT_HIST; b++)
 		multi += st.ops_per_post[b];
 	for (b = 3; b < XPORT_HIST; b++)
