@@ -1246,6 +1246,15 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* A read or write the page store failed: ENOSPC stays, the rest is EIO. */
+static void reply_io_err(struct cnmfs *fs, struct fsreq *r, enum op op,
+			 int status)
+{
+	LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": %s: %s", r->in->ino,
+			op == OP_READ ? "read" : "write", strerror(-status));
+	reply_err(fs, r->req, op, status == -ENOSPC ? ENOSPC : EIO);
+}
+
 static void read_done(struct pstore_req *pr, int status)
 {
 	struct fsreq *r = pr->priv;
@@ -1253,10 +1262,7 @@ static void read_done(struct pstore_req *pr, int status)
 
 	io_end(r->in);
 	if (status) {
-		LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": read: %s",
-				r->in->ino, strerror(-status));
-		reply_err(fs, r->req, OP_READ,
-			  status == -ENOSPC ? ENOSPC : EIO);
+		reply_io_err(fs, r, OP_READ, status);
 	} else {
 		atomic_fetch_add_explicit(&fs->bytes_read, r->len,
 					  memory_order_relaxed);
@@ -1437,10 +1443,7 @@ static void write_finish(struct fsreq *r, int status)
 		write_undo(r);
 	io_end(r->in);
 	if (status) {
-		LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": write: %s",
-				r->in->ino, strerror(-status));
-		reply_err(fs, r->req, OP_WRITE,
-			  status == -ENOSPC ? ENOSPC : EIO);
+		reply_io_err(fs, r, OP_WRITE, status);
 	} else {
 		atomic_fetch_add_explicit(&fs->bytes_written, r->len,
 					  memory_order_relaxed);

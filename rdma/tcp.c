@@ -1230,14 +1230,11 @@ static const char *tcp_peer(struct xport *x)
 	return to_tcp(x)->peer;
 }
 
-static void tcp_destroy(struct tcp_conn *c)
+/* Frees what tcp_open() allocated (any of it may still be missing). */
+static void free_conn(struct tcp_conn *c)
 {
-	pthread_cond_destroy(&c->dcond);
-	pthread_mutex_destroy(&c->dlock);
-	batch_queue_destroy(&c->q);
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-	close(c->wake_fd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
 	free(c->rbuf);
 	free(c->riov);
 	free(c->siov);
@@ -1247,6 +1244,16 @@ static void tcp_destroy(struct tcp_conn *c)
 	free(c->host);
 	free(c->port);
 	free(c);
+}
+
+static void tcp_destroy(struct tcp_conn *c)
+{
+	pthread_cond_destroy(&c->dcond);
+	pthread_mutex_destroy(&c->dlock);
+	batch_queue_destroy(&c->q);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free_conn(c);
 }
 
 static void stop_deferred(struct tcp_conn *c)
@@ -1360,17 +1367,7 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 	return 0;
 
 out_free:
-	if (c->wake_fd >= 0)
-		close(c->wake_fd);
-	free(c->rbuf);
-	free(c->riov);
-	free(c->siov);
-	free(c->chain);
-	free(c->hdrs);
-	free(c->slots);
-	free(c->host);
-	free(c->port);
-	free(c);
+	free_conn(c);
 	return ret;
 }
 
