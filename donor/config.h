@@ -30,6 +30,7 @@ struct donor_opts {
 	int log_level;	 /* index into donor_log_levels */
 	char *meminfo_file;
 	long handshake_timeout; /* seconds */
+	long cpu_latency_us;	/* -1: no PM QoS request */
 };
 
 extern const struct opt_def donor_opt_defs[];

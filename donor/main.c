@@ -7,6 +7,7 @@
  * tears everything down in reverse order.
  */
 #include "cnm_config.h"
+#include "common/cpu_latency.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "donor/config.h"
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
 	uint64_t avail;
 	sigset_t sigs;
 	struct opts o;
-	int npos, ret, sig, lb, status = EXIT_FAILURE;
+	int npos, ret, sig, lb, qos = -1, status = EXIT_FAILURE;
 
 	if (auth_init()) {
 		log_err("donor: cannot initialise libsodium");
@@ -137,6 +138,16 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (c.cpu_latency_us >= 0) {
+		qos = cpu_latency_hold(c.cpu_latency_us);
+		if (qos < 0) {
+			log_err("donor: cpu-latency: cannot hold a PM QoS "
+				"request on /dev/cpu_dma_latency: %s (needs "
+				"root)",
+				strerror(-qos));
+			goto out_opts;
+		}
+	}
 	/* touching more than the host has would bring the OOM killer */
 	if (!meminfo_read(c.meminfo_file, &avail) && c.memory > avail) {
 		log_err("donor: memory: %s asked for, but the host has only "
@@ -229,6 +240,7 @@ out_servers:
 out_donor:
 	donor_destroy(d);
 out_opts:
+	cpu_latency_release(qos);
 	opts_free(&o);
 	memset(&key, 0, sizeof(key));
 	return status;

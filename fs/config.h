@@ -41,6 +41,7 @@ struct fs_cfg {
 	long requests;
 	long io_timeout_ms;
 	long ctl_timeout_ms;
+	long cpu_latency_us; /* -1: no PM QoS request */
 	int debug;
 };
 

@@ -15,6 +15,7 @@
  * every swapped page. Unmount with fusermount3 -u (EBUSY while swap is
  * active) after swapoff and losetup -d.
  */
+#include "common/cpu_latency.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "fs/config.h"
@@ -219,7 +220,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
 	sigset_t stopsigs;
-	int ret;
+	int ret, qos = -1;
 
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
@@ -231,6 +232,16 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	ret = normalize_donors(c, &donors);
 	if (ret)
 		goto out_donors;
+	if (c->cpu_latency_us >= 0) {
+		qos = cpu_latency_hold(c->cpu_latency_us);
+		if (qos < 0) {
+			ret = qos;
+			log_err("cpu-latency: cannot hold a PM QoS request on "
+				"/dev/cpu_dma_latency: %s (needs root)",
+				strerror(-ret));
+			goto out_donors;
+		}
+	}
 
 	protect_self();
 	/* threads started from here on (transports, page store) never take
@@ -325,6 +336,7 @@ out_donors:
 	for (int i = 0; donors && donors[i]; i++)
 		free(donors[i]);
 	free(donors);
+	cpu_latency_release(qos);
 	return ret;
 }
 

@@ -63,12 +63,15 @@ mount -t fuse.cnetmem -o "donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp" \
 check_mounted "mount -t"
 umount_and_wait
 
-# 2. an fstab line (mount -T reads it instead of /etc/fstab)
+# 2. an fstab line (mount -T reads it instead of /etc/fstab), holding a
+# PM QoS CPU latency limit while mounted (other holders may ask for less)
+qos() { od -An -t d4 /dev/cpu_dma_latency | tr -d ' '; }
 cat >"$CNM_TMP/fstab" <<EOT
-cnetmem $mnt fuse.cnetmem donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp,nofail 0 0
+cnetmem $mnt fuse.cnetmem donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp,cpu_latency=3,nofail 0 0
 EOT
 mount -T "$CNM_TMP/fstab" "$mnt"
 check_mounted "fstab"
+[ "$(qos)" -le 3 ] || fail "cpu_latency=3 not in force while mounted: $(qos)"
 umount_and_wait
 
 # 3. the mount command fails when cnetmem cannot mount

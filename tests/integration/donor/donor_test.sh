@@ -135,6 +135,7 @@ memory = "8M";
 grace-period = 7;
 max-clients = 3;
 log-level = "debug";
+cpu-latency = 4;
 EOF
 	# the command line wins over the file (memory; the helper's own
 	# --grace-period 2), the file over the defaults (log-level)
@@ -144,6 +145,8 @@ EOF
 	tc d hello
 	cnm_wait_for_log "$(cnm_donor_log d)" \
 		'debug: client 127.0.0.1:[0-9]+: authenticated'
+	# the PM QoS limit is held (other holders may ask for less)
+	[ "$(od -An -t d4 /dev/cpu_dma_latency | tr -d ' ')" -le 4 ]
 	finish d
 	# a bad value names the file and line
 	printf 'listen = "127.0.0.1:0";\nmemory = "12Q";\n' >"$conf"
