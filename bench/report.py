@@ -46,7 +46,11 @@ lines = [
     f"Machine: {platform.node()}, {os.cpu_count()} cores, kernel {platform.release()}. "
     f"Working set {size} MiB, pagetouch, medians of {reps} run(s), MB/s "
     "(higher is better). Ratios: against disk swap (/disk) and against the "
-    "cnetmem local-memory ceiling (/local), from the same run.",
+    "cnetmem local-memory ceiling (/local), from the same run. "
+    + (f"A PM QoS CPU latency limit of {os.environ['BENCH_CPU_LATENCY']} us "
+       "was held for the whole run (bench/run --cpu-latency), every backend "
+       "alike." if os.environ.get("BENCH_CPU_LATENCY") else
+       "No PM QoS CPU latency limit was held (idle CPUs could halt)."),
     "",
 ] + (lambda h: ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)])(
     ["limit", "threads", "phase"] + backends
