@@ -15,6 +15,17 @@
 
 #define CPU_LATENCY_MAX_US 2000000000L
 
+/* The "cpu-latency" setting of an opts table (common/opts.h), shared by
+ * the mount and the donor: a long at `offset`, -1 (no request) unless set. */
+#define CPU_LATENCY_OPT(offset)                                                \
+	{                                                                      \
+		"cpu-latency", 0, OPT_INT, (offset), "-1", -1,                 \
+			CPU_LATENCY_MAX_US, NULL, "US",                        \
+			"keep idle CPUs within US microseconds of waking "     \
+			"while running "                                       \
+			"(PM QoS; 0 polls; -1 leaves them be)"                 \
+	}
+
 /* Holds a limit of us microseconds (0..CPU_LATENCY_MAX_US). Returns the
  * descriptor to give to cpu_latency_release(), or -errno (-EINVAL for a
  * value out of range, -EACCES without root). */

@@ -45,10 +45,7 @@ const struct opt_def donor_opt_defs[] = {
 	  donor_log_levels, "LEVEL", "error, warning, notice, info, debug" },
 	{ "handshake-timeout", 0, OPT_INT, F(handshake_timeout), "10", 1, 600,
 	  NULL, "SECONDS", "time a new connection has to authenticate" },
-	{ "cpu-latency", 0, OPT_INT, F(cpu_latency_us), "-1", -1,
-	  CPU_LATENCY_MAX_US, NULL, "US",
-	  "keep idle CPUs within US microseconds of waking (PM QoS; 0 "
-	  "polls; -1 leaves them be)" },
+	CPU_LATENCY_OPT(F(cpu_latency_us)),
 	{ "meminfo-file", 0, OPT_STR, F(meminfo_file), "/proc/meminfo", 0, 0,
 	  NULL, "FILE",
 	  "where to read MemAvailable (a container's view, or tests)" },

@@ -47,10 +47,7 @@ const struct opt_def fs_opt_defs[] = {
 	  NULL, "MS", "a page I/O not done by then fails (EIO)" },
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,
 	  NULL, "MS", "donor control calls time out after this" },
-	{ "cpu-latency", 0, OPT_INT, F(cpu_latency_us), "-1", -1,
-	  CPU_LATENCY_MAX_US, NULL, "US",
-	  "while mounted, keep idle CPUs within US microseconds of waking "
-	  "(PM QoS; 0 polls; -1 leaves them be)" },
+	CPU_LATENCY_OPT(F(cpu_latency_us)),
 	{ "verbose", 'v', OPT_BOOL, F(debug), "false", 0, 0, NULL, NULL,
 	  "log debug messages" },
 	OPT_END,
