@@ -128,10 +128,11 @@ struct ps_donor {
 	/* protected by ps->lock */
 	uint64_t free_slabs; /* last QUERY, minus what we took since */
 	int64_t trend_bps;
-	uint32_t slabs;		/* our slabs it holds */
-	uint64_t down_since_ns; /* tick thread only */
-	uint64_t uptime_ms;	/* its uptime at the last QUERY; tick only */
-	unsigned int silent;	/* QUERYs in a row unanswered; tick only */
+	uint32_t slabs;		  /* our slabs it holds */
+	uint64_t down_since_ns;	  /* tick thread only */
+	uint64_t uptime_ms;	  /* its uptime at the last QUERY; tick only */
+	unsigned int silent;	  /* QUERYs in a row unanswered; tick only */
+	unsigned int kept_logged; /* kept copies last logged; tick only */
 };
 
 struct ps_run {
@@ -1128,52 +1129,92 @@ static void free_empty_slabs(struct pstore *ps)
 	}
 }
 
+/* Another copy of slab sl than rep[k] can serve reads now: live on a
+ * donor that is up, or the backup. Under ps->lock. */
+static bool served_elsewhere(struct pstore *ps, const struct ps_slab *sl,
+			     unsigned int k)
+{
+	if (sl->backup)
+		return true;
+	for (unsigned int j = 0; j < sl->nrep; j++)
+		if (j != k && !sl->rep[j].stale && !sl->rep[j].filling &&
+		    atomic_load(&ps->donors[sl->rep[j].donor].up))
+			return true;
+	return false;
+}
+
 /*
- * Marks every copy on donor di stale, so the repair thread rebuilds them
- * elsewhere; returns how many were live. gone: the donor no longer holds
- * them (it restarted), so they are never freed there either: it may hand
- * the same ids to our new slabs. Under ps->lock.
+ * Marks the copies on donor di stale, so the repair thread rebuilds them
+ * elsewhere; returns how many were live, and in *kept how many live ones
+ * were left alone. gone: the donor no longer holds them (it restarted or
+ * dropped our session), so they are never freed there either: it may hand
+ * the same ids to our new slabs. A donor that is only out of reach keeps
+ * its copies for its grace period: a copy no other one can stand in for
+ * is kept, so that an outage of every link (ours) loses nothing; it is
+ * given up on a later tick once another copy is up. Under ps->lock.
  */
 static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
-				   bool gone)
+				   bool gone, unsigned int *kept)
 {
 	unsigned int n = 0;
 
+	*kept = 0;
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_slab *sl = &ps->slabs[s];
 
 		if (sl->state != SLAB_READY)
 			continue;
 		for (unsigned int k = 0; k < sl->nrep; k++) {
-			if (sl->rep[k].donor != di)
+			struct ps_rep *r = &sl->rep[k];
+
+			if (r->donor != di)
 				continue;
-			n += !sl->rep[k].stale;
-			sl->rep[k].stale = true;
-			sl->rep[k].lost |= gone;
+			if (!gone && !r->stale &&
+			    !served_elsewhere(ps, sl, k)) {
+				(*kept)++;
+				continue;
+			}
+			n += !r->stale;
+			r->stale = true;
+			r->lost |= gone;
 		}
 	}
 	pthread_cond_broadcast(&ps->repair_cv);
 	return n;
 }
 
-/* A donor down for PS_DOWN_GRACE_MS: its copies count as lost. If it
- * comes back, the stale copies are freed there by the repair. */
+/* A donor down for PS_DOWN_GRACE_MS (called every tick from then on): its
+ * copies count as lost where another copy serves. If it comes back, the
+ * stale copies are freed there by the repair. */
 static void lost_copies(struct pstore *ps, unsigned int di)
 {
-	unsigned int n = give_up_copies(ps, di, false);
+	struct ps_donor *d = &ps->donors[di];
+	unsigned int kept, n = give_up_copies(ps, di, false, &kept);
 
 	if (n)
 		log_warn("donor %s: down for %u ms, its %u copies are lost; "
 			 "re-replicating",
-			 ps->donors[di].addr, PS_DOWN_GRACE_MS, n);
+			 d->addr, PS_DOWN_GRACE_MS, n);
+	if (kept && kept != d->kept_logged)
+		log_warn(
+			"donor %s: down, %u slabs have no other copy: kept "
+			"for when it comes back (reads of them fail meanwhile)",
+			d->addr, kept);
+	d->kept_logged = kept;
 }
 
-/* A donor that came back empty (restarted); before it is marked up. */
-static void restarted(struct pstore *ps, unsigned int di)
+/* A donor that came back without our slabs (restarted, or our session
+ * there expired); before it is marked up. */
+static void came_back_empty(struct pstore *ps, unsigned int di, const char *why)
 {
-	log_warn("donor %s: restarted, its %u copies of our slabs are lost; "
-		 "re-replicating",
-		 ps->donors[di].addr, give_up_copies(ps, di, true));
+	unsigned int kept, n = give_up_copies(ps, di, true, &kept);
+
+	if (n)
+		log_warn("donor %s: %s, its %u copies of our slabs are lost; "
+			 "re-replicating",
+			 ps->donors[di].addr, why, n);
+	else
+		log_notice("donor %s: %s", ps->donors[di].addr, why);
 }
 
 /* Refreshes ranking inputs and health; lock held on entry and exit. */
@@ -1182,7 +1223,7 @@ static void refresh_donors(struct pstore *ps)
 	for (unsigned int i = 0; i < ps->ndonors && !ps->stopping; i++) {
 		struct ps_donor *d = &ps->donors[i];
 		struct wire_state st;
-		bool up;
+		bool up, checking = !atomic_load(&d->up);
 		int ret;
 
 		if (!donor_get(d))
@@ -1211,9 +1252,16 @@ static void refresh_donors(struct pstore *ps)
 			d->trend_bps = st.host_trend_bps;
 			/* a donor younger than last time restarted: what it
 			 * held for us is gone, even though it answers again;
-			 * known before it is used again (see on_event) */
+			 * so is all of it when our session there expired (it
+			 * does not drop a session's slabs otherwise). Known
+			 * before it is used again (see on_event): while it is
+			 * not up no slab is allocated or freed there, so its
+			 * count and ours agree. */
 			if (st.uptime_ms < d->uptime_ms)
-				restarted(ps, i);
+				came_back_empty(ps, i, "restarted");
+			else if (checking && d->slabs && !st.session_slabs)
+				came_back_empty(ps, i,
+						"our session there expired");
 			d->uptime_ms = st.uptime_ms;
 		}
 		if (up != atomic_exchange(&d->up, up))
@@ -2026,7 +2074,9 @@ void pstore_close(struct pstore *ps)
 		for (unsigned int k = 0; k < sl->nrep; k++) {
 			struct ps_donor *d = &ps->donors[sl->rep[k].donor];
 
-			if (atomic_load(&d->dstate) != PS_D_GONE &&
+			/* a lost copy's id may name another of our slabs */
+			if (!sl->rep[k].lost &&
+			    atomic_load(&d->dstate) != PS_D_GONE &&
 			    atomic_load(&d->up) &&
 			    xport_state(d->x) == XPORT_UP)
 				xport_free(d->x, sl->rep[k].rslab);
@@ -2308,6 +2358,10 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 			state = atomic_load(&d->dstate) == PS_D_DRAINING
 					? "draining"
 					: state_name(st.state);
+			/* connected, but not used until a QUERY says it
+			 * still holds what we left there */
+			if (st.state == XPORT_UP && !atomic_load(&d->up))
+				state = "checking";
 		}
 		jp(&j, "%s{\"addr\":", i ? "," : "");
 		jstr(&j, d->addr);

@@ -1,0 +1,117 @@
+#!/bin/bash
+# The mount's own network goes away for longer than the client's 3 s grace,
+# with donors in network namespaces. Usage: outage.sh CASE, CASE one of
+#   all-links-cut    every donor's link is down for 12 s (R=2 over three
+#                    donors) while nothing is read or written: the last
+#                    copy of each slab is kept, not given up, so a file
+#                    written before reads back whole once the links are up
+#   session-expired  one donor (R=1, grace period 1 s) sees its connection
+#                    reset during a cut and drops our session: the
+#                    client must tell, so pages it held read EIO and never
+#                    the data of a file written after the links came back
+set -euo pipefail
+. "$SOURCE_ROOT/tests/lib/common.sh"
+. "$SOURCE_ROOT/tests/lib/fs.sh"
+. "$SOURCE_ROOT/tests/lib/swap.sh"
+. "$SOURCE_ROOT/tests/faults/lib.sh"
+trap faults_cleanup EXIT
+
+case=${1:?usage: outage.sh all-links-cut|session-expired}
+FAULTS_MNT=$CNM_TMP/mnt
+faults_facilities
+
+fail() {
+	cnm_log "FAIL: $*"
+	exit 1
+}
+links() { # links up|down DONOR...
+	local state=$1 d
+	shift
+	for d in "$@"; do
+		ip link set "$(faults_veth "$d")" "$state"
+	done
+}
+all_up() {
+	local d
+	for d in "$@"; do
+		[ "$(faults_donor_field "$d" state)" = up ] || return 1
+	done
+}
+# a file of random bytes on the mount, and its reference copy
+write_file() { # write_file NAME MIB
+	head -c "$2M" /dev/urandom >"$CNM_TMP/$1.ref"
+	timeout 60 dd if="$CNM_TMP/$1.ref" of="$FAULTS_MNT/$1" bs=1M \
+		oflag=direct status=none
+}
+
+case $case in
+all-links-cut)
+	donors=(d1 d2 d3)
+	replicas=2
+	;;
+session-expired)
+	donors=(d1)
+	replicas=1
+	;;
+*)
+	echo "unknown case $case" >&2
+	exit 2
+	;;
+esac
+donor_args=()
+for d in "${donors[@]}"; do
+	faults_net_add "$d"
+	faults_donor_start "$d" --grace-period 1
+	donor_args+=(--donor "$(faults_addr "$d")")
+done
+cnm_mount m "$FAULTS_MNT" "${donor_args[@]}" --key-file "$FAULTS_KEY" \
+	--transport tcp --replicas "$replicas" --slab-size 4M --size 256M \
+	--io-timeout-ms 2000 --ctl-timeout-ms 2000
+write_file a 48
+timeout 60 cmp "$CNM_TMP/a.ref" "$FAULTS_MNT/a" || fail "a: bad before the cut"
+cnm_log "a: 48 MiB written on $(faults_stat 's["slabs"]') slabs"
+
+links down "${donors[@]}"
+if [ "$case" = session-expired ]; then
+	# the donor sees its end reset, detaches, and its 1 s grace runs out
+	nsenter --net="/run/netns/$(faults_ns d1)" -- \
+		ss -K state established sport = :"$FAULTS_PORT" >/dev/null
+fi
+sleep 12 # well past the client's 3 s grace and two 2 s QUERY timeouts
+links up "${donors[@]}"
+faults_wait_until 60 "every donor back up" all_up "${donors[@]}"
+cnm_log "links up again, every donor reconnected"
+
+case $case in
+all-links-cut)
+	timeout 60 cmp "$CNM_TMP/a.ref" "$FAULTS_MNT/a" ||
+		fail "a: not read back whole after the outage"
+	faults_wait_until 120 "full replication restored" \
+		faults_fully_replicated
+	;;
+session-expired)
+	grep -q "session .*grace period over" "$CNM_TMP/d1.log" ||
+		fail "the donor did not drop the session (test setup)"
+	# new slabs on the donor's new session take the freed ids first
+	write_file b 48
+	timeout 60 cmp "$CNM_TMP/b.ref" "$FAULTS_MNT/b" || fail "b: bad"
+	if timeout 60 dd if="$FAULTS_MNT/a" of="$CNM_TMP/a.back" bs=1M \
+		iflag=direct status=none 2>"$CNM_TMP/a.err"; then
+		cmp -s "$CNM_TMP/a.back" "$CNM_TMP/b.ref" &&
+			fail "a reads back b's data: the old slab ids aliased new slabs"
+		fail "a read back without error after its donor lost it"
+	fi
+	grep -q "Input/output error" "$CNM_TMP/a.err" ||
+		fail "a: $(cat "$CNM_TMP/a.err")"
+	cnm_log "a: EIO, as its only copy is gone; b intact"
+	;;
+esac
+
+cnm_umount m
+for d in "${donors[@]}"; do
+	cnm_stop_donor "$d"
+done
+# errors the outage explains are allowed in the mount's log
+cnm_fail_on_log_errors "$(cnm_fs_log m)" \
+	"timed out|connection|reset|refused|unreachable|No route|down|lost|Input/output|read failed|every copy failed"
+echo "ok: $case"
