@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pstore_priv - the page store's insides, shared by its files: the
+ * objects, their locks and the calls one file makes into another. Not a
+ * public header: only placement/pstore*.c include it; everything else
+ * goes through pstore.h (tests also through pstore_test.h).
+ *
+ *   pstore.c         the data path: runs, writes, reads, pages
+ *   pstore_tick.c    the tick thread: frees empty slabs, QUERYs donors
+ *   pstore_repair.c  the repair thread: re-replication and migration
+ *   pstore_open.c    open and close, donor events, add and drain
+ *   pstore_stats.c   pstore_json()
+ *   pstore_test.c    the hooks of pstore_test.h
+ *
+ * Objects:
+ *
+ *   donor slot   one struct xport plus what ranking needs (free slabs and
+ *                trend from the last QUERY, our latency EWMA); ACTIVE ->
+ *                DRAINING -> GONE. Slots are added at the end and never
+ *                reused, so an index names a donor for the store's life;
+ *                a GONE slot's xport is closed once its user count is 0.
+ *   slab         EMPTY -> ALLOCATING -> READY -> FREEING -> EMPTY; READY
+ *                carries up to R replicas {donor, remote slab, stale,
+ *                evict} plus one "filling" replica while being repaired.
+ *   run          one pool entry: a run of pages contiguous in one slab of
+ *                one request, with one xport_io per replica and one backup
+ *                job. Runs come from a preallocated free list.
+ *
+ * Threading: callers (submit, alloc/free, stats), transport completion
+ * threads and backup workers (done callbacks), the tick (frees empty
+ * slabs, QUERY every donor each second), the repair thread (re-replicates
+ * degraded slabs, migrates evicted and drained ones).
+ *
+ * Locks, never held across a network or disk call, never nested except
+ * ifl stripe -> nothing:
+ *   ps->lock        page bitmap, slab states and replica sets, donor
+ *                   ranking fields; slab_cv waits for ALLOCATING/FREEING,
+ *                   for a repair fence to drop, for a slab's writes to end
+ *   ps->pool_lock   run free list; pool_cv is the backpressure wait
+ *   ps->ifl[i]      the in-flight write lists of slabs s with s % NIFL == i
+ *   ps->admin_lock  donor add/drain and registered buffers (taken before
+ *                   ps->lock, never on the I/O path)
+ */
+#ifndef CNM_PLACEMENT_PSTORE_PRIV_H
+#define CNM_PLACEMENT_PSTORE_PRIV_H
+
+#include "placement/backup.h"
+#include "placement/pstore.h"
+#include "placement/rank.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define PS_MAX_DONORS	 RANK_MAX
+#define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
+#define PS_NIFL		 64
+/* R replicas plus one being filled (repair, migration) */
+#define PS_MAX_COPIES (PSTORE_MAX_REPLICAS + 1)
+#define PS_ADDR_MAX   280
+#define PS_MAX_REGS   16 /* pstore_register() regions remembered */
+
+enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
+
+/* A donor slot: ACTIVE takes new slabs; DRAINING only gives its slabs
+ * away; GONE is disconnected (x closed) and never used again. */
+enum ps_dstate { PS_D_ACTIVE, PS_D_DRAINING, PS_D_GONE };
+
+struct ps_rep {
+	uint16_t donor; /* slot index */
+	bool stale;	/* a write failed here: not a valid copy any more */
+	bool filling;	/* being filled by repair: written, not read */
+	bool evict;	/* the donor wants it back: migrate, then free */
+	bool lost;	/* the donor no longer holds it: never freed there (the
+			 * id may be one of our new slabs on it by then) */
+	uint32_t rslab; /* donor's slab id */
+};
+
+struct ps_run;
+
+struct ps_slab {
+	/* protected by ps->lock */
+	uint8_t state;
+	uint8_t nrep;
+	bool backup;	/* the backup file holds every page written here */
+	uint32_t used;	/* logical pages allocated in this slab */
+	uint32_t ios;	/* runs in flight; the slab is not freed meanwhile */
+	uint32_t wios;	/* write runs past the fence check, in flight */
+	bool repairing; /* the repair thread owns a filling replica */
+	bool fence;	/* repair copies a chunk: new writes wait */
+	struct ps_rep rep[PS_MAX_COPIES];
+	/* protected by ps->ifl[slab % PS_NIFL] */
+	struct ps_run *ifl_head, *ifl_tail; /* in-flight writes, oldest first */
+};
+
+struct ps_donor {
+	struct pstore *ps;
+	struct xport *x;
+	char addr[PS_ADDR_MAX];
+	enum xport_kind kind;
+	atomic_bool up;	       /* set by open, events and the tick */
+	atomic_bool was_up;    /* an XPORT_EV_UP came before */
+	atomic_int dstate;     /* enum ps_dstate */
+	atomic_int users;      /* ios and calls using x: see ps_donor_get() */
+	atomic_int fail_err;   /* test hook: fail every io with this */
+	atomic_bool hold;      /* test hook: park ios until released */
+	struct xport_io *held; /* protected by ps->hold_lock */
+	_Atomic uint64_t lat_ns;
+	/* protected by ps->lock */
+	uint64_t free_slabs; /* last QUERY, minus what we took since */
+	int64_t trend_bps;
+	uint32_t slabs;		  /* our slabs it holds */
+	uint64_t down_since_ns;	  /* tick thread only */
+	uint64_t uptime_ms;	  /* its uptime at the last QUERY; tick only */
+	unsigned int silent;	  /* QUERYs in a row unanswered; tick only */
+	unsigned int kept_logged; /* kept copies last logged; tick only */
+};
+
+struct ps_run {
+	struct ps_run *next, *prev; /* free list; slab in-flight list */
+	struct pstore *ps;
+	struct pstore_req *req;
+	char *buf;
+	uint64_t lpn; /* first page */
+	uint32_t npages;
+	uint32_t slab;
+	uint8_t dir;
+	uint8_t nrep; /* write: targets; read: replicas in try order */
+	uint8_t cur;  /* read: next replica to try */
+	bool backup;  /* write: to the backup too; read: may fall back to it */
+	uint8_t fillmask; /* write: targets that are filling replicas */
+	atomic_int pending;
+	atomic_uint ok; /* bit k: replica k has the data; bit MAX: backup */
+	struct ps_rep rep[PS_MAX_COPIES];
+	struct xport_io io[PS_MAX_COPIES];
+	struct backup_io bio;
+};
+
+struct pstore {
+	uint64_t slab_size;
+	uint32_t pages_per_slab;
+	uint64_t npages;
+	uint32_t nslabs;
+	unsigned int replicas;
+	unsigned int sample_d;
+	struct rank_weights w;
+	unsigned int ctl_timeout_ms;
+	_Atomic uint64_t rng;
+
+	/* slots [0, ndonors) are initialised; an added donor's slot is
+	 * filled before ndonors grows (release), never moved or freed */
+	_Atomic unsigned int ndonors;
+	struct ps_donor *donors;    /* PS_MAX_DONORS slots */
+	pthread_mutex_t admin_lock; /* serialises donor add, drain, register */
+	struct {
+		void *addr;
+		size_t len;
+	} regs[PS_MAX_REGS]; /* registered buffers, under admin_lock */
+	unsigned int nregs;
+	struct xport_cfg xc_base; /* for donors added later */
+	struct auth_key key;
+	struct backup *backup;
+
+	pthread_mutex_t lock;
+	pthread_cond_t slab_cv;
+	uint64_t *bits;	       /* protected by lock */
+	uint64_t used;	       /* protected by lock */
+	uint64_t cursor;       /* protected by lock */
+	struct ps_slab *slabs; /* see struct ps_slab */
+	bool free_pending;     /* protected by lock: a slab may be freed */
+	bool stopping;	       /* protected by lock */
+	pthread_cond_t tick_cv;
+	pthread_t tick_thread;
+	bool tick_started;
+	pthread_cond_t repair_cv;
+	pthread_t repair_thread;
+	bool repair_started;
+	char *repair_buf; /* PS_RUN_MAX_PAGES pages, repair thread only */
+	_Atomic uint64_t repaired; /* slabs brought back to R copies */
+	_Atomic uint64_t migrated; /* slabs moved off a donor that evicts */
+	atomic_bool repair_off;	   /* test hook */
+
+	pthread_mutex_t ifl[PS_NIFL];
+	pthread_mutex_t hold_lock; /* test hook only */
+
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cv;
+	struct ps_run *pool_free;  /* protected by pool_lock */
+	unsigned int pool_waiters; /* protected by pool_lock */
+	struct ps_run *runs;
+	unsigned int nruns;
+};
+
+static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
+{
+	return (uint32_t)(lpn / ps->pages_per_slab);
+}
+
+/* pstore.c: donor slots and small helpers */
+bool ps_donor_get(struct ps_donor *d);
+void ps_donor_put(struct ps_donor *d);
+int ps_free_copy(struct ps_donor *d, uint32_t rslab);
+bool ps_donor_takes_slabs(struct ps_donor *d);
+void ps_donor_submit(struct ps_donor *d, struct xport_io *io);
+/* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */
+void ps_deadline_in(struct timespec *ts, long ms);
+uint64_t ps_rand(void *arg);
+/* A new slab on donor slot di, written to rep; 0 or -errno. No lock held. */
+int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep);
+
+/* pstore_tick.c: the tick thread, started by pstore_open() */
+void *ps_tick_main(void *arg);
+
+/* pstore_repair.c: the repair thread, started by pstore_open() */
+void *ps_repair_main(void *arg);
+
+/* pstore_open.c: as if donor slot di sent EVICT for its slab rslab */
+void ps_evict_mark(struct pstore *ps, unsigned int di, uint32_t rslab);
+
+#endif

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pstore_tick - the page store's tick thread: gives empty slabs back to
+ * their donors whenever free_pending says one may be empty, and once a
+ * second QUERYs every donor for the ranking inputs (free slabs, trend)
+ * and its health. A donor that leaves queries unanswered is down; its
+ * copies are lost to the repair thread after PS_DOWN_GRACE_MS, or at once
+ * when it turns out to have restarted.
+ *
+ * Threading: one thread per store, from pstore_open() to pstore_close();
+ * it holds ps->lock while it looks and drops it around every donor call.
+ */
+#include "placement/pstore_priv.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define PS_TICK_MS	 1000
+#define PS_DOWN_GRACE_MS 3000 /* then a down donor's copies are lost */
+#define PS_SILENT_MAX	 2    /* unanswered QUERYs in a row: down */
+
+/* Gives back every READY slab with no page and no I/O; lock held on entry
+ * and exit, dropped around the donor calls. */
+static void free_empty_slabs(struct pstore *ps)
+{
+	ps->free_pending = false;
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+		struct ps_rep rep[PS_MAX_COPIES];
+		unsigned int nrep;
+
+		if (sl->state != SLAB_READY || sl->used || sl->ios ||
+		    sl->repairing)
+			continue;
+		sl->state = SLAB_FREEING;
+		nrep = sl->nrep;
+		memcpy(rep, sl->rep, sizeof(rep));
+		pthread_mutex_unlock(&ps->lock);
+		for (unsigned int k = 0; k < nrep; k++) {
+			struct ps_donor *d = &ps->donors[rep[k].donor];
+			int ret = ps_free_copy(d, rep[k].rslab);
+
+			if (ret)
+				LOG_RATELIMITED(LOG_WARNING,
+						"donor %s: slab %" PRIu32
+						": free failed: %s",
+						d->addr, rep[k].rslab,
+						strerror(-ret));
+		}
+		pthread_mutex_lock(&ps->lock);
+		for (unsigned int k = 0; k < nrep; k++) {
+			struct ps_donor *d = &ps->donors[rep[k].donor];
+
+			d->slabs--;
+			d->free_slabs++;
+		}
+		sl->nrep = 0;
+		sl->backup = false;
+		sl->state = SLAB_EMPTY;
+		pthread_cond_broadcast(&ps->slab_cv);
+	}
+}
+
+/* Another copy of slab sl than rep[k] can serve reads now: live on a
+ * donor that is up, or the backup. Under ps->lock. */
+static bool served_elsewhere(struct pstore *ps, const struct ps_slab *sl,
+			     unsigned int k)
+{
+	if (sl->backup)
+		return true;
+	for (unsigned int j = 0; j < sl->nrep; j++)
+		if (j != k && !sl->rep[j].stale && !sl->rep[j].filling &&
+		    atomic_load(&ps->donors[sl->rep[j].donor].up))
+			return true;
+	return false;
+}
+
+/*
+ * Marks the copies on donor di stale, so the repair thread rebuilds them
+ * elsewhere; returns how many were live, and in *kept how many live ones
+ * were left alone. gone: the donor no longer holds them (it restarted or
+ * dropped our session), so they are never freed there either: it may hand
+ * the same ids to our new slabs. A donor that is only out of reach keeps
+ * its copies for its grace period: a copy no other one can stand in for
+ * is kept, so that an outage of every link (ours) loses nothing; it is
+ * given up on a later tick once another copy is up. Under ps->lock.
+ */
+static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
+				   bool gone, unsigned int *kept)
+{
+	unsigned int n = 0;
+
+	*kept = 0;
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+
+		if (sl->state != SLAB_READY)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++) {
+			struct ps_rep *r = &sl->rep[k];
+
+			if (r->donor != di)
+				continue;
+			if (!gone && !r->stale &&
+			    !served_elsewhere(ps, sl, k)) {
+				(*kept)++;
+				continue;
+			}
+			n += !r->stale;
+			r->stale = true;
+			r->lost |= gone;
+		}
+	}
+	pthread_cond_broadcast(&ps->repair_cv);
+	return n;
+}
+
+/* A donor down for PS_DOWN_GRACE_MS (called every tick from then on): its
+ * copies count as lost where another copy serves. If it comes back, the
+ * stale copies are freed there by the repair. */
+static void lost_copies(struct pstore *ps, unsigned int di)
+{
+	struct ps_donor *d = &ps->donors[di];
+	unsigned int kept, n = give_up_copies(ps, di, false, &kept);
+
+	if (n)
+		log_warn("donor %s: down for %u ms, its %u copies are lost; "
+			 "re-replicating",
+			 d->addr, PS_DOWN_GRACE_MS, n);
+	if (kept && kept != d->kept_logged)
+		log_warn(
+			"donor %s: down, %u slabs have no other copy: kept "
+			"for when it comes back (reads of them fail meanwhile)",
+			d->addr, kept);
+	d->kept_logged = kept;
+}
+
+/* A donor that came back without our slabs (restarted, or our session
+ * there expired); before it is marked up. */
+static void came_back_empty(struct pstore *ps, unsigned int di, const char *why)
+{
+	unsigned int kept, n = give_up_copies(ps, di, true, &kept);
+
+	if (n)
+		log_warn("donor %s: %s, its %u copies of our slabs are lost; "
+			 "re-replicating",
+			 ps->donors[di].addr, why, n);
+	else
+		log_notice("donor %s: %s", ps->donors[di].addr, why);
+}
+
+/* Refreshes ranking inputs and health; lock held on entry and exit. */
+static void refresh_donors(struct pstore *ps)
+{
+	for (unsigned int i = 0; i < ps->ndonors && !ps->stopping; i++) {
+		struct ps_donor *d = &ps->donors[i];
+		struct wire_state st;
+		bool up, checking = !atomic_load(&d->up);
+		int ret;
+
+		if (!ps_donor_get(d))
+			continue;
+		pthread_mutex_unlock(&ps->lock);
+		up = xport_state(d->x) == XPORT_UP;
+		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
+		ps_donor_put(d);
+		pthread_mutex_lock(&ps->lock);
+		/* heartbeat: a connected donor that leaves a QUERY unanswered
+		 * is suspect, PS_SILENT_MAX in a row and it is down (a cut link
+		 * shows no connection error until TCP gives up) */
+		d->silent = ret == -ETIMEDOUT ? d->silent + 1 : 0;
+		if (d->silent == 1)
+			log_warn("donor %s: suspect: no answer to a query",
+				 d->addr);
+		else if (d->silent == PS_SILENT_MAX)
+			log_warn("donor %s: down: %u queries unanswered",
+				 d->addr, d->silent);
+		/* up again only on an answered QUERY (restart check below) */
+		up = up && (ret == 0 ||
+			    (atomic_load(&d->up) && ret != -ENOTCONN &&
+			     ret != -ECONNRESET && d->silent < PS_SILENT_MAX));
+		if (!ret) {
+			d->free_slabs = st.free_slabs;
+			d->trend_bps = st.host_trend_bps;
+			/* a donor younger than last time restarted: what it
+			 * held for us is gone, even though it answers again;
+			 * so is all of it when our session there expired (it
+			 * does not drop a session's slabs otherwise). Known
+			 * before it is used again (see on_event): while it is
+			 * not up no slab is allocated or freed there, so its
+			 * count and ours agree. */
+			if (st.uptime_ms < d->uptime_ms)
+				came_back_empty(ps, i, "restarted");
+			else if (checking && d->slabs && !st.session_slabs)
+				came_back_empty(ps, i,
+						"our session there expired");
+			d->uptime_ms = st.uptime_ms;
+		}
+		if (up != atomic_exchange(&d->up, up))
+			log_notice("donor %s: %s", d->addr,
+				   up ? "up again" : "not taking slabs: down");
+		if (up) {
+			d->down_since_ns = 0;
+			continue;
+		}
+		if (!d->down_since_ns) {
+			d->down_since_ns = mono_ns();
+		} else if (mono_ns() - d->down_since_ns >=
+			   PS_DOWN_GRACE_MS * 1000000ull) {
+			lost_copies(ps, i);
+		}
+	}
+}
+
+void *ps_tick_main(void *arg)
+{
+	struct pstore *ps = arg;
+	uint64_t next = mono_ns() + PS_TICK_MS * 1000000ull;
+
+	pthread_mutex_lock(&ps->lock);
+	while (!ps->stopping) {
+		struct timespec ts;
+
+		if (ps->free_pending) {
+			free_empty_slabs(ps);
+			continue;
+		}
+		if (mono_ns() >= next) {
+			refresh_donors(ps);
+			next = mono_ns() + PS_TICK_MS * 1000000ull;
+			continue;
+		}
+		ps_deadline_in(&ts, 100);
+		pthread_cond_timedwait(&ps->tick_cv, &ps->lock, &ts);
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return NULL;
+}
