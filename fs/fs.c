@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* fs - namespace, page mapping and the FUSE low-level ops of cnetmem. */
-#include "fs/fs.h"
+#include "fs/fs_priv.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -33,42 +33,6 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-#define PG	      PSTORE_PAGE
-#define PG_SHIFT      PSTORE_PAGE_SHIFT
-#define REQ_PAGES     (CNMFS_MAX_IO / PG + 1) /* an unaligned max_write */
-#define SMALL_PAGES   9 /* an unaligned 32 KiB: most swap I/O */
-#define SMALL_PER_BIG 4 /* small request contexts per big one */
-#define FS_MAX_FILE   (1ull << 52)
-#define FS_MAX_INODES (1u << 20)
-#define STATS_INO     2
-#define IO_HIST	      10 /* 1 KiB .. 512 KiB */
-#define TIMEOUT	      1.0
-
-enum op {
-	OP_LOOKUP,
-	OP_GETATTR,
-	OP_SETATTR,
-	OP_READLINK,
-	OP_MKNOD,
-	OP_MKDIR,
-	OP_UNLINK,
-	OP_RMDIR,
-	OP_SYMLINK,
-	OP_RENAME,
-	OP_LINK,
-	OP_OPEN,
-	OP_READ,
-	OP_WRITE,
-	OP_RELEASE,
-	OP_READDIR,
-	OP_STATFS,
-	OP_CREATE,
-	OP_FALLOCATE,
-	OP_LSEEK,
-	OP_XATTR,
-	OP_N
-};
-
 static const char *const op_names[OP_N] = {
 	"lookup",    "getattr", "setattr", "readlink", "mknod",	 "mkdir",
 	"unlink",    "rmdir",	"symlink", "rename",   "link",	 "open",
@@ -76,147 +40,11 @@ static const char *const op_names[OP_N] = {
 	"fallocate", "lseek",	"xattr",
 };
 
-/* A name in a directory: on the directory's list (insertion order, for
- * readdir) and in the mount's hash table (parent, name) for lookups. */
-struct dentry {
-	struct dentry *next, *prev; /* in the parent's list */
-	struct dentry *hnext;	    /* hash chain */
-	struct inode *parent;
-	struct inode *inode;
-	uint64_t cookie; /* readdir offset, increasing per directory */
-	uint32_t hash;
-	char name[];
-};
-
-struct inode {
-	uint64_t ino; /* st_ino, never reused */
-	/* protected by fs->ns_lock */
-	uint64_t nlookup;
-	unsigned int nopen;
-	unsigned int nlink;
-	int data_freed;
-	struct inode *parent; /* directories: for ".." */
-	struct dentry *children, *last_child;
-	uint64_t next_cookie;
-	unsigned int nchildren;
-	struct inode *prev, *next; /* fs->inodes list */
-	/* protected by lock */
-	pthread_mutex_t lock;
-	pthread_cond_t idle; /* signalled when inflight drops to 0 */
-	unsigned int inflight;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-	dev_t rdev;
-	uint64_t size;
-	uint64_t pages; /* non-hole map entries */
-	struct timespec atime, mtime, ctime;
-	struct pmap map;
-	char *target; /* symlinks, fixed at creation */
-	/* serializes read-modify-write of partial pages of this file */
-	pthread_mutex_t rmw;
-};
-
-enum req_kind { RK_READ, RK_WRITE, RK_SYNC };
-enum { FRESH_HOLE = 1, FRESH_RESERVED = 2 };
-
-struct fsreq {
-	struct pstore_req pr;
-	struct cnmfs *fs;
-	fuse_req_t req;
-	struct inode *in;
-	unsigned int cap; /* pages buf holds: SMALL_PAGES or REQ_PAGES */
-	int big;	  /* from the pool of big contexts */
-	uint64_t *lpn;	  /* cap entries */
-	char *buf;	  /* cap pages */
-	char *old;	  /* one page for read-modify-write */
-	size_t len;
-	unsigned int head; /* offset of the first byte in buf */
-	unsigned int npages;
-	uint64_t first;	      /* file page of lpn[0] (writes) */
-	uint64_t old_size;    /* file size before this write */
-	unsigned char *fresh; /* cap entries, writes: see map_for_write */
-	enum req_kind kind;
-	sem_t sem; /* RK_SYNC */
-	int status;
-	struct fsreq *next_free;
-};
-
-struct opstat {
-	atomic_ulong count, errors;
-};
-
-struct cnmfs {
-	struct pstore *ps;
-	struct pmap_pool *pool;
-	char *mountpoint;
-	pthread_mutex_t ns_lock;
-	struct inode *root;
-	struct inode stats;	      /* the virtual stats file */
-	uint64_t next_ino;	      /* protected by ns_lock */
-	unsigned int ninodes, nfiles; /* protected by ns_lock */
-	struct dentry **htab;	      /* protected by ns_lock */
-	size_t hsize, hcount;	      /* hsize a power of two */
-	struct inode inodes;	      /* list head, protected by ns_lock */
-
-	pthread_mutex_t req_lock;
-	pthread_cond_t req_cond;
-	struct fsreq *free_reqs[2]; /* small, big; protected by req_lock */
-	unsigned int nfree;	    /* protected by req_lock */
-	struct fsreq *reqs;
-	unsigned int nreqs;
-	char *req_mem;
-	size_t req_mem_len;
-	atomic_ulong req_waits;
-
-	struct opstat ops[OP_N];
-	atomic_ullong bytes_read, bytes_written;
-	atomic_ullong rmw_reads;
-	/* FUSE request sizes: bucket i counts [2^i, 2^(i+1)) KiB */
-	atomic_ulong read_kib[IO_HIST], write_kib[IO_HIST];
-	atomic_int open_files; /* open handles of files and directories */
-};
-
-struct stats_snap {
-	size_t len;
-	char data[];
-};
-
 /* ---- helpers ---- */
-
-static struct cnmfs *fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-static struct inode *inode_of(struct cnmfs *fs, fuse_ino_t ino)
-{
-	if (ino == FUSE_ROOT_ID)
-		return fs->root;
-	return (struct inode *)(uintptr_t)ino;
-}
 
 static fuse_ino_t nodeid_of(struct cnmfs *fs, struct inode *in)
 {
 	return in == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
-}
-
-static void now(struct timespec *ts)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-}
-
-static void count(struct cnmfs *fs, enum op op)
-{
-	atomic_fetch_add_explicit(&fs->ops[op].count, 1, memory_order_relaxed);
-}
-
-static void reply_err(struct cnmfs *fs, fuse_req_t req, enum op op, int err)
-{
-	if (err)
-		atomic_fetch_add_explicit(&fs->ops[op].errors, 1,
-					  memory_order_relaxed);
-	fuse_reply_err(req, err);
 }
 
 static void count_size(atomic_ulong *hist, size_t bytes)
@@ -394,7 +222,7 @@ static struct inode *inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
 	in->nlink = S_ISDIR(mode) ? 2 : 1;
 	in->next_cookie = 3;
 	in->parent = parent;
-	now(&in->atime);
+	fs_now(&in->atime);
 	in->mtime = in->ctime = in->atime;
 	pmap_init(&in->map);
 	in->next = fs->inodes.next;
@@ -586,11 +414,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *dir = inode_of(fs, parent), *in = NULL;
+	struct inode *dir = fs_inode_of(fs, parent), *in = NULL;
 	struct fuse_entry_param e;
 	struct dentry *d;
 
-	count(fs, OP_LOOKUP);
+	fs_count(fs, OP_LOOKUP);
 	pthread_mutex_lock(&fs->ns_lock);
 	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
 		in = &fs->stats;
@@ -614,7 +442,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct cnmfs *fs, fuse_ino_t ino, uint64_t n)
 {
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 
 	if (in == fs->root || in == &fs->stats)
 		return;
@@ -659,9 +487,9 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct cnmfs *fs = fs_of(req);
 	struct stat st;
 
-	count(fs, OP_GETATTR);
+	fs_count(fs, OP_GETATTR);
 	pthread_mutex_lock(&fs->ns_lock);
-	fill_stat(fs, inode_of(fs, ino), &st);
+	fill_stat(fs, fs_inode_of(fs, ino), &st);
 	pthread_mutex_unlock(&fs->ns_lock);
 	fuse_reply_attr(req, &st, TIMEOUT);
 }
@@ -683,7 +511,7 @@ static int set_size(struct cnmfs *fs, struct inode *in, uint64_t size)
 			e = pmap_get(&in->map, size >> PG_SHIFT);
 	}
 	in->size = size;
-	now(&in->mtime);
+	fs_now(&in->mtime);
 	in->ctime = in->mtime;
 	if (PMAP_IS_LPN(e)) {
 		/* bytes past EOF must read as zeros if the file grows again */
@@ -703,13 +531,13 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 	struct stat st;
 	int ret = 0;
 
-	count(fs, OP_SETATTR);
+	fs_count(fs, OP_SETATTR);
 	if (in == &fs->stats) {
-		reply_err(fs, req, OP_SETATTR, EPERM);
+		fs_reply_err(fs, req, OP_SETATTR, EPERM);
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
@@ -728,21 +556,21 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (to_set & FUSE_SET_ATTR_GID)
 		in->gid = attr->st_gid;
 	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		now(&in->atime);
+		fs_now(&in->atime);
 	else if (to_set & FUSE_SET_ATTR_ATIME)
 		in->atime = attr->st_atim;
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		now(&in->mtime);
+		fs_now(&in->mtime);
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		in->mtime = attr->st_mtim;
 	if (to_set & FUSE_SET_ATTR_CTIME)
 		in->ctime = attr->st_ctim;
 	else
-		now(&in->ctime);
+		fs_now(&in->ctime);
 out_unlock:
 	pthread_mutex_unlock(&in->lock);
 	if (ret) {
-		reply_err(fs, req, OP_SETATTR, -ret);
+		fs_reply_err(fs, req, OP_SETATTR, -ret);
 		return;
 	}
 	pthread_mutex_lock(&fs->ns_lock);
@@ -754,11 +582,11 @@ out_unlock:
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 
-	count(fs, OP_READLINK);
+	fs_count(fs, OP_READLINK);
 	if (!S_ISLNK(in->mode)) {
-		reply_err(fs, req, OP_READLINK, EINVAL);
+		fs_reply_err(fs, req, OP_READLINK, EINVAL);
 		return;
 	}
 	fuse_reply_readlink(req, in->target);
@@ -803,7 +631,7 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 		dir->nlink++;
 	in->nlookup = 1;
 	pthread_mutex_lock(&dir->lock);
-	now(&dir->mtime);
+	fs_now(&dir->mtime);
 	dir->ctime = dir->mtime;
 	pthread_mutex_unlock(&dir->lock);
 	*out = in;
@@ -818,15 +646,15 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *in;
 	int ret;
 
-	count(fs, op);
+	fs_count(fs, op);
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = make_node(fs, req, inode_of(fs, parent), name, mode, rdev, target,
-			&in);
+	ret = make_node(fs, req, fs_inode_of(fs, parent), name, mode, rdev,
+			target, &in);
 	if (!ret)
 		fill_entry(fs, in, &e);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (ret)
-		reply_err(fs, req, op, -ret);
+		fs_reply_err(fs, req, op, -ret);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -835,7 +663,7 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	if (S_ISDIR(mode) || S_ISLNK(mode)) {
-		reply_err(fs_of(req), req, OP_MKNOD, EINVAL);
+		fs_reply_err(fs_of(req), req, OP_MKNOD, EINVAL);
 		return;
 	}
 	reply_new(req, parent, name, mode, rdev, NULL, OP_MKNOD);
@@ -862,9 +690,9 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *in;
 	int ret;
 
-	count(fs, OP_CREATE);
+	fs_count(fs, OP_CREATE);
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = make_node(fs, req, inode_of(fs, parent), name,
+	ret = make_node(fs, req, fs_inode_of(fs, parent), name,
 			S_IFREG | (mode & 07777), 0, NULL, &in);
 	if (!ret) {
 		in->nopen++;
@@ -873,7 +701,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (ret) {
-		reply_err(fs, req, OP_CREATE, -ret);
+		fs_reply_err(fs, req, OP_CREATE, -ret);
 		return;
 	}
 	fi->direct_io = 1;
@@ -893,7 +721,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void touch_dir(struct inode *dir)
 {
 	pthread_mutex_lock(&dir->lock);
-	now(&dir->mtime);
+	fs_now(&dir->mtime);
 	dir->ctime = dir->mtime;
 	pthread_mutex_unlock(&dir->lock);
 }
@@ -901,7 +729,7 @@ static void touch_dir(struct inode *dir)
 static void touch_ctime(struct inode *in)
 {
 	pthread_mutex_lock(&in->lock);
-	now(&in->ctime);
+	fs_now(&in->ctime);
 	pthread_mutex_unlock(&in->lock);
 }
 
@@ -909,12 +737,12 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 int is_rmdir)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *dir = inode_of(fs, parent), *in;
+	struct inode *dir = fs_inode_of(fs, parent), *in;
 	enum op op = is_rmdir ? OP_RMDIR : OP_UNLINK;
 	struct dentry *d;
 	int ret = 0;
 
-	count(fs, op);
+	fs_count(fs, op);
 	pthread_mutex_lock(&fs->ns_lock);
 	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
 		ret = -EPERM;
@@ -951,7 +779,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	maybe_free(fs, in);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
-	reply_err(fs, req, op, -ret);
+	fs_reply_err(fs, req, op, -ret);
 }
 
 static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1052,24 +880,25 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct cnmfs *fs = fs_of(req);
 	int ret;
 
-	count(fs, OP_RENAME);
+	fs_count(fs, OP_RENAME);
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = do_rename(fs, inode_of(fs, parent), name, inode_of(fs, newparent),
-			newname, flags);
+	ret = do_rename(fs, fs_inode_of(fs, parent), name,
+			fs_inode_of(fs, newparent), newname, flags);
 	pthread_mutex_unlock(&fs->ns_lock);
-	reply_err(fs, req, OP_RENAME, -ret);
+	fs_reply_err(fs, req, OP_RENAME, -ret);
 }
 
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino), *dir = inode_of(fs, newparent);
+	struct inode *in = fs_inode_of(fs, ino),
+		     *dir = fs_inode_of(fs, newparent);
 	struct fuse_entry_param e;
 	struct dentry *d;
 	int ret;
 
-	count(fs, OP_LINK);
+	fs_count(fs, OP_LINK);
 	pthread_mutex_lock(&fs->ns_lock);
 	ret = valid_name(newname);
 	if (ret)
@@ -1097,7 +926,7 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (ret)
-		reply_err(fs, req, OP_LINK, -ret);
+		fs_reply_err(fs, req, OP_LINK, -ret);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -1136,12 +965,12 @@ static void ctl_open(struct cnmfs *fs, fuse_req_t req,
 	int ret;
 
 	if (!ctx || ctx->uid != 0) {
-		reply_err(fs, req, OP_OPEN, EACCES);
+		fs_reply_err(fs, req, OP_OPEN, EACCES);
 		return;
 	}
 	ret = fsctl_open(fs->ps, &c);
 	if (ret) {
-		reply_err(fs, req, OP_OPEN, -ret);
+		fs_reply_err(fs, req, OP_OPEN, -ret);
 		return;
 	}
 	fi->fh = (uintptr_t)c | CTL_FH;
@@ -1167,7 +996,7 @@ static void ctl_write(struct cnmfs *fs, fuse_req_t req,
 	ssize_t n = fsctl_write(c, data, size);
 
 	if (n < 0)
-		reply_err(fs, req, OP_WRITE, (int)-n);
+		fs_reply_err(fs, req, OP_WRITE, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
@@ -1175,11 +1004,11 @@ static void ctl_write(struct cnmfs *fs, fuse_req_t req,
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 	struct stats_snap *snap;
 	int ret = 0;
 
-	count(fs, OP_OPEN);
+	fs_count(fs, OP_OPEN);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->fh = 0;
@@ -1191,12 +1020,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		if ((fi->flags & O_ACCMODE) != O_RDONLY ||
 		    (fi->flags & O_TRUNC)) {
-			reply_err(fs, req, OP_OPEN, EACCES);
+			fs_reply_err(fs, req, OP_OPEN, EACCES);
 			return;
 		}
 		snap = stats_snapshot(fs);
 		if (!snap) {
-			reply_err(fs, req, OP_OPEN, ENOMEM);
+			fs_reply_err(fs, req, OP_OPEN, ENOMEM);
 			return;
 		}
 		fi->fh = (uintptr_t)snap;
@@ -1221,7 +1050,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		maybe_free(fs, in);
 		pthread_mutex_unlock(&fs->ns_lock);
 		if (ret)
-			reply_err(fs, req, OP_OPEN, -ret);
+			fs_reply_err(fs, req, OP_OPEN, -ret);
 	}
 }
 
@@ -1229,9 +1058,9 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 
-	count(fs, OP_RELEASE);
+	fs_count(fs, OP_RELEASE);
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		fsctl_close((struct fsctl *)(uintptr_t)(fi->fh & ~CTL_FH));
 	} else if (in == &fs->stats) {
@@ -1252,7 +1081,7 @@ static void reply_io_err(struct cnmfs *fs, struct fsreq *r, enum op op,
 {
 	LOG_RATELIMITED(LOG_WARNING, "inode %" PRIu64 ": %s: %s", r->in->ino,
 			op == OP_READ ? "read" : "write", strerror(-status));
-	reply_err(fs, r->req, op, status == -ENOSPC ? ENOSPC : EIO);
+	fs_reply_err(fs, r->req, op, status == -ENOSPC ? ENOSPC : EIO);
 }
 
 static void read_done(struct pstore_req *pr, int status)
@@ -1275,13 +1104,13 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 	struct stats_snap *snap;
 	unsigned int npages, holes = 0;
 	struct fsreq *r;
 	uint64_t first;
 
-	count(fs, OP_READ);
+	fs_count(fs, OP_READ);
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		ctl_read(req, fi, size, off);
 		return;
@@ -1296,7 +1125,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (off < 0) {
-		reply_err(fs, req, OP_READ, EINVAL);
+		fs_reply_err(fs, req, OP_READ, EINVAL);
 		return;
 	}
 	if (size > CNMFS_MAX_IO)
@@ -1478,28 +1307,28 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 	unsigned int npages, mapped, head, end, last;
 	int ret = 0, rmw_first = 0, rmw_last = 0;
 	unsigned char *fresh;
 	struct fsreq *r;
 	uint64_t first;
 
-	count(fs, OP_WRITE);
+	fs_count(fs, OP_WRITE);
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		ctl_write(fs, req, fi, data, size);
 		return;
 	}
 	if (in == &fs->stats) {
-		reply_err(fs, req, OP_WRITE, EBADF);
+		fs_reply_err(fs, req, OP_WRITE, EBADF);
 		return;
 	}
 	if (off < 0 || size > CNMFS_MAX_IO) {
-		reply_err(fs, req, OP_WRITE, EINVAL);
+		fs_reply_err(fs, req, OP_WRITE, EINVAL);
 		return;
 	}
 	if ((uint64_t)off + size > FS_MAX_FILE) {
-		reply_err(fs, req, OP_WRITE, EFBIG);
+		fs_reply_err(fs, req, OP_WRITE, EFBIG);
 		return;
 	}
 	if (size == 0) {
@@ -1520,7 +1349,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		if (mapped == 0 || (uint64_t)mapped * PG <= head) {
 			pthread_mutex_unlock(&in->lock);
 			req_put(fs, r);
-			reply_err(fs, req, OP_WRITE, -ret);
+			fs_reply_err(fs, req, OP_WRITE, -ret);
 			return;
 		}
 		/* a short write up to where capacity ran out */
@@ -1544,7 +1373,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	r->old_size = in->size;
 	if ((uint64_t)off + size > in->size)
 		in->size = off + size;
-	now(&in->mtime);
+	fs_now(&in->mtime);
 	in->ctime = in->mtime;
 	in->inflight++;
 	pthread_mutex_unlock(&in->lock);
@@ -1674,23 +1503,23 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			 off_t len, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 	uint64_t end;
 	int ret = 0;
 
-	count(fs, OP_FALLOCATE);
+	fs_count(fs, OP_FALLOCATE);
 	if (in == &fs->stats || !S_ISREG(in->mode)) {
-		reply_err(fs, req, OP_FALLOCATE,
-			  in == &fs->stats ? EPERM : ENODEV);
+		fs_reply_err(fs, req, OP_FALLOCATE,
+			     in == &fs->stats ? EPERM : ENODEV);
 		return;
 	}
 	if (off < 0 || len <= 0) {
-		reply_err(fs, req, OP_FALLOCATE, EINVAL);
+		fs_reply_err(fs, req, OP_FALLOCATE, EINVAL);
 		return;
 	}
 	end = (uint64_t)off + (uint64_t)len;
 	if (end > FS_MAX_FILE) {
-		reply_err(fs, req, OP_FALLOCATE, EFBIG);
+		fs_reply_err(fs, req, OP_FALLOCATE, EFBIG);
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
@@ -1705,32 +1534,32 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		ret = -EOPNOTSUPP;
 	}
 	if (!ret) {
-		now(&in->ctime);
+		fs_now(&in->ctime);
 		in->mtime = in->ctime;
 	}
 	pthread_mutex_unlock(&in->lock);
-	reply_err(fs, req, OP_FALLOCATE, -ret);
+	fs_reply_err(fs, req, OP_FALLOCATE, -ret);
 }
 
 static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = fs_inode_of(fs, ino);
 	uint64_t idx, pos;
 	int ret = 0;
 
-	count(fs, OP_LSEEK);
+	fs_count(fs, OP_LSEEK);
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		reply_err(fs, req, OP_LSEEK, EINVAL);
+		fs_reply_err(fs, req, OP_LSEEK, EINVAL);
 		return;
 	}
 	if (off < 0) {
-		reply_err(fs, req, OP_LSEEK, ENXIO);
+		fs_reply_err(fs, req, OP_LSEEK, ENXIO);
 		return;
 	}
 	if (in == &fs->stats) {
-		reply_err(fs, req, OP_LSEEK, ENXIO);
+		fs_reply_err(fs, req, OP_LSEEK, ENXIO);
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
@@ -1751,7 +1580,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (ret)
-		reply_err(fs, req, OP_LSEEK, -ret);
+		fs_reply_err(fs, req, OP_LSEEK, -ret);
 	else
 		fuse_reply_lseek(req, off);
 }
@@ -1763,7 +1592,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct cnmfs *fs = fs_of(req);
 
-	if (!S_ISDIR(inode_of(fs, ino)->mode)) {
+	if (!S_ISDIR(fs_inode_of(fs, ino)->mode)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
@@ -1775,15 +1604,15 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
-	struct inode *dir = inode_of(fs, ino);
+	struct inode *dir = fs_inode_of(fs, ino);
 	size_t pos = 0, n;
 	struct stat st;
 	char *buf;
 
-	count(fs, OP_READDIR);
+	fs_count(fs, OP_READDIR);
 	buf = malloc(size);
 	if (!buf) {
-		reply_err(fs, req, OP_READDIR, ENOMEM);
+		fs_reply_err(fs, req, OP_READDIR, ENOMEM);
 		return;
 	}
 	memset(&st, 0, sizeof(st));
@@ -1841,7 +1670,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	uint64_t cap = pmap_capacity(fs->pool), used = pmap_used(fs->pool);
 	struct statvfs sv;
 
-	count(fs, OP_STATFS);
+	fs_count(fs, OP_STATFS);
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = PG;
 	sv.f_frsize = PG;
@@ -1862,20 +1691,20 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	count(fs_of(req), OP_XATTR);
+	fs_count(fs_of(req), OP_XATTR);
 	fuse_reply_err(req, ENOTSUP);
 }
 
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	count(fs_of(req), OP_XATTR);
+	fs_count(fs_of(req), OP_XATTR);
 	fuse_reply_err(req, ENOTSUP);
 }
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	count(fs_of(req), OP_XATTR);
+	fs_count(fs_of(req), OP_XATTR);
 	if (size)
 		fuse_reply_buf(req, NULL, 0);
 	else
@@ -1884,7 +1713,7 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	count(fs_of(req), OP_XATTR);
+	fs_count(fs_of(req), OP_XATTR);
 	fuse_reply_err(req, ENOTSUP);
 }
 
@@ -2134,7 +1963,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	pthread_mutex_init(&fs->stats.lock, NULL);
 	pthread_mutex_init(&fs->stats.rmw, NULL);
 	pthread_cond_init(&fs->stats.idle, NULL);
-	now(&fs->stats.mtime);
+	fs_now(&fs->stats.mtime);
 	fs->stats.atime = fs->stats.ctime = fs->stats.mtime;
 	*out = fs;
 	return 0;
