@@ -46,6 +46,8 @@
 #define IO_HIST	      10 /* 1 KiB .. 512 KiB */
 #define TIMEOUT	      1.0
 
+/* The FUSE ops the stats file counts; op_names[] (fs_stats.c) follows this
+ * order. */
 enum op {
 	OP_LOOKUP,
 	OP_GETATTR,
@@ -172,6 +174,7 @@ struct cnmfs {
 	atomic_int open_files; /* open handles of files and directories */
 };
 
+/* The stats file as one read-only open saw it: that open's fi->fh. */
 struct stats_snap {
 	size_t len;
 	char data[];
@@ -209,5 +212,10 @@ static inline void fs_reply_err(struct cnmfs *fs, fuse_req_t req, enum op op,
 					  memory_order_relaxed);
 	fuse_reply_err(req, err);
 }
+
+/* ---- fs_stats.c ---- */
+
+/* A snapshot of the stats file for one open; NULL when out of memory. */
+struct stats_snap *fs_stats_snapshot(struct cnmfs *fs);
 
 #endif
