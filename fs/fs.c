@@ -282,92 +282,23 @@ static void maybe_free(struct cnmfs *fs, struct inode *in)
 
 /* ---- request contexts ---- */
 
-/*
- * A request context with room for npages. Small requests (most swap I/O)
- * have their own pool so that they never queue behind 512 KiB writes; they
- * take a big context only when theirs are all busy. Waits when both are
- * empty (backpressure).
- */
-static struct fsreq *req_get(struct cnmfs *fs, unsigned int npages)
-{
-	int small = npages <= SMALL_PAGES, waited = 0;
-	struct fsreq *r;
-
-	pthread_mutex_lock(&fs->req_lock);
-	for (;;) {
-		if (small && fs->free_reqs[0]) {
-			r = fs->free_reqs[0];
-			fs->free_reqs[0] = r->next_free;
-			fs->nfree--;
-			break;
-		}
-		if (fs->free_reqs[1]) {
-			r = fs->free_reqs[1];
-			fs->free_reqs[1] = r->next_free;
-			fs->nfree--;
-			break;
-		}
-		if (!waited++)
-			atomic_fetch_add(&fs->req_waits, 1);
-		pthread_cond_wait(&fs->req_cond, &fs->req_lock);
-	}
-	pthread_mutex_unlock(&fs->req_lock);
-	return r;
-}
-
-static void req_put(struct cnmfs *fs, struct fsreq *r)
-{
-	pthread_mutex_lock(&fs->req_lock);
-	r->next_free = fs->free_reqs[r->big];
-	fs->free_reqs[r->big] = r;
-	fs->nfree++;
-	/* waiters differ in what they can take: wake them all */
-	pthread_cond_broadcast(&fs->req_cond);
-	pthread_mutex_unlock(&fs->req_lock);
-}
-
-static void sync_done(struct pstore_req *pr, int status)
-{
-	struct fsreq *r = pr->priv;
-
-	r->status = status;
-	sem_post(&r->sem);
-}
-
-/* Runs one page-store request and waits for it (no lock held). */
-static int sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
-		   const uint64_t *lpn, unsigned int n, void *buf)
-{
-	r->kind = RK_SYNC;
-	r->pr.dir = dir;
-	r->pr.npages = n;
-	r->pr.lpn = lpn;
-	r->pr.buf = buf;
-	r->pr.done = sync_done;
-	r->pr.priv = r;
-	pstore_submit(fs->ps, &r->pr);
-	while (sem_wait(&r->sem) && errno == EINTR)
-		;
-	return r->status;
-}
-
 /* Zeroes bytes [from, to) of logical page lpn (read-modify-write). The
  * caller keeps the page mapped (in->inflight). */
 static int zero_in_page(struct cnmfs *fs, struct inode *in, uint64_t lpn,
 			unsigned int from, unsigned int to)
 {
-	struct fsreq *r = req_get(fs, 1);
+	struct fsreq *r = fs_req_get(fs, 1);
 	int ret;
 
 	pthread_mutex_lock(&in->rmw);
 	r->lpn[0] = lpn;
-	ret = sync_io(fs, r, XPORT_READ, r->lpn, 1, r->old);
+	ret = fs_sync_io(fs, r, XPORT_READ, r->lpn, 1, r->old);
 	if (!ret) {
 		memset(r->old + from, 0, to - from);
-		ret = sync_io(fs, r, XPORT_WRITE, r->lpn, 1, r->old);
+		ret = fs_sync_io(fs, r, XPORT_WRITE, r->lpn, 1, r->old);
 	}
 	pthread_mutex_unlock(&in->rmw);
-	req_put(fs, r);
+	fs_req_put(fs, r);
 	if (ret)
 		LOG_RATELIMITED(LOG_WARNING,
 				"inode %" PRIu64 ": zeroing page %" PRIu64
@@ -1069,7 +1000,7 @@ static void read_done(struct pstore_req *pr, int status)
 					  memory_order_relaxed);
 		fuse_reply_buf(r->req, r->buf + r->head, r->len);
 	}
-	req_put(fs, r);
+	fs_req_put(fs, r);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1103,11 +1034,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (size > CNMFS_MAX_IO)
 		size = CNMFS_MAX_IO;
 	count_size(fs->read_kib, size);
-	r = req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
+	r = fs_req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
 	pthread_mutex_lock(&in->lock);
 	if ((uint64_t)off >= in->size) {
 		pthread_mutex_unlock(&in->lock);
-		req_put(fs, r);
+		fs_req_put(fs, r);
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
@@ -1250,7 +1181,7 @@ static void write_finish(struct fsreq *r, int status)
 					  memory_order_relaxed);
 		fuse_reply_write(r->req, r->len);
 	}
-	req_put(fs, r);
+	fs_req_put(fs, r);
 }
 
 static void write_done(struct pstore_req *pr, int status)
@@ -1267,7 +1198,7 @@ static int merge_old(struct cnmfs *fs, struct fsreq *r, unsigned int i,
 	int ret;
 
 	atomic_fetch_add_explicit(&fs->rmw_reads, 1, memory_order_relaxed);
-	ret = sync_io(fs, r, XPORT_READ, &lpn, 1, r->old);
+	ret = fs_sync_io(fs, r, XPORT_READ, &lpn, 1, r->old);
 	if (ret)
 		return ret;
 	memcpy(page, r->old, lo);
@@ -1311,7 +1242,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;
-	r = req_get(fs, npages);
+	r = fs_req_get(fs, npages);
 	fresh = r->fresh;
 	memcpy(r->buf + head, data, size);
 
@@ -1320,7 +1251,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	if (mapped < npages) {
 		if (mapped == 0 || (uint64_t)mapped * PG <= head) {
 			pthread_mutex_unlock(&in->lock);
-			req_put(fs, r);
+			fs_req_put(fs, r);
 			fs_reply_err(fs, req, OP_WRITE, -ret);
 			return;
 		}
@@ -1366,8 +1297,8 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		if (!ret && rmw_last)
 			ret = merge_old(fs, r, last, 0, end);
 		if (!ret)
-			ret = sync_io(fs, r, XPORT_WRITE, r->lpn, npages,
-				      r->buf);
+			ret = fs_sync_io(fs, r, XPORT_WRITE, r->lpn, npages,
+					 r->buf);
 		pthread_mutex_unlock(&in->rmw);
 		write_finish(r, ret);
 		return;

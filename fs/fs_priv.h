@@ -213,6 +213,15 @@ static inline void fs_reply_err(struct cnmfs *fs, fuse_req_t req, enum op op,
 	fuse_reply_err(req, err);
 }
 
+/* ---- fs_req.c ---- */
+
+/* A context with room for npages; blocks while none is free. */
+struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages);
+void fs_req_put(struct cnmfs *fs, struct fsreq *r);
+/* Runs one page-store request on r and waits for it; its status. */
+int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
+	       const uint64_t *lpn, unsigned int n, void *buf);
+
 /* ---- fs_stats.c ---- */
 
 /* A snapshot of the stats file for one open; NULL when out of memory. */
