@@ -213,6 +213,17 @@ static inline void fs_reply_err(struct cnmfs *fs, fuse_req_t req, enum op op,
 	fuse_reply_err(req, err);
 }
 
+/* ---- fs.c ---- */
+
+/* Fills st from in; ns_lock held (for nlink). */
+void fs_fill_stat(struct cnmfs *fs, struct inode *in, struct stat *st);
+/* A new inode with nlink set and nlookup 0; ns_lock held. NULL at
+ * FS_MAX_INODES or out of memory. */
+struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
+			   struct inode *parent);
+/* Frees what nobody can reach any more; ns_lock held. */
+void fs_maybe_free(struct cnmfs *fs, struct inode *in);
+
 /* ---- fs_req.c ---- */
 
 /* A context with room for npages; blocks while none is free. */
@@ -221,6 +232,33 @@ void fs_req_put(struct cnmfs *fs, struct fsreq *r);
 /* Runs one page-store request on r and waits for it; its status. */
 int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	       const uint64_t *lpn, unsigned int n, void *buf);
+
+/* ---- fs_dir.c: FUSE ops on names and directories ---- */
+
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_forget_multi(fuse_req_t req, size_t count_,
+		     struct fuse_forget_data *forgets);
+void fs_readlink(fuse_req_t req, fuse_ino_t ino);
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
 
 /* ---- fs_stats.c ---- */
 
