@@ -224,6 +224,10 @@ struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
 /* Frees what nobody can reach any more; ns_lock held. */
 void fs_maybe_free(struct cnmfs *fs, struct inode *in);
 
+/* Sets the size of a regular file; in->lock held, dropped while a partial
+ * last page is zeroed. 0 or -errno. */
+int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size);
+
 /* ---- fs_req.c ---- */
 
 /* A context with room for npages; blocks while none is free. */
@@ -259,6 +263,18 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi);
+
+/* ---- fs_io.c: FUSE ops on open files, the data path ---- */
+
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
 
 /* ---- fs_stats.c ---- */
 
