@@ -221,12 +221,15 @@ void fs_fill_stat(struct cnmfs *fs, struct inode *in, struct stat *st);
  * FS_MAX_INODES or out of memory. */
 struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
 			   struct inode *parent);
+/* Gives back the pages of file pages [first, last); in->lock held, no I/O
+ * in flight. */
+void fs_drop_pages(struct cnmfs *fs, struct inode *in, uint64_t first,
+		   uint64_t last);
+/* Waits until no I/O of in is in flight; in->lock held (dropped while
+ * waiting). */
+void fs_wait_idle(struct inode *in);
 /* Frees what nobody can reach any more; ns_lock held. */
 void fs_maybe_free(struct cnmfs *fs, struct inode *in);
-
-/* Sets the size of a regular file; in->lock held, dropped while a partial
- * last page is zeroed. 0 or -errno. */
-int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size);
 
 /* ---- fs_req.c ---- */
 
@@ -263,6 +266,29 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi);
+
+/* ---- fs_file.c: FUSE ops on attributes and space ---- */
+
+/* Sets the size of a regular file; in->lock held, dropped while a partial
+ * last page is zeroed. 0 or -errno. */
+int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size);
+
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		  off_t len, struct fuse_file_info *fi);
+void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			off_t off_out, struct fuse_file_info *fi_out,
+			size_t len, int flags);
 
 /* ---- fs_io.c: FUSE ops on open files, the data path ---- */
 
