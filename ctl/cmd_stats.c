@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * cnetmemctl stats MOUNTPOINT [--json] - a cnetmem mount's state, read from
- * MOUNTPOINT/.cnetmem-stats (a JSON object written by fs/fs.c), printed as
- * tables, or raw with --json.
+ * MOUNTPOINT/.cnetmem-stats (a JSON object written by fs/fs_stats.c),
+ * printed as tables, or raw with --json.
  *
  * The JSON is parsed by a small recursive-descent parser into a tree; what
  * the parser does not understand is an error, never a crash.

@@ -18,7 +18,7 @@
  * Threading: one handle is used by one FUSE request at a time (the kernel
  * serializes nothing, so each handle has its own lock); the commands block
  * the calling FUSE worker (pstore_donor_add/pstore_donor_drain wait on the
- * network) but never while holding a lock of fs.c.
+ * network) but never while holding a lock of the filesystem (fs_priv.h).
  */
 #ifndef CNM_FS_CTL_H
 #define CNM_FS_CTL_H

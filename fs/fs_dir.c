@@ -1,0 +1,650 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fs_dir - the namespace: names in directories (a hash table of the mount
+ * for lookups, a list per directory for readdir), lookup and forget counts,
+ * creating, removing, renaming and linking names, reading directories.
+ */
+#include "fs/fs_priv.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* ---- helpers ---- */
+
+static fuse_ino_t nodeid_of(struct cnmfs *fs, struct inode *in)
+{
+	return in == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
+}
+
+static int valid_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void fill_entry(struct cnmfs *fs, struct inode *in,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = nodeid_of(fs, in);
+	e->generation = in->ino;
+	e->attr_timeout = TIMEOUT;
+	e->entry_timeout = TIMEOUT;
+	fs_fill_stat(fs, in, &e->attr);
+}
+
+static uint32_t name_hash(const struct inode *dir, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uintptr_t)dir;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static struct dentry *find_child(struct cnmfs *fs, struct inode *dir,
+				 const char *name)
+{
+	uint32_t h = name_hash(dir, name);
+
+	for (struct dentry *d = fs->htab[h & (fs->hsize - 1)]; d; d = d->hnext)
+		if (d->hash == h && d->parent == dir && !strcmp(d->name, name))
+			return d;
+	return NULL;
+}
+
+static struct dentry *dentry_new(const char *name, struct inode *in)
+{
+	size_t n = strlen(name) + 1;
+	struct dentry *d = calloc(1, sizeof(*d) + n);
+
+	if (!d)
+		return NULL;
+	d->inode = in;
+	memcpy(d->name, name, n);
+	return d;
+}
+
+/* Doubles the hash table when it gets full; keeps the old one if memory is
+ * short (lookups just walk longer chains). */
+static void htab_grow(struct cnmfs *fs)
+{
+	size_t n = fs->hsize * 2;
+	struct dentry **t, *d, *next;
+
+	if (fs->hcount < fs->hsize)
+		return;
+	t = calloc(n, sizeof(*t));
+	if (!t)
+		return;
+	for (size_t i = 0; i < fs->hsize; i++) {
+		for (d = fs->htab[i]; d; d = next) {
+			next = d->hnext;
+			d->hnext = t[d->hash & (n - 1)];
+			t[d->hash & (n - 1)] = d;
+		}
+	}
+	free(fs->htab);
+	fs->htab = t;
+	fs->hsize = n;
+}
+
+static void dentry_add(struct cnmfs *fs, struct inode *dir, struct dentry *d)
+{
+	struct dentry **b;
+
+	d->cookie = dir->next_cookie++;
+	d->parent = dir;
+	d->next = NULL;
+	d->prev = dir->last_child;
+	if (dir->last_child)
+		dir->last_child->next = d;
+	else
+		dir->children = d;
+	dir->last_child = d;
+	dir->nchildren++;
+	htab_grow(fs);
+	d->hash = name_hash(dir, d->name);
+	b = &fs->htab[d->hash & (fs->hsize - 1)];
+	d->hnext = *b;
+	*b = d;
+	fs->hcount++;
+}
+
+static void dentry_remove(struct cnmfs *fs, struct inode *dir, struct dentry *d)
+{
+	struct dentry **pp = &fs->htab[d->hash & (fs->hsize - 1)];
+
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	fs->hcount--;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		dir->children = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		dir->last_child = d->prev;
+	dir->nchildren--;
+}
+
+/* ---- names ---- */
+
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = fs_inode_of(fs, parent), *in = NULL;
+	struct fuse_entry_param e;
+	struct dentry *d;
+
+	fs_count(fs, OP_LOOKUP);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
+		in = &fs->stats;
+	} else {
+		d = find_child(fs, dir, name);
+		if (d) {
+			in = d->inode;
+			in->nlookup++;
+		}
+	}
+	if (in)
+		fill_entry(fs, in, &e);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (!in) {
+		/* not an error worth counting: lookups of missing names */
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct cnmfs *fs, fuse_ino_t ino, uint64_t n)
+{
+	struct inode *in = fs_inode_of(fs, ino);
+
+	if (in == fs->root || in == &fs->stats)
+		return;
+	if (in->nlookup < n) {
+		/* the kernel forgets more than it looked up: a bug there;
+		 * keep the inode rather than free it twice */
+		LOG_RATELIMITED(LOG_WARNING,
+				"inode %" PRIu64 ": forget %" PRIu64
+				" with lookup count %" PRIu64,
+				in->ino, n, in->nlookup);
+		return;
+	}
+	in->nlookup -= n;
+	fs_maybe_free(fs, in);
+}
+
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct cnmfs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->ns_lock);
+	forget_one(fs, ino, nlookup);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_none(req);
+}
+
+void fs_forget_multi(fuse_req_t req, size_t count_,
+		     struct fuse_forget_data *forgets)
+{
+	struct cnmfs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->ns_lock);
+	for (size_t i = 0; i < count_; i++)
+		forget_one(fs, forgets[i].ino, forgets[i].nlookup);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_none(req);
+}
+
+void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = fs_inode_of(fs, ino);
+
+	fs_count(fs, OP_READLINK);
+	if (!S_ISLNK(in->mode)) {
+		fs_reply_err(fs, req, OP_READLINK, EINVAL);
+		return;
+	}
+	fuse_reply_readlink(req, in->target);
+}
+
+/* Creates name in parent; ns_lock held. On success *out has nlookup 1. */
+static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
+		     const char *name, mode_t mode, dev_t rdev,
+		     const char *target, struct inode **out)
+{
+	struct inode *in;
+	struct dentry *d;
+	int ret;
+
+	ret = valid_name(name);
+	if (ret)
+		return ret;
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	if (dir->nlink == 0)
+		return -ENOENT;
+	if (find_child(fs, dir, name) ||
+	    (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)))
+		return -EEXIST;
+	in = fs_inode_new(fs, mode, req, dir);
+	if (!in)
+		return fs->ninodes >= FS_MAX_INODES ? -ENOSPC : -ENOMEM;
+	in->rdev = rdev;
+	if (target) {
+		in->target = strdup(target);
+		in->size = strlen(target);
+	}
+	d = dentry_new(name, in);
+	if (!d || (target && !in->target)) {
+		free(d);
+		in->nlink = 0;
+		fs_maybe_free(fs, in);
+		return -ENOMEM;
+	}
+	dentry_add(fs, dir, d);
+	if (S_ISDIR(mode))
+		dir->nlink++;
+	in->nlookup = 1;
+	pthread_mutex_lock(&dir->lock);
+	fs_now(&dir->mtime);
+	dir->ctime = dir->mtime;
+	pthread_mutex_unlock(&dir->lock);
+	*out = in;
+	return 0;
+}
+
+static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev, const char *target, enum op op)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct inode *in;
+	int ret;
+
+	fs_count(fs, op);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = make_node(fs, req, fs_inode_of(fs, parent), name, mode, rdev,
+			target, &in);
+	if (!ret)
+		fill_entry(fs, in, &e);
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (ret)
+		fs_reply_err(fs, req, op, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev)
+{
+	if (S_ISDIR(mode) || S_ISLNK(mode)) {
+		fs_reply_err(fs_of(req), req, OP_MKNOD, EINVAL);
+		return;
+	}
+	reply_new(req, parent, name, mode, rdev, NULL, OP_MKNOD);
+}
+
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	reply_new(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL,
+		  OP_MKDIR);
+}
+
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	reply_new(req, parent, name, S_IFLNK | 0777, 0, link, OP_SYMLINK);
+}
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct inode *in;
+	int ret;
+
+	fs_count(fs, OP_CREATE);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = make_node(fs, req, fs_inode_of(fs, parent), name,
+			S_IFREG | (mode & 07777), 0, NULL, &in);
+	if (!ret) {
+		in->nopen++;
+		atomic_fetch_add(&fs->open_files, 1);
+		fill_entry(fs, in, &e);
+	}
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (ret) {
+		fs_reply_err(fs, req, OP_CREATE, -ret);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->fh = 0;
+	if (fuse_reply_create(req, &e, fi)) {
+		/* the kernel will send no release for this open */
+		pthread_mutex_lock(&fs->ns_lock);
+		in->nopen--;
+		atomic_fetch_sub(&fs->open_files, 1);
+		in->nlookup--;
+		fs_maybe_free(fs, in);
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
+}
+
+static void touch_dir(struct inode *dir)
+{
+	pthread_mutex_lock(&dir->lock);
+	fs_now(&dir->mtime);
+	dir->ctime = dir->mtime;
+	pthread_mutex_unlock(&dir->lock);
+}
+
+static void touch_ctime(struct inode *in)
+{
+	pthread_mutex_lock(&in->lock);
+	fs_now(&in->ctime);
+	pthread_mutex_unlock(&in->lock);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 int is_rmdir)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = fs_inode_of(fs, parent), *in;
+	enum op op = is_rmdir ? OP_RMDIR : OP_UNLINK;
+	struct dentry *d;
+	int ret = 0;
+
+	fs_count(fs, op);
+	pthread_mutex_lock(&fs->ns_lock);
+	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	d = find_child(fs, dir, name);
+	if (!d) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	in = d->inode;
+	if (is_rmdir && !S_ISDIR(in->mode)) {
+		ret = -ENOTDIR;
+		goto out_unlock;
+	}
+	if (!is_rmdir && S_ISDIR(in->mode)) {
+		ret = -EISDIR;
+		goto out_unlock;
+	}
+	if (is_rmdir && in->nchildren) {
+		ret = -ENOTEMPTY;
+		goto out_unlock;
+	}
+	dentry_remove(fs, dir, d);
+	free(d);
+	if (is_rmdir) {
+		in->nlink = 0;
+		dir->nlink--;
+	} else {
+		in->nlink--;
+	}
+	touch_dir(dir);
+	touch_ctime(in);
+	fs_maybe_free(fs, in);
+out_unlock:
+	pthread_mutex_unlock(&fs->ns_lock);
+	fs_reply_err(fs, req, op, -ret);
+}
+
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 0);
+}
+
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 1);
+}
+
+/* Moves directory nlink counts when a directory changes parent. */
+static void reparent(struct inode *in, struct inode *from, struct inode *to)
+{
+	if (!S_ISDIR(in->mode) || from == to)
+		return;
+	from->nlink--;
+	to->nlink++;
+	in->parent = to;
+}
+
+static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
+		     struct inode *ndir, const char *nname, unsigned int flags)
+{
+	struct dentry *sd, *dd, *nd;
+	struct inode *src, *dst;
+	int ret;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	ret = valid_name(nname);
+	if (ret)
+		return ret;
+	if ((odir == fs->root && !strcmp(oname, CNMFS_STATS_NAME)) ||
+	    (ndir == fs->root && !strcmp(nname, CNMFS_STATS_NAME)))
+		return -EPERM;
+	sd = find_child(fs, odir, oname);
+	if (!sd)
+		return -ENOENT;
+	src = sd->inode;
+	dd = find_child(fs, ndir, nname);
+	dst = dd ? dd->inode : NULL;
+	if (flags & RENAME_EXCHANGE) {
+		if (!dd)
+			return -ENOENT;
+		sd->inode = dst;
+		dd->inode = src;
+		reparent(src, odir, ndir);
+		reparent(dst, ndir, odir);
+		goto out_touch;
+	}
+	if (dd && (flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (dst == src)
+		return 0;
+	if (dst) {
+		if (S_ISDIR(src->mode) && !S_ISDIR(dst->mode))
+			return -ENOTDIR;
+		if (!S_ISDIR(src->mode) && S_ISDIR(dst->mode))
+			return -EISDIR;
+		if (S_ISDIR(dst->mode) && dst->nchildren)
+			return -ENOTEMPTY;
+	}
+	nd = dentry_new(nname, src);
+	if (!nd)
+		return -ENOMEM;
+	if (dst) {
+		dentry_remove(fs, ndir, dd);
+		free(dd);
+		if (S_ISDIR(dst->mode)) {
+			dst->nlink = 0;
+			ndir->nlink--;
+		} else {
+			dst->nlink--;
+		}
+		touch_ctime(dst);
+		fs_maybe_free(fs, dst);
+	}
+	dentry_remove(fs, odir, sd);
+	free(sd);
+	dentry_add(fs, ndir, nd);
+	reparent(src, odir, ndir);
+out_touch:
+	touch_ctime(src);
+	touch_dir(odir);
+	if (ndir != odir)
+		touch_dir(ndir);
+	return 0;
+}
+
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct cnmfs *fs = fs_of(req);
+	int ret;
+
+	fs_count(fs, OP_RENAME);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = do_rename(fs, fs_inode_of(fs, parent), name,
+			fs_inode_of(fs, newparent), newname, flags);
+	pthread_mutex_unlock(&fs->ns_lock);
+	fs_reply_err(fs, req, OP_RENAME, -ret);
+}
+
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *in = fs_inode_of(fs, ino),
+		     *dir = fs_inode_of(fs, newparent);
+	struct fuse_entry_param e;
+	struct dentry *d;
+	int ret;
+
+	fs_count(fs, OP_LINK);
+	pthread_mutex_lock(&fs->ns_lock);
+	ret = valid_name(newname);
+	if (ret)
+		goto out_unlock;
+	if (S_ISDIR(in->mode) || in == &fs->stats) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	if (find_child(fs, dir, newname) ||
+	    (dir == fs->root && !strcmp(newname, CNMFS_STATS_NAME))) {
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	d = dentry_new(newname, in);
+	if (!d) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	dentry_add(fs, dir, d);
+	in->nlink++;
+	in->nlookup++;
+	touch_ctime(in);
+	touch_dir(dir);
+	fill_entry(fs, in, &e);
+out_unlock:
+	pthread_mutex_unlock(&fs->ns_lock);
+	if (ret)
+		fs_reply_err(fs, req, OP_LINK, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/* ---- directories ---- */
+
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+
+	if (!S_ISDIR(fs_inode_of(fs, ino)->mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = fs_inode_of(fs, ino);
+	size_t pos = 0, n;
+	struct stat st;
+	char *buf;
+
+	fs_count(fs, OP_READDIR);
+	buf = malloc(size);
+	if (!buf) {
+		fs_reply_err(fs, req, OP_READDIR, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&fs->ns_lock);
+	if (off < 1) {
+		st.st_ino = dir->ino;
+		st.st_mode = S_IFDIR;
+		n = fuse_add_direntry(req, buf + pos, size - pos, ".", &st, 1);
+		if (n > size - pos)
+			goto out_reply;
+		pos += n;
+		off = 1;
+	}
+	if (off < 2) {
+		st.st_ino = dir->parent ? dir->parent->ino : dir->ino;
+		st.st_mode = S_IFDIR;
+		n = fuse_add_direntry(req, buf + pos, size - pos, "..", &st, 2);
+		if (n > size - pos)
+			goto out_reply;
+		pos += n;
+		off = 2;
+	}
+	for (struct dentry *d = dir->children; d; d = d->next) {
+		if (d->cookie <= (uint64_t)off)
+			continue;
+		st.st_ino = d->inode->ino;
+		st.st_mode = d->inode->mode & S_IFMT;
+		n = fuse_add_direntry(req, buf + pos, size - pos, d->name, &st,
+				      d->cookie);
+		if (n > size - pos)
+			break;
+		pos += n;
+	}
+out_reply:
+	pthread_mutex_unlock(&fs->ns_lock);
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}

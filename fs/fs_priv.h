@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fs_priv - what the files of fs/ share: the mount object, inodes, dentries,
+ * request contexts, and the functions one file of fs/ calls in another.
+ * Private to fs/: nothing outside it includes this; the API is fs/fs.h.
+ *
+ * The files: fs.c (inode helpers, FUSE init, statfs, the ops table, create
+ * and destroy), fs_req.c (the pool of request contexts), fs_dir.c (names:
+ * lookup, forget, create, remove, rename, link, readdir), fs_file.c
+ * (attributes, truncate, fallocate, lseek, xattrs), fs_io.c (open, read,
+ * write, release: the data path) and fs_stats.c (the stats file).
+ *
+ * Threading: FUSE ops run on libfuse worker threads, pstore completions
+ * (a request context's done()) on transport threads. fs->ns_lock guards the
+ * namespace (dentries, link, lookup and open counts) and is taken before an
+ * inode's lock; in->lock guards the inode's size, attributes, page map and
+ * in-flight count and is never held while waiting on the network; in->rmw
+ * serializes partial-page writes of one file and is held across the read
+ * and write of the old page. fs->req_lock guards the free request contexts:
+ * fs_req_get() blocks while there are none (backpressure).
+ */
+#ifndef CNM_FS_FS_PRIV_H
+#define CNM_FS_FS_PRIV_H
+
+#include "fs/fs.h"
+#include "fs/pmap.h"
+#include "placement/pstore.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define PG	      PSTORE_PAGE
+#define PG_SHIFT      PSTORE_PAGE_SHIFT
+#define REQ_PAGES     (CNMFS_MAX_IO / PG + 1) /* an unaligned max_write */
+#define SMALL_PAGES   9 /* an unaligned 32 KiB: most swap I/O */
+#define SMALL_PER_BIG 4 /* small request contexts per big one */
+#define FS_MAX_FILE   (1ull << 52)
+#define FS_MAX_INODES (1u << 20)
+#define STATS_INO     2
+#define IO_HIST	      10 /* 1 KiB .. 512 KiB */
+#define TIMEOUT	      1.0
+
+/* The FUSE ops the stats file counts; op_names[] (fs_stats.c) follows this
+ * order. */
+enum op {
+	OP_LOOKUP,
+	OP_GETATTR,
+	OP_SETATTR,
+	OP_READLINK,
+	OP_MKNOD,
+	OP_MKDIR,
+	OP_UNLINK,
+	OP_RMDIR,
+	OP_SYMLINK,
+	OP_RENAME,
+	OP_LINK,
+	OP_OPEN,
+	OP_READ,
+	OP_WRITE,
+	OP_RELEASE,
+	OP_READDIR,
+	OP_STATFS,
+	OP_CREATE,
+	OP_FALLOCATE,
+	OP_LSEEK,
+	OP_XATTR,
+	OP_N
+};
+
+/* A name in a directory: on the directory's list (insertion order, for
+ * readdir) and in the mount's hash table (parent, name) for lookups. */
+struct dentry {
+	struct dentry *next, *prev; /* in the parent's list */
+	struct dentry *hnext;	    /* hash chain */
+	struct inode *parent;
+	struct inode *inode;
+	uint64_t cookie; /* readdir offset, increasing per directory */
+	uint32_t hash;
+	char name[];
+};
+
+struct inode {
+	uint64_t ino; /* st_ino, never reused */
+	/* protected by fs->ns_lock */
+	uint64_t nlookup;
+	unsigned int nopen;
+	unsigned int nlink;
+	int data_freed;
+	struct inode *parent; /* directories: for ".." */
+	struct dentry *children, *last_child;
+	uint64_t next_cookie;
+	unsigned int nchildren;
+	struct inode *prev, *next; /* fs->inodes list */
+	/* protected by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* signalled when inflight drops to 0 */
+	unsigned int inflight;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	uint64_t size;
+	uint64_t pages; /* non-hole map entries */
+	struct timespec atime, mtime, ctime;
+	struct pmap map;
+	char *target; /* symlinks, fixed at creation */
+	/* serializes read-modify-write of partial pages of this file */
+	pthread_mutex_t rmw;
+};
+
+enum req_kind { RK_READ, RK_WRITE, RK_SYNC };
+enum { FRESH_HOLE = 1, FRESH_RESERVED = 2 };
+
+struct fsreq {
+	struct pstore_req pr;
+	struct cnmfs *fs;
+	fuse_req_t req;
+	struct inode *in;
+	unsigned int cap; /* pages buf holds: SMALL_PAGES or REQ_PAGES */
+	int big;	  /* from the pool of big contexts */
+	uint64_t *lpn;	  /* cap entries */
+	char *buf;	  /* cap pages */
+	char *old;	  /* one page for read-modify-write */
+	size_t len;
+	unsigned int head; /* offset of the first byte in buf */
+	unsigned int npages;
+	uint64_t first;	      /* file page of lpn[0] (writes) */
+	uint64_t old_size;    /* file size before this write */
+	unsigned char *fresh; /* cap entries, writes: see map_for_write */
+	enum req_kind kind;
+	sem_t sem; /* RK_SYNC */
+	int status;
+	struct fsreq *next_free;
+};
+
+struct opstat {
+	atomic_ulong count, errors;
+};
+
+struct cnmfs {
+	struct pstore *ps;
+	struct pmap_pool *pool;
+	char *mountpoint;
+	pthread_mutex_t ns_lock;
+	struct inode *root;
+	struct inode stats;	      /* the virtual stats file */
+	uint64_t next_ino;	      /* protected by ns_lock */
+	unsigned int ninodes, nfiles; /* protected by ns_lock */
+	struct dentry **htab;	      /* protected by ns_lock */
+	size_t hsize, hcount;	      /* hsize a power of two */
+	struct inode inodes;	      /* list head, protected by ns_lock */
+
+	pthread_mutex_t req_lock;
+	pthread_cond_t req_cond;
+	struct fsreq *free_reqs[2]; /* small, big; protected by req_lock */
+	unsigned int nfree;	    /* protected by req_lock */
+	struct fsreq *reqs;
+	unsigned int nreqs;
+	char *req_mem;
+	size_t req_mem_len;
+	atomic_ulong req_waits;
+
+	struct opstat ops[OP_N];
+	atomic_ullong bytes_read, bytes_written;
+	atomic_ullong rmw_reads;
+	/* FUSE request sizes: bucket i counts [2^i, 2^(i+1)) KiB */
+	atomic_ulong read_kib[IO_HIST], write_kib[IO_HIST];
+	atomic_int open_files; /* open handles of files and directories */
+};
+
+/* The stats file as one read-only open saw it: that open's fi->fh. */
+struct stats_snap {
+	size_t len;
+	char data[];
+};
+
+/* ---- small helpers every op uses ---- */
+
+static inline struct cnmfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline struct inode *fs_inode_of(struct cnmfs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return fs->root;
+	return (struct inode *)(uintptr_t)ino;
+}
+
+static inline void fs_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static inline void fs_count(struct cnmfs *fs, enum op op)
+{
+	atomic_fetch_add_explicit(&fs->ops[op].count, 1, memory_order_relaxed);
+}
+
+static inline void fs_reply_err(struct cnmfs *fs, fuse_req_t req, enum op op,
+				int err)
+{
+	if (err)
+		atomic_fetch_add_explicit(&fs->ops[op].errors, 1,
+					  memory_order_relaxed);
+	fuse_reply_err(req, err);
+}
+
+/* ---- fs.c ---- */
+
+/* Fills st from in; ns_lock held (for nlink). */
+void fs_fill_stat(struct cnmfs *fs, struct inode *in, struct stat *st);
+/* A new inode with nlink set and nlookup 0; ns_lock held. NULL at
+ * FS_MAX_INODES or out of memory. */
+struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
+			   struct inode *parent);
+/* Gives back the pages of file pages [first, last); in->lock held, no I/O
+ * in flight. */
+void fs_drop_pages(struct cnmfs *fs, struct inode *in, uint64_t first,
+		   uint64_t last);
+/* Waits until no I/O of in is in flight; in->lock held (dropped while
+ * waiting). */
+void fs_wait_idle(struct inode *in);
+/* Frees what nobody can reach any more; ns_lock held. */
+void fs_maybe_free(struct cnmfs *fs, struct inode *in);
+
+/* ---- fs_req.c ---- */
+
+/* A context with room for npages; blocks while none is free. */
+struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages);
+void fs_req_put(struct cnmfs *fs, struct fsreq *r);
+/* Runs one page-store request on r and waits for it; its status. */
+int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
+	       const uint64_t *lpn, unsigned int n, void *buf);
+
+/* ---- fs_dir.c: FUSE ops on names and directories ---- */
+
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_forget_multi(fuse_req_t req, size_t count_,
+		     struct fuse_forget_data *forgets);
+void fs_readlink(fuse_req_t req, fuse_ino_t ino);
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+
+/* ---- fs_file.c: FUSE ops on attributes and space ---- */
+
+/* Sets the size of a regular file; in->lock held, dropped while a partial
+ * last page is zeroed. 0 or -errno. */
+int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size);
+
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		  off_t len, struct fuse_file_info *fi);
+void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			off_t off_out, struct fuse_file_info *fi_out,
+			size_t len, int flags);
+
+/* ---- fs_io.c: FUSE ops on open files, the data path ---- */
+
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+
+/* ---- fs_stats.c ---- */
+
+/* A snapshot of the stats file for one open; NULL when out of memory. */
+struct stats_snap *fs_stats_snapshot(struct cnmfs *fs);
+
+#endif

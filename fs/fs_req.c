@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fs_req - the pool of request contexts made by cnmfs_create(): each holds
+ * the buffer, lpn array and page-store request of one FUSE read or write.
+ */
+#include "fs/fs_priv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+/*
+ * A request context with room for npages. Small requests (most swap I/O)
+ * have their own pool so that they never queue behind 512 KiB writes; they
+ * take a big context only when theirs are all busy. Waits when both are
+ * empty (backpressure).
+ */
+struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages)
+{
+	int small = npages <= SMALL_PAGES, waited = 0;
+	struct fsreq *r;
+
+	pthread_mutex_lock(&fs->req_lock);
+	for (;;) {
+		if (small && fs->free_reqs[0]) {
+			r = fs->free_reqs[0];
+			fs->free_reqs[0] = r->next_free;
+			fs->nfree--;
+			break;
+		}
+		if (fs->free_reqs[1]) {
+			r = fs->free_reqs[1];
+			fs->free_reqs[1] = r->next_free;
+			fs->nfree--;
+			break;
+		}
+		if (!waited++)
+			atomic_fetch_add(&fs->req_waits, 1);
+		pthread_cond_wait(&fs->req_cond, &fs->req_lock);
+	}
+	pthread_mutex_unlock(&fs->req_lock);
+	return r;
+}
+
+void fs_req_put(struct cnmfs *fs, struct fsreq *r)
+{
+	pthread_mutex_lock(&fs->req_lock);
+	r->next_free = fs->free_reqs[r->big];
+	fs->free_reqs[r->big] = r;
+	fs->nfree++;
+	/* waiters differ in what they can take: wake them all */
+	pthread_cond_broadcast(&fs->req_cond);
+	pthread_mutex_unlock(&fs->req_lock);
+}
+
+static void sync_done(struct pstore_req *pr, int status)
+{
+	struct fsreq *r = pr->priv;
+
+	r->status = status;
+	sem_post(&r->sem);
+}
+
+/* Runs one page-store request and waits for it (no lock held). */
+int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
+	       const uint64_t *lpn, unsigned int n, void *buf)
+{
+	r->kind = RK_SYNC;
+	r->pr.dir = dir;
+	r->pr.npages = n;
+	r->pr.lpn = lpn;
+	r->pr.buf = buf;
+	r->pr.done = sync_done;
+	r->pr.priv = r;
+	pstore_submit(fs->ps, &r->pr);
+	while (sem_wait(&r->sem) && errno == EINTR)
+		;
+	return r->status;
+}
