@@ -100,15 +100,64 @@ bool ps_donor_takes_slabs(struct ps_donor *d)
 /* Gives copy rslab back to d; -ENOTCONN without a call when d is down (a
  * donor that is down drops the session's slabs itself, or at our close).
  * Without ps->lock: it waits for the donor's answer. */
+/* err from a call to a donor that may not have reached it */
+static bool unreached(int err)
+{
+	return err == -ENOTCONN || err == -ETIMEDOUT || err == -ECONNRESET ||
+	       err == -EPIPE || err == -ECONNABORTED;
+}
+
 int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 {
+	struct pstore *ps = d->ps;
 	int ret = -ENOTCONN;
 
 	if (atomic_load(&d->up) && ps_donor_get(d)) {
 		ret = xport_free(d->x, rslab);
 		ps_donor_put(d);
 	}
+	/* the donor keeps our session (and this slab) for its grace period:
+	 * free it there when it is back, or it stays taken until we unmount */
+	if (unreached(ret) && atomic_load(&d->dstate) != PS_D_GONE) {
+		pthread_mutex_lock(&ps->lock);
+		if (ps->nowed < ps->owed_cap)
+			ps->owed[ps->nowed++] = (struct ps_owed){
+				.donor = (uint16_t)(d - ps->donors),
+				.rslab = rslab
+			};
+		else
+			LOG_RATELIMITED(LOG_WARNING,
+					"donor %s: slab %" PRIu32
+					": cannot be given back, kept there "
+					"until unmount",
+					d->addr, rslab);
+		pthread_mutex_unlock(&ps->lock);
+	}
 	return ret;
+}
+
+void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
+{
+	struct ps_donor *d = &ps->donors[di];
+	uint32_t i = 0;
+	int ret = 0;
+
+	while (i < ps->nowed && !unreached(ret) && !ps->stopping) {
+		uint32_t rslab = ps->owed[i].rslab;
+
+		if (ps->owed[i].donor != di) {
+			i++;
+			continue;
+		}
+		ps->owed[i] = ps->owed[--ps->nowed];
+		if (forget)
+			continue;
+		/* one that does not get through is owed again (appended),
+		 * and the next tick goes on */
+		pthread_mutex_unlock(&ps->lock);
+		ret = ps_free_copy(d, rslab);
+		pthread_mutex_lock(&ps->lock);
+	}
 }
 
 /* Submits io to d; the io's done() must call ps_donor_put(d). */
@@ -380,11 +429,9 @@ int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
 		if (d->free_slabs)
 			d->free_slabs--;
 		d->slabs++;
-		rep->donor = (uint16_t)di;
-		rep->rslab = xs.slab;
-		rep->stale = false;
-		rep->filling = false;
-		rep->evict = false;
+		/* every flag clear: rep may be an uninitialised stack copy */
+		*rep = (struct ps_rep){ .donor = (uint16_t)di,
+					.rslab = xs.slab };
 	} else if (ret == -ENOSPC) {
 		d->free_slabs = 0; /* until the next QUERY says otherwise */
 	}

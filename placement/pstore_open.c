@@ -192,6 +192,7 @@ static void ps_free(struct pstore *ps)
 	pthread_cond_destroy(&ps->slab_cv);
 	pthread_mutex_destroy(&ps->lock);
 	free(ps->runs);
+	free(ps->owed);
 	free(ps->slabs);
 	free(ps->bits);
 	free(ps->donors);
@@ -412,10 +413,14 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 
 	ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
 	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
+	/* a slab has at most one copy per donor, plus one being replaced */
+	ps->owed_cap = 2 * ps->nslabs;
+	ps->owed = calloc(ps->owed_cap, sizeof(*ps->owed));
 	pool = cfg->max_inflight_pages ? cfg->max_inflight_pages : PS_DEF_POOL;
 	ps->runs = calloc(pool, sizeof(*ps->runs));
 	ps->repair_buf = malloc((size_t)PS_RUN_MAX_PAGES * PSTORE_PAGE);
-	if (!ps->bits || !ps->slabs || !ps->runs || !ps->repair_buf) {
+	if (!ps->bits || !ps->slabs || !ps->owed || !ps->runs ||
+	    !ps->repair_buf) {
 		ret = -ENOMEM;
 		goto out_free;
 	}

@@ -169,8 +169,16 @@ struct pstore {
 	uint64_t used;	       /* protected by lock */
 	uint64_t cursor;       /* protected by lock */
 	struct ps_slab *slabs; /* see struct ps_slab */
-	bool free_pending;     /* protected by lock: a slab may be freed */
-	bool stopping;	       /* protected by lock */
+	/* copies given back while their donor was out of reach: freed there
+	 * once a QUERY shows it kept our session, forgotten if it did not;
+	 * protected by lock */
+	struct ps_owed {
+		uint16_t donor;
+		uint32_t rslab;
+	} * owed;
+	uint32_t nowed, owed_cap;
+	bool free_pending; /* protected by lock: a slab may be freed */
+	bool stopping;	   /* protected by lock */
 	pthread_cond_t tick_cv;
 	pthread_t tick_thread;
 	bool tick_started;
@@ -202,6 +210,10 @@ static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 bool ps_donor_get(struct ps_donor *d);
 void ps_donor_put(struct ps_donor *d);
 int ps_free_copy(struct ps_donor *d, uint32_t rslab);
+/* Frees what ps_free_copy() could not free on donor di while it was out
+ * of reach (di) or forgets it (forget: the donor lost our session). Under
+ * ps->lock, dropped around each call. */
+void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget);
 bool ps_donor_takes_slabs(struct ps_donor *d);
 void ps_donor_submit(struct ps_donor *d, struct xport_io *io);
 /* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */

@@ -149,12 +149,24 @@ static void came_back_empty(struct pstore *ps, unsigned int di, const char *why)
 {
 	unsigned int kept, n = give_up_copies(ps, di, true, &kept);
 
+	ps_owed_settle(ps, di, true);
+
 	if (n)
 		log_warn("donor %s: %s, its %u copies of our slabs are lost; "
 			 "re-replicating",
 			 ps->donors[di].addr, why, n);
 	else
 		log_notice("donor %s: %s", ps->donors[di].addr, why);
+}
+
+/* Donor di has copies we gave back while it was out of reach; under
+ * ps->lock. */
+static bool owes(const struct pstore *ps, unsigned int di)
+{
+	for (uint32_t i = 0; i < ps->nowed; i++)
+		if (ps->owed[i].donor == di)
+			return true;
+	return false;
 }
 
 /* Refreshes ranking inputs and health; lock held on entry and exit. */
@@ -199,7 +211,8 @@ static void refresh_donors(struct pstore *ps)
 			 * count and ours agree. */
 			if (st.uptime_ms < d->uptime_ms)
 				came_back_empty(ps, i, "restarted");
-			else if (checking && d->slabs && !st.session_slabs)
+			else if (checking && (d->slabs || owes(ps, i)) &&
+				 !st.session_slabs)
 				came_back_empty(ps, i,
 						"our session there expired");
 			d->uptime_ms = st.uptime_ms;
@@ -209,6 +222,8 @@ static void refresh_donors(struct pstore *ps)
 				   up ? "up again" : "not taking slabs: down");
 		if (up) {
 			d->down_since_ns = 0;
+			/* it kept our session: what we dropped meanwhile */
+			ps_owed_settle(ps, i, false);
 			continue;
 		}
 		if (!d->down_since_ns) {

@@ -5,6 +5,10 @@
 #                    donors) while nothing is read or written: the last
 #                    copy of each slab is kept, not given up, so a file
 #                    written before reads back whole once the links are up
+#   one-link-cut     one donor's link is down for 12 s (R=2 over three
+#                    donors): its copies are rebuilt elsewhere, and the
+#                    ones dropped meanwhile are freed there once it is back
+#                    (its session survived), so nothing leaks on it
 #   session-expired  one donor (R=1, grace period 1 s) sees its connection
 #                    reset during a cut and drops our session: the
 #                    client must tell, so pages it held read EIO and never
@@ -16,7 +20,7 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/faults/lib.sh"
 trap faults_cleanup EXIT
 
-case=${1:?usage: outage.sh all-links-cut|session-expired}
+case=${1:?usage: outage.sh all-links-cut|one-link-cut|session-expired}
 FAULTS_MNT=$CNM_TMP/mnt
 faults_facilities
 
@@ -47,10 +51,17 @@ write_file() { # write_file NAME MIB
 case $case in
 all-links-cut)
 	donors=(d1 d2 d3)
+	cut=(d1 d2 d3)
+	replicas=2
+	;;
+one-link-cut)
+	donors=(d1 d2 d3)
+	cut=(d1)
 	replicas=2
 	;;
 session-expired)
 	donors=(d1)
+	cut=(d1)
 	replicas=1
 	;;
 *)
@@ -71,18 +82,36 @@ write_file a 48
 timeout 60 cmp "$CNM_TMP/a.ref" "$FAULTS_MNT/a" || fail "a: bad before the cut"
 cnm_log "a: 48 MiB written on $(faults_stat 's["slabs"]') slabs"
 
-links down "${donors[@]}"
+# what donor d1 holds for us, against what we think it holds (MiB)
+donor_used() {
+	timeout 10 "$CNM_CTL_BIN" donor "$(faults_addr d1)" \
+		--key-file "$FAULTS_KEY" |
+		python3 -c 'import json,sys; d = json.load(sys.stdin); print((d["total_bytes"] - d["free_bytes"]) >> 20)'
+}
+we_use() { echo $(($(faults_donor_field d1 slabs) * 4)); }
+no_leak() { [ "$(donor_used)" = "$(we_use)" ]; }
+cnm_log "before the cut: d1 holds $(donor_used) MiB, we use $(we_use) MiB there"
+
+links down "${cut[@]}"
 if [ "$case" = session-expired ]; then
 	# the donor sees its end reset, detaches, and its 1 s grace runs out
 	nsenter --net="/run/netns/$(faults_ns d1)" -- \
 		ss -K state established sport = :"$FAULTS_PORT" >/dev/null
 fi
 sleep 12 # well past the client's 3 s grace and two 2 s QUERY timeouts
-links up "${donors[@]}"
+links up "${cut[@]}"
 faults_wait_until 60 "every donor back up" all_up "${donors[@]}"
 cnm_log "links up again, every donor reconnected"
 
 case $case in
+one-link-cut)
+	faults_wait_until 120 "full replication restored" \
+		faults_fully_replicated
+	faults_wait_until 30 "d1 holding only the slabs we use there" no_leak ||
+		fail "d1 holds $(donor_used) MiB, we use $(we_use) MiB there"
+	timeout 60 cmp "$CNM_TMP/a.ref" "$FAULTS_MNT/a" ||
+		fail "a: not read back whole after the cut"
+	;;
 all-links-cut)
 	timeout 60 cmp "$CNM_TMP/a.ref" "$FAULTS_MNT/a" ||
 		fail "a: not read back whole after the outage"
