@@ -100,25 +100,23 @@ bool ps_donor_takes_slabs(struct ps_donor *d)
 /* Gives copy rslab back to d; -ENOTCONN without a call when d is down (a
  * donor that is down drops the session's slabs itself, or at our close).
  * Without ps->lock: it waits for the donor's answer. */
-/* err from a call to a donor that may not have reached it */
-static bool unreached(int err)
-{
-	return err == -ENOTCONN || err == -ETIMEDOUT || err == -ECONNRESET ||
-	       err == -EPIPE || err == -ECONNABORTED;
-}
-
 int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 {
 	struct pstore *ps = d->ps;
-	int ret = -ENOTCONN;
 
 	if (atomic_load(&d->up) && ps_donor_get(d)) {
-		ret = xport_free(d->x, rslab);
+		int ret = xport_free(d->x, rslab);
+
+		/* a FREE that failed may still have been done there (only
+		 * its answer lost), and the donor hands a freed id to our
+		 * next slab at once: never send it again */
 		ps_donor_put(d);
+		return ret;
 	}
-	/* the donor keeps our session (and this slab) for its grace period:
-	 * free it there when it is back, or it stays taken until we unmount */
-	if (unreached(ret) && atomic_load(&d->dstate) != PS_D_GONE) {
+	/* never sent: the donor keeps our session (and this slab) for its
+	 * grace period; free it there once it is back, or it stays taken
+	 * until we unmount */
+	if (atomic_load(&d->dstate) != PS_D_GONE) {
 		pthread_mutex_lock(&ps->lock);
 		if (ps->nowed < ps->owed_cap)
 			ps->owed[ps->nowed++] = (struct ps_owed){
@@ -133,7 +131,7 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 					d->addr, rslab);
 		pthread_mutex_unlock(&ps->lock);
 	}
-	return ret;
+	return -ENOTCONN;
 }
 
 void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
@@ -142,7 +140,7 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 	uint32_t i = 0;
 	int ret = 0;
 
-	while (i < ps->nowed && !unreached(ret) && !ps->stopping) {
+	while (i < ps->nowed && ret != -ENOTCONN && !ps->stopping) {
 		uint32_t rslab = ps->owed[i].rslab;
 
 		if (ps->owed[i].donor != di) {
@@ -152,8 +150,8 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 		ps->owed[i] = ps->owed[--ps->nowed];
 		if (forget)
 			continue;
-		/* one that does not get through is owed again (appended),
-		 * and the next tick goes on */
+		/* stops when the donor is gone again: the rest waits for
+		 * the next tick */
 		pthread_mutex_unlock(&ps->lock);
 		ret = ps_free_copy(d, rslab);
 		pthread_mutex_lock(&ps->lock);
