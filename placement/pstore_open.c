@@ -647,6 +647,9 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 	/* nothing of ours is left there: disconnect */
 	atomic_store(&d->dstate, PS_D_GONE);
 	atomic_store(&d->up, false);
+	pthread_mutex_lock(&ps->lock);
+	ps_owed_settle(ps, di, true); /* the session ends with us */
+	pthread_mutex_unlock(&ps->lock);
 	while (atomic_load(&d->users))
 		usleep(1000);
 	xport_close(d->x);
