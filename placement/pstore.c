@@ -100,6 +100,13 @@ bool ps_donor_takes_slabs(struct ps_donor *d)
 /* Gives copy rslab back to d; -ENOTCONN without a call when d is down (a
  * donor that is down drops the session's slabs itself, or at our close).
  * Without ps->lock: it waits for the donor's answer. */
+/* err from a donor that is out of reach, not one that refused */
+static bool unreached(int err)
+{
+	return err == -ENOTCONN || err == -ETIMEDOUT || err == -ECONNRESET ||
+	       err == -EPIPE || err == -ECONNABORTED || err == -ESHUTDOWN;
+}
+
 int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 {
 	struct pstore *ps = d->ps;
@@ -681,6 +688,19 @@ static void read_next(struct ps_run *run)
 		backup_submit(ps->backup, bio);
 		return;
 	}
+	/* a donor out of reach may be back within the io timeout (a short
+	 * outage of the network): wait for it, as a disk would retry, rather
+	 * than fail a swap-in at once; the tick tries again */
+	if (run->unreached && mono_ns() < run->t0_ns + ps->io_timeout_ns) {
+		pthread_mutex_lock(&ps->lock);
+		if (!ps->stopping) {
+			run->park_next = ps->parked;
+			ps->parked = run;
+			pthread_mutex_unlock(&ps->lock);
+			return;
+		}
+		pthread_mutex_unlock(&ps->lock);
+	}
 	LOG_RATELIMITED(LOG_ERR,
 			"pstore: slab %" PRIu32 ": page %" PRIu64
 			": every copy failed a read",
@@ -709,6 +729,7 @@ static void read_io_done(struct xport_io *io, int status)
 	 * not a copy any more, the repair thread replaces it */
 	if (status == -EINVAL || status == -EFAULT)
 		mark_stale(run->ps, run->slab, rep, true);
+	run->unreached |= unreached(status);
 	read_next(run);
 }
 
@@ -758,6 +779,32 @@ static void read_order(struct pstore *ps, struct ps_slab *sl,
 	run->backup = sl->backup;
 }
 
+void ps_parked_retry(struct pstore *ps)
+{
+	struct ps_run *run, *next;
+	bool stopping;
+
+	pthread_mutex_lock(&ps->lock);
+	run = ps->parked;
+	ps->parked = NULL;
+	stopping = ps->stopping;
+	pthread_mutex_unlock(&ps->lock);
+	for (; run; run = next) {
+		next = run->park_next;
+		run->unreached = false;
+		if (stopping || mono_ns() >= run->t0_ns + ps->io_timeout_ns) {
+			run->cur = run->nrep;
+			run->backup = false;
+			read_next(run); /* -EIO */
+			continue;
+		}
+		pthread_mutex_lock(&ps->lock);
+		read_order(ps, &ps->slabs[run->slab], run);
+		pthread_mutex_unlock(&ps->lock);
+		read_next(run);
+	}
+}
+
 static void submit_read_run(struct pstore *ps, struct pstore_req *r,
 			    unsigned int i, unsigned int n)
 {
@@ -799,6 +846,8 @@ static void submit_read_run(struct pstore *ps, struct pstore_req *r,
 		run->npages = b - a;
 		run->slab = s;
 		run->dir = XPORT_READ;
+		run->unreached = false;
+		run->t0_ns = mono_ns();
 		atomic_fetch_add(&r->pending, 1);
 		read_next(run);
 		a = b;

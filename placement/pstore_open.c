@@ -331,6 +331,8 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 	ps->xc_base.max_op_bytes = cfg->max_op_bytes;
 	ps->xc_base.ctl_timeout_ms = cfg->ctl_timeout_ms;
 	ps->xc_base.io_timeout_ms = cfg->io_timeout_ms;
+	ps->io_timeout_ns =
+		(cfg->io_timeout_ms ? cfg->io_timeout_ms : 10000) * 1000000ull;
 	ps->xc_base.reconnect_min_ms = 100;
 	ps->xc_base.reconnect_max_ms = cfg->transport == XPORT_MEM ? 0 : 5000;
 	for (unsigned int i = 0; i < n; i++) {
@@ -479,6 +481,7 @@ void pstore_close(struct pstore *ps)
 		pthread_join(ps->tick_thread, NULL);
 	if (ps->repair_started)
 		pthread_join(ps->repair_thread, NULL);
+	ps_parked_retry(ps); /* stopping: fails every parked read */
 	/* give our slabs back to the donors that can still hear us */
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_slab *sl = &ps->slabs[s];

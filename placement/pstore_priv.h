@@ -136,6 +136,11 @@ struct ps_run {
 	struct ps_rep rep[PS_MAX_COPIES];
 	struct xport_io io[PS_MAX_COPIES];
 	struct backup_io bio;
+	/* read: a copy failed only because its donor is out of reach; the
+	 * run then waits (parked) for it until t0_ns + the io timeout */
+	bool unreached;
+	uint64_t t0_ns;
+	struct ps_run *park_next; /* ps->parked list, under ps->lock */
 };
 
 struct pstore {
@@ -178,7 +183,10 @@ struct pstore {
 	} * owed;
 	uint32_t nowed, owed_cap;
 	bool free_pending; /* protected by lock: a slab may be freed */
-	bool stopping;	   /* protected by lock */
+	struct ps_run
+		*parked; /* protected by lock: reads waiting for a donor */
+	uint64_t io_timeout_ns;
+	bool stopping; /* protected by lock */
 	pthread_cond_t tick_cv;
 	pthread_t tick_thread;
 	bool tick_started;
@@ -214,6 +222,9 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab);
  * of reach (di) or forgets it (forget: the donor lost our session). Under
  * ps->lock, dropped around each call. */
 void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget);
+/* Tries the parked reads again (their donors may be back) or fails those
+ * past their deadline (all of them when the store stops); no lock held. */
+void ps_parked_retry(struct pstore *ps);
 bool ps_donor_takes_slabs(struct ps_donor *d);
 void ps_donor_submit(struct ps_donor *d, struct xport_io *io);
 /* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */

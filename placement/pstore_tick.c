@@ -250,6 +250,11 @@ void *ps_tick_main(void *arg)
 		}
 		if (mono_ns() >= next) {
 			refresh_donors(ps);
+			if (ps->parked) {
+				pthread_mutex_unlock(&ps->lock);
+				ps_parked_retry(ps);
+				pthread_mutex_lock(&ps->lock);
+			}
 			next = mono_ns() + PS_TICK_MS * 1000000ull;
 			continue;
 		}

@@ -5,6 +5,10 @@
 #                    donors) while nothing is read or written: the last
 #                    copy of each slab is kept, not given up, so a file
 #                    written before reads back whole once the links are up
+#   reads-wait       every donor's link is down until the mount has
+#                    dropped every connection (io timeout 15 s); a read
+#                    started then waits for a donor instead of failing at
+#                    once, and returns the right data once the links are up
 #   one-link-cut     one donor's link is down for 12 s (R=2 over three
 #                    donors): its copies are rebuilt elsewhere, and the
 #                    ones dropped meanwhile are freed there once it is back
@@ -20,7 +24,7 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/faults/lib.sh"
 trap faults_cleanup EXIT
 
-case=${1:?usage: outage.sh all-links-cut|one-link-cut|session-expired}
+case=${1:?usage: outage.sh all-links-cut|reads-wait|one-link-cut|session-expired}
 FAULTS_MNT=$CNM_TMP/mnt
 faults_facilities
 
@@ -54,6 +58,11 @@ all-links-cut)
 	cut=(d1 d2 d3)
 	replicas=2
 	;;
+reads-wait)
+	donors=(d1 d2 d3)
+	cut=(d1 d2 d3)
+	replicas=2
+	;;
 one-link-cut)
 	donors=(d1 d2 d3)
 	cut=(d1)
@@ -75,9 +84,11 @@ for d in "${donors[@]}"; do
 	faults_donor_start "$d" --grace-period 1
 	donor_args+=(--donor "$(faults_addr "$d")")
 done
+io_ms=2000
+[ "$case" != reads-wait ] || io_ms=15000
 cnm_mount m "$FAULTS_MNT" "${donor_args[@]}" --key-file "$FAULTS_KEY" \
 	--transport tcp --replicas "$replicas" --slab-size 4M --size 256M \
-	--io-timeout-ms 2000 --ctl-timeout-ms 2000
+	--io-timeout-ms "$io_ms" --ctl-timeout-ms 2000
 write_file a 48
 timeout 60 cmp "$CNM_TMP/a.ref" "$FAULTS_MNT/a" || fail "a: bad before the cut"
 cnm_log "a: 48 MiB written on $(faults_stat 's["slabs"]') slabs"
@@ -93,17 +104,48 @@ no_leak() { [ "$(donor_used)" = "$(we_use)" ]; }
 cnm_log "before the cut: d1 holds $(donor_used) MiB, we use $(we_use) MiB there"
 
 links down "${cut[@]}"
+if [ "$case" = reads-wait ]; then
+	# every connection reset (a QUERY past the io timeout): reads now
+	# fail at submit, they no longer wait on a TCP connection
+	none_connected() {
+		local d
+		for d in "${donors[@]}"; do
+			case $(faults_donor_field "$d" state) in
+			down | connecting) ;;
+			*) return 1 ;;
+			esac
+		done
+	}
+	faults_wait_until 60 "the mount dropping every connection" \
+		none_connected
+	timeout 60 dd if="$FAULTS_MNT/a" of="$CNM_TMP/a.back" bs=1M \
+		iflag=direct status=none 2>"$CNM_TMP/a.err" &
+	reader=$!
+	sleep 2
+	kill -0 "$reader" 2>/dev/null ||
+		fail "the read did not wait: $(cat "$CNM_TMP/a.err")"
+	links up "${cut[@]}"
+	wait "$reader" || fail "the read failed: $(cat "$CNM_TMP/a.err")"
+	cmp "$CNM_TMP/a.ref" "$CNM_TMP/a.back" || fail "the read returned bad data"
+	cnm_log "a read started during the outage waited and returned a whole"
+fi
 if [ "$case" = session-expired ]; then
 	# the donor sees its end reset, detaches, and its 1 s grace runs out
 	nsenter --net="/run/netns/$(faults_ns d1)" -- \
 		ss -K state established sport = :"$FAULTS_PORT" >/dev/null
 fi
-sleep 12 # well past the client's 3 s grace and two 2 s QUERY timeouts
-links up "${cut[@]}"
+if [ "$case" != reads-wait ]; then
+	sleep 12 # well past the client's 3 s grace and two 2 s QUERY timeouts
+	links up "${cut[@]}"
+fi
 faults_wait_until 60 "every donor back up" all_up "${donors[@]}"
 cnm_log "links up again, every donor reconnected"
 
 case $case in
+reads-wait)
+	faults_wait_until 120 "full replication restored" \
+		faults_fully_replicated
+	;;
 one-link-cut)
 	faults_wait_until 120 "full replication restored" \
 		faults_fully_replicated
