@@ -233,35 +233,149 @@ static void usage(void)
 			"source)\n");
 }
 
+/*
+ * npages pages at random hints; seed goes on for the caller (spread
+ * shuffles with it). NULL when out of memory.
+ */
+static uint64_t *alloc_pages(struct pstore *ps, const struct pstore_cfg *cfg,
+			     unsigned int *seed, unsigned int npages)
+{
+	uint64_t *lpn = calloc(npages, sizeof(*lpn));
+	int ret;
+
+	if (!lpn)
+		return NULL;
+	for (unsigned int i = 0; i < npages; i++) {
+		uint64_t hint =
+			(uint64_t)rand_r(seed) % (cfg->capacity / PSTORE_PAGE);
+
+		ret = pstore_page_alloc(ps, hint, &lpn[i]);
+		CHECK(ret == 0, "page alloc %u: %d", i, ret);
+	}
+	return lpn;
+}
+
+static int open_store(struct pstore_cfg *cfg, struct pstore **ps)
+{
+	char err[512];
+	int ret = pstore_open(cfg, ps, err, sizeof(err));
+
+	if (ret)
+		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+	return ret;
+}
+
+/* Opens the store and writes npages pages of generation gen: 1 if it
+ * could not start. */
+static int open_and_write(struct pstore_cfg *cfg, unsigned int threads,
+			  unsigned int npages, unsigned int seed, uint32_t gen,
+			  struct pstore **ps, uint64_t **lpn)
+{
+	int errors;
+
+	if (open_store(cfg, ps))
+		return 1;
+	*lpn = alloc_pages(*ps, cfg, &seed, npages);
+	if (!*lpn)
+		return 1;
+	errors = run_workers(*ps, *lpn, npages, threads, XPORT_WRITE, gen);
+	CHECK(errors == 0, "%d write errors", errors);
+	return 0;
+}
+
+/*
+ * Every slab in use has cfg->replicas copies on distinct donors; with
+ * gone set, none on donor 0 (gone ends the message saying why not).
+ * Returns the number of slabs in use.
+ */
+static unsigned int check_replicas(struct pstore *ps,
+				   const struct pstore_cfg *cfg,
+				   const char *gone)
+{
+	unsigned int nslabs = 0;
+
+	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
+		unsigned int d[PSTORE_MAX_REPLICAS];
+		uint32_t rs[PSTORE_MAX_REPLICAS];
+		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
+						  d, rs);
+
+		if (n == 0)
+			continue;
+		nslabs++;
+		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
+		      s, n);
+		for (int a = 0; a < n; a++) {
+			if (gone)
+				CHECK(d[a] != 0, "slab %" PRIu64 " %s", s,
+				      gone);
+			for (int b = 0; b < a; b++)
+				CHECK(d[a] != d[b],
+				      "slab %" PRIu64
+				      ": two replicas on donor %u",
+				      s, d[a]);
+		}
+	}
+	return nslabs;
+}
+
+/*
+ * Every replica has the data: with one donor (from first on) failing at
+ * a time, its slabs are read from the others.
+ */
+static void read_without_each(struct pstore *ps, uint64_t *lpn,
+			      unsigned int npages, unsigned int threads,
+			      uint32_t gen, unsigned int first)
+{
+	for (unsigned int i = first; i < pstore_test_ndonors(ps); i++) {
+		int errors;
+
+		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, gen);
+		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
+		      errors);
+		pstore_test_fail_donor(ps, i, 0);
+	}
+}
+
+/* Fills json with the store's state; with want set, it must contain it. */
+static void get_json(struct pstore *ps, char *json, size_t size,
+		     const char *want, const char *why)
+{
+	int ret = pstore_json(ps, json, size);
+
+	CHECK(ret > 0, "pstore_json: %d", ret);
+	if (want)
+		CHECK(strstr(json, want) != NULL, "%s", why);
+}
+
+/* Prints the store's JSON, closes it and gives the exit status. */
+static int close_store(struct pstore *ps, uint64_t *lpn, const char *json)
+{
+	printf("%s\n", json);
+	free(lpn);
+	pstore_close(ps);
+	return failures ? 1 : 0;
+}
+
 static int cmd_spread(struct pstore_cfg *cfg, unsigned int threads,
 		      unsigned int npages, const char *kill_list)
 {
 	struct pstore *ps;
-	char err[512];
 	static char json[65536];
 	uint64_t *lpn;
-	unsigned int seed = 4242, ndonors, nslabs = 0;
+	unsigned int seed = 4242, ndonors, nslabs;
 	uint32_t held_sum = 0, held_max = 0;
 	uint64_t ops = 0, posts = 0;
 	int ret, errors;
 	double t_start = now_s();
 
-	ret = pstore_open(cfg, &ps, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+	if (open_store(cfg, &ps))
 		return 1;
-	}
 	fprintf(stderr, "phase open: %.3f s\n", now_s() - t_start);
-	lpn = calloc(npages, sizeof(*lpn));
+	lpn = alloc_pages(ps, cfg, &seed, npages);
 	if (!lpn)
 		return 1;
-	for (unsigned int i = 0; i < npages; i++) {
-		uint64_t hint =
-			(uint64_t)rand_r(&seed) % (cfg->capacity / PSTORE_PAGE);
-
-		ret = pstore_page_alloc(ps, hint, &lpn[i]);
-		CHECK(ret == 0, "page alloc %u: %d", i, ret);
-	}
 	/* random order: no two neighbours in flight merge */
 	for (unsigned int i = npages - 1; i > 0; i--) {
 		unsigned int j = (unsigned int)rand_r(&seed) % (i + 1);
@@ -276,36 +390,11 @@ static int cmd_spread(struct pstore_cfg *cfg, unsigned int threads,
 	errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 1);
 	CHECK(errors == 0, "%d read errors or mismatches", errors);
 
-	/* every replica has the data: with one donor failing at a time,
-	 * its slabs are read from the others */
-	for (unsigned int i = 0; i < pstore_test_ndonors(ps); i++) {
-		pstore_test_fail_donor(ps, i, -ECONNRESET);
-		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 1);
-		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
-		      errors);
-		pstore_test_fail_donor(ps, i, 0);
-	}
+	read_without_each(ps, lpn, npages, threads, 1, 0);
 
 	/* placement: R distinct donors per slab */
 	ndonors = pstore_test_ndonors(ps);
-	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
-		unsigned int d[PSTORE_MAX_REPLICAS];
-		uint32_t rs[PSTORE_MAX_REPLICAS];
-		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
-						  d, rs);
-
-		if (n == 0)
-			continue;
-		nslabs++;
-		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
-		      s, n);
-		for (int a = 0; a < n; a++)
-			for (int b = 0; b < a; b++)
-				CHECK(d[a] != d[b],
-				      "slab %" PRIu64 ": two replicas on donor "
-				      "%u",
-				      s, d[a]);
-	}
+	nslabs = check_replicas(ps, cfg, NULL);
 	for (unsigned int i = 0; i < ndonors; i++) {
 		struct wire_state st;
 		struct xport_stats xs;
@@ -333,8 +422,7 @@ static int cmd_spread(struct pstore_cfg *cfg, unsigned int threads,
 	      nslabs * cfg->replicas);
 	CHECK(posts > 0 && ops > posts,
 	      "no batching: %" PRIu64 " ops in %" PRIu64 " posts", ops, posts);
-	ret = pstore_json(ps, json, sizeof(json));
-	CHECK(ret > 0, "pstore_json: %d", ret);
+	get_json(ps, json, sizeof(json), NULL, NULL);
 
 	if (kill_list && *kill_list) {
 		char *list = strdup(kill_list), *save = NULL;
@@ -376,31 +464,14 @@ static int cmd_evict(struct pstore_cfg *cfg, unsigned int threads,
 		     unsigned int npages)
 {
 	struct pstore *ps;
-	char err[512];
 	static char json[65536];
 	uint64_t *lpn;
-	unsigned int seed = 99;
 	uint32_t before, after = 0, evicting = 1, asked;
 	int ret, errors, tries;
 	double t0;
 
-	ret = pstore_open(cfg, &ps, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+	if (open_and_write(cfg, threads, npages, 99, 1, &ps, &lpn))
 		return 1;
-	}
-	lpn = calloc(npages, sizeof(*lpn));
-	if (!lpn)
-		return 1;
-	for (unsigned int i = 0; i < npages; i++) {
-		ret = pstore_page_alloc(ps,
-					(uint64_t)rand_r(&seed) %
-						(cfg->capacity / PSTORE_PAGE),
-					&lpn[i]);
-		CHECK(ret == 0, "page alloc %u: %d", i, ret);
-	}
-	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 1);
-	CHECK(errors == 0, "%d write errors", errors);
 	before = query_slabs(ps, 0, NULL);
 	asked = before / 2;
 	CHECK(asked > 0, "donor 0 holds %" PRIu32 " slabs", before);
@@ -422,38 +493,11 @@ static int cmd_evict(struct pstore_cfg *cfg, unsigned int threads,
 	CHECK(evicting == 0 && after <= before - asked,
 	      "donor 0 still holds %" PRIu32 " slabs, %" PRIu32 " evicting",
 	      after, evicting);
-	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
-		unsigned int d[PSTORE_MAX_REPLICAS];
-		uint32_t rs[PSTORE_MAX_REPLICAS];
-		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
-						  d, rs);
-
-		if (n == 0)
-			continue;
-		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
-		      s, n);
-		for (int a = 0; a < n; a++)
-			for (int b = 0; b < a; b++)
-				CHECK(d[a] != d[b],
-				      "slab %" PRIu64 ": two replicas on donor "
-				      "%u",
-				      s, d[a]);
-	}
-	for (unsigned int i = 0; i < pstore_test_ndonors(ps); i++) {
-		pstore_test_fail_donor(ps, i, -ECONNRESET);
-		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 2);
-		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
-		      errors);
-		pstore_test_fail_donor(ps, i, 0);
-	}
-	ret = pstore_json(ps, json, sizeof(json));
-	CHECK(ret > 0, "pstore_json: %d", ret);
-	CHECK(strstr(json, "\"degraded_slabs\":0,") != NULL,
-	      "degraded slabs left");
-	printf("%s\n", json);
-	free(lpn);
-	pstore_close(ps);
-	return failures ? 1 : 0;
+	check_replicas(ps, cfg, NULL);
+	read_without_each(ps, lpn, npages, threads, 2, 0);
+	get_json(ps, json, sizeof(json), "\"degraded_slabs\":0,",
+		 "degraded slabs left");
+	return close_store(ps, lpn, json);
 }
 
 struct bg_writer {
@@ -483,29 +527,13 @@ static int cmd_drain(struct pstore_cfg *cfg, unsigned int threads,
 	char err[512];
 	static char json[65536];
 	uint64_t *lpn;
-	unsigned int seed = 7, nd;
 	struct bg_writer bg;
 	pthread_t t;
-	int ret, errors;
+	int ret;
 	double t0;
 
-	ret = pstore_open(cfg, &ps, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+	if (open_and_write(cfg, threads, npages, 7, 3, &ps, &lpn))
 		return 1;
-	}
-	lpn = calloc(npages, sizeof(*lpn));
-	if (!lpn)
-		return 1;
-	for (unsigned int i = 0; i < npages; i++) {
-		ret = pstore_page_alloc(ps,
-					(uint64_t)rand_r(&seed) %
-						(cfg->capacity / PSTORE_PAGE),
-					&lpn[i]);
-		CHECK(ret == 0, "page alloc %u: %d", i, ret);
-	}
-	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 3);
-	CHECK(errors == 0, "%d write errors", errors);
 	ret = pstore_donor_add(ps, add, err, sizeof(err));
 	CHECK(ret == 0, "donor add %s: %s (%d)", add, err, ret);
 	/* the same pages are rewritten (same data) while the drain runs */
@@ -519,72 +547,24 @@ static int cmd_drain(struct pstore_cfg *cfg, unsigned int threads,
 	pthread_join(t, NULL);
 	CHECK(ret == 0, "drain: %d", ret);
 	CHECK(bg.errors == 0, "%d write errors during the drain", bg.errors);
-	nd = pstore_test_ndonors(ps);
-	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
-		unsigned int d[PSTORE_MAX_REPLICAS];
-		uint32_t rs[PSTORE_MAX_REPLICAS];
-		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
-						  d, rs);
-
-		if (n == 0)
-			continue;
-		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
-		      s, n);
-		for (int a = 0; a < n; a++) {
-			CHECK(d[a] != 0,
-			      "slab %" PRIu64 " still on the drained donor", s);
-			for (int b = 0; b < a; b++)
-				CHECK(d[a] != d[b],
-				      "slab %" PRIu64
-				      ": two replicas on donor %u",
-				      s, d[a]);
-		}
-	}
-	for (unsigned int i = 1; i < nd; i++) {
-		pstore_test_fail_donor(ps, i, -ECONNRESET);
-		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 3);
-		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
-		      errors);
-		pstore_test_fail_donor(ps, i, 0);
-	}
-	ret = pstore_json(ps, json, sizeof(json));
-	CHECK(ret > 0, "pstore_json: %d", ret);
-	CHECK(strstr(json, "\"state\":\"drained\",\"slabs\":0") != NULL,
-	      "the drained donor is not shown drained");
-	printf("%s\n", json);
-	free(lpn);
-	pstore_close(ps);
-	return failures ? 1 : 0;
+	check_replicas(ps, cfg, "still on the drained donor");
+	read_without_each(ps, lpn, npages, threads, 3, 1);
+	get_json(ps, json, sizeof(json), "\"state\":\"drained\",\"slabs\":0",
+		 "the drained donor is not shown drained");
+	return close_store(ps, lpn, json);
 }
 
 static int cmd_kill_one(struct pstore_cfg *cfg, unsigned int threads,
 			unsigned int npages, const char *pid_s)
 {
 	struct pstore *ps;
-	char err[512];
 	static char json[65536];
 	uint64_t *lpn;
-	unsigned int seed = 11, nd;
 	int ret, errors, tries, degraded = -1;
 	double t0;
 
-	ret = pstore_open(cfg, &ps, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
+	if (open_and_write(cfg, threads, npages, 11, 4, &ps, &lpn))
 		return 1;
-	}
-	lpn = calloc(npages, sizeof(*lpn));
-	if (!lpn)
-		return 1;
-	for (unsigned int i = 0; i < npages; i++) {
-		ret = pstore_page_alloc(ps,
-					(uint64_t)rand_r(&seed) %
-						(cfg->capacity / PSTORE_PAGE),
-					&lpn[i]);
-		CHECK(ret == 0, "page alloc %u: %d", i, ret);
-	}
-	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 4);
-	CHECK(errors == 0, "%d write errors", errors);
 	CHECK(kill((pid_t)atoi(pid_s), SIGKILL) == 0, "kill %s: %s", pid_s,
 	      strerror(errno));
 	t0 = now_s();
@@ -605,38 +585,9 @@ static int cmd_kill_one(struct pstore_cfg *cfg, unsigned int threads,
 	printf("killed donor 0; full replication again after %.2f s\n",
 	       now_s() - t0);
 	CHECK(degraded == 0, "%d slabs still degraded", degraded);
-	nd = pstore_test_ndonors(ps);
-	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
-		unsigned int d[PSTORE_MAX_REPLICAS];
-		uint32_t rs[PSTORE_MAX_REPLICAS];
-		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
-						  d, rs);
-
-		if (n == 0)
-			continue;
-		CHECK(n == (int)cfg->replicas, "slab %" PRIu64 ": %d replicas",
-		      s, n);
-		for (int a = 0; a < n; a++) {
-			CHECK(d[a] != 0, "slab %" PRIu64 " on the dead donor",
-			      s);
-			for (int b = 0; b < a; b++)
-				CHECK(d[a] != d[b],
-				      "slab %" PRIu64
-				      ": two replicas on donor %u",
-				      s, d[a]);
-		}
-	}
-	for (unsigned int i = 1; i < nd; i++) {
-		pstore_test_fail_donor(ps, i, -ECONNRESET);
-		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, 4);
-		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
-		      errors);
-		pstore_test_fail_donor(ps, i, 0);
-	}
-	printf("%s\n", json);
-	free(lpn);
-	pstore_close(ps);
-	return failures ? 1 : 0;
+	check_replicas(ps, cfg, "on the dead donor");
+	read_without_each(ps, lpn, npages, threads, 4, 1);
+	return close_store(ps, lpn, json);
 }
 
 static int cmd_open_error(struct pstore_cfg *cfg, const char *expect)

@@ -75,6 +75,21 @@ static void check(int ok, const char *what, const char *fmt, ...)
 		failures++;
 }
 
+/* CLOCK_REALTIME ms from now, for the timed waits of pthread and sem */
+static struct timespec deadline_in(unsigned int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /* --- events --- */
 
 struct evlog {
@@ -113,16 +128,9 @@ static void evlog_init(struct evlog *e)
 /* Waits until *counter >= n; 0 or -ETIMEDOUT. */
 static int evlog_wait(struct evlog *e, int *counter, int n, unsigned int ms)
 {
-	struct timespec ts;
+	struct timespec ts = deadline_in(ms);
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&e->lock);
 	while (*counter < n && !ret)
 		ret = pthread_cond_timedwait(&e->cond, &e->lock, &ts)
@@ -174,19 +182,27 @@ static void sreq_done(struct xport_io *io, int status)
 
 static int sem_wait_ms(sem_t *s, unsigned int ms)
 {
-	struct timespec ts;
+	struct timespec ts = deadline_in(ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	while (sem_timedwait(s, &ts))
 		if (errno != EINTR)
 			return -ETIMEDOUT;
 	return 0;
+}
+
+/* Submits r; its sem is posted when done (the caller destroys it). */
+static void sreq_submit(struct xport *x, struct sreq *r, uint8_t dir,
+			uint32_t slab, uint64_t off, void *buf, uint32_t len)
+{
+	memset(r, 0, sizeof(*r));
+	sem_init(&r->sem, 0, 0);
+	r->io = (struct xport_io){ .dir = dir,
+				   .slab = slab,
+				   .len = len,
+				   .off = off,
+				   .buf = buf,
+				   .done = sreq_done };
+	xport_submit(x, &r->io);
 }
 
 static int sync_io(struct xport *x, uint8_t dir, uint32_t slab, uint64_t off,
@@ -195,15 +211,7 @@ static int sync_io(struct xport *x, uint8_t dir, uint32_t slab, uint64_t off,
 	struct sreq r;
 	int ret;
 
-	memset(&r, 0, sizeof(r));
-	sem_init(&r.sem, 0, 0);
-	r.io.dir = dir;
-	r.io.slab = slab;
-	r.io.off = off;
-	r.io.len = len;
-	r.io.buf = buf;
-	r.io.done = sreq_done;
-	xport_submit(x, &r.io);
+	sreq_submit(x, &r, dir, slab, off, buf, len);
 	ret = sem_wait_ms(&r.sem, HANG_MS);
 	if (ret) {
 		fprintf(stderr, "sync io hung\n");
@@ -426,6 +434,21 @@ static int open_up(struct xport_cfg *cfg, struct xport **x)
 	return ret;
 }
 
+/* Connects (a check) and, with s, allocates a slab (a check); 0 or the
+ * first error. */
+static int connect_checked(struct xport_cfg *cfg, struct xport **x,
+			   struct xport_slab *s)
+{
+	int ret = open_up(cfg, x);
+
+	check(!ret, "connect", "%d", ret);
+	if (ret || !s)
+		return ret;
+	ret = xport_alloc(*x, s);
+	check(!ret, "alloc", "%d", ret);
+	return ret;
+}
+
 static uint64_t hist_multi(const uint64_t *h)
 {
 	uint64_t n = 0;
@@ -466,21 +489,15 @@ static void *burst_main(void *arg)
 		if (atomic_load(b->seen) && round >= BURST_MIN_ROUNDS)
 			break;
 		for (i = 0; i < BURST_IOS; i++) {
-			struct sreq *r = &b->r[i];
-
-			memset(r, 0, sizeof(*r));
-			sem_init(&r->sem, 0, 0);
-			r->io.dir = (round & 1) ? XPORT_READ : XPORT_WRITE;
-			r->io.slab = b->slab;
 			/* 64 KiB at every other 64 KiB: ops that do not
 			 * merge, and enough bytes that the leader's
 			 * sendmsg may wait for the donor to read */
-			r->io.off = ((b->id * BURST_IOS + i) % 8) * 2 *
-				    (uint64_t)BURST_LEN;
-			r->io.len = BURST_LEN;
-			r->io.buf = b->buf[i];
-			r->io.done = sreq_done;
-			xport_submit(b->x, &r->io);
+			uint64_t off = ((b->id * BURST_IOS + i) % 8) * 2 *
+				       (uint64_t)BURST_LEN;
+
+			sreq_submit(b->x, &b->r[i],
+				    (round & 1) ? XPORT_READ : XPORT_WRITE,
+				    b->slab, off, b->buf[i], BURST_LEN);
 		}
 		for (i = 0; i < BURST_IOS; i++) {
 			if (sem_wait_ms(&b->r[i].sem, HANG_MS)) {
@@ -745,13 +762,7 @@ static int cmd_kill(pid_t pid, const char *mark)
 	cfg_init(&cfg, &ev, 3);
 	cfg.reconnect_min_ms = 50;
 	cfg.reconnect_max_ms = 400;
-	ret = open_up(&cfg, &x);
-	check(!ret, "connect", "%d", ret);
-	if (ret)
-		return 1;
-	ret = xport_alloc(x, &s);
-	check(!ret, "alloc", "%d", ret);
-	if (ret)
+	if (connect_checked(&cfg, &x, &s))
 		return 1;
 	start_load(x, s.slab, w, th, 4, 1u << 30);
 	/* let the load run until plenty has completed, then crash it */
@@ -824,9 +835,7 @@ static int cmd_evict(void)
 
 	evlog_init(&ev);
 	cfg_init(&cfg, &ev, 6);
-	ret = open_up(&cfg, &x);
-	check(!ret, "connect", "%d", ret);
-	if (ret)
+	if (connect_checked(&cfg, &x, NULL))
 		return 1;
 	/* two slabs, the first given back: the one left is not slab 0 */
 	ret = xport_alloc(x, &s);
@@ -897,13 +906,7 @@ static int cmd_stall(pid_t pid)
 	cfg.ctl_timeout_ms = 1000;
 	cfg.reconnect_min_ms = 50;
 	cfg.reconnect_max_ms = 200;
-	ret = open_up(&cfg, &x);
-	check(!ret, "connect", "%d", ret);
-	if (ret)
-		return 1;
-	ret = xport_alloc(x, &s);
-	check(!ret, "alloc", "%d", ret);
-	if (ret)
+	if (connect_checked(&cfg, &x, &s))
 		return 1;
 	rnd_fill(&seed, buf, PAGE);
 	ret = sync_io(x, XPORT_WRITE, s.slab, 0, buf, PAGE);

@@ -154,6 +154,67 @@ static void tmp_path(char *buf, size_t len, const char *tag)
 		 (int)getpid());
 }
 
+/* Allocates a page near hint and writes generation gen to it through buf
+ * (which keeps that data). */
+static uint64_t write_new(struct pstore *ps, uint64_t hint, uint32_t gen,
+			  char *buf)
+{
+	uint64_t p;
+
+	ck_assert_int_eq(pstore_page_alloc(ps, hint, &p), 0);
+	fill(buf, p, gen);
+	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	return p;
+}
+
+/* lpn[0..n): runs of per pages at hints 0, step, 2 * step, ... */
+static void alloc_all(struct pstore *ps, uint64_t *lpn, unsigned int n,
+		      unsigned int per, uint64_t step)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t hint = (uint64_t)(i / per) * step + i % per;
+
+		ck_assert_int_eq(pstore_page_alloc(ps, hint, &lpn[i]), 0);
+	}
+}
+
+/* Writes generation g to each of lpn[0..n), one page at a time; gen[],
+ * if given, follows. */
+static void write_all(struct pstore *ps, const uint64_t *lpn, uint32_t *gen,
+		      unsigned int n, uint32_t g)
+{
+	static char buf[PSTORE_PAGE];
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (gen)
+			gen[i] = g;
+		fill(buf, lpn[i], g);
+		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
+	}
+}
+
+/* Each of lpn[0..n) reads back generation g, one page at a time. */
+static void read_all(struct pstore *ps, const uint64_t *lpn, unsigned int n,
+		     uint32_t g)
+{
+	static char buf[PSTORE_PAGE];
+
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
+		ck_assert(check_page(buf, lpn[i], g));
+	}
+}
+
+/* With donor d failing, page p reads back generation gen (through buf). */
+static void read_without(struct pstore *ps, unsigned int d, uint64_t p,
+			 uint32_t gen, char *buf)
+{
+	pstore_test_fail_donor(ps, d, -ECONNRESET);
+	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
+	ck_assert(check_page(buf, p, gen));
+	pstore_test_fail_donor(ps, d, 0);
+}
+
 /* -------------------------------------------------------------- tests */
 
 START_TEST(unwritten_pages_read_as_zeros_without_io)
@@ -257,11 +318,8 @@ START_TEST(slab_is_given_back_when_all_its_pages_are_freed)
 	uint64_t p[6];
 	int tries = 0;
 
-	for (int i = 0; i < 6; i++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, (uint64_t)i, &p[i]), 0);
-		fill(buf, p[i], 2);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, p[i], buf), 0);
-	}
+	for (int i = 0; i < 6; i++)
+		p[i] = write_new(ps, (uint64_t)i, 2, buf);
 	ck_assert_uint_eq(session_slabs(ps, 0), 2);
 	for (int i = 0; i < 4; i++)
 		pstore_page_free(ps, p[i]);
@@ -292,14 +350,11 @@ static void spread(unsigned int *held)
 	static char buf[PSTORE_PAGE];
 
 	for (uint64_t s = 0; s < 30; s++) {
-		uint64_t p;
+		uint64_t p = write_new(ps, s * 256, 1, buf);
 		unsigned int d[PSTORE_MAX_REPLICAS];
 		uint32_t rs[PSTORE_MAX_REPLICAS];
 
-		ck_assert_int_eq(pstore_page_alloc(ps, s * 256, &p), 0);
 		ck_assert_uint_eq(p, s * 256);
-		fill(buf, p, 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
 		ck_assert_int_eq(pstore_test_slab_replicas(ps, p, d, rs), 2);
 		ck_assert_uint_ne(d[0], d[1]);
 		held[d[0]]++;
@@ -364,11 +419,8 @@ START_TEST(every_copy_failing_reads_eio)
 {
 	struct pstore *ps = open_mem(2, NULL, 2, 16 * MiB, 1 * MiB, NULL);
 	static char buf[PSTORE_PAGE];
-	uint64_t p;
+	uint64_t p = write_new(ps, 0, 1, buf);
 
-	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
-	fill(buf, p, 1);
-	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
 	pstore_test_fail_donor(ps, 0, -ETIMEDOUT);
 	pstore_test_fail_donor(ps, 1, -ECONNRESET);
 	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), -EIO);
@@ -389,9 +441,7 @@ START_TEST(write_failing_on_one_replica_leaves_it_stale_not_read)
 	uint64_t p;
 
 	pstore_test_repair(ps, false); /* keep the slab degraded */
-	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
-	fill(buf, p, 1);
-	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	p = write_new(ps, 0, 1, buf);
 	/* donor 0 misses generation 2: the write still succeeds on 1 */
 	pstore_test_fail_donor(ps, 0, -ECONNRESET);
 	fill(buf, p, 2);
@@ -575,11 +625,8 @@ START_TEST(full_donor_is_skipped_and_all_full_is_enospc)
 	uint64_t p;
 
 	/* 5 slabs fit (1 + 4); the sixth has nowhere to go */
-	for (uint64_t s = 0; s < 5; s++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, s * 256, &p), 0);
-		fill(buf, p, 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
-	}
+	for (uint64_t s = 0; s < 5; s++)
+		write_new(ps, s * 256, 1, buf);
 	ck_assert_uint_eq(session_slabs(ps, 0), 1);
 	ck_assert_uint_eq(session_slabs(ps, 1), 4);
 	ck_assert_int_eq(pstore_page_alloc(ps, 5 * 256, &p), 0);
@@ -618,12 +665,9 @@ START_TEST(json_names_every_donor_and_refuses_a_short_buffer)
 {
 	struct pstore *ps = open_mem(3, NULL, 2, 16 * MiB, 1 * MiB, NULL);
 	static char buf[PSTORE_PAGE], json[16384];
-	uint64_t p;
 	int len;
 
-	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
-	fill(buf, p, 1);
-	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	write_new(ps, 0, 1, buf);
 	len = pstore_json(ps, json, sizeof(json));
 	ck_assert_int_gt(len, 0);
 	ck_assert_uint_eq(strlen(json), (size_t)len);
@@ -697,15 +741,16 @@ START_TEST(concurrent_writers_on_two_replicas_read_back_their_own_data)
 }
 END_TEST
 
-/* Reads every page with each donor failing in turn: every live replica
- * (and nothing stale) holds gen[i]. */
+/* Reads every page with each donor from first on failing in turn: every
+ * live replica (and nothing stale) holds gen[i]. */
 static void verify_each_donor_alone_missing(struct pstore *ps,
 					    const uint64_t *lpn,
-					    const uint32_t *gen, unsigned int n)
+					    const uint32_t *gen, unsigned int n,
+					    unsigned int first)
 {
 	static char buf[PSTORE_PAGE];
 
-	for (unsigned int d = 0; d < pstore_test_ndonors(ps); d++) {
+	for (unsigned int d = first; d < pstore_test_ndonors(ps); d++) {
 		pstore_test_fail_donor(ps, d, -ECONNRESET);
 		for (unsigned int i = 0; i < n; i++) {
 			ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
@@ -735,27 +780,14 @@ static void wait_repaired(struct pstore *ps)
 	ck_assert_int_eq(degraded(ps), 0);
 }
 
-/* Writes gen 1 everywhere, then gen 2 with donor 0 failing: the slabs
- * with a copy there are degraded. */
-static void degrade(struct pstore *ps, uint64_t *lpn, uint32_t *gen,
+/* Writes gen 1 to lpn[0..n), then gen 2 with donor 0 failing: the slabs
+ * with a copy there are degraded (repair must be off). */
+static void degrade(struct pstore *ps, const uint64_t *lpn, uint32_t *gen,
 		    unsigned int n)
 {
-	static char buf[PSTORE_PAGE];
-
-	pstore_test_repair(ps, false);
-	for (unsigned int i = 0; i < n; i++) {
-		ck_assert_int_eq(
-			pstore_page_alloc(ps, (uint64_t)i * 97, &lpn[i]), 0);
-		gen[i] = 1;
-		fill(buf, lpn[i], gen[i]);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	write_all(ps, lpn, gen, n, 1);
 	pstore_test_fail_donor(ps, 0, -ECONNRESET);
-	for (unsigned int i = 0; i < n; i++) {
-		gen[i] = 2;
-		fill(buf, lpn[i], gen[i]);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	write_all(ps, lpn, gen, n, 2);
 	pstore_test_fail_donor(ps, 0, 0);
 	ck_assert_int_gt(degraded(ps), 0);
 }
@@ -781,11 +813,13 @@ START_TEST(degraded_slabs_are_repaired_from_a_survivor)
 	static uint64_t lpn[N];
 	static uint32_t gen[N];
 
+	pstore_test_repair(ps, false);
+	alloc_all(ps, lpn, N, 1, 97);
 	degrade(ps, lpn, gen, N);
 	pstore_test_repair(ps, true);
 	wait_repaired(ps);
 	check_full_replication(ps, lpn, N, 2);
-	verify_each_donor_alone_missing(ps, lpn, gen, N);
+	verify_each_donor_alone_missing(ps, lpn, gen, N, 0);
 	pstore_close(ps);
 }
 END_TEST
@@ -829,29 +863,15 @@ START_TEST(writes_during_a_repair_reach_the_new_replica)
 	struct pstore *ps = open_mem(3, NULL, 2, 64 * MiB, 4 * MiB, NULL);
 	static uint64_t lpn[N];
 	static uint32_t gen[N];
-	static char buf[PSTORE_PAGE];
 	struct rw_arg a[T];
 	pthread_t t[T];
 	atomic_int stop = 0;
 
 	pstore_test_repair(ps, false);
-	for (unsigned int i = 0; i < N; i++) {
-		uint64_t want = (uint64_t)(i / PER) * 1024 + i % PER;
-
-		ck_assert_int_eq(pstore_page_alloc(ps, want, &lpn[i]), 0);
-		ck_assert_uint_eq(lpn[i], want);
-		gen[i] = 1;
-		fill(buf, lpn[i], 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
-	pstore_test_fail_donor(ps, 0, -ECONNRESET);
-	for (unsigned int i = 0; i < N; i++) {
-		gen[i] = 2;
-		fill(buf, lpn[i], 2);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
-	pstore_test_fail_donor(ps, 0, 0);
-	ck_assert_int_gt(degraded(ps), 0);
+	alloc_all(ps, lpn, N, PER, 1024);
+	for (unsigned int i = 0; i < N; i++)
+		ck_assert_uint_eq(lpn[i], (uint64_t)(i / PER) * 1024 + i % PER);
+	degrade(ps, lpn, gen, N);
 	for (unsigned int k = 0; k < T; k++) {
 		a[k] = (struct rw_arg){ ps, lpn, gen, N, k, T, &stop, 0 };
 		ck_assert_int_eq(pthread_create(&t[k], NULL, rewriter, &a[k]),
@@ -865,7 +885,7 @@ START_TEST(writes_during_a_repair_reach_the_new_replica)
 		ck_assert_int_eq(a[k].errors, 0);
 	}
 	check_full_replication(ps, lpn, N, 2);
-	verify_each_donor_alone_missing(ps, lpn, gen, N);
+	verify_each_donor_alone_missing(ps, lpn, gen, N, 0);
 	pstore_close(ps);
 }
 END_TEST
@@ -897,9 +917,7 @@ START_TEST(a_write_racing_the_repair_copy_is_not_overwritten)
 	uint64_t p;
 
 	pstore_test_repair(ps, false);
-	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
-	fill(buf, p, 1);
-	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
+	p = write_new(ps, 0, 1, buf);
 	pstore_test_fail_donor(ps, 1, -ECONNRESET);
 	fill(buf, p, 2);
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
@@ -921,10 +939,7 @@ START_TEST(a_write_racing_the_repair_copy_is_not_overwritten)
 	wait_repaired(ps);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, p, d, rs), 2);
 	/* the new replica alone must hold generation 3 */
-	pstore_test_fail_donor(ps, 0, -ECONNRESET);
-	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
-	ck_assert(check_page(buf, p, 3));
-	pstore_test_fail_donor(ps, 0, 0);
+	read_without(ps, 0, p, 3, buf);
 	pstore_close(ps);
 }
 END_TEST
@@ -935,24 +950,16 @@ START_TEST(a_slab_left_only_on_the_backup_is_copied_to_a_donor)
 	char path[256];
 	struct pstore *ps;
 	static uint64_t lpn[N];
-	static char buf[PSTORE_PAGE];
 
 	tmp_path(path, sizeof(path), "repair");
 	ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, path);
 	pstore_test_repair(ps, false);
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(
-			pstore_page_alloc(ps, (uint64_t)i * 61, &lpn[i]), 0);
-		fill(buf, lpn[i], 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	alloc_all(ps, lpn, N, 1, 61);
+	write_all(ps, lpn, NULL, N, 1);
 	/* both donors miss gen 2: only the backup has it */
 	pstore_test_fail_donor(ps, 0, -EIO);
 	pstore_test_fail_donor(ps, 1, -EIO);
-	for (unsigned int i = 0; i < N; i++) {
-		fill(buf, lpn[i], 2);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	write_all(ps, lpn, NULL, N, 2);
 	pstore_test_fail_donor(ps, 0, 0);
 	pstore_test_fail_donor(ps, 1, 0);
 	ck_assert_int_gt(degraded(ps), 0);
@@ -960,10 +967,7 @@ START_TEST(a_slab_left_only_on_the_backup_is_copied_to_a_donor)
 	wait_repaired(ps);
 	check_full_replication(ps, lpn, N, 1);
 	/* reads go to the new donor copies first */
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
-		ck_assert(check_page(buf, lpn[i], 2));
-	}
+	read_all(ps, lpn, N, 2);
 	pstore_close(ps);
 	unlink(path);
 }
@@ -1003,17 +1007,13 @@ START_TEST(an_evicted_slab_moves_to_another_donor_and_is_freed)
 	struct pstore *ps = open_mem(3, NULL, 2, 16 * MiB, 1 * MiB, NULL);
 	static uint64_t lpn[N];
 	static uint32_t gen[N];
-	static char buf[PSTORE_PAGE], json[16384];
+	static char json[16384];
 	unsigned int d[PSTORE_MAX_REPLICAS], victim;
 	uint32_t rs[PSTORE_MAX_REPLICAS], held;
 
 	/* one slab: pages 0..63 */
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, 0, &lpn[i]), 0);
-		gen[i] = 1;
-		fill(buf, lpn[i], 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	alloc_all(ps, lpn, N, 1, 0);
+	write_all(ps, lpn, gen, N, 1);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 2);
 	victim = d[0];
 	held = session_slabs(ps, victim);
@@ -1025,7 +1025,7 @@ START_TEST(an_evicted_slab_moves_to_another_donor_and_is_freed)
 	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
 	ck_assert_ptr_nonnull(strstr(json, "\"migrated_slabs\":1"));
 	ck_assert_ptr_nonnull(strstr(json, "\"degraded_slabs\":0"));
-	verify_each_donor_alone_missing(ps, lpn, gen, N);
+	verify_each_donor_alone_missing(ps, lpn, gen, N, 0);
 	pstore_close(ps);
 }
 END_TEST
@@ -1035,15 +1035,11 @@ START_TEST(the_only_replica_evicted_is_moved_not_lost)
 	enum { N = 32 };
 	struct pstore *ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, NULL);
 	static uint64_t lpn[N];
-	static char buf[PSTORE_PAGE];
 	unsigned int d[PSTORE_MAX_REPLICAS], victim;
 	uint32_t rs[PSTORE_MAX_REPLICAS];
 
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, 0, &lpn[i]), 0);
-		fill(buf, lpn[i], 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	alloc_all(ps, lpn, N, 1, 0);
+	write_all(ps, lpn, NULL, N, 1);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
 	victim = d[0];
 	ck_assert_int_eq(pstore_test_evict(ps, victim, rs[0]), 0);
@@ -1051,10 +1047,7 @@ START_TEST(the_only_replica_evicted_is_moved_not_lost)
 	wait_session_slabs(ps, victim, 0);
 	/* the donor that evicted could not serve the data any more */
 	pstore_test_fail_donor(ps, victim, -ECONNRESET);
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
-		ck_assert(check_page(buf, lpn[i], 1));
-	}
+	read_all(ps, lpn, N, 1);
 	pstore_test_fail_donor(ps, victim, 0);
 	pstore_close(ps);
 }
@@ -1066,27 +1059,20 @@ START_TEST(a_donor_added_while_open_takes_new_slabs)
 	struct pstore *ps;
 	static char buf[PSTORE_PAGE], json[16384];
 	char err[256];
-	uint64_t p;
 
 	w_other = 0; /* free slabs alone decide */
 	ps = open_mem(2, two, 2, 64 * MiB, 1 * MiB, NULL);
 	w_other = 1;
-	for (uint64_t s = 0; s < 4; s++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, s * 256, &p), 0);
-		fill(buf, p, 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
-	}
+	for (uint64_t s = 0; s < 4; s++)
+		write_new(ps, s * 256, 1, buf);
 	ck_assert_int_eq(pstore_donor_add(ps, "mem:c", err, sizeof(err)), 0);
 	ck_assert_int_eq(pstore_donor_add(ps, "mem:c", err, sizeof(err)),
 			 -EEXIST);
 	ck_assert_ptr_nonnull(strstr(err, "mem:c"));
 	ck_assert_uint_eq(pstore_test_ndonors(ps), 3);
 	/* the newcomer has the most free slabs: it wins new slabs */
-	for (uint64_t s = 4; s < 12; s++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, s * 256, &p), 0);
-		fill(buf, p, 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
-	}
+	for (uint64_t s = 4; s < 12; s++)
+		write_new(ps, s * 256, 1, buf);
 	/* 64 free slabs against 60: a copy of each of the 8 new slabs */
 	ck_assert_uint_eq(session_slabs(ps, 2), 8);
 	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
@@ -1101,22 +1087,14 @@ START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
 	struct pstore *ps = open_mem(3, NULL, 2, 64 * MiB, 1 * MiB, NULL);
 	static uint64_t lpn[N];
 	static uint32_t gen[N];
-	static char buf[PSTORE_PAGE], json[16384];
+	static char json[16384];
 	struct rw_arg a[T];
 	pthread_t t[T];
 	atomic_int stop = 0;
 	const char *p;
 
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(
-			pstore_page_alloc(ps,
-					  (uint64_t)(i / PER) * 256 + i % PER,
-					  &lpn[i]),
-			0);
-		gen[i] = 1;
-		fill(buf, lpn[i], 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	alloc_all(ps, lpn, N, PER, 256);
+	write_all(ps, lpn, gen, N, 1);
 	ck_assert_uint_gt(session_slabs(ps, 0), 0);
 	for (unsigned int k = 0; k < T; k++) {
 		a[k] = (struct rw_arg){ ps, lpn, gen, N, k, T, &stop, 0 };
@@ -1145,14 +1123,7 @@ START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
 	ck_assert_ptr_nonnull(p);
 	ck_assert_ptr_nonnull(strstr(p, "\"state\":\"drained\",\"slabs\":0"));
 	/* the two left each miss in turn: the other has every page */
-	for (unsigned int d = 1; d < 3; d++) {
-		pstore_test_fail_donor(ps, d, -ECONNRESET);
-		for (unsigned int i = 0; i < N; i++) {
-			ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
-			ck_assert(check_page(buf, lpn[i], gen[i]));
-		}
-		pstore_test_fail_donor(ps, d, 0);
-	}
+	verify_each_donor_alone_missing(ps, lpn, gen, N, 1);
 	pstore_close(ps);
 }
 END_TEST
@@ -1162,17 +1133,11 @@ START_TEST(a_drain_with_nowhere_to_go_times_out_and_keeps_the_data)
 	static const char *const two[] = { "mem:a", "mem:b" };
 	struct pstore *ps = open_mem(2, two, 2, 16 * MiB, 1 * MiB, NULL);
 	static char buf[PSTORE_PAGE];
-	uint64_t p;
+	uint64_t p = write_new(ps, 0, 1, buf);
 
-	ck_assert_int_eq(pstore_page_alloc(ps, 0, &p), 0);
-	fill(buf, p, 1);
-	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
 	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 300), -ETIMEDOUT);
 	ck_assert_int_eq(pstore_donor_drain(ps, "mem:zz", 300), -ENOENT);
-	pstore_test_fail_donor(ps, 1, -ECONNRESET);
-	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
-	ck_assert(check_page(buf, p, 1));
-	pstore_test_fail_donor(ps, 1, 0);
+	read_without(ps, 1, p, 1, buf);
 	pstore_close(ps);
 }
 END_TEST
@@ -1183,35 +1148,25 @@ START_TEST(a_slab_the_donor_lost_is_read_from_the_backup_and_replaced)
 	char path[256];
 	struct pstore *ps;
 	static uint64_t lpn[N];
-	static char buf[PSTORE_PAGE];
 	unsigned int d[PSTORE_MAX_REPLICAS];
 	uint32_t rs[PSTORE_MAX_REPLICAS];
 
 	tmp_path(path, sizeof(path), "lost");
 	ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, path);
 	pstore_test_repair(ps, false);
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(pstore_page_alloc(ps, 0, &lpn[i]), 0);
-		fill(buf, lpn[i], 1);
-		ck_assert_int_eq(io1(ps, XPORT_WRITE, lpn[i], buf), 0);
-	}
+	alloc_all(ps, lpn, N, 1, 0);
+	write_all(ps, lpn, NULL, N, 1);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
 	/* the donor loses the slab behind our back (a restart) */
 	ck_assert_int_eq(xport_free(pstore_test_xport(ps, d[0]), rs[0]), 0);
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
-		ck_assert(check_page(buf, lpn[i], 1));
-	}
+	read_all(ps, lpn, N, 1);
 	/* the refused copy is no copy any more */
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 0);
 	ck_assert_int_eq(degraded(ps), 1);
 	pstore_test_repair(ps, true);
 	wait_repaired(ps);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
-	for (unsigned int i = 0; i < N; i++) {
-		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
-		ck_assert(check_page(buf, lpn[i], 1));
-	}
+	read_all(ps, lpn, N, 1);
 	pstore_close(ps);
 	unlink(path);
 }

@@ -47,17 +47,73 @@ static void set(struct rank_donor *d, unsigned int id, bool healthy,
 	d->latency_ns = lat;
 }
 
+/* One donor out of c[0..n) with sample size d: its id. */
+static unsigned int choose_one(const struct rank_donor *c, unsigned int n,
+			       unsigned int d, const struct rank_weights *w,
+			       rank_rand_fn rnd, void *rnd_arg)
+{
+	unsigned int out[1];
+
+	ck_assert_int_eq(rank_choose(c, n, 1, d, w, rnd, rnd_arg, out), 1);
+	return out[0];
+}
+
+/*
+ * rounds calls of rank_choose (xorshift source), each of which must give
+ * r distinct donors among ids 0..n-1; hits[id] counts the choices.
+ */
+static void choose_rounds(const struct rank_donor *c, unsigned int n,
+			  unsigned int r, unsigned int d,
+			  const struct rank_weights *w, uint64_t *seed,
+			  int rounds, unsigned int *hits)
+{
+	for (int k = 0; k < rounds; k++) {
+		unsigned int out[RANK_MAX];
+
+		ck_assert_int_eq(rank_choose(c, n, r, d, w, xs_rand, seed, out),
+				 (int)r);
+		for (unsigned int i = 0; i < r; i++) {
+			ck_assert_uint_lt(out[i], n);
+			for (unsigned int j = 0; j < i; j++)
+				ck_assert_uint_ne(out[i], out[j]);
+			hits[out[i]]++;
+		}
+	}
+}
+
+/* Each of ids 0..n-1 is chosen at least once in rounds calls. */
+static void choose_spreads(const struct rank_donor *c, unsigned int n,
+			   unsigned int r, unsigned int d,
+			   const struct rank_weights *w, uint64_t seed,
+			   int rounds)
+{
+	unsigned int hits[RANK_MAX] = { 0 };
+
+	choose_rounds(c, n, r, d, w, &seed, rounds, hits);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_uint_gt(hits[i], 0);
+}
+
+/* rank_choose(r of c[0..n), any sample) must fail with err. */
+static void choose_fails(const struct rank_donor *c, unsigned int n,
+			 unsigned int r, int err)
+{
+	unsigned int out[RANK_MAX];
+	uint64_t seed = 1;
+
+	ck_assert_int_eq(rank_choose(c, n, r, 0, &w_all, xs_rand, &seed, out),
+			 err);
+}
+
 START_TEST(dense_points_give_equal_values_equal_points)
 {
 	double v[] = { 5, 3, 5, 1, 3 };
+	const unsigned int want[] = { 2, 1, 2, 0, 1 };
 	unsigned int p[5];
 
 	rank_dense_points(v, 5, p);
-	ck_assert_uint_eq(p[0], 2);
-	ck_assert_uint_eq(p[1], 1);
-	ck_assert_uint_eq(p[2], 2);
-	ck_assert_uint_eq(p[3], 0);
-	ck_assert_uint_eq(p[4], 1);
+	for (unsigned int i = 0; i < 5; i++)
+		ck_assert_uint_eq(p[i], want[i]);
 }
 END_TEST
 
@@ -66,36 +122,21 @@ START_TEST(sample_size_one_picks_the_sampled_donor_even_if_worse)
 	struct rank_donor c[3];
 	uint64_t seq[] = { 2, 0 };
 	struct script s = { seq, 2, 0 };
-	unsigned int out[1];
 
 	set(&c[0], 10, true, 100, 100, 1);
 	set(&c[1], 11, true, 100, 100, 1);
 	set(&c[2], 12, true, 1, -100, 1000000); /* worst on every count */
-	ck_assert_int_eq(rank_choose(c, 3, 1, 1, &w_all, script_rand, &s, out),
-			 1);
-	ck_assert_uint_eq(out[0], 12);
+	ck_assert_uint_eq(choose_one(c, 3, 1, &w_all, script_rand, &s), 12);
 }
 END_TEST
 
 START_TEST(sample_size_one_spreads_over_all_donors)
 {
 	struct rank_donor c[4];
-	unsigned int hits[4] = { 0 };
-	uint64_t seed = 42;
 
 	for (unsigned int i = 0; i < 4; i++)
 		set(&c[i], i, true, 10 + i, 0, 100);
-	for (int k = 0; k < 400; k++) {
-		unsigned int out[1];
-
-		ck_assert_int_eq(
-			rank_choose(c, 4, 1, 1, &w_all, xs_rand, &seed, out),
-			1);
-		ck_assert_uint_lt(out[0], 4);
-		hits[out[0]]++;
-	}
-	for (unsigned int i = 0; i < 4; i++)
-		ck_assert_uint_gt(hits[i], 0);
+	choose_spreads(c, 4, 1, 1, &w_all, 42, 400);
 }
 END_TEST
 
@@ -110,10 +151,10 @@ START_TEST(donors_not_sampled_are_never_chosen)
 	/* zero_rand keeps the first d eligible donors as the sample */
 	ck_assert_int_eq(rank_choose(c, 5, 2, 3, &w_all, zero_rand, NULL, out),
 			 2);
-	ck_assert_uint_ne(out[0], 4);
-	ck_assert_uint_ne(out[1], 4);
-	ck_assert_uint_lt(out[0], 3);
-	ck_assert_uint_lt(out[1], 3);
+	for (unsigned int i = 0; i < 2; i++) {
+		ck_assert_uint_ne(out[i], 4);
+		ck_assert_uint_lt(out[i], 3);
+	}
 }
 END_TEST
 
@@ -141,19 +182,15 @@ START_TEST(each_criterion_points_the_right_way)
 {
 	struct rank_donor c[2];
 	uint64_t seed = 3;
-	unsigned int out[1];
 	const struct rank_weights wf = { 1, 0, 0 }, wt = { 0, 1, 0 },
 				  wl = { 0, 0, 1 };
 
 	/* 0: more free slabs; 1: growing memory and lower latency */
 	set(&c[0], 0, true, 9, -1, 900);
 	set(&c[1], 1, true, 3, 1, 100);
-	ck_assert_int_eq(rank_choose(c, 2, 1, 2, &wf, xs_rand, &seed, out), 1);
-	ck_assert_uint_eq(out[0], 0);
-	ck_assert_int_eq(rank_choose(c, 2, 1, 2, &wt, xs_rand, &seed, out), 1);
-	ck_assert_uint_eq(out[0], 1);
-	ck_assert_int_eq(rank_choose(c, 2, 1, 2, &wl, xs_rand, &seed, out), 1);
-	ck_assert_uint_eq(out[0], 1);
+	ck_assert_uint_eq(choose_one(c, 2, 2, &wf, xs_rand, &seed), 0);
+	ck_assert_uint_eq(choose_one(c, 2, 2, &wt, xs_rand, &seed), 1);
+	ck_assert_uint_eq(choose_one(c, 2, 2, &wl, xs_rand, &seed), 1);
 }
 END_TEST
 
@@ -161,18 +198,13 @@ START_TEST(weights_decide_between_criteria)
 {
 	struct rank_donor c[2];
 	uint64_t seed = 5;
-	unsigned int out[1];
 	const struct rank_weights free_heavy = { 3, 0, 1 },
 				  lat_heavy = { 1, 0, 3 };
 
 	set(&c[0], 0, true, 9, 0, 900); /* roomy but slow */
 	set(&c[1], 1, true, 3, 0, 100); /* fast but small */
-	ck_assert_int_eq(
-		rank_choose(c, 2, 1, 2, &free_heavy, xs_rand, &seed, out), 1);
-	ck_assert_uint_eq(out[0], 0);
-	ck_assert_int_eq(
-		rank_choose(c, 2, 1, 2, &lat_heavy, xs_rand, &seed, out), 1);
-	ck_assert_uint_eq(out[0], 1);
+	ck_assert_uint_eq(choose_one(c, 2, 2, &free_heavy, xs_rand, &seed), 0);
+	ck_assert_uint_eq(choose_one(c, 2, 2, &lat_heavy, xs_rand, &seed), 1);
 }
 END_TEST
 
@@ -187,14 +219,7 @@ START_TEST(ties_are_broken_at_random)
 	set(&c[1], 1, true, 5, 0, 100);
 	set(&c[2], 2, true, 5, 0, 100);
 	set(&c[3], 3, true, 2, 0, 100);
-	for (int k = 0; k < 200; k++) {
-		unsigned int out[1];
-
-		ck_assert_int_eq(
-			rank_choose(c, 4, 1, 4, &w_all, xs_rand, &seed, out),
-			1);
-		hits[out[0]]++;
-	}
+	choose_rounds(c, 4, 1, 4, &w_all, &seed, 200, hits);
 	ck_assert_uint_eq(hits[0], 0);
 	ck_assert_uint_eq(hits[3], 0);
 	ck_assert_uint_gt(hits[1], 0);
@@ -205,101 +230,62 @@ END_TEST
 START_TEST(all_equal_donors_give_r_distinct_choices_spread_over_all)
 {
 	struct rank_donor c[5];
-	unsigned int hits[5] = { 0 };
-	uint64_t seed = 11;
 
 	for (unsigned int i = 0; i < 5; i++)
 		set(&c[i], i, true, 8, 0, 100);
-	for (int k = 0; k < 300; k++) {
-		unsigned int out[3];
-
-		ck_assert_int_eq(
-			rank_choose(c, 5, 3, 0, &w_all, xs_rand, &seed, out),
-			3);
-		ck_assert_uint_ne(out[0], out[1]);
-		ck_assert_uint_ne(out[0], out[2]);
-		ck_assert_uint_ne(out[1], out[2]);
-		for (int j = 0; j < 3; j++)
-			hits[out[j]]++;
-	}
-	for (unsigned int i = 0; i < 5; i++)
-		ck_assert_uint_gt(hits[i], 0);
+	choose_spreads(c, 5, 3, 0, &w_all, 11, 300);
 }
 END_TEST
 
 START_TEST(zero_weights_choose_at_random_among_the_sample)
 {
 	struct rank_donor c[3];
-	unsigned int hits[3] = { 0 };
-	uint64_t seed = 1234;
 	const struct rank_weights w0 = { 0, 0, 0 };
 
 	set(&c[0], 0, true, 100, 100, 1);
 	set(&c[1], 1, true, 2, 0, 50);
 	set(&c[2], 2, true, 1, -9, 90);
-	for (int k = 0; k < 300; k++) {
-		unsigned int out[1];
-
-		ck_assert_int_eq(
-			rank_choose(c, 3, 1, 3, &w0, xs_rand, &seed, out), 1);
-		hits[out[0]]++;
-	}
-	for (unsigned int i = 0; i < 3; i++)
-		ck_assert_uint_gt(hits[i], 0);
+	choose_spreads(c, 3, 1, 3, &w0, 1234, 300);
 }
 END_TEST
 
 START_TEST(unhealthy_and_full_donors_are_never_chosen)
 {
 	struct rank_donor c[4];
+	unsigned int hits[4] = { 0 };
 	uint64_t seed = 77;
 
 	set(&c[0], 0, false, 1000, 1000, 1); /* down */
 	set(&c[1], 1, true, 0, 1000, 1);     /* full */
 	set(&c[2], 2, true, 1, 0, 500);
 	set(&c[3], 3, true, 2, 0, 600);
-	for (int k = 0; k < 100; k++) {
-		unsigned int out[2];
-
-		ck_assert_int_eq(
-			rank_choose(c, 4, 2, 0, &w_all, xs_rand, &seed, out),
-			2);
-		ck_assert_uint_ge(out[0], 2);
-		ck_assert_uint_ge(out[1], 2);
-		ck_assert_uint_ne(out[0], out[1]);
-	}
+	choose_rounds(c, 4, 2, 0, &w_all, &seed, 100, hits);
+	ck_assert_uint_eq(hits[0], 0);
+	ck_assert_uint_eq(hits[1], 0);
 }
 END_TEST
 
 START_TEST(fewer_healthy_donors_than_r_fail_with_ehostdown)
 {
 	struct rank_donor c[3];
-	unsigned int out[2];
-	uint64_t seed = 1;
 
 	set(&c[0], 0, true, 5, 0, 1);
 	set(&c[1], 1, false, 5, 0, 1);
 	set(&c[2], 2, false, 5, 0, 1);
-	ck_assert_int_eq(rank_choose(c, 3, 2, 0, &w_all, xs_rand, &seed, out),
-			 -EHOSTDOWN);
-	ck_assert_int_eq(rank_choose(c, 1, 2, 0, &w_all, xs_rand, &seed, out),
-			 -EHOSTDOWN);
-	ck_assert_int_eq(rank_choose(c, 0, 1, 0, &w_all, xs_rand, &seed, out),
-			 -EHOSTDOWN);
+	choose_fails(c, 3, 2, -EHOSTDOWN);
+	choose_fails(c, 1, 2, -EHOSTDOWN);
+	choose_fails(c, 0, 1, -EHOSTDOWN);
 }
 END_TEST
 
 START_TEST(full_donors_fail_with_enospc)
 {
 	struct rank_donor c[3];
-	unsigned int out[2];
-	uint64_t seed = 1;
 
 	set(&c[0], 0, true, 5, 0, 1);
 	set(&c[1], 1, true, 0, 0, 1);
 	set(&c[2], 2, true, 0, 0, 1);
-	ck_assert_int_eq(rank_choose(c, 3, 2, 0, &w_all, xs_rand, &seed, out),
-			 -ENOSPC);
+	choose_fails(c, 3, 2, -ENOSPC);
 }
 END_TEST
 

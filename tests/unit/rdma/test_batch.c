@@ -326,6 +326,13 @@ struct gate {
 
 static struct gate g;
 
+static void gate_init(void)
+{
+	memset(&g, 0, sizeof(g));
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+}
+
 static void gated_post(void *ctx, struct batch_op *o, unsigned int n)
 {
 	struct batch_queue *q = ctx;
@@ -373,9 +380,7 @@ START_TEST(leader_drains_what_others_queued_meanwhile)
 	unsigned int i;
 
 	reset();
-	memset(&g, 0, sizeof(g));
-	pthread_mutex_init(&g.lock, NULL);
-	pthread_cond_init(&g.cond, NULL);
+	gate_init();
 	for (i = 0; i < 9; i++)
 		mk(XPORT_WRITE, 1, 2 * i * K4, K4);
 	ck_assert_int_eq(batch_queue_init(&q, &lim, gated_post, &q), 0);
@@ -417,9 +422,7 @@ START_TEST(idle_submitter_posts_at_once)
 	struct batch_queue q;
 
 	reset();
-	memset(&g, 0, sizeof(g));
-	pthread_mutex_init(&g.lock, NULL);
-	pthread_cond_init(&g.cond, NULL);
+	gate_init();
 	g.release = 1;
 	ck_assert_int_eq(batch_queue_init(&q, &lim, gated_post, &q), 0);
 	ck_assert_uint_eq(q.lim.max_chain, 32);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,53 @@ static int req_wait(struct req *r)
 	return r->status;
 }
 
+/* One request of dir at slab 3, offset 0: its status. */
+static int req_do(struct xport *x, struct req *r, uint8_t dir)
+{
+	req_init(r, dir);
+	xport_submit(x, &r->io);
+	return req_wait(r);
+}
+
+/* A transport to a fake donor; stays in place (the fake's thread has it). */
+struct conn {
+	struct fake f;
+	struct xport_cfg cfg;
+	struct evs e; /* with events only */
+	struct xport *x;
+};
+
+/* Starts the fake; the config may be changed before conn_open(). */
+static void conn_start(struct conn *c, enum fake_mode mode, bool events)
+{
+	fake_start(&c->f, mode);
+	cfg_for(&c->cfg, c->f.port, events ? &c->e : NULL);
+}
+
+static void conn_open(struct conn *c)
+{
+	ck_assert_int_eq(xport_open(&c->cfg, &c->x), 0);
+}
+
+static void conn_open_up(struct conn *c)
+{
+	conn_open(c);
+	ck_assert_int_eq(xport_wait_up(c->x, 10000), 0);
+}
+
+/* The transport told of a loss (DOWN event) with error err. */
+static void conn_went_down(struct conn *c, int err)
+{
+	ck_assert(evs_wait(&c->e, &c->e.down, 1));
+	ck_assert_int_eq(evs_get(&c->e, &c->e.down_err), err);
+}
+
+static void conn_stop(struct conn *c)
+{
+	xport_close(c->x);
+	fake_stop(&c->f);
+}
+
 START_TEST(refused_port_fails_fast_without_reconnect)
 {
 	struct xport_cfg cfg;
@@ -324,9 +372,7 @@ START_TEST(refused_port_fails_fast_without_reconnect)
 	ck_assert_int_eq(xport_open(&cfg, &x), 0);
 	ck_assert_int_eq(xport_wait_up(x, 10000), -ECONNREFUSED);
 	ck_assert_int_eq(xport_state(x), XPORT_DOWN);
-	req_init(&r, XPORT_WRITE);
-	xport_submit(x, &r.io);
-	ck_assert_int_eq(req_wait(&r), -ENOTCONN);
+	ck_assert_int_eq(req_do(x, &r, XPORT_WRITE), -ENOTCONN);
 	ck_assert_int_eq(xport_alloc(x, &s), -ENOTCONN);
 	snprintf(peer, sizeof(peer), "127.0.0.1:%s", port);
 	ck_assert_str_eq(xport_peer(x), peer);
@@ -336,80 +382,62 @@ END_TEST
 
 START_TEST(silent_donor_times_out_the_handshake)
 {
-	struct xport_cfg cfg;
-	struct xport *x;
-	struct fake f;
+	struct conn c;
 
-	fake_start(&f, FAKE_SILENT);
-	cfg_for(&cfg, f.port, NULL);
-	cfg.ctl_timeout_ms = 300;
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), -ETIMEDOUT);
-	xport_close(x);
-	fake_stop(&f);
+	conn_start(&c, FAKE_SILENT, false);
+	c.cfg.ctl_timeout_ms = 300;
+	conn_open(&c);
+	ck_assert_int_eq(xport_wait_up(c.x, 10000), -ETIMEDOUT);
+	conn_stop(&c);
 }
 END_TEST
 
 START_TEST(close_interrupts_a_handshake_in_progress)
 {
-	struct xport_cfg cfg;
-	struct xport *x;
-	struct fake f;
+	struct conn c;
 
-	fake_start(&f, FAKE_SILENT);
-	cfg_for(&cfg, f.port, NULL);
-	cfg.ctl_timeout_ms = 60000; /* the test times out long before */
-	cfg.reconnect_max_ms = 1000;
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	while (!atomic_load(&f.conns))
+	conn_start(&c, FAKE_SILENT, false);
+	c.cfg.ctl_timeout_ms = 60000; /* the test times out long before */
+	c.cfg.reconnect_max_ms = 1000;
+	conn_open(&c);
+	while (!atomic_load(&c.f.conns))
 		usleep(1000);
-	xport_close(x);
-	fake_stop(&f);
+	conn_stop(&c);
 }
 END_TEST
 
 START_TEST(reads_writes_and_control_calls_work)
 {
-	struct xport_cfg cfg;
 	struct xport_stats st;
 	struct xport_slab s;
-	struct xport *x;
+	struct conn c;
 	struct req r;
-	struct evs e;
 	uint64_t rtt;
-	struct fake f;
 
-	fake_start(&f, FAKE_SERVE);
-	cfg_for(&cfg, f.port, &e);
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	ck_assert(evs_wait(&e, &e.up, 1));
-	ck_assert_int_eq(xport_alloc(x, &s), 0);
+	conn_start(&c, FAKE_SERVE, true);
+	conn_open_up(&c);
+	ck_assert(evs_wait(&c.e, &c.e.up, 1));
+	ck_assert_int_eq(xport_alloc(c.x, &s), 0);
 	ck_assert_uint_eq(s.slab, 3);
 	ck_assert_uint_eq(s.size, 1 << 20);
-	ck_assert_int_eq(xport_heartbeat(x, &rtt), 0);
-	ck_assert_int_eq(xport_free(x, 3), 0);
-	req_init(&r, XPORT_READ);
-	xport_submit(x, &r.io);
-	ck_assert_int_eq(req_wait(&r), 0);
+	ck_assert_int_eq(xport_heartbeat(c.x, &rtt), 0);
+	ck_assert_int_eq(xport_free(c.x, 3), 0);
+	ck_assert_int_eq(req_do(c.x, &r, XPORT_READ), 0);
 	ck_assert_uint_eq(r.buf[0], 0x5a);
 	ck_assert_uint_eq(r.buf[K4 - 1], 0x5a);
-	req_init(&r, XPORT_WRITE);
-	xport_submit(x, &r.io);
-	ck_assert_int_eq(req_wait(&r), 0);
+	ck_assert_int_eq(req_do(c.x, &r, XPORT_WRITE), 0);
 	req_init(&r, XPORT_WRITE);
 	r.io.len = 100; /* not a multiple of 512 */
-	xport_submit(x, &r.io);
+	xport_submit(c.x, &r.io);
 	ck_assert_int_eq(req_wait(&r), -EINVAL);
-	xport_get_stats(x, &st);
+	xport_get_stats(c.x, &st);
 	ck_assert_uint_eq(st.ios, 3);
 	ck_assert_uint_eq(st.errors, 1);
 	ck_assert_uint_eq(st.bytes_read, K4);
 	ck_assert_uint_eq(st.bytes_written, K4);
 	ck_assert_uint_ge(st.posts, 2);
 	ck_assert_int_eq(st.kind, XPORT_TCP);
-	xport_close(x);
-	fake_stop(&f);
+	conn_stop(&c);
 }
 END_TEST
 
@@ -438,17 +466,13 @@ static void chain_done(struct xport_io *io, int status)
 
 START_TEST(done_callback_may_resubmit_on_the_same_connection)
 {
-	struct xport_cfg cfg;
 	struct timespec ts;
 	struct chain *c = calloc(1, sizeof(*c));
-	struct xport *x;
-	struct fake f;
+	struct conn cn;
 
-	fake_start(&f, FAKE_SERVE);
-	cfg_for(&cfg, f.port, NULL);
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	c->x = x;
+	conn_start(&cn, FAKE_SERVE, false);
+	conn_open_up(&cn);
+	c->x = cn.x;
 	c->io.dir = XPORT_WRITE;
 	c->io.slab = 3;
 	c->io.len = K4;
@@ -456,57 +480,41 @@ START_TEST(done_callback_may_resubmit_on_the_same_connection)
 	c->io.done = chain_done;
 	atomic_init(&c->left, 200);
 	sem_init(&c->finished, 0, 0);
-	xport_submit(x, &c->io);
+	xport_submit(cn.x, &c->io);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 20;
 	ck_assert_int_eq(sem_timedwait(&c->finished, &ts), 0);
 	ck_assert_int_eq(c->status, 0);
 	ck_assert_int_eq(atomic_load(&c->calls), 200);
-	xport_close(x);
-	fake_stop(&f);
+	conn_stop(&cn);
 	free(c);
 }
 END_TEST
 
 START_TEST(evict_from_the_donor_becomes_an_event)
 {
-	struct xport_cfg cfg;
-	struct xport *x;
-	struct evs e;
-	struct fake f;
+	struct conn c;
 
-	fake_start(&f, FAKE_EVICT);
-	cfg_for(&cfg, f.port, &e);
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	ck_assert(evs_wait(&e, &e.evict, 1));
-	ck_assert_uint_eq(e.slab, 7);
-	ck_assert_uint_eq(e.deadline, 1234);
-	ck_assert_int_eq(xport_state(x), XPORT_UP);
-	xport_close(x);
-	fake_stop(&f);
+	conn_start(&c, FAKE_EVICT, true);
+	conn_open_up(&c);
+	ck_assert(evs_wait(&c.e, &c.e.evict, 1));
+	ck_assert_uint_eq(c.e.slab, 7);
+	ck_assert_uint_eq(c.e.deadline, 1234);
+	ck_assert_int_eq(xport_state(c.x), XPORT_UP);
+	conn_stop(&c);
 }
 END_TEST
 
 static void bad_reply_resets(enum fake_mode mode)
 {
-	struct xport_cfg cfg;
-	struct xport *x;
+	struct conn c;
 	struct req r;
-	struct evs e;
-	struct fake f;
 
-	fake_start(&f, mode);
-	cfg_for(&cfg, f.port, &e);
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	req_init(&r, XPORT_READ);
-	xport_submit(x, &r.io);
-	ck_assert_int_eq(req_wait(&r), -ECONNRESET);
-	ck_assert(evs_wait(&e, &e.down, 1));
-	ck_assert_int_eq(evs_get(&e, &e.down_err), -EPROTO);
-	xport_close(x);
-	fake_stop(&f);
+	conn_start(&c, mode, true);
+	conn_open_up(&c);
+	ck_assert_int_eq(req_do(c.x, &r, XPORT_READ), -ECONNRESET);
+	conn_went_down(&c, -EPROTO);
+	conn_stop(&c);
 }
 
 START_TEST(garbage_from_the_donor_resets_the_connection)
@@ -523,100 +531,73 @@ END_TEST
 
 START_TEST(error_message_from_the_donor_is_a_loss)
 {
-	struct xport_cfg cfg;
-	struct xport *x;
-	struct evs e;
-	struct fake f;
+	struct conn c;
 
-	fake_start(&f, FAKE_ERROR_MSG);
-	cfg_for(&cfg, f.port, &e);
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert(evs_wait(&e, &e.down, 1));
-	ck_assert_int_eq(evs_get(&e, &e.down_err), -EPROTO);
-	xport_close(x);
-	fake_stop(&f);
+	conn_start(&c, FAKE_ERROR_MSG, true);
+	conn_open(&c);
+	conn_went_down(&c, -EPROTO);
+	conn_stop(&c);
 }
 END_TEST
 
 START_TEST(unanswered_request_times_out_then_reconnects)
 {
-	struct xport_cfg cfg;
 	struct xport_stats st;
-	struct xport *x;
+	struct conn c;
 	struct req r;
-	struct evs e;
-	struct fake f;
 
-	fake_start(&f, FAKE_NO_REPLY);
-	cfg_for(&cfg, f.port, &e);
-	cfg.io_timeout_ms = 200;
-	cfg.reconnect_min_ms = 20;
-	cfg.reconnect_max_ms = 100;
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	req_init(&r, XPORT_WRITE);
-	xport_submit(x, &r.io);
-	ck_assert_int_eq(req_wait(&r), -ETIMEDOUT);
-	ck_assert(evs_wait(&e, &e.down, 1));
-	ck_assert_int_eq(evs_get(&e, &e.down_err), -ETIMEDOUT);
-	ck_assert(evs_wait(&e, &e.up, 2));
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	xport_get_stats(x, &st);
+	conn_start(&c, FAKE_NO_REPLY, true);
+	c.cfg.io_timeout_ms = 200;
+	c.cfg.reconnect_min_ms = 20;
+	c.cfg.reconnect_max_ms = 100;
+	conn_open_up(&c);
+	ck_assert_int_eq(req_do(c.x, &r, XPORT_WRITE), -ETIMEDOUT);
+	conn_went_down(&c, -ETIMEDOUT);
+	ck_assert(evs_wait(&c.e, &c.e.up, 2));
+	ck_assert_int_eq(xport_wait_up(c.x, 10000), 0);
+	xport_get_stats(c.x, &st);
 	ck_assert_uint_eq(st.timeouts, 1);
 	ck_assert_uint_ge(st.reconnects, 1);
-	xport_close(x);
-	fake_stop(&f);
+	conn_stop(&c);
 }
 END_TEST
 
 START_TEST(close_fails_pending_requests_with_econnaborted)
 {
-	struct xport_cfg cfg;
-	struct xport *x;
+	struct conn c;
 	struct req r[4];
-	struct fake f;
 	int i;
 
-	fake_start(&f, FAKE_NO_REPLY);
-	cfg_for(&cfg, f.port, NULL);
-	cfg.io_timeout_ms = 60000;
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	conn_start(&c, FAKE_NO_REPLY, false);
+	c.cfg.io_timeout_ms = 60000;
+	conn_open_up(&c);
 	for (i = 0; i < 4; i++) {
 		req_init(&r[i], i & 1 ? XPORT_READ : XPORT_WRITE);
 		r[i].io.off = (uint64_t)i * 2 * K4;
-		xport_submit(x, &r[i].io);
+		xport_submit(c.x, &r[i].io);
 	}
-	xport_close(x);
+	xport_close(c.x);
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(req_wait(&r[i]), -ECONNABORTED);
-	fake_stop(&f);
+	fake_stop(&c.f);
 }
 END_TEST
 
 START_TEST(auto_falls_back_to_tcp_without_an_rdma_path)
 {
-	struct xport_cfg cfg;
 	struct xport_stats st;
-	struct xport *x;
+	struct conn c;
 	struct req r;
-	struct evs e;
-	struct fake f;
 
 	/* the fake donor serves no RDMA, whatever devices this host has */
-	fake_start(&f, FAKE_SERVE);
-	cfg_for(&cfg, f.port, &e);
-	cfg.kind = XPORT_AUTO;
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
-	ck_assert(evs_wait(&e, &e.up, 1));
-	req_init(&r, XPORT_READ);
-	xport_submit(x, &r.io);
-	ck_assert_int_eq(req_wait(&r), 0);
-	xport_get_stats(x, &st);
+	conn_start(&c, FAKE_SERVE, true);
+	c.cfg.kind = XPORT_AUTO;
+	conn_open_up(&c);
+	ck_assert(evs_wait(&c.e, &c.e.up, 1));
+	ck_assert_int_eq(req_do(c.x, &r, XPORT_READ), 0);
+	xport_get_stats(c.x, &st);
 	ck_assert_int_eq(st.kind, XPORT_TCP);
-	xport_close(x);
-	fake_stop(&f);
+	conn_stop(&c);
 }
 END_TEST
 
@@ -694,23 +675,18 @@ START_TEST(every_request_completes_once_while_the_connection_breaks)
 {
 	static struct sthr t[STRESS_THR];
 	pthread_t th[STRESS_THR];
-	struct xport_cfg cfg;
 	struct xport_stats st;
 	atomic_int stop = 0;
 	unsigned int ok = 0, i;
-	struct xport *x;
-	struct evs e;
-	struct fake f;
+	struct conn c;
 
-	fake_start(&f, FAKE_FLAKY);
-	cfg_for(&cfg, f.port, &e);
-	cfg.reconnect_min_ms = 1;
-	cfg.reconnect_max_ms = 10;
-	ck_assert_int_eq(xport_open(&cfg, &x), 0);
-	ck_assert_int_eq(xport_wait_up(x, 10000), 0);
+	conn_start(&c, FAKE_FLAKY, true);
+	c.cfg.reconnect_min_ms = 1;
+	c.cfg.reconnect_max_ms = 10;
+	conn_open_up(&c);
 	for (i = 0; i < STRESS_THR; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
-		t[i].x = x;
+		t[i].x = c.x;
 		t[i].stop = &stop;
 		atomic_init(&t[i].free_mask, (1 << STRESS_WIN) - 1);
 		sem_init(&t[i].win, 0, STRESS_WIN);
@@ -718,14 +694,14 @@ START_TEST(every_request_completes_once_while_the_connection_breaks)
 			pthread_create(&th[i], NULL, stress_main, &t[i]), 0);
 	}
 	/* run until the connection broke a few times (bounded) */
-	for (i = 0; i < 2000 && evs_get(&e, &e.down) < 3; i++)
+	for (i = 0; i < 2000 && evs_get(&c.e, &c.e.down) < 3; i++)
 		usleep(1000);
 	atomic_store(&stop, 1);
 	for (i = 0; i < STRESS_THR; i++)
 		pthread_join(th[i], NULL);
 	/* some requests are still in flight: close fails them */
-	xport_get_stats(x, &st);
-	xport_close(x);
+	xport_get_stats(c.x, &st);
+	xport_close(c.x);
 	for (i = 0; i < STRESS_THR; i++) {
 		ck_assert_uint_eq(atomic_load(&t[i].done), t[i].submitted);
 		ck_assert_uint_eq(atomic_load(&t[i].twice), 0);
@@ -734,9 +710,9 @@ START_TEST(every_request_completes_once_while_the_connection_breaks)
 		sem_destroy(&t[i].win);
 	}
 	ck_assert_uint_gt(ok, 0);
-	ck_assert_int_ge(evs_get(&e, &e.down), 1);
+	ck_assert_int_ge(evs_get(&c.e, &c.e.down), 1);
 	ck_assert_uint_ge(st.reconnects, 1);
-	fake_stop(&f);
+	fake_stop(&c.f);
 }
 END_TEST
 

@@ -287,6 +287,34 @@ static void mkop(struct batch_op *o, unsigned int i0, unsigned int n, int dir,
 	}
 }
 
+/* n one-page ops of request i at page i * 10 (none merge), one post. */
+static void post_separate(struct batch_op *o, unsigned int n, int dir)
+{
+	for (unsigned int i = 0; i < n; i++)
+		mkop(&o[i], i, 1, dir, i * 10, userbuf);
+	vb_post(x, o, n);
+}
+
+/* Requests 0..n-1 completed once, each with status. */
+static void reqs_done_with(unsigned int n, int status)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(reqs[i].done, 1);
+		ck_assert_int_eq(reqs[i].status, status);
+	}
+}
+
+/* The connection fails with err, as the conn thread does it. */
+static void fail_conn(int err)
+{
+	struct vdone d = { 0 };
+
+	pthread_mutex_lock(&x->lock);
+	conn_fail(x, err, &d);
+	pthread_mutex_unlock(&x->lock);
+	done_run(&d);
+}
+
 static struct ibv_wc wc_send(uint64_t wr_id, enum ibv_wc_status st)
 {
 	struct ibv_wc wc = { .wr_id = wr_id, .status = st };
@@ -392,9 +420,7 @@ START_TEST(separate_ops_are_chained_in_one_post_only_the_last_signalled)
 	struct batch_op o[5];
 	unsigned int i;
 
-	for (i = 0; i < 5; i++)
-		mkop(&o[i], i, 1, XPORT_WRITE, i * 10, userbuf);
-	vb_post(x, o, 5);
+	post_separate(o, 5, XPORT_WRITE);
 	ck_assert_uint_eq(nposts, 1);
 	ck_assert_uint_eq(nrec, 5);
 	for (i = 0; i < 4; i++)
@@ -436,16 +462,10 @@ END_TEST
 START_TEST(one_signalled_completion_retires_every_earlier_request)
 {
 	struct batch_op o[4];
-	unsigned int i;
 
-	for (i = 0; i < 4; i++)
-		mkop(&o[i], i, 1, XPORT_WRITE, i * 10, userbuf);
-	vb_post(x, o, 4);
+	post_separate(o, 4, XPORT_WRITE);
 	feed(wc_send(rec[3].wr_id, IBV_WC_SUCCESS));
-	for (i = 0; i < 4; i++) {
-		ck_assert_int_eq(reqs[i].done, 1);
-		ck_assert_int_eq(reqs[i].status, 0);
-	}
+	reqs_done_with(4, 0);
 	ck_assert_uint_eq(x->count, 0);
 	ck_assert_uint_eq(x->st.bytes_written, 4 * 4096);
 }
@@ -456,9 +476,7 @@ START_TEST(failed_completion_fails_its_request_and_every_later_one)
 	struct batch_op o[5];
 	unsigned int i;
 
-	for (i = 0; i < 5; i++)
-		mkop(&o[i], i, 1, XPORT_READ, i * 10, userbuf);
-	vb_post(x, o, 5);
+	post_separate(o, 5, XPORT_READ);
 	feed(wc_send(rec[2].wr_id, IBV_WC_REM_ACCESS_ERR));
 	ck_assert_int_eq(reqs[0].status, 0); /* in-order: these completed */
 	ck_assert_int_eq(reqs[1].status, 0);
@@ -478,22 +496,12 @@ END_TEST
 START_TEST(disconnect_fails_every_pending_request_and_control_call)
 {
 	struct batch_op o[3];
-	struct vdone d = { 0 };
-	unsigned int i;
 
-	for (i = 0; i < 3; i++)
-		mkop(&o[i], i, 1, XPORT_WRITE, i * 10, userbuf);
-	vb_post(x, o, 3);
+	post_separate(o, 3, XPORT_WRITE);
 	x->ctl[0].busy = 1;
 	x->ctl[0].id = 42;
-	pthread_mutex_lock(&x->lock);
-	conn_fail(x, -ECONNRESET, &d);
-	pthread_mutex_unlock(&x->lock);
-	done_run(&d);
-	for (i = 0; i < 3; i++) {
-		ck_assert_int_eq(reqs[i].done, 1);
-		ck_assert_int_eq(reqs[i].status, -ECONNRESET);
-	}
+	fail_conn(-ECONNRESET);
+	reqs_done_with(3, -ECONNRESET);
 	ck_assert(x->ctl[0].done);
 	ck_assert_int_eq(x->ctl[0].status, -ECONNRESET);
 	ck_assert_int_eq(x->state, XPORT_DOWN);
@@ -505,14 +513,10 @@ END_TEST
 START_TEST(io_timeout_is_reported_as_etimedout)
 {
 	struct batch_op o;
-	struct vdone d = { 0 };
 
 	mkop(&o, 0, 1, XPORT_READ, 0, userbuf);
 	vb_post(x, &o, 1);
-	pthread_mutex_lock(&x->lock);
-	conn_fail(x, -ETIMEDOUT, &d);
-	pthread_mutex_unlock(&x->lock);
-	done_run(&d);
+	fail_conn(-ETIMEDOUT);
 	ck_assert_int_eq(reqs[0].status, -ETIMEDOUT);
 	ck_assert_uint_eq(x->st.timeouts, 1);
 }
