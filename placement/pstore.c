@@ -33,6 +33,8 @@
 #include <time.h>
 
 #define OK_BACKUP (1u << PS_MAX_COPIES)
+/* a target failed only because its donor was out of reach */
+#define OK_UNREACHED (1u << (PS_MAX_COPIES + 1))
 
 /* ---------------------------------------------------------------- util */
 
@@ -343,6 +345,27 @@ static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
 	pthread_mutex_unlock(&ps->lock);
 }
 
+/* Parks run until its donors are back (ps_parked_retry()), unless its io
+ * timeout has passed or the store stops: then false. A donor out of reach
+ * may be back soon (a short outage of the network): wait for it, as a
+ * disk retries, rather than fail a swap-in or a write at once. */
+static bool park(struct ps_run *run)
+{
+	struct pstore *ps = run->ps;
+	bool parked = false;
+
+	if (mono_ns() >= run->t0_ns + ps->io_timeout_ns)
+		return false;
+	pthread_mutex_lock(&ps->lock);
+	if (!ps->stopping) {
+		run->park_next = ps->parked;
+		ps->parked = run;
+		parked = true;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return parked;
+}
+
 static void write_finish(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
@@ -354,6 +377,10 @@ static void write_finish(struct ps_run *run)
 	if (run->backup)
 		all |= OK_BACKUP;
 	/* a filling replica is not a readable copy yet */
+	if ((ok & OK_UNREACHED) && !(ok & ~(OK_UNREACHED | run->fillmask)) &&
+	    park(run))
+		return;
+	ok &= ~OK_UNREACHED;
 	if (!(ok & ~(unsigned int)run->fillmask)) {
 		req_fail(r, -EIO);
 	} else if (ok != all) {
@@ -397,6 +424,8 @@ static void write_io_done(struct xport_io *io, int status)
 		LOG_RATELIMITED(LOG_WARNING,
 				"donor %s: slab %" PRIu32 ": write failed: %s",
 				d->addr, run->rep[k].rslab, strerror(-status));
+		if (unreached(status))
+			atomic_fetch_or(&run->ok, OK_UNREACHED);
 	}
 	write_target_done(run);
 }
@@ -522,6 +551,23 @@ static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
  * during the donor calls) and copies its live replicas into run; counts
  * the run in the slab's ios. 0 or -errno.
  */
+/* Takes the slab's live copies (and backup) as run's targets; false when
+ * none can hold the data. Under ps->lock. */
+static bool write_targets(const struct ps_slab *sl, struct ps_run *run)
+{
+	run->nrep = 0;
+	run->fillmask = 0;
+	for (unsigned int j = 0; j < sl->nrep; j++) {
+		if (sl->rep[j].stale)
+			continue;
+		if (sl->rep[j].filling)
+			run->fillmask |= 1u << run->nrep;
+		run->rep[run->nrep++] = sl->rep[j];
+	}
+	run->backup = sl->backup;
+	return run->nrep > __builtin_popcount(run->fillmask) || run->backup;
+}
+
 static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 {
 	struct ps_slab *sl = &ps->slabs[s];
@@ -553,17 +599,7 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		sl->state = SLAB_READY;
 		pthread_cond_broadcast(&ps->slab_cv);
 	}
-	run->nrep = 0;
-	run->fillmask = 0;
-	for (unsigned int j = 0; j < sl->nrep; j++) {
-		if (sl->rep[j].stale)
-			continue;
-		if (sl->rep[j].filling)
-			run->fillmask |= 1u << run->nrep;
-		run->rep[run->nrep++] = sl->rep[j];
-	}
-	run->backup = sl->backup;
-	if (run->nrep == __builtin_popcount(run->fillmask) && !run->backup) {
+	if (!write_targets(sl, run)) {
 		ret = -EIO; /* no copy left to write to */
 		goto out_unlock;
 	}
@@ -574,39 +610,19 @@ out_unlock:
 	return ret;
 }
 
-static void submit_write_run(struct pstore *ps, struct pstore_req *r,
-			     unsigned int i, unsigned int n)
+/* Sends run to its targets; the run may complete and be reused before
+ * this returns. */
+static void write_send(struct ps_run *run)
 {
-	uint64_t lpn = r->lpn[i];
-	uint32_t s = slab_of(ps, lpn);
-	uint64_t off = (lpn % ps->pages_per_slab) * PSTORE_PAGE;
-	struct ps_run *run = run_get(ps);
+	struct pstore *ps = run->ps;
+	uint64_t off = (run->lpn % ps->pages_per_slab) * PSTORE_PAGE;
+	unsigned int nrep = run->nrep, n = run->npages;
 	struct ps_donor *dst[PS_MAX_COPIES];
 	struct xport_io *io[PS_MAX_COPIES];
 	struct backup_io *bio = NULL;
-	unsigned int nrep;
-	int ret;
 
-	run->ps = ps;
-	run->req = r;
-	run->buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
-	run->lpn = lpn;
-	run->npages = n;
-	run->slab = s;
-	run->dir = XPORT_WRITE;
 	atomic_store(&run->ok, 0);
-	/* visible to reads before anything can reach a donor */
-	ifl_add(ps, run);
-	ret = slab_for_write(ps, s, run);
-	if (ret) {
-		ifl_remove(ps, run);
-		run_put(ps, run);
-		req_fail(r, ret);
-		return;
-	}
-	nrep = run->nrep;
 	atomic_store(&run->pending, (int)(nrep + (run->backup ? 1 : 0)));
-	atomic_fetch_add(&r->pending, 1);
 	for (unsigned int k = 0; k < nrep; k++) {
 		struct xport_io *x = &run->io[k];
 
@@ -624,18 +640,48 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 	if (run->backup) {
 		bio = &run->bio;
 		bio->dir = XPORT_WRITE;
-		bio->off = lpn * PSTORE_PAGE;
+		bio->off = run->lpn * PSTORE_PAGE;
 		bio->len = n * PSTORE_PAGE;
 		bio->buf = run->buf;
 		bio->done = write_backup_done;
 		bio->priv = run;
 	}
 	/* the run may complete and be reused once its last target is
-   * submitted: only locals from here on */
+	 * submitted: only locals from here on */
 	for (unsigned int k = 0; k < nrep; k++)
 		ps_donor_submit(dst[k], io[k]);
 	if (bio)
 		backup_submit(ps->backup, bio);
+}
+
+static void submit_write_run(struct pstore *ps, struct pstore_req *r,
+			     unsigned int i, unsigned int n)
+{
+	uint64_t lpn = r->lpn[i];
+	uint32_t s = slab_of(ps, lpn);
+	struct ps_run *run = run_get(ps);
+	int ret;
+
+	run->ps = ps;
+	run->req = r;
+	run->buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
+	run->lpn = lpn;
+	run->npages = n;
+	run->slab = s;
+	run->dir = XPORT_WRITE;
+	run->t0_ns = mono_ns();
+	atomic_store(&run->ok, 0);
+	/* visible to reads before anything can reach a donor */
+	ifl_add(ps, run);
+	ret = slab_for_write(ps, s, run);
+	if (ret) {
+		ifl_remove(ps, run);
+		run_put(ps, run);
+		req_fail(r, ret);
+		return;
+	}
+	atomic_fetch_add(&r->pending, 1);
+	write_send(run);
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -688,19 +734,8 @@ static void read_next(struct ps_run *run)
 		backup_submit(ps->backup, bio);
 		return;
 	}
-	/* a donor out of reach may be back within the io timeout (a short
-	 * outage of the network): wait for it, as a disk would retry, rather
-	 * than fail a swap-in at once; the tick tries again */
-	if (run->unreached && mono_ns() < run->t0_ns + ps->io_timeout_ns) {
-		pthread_mutex_lock(&ps->lock);
-		if (!ps->stopping) {
-			run->park_next = ps->parked;
-			ps->parked = run;
-			pthread_mutex_unlock(&ps->lock);
-			return;
-		}
-		pthread_mutex_unlock(&ps->lock);
-	}
+	if (run->unreached && park(run))
+		return;
 	LOG_RATELIMITED(LOG_ERR,
 			"pstore: slab %" PRIu32 ": page %" PRIu64
 			": every copy failed a read",
@@ -790,18 +825,37 @@ void ps_parked_retry(struct pstore *ps)
 	stopping = ps->stopping;
 	pthread_mutex_unlock(&ps->lock);
 	for (; run; run = next) {
+		struct ps_slab *sl = &ps->slabs[run->slab];
+		bool expired =
+			stopping || mono_ns() >= run->t0_ns + ps->io_timeout_ns;
+		bool targets = !expired;
+
 		next = run->park_next;
-		run->unreached = false;
-		if (stopping || mono_ns() >= run->t0_ns + ps->io_timeout_ns) {
-			run->cur = run->nrep;
-			run->backup = false;
-			read_next(run); /* -EIO */
+		if (run->dir == XPORT_WRITE) {
+			if (targets) {
+				pthread_mutex_lock(&ps->lock);
+				targets = write_targets(sl, run);
+				pthread_mutex_unlock(&ps->lock);
+			}
+			if (targets) {
+				write_send(run);
+			} else {
+				/* nothing reached: -EIO */
+				atomic_store(&run->ok, 0);
+				write_finish(run);
+			}
 			continue;
 		}
-		pthread_mutex_lock(&ps->lock);
-		read_order(ps, &ps->slabs[run->slab], run);
-		pthread_mutex_unlock(&ps->lock);
-		read_next(run);
+		run->unreached = false;
+		if (targets) {
+			pthread_mutex_lock(&ps->lock);
+			read_order(ps, sl, run);
+			pthread_mutex_unlock(&ps->lock);
+		} else {
+			run->cur = run->nrep;
+			run->backup = false;
+		}
+		read_next(run); /* with no copy left: -EIO */
 	}
 }
 

@@ -5,10 +5,10 @@
 #                    donors) while nothing is read or written: the last
 #                    copy of each slab is kept, not given up, so a file
 #                    written before reads back whole once the links are up
-#   reads-wait       every donor's link is down until the mount has
+#   io-waits         every donor's link is down until the mount has
 #                    dropped every connection (io timeout 15 s); a read
-#                    started then waits for a donor instead of failing at
-#                    once, and returns the right data once the links are up
+#                    and a write started then wait for a donor instead of
+#                    failing at once, and are right once the links are up
 #   one-link-cut     one donor's link is down for 12 s (R=2 over three
 #                    donors): its copies are rebuilt elsewhere, and the
 #                    ones dropped meanwhile are freed there once it is back
@@ -24,7 +24,7 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/faults/lib.sh"
 trap faults_cleanup EXIT
 
-case=${1:?usage: outage.sh all-links-cut|reads-wait|one-link-cut|session-expired}
+case=${1:?usage: outage.sh all-links-cut|io-waits|one-link-cut|session-expired}
 FAULTS_MNT=$CNM_TMP/mnt
 faults_facilities
 
@@ -58,7 +58,7 @@ all-links-cut)
 	cut=(d1 d2 d3)
 	replicas=2
 	;;
-reads-wait)
+io-waits)
 	donors=(d1 d2 d3)
 	cut=(d1 d2 d3)
 	replicas=2
@@ -85,7 +85,7 @@ for d in "${donors[@]}"; do
 	donor_args+=(--donor "$(faults_addr "$d")")
 done
 io_ms=2000
-[ "$case" != reads-wait ] || io_ms=15000
+[ "$case" != io-waits ] || io_ms=15000
 cnm_mount m "$FAULTS_MNT" "${donor_args[@]}" --key-file "$FAULTS_KEY" \
 	--transport tcp --replicas "$replicas" --slab-size 4M --size 256M \
 	--io-timeout-ms "$io_ms" --ctl-timeout-ms 2000
@@ -104,7 +104,7 @@ no_leak() { [ "$(donor_used)" = "$(we_use)" ]; }
 cnm_log "before the cut: d1 holds $(donor_used) MiB, we use $(we_use) MiB there"
 
 links down "${cut[@]}"
-if [ "$case" = reads-wait ]; then
+if [ "$case" = io-waits ]; then
 	# every connection reset (a QUERY past the io timeout): reads now
 	# fail at submit, they no longer wait on a TCP connection
 	none_connected() {
@@ -121,20 +121,34 @@ if [ "$case" = reads-wait ]; then
 	timeout 60 dd if="$FAULTS_MNT/a" of="$CNM_TMP/a.back" bs=1M \
 		iflag=direct status=none 2>"$CNM_TMP/a.err" &
 	reader=$!
+	# rewrites the first 4 MiB of a, in slabs that exist
+	head -c 4M /dev/urandom >"$CNM_TMP/w.ref"
+	timeout 60 dd if="$CNM_TMP/w.ref" of="$FAULTS_MNT/a" bs=1M count=4 \
+		conv=notrunc oflag=direct status=none 2>"$CNM_TMP/w.err" &
+	writer=$!
 	sleep 2
 	kill -0 "$reader" 2>/dev/null ||
 		fail "the read did not wait: $(cat "$CNM_TMP/a.err")"
+	kill -0 "$writer" 2>/dev/null ||
+		fail "the write did not wait: $(cat "$CNM_TMP/w.err")"
 	links up "${cut[@]}"
+	wait "$writer" || fail "the write failed: $(cat "$CNM_TMP/w.err")"
 	wait "$reader" || fail "the read failed: $(cat "$CNM_TMP/a.err")"
-	cmp "$CNM_TMP/a.ref" "$CNM_TMP/a.back" || fail "the read returned bad data"
-	cnm_log "a read started during the outage waited and returned a whole"
+	# the read ran alongside the write: its first 4 MiB may be either
+	cmp -i 4M "$CNM_TMP/a.ref" "$CNM_TMP/a.back" ||
+		fail "the read returned bad data"
+	timeout 60 cmp -n 4M "$CNM_TMP/w.ref" "$FAULTS_MNT/a" ||
+		fail "the write did not land"
+	timeout 60 cmp -i 4M "$CNM_TMP/a.ref" "$FAULTS_MNT/a" ||
+		fail "the write spilled over"
+	cnm_log "a read and a write started during the outage waited and are right"
 fi
 if [ "$case" = session-expired ]; then
 	# the donor sees its end reset, detaches, and its 1 s grace runs out
 	nsenter --net="/run/netns/$(faults_ns d1)" -- \
 		ss -K state established sport = :"$FAULTS_PORT" >/dev/null
 fi
-if [ "$case" != reads-wait ]; then
+if [ "$case" != io-waits ]; then
 	sleep 12 # well past the client's 3 s grace and two 2 s QUERY timeouts
 	links up "${cut[@]}"
 fi
@@ -142,7 +156,7 @@ faults_wait_until 60 "every donor back up" all_up "${donors[@]}"
 cnm_log "links up again, every donor reconnected"
 
 case $case in
-reads-wait)
+io-waits)
 	faults_wait_until 120 "full replication restored" \
 		faults_fully_replicated
 	;;
