@@ -120,6 +120,11 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 		 * its answer lost), and the donor hands a freed id to our
 		 * next slab at once: never send it again */
 		ps_donor_put(d);
+		if (ret)
+			LOG_RATELIMITED(LOG_WARNING,
+					"donor %s: slab %" PRIu32
+					": free failed: %s",
+					d->addr, rslab, strerror(-ret));
 		return ret;
 	}
 	/* never sent: the donor keeps our session (and this slab) for its

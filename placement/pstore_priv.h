@@ -217,6 +217,9 @@ static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 /* pstore.c: donor slots and small helpers */
 bool ps_donor_get(struct ps_donor *d);
 void ps_donor_put(struct ps_donor *d);
+/* Gives copy rslab back to d and logs a failure; while d is out of reach
+ * it is owed (freed there once d is back). No ps->lock held: it waits for
+ * the donor's answer. */
 int ps_free_copy(struct ps_donor *d, uint32_t rslab);
 /* Frees what ps_free_copy() could not free on donor di while it was out
  * of reach (di) or forgets it (forget: the donor lost our session). Under

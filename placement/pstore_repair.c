@@ -305,15 +305,8 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			 s, ps->donors[nrep_new.donor].addr);
 	for (unsigned int k = 0; k < nevicted; k++) {
 		struct ps_donor *d = &ps->donors[evicted[k].donor];
-		int r = ps_free_copy(d, evicted[k].rslab);
 
-		if (r)
-			LOG_RATELIMITED(LOG_WARNING,
-					"donor %s: slab %" PRIu32
-					": free after migration failed: %s",
-					d->addr, evicted[k].rslab,
-					strerror(-r));
-		else
+		if (!ps_free_copy(d, evicted[k].rslab))
 			log_info("donor %s: slab %" PRIu32
 				 " given back (pstore slab %" PRIu32 ")",
 				 d->addr, evicted[k].rslab, s);

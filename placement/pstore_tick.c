@@ -44,17 +44,8 @@ static void free_empty_slabs(struct pstore *ps)
 		nrep = sl->nrep;
 		memcpy(rep, sl->rep, sizeof(rep));
 		pthread_mutex_unlock(&ps->lock);
-		for (unsigned int k = 0; k < nrep; k++) {
-			struct ps_donor *d = &ps->donors[rep[k].donor];
-			int ret = ps_free_copy(d, rep[k].rslab);
-
-			if (ret)
-				LOG_RATELIMITED(LOG_WARNING,
-						"donor %s: slab %" PRIu32
-						": free failed: %s",
-						d->addr, rep[k].rslab,
-						strerror(-ret));
-		}
+		for (unsigned int k = 0; k < nrep; k++)
+			ps_free_copy(&ps->donors[rep[k].donor], rep[k].rslab);
 		pthread_mutex_lock(&ps->lock);
 		for (unsigned int k = 0; k < nrep; k++) {
 			struct ps_donor *d = &ps->donors[rep[k].donor];
