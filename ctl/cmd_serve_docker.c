@@ -206,8 +206,13 @@ static int parse(int argc, char **argv, struct dvol_cfg *cfg, const char **sock,
 			cfg->nextra = argc - i - 1;
 			return 0;
 		}
-		if (i + 1 >= argc || strncmp(a, "--", 2))
+		if (strncmp(a, "--", 2))
 			goto bad;
+		if (i + 1 >= argc) {
+			ctl_err("%s needs a value; usage: cnetmemctl %s", a,
+				usage_line);
+			return -EINVAL;
+		}
 		if (!strcmp(a, "--donor")) {
 			if (cfg->ndonors == DVOL_MAX_DONORS) {
 				ctl_err("at most %d --donor", DVOL_MAX_DONORS);
@@ -242,6 +247,11 @@ int cmd_serve(int argc, char **argv)
 	sigset_t sigs;
 	int fd = -1, sig = 0, n = 0, ret = 1;
 
+	if (argc == 2 &&
+	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: cnetmemctl %s\n", usage_line);
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "docker")) {
 		ctl_err("usage: cnetmemctl %s", usage_line);
 		return 2;
