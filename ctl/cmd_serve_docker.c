@@ -121,6 +121,28 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
+/* mkdir -p: 0 or -errno. */
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 /* Binds a listening Unix socket at path: -EADDRINUSE when a live driver
  * answers there already; a stale socket file is replaced. */
 static int listen_unix(const char *path, int *out)
@@ -138,7 +160,13 @@ static int listen_unix(const char *path, int *out)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		mkdir(dir, 0755); /* /run/docker/plugins may not exist yet */
+		/* /run/docker/plugins may not exist yet */
+		ret = mkdir_p(dir);
+		if (ret) {
+			ctl_err("socket %s: mkdir %s: %s", path, dir,
+				strerror(-ret));
+			return ret;
+		}
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -245,7 +273,7 @@ int cmd_serve(int argc, char **argv)
 	struct dvol_cfg cfg = { 0 };
 	struct MHD_Daemon *d;
 	sigset_t sigs;
-	int fd = -1, sig = 0, n = 0, ret = 1;
+	int fd = -1, sig = 0, n = 0, err, ret = 1;
 
 	if (argc == 2 &&
 	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -260,8 +288,9 @@ int cmd_serve(int argc, char **argv)
 		return 2;
 	if (!cfg.cnetmem_bin)
 		cfg.cnetmem_bin = default_cnetmem(self, sizeof(self));
-	if (mkdir(root_arg, 0755) && errno != EEXIST) {
-		ctl_err("root %s: %s", root_arg, strerror(errno));
+	err = mkdir_p(root_arg);
+	if (err) {
+		ctl_err("root %s: %s", root_arg, strerror(-err));
 		return 1;
 	}
 	if (!realpath(root_arg, root)) {
