@@ -319,12 +319,14 @@ static void last_line(const char *out, char *err, size_t errlen)
  */
 static int spawn(const char **argv, char *err, size_t errlen)
 {
-	char out[2048];
+	char out[2048], nomsg[512];
 	size_t used = 0;
+	ssize_t w;
 	int pfd[2], status = 0, ret = 0;
 	time_t deadline = time(NULL) + DVOL_SPAWN_TIMEOUT_S;
 	pid_t pid;
 
+	snprintf(nomsg, sizeof(nomsg), "cannot run %s\n", argv[0]);
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
 	pid = fork();
@@ -342,8 +344,9 @@ static int spawn(const char **argv, char *err, size_t errlen)
 		/* the daemon must not keep the driver's sockets open */
 		close_range(3, ~0U, 0);
 		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0],
-			strerror(errno));
+		/* only async-signal-safe calls here: the driver has threads */
+		w = write(2, nomsg, strlen(nomsg));
+		(void)w;
 		_exit(127);
 	}
 	close(pfd[1]);

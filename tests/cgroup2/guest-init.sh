@@ -62,6 +62,7 @@ result detects-cgroup-v2 $? "version=$CNM_CGROUP_VERSION root=$CNM_CGROUP_ROOT"
 
 # 2. a donor in the guest, a mount on it over TCP, a swap file on the mount
 rc=0
+# shellcheck disable=SC2046
 {
 	cnm_start_donor d1 --memory 192M &&
 		cnm_mount m /tmp/mnt $(cnm_donor_args d1) --transport tcp \

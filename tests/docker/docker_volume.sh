@@ -21,7 +21,7 @@ DROOT=$CNM_TMP/d
 DSOCK=$DROOT/docker.sock
 CGPARENT=cnm-docker-$$
 VOL=scratch$$
-DRIVER_PID= DOCKERD_PID=
+DRIVER_PID='' DOCKERD_PID=''
 KEY_JSON_OURS=0
 [ -e /etc/docker/key.json ] || KEY_JSON_OURS=1
 RUN_DOCKER_OURS=0 # the driver makes /run/docker/plugins when missing
@@ -97,8 +97,8 @@ fail() {
 cnm_start_donor d1 --memory 384M
 cnm_start_donor d2 --memory 384M
 start_driver() {
-	"$CNM_CTL_BIN" serve docker --donor "127.0.0.1:$CNM_PORT_d1" \
-		--donor "127.0.0.1:$CNM_PORT_d2" --socket "$PLUGSOCK" \
+	"$CNM_CTL_BIN" serve docker --donor "127.0.0.1:$(cnm_donor_port d1)" \
+		--donor "127.0.0.1:$(cnm_donor_port d2)" --socket "$PLUGSOCK" \
 		--root "$VOLROOT" --cnetmem "$CNM_FS_BIN" -- --transport tcp \
 		>>"$CNM_TMP/driver.log" 2>&1 &
 	DRIVER_PID=$!
@@ -216,6 +216,12 @@ stop_pid "$DOCKERD_PID" 20 || fail "dockerd did not exit on SIGTERM"
 DOCKERD_PID=
 stop_pid "$DRIVER_PID" 10 || fail "the driver did not exit on SIGTERM"
 DRIVER_PID=
+[ "$(grep -c 'signal 15: stopping' "$CNM_TMP/driver.log")" = 2 ] ||
+	fail "the driver did not stop cleanly on SIGTERM both times"
+[ ! -e "$PLUGSOCK" ] || fail "the driver left its socket behind"
+if grep -E '^(error|warning):' "$CNM_TMP/driver.log" | grep -v "unknown volume option 'bogus'"; then
+	fail "the driver logged an unexpected warning or error"
+fi
 cnm_stop_donor d1
 cnm_stop_donor d2
 for d in d1 d2; do

@@ -33,7 +33,7 @@ CNM_WORKLOAD_PID=
 CNM_CGROUP_ROOT=${CNM_CGROUP_ROOT:-}
 
 cnm_cgroup_detect() {
-	local dev mnt type opts rest
+	local mnt type opts rest
 	[ -n "$CNM_CGROUP_VERSION" ] && return 0
 	if [ -n "$CNM_CGROUP_ROOT" ]; then
 		# given by the caller: its kind decides
@@ -44,14 +44,14 @@ cnm_cgroup_detect() {
 		fi
 		return 0
 	fi
-	while read -r dev mnt type opts rest; do
+	while read -r _ mnt type opts rest; do
 		if [ "$type" = cgroup2 ] &&
 			grep -qw memory "$mnt/cgroup.controllers" 2>/dev/null; then
 			CNM_CGROUP_VERSION=2 CNM_CGROUP_ROOT=$mnt
 			return 0
 		fi
 	done </proc/mounts
-	while read -r dev mnt type opts rest; do
+	while read -r _ mnt type opts rest; do
 		if [ "$type" = cgroup ] && [[ ,$opts, == *,memory,* ]]; then
 			CNM_CGROUP_VERSION=1 CNM_CGROUP_ROOT=$mnt
 			return 0

@@ -24,7 +24,6 @@
 
 GUEST_WORK=${GUEST_WORK:-$(mktemp -d /tmp/cnm-guest.XXXXXX)}
 GUEST_ROOT=
-GUEST_LIBDIR=/usr/lib/x86_64-linux-gnu
 
 guest_skip() {
 	echo "SKIP: $*" >&2
