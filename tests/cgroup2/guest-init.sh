@@ -44,12 +44,26 @@ export BUILD_ROOT=/cnm SOURCE_ROOT=/cnm
 . /cnm/tests/lib/fs.sh
 . /cnm/tests/lib/swap.sh
 
-# pagetouch in the cgroup, under a timeout; prints its exit status
+# pagetouch in the cgroup, under a timeout, while memory.swap.current is
+# sampled (its highest value goes to SWAP_HIGH: this kernel has no
+# memory.swap.peak); returns the workload's exit status
 run_workload() { # name
-	local rc=0
+	local rc=0 spid
+	(
+		high=0
+		while :; do
+			v=$(cat "$CNM_CGROUP/memory.swap.current") || break
+			[ "$v" -gt "$high" ] && high=$v && echo "$high" >"/tmp/$1.high"
+			sleep 0.05
+		done
+	) 2>/dev/null &
+	spid=$!
 	cnm_cgroup_start "/tmp/$1.out" timeout "$TIMEOUT" "$CNM_PAGETOUCH" \
 		--size "${WS_MIB}M" --phases seq_write,seq_read,verify
 	cnm_cgroup_wait || rc=$?
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	SWAP_HIGH=$(cat "/tmp/$1.high" 2>/dev/null || echo 0)
 	sed "s/^/  $1| /" "/tmp/$1.out"
 	return "$rc"
 }
@@ -86,9 +100,12 @@ ooms=$(cnm_cgroup_oom_kills)
 dout=$(($(cnm_vmstat pswpout) - out0))
 din=$(($(cnm_vmstat pswpin) - in0))
 need=$((((WS_MIB << 20) - LIMIT) / 4096 / 2))
-detail="memory.max=$max memory.swap.max=$smax pswpout=+$dout pswpin=+$din oom_kill=$ooms"
+detail="memory.max=$max memory.swap.max=$smax swap.current<=$SWAP_HIGH pswpout=+$dout pswpin=+$din oom_kill=$ooms"
+# the pages went to swap from this cgroup (its own swap.current), within
+# memory.swap.max, and every one came back
 [ "$rc" = 0 ] && [ "$ooms" = 0 ] && [ "$dout" -ge "$need" ] &&
-	[ "$din" -ge "$need" ] && [ "$smax" = $((96 << 20)) ]
+	[ "$din" -ge "$need" ] && [ "$smax" = $((96 << 20)) ] &&
+	[ "$SWAP_HIGH" -ge $((need * 4096)) ] && [ "$SWAP_HIGH" -le "$smax" ]
 result within-swap-max-every-page-verified $? "$detail rc=$rc"
 cnm_cgroup_remove
 
@@ -99,8 +116,10 @@ rc=0
 run_workload over || rc=$?
 ooms=$(cnm_cgroup_oom_kills)
 smaxhits=$(awk '$1 == "max" { print $2 }' "$CNM_CGROUP/memory.swap.events")
-detail="memory.swap.max=$(cat "$CNM_CGROUP/memory.swap.max") rc=$rc oom_kill=$ooms swap.events.max=$smaxhits"
-[ "$rc" != 0 ] && [ "$ooms" -ge 1 ] && [ "${smaxhits:-0}" -ge 1 ]
+detail="memory.swap.max=$(cat "$CNM_CGROUP/memory.swap.max") swap.current<=$SWAP_HIGH rc=$rc oom_kill=$ooms swap.events.max=$smaxhits"
+# killed, having hit the limit, and never above it
+[ "$rc" != 0 ] && [ "$ooms" -ge 1 ] && [ "${smaxhits:-0}" -ge 1 ] &&
+	[ "$SWAP_HIGH" -le $((8 << 20)) ]
 result over-swap-max-is-oom-killed $? "$detail"
 cnm_cgroup_remove
 

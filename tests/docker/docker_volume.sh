@@ -152,6 +152,9 @@ reps=$(cnm_stat_json "$VOLROOT/$VOL" 's["replicas"]')
 
 # --- a 32 MiB container writes 128 MiB; another reads it back
 w0=$(cnm_stat_json "$VOLROOT/$VOL" 's["bytes_written"]')
+# the container's own memory limit, as it sees it (cgroup v2 or v1)
+lim=$(run 32m 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes')
+[ "$lim" = $((32 << 20)) ] || fail "the container's memory limit is '$lim', expected 32 MiB"
 h1=$(run 32m 'dd if=/dev/urandom of=/scratch/data bs=1M count=128 2>/dev/null && sha256sum /scratch/data' | awk '{print $1}')
 [ -n "$h1" ] || fail "the writer container failed"
 h2=$(sha256sum "$VOLROOT/$VOL/data" | awk '{print $1}')
