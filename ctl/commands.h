@@ -21,3 +21,8 @@ CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
 	    "ask a donor to get SIZE bytes of slabs back from its clients")
 CTL_COMMAND("stats", cmd_stats, "stats MOUNTPOINT [--json]",
 	    "print a cnetmem mount's state (MOUNTPOINT/.cnetmem-stats)")
+CTL_COMMAND("serve", cmd_serve,
+	    "serve docker [--donor HOST:PORT ...] [--key-file FILE] "
+	    "[--socket PATH] [--root DIR] [--cnetmem PATH] [-- CNETMEM-ARGS]",
+	    "serve Docker's volume plugin protocol: one cnetmem mount per "
+	    "volume (root)")
