@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <syslog.h>
 
-static const char *const transports[] = { "tcp", "rdma", "auto", NULL };
+const char *const donor_transports[] = { "tcp", "rdma", "auto", NULL };
 const char *const donor_log_levels[] = { "error", "warning", "notice",
 					 "info",  "debug",   NULL };
 
@@ -31,8 +31,8 @@ const struct opt_def donor_opt_defs[] = {
 	  "allow serving without a key on non-loopback addresses" },
 	{ "grace-period", 0, OPT_INT, F(grace_period), "60", 0, 86400, NULL,
 	  "SECONDS", "keep a disconnected client's slabs this long" },
-	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0, transports,
-	  "tcp|rdma|auto", "listeners to run" },
+	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0,
+	  donor_transports, "tcp|rdma|auto", "listeners to run" },
 	{ "max-clients", 0, OPT_INT, F(max_clients), "256", 1, 65536, NULL, "N",
 	  "connections served at once" },
 	{ "low-watermark", 0, OPT_SIZE, F(low_watermark), "0", 0, 0, NULL,

@@ -35,6 +35,8 @@ struct donor_opts {
 
 extern const struct opt_def donor_opt_defs[];
 extern const char *const donor_log_levels[];
+/* names of enum donor_transport, as --transport takes them */
+extern const char *const donor_transports[];
 /* syslog level of donor_opts.log_level */
 int donor_syslog_level(int idx);
 

@@ -25,15 +25,24 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef CNM_DONOR_RDMA
-#define CNM_DONOR_RDMA 0
-#endif
+#define NLISTENERS 4
 
 #define USAGE                                                                  \
 	"cnetmem-donor [--config FILE] --listen ADDR:PORT --memory SIZE "      \
 	"[--key-file FILE] [--port-file FILE] [--foreground] [--insecure] "    \
 	"[--grace-period SECONDS] [--transport tcp|rdma|auto] "                \
 	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE]"
+
+/* The listener of the table named name, or NULL when not built. */
+static const struct donor_listener *listener_named(const char *name)
+{
+	const struct donor_listener *const *l;
+
+	for (l = donor_listeners; *l; l++)
+		if (!strcmp((*l)->name, name))
+			return *l;
+	return NULL;
+}
 
 /* Writes the port to path through a temporary file and rename(2). */
 static int write_port_file(const char *path, uint16_t port)
@@ -62,7 +71,10 @@ static int write_port_file(const char *path, uint16_t port)
 int main(int argc, char **argv)
 {
 	struct donor_opts c = { 0 };
-	struct donor_server *tcp = NULL, *rdma = NULL;
+	struct donor_server *srv[NLISTENERS] = { NULL };
+	const struct donor_listener *const *l;
+	char served[64] = "";
+	unsigned int i;
 	struct donor_server_cfg scfg = { 0 };
 	struct donor_cfg dcfg = { 0 };
 	struct auth_key key = { 0 };
@@ -119,9 +131,11 @@ int main(int argc, char **argv)
 				 "read and write donated memory",
 				 host);
 	}
-	if (c.transport == DONOR_RDMA && !CNM_DONOR_RDMA) {
-		log_err("donor: transport: rdma is not built in "
-			"(needs libibverbs and librdmacm at build time)");
+	if (c.transport != DONOR_AUTO &&
+	    !listener_named(donor_transports[c.transport])) {
+		log_err("donor: transport: %s is not built in "
+			"(needs libibverbs and librdmacm at build time)",
+			donor_transports[c.transport]);
 		goto out_opts;
 	}
 	if (!c.foreground) {
@@ -167,8 +181,10 @@ int main(int argc, char **argv)
 	dcfg.evict_wait_ms = (unsigned int)c.evict_wait * 1000;
 	dcfg.caps = key.set ? PROTO_CAP_AUTH : 0;
 	dcfg.meminfo_path = c.meminfo_file;
-	if (CNM_DONOR_RDMA && c.transport != DONOR_TCP)
-		dcfg.caps |= PROTO_CAP_RDMA;
+	for (l = donor_listeners; *l; l++)
+		if (c.transport == DONOR_AUTO ||
+		    !strcmp((*l)->name, donor_transports[c.transport]))
+			dcfg.caps |= (*l)->caps;
 	ret = donor_create(&dcfg, pool, &d);
 	if (ret) {
 		log_err("donor: %s", strerror(-ret));
@@ -182,32 +198,32 @@ int main(int argc, char **argv)
 	scfg.hs_timeout_ms = (unsigned int)c.handshake_timeout * 1000;
 	/* room for handshakes in flight beyond the clients served */
 	scfg.max_conns = (unsigned int)c.max_clients + 64;
-	if (c.transport != DONOR_RDMA &&
-	    tcp_server_start(d, &scfg, &tcp, &bound, err, sizeof(err))) {
-		log_err("donor: %s", err);
-		goto out_donor;
-	}
-#if CNM_DONOR_RDMA
-	if (c.transport != DONOR_TCP) {
-		char rport[16];
+	for (l = donor_listeners, i = 0; *l && i < NLISTENERS; l++, i++) {
+		char bport[16];
 
-		/* the RDMA listener takes the same port as TCP */
-		if (tcp) {
-			snprintf(rport, sizeof(rport), "%u", bound);
-			scfg.port = rport;
+		if (c.transport != DONOR_AUTO &&
+		    strcmp((*l)->name, donor_transports[c.transport]))
+			continue;
+		/* a later listener takes the port the first one bound */
+		if (bound) {
+			snprintf(bport, sizeof(bport), "%u", bound);
+			scfg.port = bport;
 		}
-		ret = rdma_server_start(d, &scfg, &rdma, &bound, err,
-					sizeof(err));
-		if (ret && c.transport == DONOR_RDMA) {
+		ret = (*l)->start(d, &scfg, &srv[i], &bound, err, sizeof(err));
+		if (ret && (!(*l)->optional || c.transport != DONOR_AUTO)) {
 			log_err("donor: %s", err);
 			goto out_servers;
 		}
 		if (ret) {
-			log_notice("donor: rdma: %s; serving tcp only", err);
-			donor_set_caps(d, dcfg.caps & ~PROTO_CAP_RDMA);
+			log_notice("donor: %s: %s; serving without it",
+				   (*l)->name, err);
+			donor_set_caps(d, donor_caps(d) & ~(*l)->caps);
+			continue;
 		}
+		snprintf(served + strlen(served),
+			 sizeof(served) - strlen(served), "%s%s",
+			 served[0] ? " " : "", (*l)->name);
 	}
-#endif
 	if (c.port_file) {
 		ret = write_port_file(c.port_file, bound);
 		if (ret) {
@@ -216,11 +232,11 @@ int main(int argc, char **argv)
 			goto out_servers;
 		}
 	}
-	log_notice("donor: serving %s of memory on %s:%u (%s%s, %s, grace "
+	log_notice("donor: serving %s of memory on %s:%u (%s, %s, grace "
 		   "period %lds)",
 		   format_size(pool_total_bytes(pool), sz, sizeof(sz)), host,
-		   bound, tcp ? "tcp" : "", rdma ? " rdma" : "",
-		   key.set ? "key required" : "no key", c.grace_period);
+		   bound, served, key.set ? "key required" : "no key",
+		   c.grace_period);
 	if (!pool_hugetlb(pool))
 		log_info("donor: no hugetlb pages; using normal pages with "
 			 "transparent huge pages where possible");
@@ -233,11 +249,10 @@ int main(int argc, char **argv)
 	if (c.port_file)
 		unlink(c.port_file);
 out_servers:
-#if CNM_DONOR_RDMA
-	rdma_server_stop(rdma);
-#endif
-	tcp_server_stop(tcp);
-out_donor:
+	/* in reverse: the last started stops first */
+	for (i = NLISTENERS; i-- > 0;)
+		if (srv[i])
+			donor_listeners[i]->stop(srv[i]);
 	donor_destroy(d);
 out_opts:
 	cpu_latency_release(qos);

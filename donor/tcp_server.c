@@ -9,8 +9,10 @@
  *                       eventfd -> send queued EVICTs
  *                       socket  -> read header, dmsg_check_hdr()
  *                                  read fixed body, dmsg_decode_body()
- *                                  act, reply (READ: writev straight from
- *                                  the slab; WRITE: recv straight into it)
+ *                                  dconn_request() (donor/serve.h) acts
+ *                                  and replies; its io op here: READ
+ *                                  writev straight from the slab, WRITE
+ *                                  recv straight into it
  *
  * A broken stream (bad header, bad body, handshake failure) gets ERROR or
  * an error reply, one warning naming the peer and the reason, and a close.
@@ -18,6 +20,7 @@
  * space) gets an error reply and the connection goes on.
  */
 #include "donor/dmsg.h"
+#include "donor/serve.h"
 #include "donor/server.h"
 
 #include "common/clock.h"
@@ -47,13 +50,12 @@
 #define DIRECT_MIN     4096	  /* longer payloads bypass the buffer */
 
 struct tconn {
-	struct session_conn sc; /* sc.peer names the client */
+	struct dconn dc; /* first; dc.sc.peer names the client */
 	struct donor_server *srv;
 	int fd;
 	int evfd;
 	pthread_t thread;
 	atomic_int done;
-	struct session *s;
 	pthread_mutex_t evlock;
 	uint32_t ev_slab[EVQ_LEN]; /* protected by evlock */
 	uint64_t ev_deadline[EVQ_LEN];
@@ -213,8 +215,8 @@ static int in_read(struct tconn *c, void *dst, size_t n, int timeout_ms)
 	}
 }
 
-static int reply(struct tconn *c, uint16_t op, uint64_t id, uint32_t status,
-		 const void *body, uint32_t len)
+static int send_reply(struct tconn *c, uint16_t op, uint64_t id,
+		      uint32_t status, const void *body, uint32_t len)
 {
 	uint8_t hdr[sizeof(struct wire_hdr)];
 	struct proto_hdr h = { .op = op,
@@ -229,10 +231,19 @@ static int reply(struct tconn *c, uint16_t op, uint64_t id, uint32_t status,
 	return send_iov_flags(c->fd, iov, h.len ? 2 : 1, more_flag(c));
 }
 
-/* Sends ERROR(why) with status err (positive) and logs the one line. */
-static void protocol_error(struct tconn *c, uint64_t id, int err,
-			   const char *why)
+/* dconn_ops.reply */
+static int tc_reply(struct dconn *dc, const struct proto_hdr *req,
+		    uint32_t status, const void *body, uint32_t len)
 {
+	return send_reply((struct tconn *)dc, req->op, req->id, status, body,
+			  len);
+}
+
+/* dconn_ops.error: ERROR(why) with status err; the core logged it. */
+static void tc_error(struct dconn *dc, uint64_t id, uint32_t err,
+		     const char *why)
+{
+	struct tconn *c = (struct tconn *)dc;
 	uint8_t hdr[sizeof(struct wire_hdr)];
 	size_t n = strlen(why);
 	struct proto_hdr h = { .op = PROTO_OP_ERROR, .id = id, .status = err };
@@ -244,7 +255,6 @@ static void protocol_error(struct tconn *c, uint64_t id, int err,
 	proto_hdr_enc(hdr, &h);
 	iov[0] = (struct iovec){ hdr, sizeof(hdr) };
 	iov[1] = (struct iovec){ (void *)why, n };
-	log_warn("client %s: %s; closing", c->sc.peer, why);
 	send_iov(c->fd, iov, 2);
 }
 
@@ -312,7 +322,7 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 		ret = in_fill(c, phase != DMSG_READY ? (int)timeout_ms : -1);
 		if (ret == -ETIMEDOUT)
 			log_warn("client %s: no %s within %u ms; closing",
-				 c->sc.peer,
+				 c->dc.sc.peer,
 				 phase == DMSG_HELLO ? "hello" : "auth",
 				 timeout_ms);
 		if (ret)
@@ -321,13 +331,13 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 	ret = in_read(c, raw, sizeof(raw), (int)timeout_ms);
 	if (ret) {
 		log_warn("client %s: truncated header (%s); closing",
-			 c->sc.peer,
+			 c->dc.sc.peer,
 			 ret == -ETIMEDOUT ? "timed out" : "closed");
 		return ret;
 	}
 	ret = dmsg_check_hdr(phase, raw, h, &why);
 	if (ret) {
-		protocol_error(c, 0, -ret, why);
+		dconn_fail(&c->dc, 0, ret, why);
 		return ret;
 	}
 	return 0;
@@ -343,91 +353,54 @@ static int read_body(struct tconn *c, const struct proto_hdr *h,
 	int ret;
 
 	if (n > sizeof(raw)) {
-		protocol_error(c, h->id, EMSGSIZE,
-			       "body length does not match the opcode");
+		dconn_fail(&c->dc, h->id, EMSGSIZE,
+			   "body length does not match the opcode");
 		return -EMSGSIZE;
 	}
 	ret = in_read(c, raw, n, (int)timeout_ms);
 	if (ret) {
 		log_warn("client %s: truncated %s message (%s); closing",
-			 c->sc.peer, proto_op_name(h->op),
+			 c->dc.sc.peer, proto_op_name(h->op),
 			 ret == -ETIMEDOUT ? "timed out" : "closed");
 		return ret;
 	}
 	ret = dmsg_decode_body(h, raw, b, &why);
 	if (ret)
-		protocol_error(c, h->id, -ret, why);
+		dconn_fail(&c->dc, h->id, ret, why);
 	return ret;
 }
 
+/*
+ * HELLO and AUTH, through the request core, within hs_timeout_ms in
+ * total. 0 once authenticated, else -errno (logged and answered).
+ */
 static int handshake(struct tconn *c)
 {
-	struct donor_server *srv = c->srv;
-	unsigned int tmo = srv->cfg.hs_timeout_ms;
+	unsigned int tmo = c->srv->cfg.hs_timeout_ms;
 	uint64_t start = mono_ns(), elapsed;
-	struct wire_hello in, out, wire;
 	struct proto_hdr h;
 	union dmsg_body b;
-	uint32_t status;
-	int ret;
+	int ret = 0;
 
-	ret = read_hdr(c, DMSG_HELLO, tmo, &h);
-	if (ret)
-		return ret > 0 ? -ECONNRESET : ret;
-	ret = read_body(c, &h, tmo, &b);
-	if (ret)
-		return ret;
-	in = b.hello;
-	status = hs_donor_hello(srv->cfg.key, donor_caps(srv->d), &in, &out);
-	if (!status) {
-		ret = session_attach(srv->d, in.session, in.slab_size, &c->sc,
-				     &c->s);
-		status = -ret;
-	}
-	/* log first: whoever reads the reply may look for the line */
-	if (status)
-		log_warn("client %s: hello refused: %s", c->sc.peer,
-			 status == EPROTONOSUPPORT ? "unsupported protocol "
-						     "version"
-			 : status == EACCES	   ? "client has no key and we "
-						     "require one"
-			 : status == EINVAL	   ? "slab size not possible"
-			 : status == EUSERS	   ? "too many clients"
-						   : strerror(status));
-	wire = out;
-	proto_hello_swap(&wire);
-	reply(c, PROTO_OP_HELLO, h.id, status, &wire, sizeof(wire));
-	if (status)
-		return -(int)status;
-	/* what is left of the handshake's time */
-	elapsed = (mono_ns() - start) / 1000000;
-	tmo = elapsed < tmo ? tmo - (unsigned int)elapsed : 1;
-	ret = read_hdr(c, DMSG_AUTH, tmo, &h);
-	if (ret) {
-		if (ret > 0)
+	while (!ret && c->dc.phase != DMSG_READY) {
+		/* what is left of the handshake's time */
+		elapsed = (mono_ns() - start) / 1000000;
+		tmo = elapsed < c->srv->cfg.hs_timeout_ms
+			      ? c->srv->cfg.hs_timeout_ms -
+					(unsigned int)elapsed
+			      : 1;
+		ret = read_hdr(c, c->dc.phase, tmo, &h);
+		if (ret > 0 && c->dc.phase == DMSG_AUTH)
 			log_warn("client %s: closed during the handshake "
 				 "(did it refuse our key?)",
-				 c->sc.peer);
-		ret = ret > 0 ? -ECONNRESET : ret;
-		goto out_detach;
+				 c->dc.sc.peer);
+		if (ret > 0)
+			ret = -ECONNRESET;
+		if (!ret)
+			ret = read_body(c, &h, tmo, &b);
+		if (!ret)
+			ret = dconn_request(&c->dc, &h, &b);
 	}
-	ret = read_body(c, &h, tmo, &b);
-	if (ret)
-		goto out_detach;
-	status = hs_donor_auth(srv->cfg.key, &in, &out, &b.auth);
-	if (status)
-		log_warn("client %s: authentication failed (wrong key)",
-			 c->sc.peer);
-	reply(c, PROTO_OP_AUTH, h.id, status, NULL, 0);
-	if (status) {
-		ret = -EACCES;
-		goto out_detach;
-	}
-	log_debug("client %s: authenticated", c->sc.peer);
-	return 0;
-out_detach:
-	session_detach(c->s, &c->sc);
-	c->s = NULL;
 	return ret;
 }
 
@@ -445,110 +418,51 @@ static int drain(struct tconn *c, uint32_t len)
 	return ret;
 }
 
-static const char *refusal(int err)
+/* dconn_ops.io: READ from the slab into the socket, WRITE the other
+ * way, no copy in between. */
+static int tc_io(struct dconn *dc, const struct proto_hdr *h,
+		 const struct wire_io *io)
 {
-	return err == -EFAULT	? "range outside the slab"
-	       : err == -EINVAL ? "slab not held by this client"
-				: strerror(-err);
-}
-
-/* One request on an authenticated connection; 0 to go on, else close. */
-static int serve_one(struct tconn *c, const struct proto_hdr *h,
-		     const union dmsg_body *b)
-{
-	struct donor *d = c->srv->d;
+	struct tconn *c = (struct tconn *)dc;
 	uint8_t hdr[sizeof(struct wire_hdr)];
-	struct wire_state st;
-	struct wire_slab slab;
 	struct iovec iov[2];
 	void *addr;
 	int ret;
 
-	switch (h->op) {
-	case PROTO_OP_READ:
-		ret = session_io_begin(c->s, b->io.slab, b->io.off, b->io.len,
-				       &addr);
-		if (ret) {
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: read slab %u off %llu len "
-					"%u refused: %s",
-					c->sc.peer, b->io.slab,
-					(unsigned long long)b->io.off,
-					b->io.len, refusal(ret));
-			return reply(c, h->op, h->id, -ret, NULL, 0);
-		}
+	ret = session_io_begin(dc->s, io->slab, io->off, io->len, &addr);
+	if (ret) {
+		dconn_io_refused(dc, h, io, ret);
+		if (h->op == PROTO_OP_WRITE && drain(c, io->len))
+			return -ECONNRESET;
+		return send_reply(c, h->op, h->id, (uint32_t)-ret, NULL, 0);
+	}
+	if (h->op == PROTO_OP_READ) {
 		proto_hdr_enc(hdr, &(struct proto_hdr){ .op = h->op,
 							.flags = PROTO_F_REPLY,
 							.id = h->id,
-							.len = b->io.len });
+							.len = io->len });
 		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
-		iov[1] = (struct iovec){ addr, b->io.len };
-		ret = send_iov_flags(c->fd, iov, b->io.len ? 2 : 1,
-				     more_flag(c));
-		session_io_end(c->s, b->io.slab, ret ? 0 : b->io.len, 0);
+		iov[1] = (struct iovec){ addr, io->len };
+		ret = send_iov_flags(c->fd, iov, io->len ? 2 : 1, more_flag(c));
+		session_io_end(dc->s, io->slab, ret ? 0 : io->len, 0);
 		return ret;
-	case PROTO_OP_WRITE:
-		ret = session_io_begin(c->s, b->io.slab, b->io.off, b->io.len,
-				       &addr);
-		if (ret) {
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: write slab %u off %llu len "
-					"%u refused: %s",
-					c->sc.peer, b->io.slab,
-					(unsigned long long)b->io.off,
-					b->io.len, refusal(ret));
-			if (drain(c, b->io.len))
-				return -ECONNRESET;
-			return reply(c, h->op, h->id, -ret, NULL, 0);
-		}
-		ret = in_read(c, addr, b->io.len, MSG_TIMEOUT_MS);
-		session_io_end(c->s, b->io.slab, 0, ret ? 0 : b->io.len);
-		if (ret) {
-			log_warn("client %s: truncated write (%s); closing",
-				 c->sc.peer,
-				 ret == -ETIMEDOUT ? "timed out" : "closed");
-			return ret;
-		}
-		return reply(c, h->op, h->id, 0, NULL, 0);
-	case PROTO_OP_QUERY:
-		session_state(c->s, &st);
-		proto_state_swap(&st);
-		return reply(c, h->op, h->id, 0, &st, sizeof(st));
-	case PROTO_OP_ALLOC:
-		ret = session_alloc(c->s, &slab);
-		if (ret) {
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: alloc refused: %s",
-					c->sc.peer,
-					ret == -ENOSPC ? "no free slab"
-						       : strerror(-ret));
-			return reply(c, h->op, h->id, -ret, NULL, 0);
-		}
-		/* the address is for RDMA registration only */
-		slab.addr = 0;
-		proto_slab_swap(&slab);
-		return reply(c, h->op, h->id, 0, &slab, sizeof(slab));
-	case PROTO_OP_FREE:
-		ret = session_free(c->s, b->ref.slab);
-		if (ret)
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: free slab %u refused: %s",
-					c->sc.peer, b->ref.slab, refusal(ret));
-		return reply(c, h->op, h->id, -ret, NULL, 0);
-	case PROTO_OP_HEARTBEAT:
-		return reply(c, h->op, h->id, 0, NULL, 0);
-	case PROTO_OP_RECLAIM:
-		ret = donor_reclaim(d, b->reclaim.bytes);
-		log_notice("client %s: reclaim of %llu bytes: asked for %d "
-			   "slabs back",
-			   c->sc.peer, (unsigned long long)b->reclaim.bytes,
-			   ret);
-		return reply(c, h->op, h->id, 0, NULL, 0);
-	default:
-		protocol_error(c, h->id, EOPNOTSUPP, "unexpected opcode");
-		return -EOPNOTSUPP;
 	}
+	ret = in_read(c, addr, io->len, MSG_TIMEOUT_MS);
+	session_io_end(dc->s, io->slab, 0, ret ? 0 : io->len);
+	if (ret) {
+		log_warn("client %s: truncated write (%s); closing",
+			 dc->sc.peer,
+			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		return ret;
+	}
+	return send_reply(c, h->op, h->id, 0, NULL, 0);
 }
+
+static const struct dconn_ops tcp_ops = {
+	.reply = tc_reply,
+	.error = tc_error,
+	.io = tc_io,
+};
 
 static void serve(struct tconn *c)
 {
@@ -588,7 +502,7 @@ static void serve(struct tconn *c)
 			break;
 		if (read_body(c, &h, MSG_TIMEOUT_MS, &b))
 			break;
-		if (serve_one(c, &h, &b))
+		if (dconn_request(&c->dc, &h, &b))
 			break;
 	}
 }
@@ -599,9 +513,9 @@ static void *conn_main(void *arg)
 
 	if (!handshake(c)) {
 		serve(c);
-		session_detach(c->s, &c->sc);
-		log_debug("client %s: disconnected", c->sc.peer);
+		log_debug("client %s: disconnected", c->dc.sc.peer);
 	}
+	dconn_close(&c->dc);
 	shutdown(c->fd, SHUT_RDWR);
 	atomic_store(&c->done, 1);
 	return NULL;
@@ -669,15 +583,18 @@ static void accept_one(struct donor_server *srv)
 	}
 	c->fd = fd;
 	c->srv = srv;
-	c->sc.evict = conn_evict;
-	peer_name((struct sockaddr *)&ss, sl, c->sc.peer, sizeof(c->sc.peer));
+	dconn_init(&c->dc, &tcp_ops, srv->d, srv->cfg.key, 0, "client");
+	c->dc.sc.evict = conn_evict;
+
+	peer_name((struct sockaddr *)&ss, sl, c->dc.sc.peer,
+		  sizeof(c->dc.sc.peer));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_mutex_init(&c->evlock, NULL);
 	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->evfd < 0 || pthread_create(&c->thread, NULL, conn_main, c)) {
 		LOG_RATELIMITED(LOG_ERR, "client %s: cannot start: %s",
-				c->sc.peer, strerror(errno));
+				c->dc.sc.peer, strerror(errno));
 		if (c->evfd >= 0)
 			close(c->evfd);
 		close(fd);
@@ -685,7 +602,7 @@ static void accept_one(struct donor_server *srv)
 		free(c);
 		return;
 	}
-	log_debug("client %s: connected", c->sc.peer);
+	log_debug("client %s: connected", c->dc.sc.peer);
 	pthread_mutex_lock(&srv->lock);
 	c->next = srv->conns;
 	srv->conns = c;
@@ -758,9 +675,9 @@ static int bind_listener(const char *host, const char *port, int *lfd,
 	return 0;
 }
 
-int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
-		     struct donor_server **out, uint16_t *bound_port, char *err,
-		     size_t errlen)
+static int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
+			    struct donor_server **out, uint16_t *bound_port,
+			    char *err, size_t errlen)
 {
 	struct donor_server *srv;
 	int ret;
@@ -778,7 +695,6 @@ int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		srv->cfg.hs_timeout_ms = 10000;
 	if (!srv->cfg.max_conns)
 		srv->cfg.max_conns = 1024;
-	pthread_mutex_init(&srv->lock, NULL);
 	ret = bind_listener(cfg->host, cfg->port, &srv->lfd, bound_port, err,
 			    errlen);
 	if (ret)
@@ -789,25 +705,24 @@ int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto out_close;
 	}
+	/* the acceptor takes the lock from its first loop on */
+	pthread_mutex_init(&srv->lock, NULL);
 	ret = -pthread_create(&srv->acceptor, NULL, acceptor_main, srv);
-	if (ret) {
-		snprintf(err, errlen, "cannot start a thread: %s",
-			 strerror(-ret));
-		goto out_stopfd;
+	if (!ret) {
+		*out = srv;
+		return 0;
 	}
-	*out = srv;
-	return 0;
-out_stopfd:
+	snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
+	pthread_mutex_destroy(&srv->lock);
 	close(srv->stopfd);
 out_close:
 	close(srv->lfd);
 out_free:
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return ret;
 }
 
-void tcp_server_stop(struct donor_server *srv)
+static void tcp_server_stop(struct donor_server *srv)
 {
 	uint64_t one = 1;
 
@@ -860,3 +775,9 @@ int donor_addr_is_loopback(const char *host)
 	freeaddrinfo(res);
 	return ret;
 }
+
+const struct donor_listener tcp_listener = {
+	.name = "tcp",
+	.start = tcp_server_start,
+	.stop = tcp_server_stop,
+};

@@ -381,8 +381,14 @@ int hs_client(int fd, const struct hs_params *p, struct hs_result *out,
 		snprintf(err, errlen, "expected an auth reply, got %s",
 			 proto_op_name(h.op));
 		ret = -EPROTO;
-	} else if (h.status) {
+	} else if (h.status == EACCES) {
 		snprintf(err, errlen, "donor refused our key (wrong key)");
+		ret = -EACCES;
+	} else if (h.status) {
+		/* the session attaches after AUTH: its refusals come here */
+		snprintf(err, errlen, "donor refused the session: %s",
+			 h.status == EINVAL ? "slab size not possible"
+					    : strerror((int)h.status));
 		ret = status_err(h.status);
 	}
 out:

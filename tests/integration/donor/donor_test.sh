@@ -287,7 +287,7 @@ case_max_clients_refuses_the_next() {
 	cnm_wait_for_file "$CNM_TMP/watch" 10 "$wpid"
 	out=$(tc d hello) && exit 1
 	grep -qi 'too many users' <<<"$out"
-	grep -q 'hello refused: too many clients' "$(cnm_donor_log d)"
+	grep -q 'session refused: too many clients' "$(cnm_donor_log d)"
 	cnm_stop_donor d
 	wait "$wpid"
 	cnm_fail_on_log_errors "$(cnm_donor_log d)"
