@@ -145,20 +145,41 @@ static int more_flag(const struct tconn *c)
 	return in_avail(c) - sizeof(w) >= le32toh(w.len) ? MSG_MORE : 0;
 }
 
-/* Waits until fd is readable: 0, -ETIMEDOUT or -errno; -1 waits forever. */
-static int wait_in(int fd, int timeout_ms)
+#define NO_DEADLINE UINT64_MAX
+
+/* The deadline ms milliseconds from now (common/clock.h time). */
+static uint64_t after_ms(unsigned int ms)
+{
+	return mono_ns() + (uint64_t)ms * 1000000ull;
+}
+
+/* Milliseconds left until deadline for poll(2): -1 forever, 0 if past. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = mono_ns();
+
+	if (deadline == NO_DEADLINE)
+		return -1;
+	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+}
+
+/*
+ * Waits until fd is readable or the absolute deadline passes (a peer
+ * trickling bytes does not move it): 0, -ETIMEDOUT or -errno.
+ */
+static int wait_in(int fd, uint64_t deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	int n;
 
 	do
-		n = poll(&pfd, 1, timeout_ms);
+		n = poll(&pfd, 1, ms_left(deadline));
 	while (n < 0 && errno == EINTR);
 	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
 
 /* Reads what the socket has into the buffer: 0, 1 on EOF, or -errno. */
-static int in_fill(struct tconn *c, int timeout_ms)
+static int in_fill(struct tconn *c, uint64_t deadline)
 {
 	ssize_t n;
 	int ret;
@@ -184,14 +205,15 @@ static int in_fill(struct tconn *c, int timeout_ms)
 			continue;
 		if (errno != EAGAIN)
 			return errno == ECONNRESET ? 1 : -errno;
-		ret = wait_in(c->fd, timeout_ms);
+		ret = wait_in(c->fd, deadline);
 		if (ret)
 			return ret;
 	}
 }
 
-/* Takes exactly n bytes of input: 0, -ECONNRESET, -ETIMEDOUT or -errno. */
-static int in_read(struct tconn *c, void *dst, size_t n, int timeout_ms)
+/* Takes exactly n bytes of input by the deadline: 0, -ECONNRESET,
+ * -ETIMEDOUT or -errno. */
+static int in_read(struct tconn *c, void *dst, size_t n, uint64_t deadline)
 {
 	uint8_t *p = dst;
 	size_t k;
@@ -208,8 +230,8 @@ static int in_read(struct tconn *c, void *dst, size_t n, int timeout_ms)
 		/* the buffer is empty now: big payloads go straight in */
 		if (n >= DIRECT_MIN)
 			return hs_read_full(c->fd, p, n,
-					    (unsigned int)timeout_ms);
-		ret = in_fill(c, timeout_ms);
+					    (unsigned int)ms_left(deadline));
+		ret = in_fill(c, deadline);
 		if (ret)
 			return ret > 0 ? -ECONNRESET : ret;
 	}
@@ -310,8 +332,8 @@ static int send_evicts(struct tconn *c)
  * Reads one request header: 1 on a clean close before any byte, 0 with
  * *h set, or a negative errno (after logging and answering).
  */
-static int read_hdr(struct tconn *c, enum dmsg_phase phase,
-		    unsigned int timeout_ms, struct proto_hdr *h)
+static int read_hdr(struct tconn *c, enum dmsg_phase phase, uint64_t deadline,
+		    struct proto_hdr *h)
 {
 	uint8_t raw[sizeof(struct wire_hdr)];
 	const char *why;
@@ -319,16 +341,16 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 
 	if (!in_avail(c)) {
 		/* before authentication nobody may hold a thread for long */
-		ret = in_fill(c, phase != DMSG_READY ? (int)timeout_ms : -1);
+		ret = in_fill(c, phase != DMSG_READY ? deadline : NO_DEADLINE);
 		if (ret == -ETIMEDOUT)
 			log_warn("client %s: no %s within %u ms; closing",
 				 c->dc.sc.peer,
 				 phase == DMSG_HELLO ? "hello" : "auth",
-				 timeout_ms);
+				 c->srv->cfg.hs_timeout_ms);
 		if (ret)
 			return ret;
 	}
-	ret = in_read(c, raw, sizeof(raw), (int)timeout_ms);
+	ret = in_read(c, raw, sizeof(raw), deadline);
 	if (ret) {
 		log_warn("client %s: truncated header (%s); closing",
 			 c->dc.sc.peer,
@@ -345,7 +367,7 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 
 /* Reads and decodes the fixed body of h; logs and answers on error. */
 static int read_body(struct tconn *c, const struct proto_hdr *h,
-		     unsigned int timeout_ms, union dmsg_body *b)
+		     uint64_t deadline, union dmsg_body *b)
 {
 	uint8_t raw[sizeof(union dmsg_body)];
 	size_t n = dmsg_fixed_len(h);
@@ -357,7 +379,7 @@ static int read_body(struct tconn *c, const struct proto_hdr *h,
 			   "body length does not match the opcode");
 		return -EMSGSIZE;
 	}
-	ret = in_read(c, raw, n, (int)timeout_ms);
+	ret = in_read(c, raw, n, deadline);
 	if (ret) {
 		log_warn("client %s: truncated %s message (%s); closing",
 			 c->dc.sc.peer, proto_op_name(h->op),
@@ -376,20 +398,14 @@ static int read_body(struct tconn *c, const struct proto_hdr *h,
  */
 static int handshake(struct tconn *c)
 {
-	unsigned int tmo = c->srv->cfg.hs_timeout_ms;
-	uint64_t start = mono_ns(), elapsed;
+	/* absolute (sshd's LoginGraceTime): trickling bytes gains nothing */
+	uint64_t deadline = after_ms(c->srv->cfg.hs_timeout_ms);
 	struct proto_hdr h;
 	union dmsg_body b;
 	int ret = 0;
 
 	while (!ret && c->dc.phase != DMSG_READY) {
-		/* what is left of the handshake's time */
-		elapsed = (mono_ns() - start) / 1000000;
-		tmo = elapsed < c->srv->cfg.hs_timeout_ms
-			      ? c->srv->cfg.hs_timeout_ms -
-					(unsigned int)elapsed
-			      : 1;
-		ret = read_hdr(c, c->dc.phase, tmo, &h);
+		ret = read_hdr(c, c->dc.phase, deadline, &h);
 		if (ret > 0 && c->dc.phase == DMSG_AUTH)
 			log_warn("client %s: closed during the handshake "
 				 "(did it refuse our key?)",
@@ -397,7 +413,7 @@ static int handshake(struct tconn *c)
 		if (ret > 0)
 			ret = -ECONNRESET;
 		if (!ret)
-			ret = read_body(c, &h, tmo, &b);
+			ret = read_body(c, &h, deadline, &b);
 		if (!ret)
 			ret = dconn_request(&c->dc, &h, &b);
 	}
@@ -412,7 +428,7 @@ static int drain(struct tconn *c, uint32_t len)
 	while (len && !ret) {
 		uint32_t n = len < DRAIN_BUF ? len : DRAIN_BUF;
 
-		ret = in_read(c, c->drain, n, MSG_TIMEOUT_MS);
+		ret = in_read(c, c->drain, n, after_ms(MSG_TIMEOUT_MS));
 		len -= n;
 	}
 	return ret;
@@ -447,7 +463,7 @@ static int tc_io(struct dconn *dc, const struct proto_hdr *h,
 		session_io_end(dc->s, io->slab, ret ? 0 : io->len, 0);
 		return ret;
 	}
-	ret = in_read(c, addr, io->len, MSG_TIMEOUT_MS);
+	ret = in_read(c, addr, io->len, after_ms(MSG_TIMEOUT_MS));
 	session_io_end(dc->s, io->slab, 0, ret ? 0 : io->len);
 	if (ret) {
 		log_warn("client %s: truncated write (%s); closing",
@@ -491,16 +507,16 @@ static void serve(struct tconn *c)
 			}
 			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			ret = in_fill(c, 0);
+			ret = in_fill(c, mono_ns()); /* no wait */
 			if (ret == -ETIMEDOUT)
 				continue;
 			if (ret)
 				break; /* closed by the client, or reset */
 		}
-		ret = read_hdr(c, DMSG_READY, MSG_TIMEOUT_MS, &h);
+		ret = read_hdr(c, DMSG_READY, after_ms(MSG_TIMEOUT_MS), &h);
 		if (ret)
 			break;
-		if (read_body(c, &h, MSG_TIMEOUT_MS, &b))
+		if (read_body(c, &h, after_ms(MSG_TIMEOUT_MS), &b))
 			break;
 		if (dconn_request(&c->dc, &h, &b))
 			break;
