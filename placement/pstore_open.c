@@ -76,9 +76,11 @@ void ps_evict_mark(struct pstore *ps, unsigned int di, uint32_t rslab)
 	}
 	pthread_cond_broadcast(&ps->repair_cv);
 	pthread_mutex_unlock(&ps->lock);
-	log_notice("donor %s: slab %" PRIu32 ": evict request%s",
-		   ps->donors[di].addr, rslab,
-		   found ? ", migrating" : " for a slab we do not hold");
+	/* a hostile donor may send a flood of these */
+	LOG_RATELIMITED(LOG_NOTICE,
+			"donor %s: slab %" PRIu32 ": evict request%s",
+			ps->donors[di].addr, rslab,
+			found ? ", migrating" : " for a slab we do not hold");
 }
 
 static void on_event(void *arg, struct xport *x, const struct xport_event *ev)

@@ -689,7 +689,9 @@ static int handle_unsolicited(struct tcp_conn *c, int fd,
 		if (ret)
 			return ret;
 		proto_evict_swap(&ev);
-		log_info("donor %s: asks slab %u back", c->peer, ev.slab);
+		/* a hostile donor may flood these: rate-limited */
+		LOG_RATELIMITED(LOG_INFO, "donor %s: asks slab %u back",
+				c->peer, ev.slab);
 		emit(c, XPORT_EV_EVICT, 0, ev.slab, ev.deadline_ms);
 		return 0;
 	case PROTO_OP_ERROR:
