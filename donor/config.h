@@ -18,12 +18,15 @@ struct donor_opts {
 	char *listen;
 	uint64_t memory;
 	char *key_file;
+	struct opt_strlist client; /* NAME:KEYFILE[:QUOTA] */
+	char *operator_key_file;
 	char *port_file;
 	int foreground;
 	int insecure;
 	long grace_period; /* seconds */
 	int transport;	   /* enum donor_transport */
 	long max_clients;
+	long max_startups;
 	uint64_t low_watermark;
 	uint64_t high_watermark;
 	long evict_wait; /* seconds */

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "donor/config.h"
+#include "donor/keys.h"
 #include "donor/meminfo.h"
 #include "donor/pool.h"
 #include "donor/server.h"
@@ -29,7 +30,9 @@
 
 #define USAGE                                                                  \
 	"cnetmem-donor [--config FILE] --listen ADDR:PORT --memory SIZE "      \
-	"[--key-file FILE] [--port-file FILE] [--foreground] [--insecure] "    \
+	"[--key-file FILE] [--client NAME:KEYFILE[:QUOTA]]... "                \
+	"[--operator-key-file FILE] [--port-file FILE] [--foreground] "        \
+	"[--insecure] "                                                        \
 	"[--grace-period SECONDS] [--transport tcp|rdma|auto] "                \
 	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE]"
 
@@ -77,7 +80,7 @@ int main(int argc, char **argv)
 	unsigned int i;
 	struct donor_server_cfg scfg = { 0 };
 	struct donor_cfg dcfg = { 0 };
-	struct auth_key key = { 0 };
+	struct auth_keyring kr = { 0 };
 	struct donor *d = NULL;
 	struct pool *pool = NULL;
 	char host[256], port[32], err[512], sz[32];
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
 	uint64_t avail;
 	sigset_t sigs;
 	struct opts o;
-	int npos, ret, sig, lb, qos = -1, status = EXIT_FAILURE;
+	int npos, ret, sig, qos = -1, status = EXIT_FAILURE;
 
 	if (auth_init()) {
 		log_err("donor: cannot initialise libsodium");
@@ -107,41 +110,39 @@ int main(int argc, char **argv)
 	}
 	log_set_level(donor_syslog_level(c.log_level));
 	parse_hostport(c.listen, NULL, host, sizeof(host), port, sizeof(port));
-	if (c.key_file && auth_key_load(c.key_file, &key, err, sizeof(err))) {
+	if (donor_keyring_load(&c, &kr, err, sizeof(err))) {
 		log_err("donor: %s", err);
 		goto out_opts;
 	}
-	if (!key.set) {
-		lb = donor_addr_is_loopback(host);
-		if (lb < 0) {
-			log_err("donor: listen address %s does not resolve",
-				host);
-			goto out_opts;
-		}
-		if (!lb && !c.insecure) {
-			log_err("donor: refusing to serve %s without a key: "
-				"give --key-file, or --insecure to accept "
-				"anyone who can reach this address",
-				host);
-			goto out_opts;
-		}
-		if (!lb)
-			log_warn("donor: INSECURE: serving %s WITHOUT "
-				 "AUTHENTICATION; anyone who reaches it can "
-				 "read and write donated memory",
-				 host);
+	if (kr.n && c.insecure) {
+		log_err("donor: --insecure serves without keys, but keys are "
+			"given; drop one or the other");
+		goto out_keys;
 	}
+	if (!kr.n && !c.insecure) {
+		log_err("donor: no key: give --key-file, --client or "
+			"--operator-key-file (or --insecure to let anyone who "
+			"reaches %s read and write donated memory)",
+			host);
+		goto out_keys;
+	}
+	if (!kr.n)
+		log_warn(
+			"donor: INSECURE: serving %s WITHOUT AUTHENTICATION; "
+			"any process or host that reaches it can read and "
+			"write donated memory, impersonate clients and reclaim",
+			host);
 	if (c.transport != DONOR_AUTO &&
 	    !listener_named(donor_transports[c.transport])) {
 		log_err("donor: transport: %s is not built in "
 			"(needs libibverbs and librdmacm at build time)",
 			donor_transports[c.transport]);
-		goto out_opts;
+		goto out_keys;
 	}
 	if (!c.foreground) {
 		if (daemon(1, 0) < 0) {
 			log_err("donor: daemon: %s", strerror(errno));
-			goto out_opts;
+			goto out_keys;
 		}
 		log_to_syslog("cnetmem-donor");
 	}
@@ -159,7 +160,7 @@ int main(int argc, char **argv)
 				"request on /dev/cpu_dma_latency: %s (needs "
 				"root)",
 				strerror(-qos));
-			goto out_opts;
+			goto out_keys;
 		}
 	}
 	/* touching more than the host has would bring the OOM killer */
@@ -168,18 +169,18 @@ int main(int argc, char **argv)
 			"%s available",
 			format_size(c.memory, sz, sizeof(sz)),
 			format_size(avail, err, sizeof(err)));
-		goto out_opts;
+		goto out_keys;
 	}
 	if (pool_create(c.memory, 0, &pool, err, sizeof(err))) {
 		log_err("donor: %s", err);
-		goto out_opts;
+		goto out_keys;
 	}
 	dcfg.grace_ms = (unsigned int)c.grace_period * 1000;
 	dcfg.max_conns = (unsigned int)c.max_clients;
 	dcfg.low_watermark = c.low_watermark;
 	dcfg.high_watermark = c.high_watermark;
 	dcfg.evict_wait_ms = (unsigned int)c.evict_wait * 1000;
-	dcfg.caps = key.set ? PROTO_CAP_AUTH : 0;
+	dcfg.caps = kr.n ? PROTO_CAP_AUTH : 0;
 	dcfg.meminfo_path = c.meminfo_file;
 	for (l = donor_listeners; *l; l++)
 		if (c.transport == DONOR_AUTO ||
@@ -189,15 +190,17 @@ int main(int argc, char **argv)
 	if (ret) {
 		log_err("donor: %s", strerror(-ret));
 		pool_destroy(pool);
-		goto out_opts;
+		goto out_keys;
 	}
 	scfg.host = host;
 	scfg.port = port;
-	scfg.key = &key;
+	scfg.kr = &kr;
 	scfg.caps = dcfg.caps;
 	scfg.hs_timeout_ms = (unsigned int)c.handshake_timeout * 1000;
-	/* room for handshakes in flight beyond the clients served */
-	scfg.max_conns = (unsigned int)c.max_clients + 64;
+	scfg.max_startups = (unsigned int)c.max_startups;
+	/* room for handshakes in flight beyond the clients served, and for
+	 * dropped ones not yet gone */
+	scfg.max_conns = (unsigned int)(c.max_clients + 2 * c.max_startups);
 	for (l = donor_listeners, i = 0; *l && i < NLISTENERS; l++, i++) {
 		char bport[16];
 
@@ -235,7 +238,7 @@ int main(int argc, char **argv)
 	log_notice("donor: serving %s of memory on %s:%u (%s, %s, grace "
 		   "period %lds)",
 		   format_size(pool_total_bytes(pool), sz, sizeof(sz)), host,
-		   bound, served, key.set ? "key required" : "no key",
+		   bound, served, kr.n ? "keys required" : "INSECURE, no key",
 		   c.grace_period);
 	if (!pool_hugetlb(pool))
 		log_info("donor: no hugetlb pages; using normal pages with "
@@ -254,9 +257,10 @@ out_servers:
 		if (srv[i])
 			donor_listeners[i]->stop(srv[i]);
 	donor_destroy(d);
+out_keys:
+	donor_keyring_free(&kr);
 out_opts:
 	cpu_latency_release(qos);
 	opts_free(&o);
-	memset(&key, 0, sizeof(key));
 	return status;
 }

@@ -83,11 +83,12 @@ struct rconn {
 
 struct donor_server {
 	struct donor *donor;
-	struct auth_key key;
+	const struct auth_keyring *kr; /* borrowed */
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen;
 	unsigned int port;
 	unsigned int hs_ms;
+	unsigned int max_startups; /* connections still authenticating */
 	int wake_fd;
 	int stop;
 	pthread_t thr;
@@ -535,6 +536,30 @@ static struct rconn *conn_of(struct donor_server *s, struct rdma_cm_id *id)
 	return NULL;
 }
 
+/* Makes room for one more handshake when max_startups are running: the
+ * oldest still authenticating goes (sshd MaxStartups), so they never lock
+ * out clients that can authenticate. */
+static void startups_limit(struct donor_server *s)
+{
+	struct rconn *c, *oldest = NULL;
+	unsigned int n = 0;
+
+	for (c = s->conns; c; c = c->next) {
+		if (c->dead || c->dc.phase == DMSG_READY)
+			continue;
+		n++;
+		if (!oldest || c->t_connect_ms < oldest->t_connect_ms)
+			oldest = c;
+	}
+	if (n < s->max_startups)
+		return;
+	LOG_RATELIMITED(LOG_WARNING,
+			"rdma client %s: dropped: %u connections still "
+			"authenticating (max-startups)",
+			oldest->dc.sc.peer, n);
+	conn_kill(oldest, "too many connections still authenticating");
+}
+
 /* A CONNECT_REQUEST: everything per client, then accept. */
 static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		     const struct rdma_conn_param *req)
@@ -552,7 +577,7 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		goto out_reject;
 	c->srv = s;
 	c->id = id;
-	dconn_init(&c->dc, &rdma_ops, s->donor, &s->key, PROTO_CAP_RDMA,
+	dconn_init(&c->dc, &rdma_ops, s->donor, s->kr, PROTO_CAP_RDMA,
 		   "rdma client");
 	c->dc.sc.evict = rc_evict;
 	c->t_connect_ms = now_ms();
@@ -566,6 +591,7 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 			  host, sizeof(host));
 	snprintf(c->dc.sc.peer, sizeof(c->dc.sc.peer), "%s:%u", host,
 		 (unsigned int)ntohs(rdma_get_dst_port(id)));
+	startups_limit(s);
 	if (s->nconns >= RS_MAXCONN)
 		goto out_free;
 	if (ibv_query_device(id->verbs, &da))
@@ -741,8 +767,8 @@ static int rdma_server_start(struct donor *d,
 		return -ENOMEM;
 	s->donor = d;
 	s->hs_ms = cfg->hs_timeout_ms ? cfg->hs_timeout_ms : 10000;
-	if (cfg->key)
-		s->key = *cfg->key;
+	s->max_startups = cfg->max_startups ? cfg->max_startups : 10;
+	s->kr = cfg->kr;
 	pthread_mutex_init(&s->lock, NULL);
 	snprintf(err, errlen, "rdma listener: out of resources");
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

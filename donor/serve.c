@@ -3,10 +3,12 @@
  * serve - one request handler for every donor listener.
  *
  *   phase HELLO:  HELLO -> hs_donor_hello() -> reply (nonce, proof)
- *   phase AUTH:   AUTH  -> hs_donor_auth() -> session_attach()
+ *   phase AUTH:   AUTH  -> hs_donor_auth() (key; RESUME: the session's
+ *                       secret) -> same owner? -> session_attach()
  *                       -> ops->authenticated() -> AUTH reply
- *   phase READY:  QUERY, ALLOC (+ ops->slab_add), FREE (ops->slab_del
- *                 first), HEARTBEAT, RECLAIM, READ/WRITE (ops->io)
+ *   phase READY:  QUERY, ALLOC (quota; + ops->slab_add), FREE
+ *                 (ops->slab_del first), HEARTBEAT, RECLAIM (operator),
+ *                 READ/WRITE (ops->io)
  */
 #include "donor/serve.h"
 
@@ -17,11 +19,12 @@
 #include <string.h>
 
 void dconn_init(struct dconn *c, const struct dconn_ops *ops, struct donor *d,
-		const struct auth_key *key, uint32_t caps, const char *kind)
+		const struct auth_keyring *kr, uint32_t caps, const char *kind)
 {
 	c->ops = ops;
 	c->d = d;
-	c->key = key;
+	memset(&c->hs, 0, sizeof(c->hs));
+	c->hs.kr = kr;
 	c->caps = caps;
 	c->kind = kind;
 	c->phase = DMSG_HELLO;
@@ -56,12 +59,20 @@ void dconn_close(struct dconn *c)
 	if (c->s)
 		session_detach(c->s, &c->sc);
 	c->s = NULL;
+	hs_donor_wipe(&c->hs);
+	explicit_bzero(c->old_secret, sizeof(c->old_secret));
+}
+
+/* The identity's name for logs. */
+static const char *who(const struct auth_ident *id)
+{
+	return id ? id->name : "(keyless)";
 }
 
 static const char *hello_refusal(uint32_t status)
 {
 	return status == EPROTONOSUPPORT ? "unsupported protocol version"
-	       : status == EACCES ? "client has no key and we require one"
+	       : status == EACCES ? "no key, or an identity we do not know"
 	       : status == EINVAL ? "slab size not possible"
 	       : status == EUSERS ? "too many clients"
 				  : strerror((int)status);
@@ -74,9 +85,9 @@ static int do_hello(struct dconn *c, const struct proto_hdr *h,
 	uint32_t status;
 	int ret;
 
-	c->hin = *in;
-	status = hs_donor_hello(c->key, donor_caps(c->d) | c->caps, &c->hin,
-				&c->hout);
+	c->resume = session_lookup(c->d, in->session, &c->owner, c->old_secret);
+	status = hs_donor_hello(&c->hs, donor_caps(c->d) | c->caps, c->resume,
+				in);
 	if (status) {
 		/* log first: whoever reads the reply may look for the line */
 		LOG_RATELIMITED(LOG_WARNING, "%s %s: hello refused: %s",
@@ -84,7 +95,7 @@ static int do_hello(struct dconn *c, const struct proto_hdr *h,
 		ret = c->ops->reply(c, h, status, NULL, 0);
 		return ret ? ret : -(int)status;
 	}
-	wire = c->hout;
+	wire = c->hs.out;
 	proto_hello_swap(&wire);
 	c->phase = DMSG_AUTH;
 	return c->ops->reply(c, h, 0, &wire, sizeof(wire));
@@ -93,19 +104,34 @@ static int do_hello(struct dconn *c, const struct proto_hdr *h,
 static int do_auth(struct dconn *c, const struct proto_hdr *h,
 		   const struct wire_auth *auth)
 {
+	struct session_bind b = { .resume = c->resume,
+				  .old_secret = c->old_secret,
+				  .secret = c->hs.secret };
 	uint32_t status;
 	int ret;
 
-	status = hs_donor_auth(c->key, &c->hin, &c->hout, auth);
+	status = hs_donor_auth(&c->hs, c->resume ? c->old_secret : NULL, auth);
 	if (status) {
 		LOG_RATELIMITED(LOG_WARNING,
-				"%s %s: authentication failed (wrong key)",
+				"%s %s: authentication failed (wrong key, or "
+				"no proof of the session's secret)",
 				c->kind, c->sc.peer);
 		goto out_refuse;
 	}
+	b.ident = c->hs.ident;
+	/* a session id alone is no bearer token: it is its creator's */
+	if (c->resume && c->owner != b.ident) {
+		status = EACCES;
+		LOG_RATELIMITED(LOG_WARNING,
+				"%s %s: session belongs to identity %s, not "
+				"%s: refused",
+				c->kind, c->sc.peer, who(c->owner),
+				who(b.ident));
+		goto out_refuse;
+	}
 	/* only a proven peer reaches a session (and its EVICTs) */
-	ret = session_attach(c->d, c->hin.session, c->hout.slab_size, &c->sc,
-			     &c->s);
+	ret = session_attach(c->d, c->hs.in.session, c->hs.out.slab_size, &b,
+			     &c->sc, &c->s);
 	if (ret) {
 		c->s = NULL;
 		status = (uint32_t)-ret;
@@ -114,7 +140,8 @@ static int do_auth(struct dconn *c, const struct proto_hdr *h,
 		goto out_refuse;
 	}
 	c->phase = DMSG_READY;
-	log_debug("%s %s: authenticated", c->kind, c->sc.peer);
+	log_debug("%s %s: authenticated as %s", c->kind, c->sc.peer,
+		  who(b.ident));
 	ret = c->ops->authenticated ? c->ops->authenticated(c, h) : 0;
 	if (ret)
 		return ret < 0 ? ret : 0;
@@ -130,7 +157,23 @@ static int do_alloc(struct dconn *c, const struct proto_hdr *h)
 	void *addr;
 	int ret;
 
+	if (c->hs.ident && c->hs.ident->operator) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"%s %s: alloc refused: the operator's identity "
+				"holds no slabs",
+				c->kind, c->sc.peer);
+		return c->ops->reply(c, h, EPERM, NULL, 0);
+	}
 	ret = session_alloc(c->s, &ws);
+	if (ret == -EDQUOT) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"%s %s: alloc refused: identity %s is at its "
+				"quota of %llu bytes",
+				c->kind, c->sc.peer, who(c->hs.ident),
+				(unsigned long long)c->hs.ident->quota);
+		/* to the client a quota is a full donor: place elsewhere */
+		return c->ops->reply(c, h, ENOSPC, NULL, 0);
+	}
 	if (ret) {
 		LOG_RATELIMITED(LOG_WARNING, "%s %s: alloc refused: %s",
 				c->kind, c->sc.peer,
@@ -191,6 +234,15 @@ static int do_ready(struct dconn *c, const struct proto_hdr *h,
 	case PROTO_OP_HEARTBEAT:
 		return c->ops->reply(c, h, 0, NULL, 0);
 	case PROTO_OP_RECLAIM:
+		/* administrative: the operator's key, never a client's */
+		if (c->hs.kr && c->hs.kr->n &&
+		    (!c->hs.ident || !c->hs.ident->operator)) {
+			LOG_RATELIMITED(LOG_WARNING,
+					"%s %s: reclaim refused: identity %s "
+					"is not the operator",
+					c->kind, c->sc.peer, who(c->hs.ident));
+			return c->ops->reply(c, h, EPERM, NULL, 0);
+		}
 		ret = (int)donor_reclaim(c->d, b->reclaim.bytes);
 		log_notice("%s %s: reclaim of %llu bytes: asked for %d slabs "
 			   "back",

@@ -5,8 +5,10 @@
  * it reads a message, checks its header for the connection's phase
  * (dmsg_check_hdr()), decodes the fixed body (dmsg_decode_body()) and
  * hands it to dconn_request(), which runs the handshake (HELLO, AUTH),
- * attaches the session only once AUTH proved the key, and executes
- * QUERY, ALLOC, FREE, HEARTBEAT and RECLAIM on the session core
+ * attaches the session only once AUTH proved the identity's key (and, for
+ * an existing session, that it is the identity's and its secret), and
+ * executes QUERY, ALLOC (within the identity's quota), FREE, HEARTBEAT
+ * and RECLAIM (the operator's identity only) on the session core
  * (donor/session.h). What differs per transport are the ops below: how a
  * reply or an ERROR leaves, how READ/WRITE data moves (TCP: in the stream;
  * RDMA: one-sided, so READ/WRITE messages are refused), and the hooks
@@ -24,6 +26,7 @@
 #include "donor/dmsg.h"
 #include "donor/session.h"
 #include "rdma/auth.h"
+#include "rdma/handshake.h"
 #include "rdma/proto.h"
 
 #include <stdint.h>
@@ -59,18 +62,20 @@ struct dconn {
 	struct session_conn sc; /* first: session callbacks cast back */
 	const struct dconn_ops *ops;
 	struct donor *d;
-	const struct auth_key *key; /* borrowed; NULL or !set: no key */
-	uint32_t caps;		    /* added to donor_caps() (CAP_RDMA) */
-	const char *kind;	    /* "client", "rdma client": for logs */
+	uint32_t caps;	  /* added to donor_caps() (CAP_RDMA) */
+	const char *kind; /* "client", "rdma client": for logs */
 	enum dmsg_phase phase;
-	struct wire_hello hin, hout; /* this handshake, host order */
-	struct session *s;	     /* set from AUTH on */
+	struct hs_donor hs; /* this handshake; hs.ident: who, once proved */
+	int resume;	    /* HELLO found the session */
+	const struct auth_ident *owner;	  /* resume: the session's owner */
+	uint8_t old_secret[AUTH_KEY_LEN]; /* resume: the session's secret */
+	struct session *s;		  /* set from AUTH on */
 };
 
 /* Fills c for a fresh connection (phase HELLO); sc.evict and sc.peer are
  * the transport's to set. */
 void dconn_init(struct dconn *c, const struct dconn_ops *ops, struct donor *d,
-		const struct auth_key *key, uint32_t caps, const char *kind);
+		const struct auth_keyring *kr, uint32_t caps, const char *kind);
 /*
  * Executes one checked and decoded request (h, b) in the connection's
  * phase, reply included. 0 to go on; -errno when the connection must

@@ -23,10 +23,14 @@ struct donor_server;
 struct donor_server_cfg {
 	const char *host; /* borrowed for start() only */
 	const char *port;
-	const struct auth_key *key; /* borrowed until stop() */
+	const struct auth_keyring *kr; /* borrowed until stop(); empty:
+					 * keyless (--insecure) */
 	uint32_t caps;		    /* initial PROTO_CAP_*; see donor_caps() */
 	unsigned int hs_timeout_ms; /* handshake; 0 = 10 s */
 	unsigned int max_conns; /* sockets, authenticated or not; 0 = 1024 */
+	/* connections still authenticating (sshd MaxStartups); when full,
+	 * the oldest is dropped for the newcomer; 0 = 10 */
+	unsigned int max_startups;
 };
 
 /*
@@ -50,11 +54,5 @@ extern const struct donor_listener rdma_listener; /* rdma_server.c */
 /* The listeners this build has, in start order (tcp first: rdma takes the
  * port tcp bound), NULL-terminated (donor/listeners.c). */
 extern const struct donor_listener *const donor_listeners[];
-
-/*
- * 1 if every address host resolves to is a loopback address, 0 if not,
- * -errno (e.g. -ENOENT) when it does not resolve.
- */
-int donor_addr_is_loopback(const char *host);
 
 #endif

@@ -56,6 +56,9 @@ struct tconn {
 	int evfd;
 	pthread_t thread;
 	atomic_int done;
+	int authing;	  /* protected by srv->lock: still in the handshake */
+	int dropped;	  /* protected by srv->lock: shut down by accept_one */
+	uint64_t t_start; /* mono_ns() at accept */
 	pthread_mutex_t evlock;
 	uint32_t ev_slab[EVQ_LEN]; /* protected by evlock */
 	uint64_t ev_deadline[EVQ_LEN];
@@ -526,8 +529,14 @@ static void serve(struct tconn *c)
 static void *conn_main(void *arg)
 {
 	struct tconn *c = arg;
+	int ret;
 
-	if (!handshake(c)) {
+	ret = handshake(c);
+	pthread_mutex_lock(&c->srv->lock);
+	c->authing = 0;
+	ret = ret ? ret : c->dropped ? -ECONNRESET : 0;
+	pthread_mutex_unlock(&c->srv->lock);
+	if (!ret) {
 		serve(c);
 		log_debug("client %s: disconnected", c->dc.sc.peer);
 	}
@@ -568,8 +577,8 @@ static void accept_one(struct donor_server *srv)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct timeval tv = { .tv_sec = MSG_TIMEOUT_MS / 1000 };
-	struct tconn *c;
-	unsigned int nconns = 0;
+	struct tconn *c, *oldest = NULL;
+	unsigned int nconns = 0, nauth = 0;
 	int fd, one = 1;
 
 	fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
@@ -581,8 +590,27 @@ static void accept_one(struct donor_server *srv)
 	}
 	pthread_mutex_lock(&srv->lock);
 	reap(srv, 0);
-	for (c = srv->conns; c; c = c->next)
+	for (c = srv->conns; c; c = c->next) {
 		nconns++;
+		if (!c->authing || c->dropped)
+			continue;
+		nauth++;
+		if (!oldest || c->t_start < oldest->t_start)
+			oldest = c;
+	}
+	/*
+	 * sshd's MaxStartups, so that connections still authenticating
+	 * never lock out clients that can: when their room is full, the
+	 * oldest of them (nearest its deadline anyway) makes way.
+	 */
+	if (nauth >= srv->cfg.max_startups) {
+		oldest->dropped = 1;
+		shutdown(oldest->fd, SHUT_RDWR);
+		LOG_RATELIMITED(LOG_WARNING,
+				"client %s: dropped: %u connections still "
+				"authenticating (max-startups)",
+				oldest->dc.sc.peer, nauth);
+	}
 	pthread_mutex_unlock(&srv->lock);
 	if (nconns >= srv->cfg.max_conns) {
 		LOG_RATELIMITED(LOG_WARNING,
@@ -599,7 +627,9 @@ static void accept_one(struct donor_server *srv)
 	}
 	c->fd = fd;
 	c->srv = srv;
-	dconn_init(&c->dc, &tcp_ops, srv->d, srv->cfg.key, 0, "client");
+	c->authing = 1;
+	c->t_start = mono_ns();
+	dconn_init(&c->dc, &tcp_ops, srv->d, srv->cfg.kr, 0, "client");
 	c->dc.sc.evict = conn_evict;
 
 	peer_name((struct sockaddr *)&ss, sl, c->dc.sc.peer,
@@ -711,6 +741,8 @@ static int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		srv->cfg.hs_timeout_ms = 10000;
 	if (!srv->cfg.max_conns)
 		srv->cfg.max_conns = 1024;
+	if (!srv->cfg.max_startups)
+		srv->cfg.max_startups = 10;
 	ret = bind_listener(cfg->host, cfg->port, &srv->lfd, bound_port, err,
 			    errlen);
 	if (ret)
@@ -762,34 +794,6 @@ static void tcp_server_stop(struct donor_server *srv)
 	close(srv->stopfd);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
-}
-
-int donor_addr_is_loopback(const char *host)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE },
-			*res, *ai;
-	int ret = 1;
-
-	if (getaddrinfo(host, "0", &hints, &res))
-		return -ENOENT;
-	for (ai = res; ai; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			const struct sockaddr_in *a = (void *)ai->ai_addr;
-
-			if ((ntohl(a->sin_addr.s_addr) >> 24) != 127)
-				ret = 0;
-		} else if (ai->ai_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (void *)ai->ai_addr;
-
-			if (!IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
-				ret = 0;
-		} else {
-			ret = 0;
-		}
-	}
-	freeaddrinfo(res);
-	return ret;
 }
 
 const struct donor_listener tcp_listener = {

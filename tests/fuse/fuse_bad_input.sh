@@ -12,6 +12,11 @@
 #                      no hang, the mount and the daemon stay up
 #   replica-survives   with --replicas 2 a killed donor loses no data
 #   backup-serves-reads  with --backup the only donor can die
+#   bad-files          a FIFO as key or config file, a directory as config
+#                      file: a clear error naming the file, no hang
+#   relative-paths     a relative --key-file and --backup still work in the
+#                      daemon form (resolved before it changes to /)
+#   already-mounted    mounting on a cnetmem mount again is refused
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
@@ -56,9 +61,9 @@ unreachable-donor)
 	# a port nobody listens on: take one and close it
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	expect_mount_fails unreach-fg "127\.0\.0\.1:$port" "$mnt" \
-		--donor "127.0.0.1:$port" --transport tcp -f
+		--donor "127.0.0.1:$port" --transport tcp --key-file "$CNM_KEY" -f
 	expect_mount_fails unreach-bg "127\.0\.0\.1:$port" "$mnt" \
-		--donor "127.0.0.1:$port" --transport tcp
+		--donor "127.0.0.1:$port" --transport tcp --key-file "$CNM_KEY"
 	;;
 bad-key)
 	head -c 32 /dev/urandom >"$CNM_TMP/key1"
@@ -68,8 +73,12 @@ bad-key)
 	expect_mount_fails wrongkey "127\.0\.0\.1:$CNM_PORT.*(key|auth|EACCES|denied)" \
 		"$mnt" --donor "127.0.0.1:$CNM_PORT" --transport tcp \
 		--key-file "$CNM_TMP/key2" -f
-	expect_mount_fails nokey "127\.0\.0\.1:$CNM_PORT" \
+	# no key: refused before anything connects, unless --insecure ...
+	expect_mount_fails nokey "key-file: required" \
 		"$mnt" --donor "127.0.0.1:$CNM_PORT" --transport tcp -f
+	# ... and a keyed donor refuses an --insecure mount
+	expect_mount_fails insecure "127\.0\.0\.1:$CNM_PORT" \
+		"$mnt" --donor "127.0.0.1:$CNM_PORT" --transport tcp --insecure -f
 	chmod 644 "$CNM_TMP/key2"
 	expect_mount_fails openkey "key" "$mnt" --donor \
 		"127.0.0.1:$CNM_PORT" --transport tcp --key-file "$CNM_TMP/key2" -f
@@ -80,6 +89,53 @@ bad-key)
 	[ "$(cat "$mnt/f")" = hello ] || fail "data through an authenticated donor"
 	cnm_umount m
 	cnm_stop_donor d1
+	;;
+bad-files)
+	mkfifo "$CNM_TMP/fifo"
+	expect_mount_fails fifokey "fifo: not a regular file" "$mnt" \
+		--donor 127.0.0.1:1 --key-file "$CNM_TMP/fifo" -f
+	expect_mount_fails fifokey-bg "fifo: not a regular file" "$mnt" \
+		--donor 127.0.0.1:1 --key-file "$CNM_TMP/fifo"
+	expect_mount_fails fifoconf "fifo.*not a regular file" --config \
+		"$CNM_TMP/fifo" "$mnt" --local-memory -f
+	mkdir "$CNM_TMP/confdir"
+	expect_mount_fails dirconf "confdir.*not a regular file" --config \
+		"$CNM_TMP/confdir" "$mnt" --local-memory -f
+	printf 'donor = 5;\n' >"$CNM_TMP/num.conf"
+	expect_mount_fails numdonor "num.conf:1: donor.*string" --config \
+		"$CNM_TMP/num.conf" "$mnt" --insecure -f
+	;;
+relative-paths)
+	cnm_start_donor d1
+	cp "$CNM_KEY" "$CNM_TMP/relkey"
+	# the cleanup unmounts it, and the daemon then exits by itself
+	echo "$mnt" >"$CNM_TMP/fs-rel.mnt"
+	CNM_FS_MOUNTS+=(rel)
+	# the daemon form (no -f) changes to /: the paths must hold anyway
+	(cd "$CNM_TMP" && "$CNM_FS_BIN" "$mnt" --donor "127.0.0.1:$CNM_PORT" \
+		--transport tcp --size 64M --key-file relkey \
+		--backup relbackup.img) 2>"$CNM_TMP/rel.err" ||
+		{ cat "$CNM_TMP/rel.err"; fail "relative paths refused"; }
+	mountpoint -q "$mnt" || fail "not mounted"
+	echo hello >"$mnt/f"
+	sync
+	[ -f "$CNM_TMP/relbackup.img" ] || fail "the backup is not where asked"
+	[ ! -e /relbackup.img ] || fail "the backup went to /"
+	fusermount3 -u "$mnt"
+	cnm_stop_donor d1
+	;;
+already-mounted)
+	cnm_mount m "$mnt" --local-memory --size 64M
+	rc=0
+	timeout 30 "$CNM_FS_BIN" "$mnt" --local-memory -f \
+		2>"$CNM_TMP/twice.err" || rc=$?
+	sed 's/^/# /' "$CNM_TMP/twice.err"
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "a second mount: rc $rc"
+	grep -q "already a cnetmem mount" "$CNM_TMP/twice.err" ||
+		fail "no message saying it is mounted already"
+	[ "$(awk -v m="$mnt" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] ||
+		fail "a second mount stacked on the first"
+	cnm_umount m
 	;;
 donor-full)
 	cnm_start_donor d1 --memory 32M

@@ -31,6 +31,7 @@ static struct donor *g_donor;
 static struct session *g_sess;
 static struct pool *g_pool;
 static struct session_conn g_conn;
+static const struct session_bind g_bind;
 
 static void no_evict(struct session_conn *c, uint32_t slab, uint64_t dl)
 {
@@ -48,7 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    donor_create(&cfg, g_pool, &g_donor))
 		abort();
 	g_conn.evict = no_evict;
-	if (session_attach(g_donor, id, 1 << 20, &g_conn, &g_sess))
+	if (session_attach(g_donor, id, 1 << 20, &g_bind, &g_conn, &g_sess))
 		abort();
 	return 0;
 }

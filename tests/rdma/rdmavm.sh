@@ -127,7 +127,8 @@ mv "$R$CLIENT_BIN" "$R/usr/bin/rdma_client"
 echo "root:x:0:0:root:/root:/bin/sh" > "$R/etc/passwd"
 echo "127.0.0.1 localhost" > "$R/etc/hosts"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key"
-chmod 600 "$R/key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key.op"
+chmod 600 "$R/key" "$R/key.op"
 # rxe needs crc32_generic loaded explicitly (its ICRC shash); no modprobe
 # in the guest, so the dependency closure is computed here, in load order
 : > "$R/modules.list"

@@ -20,7 +20,15 @@
  *     await-evict ID          connect, wait for EVICT of slab ID
  *     expect-evict            alloc a slab, print "ready", wait for EVICT,
  *                             free the slab
- *   options: --key-file F, --session HEX, --slab-size SIZE, --log FILE
+ *     loris SECONDS           trickle a HELLO one byte a second: exit 0
+ *                             when the donor closes within SECONDS
+ *     slow N SECONDS          N connections that send half a HELLO and
+ *                             stall, while this process authenticates
+ *                             once a second: exit 0 when every one passed
+ *   options: --key-file F, --key-name NAME, --session HEX (an id without
+ *            its secret, as sniffed), --session-file F (id and secret,
+ *            kept across runs), --forge-resume (claim a secret we do not
+ *            have), --insecure (no key), --slab-size SIZE, --log FILE
  *
  * Exit: 0 ok, 1 failure, 2 EACCES, 3 EPROTONOSUPPORT, 4 slab refused
  * (EINVAL), 5 ENOSPC.
@@ -52,6 +60,45 @@
 static char g_host[256], g_port[32];
 static struct auth_key g_key;
 static uint8_t g_session[PROTO_SESSION_LEN];
+static const char *g_session_file;
+static int g_forge;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The secrets of the sessions this process made, by id. */
+static struct {
+	uint8_t id[PROTO_SESSION_LEN];
+	struct hs_session s;
+	int used;
+} g_secrets[64];
+
+static struct hs_session *secret_of(const uint8_t *session)
+{
+	unsigned int i;
+
+	for (i = 0; i < 64; i++)
+		if (g_secrets[i].used &&
+		    !memcmp(g_secrets[i].id, session, PROTO_SESSION_LEN))
+			return &g_secrets[i].s;
+	for (i = 0; i < 64 && g_secrets[i].used; i++)
+		;
+	if (i == 64)
+		die("too many sessions");
+	g_secrets[i].used = 1;
+	memcpy(g_secrets[i].id, session, PROTO_SESSION_LEN);
+	if (g_forge) {
+		/* a peer claiming a secret it does not have */
+		auth_random(g_secrets[i].s.secret, AUTH_KEY_LEN);
+		g_secrets[i].s.have = 1;
+	}
+	return &g_secrets[i].s;
+}
+
+static void hex_put(FILE *f, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", b[i]);
+}
 static uint64_t g_slab = 1 << 20;
 static const char *g_log;
 
@@ -141,8 +188,21 @@ static int open_session(const uint8_t *session, char *err, size_t errlen)
 	int fd, ret;
 
 	memcpy(p.session, session, PROTO_SESSION_LEN);
+	p.sess = secret_of(session);
 	fd = tcp_connect();
 	ret = hs_client(fd, &p, &r, err, errlen);
+	if (!ret && g_session_file &&
+	    !memcmp(session, g_session, PROTO_SESSION_LEN) && p.sess->have) {
+		FILE *f = fopen(g_session_file, "w");
+
+		if (!f)
+			die("%s: %s", g_session_file, strerror(errno));
+		hex_put(f, session, PROTO_SESSION_LEN);
+		fputc(' ', f);
+		hex_put(f, p.sess->secret, AUTH_KEY_LEN);
+		fputc('\n', f);
+		fclose(f);
+	}
 	if (ret) {
 		close(fd);
 		return ret;
@@ -582,6 +642,7 @@ static int cmd_attack(const char *kind)
 	uint8_t vs[PROTO_SESSION_LEN], as[PROTO_SESSION_LEN];
 	static uint8_t buf[8192];
 	struct wire_hello hello;
+	struct hs_client hc;
 	struct hs_params p = { .key = &g_key, .slab_size = g_slab };
 	uint32_t vslab, aslab, ids[256];
 	int vfd, fd, port, ret, n = 0;
@@ -626,7 +687,8 @@ static int cmd_attack(const char *kind)
 	} else if (!strcmp(kind, "wrong-version")) {
 		fd = tcp_connect();
 		port = local_port(fd);
-		hs_hello_build(&p, &hello);
+		hs_hello_build(&p, &hc);
+		hello = hc.sent;
 		hello.version = PROTO_VERSION + 1;
 		proto_hello_swap(&hello);
 		send_hdr(fd, PROTO_OP_HELLO, 0, sizeof(hello), 0);
@@ -644,7 +706,8 @@ static int cmd_attack(const char *kind)
 
 		fd = tcp_connect();
 		port = local_port(fd);
-		hs_hello_build(&p, &hello);
+		hs_hello_build(&p, &hc);
+		hello = hc.sent;
 		proto_hello_swap(&hello);
 		send_hdr(fd, PROTO_OP_HELLO, 0, sizeof(hello), 0);
 		send_raw(fd, &hello, sizeof(hello));
@@ -827,12 +890,118 @@ static int cmd_await_evict(uint32_t slab)
 	return 0;
 }
 
+/* One byte of a HELLO a second: the donor must close by its deadline. */
+static int cmd_loris(int seconds)
+{
+	struct hs_params p = { .key = &g_key, .slab_size = g_slab };
+	uint8_t msg[sizeof(struct wire_hdr) + sizeof(struct wire_hello)];
+	struct proto_hdr h = { .op = PROTO_OP_HELLO,
+			       .id = 1,
+			       .len = sizeof(struct wire_hello) };
+	uint64_t t0 = mono_ns();
+	struct hs_client hc;
+	int fd = tcp_connect();
+
+	hs_hello_build(&p, &hc);
+	proto_hello_swap(&hc.sent);
+	proto_hdr_enc(msg, &h);
+	memcpy(msg + sizeof(struct wire_hdr), &hc.sent, sizeof(hc.sent));
+	for (size_t i = 0; i < sizeof(msg); i++) {
+		char c;
+
+		/* closed? (a reset or EOF ends the trickle) */
+		if (recv(fd, &c, 1, MSG_DONTWAIT) == 0 ||
+		    send(fd, &msg[i], 1, MSG_NOSIGNAL) != 1) {
+			printf("closed after %zu bytes, %.1f s\n", i,
+			       (mono_ns() - t0) / 1e9);
+			close(fd);
+			return (mono_ns() - t0) / 1000000000ull <
+					       (uint64_t)seconds
+				       ? 0
+				       : -ETIMEDOUT;
+		}
+		sleep(1);
+		if ((mono_ns() - t0) / 1000000000ull > (uint64_t)seconds + 5)
+			break;
+	}
+	printf("still open after %.1f s\n", (mono_ns() - t0) / 1e9);
+	close(fd);
+	return -ETIMEDOUT;
+}
+
+/* n connections stalled mid-HELLO, refreshed as the donor drops them,
+ * while real handshakes go on: every real one must pass. */
+static int cmd_slow(int n, int seconds)
+{
+	static const uint8_t half[] = { 0x43, 0x4e, 0x4d, 0x57, 0x01 };
+	int fds[256], ok = 0, fd;
+	char err[256];
+	uint64_t end = mono_ns() + (uint64_t)seconds * 1000000000ull;
+
+	if (n > 256)
+		n = 256;
+	for (int i = 0; i < n; i++) {
+		fds[i] = tcp_connect();
+		send(fds[i], half, sizeof(half), MSG_NOSIGNAL);
+	}
+	while (mono_ns() < end) {
+		uint8_t sess[PROTO_SESSION_LEN];
+
+		/* a flood: the dropped ones come straight back */
+		for (int i = 0; i < n; i++) {
+			char c;
+
+			if (recv(fds[i], &c, 1, MSG_DONTWAIT) == 0 ||
+			    send(fds[i], half, 1, MSG_NOSIGNAL) != 1) {
+				close(fds[i]);
+				fds[i] = tcp_connect();
+				send(fds[i], half, sizeof(half), MSG_NOSIGNAL);
+			}
+		}
+		auth_random(sess, sizeof(sess));
+		fd = open_session(sess, err, sizeof(err));
+		if (fd < 0) {
+			printf("a real client was refused: %s\n", err);
+			return fd;
+		}
+		close(fd);
+		ok++;
+		usleep(200000);
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	printf("%d real handshakes passed beside %d slow connections\n", ok, n);
+	return ok ? 0 : -EIO;
+}
+
 static int hexval(char c)
 {
 	return c >= '0' && c <= '9'   ? c - '0'
 	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
 	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
 				      : -1;
+}
+
+/* Reads "IDHEX SECRETHEX" if the file exists. */
+static void load_session_file(const char *path)
+{
+	char id[2 * PROTO_SESSION_LEN + 1], sec[2 * AUTH_KEY_LEN + 1];
+	struct hs_session *hs;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return; /* a new session, written on success */
+	if (fscanf(f, "%32s %64s", id, sec) != 2 || strlen(id) != 32 ||
+	    strlen(sec) != 64)
+		die("%s: not a session file", path);
+	fclose(f);
+	for (int k = 0; k < PROTO_SESSION_LEN; k++)
+		g_session[k] = hexval(id[2 * k]) << 4 | hexval(id[2 * k + 1]);
+	hs = secret_of(g_session);
+	for (int k = 0; k < AUTH_KEY_LEN; k++)
+		hs->secret[k] =
+			hexval(sec[2 * k]) << 4 | hexval(sec[2 * k + 1]);
+	hs->have = 1;
 }
 
 int main(int argc, char **argv)
@@ -849,7 +1018,12 @@ int main(int argc, char **argv)
 		die("bad address %s", argv[1]);
 	auth_random(g_session, sizeof(g_session));
 	for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
-		if (!strcmp(argv[i], "--key-file")) {
+		if (!strcmp(argv[i], "--forge-resume")) {
+			g_forge = 1;
+			i--; /* a flag: no value */
+		} else if (!strcmp(argv[i], "--insecure")) {
+			i--; /* no key: the default */
+		} else if (!strcmp(argv[i], "--key-file")) {
 			if (auth_key_load(argv[i + 1], &g_key, err,
 					  sizeof(err)))
 				die("%s", err);
@@ -864,6 +1038,12 @@ int main(int argc, char **argv)
 					die("--session takes hex digits");
 				g_session[k] = hi << 4 | lo;
 			}
+		} else if (!strcmp(argv[i], "--key-name")) {
+			snprintf(g_key.name, sizeof(g_key.name), "%s",
+				 argv[i + 1]);
+		} else if (!strcmp(argv[i], "--session-file")) {
+			g_session_file = argv[i + 1];
+			load_session_file(g_session_file);
 		} else if (!strcmp(argv[i], "--slab-size")) {
 			if (parse_size(argv[i + 1], &g_slab))
 				die("bad --slab-size");
@@ -935,6 +1115,10 @@ int main(int argc, char **argv)
 		ret = cmd_latency(atoi(argv[i]));
 	} else if (!strcmp(cmd, "await-evict") && i < argc) {
 		ret = cmd_await_evict((uint32_t)atoi(argv[i]));
+	} else if (!strcmp(cmd, "loris") && i < argc) {
+		ret = cmd_loris(atoi(argv[i]));
+	} else if (!strcmp(cmd, "slow") && i + 1 < argc) {
+		ret = cmd_slow(atoi(argv[i]), atoi(argv[i + 1]));
 	} else if (!strcmp(cmd, "expect-evict")) {
 		ret = cmd_expect_evict();
 	} else {
