@@ -110,16 +110,15 @@ static int do_auth(struct dconn *c, const struct proto_hdr *h,
 	uint32_t status;
 	int ret;
 
-	status = hs_donor_auth(&c->hs, c->resume ? c->old_secret : NULL, auth);
+	b.ident = c->hs.ident;
+	status = hs_donor_auth_key(&c->hs, auth);
 	if (status) {
 		LOG_RATELIMITED(LOG_WARNING,
-				"%s %s: authentication failed (wrong key, or "
-				"no proof of the session's secret)",
+				"%s %s: authentication failed (wrong key)",
 				c->kind, c->sc.peer);
 		goto out_refuse;
 	}
-	b.ident = c->hs.ident;
-	/* a session id alone is no bearer token: it is its creator's */
+	/* a session id alone is no bearer token: it is its creator's ... */
 	if (c->resume && c->owner != b.ident) {
 		status = EACCES;
 		LOG_RATELIMITED(LOG_WARNING,
@@ -127,6 +126,15 @@ static int do_auth(struct dconn *c, const struct proto_hdr *h,
 				"%s: refused",
 				c->kind, c->sc.peer, who(c->owner),
 				who(b.ident));
+		goto out_refuse;
+	}
+	/* ... and takes the secret only its creator holds */
+	status = hs_donor_auth(&c->hs, c->resume ? c->old_secret : NULL, auth);
+	if (status) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"%s %s: authentication failed: no proof of the "
+				"session's secret",
+				c->kind, c->sc.peer);
 		goto out_refuse;
 	}
 	/* only a proven peer reaches a session (and its EVICTs) */

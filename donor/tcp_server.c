@@ -346,18 +346,21 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase, uint64_t deadline,
 		/* before authentication nobody may hold a thread for long */
 		ret = in_fill(c, phase != DMSG_READY ? deadline : NO_DEADLINE);
 		if (ret == -ETIMEDOUT)
-			log_warn("client %s: no %s within %u ms; closing",
-				 c->dc.sc.peer,
-				 phase == DMSG_HELLO ? "hello" : "auth",
-				 c->srv->cfg.hs_timeout_ms);
+			LOG_RATELIMITED(
+				LOG_WARNING,
+				"client %s: no %s within %u ms; closing",
+				c->dc.sc.peer,
+				phase == DMSG_HELLO ? "hello" : "auth",
+				c->srv->cfg.hs_timeout_ms);
 		if (ret)
 			return ret;
 	}
 	ret = in_read(c, raw, sizeof(raw), deadline);
 	if (ret) {
-		log_warn("client %s: truncated header (%s); closing",
-			 c->dc.sc.peer,
-			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		LOG_RATELIMITED(LOG_WARNING,
+				"client %s: truncated header (%s); closing",
+				c->dc.sc.peer,
+				ret == -ETIMEDOUT ? "timed out" : "closed");
 		return ret;
 	}
 	ret = dmsg_check_hdr(phase, raw, h, &why);
@@ -384,9 +387,10 @@ static int read_body(struct tconn *c, const struct proto_hdr *h,
 	}
 	ret = in_read(c, raw, n, deadline);
 	if (ret) {
-		log_warn("client %s: truncated %s message (%s); closing",
-			 c->dc.sc.peer, proto_op_name(h->op),
-			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		LOG_RATELIMITED(LOG_WARNING,
+				"client %s: truncated %s message (%s); closing",
+				c->dc.sc.peer, proto_op_name(h->op),
+				ret == -ETIMEDOUT ? "timed out" : "closed");
 		return ret;
 	}
 	ret = dmsg_decode_body(h, raw, b, &why);
@@ -410,9 +414,11 @@ static int handshake(struct tconn *c)
 	while (!ret && c->dc.phase != DMSG_READY) {
 		ret = read_hdr(c, c->dc.phase, deadline, &h);
 		if (ret > 0 && c->dc.phase == DMSG_AUTH)
-			log_warn("client %s: closed during the handshake "
-				 "(did it refuse our key?)",
-				 c->dc.sc.peer);
+			LOG_RATELIMITED(
+				LOG_WARNING,
+				"client %s: closed during the handshake "
+				"(did it refuse our key?)",
+				c->dc.sc.peer);
 		if (ret > 0)
 			ret = -ECONNRESET;
 		if (!ret)
@@ -591,8 +597,11 @@ static void accept_one(struct donor_server *srv)
 	pthread_mutex_lock(&srv->lock);
 	reap(srv, 0);
 	for (c = srv->conns; c; c = c->next) {
+		/* dropped ones are on their way out */
+		if (c->dropped)
+			continue;
 		nconns++;
-		if (!c->authing || c->dropped)
+		if (!c->authing)
 			continue;
 		nauth++;
 		if (!oldest || c->t_start < oldest->t_start)

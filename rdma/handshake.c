@@ -308,20 +308,26 @@ int hs_donor_hello(struct hs_donor *hd, uint32_t caps, int resume,
 	return 0;
 }
 
+int hs_donor_auth_key(const struct hs_donor *hd, const struct wire_auth *auth)
+{
+	static const uint8_t zero[PROTO_PROOF_LEN];
+
+	if (hd->ident)
+		return auth_check(&hd->ident->key, AUTH_CLIENT, hd->transcript,
+				  auth->proof)
+			       ? EACCES
+			       : 0;
+	return sodium_memcmp(auth->proof, zero, PROTO_PROOF_LEN) ? EACCES : 0;
+}
+
 int hs_donor_auth(struct hs_donor *hd, const uint8_t *old_secret,
 		  const struct wire_auth *auth)
 {
-	static const uint8_t zero[PROTO_PROOF_LEN];
 	uint8_t rx[AUTH_KEY_LEN], tx[AUTH_KEY_LEN], want[PROTO_PROOF_LEN];
 	int ret = EACCES;
 
-	if (hd->ident) {
-		if (auth_check(&hd->ident->key, AUTH_CLIENT, hd->transcript,
-			       auth->proof))
-			goto out;
-	} else if (sodium_memcmp(auth->proof, zero, PROTO_PROOF_LEN)) {
+	if (hs_donor_auth_key(hd, auth))
 		goto out;
-	}
 	if (hd->out.caps & PROTO_CAP_RESUME) {
 		if (!old_secret)
 			goto out;

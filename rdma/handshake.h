@@ -121,6 +121,9 @@ int hs_donor_hello(struct hs_donor *hd, uint32_t caps, int resume,
  */
 int hs_donor_auth(struct hs_donor *hd, const uint8_t *old_secret,
 		  const struct wire_auth *auth);
+/* Donor: only the key part of step 2 (0 or EACCES), to tell apart a wrong
+ * key from a session that is not the identity's. */
+int hs_donor_auth_key(const struct hs_donor *hd, const struct wire_auth *auth);
 /* Wipes the exchange's secrets. */
 void hs_donor_wipe(struct hs_donor *hd);
 

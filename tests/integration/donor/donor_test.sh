@@ -326,6 +326,134 @@ EOF
 	finish d
 }
 
+# attack 2: after the donor restarts, whoever takes its port first (here an
+# unprivileged user) must not become the donor for key holders
+case_fake_donor_on_restarted_port_refused() {
+	local port as=() out
+	cnm_start_donor d
+	port=$(cnm_donor_port d)
+	tc d hello
+	cnm_stop_donor d
+	if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
+		as=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+		chmod 755 "$CNM_TMP"
+	fi
+	# a keyless fake (it needs --insecure even on loopback) ...
+	(exec "${as[@]}" "$CNM_DONOR_BIN" --foreground \
+		--listen "127.0.0.1:$port" --memory 4M --insecure) \
+		>"$CNM_TMP/fake.log" 2>&1 &
+	echo "$!" >"$CNM_TMP/fake.pid"
+	echo fake >>"$CNM_TMP/.donors"
+	cnm_wait_for_log "$CNM_TMP/fake.log" 'serving'
+	out=$("$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" hello) && exit 1
+	grep -q 'refused' <<<"$out"
+	cnm_stop_donor fake
+	# ... and one with a key of its own
+	cnm_make_key "$CNM_TMP/fake.key"
+	[ ${#as[@]} = 0 ] || chown 65534 "$CNM_TMP/fake.key"
+	(exec "${as[@]}" "$CNM_DONOR_BIN" --foreground \
+		--listen "127.0.0.1:$port" --memory 4M \
+		--key-file "$CNM_TMP/fake.key") >"$CNM_TMP/fake.log" 2>&1 &
+	echo "$!" >"$CNM_TMP/fake.pid"
+	cnm_wait_for_log "$CNM_TMP/fake.log" 'serving'
+	out=$("$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" hello) && exit 1
+	grep -q 'donor failed to prove the key' <<<"$out"
+	cnm_stop_donor fake
+}
+
+# attack 3: a session id seen on the wire opens nothing
+case_sniffed_session_id_opens_nothing() {
+	local sf=$CNM_TMP/victim.sess sess slab log web
+	cnm_make_key "$CNM_TMP/web.key"
+	cnm_make_key "$CNM_TMP/db.key"
+	cnm_start_donor d --client "web:$CNM_TMP/web.key" \
+		--client "db:$CNM_TMP/db.key" --operator-key-file "$CNM_OPKEY"
+	log=$(cnm_donor_log d)
+	web=(--key-file "$CNM_TMP/web.key" --key-name web)
+	slab=$(tc d "${web[@]}" --session-file "$sf" fill 7 1)
+	sess=$(cut -d' ' -f1 "$sf") # what a sniffer sees
+	# another identity's key holder, claiming a secret it does not have
+	expect_rc 2 tc d --key-file "$CNM_TMP/db.key" --key-name db \
+		--session "$sess" --forge-resume hello
+	grep -q 'session belongs to identity web, not db' "$log"
+	# the same identity's key, from another process: no secret
+	expect_rc 2 tc d "${web[@]}" --session "$sess" --forge-resume hello
+	grep -q "no proof of the session's secret" "$log"
+	# a peer without any key gets nowhere near the session
+	expect_rc 2 tc d --insecure --session "$sess" hello
+	# the victim's data is intact, and its EVICTs still reach it
+	tc d "${web[@]}" --session-file "$sf" verify 7 "$slab"
+	tc d "${web[@]}" --session-file "$sf" free "$slab"
+	tc d "${web[@]}" --session-file "$sf" expect-evict >"$CNM_TMP/ev" &
+	local epid=$!
+	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
+	expect_rc 2 tc d --insecure --session "$sess" hello
+	expect_rc 2 tc d --key-file "$CNM_TMP/db.key" --key-name db \
+		--session "$sess" --forge-resume hello
+	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 64M \
+		--key-file "$CNM_OPKEY"
+	wait "$epid"
+	grep -q '^evicted' "$CNM_TMP/ev"
+	finish d
+}
+
+# attack 4a: one byte a second keeps no connection past the deadline
+case_slowloris_dropped_at_the_absolute_deadline() {
+	cnm_start_donor d --handshake-timeout 2
+	tc d loris 4
+	grep -Eq 'truncated header \(timed out\)|no hello within' \
+		"$(cnm_donor_log d)"
+	tc d hello
+	finish d
+}
+
+# attack 4b: slow connections and a flood of them never keep a real
+# client out
+case_slow_connections_never_lock_out_clients() {
+	cnm_start_donor d --max-startups 4 --max-clients 2 \
+		--handshake-timeout 10
+	tc d slow 24 4
+	grep -q 'still authenticating (max-startups)' "$(cnm_donor_log d)"
+	finish d
+}
+
+# attack 5: RECLAIM is the operator's
+case_reclaim_needs_the_operator_key() {
+	local addr out
+	cnm_start_donor d --memory 16M
+	addr=127.0.0.1:$(cnm_donor_port d)
+	tc d expect-evict >"$CNM_TMP/ev" &
+	local epid=$!
+	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
+	out=$("$CTL" donor-reclaim "$addr" 1M --key-file "$CNM_KEY" \
+		--key-name default 2>&1) && exit 1
+	grep -q "needs the operator's key" <<<"$out"
+	grep -q 'reclaim refused: identity default is not the operator' \
+		"$(cnm_donor_log d)"
+	[ "$(qval d evicting)" = 0 ]
+	"$CTL" donor-reclaim "$addr" 1M --key-file "$CNM_OPKEY"
+	wait "$epid"
+	grep -q '^evicted' "$CNM_TMP/ev"
+	finish d
+}
+
+# attack 5: one client cannot take every slab
+case_client_over_quota_refused_while_another_allocates() {
+	local log
+	cnm_make_key "$CNM_TMP/a.key"
+	cnm_make_key "$CNM_TMP/b.key"
+	cnm_start_donor d --memory 16M --client "a:$CNM_TMP/a.key:2M" \
+		--client "b:$CNM_TMP/b.key" --grace-period 60
+	log=$(cnm_donor_log d)
+	tc d --key-file "$CNM_TMP/a.key" --key-name a --session-file \
+		"$CNM_TMP/a1" fill 1 2 >/dev/null
+	# the quota holds across the identity's sessions
+	expect_rc 5 tc d --key-file "$CNM_TMP/a.key" --key-name a alloc 1
+	grep -q 'identity a is at its quota of 2097152 bytes' "$log"
+	tc d --key-file "$CNM_TMP/b.key" --key-name b alloc 8 >/dev/null
+	finish d
+}
+
 case=$1
 shift
 "case_$case" "$@"
