@@ -17,6 +17,9 @@ CTL_COMMAND("donor-add", cmd_donor_add, "donor-add MOUNTPOINT HOST:PORT",
 CTL_COMMAND("donor-drain", cmd_donor_drain,
 	    "donor-drain MOUNTPOINT HOST:PORT [--timeout SECONDS]",
 	    "move every slab of a mount off a donor, then disconnect it (root)")
+CTL_COMMAND("donor-undrain", cmd_donor_undrain,
+	    "donor-undrain MOUNTPOINT HOST:PORT",
+	    "cancel a drain: the donor takes slabs again (root)")
 CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
 	    "donor-reclaim HOST:PORT SIZE --key-file OPERATOR_KEY "
 	    "[--key-name NAME]",

@@ -74,10 +74,26 @@ static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 			snprintf(res, rlen, "ok added %s\n", arg);
 			log_notice("donor %s: added", arg);
 		}
+	} else if (!strcmp(verb, "donor-undrain")) {
+		ret = pstore_donor_undrain(c->ps, arg);
+		if (ret == -EINVAL)
+			snprintf(res, rlen,
+				 "error %d donor %s is not draining\n", EINVAL,
+				 arg);
+		else if (ret == -ENOENT)
+			snprintf(res, rlen, "error %d donor %s is not in use\n",
+				 ENOENT, arg);
+		else if (ret)
+			snprintf(res, rlen, "error %d %s\n", -ret,
+				 strerror(-ret));
+		else
+			snprintf(res, rlen, "ok undrained %s\n", arg);
 	} else {
-		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS);
+		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS, err,
+					 sizeof(err));
 		if (ret == -ETIMEDOUT)
-			snprintf(res, rlen, "again draining %s\n", arg);
+			snprintf(res, rlen, "again draining %s: %s\n", arg,
+				 err);
 		else if (ret == -ENOENT)
 			snprintf(res, rlen, "error %d donor %s is not in use\n",
 				 ENOENT, arg);
@@ -101,7 +117,8 @@ ssize_t fsctl_write(struct fsctl *c, const char *buf, size_t len)
 		return -EINVAL; /* one line per write */
 	if (split(line, &verb, &arg))
 		return -EINVAL;
-	if (strcmp(verb, "donor-add") && strcmp(verb, "donor-drain"))
+	if (strcmp(verb, "donor-add") && strcmp(verb, "donor-drain") &&
+	    strcmp(verb, "donor-undrain"))
 		return -EINVAL;
 	/* the command blocks: run it outside the handle's lock */
 	run(c, verb, arg, res, sizeof(res));

@@ -616,9 +616,74 @@ static uint32_t drain_mark(struct pstore *ps, unsigned int di)
 	return held;
 }
 
-int pstore_donor_drain(struct pstore *ps, const char *addr,
-		       unsigned int timeout_ms)
+/* Why a drain of donor di cannot finish: the other donors able to take
+ * its slabs. Caller holds ps->admin_lock. */
+static void drain_blocker(struct pstore *ps, unsigned int di, uint32_t held,
+			  char *why, size_t whylen)
 {
+	unsigned int others = 0;
+
+	for (unsigned int i = 0; i < ps->ndonors; i++)
+		if (i != di &&
+		    atomic_load(&ps->donors[i].dstate) == PS_D_ACTIVE &&
+		    atomic_load(&ps->donors[i].up))
+			others++;
+	/* each slab keeps its replicas on distinct donors */
+	if (others < ps->replicas)
+		snprintf(why, whylen,
+			 "%" PRIu32 " slabs still there and no other donor can "
+			 "take them (%u other donor%s up, %u replica%s per "
+			 "slab; add one with cnetmemctl donor-add, or cancel "
+			 "with cnetmemctl donor-undrain)",
+			 held, others, others == 1 ? "" : "s", ps->replicas,
+			 ps->replicas == 1 ? "" : "s");
+	else
+		snprintf(why, whylen,
+			 "%" PRIu32 " slabs still there, moving to %u other "
+			 "donor%s (cancel with cnetmemctl donor-undrain)",
+			 held, others, others == 1 ? "" : "s");
+}
+
+int pstore_donor_undrain(struct pstore *ps, const char *addr)
+{
+	struct ps_donor *d = NULL;
+	unsigned int di = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&ps->admin_lock);
+	for (unsigned int i = 0; i < ps->ndonors && !d; i++) {
+		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
+		    !strcmp(ps->donors[i].addr, addr)) {
+			d = &ps->donors[i];
+			di = i;
+		}
+	}
+	if (!d) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	if (atomic_load(&d->dstate) != PS_D_DRAINING) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	/* its copies stay where they are and it takes slabs again */
+	pthread_mutex_lock(&ps->lock);
+	for (uint32_t s = 0; s < ps->nslabs; s++)
+		for (unsigned int k = 0; k < ps->slabs[s].nrep; k++)
+			if (ps->slabs[s].rep[k].donor == di)
+				ps->slabs[s].rep[k].evict = false;
+	atomic_store(&d->dstate, PS_D_ACTIVE);
+	pthread_mutex_unlock(&ps->lock);
+	log_notice("donor %s: drain cancelled", d->addr);
+out_unlock:
+	pthread_mutex_unlock(&ps->admin_lock);
+	return ret;
+}
+
+int pstore_donor_drain(struct pstore *ps, const char *addr,
+		       unsigned int timeout_ms, char *why, size_t whylen)
+{
+	char text[256];
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct ps_donor *d = NULL;
 	unsigned int di = 0;
@@ -637,13 +702,15 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 		ret = -ENOENT;
 		goto out_unlock;
 	}
-	atomic_store(&d->dstate, PS_D_DRAINING);
-	log_notice("donor %s: draining", d->addr);
+	if (atomic_exchange(&d->dstate, PS_D_DRAINING) != PS_D_DRAINING)
+		log_notice("donor %s: draining", d->addr);
 	while ((held = drain_mark(ps, di)) > 0) {
 		if (mono_ns() >= deadline) {
-			log_warn("donor %s: drain: %" PRIu32
-				 " slabs still there",
-				 d->addr, held);
+			drain_blocker(ps, di, held, text, sizeof(text));
+			LOG_RATELIMITED(LOG_WARNING, "donor %s: drain: %s",
+					d->addr, text);
+			if (why)
+				snprintf(why, whylen, "%s", text);
 			ret = -ETIMEDOUT;
 			goto out_unlock;
 		}

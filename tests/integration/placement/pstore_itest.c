@@ -577,7 +577,7 @@ static int cmd_drain(struct pstore_cfg *cfg, unsigned int threads,
 	bg = (struct bg_writer){ ps, lpn, npages, threads, 0, 0, 0 };
 	pthread_create(&t, NULL, bg_main, &bg);
 	t0 = now_s();
-	ret = pstore_donor_drain(ps, cfg->donors[0], 60000);
+	ret = pstore_donor_drain(ps, cfg->donors[0], 60000, NULL, 0);
 	printf("drained %s in %.2f s (%d)\n", cfg->donors[0], now_s() - t0,
 	       ret);
 	atomic_store(&bg.stop, 1);
