@@ -52,6 +52,21 @@ static int split(char *line, char **verb, char **arg)
 	return *verb && *arg && !extra ? 0 : -EINVAL;
 }
 
+/* The result line of a drain or undrain that returned ret. */
+static void drain_result(int ret, const char *arg, const char *done,
+			 const char *why, char *res, size_t rlen)
+{
+	if (ret == -ETIMEDOUT)
+		snprintf(res, rlen, "again draining %s: %s\n", arg, why);
+	else if (ret == -ENOENT)
+		snprintf(res, rlen, "error %d donor %s is not in use\n", ENOENT,
+			 arg);
+	else if (ret)
+		snprintf(res, rlen, "error %d %s\n", -ret, strerror(-ret));
+	else
+		snprintf(res, rlen, "ok %s %s\n", done, arg);
+}
+
 static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 		size_t rlen)
 {
@@ -80,28 +95,12 @@ static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 			snprintf(res, rlen,
 				 "error %d donor %s is not draining\n", EINVAL,
 				 arg);
-		else if (ret == -ENOENT)
-			snprintf(res, rlen, "error %d donor %s is not in use\n",
-				 ENOENT, arg);
-		else if (ret)
-			snprintf(res, rlen, "error %d %s\n", -ret,
-				 strerror(-ret));
 		else
-			snprintf(res, rlen, "ok undrained %s\n", arg);
+			drain_result(ret, arg, "undrained", "", res, rlen);
 	} else {
 		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS, err,
 					 sizeof(err));
-		if (ret == -ETIMEDOUT)
-			snprintf(res, rlen, "again draining %s: %s\n", arg,
-				 err);
-		else if (ret == -ENOENT)
-			snprintf(res, rlen, "error %d donor %s is not in use\n",
-				 ENOENT, arg);
-		else if (ret)
-			snprintf(res, rlen, "error %d %s\n", -ret,
-				 strerror(-ret));
-		else
-			snprintf(res, rlen, "ok drained %s\n", arg);
+		drain_result(ret, arg, "drained", err, res, rlen);
 	}
 }
 

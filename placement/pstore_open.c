@@ -644,38 +644,43 @@ static void drain_blocker(struct pstore *ps, unsigned int di, uint32_t held,
 			 held, others, others == 1 ? "" : "s");
 }
 
-int pstore_donor_undrain(struct pstore *ps, const char *addr)
+/* The donor in use at addr, with its index, or NULL. Caller holds
+ * ps->admin_lock. */
+static struct ps_donor *donor_in_use(struct pstore *ps, const char *addr,
+				     unsigned int *di)
 {
-	struct ps_donor *d = NULL;
-	unsigned int di = 0;
-	int ret = 0;
-
-	pthread_mutex_lock(&ps->admin_lock);
-	for (unsigned int i = 0; i < ps->ndonors && !d; i++) {
+	for (unsigned int i = 0; i < ps->ndonors; i++) {
 		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
 		    !strcmp(ps->donors[i].addr, addr)) {
-			d = &ps->donors[i];
-			di = i;
+			*di = i;
+			return &ps->donors[i];
 		}
 	}
-	if (!d) {
-		ret = -ENOENT;
-		goto out_unlock;
-	}
-	if (atomic_load(&d->dstate) != PS_D_DRAINING) {
+	return NULL;
+}
+
+int pstore_donor_undrain(struct pstore *ps, const char *addr)
+{
+	unsigned int di = 0;
+	struct ps_donor *d;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&ps->admin_lock);
+	d = donor_in_use(ps, addr, &di);
+	if (d && atomic_load(&d->dstate) != PS_D_DRAINING) {
 		ret = -EINVAL;
-		goto out_unlock;
+	} else if (d) {
+		/* its copies stay where they are and it takes slabs again */
+		pthread_mutex_lock(&ps->lock);
+		for (uint32_t s = 0; s < ps->nslabs; s++)
+			for (unsigned int k = 0; k < ps->slabs[s].nrep; k++)
+				if (ps->slabs[s].rep[k].donor == di)
+					ps->slabs[s].rep[k].evict = false;
+		atomic_store(&d->dstate, PS_D_ACTIVE);
+		pthread_mutex_unlock(&ps->lock);
+		log_notice("donor %s: drain cancelled", d->addr);
+		ret = 0;
 	}
-	/* its copies stay where they are and it takes slabs again */
-	pthread_mutex_lock(&ps->lock);
-	for (uint32_t s = 0; s < ps->nslabs; s++)
-		for (unsigned int k = 0; k < ps->slabs[s].nrep; k++)
-			if (ps->slabs[s].rep[k].donor == di)
-				ps->slabs[s].rep[k].evict = false;
-	atomic_store(&d->dstate, PS_D_ACTIVE);
-	pthread_mutex_unlock(&ps->lock);
-	log_notice("donor %s: drain cancelled", d->addr);
-out_unlock:
 	pthread_mutex_unlock(&ps->admin_lock);
 	return ret;
 }
@@ -691,13 +696,7 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 	int ret = 0;
 
 	pthread_mutex_lock(&ps->admin_lock);
-	for (unsigned int i = 0; i < ps->ndonors && !d; i++) {
-		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
-		    !strcmp(ps->donors[i].addr, addr)) {
-			d = &ps->donors[i];
-			di = i;
-		}
-	}
+	d = donor_in_use(ps, addr, &di);
 	if (!d) {
 		ret = -ENOENT;
 		goto out_unlock;
