@@ -17,6 +17,9 @@
 #   relative-paths     a relative --key-file and --backup still work in the
 #                      daemon form (resolved before it changes to /)
 #   already-mounted    mounting on a cnetmem mount again is refused
+#   fake-donor         whoever takes a dead donor's port (an unprivileged
+#                      user, keyless or with a key of its own) is refused by
+#                      the mount: no page goes to it, reads fail with EIO
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
@@ -135,6 +138,57 @@ already-mounted)
 		fail "no message saying it is mounted already"
 	[ "$(awk -v m="$mnt" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] ||
 		fail "a second mount stacked on the first"
+	cnm_umount m
+	;;
+fake-donor)
+	cnm_start_donor d1 --grace-period 60
+	port=$CNM_PORT
+	# shellcheck disable=SC2046
+	cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 64M \
+		--slab-size 1M --io-timeout-ms 2000
+	printf 'the secret page\n' >"$mnt/f"
+	sync
+	cnm_kill_donor d1
+	as=()
+	if command -v setpriv >/dev/null; then
+		as=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+		chmod 755 "$CNM_TMP"
+	fi
+	for fake in keyless keyed; do
+		args=(--insecure)
+		if [ $fake = keyed ]; then
+			cnm_make_key "$CNM_TMP/fake.key"
+			[ ${#as[@]} = 0 ] || chown 65534 "$CNM_TMP/fake.key"
+			args=(--key-file "$CNM_TMP/fake.key")
+		fi
+		(exec "${as[@]}" "$CNM_DONOR_BIN" --foreground \
+			--listen "127.0.0.1:$port" --memory 4M --log-level debug \
+			"${args[@]}") \
+			>"$CNM_TMP/fake-$fake.log" 2>&1 &
+		echo "$!" >"$CNM_TMP/fake-$fake.pid"
+		echo "fake-$fake" >>"$CNM_TMP/.donors"
+		cnm_wait_for_log "$CNM_TMP/fake-$fake.log" 'serving' ||
+			fail "the $fake fake donor did not start"
+		# the mount keeps trying and keeps refusing it
+		cnm_wait_for_log "$(cnm_fs_log m)" \
+			"127\.0\.0\.1:$port.*(refused identity|failed to prove the key)" 20 ||
+			fail "the mount did not refuse the $fake fake donor"
+		rc=0
+		timeout 30 cat "$mnt/f" >"$CNM_TMP/read" 2>"$CNM_TMP/cat.err" ||
+			rc=$?
+		[ "$rc" != 124 ] || fail "a read hung with a fake donor"
+		grep -q "Input/output error" "$CNM_TMP/cat.err" ||
+			fail "a read with only a fake donor is not EIO"
+		! grep -q . "$CNM_TMP/read" || fail "a read returned bytes"
+		cnm_stop_donor "fake-$fake"
+		# the fake never saw an authenticated client, nor any page
+		! grep -q 'authenticated as' "$CNM_TMP/fake-$fake.log" ||
+			fail "the $fake fake donor got a client"
+	done
+	grep -Eq "127\.0\.0\.1:$port: (up|reconnected)" "$(cnm_fs_log m)" &&
+		[ "$(grep -Ec "127\.0\.0\.1:$port: (up|reconnected)" \
+			"$(cnm_fs_log m)")" -gt 1 ] &&
+		fail "the mount took a fake donor for the real one"
 	cnm_umount m
 	;;
 donor-full)
