@@ -17,6 +17,8 @@
 #   relative-paths     a relative --key-file and --backup still work in the
 #                      daemon form (resolved before it changes to /)
 #   already-mounted    mounting on a cnetmem mount again is refused
+#   evict-flood        a hostile donor (keyless, --insecure) floods EVICTs:
+#                      the mount's log stays small and its data readable
 #   fake-donor         whoever takes a dead donor's port (an unprivileged
 #                      user, keyless or with a key of its own) is refused by
 #                      the mount: no page goes to it, reads fail with EIO
@@ -138,6 +140,23 @@ already-mounted)
 		fail "no message saying it is mounted already"
 	[ "$(awk -v m="$mnt" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] ||
 		fail "a second mount stacked on the first"
+	cnm_umount m
+	;;
+evict-flood)
+	python3 "$SOURCE_ROOT/tests/fuse/evict_flood_donor.py" \
+		"$CNM_TMP/hostile.port" >"$CNM_TMP/hostile.log" 2>&1 &
+	echo "$!" >"$CNM_TMP/hostile.pid"
+	echo hostile >>"$CNM_TMP/.donors"
+	cnm_wait_for_file "$CNM_TMP/hostile.port" 10 "$(cat "$CNM_TMP/hostile.pid")"
+	cnm_mount m "$mnt" --donor "127.0.0.1:$(cat "$CNM_TMP/hostile.port")" \
+		--insecure --transport tcp --size 64M --slab-size 1M
+	grep -q 'INSECURE' "$(cnm_fs_log m)" || fail "--insecure not logged"
+	printf 'still here\n' >"$mnt/f"
+	sleep 4
+	[ "$(cat "$mnt/f")" = "still here" ] || fail "data lost under the flood"
+	n=$(wc -l <"$(cnm_fs_log m)")
+	cnm_log "$n log lines after 4 s of EVICT flood"
+	[ "$n" -lt 400 ] || fail "$n log lines: the flood is not rate-limited"
 	cnm_umount m
 	;;
 fake-donor)

@@ -23,8 +23,9 @@
  *     loris SECONDS           trickle a HELLO one byte a second: exit 0
  *                             when the donor closes within SECONDS
  *     slow N SECONDS          N connections that send half a HELLO and
- *                             stall, while this process authenticates
- *                             once a second: exit 0 when every one passed
+ *                             stall (those dropped come straight back, a
+ *                             flood), while this process authenticates
+ *                             every 200 ms: exit 0 when every one passed
  *   options: --key-file F, --key-name NAME, --session HEX (an id without
  *            its secret, as sniffed), --session-file F (id and secret,
  *            kept across runs), --forge-resume (claim a secret we do not
