@@ -362,7 +362,9 @@ static void conn_kill(struct rconn *c, const char *why)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	log_notice("rdma client %s: closing: %s", c->dc.sc.peer, why);
+	/* per connection: a flood of them must not flood the log */
+	LOG_RATELIMITED(LOG_NOTICE, "rdma client %s: closing: %s",
+			c->dc.sc.peer, why);
 	rdma_disconnect(c->id);
 }
 
@@ -638,11 +640,12 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
-	log_info("rdma client %s: connected", c->dc.sc.peer);
+	LOG_RATELIMITED(LOG_INFO, "rdma client %s: connected", c->dc.sc.peer);
 	return;
 out_free:
-	log_warn("rdma client %s: cannot set up connection: %s", c->dc.sc.peer,
-		 strerror(errno));
+	LOG_RATELIMITED(LOG_WARNING,
+			"rdma client %s: cannot set up connection: %s",
+			c->dc.sc.peer, strerror(errno));
 	if (id->qp)
 		rdma_destroy_qp(id);
 	conn_free(c);
@@ -678,8 +681,9 @@ static void cm_event(struct donor_server *s)
 			if (c) {
 				if (!c->dead)
 					rdma_disconnect(id);
-				log_info("rdma client %s: disconnected",
-					 c->dc.sc.peer);
+				LOG_RATELIMITED(LOG_INFO,
+						"rdma client %s: disconnected",
+						c->dc.sc.peer);
 				conn_destroy(s, c);
 			}
 			break;
