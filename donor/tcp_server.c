@@ -805,8 +805,9 @@ static void tcp_server_stop(struct donor_server *srv)
 	free(srv);
 }
 
+/* the listener every build has; it adds no capability bit */
 const struct donor_listener tcp_listener = {
-	.name = "tcp",
 	.start = tcp_server_start,
 	.stop = tcp_server_stop,
+	.name = "tcp",
 };
