@@ -36,6 +36,7 @@ struct session {
 	struct session_conn *conns;
 	unsigned int nconns;
 	uint32_t nslabs;
+	uint32_t reserved; /* allocs between the quota check and the pool */
 	uint64_t detached_ms;
 	struct session *next;
 };
@@ -451,7 +452,7 @@ static uint64_t held_locked(struct donor *d, const struct auth_ident *who)
 
 	for (struct session *s = d->sessions; s; s = s->next)
 		if (s->owner == who)
-			n += (uint64_t)s->nslabs * s->slab_size;
+			n += (uint64_t)(s->nslabs + s->reserved) * s->slab_size;
 	return n;
 }
 
@@ -466,13 +467,19 @@ int session_alloc(struct session *s, struct wire_slab *out)
 	if (!ret && s->owner && s->owner->quota &&
 	    held_locked(d, s->owner) + s->slab_size > s->owner->quota)
 		ret = -EDQUOT;
+	/* counted from here on, so concurrent allocs cannot pass the quota */
+	if (!ret)
+		s->reserved++;
 	pthread_mutex_unlock(&d->lock);
 	if (ret)
 		return ret;
 	ret = pool_alloc(d->pool, s->slab_size, &id);
-	if (ret)
-		return ret;
 	pthread_mutex_lock(&d->lock);
+	s->reserved--;
+	if (ret) {
+		pthread_mutex_unlock(&d->lock);
+		return ret;
+	}
 	d->slabs[id].size = s->slab_size;
 	d->slabs[id].evicting = 0;
 	d->slabs[id].warned = 0;

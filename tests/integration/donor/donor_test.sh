@@ -351,6 +351,7 @@ case_fake_donor_on_restarted_port_refused() {
 	# ... and one with a key of its own
 	cnm_make_key "$CNM_TMP/fake.key"
 	[ ${#as[@]} = 0 ] || chown 65534 "$CNM_TMP/fake.key"
+	: >"$CNM_TMP/fake.log" # the wait below must not see the first fake
 	(exec "${as[@]}" "$CNM_DONOR_BIN" --foreground \
 		--listen "127.0.0.1:$port" --memory 4M \
 		--key-file "$CNM_TMP/fake.key") >"$CNM_TMP/fake.log" 2>&1 &
