@@ -18,14 +18,20 @@ wait_for() { # wait_for SECONDS CMD...
 	done
 }
 
+bench_key() { # the key donors and mounts share (nothing runs keyless)
+	[ -s "$WORK/key" ] ||
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$WORK/key")
+}
+
 start_donors() { # start_donors N
 	local i pf
 	for i in $(seq 1 "$1"); do
 		pf=$WORK/donor$i.port
 		rm -f "$pf"
+		bench_key
 		"$BUILD/donor/cnetmem-donor" --foreground --listen 127.0.0.1:0 \
 			--port-file "$pf" --memory 3G --grace-period 2 \
-			>>"$LOG" 2>&1 &
+			--key-file "$WORK/key" >>"$LOG" 2>&1 &
 		B_DONORS+=($!)
 		wait_for 20 test -s "$pf" || { say "donor $i did not start"; return 1; }
 		B_PORTS+=("$(cat "$pf")")
@@ -66,7 +72,8 @@ bench_setup() {
 	tcp-r1|tcp-r2)
 		start_donors 2
 		for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
-		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp
+		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp \
+			--key-file "$WORK/key"
 		swap_on_file "$B_MNT/swap0" ;;
 	*)
 		say "unknown backend $1"; return 1 ;;
@@ -112,7 +119,8 @@ bench_files() {
 	echo "test,where,rep,value,unit" >"$csv"
 	start_donors 2
 	for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
-	mount_cnetmem "${args[@]}" --replicas 1 --transport tcp
+	mount_cnetmem "${args[@]}" --replicas 1 --transport tcp \
+		--key-file "$WORK/key"
 	mkdir -p "$WORK/tmpfs" "$WORK/disk" "$B_MNT/spill"
 	mount -t tmpfs -o size=2G tmpfs "$WORK/tmpfs"
 	seq 1 12000000 | awk '{print ($1 * 7919) % 10000019 " line " $1}' >"$WORK/disk/sort.in"

@@ -5,12 +5,15 @@
 #include "common/parse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void *field(const struct opts *o, const struct opt_def *d)
 {
@@ -261,6 +264,12 @@ static int load_config(struct opts *o, config_t *c, const char *name)
 		if (setting_text(s, text, sizeof(text)))
 			return fail_at(o, where, o->defs[i].name,
 				       "expected a single value");
+		/* `donor = 5;` is no address: text settings take strings */
+		if ((o->defs[i].type == OPT_STR ||
+		     o->defs[i].type == OPT_STRLIST) &&
+		    config_setting_type(s) != CONFIG_TYPE_STRING)
+			return fail_at(o, where, o->defs[i].name,
+				       "expected a string in quotes");
 		ret = set_text(o, i, text, where);
 		if (ret)
 			return ret;
@@ -286,15 +295,36 @@ static int finish_load(struct opts *o, config_t *c, int ok, const char *name)
 
 int opts_load_file(struct opts *o, const char *path)
 {
+	struct stat st;
 	config_t c;
 	FILE *f;
-	int ok;
+	int ok, fd, ret;
 
-	f = fopen(path, "r");
-	if (!f) {
+	/* O_NONBLOCK: a FIFO must not hang us; only a regular file is read */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st)) {
+		ret = -errno;
 		snprintf(o->err, sizeof(o->err), "%s: %s", path,
 			 strerror(errno));
-		return -errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(o->err, sizeof(o->err),
+			 "%s: not a regular file (a config file is read "
+			 "whole)",
+			 path);
+		close(fd);
+		return -EINVAL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		ret = -errno;
+		snprintf(o->err, sizeof(o->err), "%s: %s", path,
+			 strerror(errno));
+		close(fd);
+		return ret;
 	}
 	config_init(&c);
 	ok = config_read(&c, f);

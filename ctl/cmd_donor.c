@@ -28,7 +28,8 @@ static void json_str(const char *s)
 
 int cmd_donor(int argc, char **argv)
 {
-	static const char usage[] = "donor HOST:PORT [--key-file FILE]";
+	static const char usage[] = "donor HOST:PORT --key-file FILE "
+				    "[--key-name NAME] | --insecure";
 	struct ctl_donor d;
 	struct wire_state st;
 	struct ctl_args a;
@@ -70,8 +71,8 @@ int cmd_donor(int argc, char **argv)
 
 int cmd_donor_reclaim(int argc, char **argv)
 {
-	static const char usage[] =
-		"donor-reclaim HOST:PORT SIZE [--key-file FILE]";
+	static const char usage[] = "donor-reclaim HOST:PORT SIZE --key-file "
+				    "FILE [--key-name NAME]";
 	struct wire_reclaim r;
 	struct ctl_donor d;
 	struct ctl_args a;
@@ -86,12 +87,18 @@ int cmd_donor_reclaim(int argc, char **argv)
 	}
 	format_size(r.bytes, sz, sizeof(sz));
 	proto_reclaim_swap(&r);
+	/* an administrative request: the operator's identity by default */
+	if (!a.key_name)
+		a.key_name = AUTH_OPERATOR;
 	if (ctl_donor_open(a.pos[0], &a, &d))
 		return 1;
 	ret = ctl_donor_rpc(&d, PROTO_OP_RECLAIM, &r, sizeof(r), NULL, 0);
 	ctl_donor_close(&d);
 	if (ret) {
-		ctl_err("donor %s: reclaim: %s", a.pos[0], strerror(-ret));
+		ctl_err("donor %s: reclaim: %s", a.pos[0],
+			ret == -EPERM ? "refused: needs the operator's key "
+					"(--operator-key-file on the donor)"
+				      : strerror(-ret));
 		return 1;
 	}
 	printf("donor %s: asked its clients to give back %s\n", a.pos[0], sz);

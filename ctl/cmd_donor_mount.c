@@ -2,12 +2,14 @@
 /*
  * cnetmemctl donor-add MOUNTPOINT HOST:PORT
  * cnetmemctl donor-drain MOUNTPOINT HOST:PORT [--timeout SECONDS]
+ * cnetmemctl donor-undrain MOUNTPOINT HOST:PORT
  *
  * Both talk to a running mount through its control channel: root opens
  * MOUNTPOINT/.cnetmem-stats read-write, writes one command line and reads
  * back one result line (fs/ctl.h). A drain answers "again" after each
- * slice of work; the command repeats it until "ok", an error, or its
- * deadline (default 300 s).
+ * slice of work, with what holds it up; the command repeats it until "ok",
+ * an error, or its deadline (default 300 s), telling the user once why it
+ * is waiting. donor-undrain cancels a drain.
  */
 #include "common/clock.h"
 
@@ -23,6 +25,7 @@
 
 int cmd_donor_add(int argc, char **argv);
 int cmd_donor_drain(int argc, char **argv);
+int cmd_donor_undrain(int argc, char **argv);
 
 static double now_s(void)
 {
@@ -105,8 +108,9 @@ int cmd_donor_add(int argc, char **argv)
 
 int cmd_donor_drain(int argc, char **argv)
 {
-	char line[512], res[512], *end;
+	char line[512], res[512], told[512] = "", *end;
 	double t0 = now_s(), timeout = DRAIN_TIMEOUT_S;
+	const char *why;
 	const char *pos[2];
 	int npos = 0;
 
@@ -132,15 +136,42 @@ int cmd_donor_drain(int argc, char **argv)
 			break;
 		if (strncmp(res, "again ", 6))
 			return report(res);
+		why = strstr(res, ": ");
+		why = why ? why + 2 : "";
+		if (strcmp(why, told)) {
+			/* say once why it waits (counts change: only the
+			 * kind of blocker) */
+			if (strstr(why, "no other donor") !=
+			    strstr(told, "no other donor"))
+				fprintf(stderr, "cnetmemctl: donor %s: %s\n",
+					pos[1], why);
+			snprintf(told, sizeof(told), "%s", why);
+		}
 		if (now_s() - t0 > timeout) {
 			fprintf(stderr,
 				"cnetmemctl: donor %s: still draining after "
-				"%.0f s\n",
-				pos[1], timeout);
+				"%.0f s: %s\n",
+				pos[1], timeout, why);
 			return 1;
 		}
 	}
 	printf("donor %s: drained and disconnected from %s (%.1f s)\n", pos[1],
 	       pos[0], now_s() - t0);
+	return 0;
+}
+
+int cmd_donor_undrain(int argc, char **argv)
+{
+	char line[512], res[512];
+
+	if (argc != 3)
+		return usage("donor-undrain", "");
+	snprintf(line, sizeof(line), "donor-undrain %s\n", argv[2]);
+	if (mount_cmd(argv[1], line, res, sizeof(res)))
+		return 1;
+	if (strncmp(res, "ok ", 3))
+		return report(res);
+	printf("donor %s: drain cancelled on %s; it takes slabs again\n",
+	       argv[2], argv[1]);
 	return 0;
 }

@@ -9,15 +9,20 @@
  * Included twice by ctl/cnetmemctl.c (declarations, then the table), so it
  * has no include guard on purpose.
  */
-CTL_COMMAND("donor", cmd_donor, "donor HOST:PORT [--key-file FILE]",
+CTL_COMMAND("donor", cmd_donor,
+	    "donor HOST:PORT --key-file FILE [--key-name NAME] | --insecure",
 	    "print a donor's state as JSON")
 CTL_COMMAND("donor-add", cmd_donor_add, "donor-add MOUNTPOINT HOST:PORT",
 	    "connect a running mount to one more donor (root)")
 CTL_COMMAND("donor-drain", cmd_donor_drain,
 	    "donor-drain MOUNTPOINT HOST:PORT [--timeout SECONDS]",
 	    "move every slab of a mount off a donor, then disconnect it (root)")
+CTL_COMMAND("donor-undrain", cmd_donor_undrain,
+	    "donor-undrain MOUNTPOINT HOST:PORT",
+	    "cancel a drain: the donor takes slabs again (root)")
 CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
-	    "donor-reclaim HOST:PORT SIZE [--key-file FILE]",
+	    "donor-reclaim HOST:PORT SIZE --key-file OPERATOR_KEY "
+	    "[--key-name NAME]",
 	    "ask a donor to get SIZE bytes of slabs back from its clients")
 CTL_COMMAND("stats", cmd_stats, "stats MOUNTPOINT [--json]",
 	    "print a cnetmem mount's state (MOUNTPOINT/.cnetmem-stats)")

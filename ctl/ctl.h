@@ -28,16 +28,20 @@ struct ctl_args {
 	const char *pos[4]; /* positional arguments after the command */
 	int npos;
 	const char *key_file;
-	uint64_t slab_size; /* 0: HS_SLAB_MIN */
+	const char *key_name; /* NULL: the command's default identity */
+	int insecure;	      /* no key: only a keyless (--insecure) donor */
+	uint64_t slab_size;   /* 0: HS_SLAB_MIN */
 };
 
 /*
- * Parses "[--key-file FILE] [--slab-size SIZE]" and up to max_pos
+ * Parses "[--key-file FILE] [--key-name NAME] [--insecure]
+ * [--slab-size SIZE]" and up to max_pos
  * positional arguments from argv[1..]. 0 or -EINVAL (message printed).
  */
 int ctl_parse_args(int argc, char **argv, int max_pos, const char *usage,
 		   struct ctl_args *a);
-/* Connects and authenticates; 0 or -errno (message printed). */
+/* Connects and authenticates (a key file or --insecure is required);
+ * 0 or -errno (message printed). */
 int ctl_donor_open(const char *hostport, const struct ctl_args *a,
 		   struct ctl_donor *d);
 void ctl_donor_close(struct ctl_donor *d);

@@ -31,6 +31,15 @@ int ctl_parse_args(int argc, char **argv, int max_pos, const char *usage,
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--key-file") && i + 1 < argc) {
 			a->key_file = argv[++i];
+		} else if (!strcmp(argv[i], "--key-name") && i + 1 < argc) {
+			a->key_name = argv[++i];
+			if (!auth_name_ok(a->key_name)) {
+				ctl_err("--key-name: '%s' is not a name",
+					a->key_name);
+				return -EINVAL;
+			}
+		} else if (!strcmp(argv[i], "--insecure")) {
+			a->insecure = 1;
 		} else if (!strcmp(argv[i], "--slab-size") && i + 1 < argc) {
 			if (parse_size(argv[++i], &a->slab_size) ||
 			    !hs_slab_size_ok(a->slab_size)) {
@@ -109,6 +118,11 @@ int ctl_donor_open(const char *hostport, const struct ctl_args *a,
 		ctl_err("cannot initialise libsodium");
 		return ret;
 	}
+	if (!a->key_file && !a->insecure) {
+		ctl_err("no key: give --key-file (and --key-name), or "
+			"--insecure for a donor that runs without keys");
+		return -EACCES;
+	}
 	if (a->key_file) {
 		ret = auth_key_load(a->key_file, &key, err, sizeof(err));
 		if (ret) {
@@ -116,6 +130,7 @@ int ctl_donor_open(const char *hostport, const struct ctl_args *a,
 			return ret;
 		}
 	}
+	p.name = a->key_name;
 	ret = tcp_connect(host, port, &d->fd);
 	if (ret)
 		goto out_key;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <syslog.h>
 
-static const char *const transports[] = { "tcp", "rdma", "auto", NULL };
+const char *const donor_transports[] = { "tcp", "rdma", "auto", NULL };
 const char *const donor_log_levels[] = { "error", "warning", "notice",
 					 "info",  "debug",   NULL };
 
@@ -22,19 +22,27 @@ const struct opt_def donor_opt_defs[] = {
 	{ "memory", 'm', OPT_SIZE, F(memory), NULL, 1 << 20, 1ull << 50, NULL,
 	  "SIZE", "memory to donate (K/M/G suffixes), reserved up front" },
 	{ "key-file", 'k', OPT_STR, F(key_file), NULL, 0, 0, NULL, "FILE",
-	  "pre-shared key (mode 0600); without it, loopback only" },
+	  "key (mode 0600) of the client identity 'default'" },
+	{ "client", 0, OPT_STRLIST, F(client), NULL, 0, 0, NULL,
+	  "NAME:KEYFILE[:QUOTA]",
+	  "a client identity, its key and slab quota (repeatable)" },
+	{ "operator-key-file", 0, OPT_STR, F(operator_key_file), NULL, 0, 0,
+	  NULL, "FILE", "key of the operator (reclaim; cnetmemctl)" },
 	{ "port-file", 0, OPT_STR, F(port_file), NULL, 0, 0, NULL, "FILE",
 	  "write the bound port here once accepting" },
 	{ "foreground", 'f', OPT_BOOL, F(foreground), "false", 0, 0, NULL, NULL,
 	  "stay in the foreground and log to stderr" },
 	{ "insecure", 0, OPT_BOOL, F(insecure), "false", 0, 0, NULL, NULL,
-	  "allow serving without a key on non-loopback addresses" },
+	  "serve without any key: anyone who reaches the port may read and "
+	  "write donated memory" },
 	{ "grace-period", 0, OPT_INT, F(grace_period), "60", 0, 86400, NULL,
 	  "SECONDS", "keep a disconnected client's slabs this long" },
-	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0, transports,
-	  "tcp|rdma|auto", "listeners to run" },
+	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0,
+	  donor_transports, "tcp|rdma|auto", "listeners to run" },
 	{ "max-clients", 0, OPT_INT, F(max_clients), "256", 1, 65536, NULL, "N",
-	  "connections served at once" },
+	  "authenticated connections served at once" },
+	{ "max-startups", 0, OPT_INT, F(max_startups), "10", 1, 1024, NULL, "N",
+	  "connections still authenticating at once; the oldest makes way" },
 	{ "low-watermark", 0, OPT_SIZE, F(low_watermark), "0", 0, 0, NULL,
 	  "SIZE", "below this host MemAvailable, ask slabs back (0: off)" },
 	{ "high-watermark", 0, OPT_SIZE, F(high_watermark), "0", 0, 0, NULL,

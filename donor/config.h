@@ -18,12 +18,15 @@ struct donor_opts {
 	char *listen;
 	uint64_t memory;
 	char *key_file;
+	struct opt_strlist client; /* NAME:KEYFILE[:QUOTA] */
+	char *operator_key_file;
 	char *port_file;
 	int foreground;
 	int insecure;
 	long grace_period; /* seconds */
 	int transport;	   /* enum donor_transport */
 	long max_clients;
+	long max_startups;
 	uint64_t low_watermark;
 	uint64_t high_watermark;
 	long evict_wait; /* seconds */
@@ -35,6 +38,8 @@ struct donor_opts {
 
 extern const struct opt_def donor_opt_defs[];
 extern const char *const donor_log_levels[];
+/* names of enum donor_transport, as --transport takes them */
+extern const char *const donor_transports[];
 /* syslog level of donor_opts.log_level */
 int donor_syslog_level(int idx);
 

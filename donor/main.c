@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "donor/config.h"
+#include "donor/keys.h"
 #include "donor/meminfo.h"
 #include "donor/pool.h"
 #include "donor/server.h"
@@ -25,15 +26,26 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef CNM_DONOR_RDMA
-#define CNM_DONOR_RDMA 0
-#endif
+#define NLISTENERS 4
 
 #define USAGE                                                                  \
 	"cnetmem-donor [--config FILE] --listen ADDR:PORT --memory SIZE "      \
-	"[--key-file FILE] [--port-file FILE] [--foreground] [--insecure] "    \
+	"[--key-file FILE] [--client NAME:KEYFILE[:QUOTA]]... "                \
+	"[--operator-key-file FILE] [--port-file FILE] [--foreground] "        \
+	"[--insecure] "                                                        \
 	"[--grace-period SECONDS] [--transport tcp|rdma|auto] "                \
 	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE]"
+
+/* The listener of the table named name, or NULL when not built. */
+static const struct donor_listener *listener_named(const char *name)
+{
+	const struct donor_listener *const *l;
+
+	for (l = donor_listeners; *l; l++)
+		if (!strcmp((*l)->name, name))
+			return *l;
+	return NULL;
+}
 
 /* Writes the port to path through a temporary file and rename(2). */
 static int write_port_file(const char *path, uint16_t port)
@@ -62,10 +74,13 @@ static int write_port_file(const char *path, uint16_t port)
 int main(int argc, char **argv)
 {
 	struct donor_opts c = { 0 };
-	struct donor_server *tcp = NULL, *rdma = NULL;
+	struct donor_server *srv[NLISTENERS] = { NULL };
+	const struct donor_listener *const *l;
+	char served[64] = "";
+	unsigned int i;
 	struct donor_server_cfg scfg = { 0 };
 	struct donor_cfg dcfg = { 0 };
-	struct auth_key key = { 0 };
+	struct auth_keyring kr = { 0 };
 	struct donor *d = NULL;
 	struct pool *pool = NULL;
 	char host[256], port[32], err[512], sz[32];
@@ -74,7 +89,7 @@ int main(int argc, char **argv)
 	uint64_t avail;
 	sigset_t sigs;
 	struct opts o;
-	int npos, ret, sig, lb, qos = -1, status = EXIT_FAILURE;
+	int npos, ret, sig, qos = -1, status = EXIT_FAILURE;
 
 	if (auth_init()) {
 		log_err("donor: cannot initialise libsodium");
@@ -95,39 +110,39 @@ int main(int argc, char **argv)
 	}
 	log_set_level(donor_syslog_level(c.log_level));
 	parse_hostport(c.listen, NULL, host, sizeof(host), port, sizeof(port));
-	if (c.key_file && auth_key_load(c.key_file, &key, err, sizeof(err))) {
+	if (donor_keyring_load(&c, &kr, err, sizeof(err))) {
 		log_err("donor: %s", err);
 		goto out_opts;
 	}
-	if (!key.set) {
-		lb = donor_addr_is_loopback(host);
-		if (lb < 0) {
-			log_err("donor: listen address %s does not resolve",
-				host);
-			goto out_opts;
-		}
-		if (!lb && !c.insecure) {
-			log_err("donor: refusing to serve %s without a key: "
-				"give --key-file, or --insecure to accept "
-				"anyone who can reach this address",
-				host);
-			goto out_opts;
-		}
-		if (!lb)
-			log_warn("donor: INSECURE: serving %s WITHOUT "
-				 "AUTHENTICATION; anyone who reaches it can "
-				 "read and write donated memory",
-				 host);
+	if (kr.n && c.insecure) {
+		log_err("donor: --insecure serves without keys, but keys are "
+			"given; drop one or the other");
+		goto out_keys;
 	}
-	if (c.transport == DONOR_RDMA && !CNM_DONOR_RDMA) {
-		log_err("donor: transport: rdma is not built in "
-			"(needs libibverbs and librdmacm at build time)");
-		goto out_opts;
+	if (!kr.n && !c.insecure) {
+		log_err("donor: no key: give --key-file, --client or "
+			"--operator-key-file (or --insecure to let anyone who "
+			"reaches %s read and write donated memory)",
+			host);
+		goto out_keys;
+	}
+	if (!kr.n)
+		log_warn(
+			"donor: INSECURE: serving %s WITHOUT AUTHENTICATION; "
+			"any process or host that reaches it can read and "
+			"write donated memory, impersonate clients and reclaim",
+			host);
+	if (c.transport != DONOR_AUTO &&
+	    !listener_named(donor_transports[c.transport])) {
+		log_err("donor: transport: %s is not built in "
+			"(needs libibverbs and librdmacm at build time)",
+			donor_transports[c.transport]);
+		goto out_keys;
 	}
 	if (!c.foreground) {
 		if (daemon(1, 0) < 0) {
 			log_err("donor: daemon: %s", strerror(errno));
-			goto out_opts;
+			goto out_keys;
 		}
 		log_to_syslog("cnetmem-donor");
 	}
@@ -145,7 +160,7 @@ int main(int argc, char **argv)
 				"request on /dev/cpu_dma_latency: %s (needs "
 				"root)",
 				strerror(-qos));
-			goto out_opts;
+			goto out_keys;
 		}
 	}
 	/* touching more than the host has would bring the OOM killer */
@@ -154,60 +169,64 @@ int main(int argc, char **argv)
 			"%s available",
 			format_size(c.memory, sz, sizeof(sz)),
 			format_size(avail, err, sizeof(err)));
-		goto out_opts;
+		goto out_keys;
 	}
 	if (pool_create(c.memory, 0, &pool, err, sizeof(err))) {
 		log_err("donor: %s", err);
-		goto out_opts;
+		goto out_keys;
 	}
 	dcfg.grace_ms = (unsigned int)c.grace_period * 1000;
 	dcfg.max_conns = (unsigned int)c.max_clients;
 	dcfg.low_watermark = c.low_watermark;
 	dcfg.high_watermark = c.high_watermark;
 	dcfg.evict_wait_ms = (unsigned int)c.evict_wait * 1000;
-	dcfg.caps = key.set ? PROTO_CAP_AUTH : 0;
+	dcfg.caps = kr.n ? PROTO_CAP_AUTH : 0;
 	dcfg.meminfo_path = c.meminfo_file;
-	if (CNM_DONOR_RDMA && c.transport != DONOR_TCP)
-		dcfg.caps |= PROTO_CAP_RDMA;
+	for (l = donor_listeners; *l; l++)
+		if (c.transport == DONOR_AUTO ||
+		    !strcmp((*l)->name, donor_transports[c.transport]))
+			dcfg.caps |= (*l)->caps;
 	ret = donor_create(&dcfg, pool, &d);
 	if (ret) {
 		log_err("donor: %s", strerror(-ret));
 		pool_destroy(pool);
-		goto out_opts;
+		goto out_keys;
 	}
 	scfg.host = host;
 	scfg.port = port;
-	scfg.key = &key;
+	scfg.kr = &kr;
 	scfg.caps = dcfg.caps;
 	scfg.hs_timeout_ms = (unsigned int)c.handshake_timeout * 1000;
-	/* room for handshakes in flight beyond the clients served */
-	scfg.max_conns = (unsigned int)c.max_clients + 64;
-	if (c.transport != DONOR_RDMA &&
-	    tcp_server_start(d, &scfg, &tcp, &bound, err, sizeof(err))) {
-		log_err("donor: %s", err);
-		goto out_donor;
-	}
-#if CNM_DONOR_RDMA
-	if (c.transport != DONOR_TCP) {
-		char rport[16];
+	scfg.max_startups = (unsigned int)c.max_startups;
+	/* room for handshakes in flight beyond the clients served, and for
+	 * dropped ones not yet gone */
+	scfg.max_conns = (unsigned int)(c.max_clients + 2 * c.max_startups);
+	for (l = donor_listeners, i = 0; *l && i < NLISTENERS; l++, i++) {
+		char bport[16];
 
-		/* the RDMA listener takes the same port as TCP */
-		if (tcp) {
-			snprintf(rport, sizeof(rport), "%u", bound);
-			scfg.port = rport;
+		if (c.transport != DONOR_AUTO &&
+		    strcmp((*l)->name, donor_transports[c.transport]))
+			continue;
+		/* a later listener takes the port the first one bound */
+		if (bound) {
+			snprintf(bport, sizeof(bport), "%u", bound);
+			scfg.port = bport;
 		}
-		ret = rdma_server_start(d, &scfg, &rdma, &bound, err,
-					sizeof(err));
-		if (ret && c.transport == DONOR_RDMA) {
+		ret = (*l)->start(d, &scfg, &srv[i], &bound, err, sizeof(err));
+		if (ret && (!(*l)->optional || c.transport != DONOR_AUTO)) {
 			log_err("donor: %s", err);
 			goto out_servers;
 		}
 		if (ret) {
-			log_notice("donor: rdma: %s; serving tcp only", err);
-			donor_set_caps(d, dcfg.caps & ~PROTO_CAP_RDMA);
+			log_notice("donor: %s: %s; serving without it",
+				   (*l)->name, err);
+			donor_set_caps(d, donor_caps(d) & ~(*l)->caps);
+			continue;
 		}
+		snprintf(served + strlen(served),
+			 sizeof(served) - strlen(served), "%s%s",
+			 served[0] ? " " : "", (*l)->name);
 	}
-#endif
 	if (c.port_file) {
 		ret = write_port_file(c.port_file, bound);
 		if (ret) {
@@ -216,11 +235,11 @@ int main(int argc, char **argv)
 			goto out_servers;
 		}
 	}
-	log_notice("donor: serving %s of memory on %s:%u (%s%s, %s, grace "
+	log_notice("donor: serving %s of memory on %s:%u (%s, %s, grace "
 		   "period %lds)",
 		   format_size(pool_total_bytes(pool), sz, sizeof(sz)), host,
-		   bound, tcp ? "tcp" : "", rdma ? " rdma" : "",
-		   key.set ? "key required" : "no key", c.grace_period);
+		   bound, served, kr.n ? "keys required" : "INSECURE, no key",
+		   c.grace_period);
 	if (!pool_hugetlb(pool))
 		log_info("donor: no hugetlb pages; using normal pages with "
 			 "transparent huge pages where possible");
@@ -233,15 +252,15 @@ int main(int argc, char **argv)
 	if (c.port_file)
 		unlink(c.port_file);
 out_servers:
-#if CNM_DONOR_RDMA
-	rdma_server_stop(rdma);
-#endif
-	tcp_server_stop(tcp);
-out_donor:
+	/* in reverse: the last started stops first */
+	for (i = NLISTENERS; i-- > 0;)
+		if (srv[i])
+			donor_listeners[i]->stop(srv[i]);
 	donor_destroy(d);
+out_keys:
+	donor_keyring_free(&kr);
 out_opts:
 	cpu_latency_release(qos);
 	opts_free(&o);
-	memset(&key, 0, sizeof(key));
 	return status;
 }

@@ -11,9 +11,10 @@
  *
  * One thread polls the listener's CM event channel, every connection's
  * completion channel and a wake eventfd. Per connection: RECV completion
- * -> check (donor/dmsg.h) -> act through donor/session.h -> re-post the
- * receive -> SEND the reply (the re-post before the reply is what returns
- * the client's credit). Unsolicited messages (EVICT, slab refreshes after a
+ * -> re-post the receive -> check (donor/dmsg.h) -> the request core
+ * (donor/serve.h: acts, registers a new slab through the slab_add hook,
+ * deregisters a freed one through slab_del) -> SEND the reply (the re-post
+ * before the reply is what returns the client's credit). Unsolicited messages (EVICT, slab refreshes after a
  * reconnect) wait in a small queue until the client has handed back an
  * unsolicited credit (immediate data of its SENDs).
  */
@@ -21,6 +22,7 @@
 
 #include "common/log.h"
 #include "donor/dmsg.h"
+#include "donor/serve.h"
 #include "rdma/handshake.h"
 #include "rdma/verbs_wire.h"
 
@@ -56,7 +58,7 @@ struct runsol {
 };
 
 struct rconn {
-	struct session_conn sc; /* first: the evict callback casts back */
+	struct dconn dc; /* first: the core's callbacks cast back */
 	struct donor_server *srv;
 	struct rdma_cm_id *id;
 	struct ibv_pd *pd;
@@ -65,11 +67,8 @@ struct rconn {
 	struct ibv_mr *msg_mr;
 	uint8_t *msgs;	    /* VB_CREDITS receive, RS_NSEND send buffers */
 	uint64_t send_free; /* bit i: send buffer i free */
-	enum dmsg_phase phase;
-	struct wire_hello hin, hout; /* host order */
-	uint64_t auth_id;	     /* AUTH reply held back by refreshes */
+	uint64_t auth_id;   /* AUTH reply held back by refreshes */
 	int auth_pending;
-	struct session *sess;
 	struct rmr *mrs;
 	unsigned int nmrs, mr_cap;
 	int unsol;	       /* the client's unsolicited credits */
@@ -84,12 +83,12 @@ struct rconn {
 
 struct donor_server {
 	struct donor *donor;
-	struct auth_key key;
-	uint32_t caps;
+	const struct auth_keyring *kr; /* borrowed */
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen;
 	unsigned int port;
 	unsigned int hs_ms;
+	unsigned int max_startups; /* connections still authenticating */
 	int wake_fd;
 	int stop;
 	pthread_t thr;
@@ -182,16 +181,23 @@ static int send_msg(struct rconn *c, const struct proto_hdr *h,
 	return -ibv_post_send(c->id->qp, &wr, &bad);
 }
 
-static int reply(struct rconn *c, const struct proto_hdr *req, int status,
+static int reply(struct rconn *c, const struct proto_hdr *req, uint32_t status,
 		 const void *body, uint32_t len)
 {
 	struct proto_hdr h = { .op = req->op,
 			       .flags = PROTO_F_REPLY,
 			       .id = req->id,
 			       .len = status ? 0 : len,
-			       .status = (uint32_t)status };
+			       .status = status };
 
 	return send_msg(c, &h, body);
+}
+
+/* dconn_ops.reply */
+static int rc_reply(struct dconn *dc, const struct proto_hdr *req,
+		    uint32_t status, const void *body, uint32_t len)
+{
+	return reply((struct rconn *)dc, req, status, body, len);
 }
 
 static struct rmr *mr_find(struct rconn *c, uint32_t slab)
@@ -238,8 +244,16 @@ out_fill:
 	return 0;
 }
 
-static void mr_del(struct rconn *c, uint32_t slab)
+/* dconn_ops.slab_add: the new slab, reachable by this client only. */
+static int rc_slab_add(struct dconn *dc, void *addr, struct wire_slab *ws)
 {
+	return mr_add((struct rconn *)dc, ws->slab, addr, ws->size, ws);
+}
+
+/* dconn_ops.slab_del */
+static void mr_del(struct dconn *dc, uint32_t slab)
+{
+	struct rconn *c = (struct rconn *)dc;
 	struct rmr *r = mr_find(c, slab);
 
 	if (!r)
@@ -257,9 +271,9 @@ static void queue_refresh(struct rconn *c)
 	for (i = 0; i < n; i++) {
 		void *addr;
 
-		if (session_io_begin(c->sess, i, 0, 512, &addr))
+		if (session_io_begin(c->dc.s, i, 0, 512, &addr))
 			continue;
-		session_io_end(c->sess, i, 0, 0);
+		session_io_end(c->dc.s, i, 0, 0);
 		pthread_mutex_lock(&c->srv->lock);
 		if (c->qlen < RS_QUEUE) {
 			struct runsol *u =
@@ -304,15 +318,15 @@ static int flush_unsol(struct rconn *c)
 			struct wire_slab ws;
 			void *addr;
 
-			if (session_io_begin(c->sess, u.slab, 0, 512, &addr))
+			if (session_io_begin(c->dc.s, u.slab, 0, 512, &addr))
 				continue; /* freed meanwhile */
-			session_io_end(c->sess, u.slab, 0, 0);
+			session_io_end(c->dc.s, u.slab, 0, 0);
 			ret = mr_add(c, u.slab, addr,
-				     session_slab_size(c->sess), &ws);
+				     session_slab_size(c->dc.s), &ws);
 			if (ret) {
 				log_warn("rdma client %s: slab %u: cannot "
 					 "register: %s",
-					 c->sc.peer, u.slab, strerror(-ret));
+					 c->dc.sc.peer, u.slab, strerror(-ret));
 				continue;
 			}
 			proto_slab_swap(&ws);
@@ -348,13 +362,20 @@ static void conn_kill(struct rconn *c, const char *why)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	log_notice("rdma client %s: closing: %s", c->sc.peer, why);
+	/* per connection: a flood of them must not flood the log */
+	LOG_RATELIMITED(LOG_NOTICE, "rdma client %s: closing: %s",
+			c->dc.sc.peer, why);
 	rdma_disconnect(c->id);
 }
 
-static void send_error(struct rconn *c, const char *why)
+/* dconn_ops.error: ERROR if the client left us a credit, then close. */
+static void rc_error(struct dconn *dc, uint64_t id, uint32_t err,
+		     const char *why)
 {
+	struct rconn *c = (struct rconn *)dc;
 	struct proto_hdr h = { .op = PROTO_OP_ERROR,
+			       .id = id,
+			       .status = err,
 			       .len = (uint32_t)strnlen(why,
 							PROTO_ERRTEXT_MAX) };
 
@@ -363,117 +384,54 @@ static void send_error(struct rconn *c, const char *why)
 	conn_kill(c, why);
 }
 
-/* One request; returns 0 or -errno when the connection must go. The
+/* dconn_ops.authenticated: the slabs a returning session holds get new
+ * keys first; the AUTH reply follows them (flush_unsol()). */
+static int rc_authenticated(struct dconn *dc, const struct proto_hdr *h)
+{
+	struct rconn *c = (struct rconn *)dc;
+	int ret;
+
+	queue_refresh(c);
+	c->auth_pending = 1;
+	c->auth_id = h->id;
+	ret = flush_unsol(c);
+	return ret ? ret : 1;
+}
+
+static const struct dconn_ops rdma_ops = {
+	.reply = rc_reply,
+	.error = rc_error,
+	.slab_add = rc_slab_add,
+	.slab_del = mr_del,
+	.authenticated = rc_authenticated,
+};
+
+/* One message; returns 0 or -errno when the connection must go. The
  * receive buffer is re-posted by the caller before this runs. */
 static int handle_req(struct rconn *c, const uint8_t *buf, uint32_t len)
 {
-	struct donor_server *s = c->srv;
 	union dmsg_body b;
 	struct proto_hdr h;
 	const char *why = NULL;
-	int ret, st;
+	int ret;
 
 	if (len < sizeof(struct wire_hdr)) {
-		send_error(c, "truncated header");
+		dconn_fail(&c->dc, 0, EBADMSG, "truncated header");
 		return -EBADMSG;
 	}
-	ret = dmsg_check_hdr(c->phase, buf, &h, &why);
+	ret = dmsg_check_hdr(c->dc.phase, buf, &h, &why);
 	if (!ret && h.len != len - sizeof(struct wire_hdr)) {
 		ret = -EMSGSIZE;
 		why = "body length differs from the message";
-	}
-	if (!ret && (h.op == PROTO_OP_READ || h.op == PROTO_OP_WRITE)) {
-		ret = -EOPNOTSUPP;
-		why = "data goes by rdma read and write on this transport";
 	}
 	if (!ret)
 		ret = dmsg_decode_body(&h, buf + sizeof(struct wire_hdr), &b,
 				       &why);
 	if (ret) {
-		log_notice("rdma client %s: %s", c->sc.peer,
-			   why ? why : proto_strerror(ret));
-		send_error(c, why ? why : proto_strerror(ret));
+		dconn_fail(&c->dc, h.id, ret, why ? why : proto_strerror(ret));
 		return ret;
 	}
-	switch (h.op) {
-	case PROTO_OP_HELLO:
-		c->hin = b.hello;
-		st = hs_donor_hello(&s->key, s->caps | PROTO_CAP_RDMA, &c->hin,
-				    &c->hout);
-		if (!st) {
-			struct wire_hello w = c->hout;
-
-			proto_hello_swap(&w);
-			c->phase = DMSG_AUTH;
-			return reply(c, &h, 0, &w, sizeof(w));
-		}
-		log_notice("rdma client %s: hello refused: %s", c->sc.peer,
-			   strerror(st));
-		ret = reply(c, &h, st, NULL, 0);
-		conn_kill(c, "hello refused");
-		return ret;
-	case PROTO_OP_AUTH:
-		st = hs_donor_auth(&s->key, &c->hin, &c->hout, &b.auth);
-		if (st) {
-			log_notice("rdma client %s: authentication failed",
-				   c->sc.peer);
-			ret = reply(c, &h, st, NULL, 0);
-			conn_kill(c, "authentication failed");
-			return ret;
-		}
-		ret = session_attach(s->donor, c->hin.session,
-				     c->hout.slab_size, &c->sc, &c->sess);
-		if (ret) {
-			c->sess = NULL;
-			ret = reply(c, &h, -ret, NULL, 0);
-			conn_kill(c, "session refused");
-			return ret;
-		}
-		c->phase = DMSG_READY;
-		queue_refresh(c);
-		c->auth_pending = 1;
-		c->auth_id = h.id;
-		return flush_unsol(c);
-	case PROTO_OP_QUERY: {
-		struct wire_state ws;
-
-		session_state(c->sess, &ws);
-		ws.caps |= PROTO_CAP_RDMA;
-		proto_state_swap(&ws);
-		return reply(c, &h, 0, &ws, sizeof(ws));
-	}
-	case PROTO_OP_ALLOC: {
-		struct wire_slab ws;
-		void *addr;
-
-		ret = session_alloc(c->sess, &ws);
-		if (ret)
-			return reply(c, &h, -ret, NULL, 0);
-		addr = (void *)(uintptr_t)ws.addr;
-		ret = mr_add(c, ws.slab, addr, ws.size, &ws);
-		if (ret) {
-			log_warn("rdma client %s: slab %u: cannot register: "
-				 "%s",
-				 c->sc.peer, ws.slab, strerror(-ret));
-			session_free(c->sess, ws.slab);
-			return reply(c, &h, ENOMEM, NULL, 0);
-		}
-		proto_slab_swap(&ws);
-		return reply(c, &h, 0, &ws, sizeof(ws));
-	}
-	case PROTO_OP_FREE:
-		/* no remote access once the slab may be zeroed and reused */
-		mr_del(c, b.ref.slab);
-		ret = session_free(c->sess, b.ref.slab);
-		return reply(c, &h, ret ? -ret : 0, NULL, 0);
-	case PROTO_OP_HEARTBEAT:
-		return reply(c, &h, 0, NULL, 0);
-	case PROTO_OP_RECLAIM:
-		donor_reclaim(s->donor, b.reclaim.bytes);
-		return reply(c, &h, 0, NULL, 0);
-	default:
-		return reply(c, &h, EOPNOTSUPP, NULL, 0);
-	}
+	return dconn_request(&c->dc, &h, &b);
 }
 
 static void conn_poll(struct rconn *c)
@@ -489,7 +447,7 @@ static void conn_poll(struct rconn *c)
 				if (wc[i].status != IBV_WC_WR_FLUSH_ERR)
 					log_notice("rdma client %s: work "
 						   "request failed: %s",
-						   c->sc.peer,
+						   c->dc.sc.peer,
 						   ibv_wc_status_str(
 							   wc[i].status));
 				conn_kill(c, "work request failed");
@@ -519,7 +477,8 @@ static void conn_poll(struct rconn *c)
 					break;
 				}
 				if (handle_req(c, req, len) && !c->dead)
-					conn_kill(c, "cannot reply");
+					conn_kill(c, "request refused or "
+						     "cannot reply");
 			}
 		}
 	}
@@ -562,8 +521,7 @@ static void conn_destroy(struct donor_server *s, struct rconn *c)
 	for (i = 0; i < c->nmrs; i++)
 		ibv_dereg_mr(c->mrs[i].mr);
 	c->nmrs = 0;
-	if (c->sess)
-		session_detach(c->sess, &c->sc);
+	dconn_close(&c->dc);
 	if (c->id->qp)
 		rdma_destroy_qp(c->id);
 	rdma_destroy_id(c->id);
@@ -578,6 +536,30 @@ static struct rconn *conn_of(struct donor_server *s, struct rdma_cm_id *id)
 		if (c->id == id)
 			return c;
 	return NULL;
+}
+
+/* Makes room for one more handshake when max_startups are running: the
+ * oldest still authenticating goes (sshd MaxStartups), so they never lock
+ * out clients that can authenticate. */
+static void startups_limit(struct donor_server *s)
+{
+	struct rconn *c, *oldest = NULL;
+	unsigned int n = 0;
+
+	for (c = s->conns; c; c = c->next) {
+		if (c->dead || c->dc.phase == DMSG_READY)
+			continue;
+		n++;
+		if (!oldest || c->t_connect_ms < oldest->t_connect_ms)
+			oldest = c;
+	}
+	if (n < s->max_startups)
+		return;
+	LOG_RATELIMITED(LOG_WARNING,
+			"rdma client %s: dropped: %u connections still "
+			"authenticating (max-startups)",
+			oldest->dc.sc.peer, n);
+	conn_kill(oldest, "too many connections still authenticating");
 }
 
 /* A CONNECT_REQUEST: everything per client, then accept. */
@@ -597,8 +579,9 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		goto out_reject;
 	c->srv = s;
 	c->id = id;
-	c->sc.evict = rc_evict;
-	c->phase = DMSG_HELLO;
+	dconn_init(&c->dc, &rdma_ops, s->donor, s->kr, PROTO_CAP_RDMA,
+		   "rdma client");
+	c->dc.sc.evict = rc_evict;
 	c->t_connect_ms = now_ms();
 	c->unsol = VB_UNSOL;
 	c->send_free = RS_NSEND >= 64 ? ~0ull : (1ull << RS_NSEND) - 1;
@@ -608,8 +591,9 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
 			  host, sizeof(host));
-	snprintf(c->sc.peer, sizeof(c->sc.peer), "%s:%u", host,
+	snprintf(c->dc.sc.peer, sizeof(c->dc.sc.peer), "%s:%u", host,
 		 (unsigned int)ntohs(rdma_get_dst_port(id)));
+	startups_limit(s);
 	if (s->nconns >= RS_MAXCONN)
 		goto out_free;
 	if (ibv_query_device(id->verbs, &da))
@@ -656,11 +640,12 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
-	log_info("rdma client %s: connected", c->sc.peer);
+	LOG_RATELIMITED(LOG_INFO, "rdma client %s: connected", c->dc.sc.peer);
 	return;
 out_free:
-	log_warn("rdma client %s: cannot set up connection: %s", c->sc.peer,
-		 strerror(errno));
+	LOG_RATELIMITED(LOG_WARNING,
+			"rdma client %s: cannot set up connection: %s",
+			c->dc.sc.peer, strerror(errno));
 	if (id->qp)
 		rdma_destroy_qp(id);
 	conn_free(c);
@@ -696,8 +681,9 @@ static void cm_event(struct donor_server *s)
 			if (c) {
 				if (!c->dead)
 					rdma_disconnect(id);
-				log_info("rdma client %s: disconnected",
-					 c->sc.peer);
+				LOG_RATELIMITED(LOG_INFO,
+						"rdma client %s: disconnected",
+						c->dc.sc.peer);
 				conn_destroy(s, c);
 			}
 			break;
@@ -758,7 +744,7 @@ static void *listener_main(void *arg)
 			if (!c->dead)
 				ibv_req_notify_cq(c->cq, 0);
 			conn_poll(c);
-			if (!c->dead && c->phase != DMSG_READY &&
+			if (!c->dead && c->dc.phase != DMSG_READY &&
 			    now_ms() - c->t_connect_ms > s->hs_ms)
 				conn_kill(c, "handshake timed out");
 		}
@@ -769,9 +755,10 @@ static void *listener_main(void *arg)
 	return NULL;
 }
 
-int rdma_server_start(struct donor *d, const struct donor_server_cfg *cfg,
-		      struct donor_server **out, uint16_t *bound_port,
-		      char *err, size_t errlen)
+static int rdma_server_start(struct donor *d,
+			     const struct donor_server_cfg *cfg,
+			     struct donor_server **out, uint16_t *bound_port,
+			     char *err, size_t errlen)
 {
 	struct rdma_addrinfo hints = { .ai_flags = RAI_PASSIVE,
 				       .ai_port_space = RDMA_PS_TCP },
@@ -783,10 +770,9 @@ int rdma_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 	if (!s)
 		return -ENOMEM;
 	s->donor = d;
-	s->caps = cfg->caps | PROTO_CAP_RDMA;
 	s->hs_ms = cfg->hs_timeout_ms ? cfg->hs_timeout_ms : 10000;
-	if (cfg->key)
-		s->key = *cfg->key;
+	s->max_startups = cfg->max_startups ? cfg->max_startups : 10;
+	s->kr = cfg->kr;
 	pthread_mutex_init(&s->lock, NULL);
 	snprintf(err, errlen, "rdma listener: out of resources");
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -846,7 +832,7 @@ out_free:
 	return ret;
 }
 
-void rdma_server_stop(struct donor_server *s)
+static void rdma_server_stop(struct donor_server *s)
 {
 	if (!s)
 		return;
@@ -866,3 +852,11 @@ void rdma_server_stop(struct donor_server *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
+
+const struct donor_listener rdma_listener = {
+	.name = "rdma",
+	.caps = PROTO_CAP_RDMA,
+	.optional = 1,
+	.start = rdma_server_start,
+	.stop = rdma_server_stop,
+};

@@ -2,9 +2,10 @@
 /*
  * server - the donor's listeners. Each serves the protocol of
  * rdma/proto.h on its transport to the shared core (donor/session.h):
- * tcp_server.c here, rdma_server.c (built when the RDMA backend is) for
- * the verbs data path. main() starts them after the core and stops them
- * before destroying it.
+ * tcp_server.c, and rdma_server.c (built when the RDMA backend is) for
+ * the verbs data path. Both only move bytes: the requests are handled by
+ * donor/serve.h. main() walks the table donor_listeners[], starting them
+ * after the core and stopping them before destroying it.
  *
  * Threading: start and stop from the main thread; each listener runs its
  * own threads in between. stop() joins all of them.
@@ -22,30 +23,36 @@ struct donor_server;
 struct donor_server_cfg {
 	const char *host; /* borrowed for start() only */
 	const char *port;
-	const struct auth_key *key; /* borrowed until stop() */
+	const struct auth_keyring *kr; /* borrowed until stop(); empty:
+					 * keyless (--insecure) */
 	uint32_t caps;		    /* initial PROTO_CAP_*; see donor_caps() */
 	unsigned int hs_timeout_ms; /* handshake; 0 = 10 s */
 	unsigned int max_conns; /* sockets, authenticated or not; 0 = 1024 */
+	/* connections still authenticating (sshd MaxStartups); when full,
+	 * the oldest is dropped for the newcomer; 0 = 10 */
+	unsigned int max_startups;
 };
 
-/* 0 with *out and the bound port set, or -errno (err says why). */
-int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
+/*
+ * A listener: started with the core's donor and the settings, stopped
+ * before the core is destroyed. start() gives 0 with *out and the bound
+ * port set, or -errno (err says why); stop(NULL) is a no-op and stop()
+ * closes the listener and every connection and joins all threads.
+ */
+struct donor_listener {
+	const char *name; /* "tcp", "rdma": the --transport value */
+	uint32_t caps;	  /* PROTO_CAP_* it adds to what the donor serves */
+	int optional;	  /* --transport auto goes on without it */
+	int (*start)(struct donor *d, const struct donor_server_cfg *cfg,
 		     struct donor_server **out, uint16_t *bound_port, char *err,
 		     size_t errlen);
-/* Closes the listener and every connection, joins all threads, frees. */
-void tcp_server_stop(struct donor_server *s);
+	void (*stop)(struct donor_server *s);
+};
 
-/* RDMA listener (donor/rdma_server.c), when built. */
-int rdma_server_start(struct donor *d, const struct donor_server_cfg *cfg,
-		      struct donor_server **out, uint16_t *bound_port,
-		      char *err, size_t errlen);
-/* NULL is a no-op, as for tcp_server_stop(). */
-void rdma_server_stop(struct donor_server *s);
-
-/*
- * 1 if every address host resolves to is a loopback address, 0 if not,
- * -errno (e.g. -ENOENT) when it does not resolve.
- */
-int donor_addr_is_loopback(const char *host);
+extern const struct donor_listener tcp_listener;  /* tcp_server.c */
+extern const struct donor_listener rdma_listener; /* rdma_server.c */
+/* The listeners this build has, in start order (tcp first: rdma takes the
+ * port tcp bound), NULL-terminated (donor/listeners.c). */
+extern const struct donor_listener *const donor_listeners[];
 
 #endif

@@ -27,6 +27,8 @@ struct slab_rec {
 struct session {
 	struct donor *d;
 	uint8_t id[PROTO_SESSION_LEN];
+	const struct auth_ident *owner; /* NULL: keyless; fixed at creation */
+	uint8_t secret[AUTH_KEY_LEN];	/* fixed at creation */
 	char name[16];	    /* hex of the id's first bytes, for logs */
 	uint64_t slab_size; /* fixed at creation */
 	pthread_rwlock_t io;
@@ -34,6 +36,7 @@ struct session {
 	struct session_conn *conns;
 	unsigned int nconns;
 	uint32_t nslabs;
+	uint32_t reserved; /* allocs between the quota check and the pool */
 	uint64_t detached_ms;
 	struct session *next;
 };
@@ -143,6 +146,7 @@ static void release_session_slabs(struct donor *d, struct session *s)
 
 static void session_destroy(struct session *s)
 {
+	explicit_bzero(s->secret, sizeof(s->secret));
 	pthread_rwlock_destroy(&s->io);
 	free(s);
 }
@@ -305,9 +309,37 @@ struct pool *donor_pool(struct donor *d)
 	return d->pool;
 }
 
+/* Caller holds d->lock. */
+static struct session *find_locked(struct donor *d,
+				   const uint8_t id[PROTO_SESSION_LEN])
+{
+	struct session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		if (!memcmp(s->id, id, PROTO_SESSION_LEN))
+			break;
+	return s;
+}
+
+int session_lookup(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
+		   const struct auth_ident **owner,
+		   uint8_t secret[AUTH_KEY_LEN])
+{
+	struct session *s;
+
+	pthread_mutex_lock(&d->lock);
+	s = find_locked(d, id);
+	if (s) {
+		*owner = s->owner;
+		memcpy(secret, s->secret, AUTH_KEY_LEN);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return s != NULL;
+}
+
 int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
-		   uint64_t slab_size, struct session_conn *c,
-		   struct session **out)
+		   uint64_t slab_size, const struct session_bind *b,
+		   struct session_conn *c, struct session **out)
 {
 	pthread_rwlockattr_t ra;
 	struct session *s;
@@ -321,9 +353,17 @@ int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
 		ret = -EUSERS;
 		goto out_unlock;
 	}
-	for (s = d->sessions; s; s = s->next)
-		if (!memcmp(s->id, id, PROTO_SESSION_LEN))
-			break;
+	s = find_locked(d, id);
+	/* the handshake proved what it saw at HELLO: it must still hold */
+	if (s && (!b->resume || s->owner != b->ident ||
+		  memcmp(s->secret, b->old_secret, AUTH_KEY_LEN))) {
+		ret = b->resume && s->owner == b->ident ? -ESTALE : -EBUSY;
+		goto out_unlock;
+	}
+	if (!s && b->resume) {
+		ret = -ESTALE; /* ended between HELLO and AUTH */
+		goto out_unlock;
+	}
 	if (s && s->slab_size != slab_size) {
 		ret = -EINVAL;
 		goto out_unlock;
@@ -336,6 +376,9 @@ int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
 		}
 		s->d = d;
 		memcpy(s->id, id, PROTO_SESSION_LEN);
+		s->owner = b->ident;
+		if (b->secret)
+			memcpy(s->secret, b->secret, AUTH_KEY_LEN);
 		snprintf(s->name, sizeof(s->name), "%02x%02x%02x%02x%02x%02x",
 			 id[0], id[1], id[2], id[3], id[4], id[5]);
 		s->slab_size = slab_size;
@@ -401,6 +444,18 @@ void session_detach(struct session *s, struct session_conn *c)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Bytes of slabs held by the sessions of identity `who`. Caller holds
+ * d->lock. */
+static uint64_t held_locked(struct donor *d, const struct auth_ident *who)
+{
+	uint64_t n = 0;
+
+	for (struct session *s = d->sessions; s; s = s->next)
+		if (s->owner == who)
+			n += (uint64_t)(s->nslabs + s->reserved) * s->slab_size;
+	return n;
+}
+
 int session_alloc(struct session *s, struct wire_slab *out)
 {
 	struct donor *d = s->d;
@@ -409,13 +464,22 @@ int session_alloc(struct session *s, struct wire_slab *out)
 
 	pthread_mutex_lock(&d->lock);
 	ret = d->refusing ? -ENOSPC : 0;
+	if (!ret && s->owner && s->owner->quota &&
+	    held_locked(d, s->owner) + s->slab_size > s->owner->quota)
+		ret = -EDQUOT;
+	/* counted from here on, so concurrent allocs cannot pass the quota */
+	if (!ret)
+		s->reserved++;
 	pthread_mutex_unlock(&d->lock);
 	if (ret)
 		return ret;
 	ret = pool_alloc(d->pool, s->slab_size, &id);
-	if (ret)
-		return ret;
 	pthread_mutex_lock(&d->lock);
+	s->reserved--;
+	if (ret) {
+		pthread_mutex_unlock(&d->lock);
+		return ret;
+	}
 	d->slabs[id].size = s->slab_size;
 	d->slabs[id].evicting = 0;
 	d->slabs[id].warned = 0;
@@ -503,6 +567,11 @@ void session_io_end(struct session *s, uint32_t slab, uint64_t bytes_read,
 	if (bytes_written)
 		atomic_fetch_add_explicit(&d->bytes_written, bytes_written,
 					  memory_order_relaxed);
+}
+
+const struct auth_ident *session_owner(const struct session *s)
+{
+	return s->owner;
 }
 
 uint64_t session_slab_size(const struct session *s)

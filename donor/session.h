@@ -7,12 +7,17 @@
  * state reported by QUERY.
  *
  * A session is named by the 16-byte id its client chose; several
- * connections may share it. When its last connection detaches, it keeps
- * its slabs for the grace period (a client that reconnects with the same id
- * finds its data), then its slabs are zeroed and freed.
+ * connections may share it. It belongs to the identity (rdma/auth.h) that
+ * created it and holds the secret that handshake agreed on: attaching to
+ * it again takes the same identity and a proof of the secret (donor/
+ * serve.c checks both through session_lookup() before session_attach()).
+ * When its last connection detaches, it keeps its slabs for the grace
+ * period (a client that reconnects with the same id finds its data), then
+ * its slabs are zeroed and freed. An identity with a quota holds at most
+ * that many bytes of slabs over all its sessions.
  *
  * A listener's connection embeds a struct session_conn and:
- *   session_attach()                     after the handshake
+ *   session_lookup(), session_attach()  after the handshake
  *   session_alloc()/session_free()      ALLOC / FREE
  *   session_io_begin() ... _io_end()    around every READ/WRITE data copy
  *   session_state()                     QUERY
@@ -34,6 +39,7 @@
 #define CNM_DONOR_SESSION_H
 
 #include "donor/pool.h"
+#include "rdma/auth.h"
 #include "rdma/proto.h"
 
 #include <stddef.h>
@@ -75,19 +81,40 @@ void donor_destroy(struct donor *d);
 struct pool *donor_pool(struct donor *d);
 
 /*
- * Finds or creates the session `id` and attaches c to it. Returns 0, or a
- * negative errno: -EINVAL when slab_size is not a valid size for this
- * pool or differs from the size the existing session negotiated, -EUSERS
- * when max_conns connections are attached already.
+ * 1 if session `id` exists, with its owner (NULL: keyless) and secret
+ * copied out; 0 if not.
+ */
+int session_lookup(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
+		   const struct auth_ident **owner,
+		   uint8_t secret[AUTH_KEY_LEN]);
+
+/* Who attaches, as the handshake proved it (all borrowed for the call;
+ * ident for the donor's lifetime). */
+struct session_bind {
+	const struct auth_ident *ident; /* NULL: keyless */
+	int resume;			/* HELLO saw the session exist */
+	const uint8_t *old_secret;	/* resume: the secret proved */
+	const uint8_t *secret;		/* !resume: the new session's */
+};
+
+/*
+ * Creates the session `id` (bound to b->ident and b->secret) or, when
+ * b->resume, finds it, and attaches c to it. Returns 0, or a negative
+ * errno: -EINVAL when slab_size is not a valid size for this pool or
+ * differs from the size the existing session negotiated, -EUSERS when
+ * max_conns connections are attached already, -ESTALE when the session
+ * ended or changed since HELLO, -EBUSY when it appeared since HELLO or is
+ * another identity's.
  */
 int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
-		   uint64_t slab_size, struct session_conn *c,
-		   struct session **out);
+		   uint64_t slab_size, const struct session_bind *b,
+		   struct session_conn *c, struct session **out);
 /* Detaches c; the last connection out starts the grace period. */
 void session_detach(struct session *s, struct session_conn *c);
 
 /* Allocates a slab of the session's size: 0, -ENOSPC (full, or the host
- * is below its low watermark). out->addr is the slab's address here. */
+ * is below its low watermark), -EDQUOT (the owner's quota is reached).
+ * out->addr is the slab's address here. */
 int session_alloc(struct session *s, struct wire_slab *out);
 /* Zeroes and frees one of the session's slabs: 0 or -EINVAL (not its). */
 int session_free(struct session *s, uint32_t slab);
@@ -105,6 +132,8 @@ void session_io_end(struct session *s, uint32_t slab, uint64_t bytes_read,
 		    uint64_t bytes_written);
 
 uint64_t session_slab_size(const struct session *s);
+/* The identity the session belongs to; NULL: keyless. */
+const struct auth_ident *session_owner(const struct session *s);
 /* Fills st (host order) as QUERY reports it to this session. */
 void session_state(struct session *s, struct wire_state *st);
 /* Asks owners to give back about `bytes` of their least recently used

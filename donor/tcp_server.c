@@ -9,8 +9,10 @@
  *                       eventfd -> send queued EVICTs
  *                       socket  -> read header, dmsg_check_hdr()
  *                                  read fixed body, dmsg_decode_body()
- *                                  act, reply (READ: writev straight from
- *                                  the slab; WRITE: recv straight into it)
+ *                                  dconn_request() (donor/serve.h) acts
+ *                                  and replies; its io op here: READ
+ *                                  writev straight from the slab, WRITE
+ *                                  recv straight into it
  *
  * A broken stream (bad header, bad body, handshake failure) gets ERROR or
  * an error reply, one warning naming the peer and the reason, and a close.
@@ -18,6 +20,7 @@
  * space) gets an error reply and the connection goes on.
  */
 #include "donor/dmsg.h"
+#include "donor/serve.h"
 #include "donor/server.h"
 
 #include "common/clock.h"
@@ -47,13 +50,15 @@
 #define DIRECT_MIN     4096	  /* longer payloads bypass the buffer */
 
 struct tconn {
-	struct session_conn sc; /* sc.peer names the client */
+	struct dconn dc; /* first; dc.sc.peer names the client */
 	struct donor_server *srv;
 	int fd;
 	int evfd;
 	pthread_t thread;
 	atomic_int done;
-	struct session *s;
+	int authing;	  /* protected by srv->lock: still in the handshake */
+	int dropped;	  /* protected by srv->lock: shut down by accept_one */
+	uint64_t t_start; /* mono_ns() at accept */
 	pthread_mutex_t evlock;
 	uint32_t ev_slab[EVQ_LEN]; /* protected by evlock */
 	uint64_t ev_deadline[EVQ_LEN];
@@ -143,20 +148,41 @@ static int more_flag(const struct tconn *c)
 	return in_avail(c) - sizeof(w) >= le32toh(w.len) ? MSG_MORE : 0;
 }
 
-/* Waits until fd is readable: 0, -ETIMEDOUT or -errno; -1 waits forever. */
-static int wait_in(int fd, int timeout_ms)
+#define NO_DEADLINE UINT64_MAX
+
+/* The deadline ms milliseconds from now (common/clock.h time). */
+static uint64_t after_ms(unsigned int ms)
+{
+	return mono_ns() + (uint64_t)ms * 1000000ull;
+}
+
+/* Milliseconds left until deadline for poll(2): -1 forever, 0 if past. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = mono_ns();
+
+	if (deadline == NO_DEADLINE)
+		return -1;
+	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+}
+
+/*
+ * Waits until fd is readable or the absolute deadline passes (a peer
+ * trickling bytes does not move it): 0, -ETIMEDOUT or -errno.
+ */
+static int wait_in(int fd, uint64_t deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	int n;
 
 	do
-		n = poll(&pfd, 1, timeout_ms);
+		n = poll(&pfd, 1, ms_left(deadline));
 	while (n < 0 && errno == EINTR);
 	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
 
 /* Reads what the socket has into the buffer: 0, 1 on EOF, or -errno. */
-static int in_fill(struct tconn *c, int timeout_ms)
+static int in_fill(struct tconn *c, uint64_t deadline)
 {
 	ssize_t n;
 	int ret;
@@ -182,14 +208,15 @@ static int in_fill(struct tconn *c, int timeout_ms)
 			continue;
 		if (errno != EAGAIN)
 			return errno == ECONNRESET ? 1 : -errno;
-		ret = wait_in(c->fd, timeout_ms);
+		ret = wait_in(c->fd, deadline);
 		if (ret)
 			return ret;
 	}
 }
 
-/* Takes exactly n bytes of input: 0, -ECONNRESET, -ETIMEDOUT or -errno. */
-static int in_read(struct tconn *c, void *dst, size_t n, int timeout_ms)
+/* Takes exactly n bytes of input by the deadline: 0, -ECONNRESET,
+ * -ETIMEDOUT or -errno. */
+static int in_read(struct tconn *c, void *dst, size_t n, uint64_t deadline)
 {
 	uint8_t *p = dst;
 	size_t k;
@@ -206,15 +233,15 @@ static int in_read(struct tconn *c, void *dst, size_t n, int timeout_ms)
 		/* the buffer is empty now: big payloads go straight in */
 		if (n >= DIRECT_MIN)
 			return hs_read_full(c->fd, p, n,
-					    (unsigned int)timeout_ms);
-		ret = in_fill(c, timeout_ms);
+					    (unsigned int)ms_left(deadline));
+		ret = in_fill(c, deadline);
 		if (ret)
 			return ret > 0 ? -ECONNRESET : ret;
 	}
 }
 
-static int reply(struct tconn *c, uint16_t op, uint64_t id, uint32_t status,
-		 const void *body, uint32_t len)
+static int send_reply(struct tconn *c, uint16_t op, uint64_t id,
+		      uint32_t status, const void *body, uint32_t len)
 {
 	uint8_t hdr[sizeof(struct wire_hdr)];
 	struct proto_hdr h = { .op = op,
@@ -229,10 +256,19 @@ static int reply(struct tconn *c, uint16_t op, uint64_t id, uint32_t status,
 	return send_iov_flags(c->fd, iov, h.len ? 2 : 1, more_flag(c));
 }
 
-/* Sends ERROR(why) with status err (positive) and logs the one line. */
-static void protocol_error(struct tconn *c, uint64_t id, int err,
-			   const char *why)
+/* dconn_ops.reply */
+static int tc_reply(struct dconn *dc, const struct proto_hdr *req,
+		    uint32_t status, const void *body, uint32_t len)
 {
+	return send_reply((struct tconn *)dc, req->op, req->id, status, body,
+			  len);
+}
+
+/* dconn_ops.error: ERROR(why) with status err; the core logged it. */
+static void tc_error(struct dconn *dc, uint64_t id, uint32_t err,
+		     const char *why)
+{
+	struct tconn *c = (struct tconn *)dc;
 	uint8_t hdr[sizeof(struct wire_hdr)];
 	size_t n = strlen(why);
 	struct proto_hdr h = { .op = PROTO_OP_ERROR, .id = id, .status = err };
@@ -244,7 +280,6 @@ static void protocol_error(struct tconn *c, uint64_t id, int err,
 	proto_hdr_enc(hdr, &h);
 	iov[0] = (struct iovec){ hdr, sizeof(hdr) };
 	iov[1] = (struct iovec){ (void *)why, n };
-	log_warn("client %s: %s; closing", c->sc.peer, why);
 	send_iov(c->fd, iov, 2);
 }
 
@@ -300,8 +335,8 @@ static int send_evicts(struct tconn *c)
  * Reads one request header: 1 on a clean close before any byte, 0 with
  * *h set, or a negative errno (after logging and answering).
  */
-static int read_hdr(struct tconn *c, enum dmsg_phase phase,
-		    unsigned int timeout_ms, struct proto_hdr *h)
+static int read_hdr(struct tconn *c, enum dmsg_phase phase, uint64_t deadline,
+		    struct proto_hdr *h)
 {
 	uint8_t raw[sizeof(struct wire_hdr)];
 	const char *why;
@@ -309,25 +344,28 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 
 	if (!in_avail(c)) {
 		/* before authentication nobody may hold a thread for long */
-		ret = in_fill(c, phase != DMSG_READY ? (int)timeout_ms : -1);
+		ret = in_fill(c, phase != DMSG_READY ? deadline : NO_DEADLINE);
 		if (ret == -ETIMEDOUT)
-			log_warn("client %s: no %s within %u ms; closing",
-				 c->sc.peer,
-				 phase == DMSG_HELLO ? "hello" : "auth",
-				 timeout_ms);
+			LOG_RATELIMITED(
+				LOG_WARNING,
+				"client %s: no %s within %u ms; closing",
+				c->dc.sc.peer,
+				phase == DMSG_HELLO ? "hello" : "auth",
+				c->srv->cfg.hs_timeout_ms);
 		if (ret)
 			return ret;
 	}
-	ret = in_read(c, raw, sizeof(raw), (int)timeout_ms);
+	ret = in_read(c, raw, sizeof(raw), deadline);
 	if (ret) {
-		log_warn("client %s: truncated header (%s); closing",
-			 c->sc.peer,
-			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		LOG_RATELIMITED(LOG_WARNING,
+				"client %s: truncated header (%s); closing",
+				c->dc.sc.peer,
+				ret == -ETIMEDOUT ? "timed out" : "closed");
 		return ret;
 	}
 	ret = dmsg_check_hdr(phase, raw, h, &why);
 	if (ret) {
-		protocol_error(c, 0, -ret, why);
+		dconn_fail(&c->dc, 0, ret, why);
 		return ret;
 	}
 	return 0;
@@ -335,7 +373,7 @@ static int read_hdr(struct tconn *c, enum dmsg_phase phase,
 
 /* Reads and decodes the fixed body of h; logs and answers on error. */
 static int read_body(struct tconn *c, const struct proto_hdr *h,
-		     unsigned int timeout_ms, union dmsg_body *b)
+		     uint64_t deadline, union dmsg_body *b)
 {
 	uint8_t raw[sizeof(union dmsg_body)];
 	size_t n = dmsg_fixed_len(h);
@@ -343,91 +381,51 @@ static int read_body(struct tconn *c, const struct proto_hdr *h,
 	int ret;
 
 	if (n > sizeof(raw)) {
-		protocol_error(c, h->id, EMSGSIZE,
-			       "body length does not match the opcode");
+		dconn_fail(&c->dc, h->id, EMSGSIZE,
+			   "body length does not match the opcode");
 		return -EMSGSIZE;
 	}
-	ret = in_read(c, raw, n, (int)timeout_ms);
+	ret = in_read(c, raw, n, deadline);
 	if (ret) {
-		log_warn("client %s: truncated %s message (%s); closing",
-			 c->sc.peer, proto_op_name(h->op),
-			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		LOG_RATELIMITED(LOG_WARNING,
+				"client %s: truncated %s message (%s); closing",
+				c->dc.sc.peer, proto_op_name(h->op),
+				ret == -ETIMEDOUT ? "timed out" : "closed");
 		return ret;
 	}
 	ret = dmsg_decode_body(h, raw, b, &why);
 	if (ret)
-		protocol_error(c, h->id, -ret, why);
+		dconn_fail(&c->dc, h->id, ret, why);
 	return ret;
 }
 
+/*
+ * HELLO and AUTH, through the request core, within hs_timeout_ms in
+ * total. 0 once authenticated, else -errno (logged and answered).
+ */
 static int handshake(struct tconn *c)
 {
-	struct donor_server *srv = c->srv;
-	unsigned int tmo = srv->cfg.hs_timeout_ms;
-	uint64_t start = mono_ns(), elapsed;
-	struct wire_hello in, out, wire;
+	/* absolute (sshd's LoginGraceTime): trickling bytes gains nothing */
+	uint64_t deadline = after_ms(c->srv->cfg.hs_timeout_ms);
 	struct proto_hdr h;
 	union dmsg_body b;
-	uint32_t status;
-	int ret;
+	int ret = 0;
 
-	ret = read_hdr(c, DMSG_HELLO, tmo, &h);
-	if (ret)
-		return ret > 0 ? -ECONNRESET : ret;
-	ret = read_body(c, &h, tmo, &b);
-	if (ret)
-		return ret;
-	in = b.hello;
-	status = hs_donor_hello(srv->cfg.key, donor_caps(srv->d), &in, &out);
-	if (!status) {
-		ret = session_attach(srv->d, in.session, in.slab_size, &c->sc,
-				     &c->s);
-		status = -ret;
-	}
-	/* log first: whoever reads the reply may look for the line */
-	if (status)
-		log_warn("client %s: hello refused: %s", c->sc.peer,
-			 status == EPROTONOSUPPORT ? "unsupported protocol "
-						     "version"
-			 : status == EACCES	   ? "client has no key and we "
-						     "require one"
-			 : status == EINVAL	   ? "slab size not possible"
-			 : status == EUSERS	   ? "too many clients"
-						   : strerror(status));
-	wire = out;
-	proto_hello_swap(&wire);
-	reply(c, PROTO_OP_HELLO, h.id, status, &wire, sizeof(wire));
-	if (status)
-		return -(int)status;
-	/* what is left of the handshake's time */
-	elapsed = (mono_ns() - start) / 1000000;
-	tmo = elapsed < tmo ? tmo - (unsigned int)elapsed : 1;
-	ret = read_hdr(c, DMSG_AUTH, tmo, &h);
-	if (ret) {
+	while (!ret && c->dc.phase != DMSG_READY) {
+		ret = read_hdr(c, c->dc.phase, deadline, &h);
+		if (ret > 0 && c->dc.phase == DMSG_AUTH)
+			LOG_RATELIMITED(
+				LOG_WARNING,
+				"client %s: closed during the handshake "
+				"(did it refuse our key?)",
+				c->dc.sc.peer);
 		if (ret > 0)
-			log_warn("client %s: closed during the handshake "
-				 "(did it refuse our key?)",
-				 c->sc.peer);
-		ret = ret > 0 ? -ECONNRESET : ret;
-		goto out_detach;
+			ret = -ECONNRESET;
+		if (!ret)
+			ret = read_body(c, &h, deadline, &b);
+		if (!ret)
+			ret = dconn_request(&c->dc, &h, &b);
 	}
-	ret = read_body(c, &h, tmo, &b);
-	if (ret)
-		goto out_detach;
-	status = hs_donor_auth(srv->cfg.key, &in, &out, &b.auth);
-	if (status)
-		log_warn("client %s: authentication failed (wrong key)",
-			 c->sc.peer);
-	reply(c, PROTO_OP_AUTH, h.id, status, NULL, 0);
-	if (status) {
-		ret = -EACCES;
-		goto out_detach;
-	}
-	log_debug("client %s: authenticated", c->sc.peer);
-	return 0;
-out_detach:
-	session_detach(c->s, &c->sc);
-	c->s = NULL;
 	return ret;
 }
 
@@ -439,116 +437,57 @@ static int drain(struct tconn *c, uint32_t len)
 	while (len && !ret) {
 		uint32_t n = len < DRAIN_BUF ? len : DRAIN_BUF;
 
-		ret = in_read(c, c->drain, n, MSG_TIMEOUT_MS);
+		ret = in_read(c, c->drain, n, after_ms(MSG_TIMEOUT_MS));
 		len -= n;
 	}
 	return ret;
 }
 
-static const char *refusal(int err)
+/* dconn_ops.io: READ from the slab into the socket, WRITE the other
+ * way, no copy in between. */
+static int tc_io(struct dconn *dc, const struct proto_hdr *h,
+		 const struct wire_io *io)
 {
-	return err == -EFAULT	? "range outside the slab"
-	       : err == -EINVAL ? "slab not held by this client"
-				: strerror(-err);
-}
-
-/* One request on an authenticated connection; 0 to go on, else close. */
-static int serve_one(struct tconn *c, const struct proto_hdr *h,
-		     const union dmsg_body *b)
-{
-	struct donor *d = c->srv->d;
+	struct tconn *c = (struct tconn *)dc;
 	uint8_t hdr[sizeof(struct wire_hdr)];
-	struct wire_state st;
-	struct wire_slab slab;
 	struct iovec iov[2];
 	void *addr;
 	int ret;
 
-	switch (h->op) {
-	case PROTO_OP_READ:
-		ret = session_io_begin(c->s, b->io.slab, b->io.off, b->io.len,
-				       &addr);
-		if (ret) {
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: read slab %u off %llu len "
-					"%u refused: %s",
-					c->sc.peer, b->io.slab,
-					(unsigned long long)b->io.off,
-					b->io.len, refusal(ret));
-			return reply(c, h->op, h->id, -ret, NULL, 0);
-		}
+	ret = session_io_begin(dc->s, io->slab, io->off, io->len, &addr);
+	if (ret) {
+		dconn_io_refused(dc, h, io, ret);
+		if (h->op == PROTO_OP_WRITE && drain(c, io->len))
+			return -ECONNRESET;
+		return send_reply(c, h->op, h->id, (uint32_t)-ret, NULL, 0);
+	}
+	if (h->op == PROTO_OP_READ) {
 		proto_hdr_enc(hdr, &(struct proto_hdr){ .op = h->op,
 							.flags = PROTO_F_REPLY,
 							.id = h->id,
-							.len = b->io.len });
+							.len = io->len });
 		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
-		iov[1] = (struct iovec){ addr, b->io.len };
-		ret = send_iov_flags(c->fd, iov, b->io.len ? 2 : 1,
-				     more_flag(c));
-		session_io_end(c->s, b->io.slab, ret ? 0 : b->io.len, 0);
+		iov[1] = (struct iovec){ addr, io->len };
+		ret = send_iov_flags(c->fd, iov, io->len ? 2 : 1, more_flag(c));
+		session_io_end(dc->s, io->slab, ret ? 0 : io->len, 0);
 		return ret;
-	case PROTO_OP_WRITE:
-		ret = session_io_begin(c->s, b->io.slab, b->io.off, b->io.len,
-				       &addr);
-		if (ret) {
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: write slab %u off %llu len "
-					"%u refused: %s",
-					c->sc.peer, b->io.slab,
-					(unsigned long long)b->io.off,
-					b->io.len, refusal(ret));
-			if (drain(c, b->io.len))
-				return -ECONNRESET;
-			return reply(c, h->op, h->id, -ret, NULL, 0);
-		}
-		ret = in_read(c, addr, b->io.len, MSG_TIMEOUT_MS);
-		session_io_end(c->s, b->io.slab, 0, ret ? 0 : b->io.len);
-		if (ret) {
-			log_warn("client %s: truncated write (%s); closing",
-				 c->sc.peer,
-				 ret == -ETIMEDOUT ? "timed out" : "closed");
-			return ret;
-		}
-		return reply(c, h->op, h->id, 0, NULL, 0);
-	case PROTO_OP_QUERY:
-		session_state(c->s, &st);
-		proto_state_swap(&st);
-		return reply(c, h->op, h->id, 0, &st, sizeof(st));
-	case PROTO_OP_ALLOC:
-		ret = session_alloc(c->s, &slab);
-		if (ret) {
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: alloc refused: %s",
-					c->sc.peer,
-					ret == -ENOSPC ? "no free slab"
-						       : strerror(-ret));
-			return reply(c, h->op, h->id, -ret, NULL, 0);
-		}
-		/* the address is for RDMA registration only */
-		slab.addr = 0;
-		proto_slab_swap(&slab);
-		return reply(c, h->op, h->id, 0, &slab, sizeof(slab));
-	case PROTO_OP_FREE:
-		ret = session_free(c->s, b->ref.slab);
-		if (ret)
-			LOG_RATELIMITED(LOG_WARNING,
-					"client %s: free slab %u refused: %s",
-					c->sc.peer, b->ref.slab, refusal(ret));
-		return reply(c, h->op, h->id, -ret, NULL, 0);
-	case PROTO_OP_HEARTBEAT:
-		return reply(c, h->op, h->id, 0, NULL, 0);
-	case PROTO_OP_RECLAIM:
-		ret = donor_reclaim(d, b->reclaim.bytes);
-		log_notice("client %s: reclaim of %llu bytes: asked for %d "
-			   "slabs back",
-			   c->sc.peer, (unsigned long long)b->reclaim.bytes,
-			   ret);
-		return reply(c, h->op, h->id, 0, NULL, 0);
-	default:
-		protocol_error(c, h->id, EOPNOTSUPP, "unexpected opcode");
-		return -EOPNOTSUPP;
 	}
+	ret = in_read(c, addr, io->len, after_ms(MSG_TIMEOUT_MS));
+	session_io_end(dc->s, io->slab, 0, ret ? 0 : io->len);
+	if (ret) {
+		log_warn("client %s: truncated write (%s); closing",
+			 dc->sc.peer,
+			 ret == -ETIMEDOUT ? "timed out" : "closed");
+		return ret;
+	}
+	return send_reply(c, h->op, h->id, 0, NULL, 0);
 }
+
+static const struct dconn_ops tcp_ops = {
+	.reply = tc_reply,
+	.error = tc_error,
+	.io = tc_io,
+};
 
 static void serve(struct tconn *c)
 {
@@ -577,18 +516,18 @@ static void serve(struct tconn *c)
 			}
 			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			ret = in_fill(c, 0);
+			ret = in_fill(c, mono_ns()); /* no wait */
 			if (ret == -ETIMEDOUT)
 				continue;
 			if (ret)
 				break; /* closed by the client, or reset */
 		}
-		ret = read_hdr(c, DMSG_READY, MSG_TIMEOUT_MS, &h);
+		ret = read_hdr(c, DMSG_READY, after_ms(MSG_TIMEOUT_MS), &h);
 		if (ret)
 			break;
-		if (read_body(c, &h, MSG_TIMEOUT_MS, &b))
+		if (read_body(c, &h, after_ms(MSG_TIMEOUT_MS), &b))
 			break;
-		if (serve_one(c, &h, &b))
+		if (dconn_request(&c->dc, &h, &b))
 			break;
 	}
 }
@@ -596,12 +535,18 @@ static void serve(struct tconn *c)
 static void *conn_main(void *arg)
 {
 	struct tconn *c = arg;
+	int ret;
 
-	if (!handshake(c)) {
+	ret = handshake(c);
+	pthread_mutex_lock(&c->srv->lock);
+	c->authing = 0;
+	ret = ret ? ret : c->dropped ? -ECONNRESET : 0;
+	pthread_mutex_unlock(&c->srv->lock);
+	if (!ret) {
 		serve(c);
-		session_detach(c->s, &c->sc);
-		log_debug("client %s: disconnected", c->sc.peer);
+		log_debug("client %s: disconnected", c->dc.sc.peer);
 	}
+	dconn_close(&c->dc);
 	shutdown(c->fd, SHUT_RDWR);
 	atomic_store(&c->done, 1);
 	return NULL;
@@ -638,8 +583,8 @@ static void accept_one(struct donor_server *srv)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct timeval tv = { .tv_sec = MSG_TIMEOUT_MS / 1000 };
-	struct tconn *c;
-	unsigned int nconns = 0;
+	struct tconn *c, *oldest = NULL;
+	unsigned int nconns = 0, nauth = 0;
 	int fd, one = 1;
 
 	fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
@@ -651,8 +596,30 @@ static void accept_one(struct donor_server *srv)
 	}
 	pthread_mutex_lock(&srv->lock);
 	reap(srv, 0);
-	for (c = srv->conns; c; c = c->next)
+	for (c = srv->conns; c; c = c->next) {
+		/* dropped ones are on their way out */
+		if (c->dropped)
+			continue;
 		nconns++;
+		if (!c->authing)
+			continue;
+		nauth++;
+		if (!oldest || c->t_start < oldest->t_start)
+			oldest = c;
+	}
+	/*
+	 * sshd's MaxStartups, so that connections still authenticating
+	 * never lock out clients that can: when their room is full, the
+	 * oldest of them (nearest its deadline anyway) makes way.
+	 */
+	if (nauth >= srv->cfg.max_startups) {
+		oldest->dropped = 1;
+		shutdown(oldest->fd, SHUT_RDWR);
+		LOG_RATELIMITED(LOG_WARNING,
+				"client %s: dropped: %u connections still "
+				"authenticating (max-startups)",
+				oldest->dc.sc.peer, nauth);
+	}
 	pthread_mutex_unlock(&srv->lock);
 	if (nconns >= srv->cfg.max_conns) {
 		LOG_RATELIMITED(LOG_WARNING,
@@ -669,15 +636,20 @@ static void accept_one(struct donor_server *srv)
 	}
 	c->fd = fd;
 	c->srv = srv;
-	c->sc.evict = conn_evict;
-	peer_name((struct sockaddr *)&ss, sl, c->sc.peer, sizeof(c->sc.peer));
+	c->authing = 1;
+	c->t_start = mono_ns();
+	dconn_init(&c->dc, &tcp_ops, srv->d, srv->cfg.kr, 0, "client");
+	c->dc.sc.evict = conn_evict;
+
+	peer_name((struct sockaddr *)&ss, sl, c->dc.sc.peer,
+		  sizeof(c->dc.sc.peer));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_mutex_init(&c->evlock, NULL);
 	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->evfd < 0 || pthread_create(&c->thread, NULL, conn_main, c)) {
 		LOG_RATELIMITED(LOG_ERR, "client %s: cannot start: %s",
-				c->sc.peer, strerror(errno));
+				c->dc.sc.peer, strerror(errno));
 		if (c->evfd >= 0)
 			close(c->evfd);
 		close(fd);
@@ -685,7 +657,7 @@ static void accept_one(struct donor_server *srv)
 		free(c);
 		return;
 	}
-	log_debug("client %s: connected", c->sc.peer);
+	log_debug("client %s: connected", c->dc.sc.peer);
 	pthread_mutex_lock(&srv->lock);
 	c->next = srv->conns;
 	srv->conns = c;
@@ -758,9 +730,9 @@ static int bind_listener(const char *host, const char *port, int *lfd,
 	return 0;
 }
 
-int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
-		     struct donor_server **out, uint16_t *bound_port, char *err,
-		     size_t errlen)
+static int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
+			    struct donor_server **out, uint16_t *bound_port,
+			    char *err, size_t errlen)
 {
 	struct donor_server *srv;
 	int ret;
@@ -778,7 +750,8 @@ int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		srv->cfg.hs_timeout_ms = 10000;
 	if (!srv->cfg.max_conns)
 		srv->cfg.max_conns = 1024;
-	pthread_mutex_init(&srv->lock, NULL);
+	if (!srv->cfg.max_startups)
+		srv->cfg.max_startups = 10;
 	ret = bind_listener(cfg->host, cfg->port, &srv->lfd, bound_port, err,
 			    errlen);
 	if (ret)
@@ -789,25 +762,24 @@ int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto out_close;
 	}
+	/* the acceptor takes the lock from its first loop on */
+	pthread_mutex_init(&srv->lock, NULL);
 	ret = -pthread_create(&srv->acceptor, NULL, acceptor_main, srv);
-	if (ret) {
-		snprintf(err, errlen, "cannot start a thread: %s",
-			 strerror(-ret));
-		goto out_stopfd;
+	if (!ret) {
+		*out = srv;
+		return 0;
 	}
-	*out = srv;
-	return 0;
-out_stopfd:
+	snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
+	pthread_mutex_destroy(&srv->lock);
 	close(srv->stopfd);
 out_close:
 	close(srv->lfd);
 out_free:
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return ret;
 }
 
-void tcp_server_stop(struct donor_server *srv)
+static void tcp_server_stop(struct donor_server *srv)
 {
 	uint64_t one = 1;
 
@@ -833,30 +805,9 @@ void tcp_server_stop(struct donor_server *srv)
 	free(srv);
 }
 
-int donor_addr_is_loopback(const char *host)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE },
-			*res, *ai;
-	int ret = 1;
-
-	if (getaddrinfo(host, "0", &hints, &res))
-		return -ENOENT;
-	for (ai = res; ai; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			const struct sockaddr_in *a = (void *)ai->ai_addr;
-
-			if ((ntohl(a->sin_addr.s_addr) >> 24) != 127)
-				ret = 0;
-		} else if (ai->ai_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (void *)ai->ai_addr;
-
-			if (!IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
-				ret = 0;
-		} else {
-			ret = 0;
-		}
-	}
-	freeaddrinfo(res);
-	return ret;
-}
+/* the listener every build has; it adds no capability bit */
+const struct donor_listener tcp_listener = {
+	.start = tcp_server_start,
+	.stop = tcp_server_stop,
+	.name = "tcp",
+};

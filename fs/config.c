@@ -4,6 +4,7 @@
 
 #include "common/cpu_latency.h"
 #include "common/parse.h"
+#include "rdma/auth.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -27,7 +28,12 @@ const struct opt_def fs_opt_defs[] = {
 	{ "replicas", 0, OPT_INT, F(replicas), "1", 1, 4, NULL, "N",
 	  "copies of each page, on distinct donors" },
 	{ "key-file", 0, OPT_STR, F(key_file), NULL, 0, 0, NULL, "FILE",
-	  "pre-shared key the donors were started with" },
+	  "this client's key (a donor's --key-file or --client key)" },
+	{ "key-name", 0, OPT_STR, F(key_name), NULL, 0, 0, NULL, "NAME",
+	  "the identity the key is for (donor --client NAME); default: "
+	  "default" },
+	{ "insecure", 0, OPT_BOOL, F(insecure), "false", 0, 0, NULL, NULL,
+	  "use donors without a key: anyone on their ports gets the pages" },
 	{ "backup", 0, OPT_STR, F(backup), NULL, 0, 0, NULL, "PATH",
 	  "local sparse file holding one more copy of every page" },
 	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0,
@@ -55,7 +61,8 @@ const struct opt_def fs_opt_defs[] = {
 
 const char fs_usage_line[] =
 	"cnetmem [--config FILE] MOUNTPOINT [--donor HOST:PORT ...] "
-	"[--local-memory] [--size SIZE] [--replicas N] [--key-file FILE] "
+	"[--local-memory] [--size SIZE] [--replicas N] [--key-file FILE "
+	"[--key-name NAME] | --insecure] "
 	"[--backup PATH] [--transport tcp|rdma|auto] [-f] [-o OPTS]\n"
 	"       cnetmem SOURCE MOUNTPOINT -o OPTS   (as mount.fuse3 runs it)";
 
@@ -226,5 +233,20 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 	if (c->local_memory && c->transport != FS_XPORT_AUTO)
 		return opts_fail(o, "transport",
 				 "has no meaning with --local-memory");
+	if (c->key_file && c->insecure)
+		return opts_fail(o, "insecure",
+				 "cannot be combined with --key-file");
+	if (!c->local_memory && !c->key_file && !c->insecure)
+		return opts_fail(o, "key-file",
+				 "required to use donors (or --insecure for "
+				 "donors without keys, which gives every page "
+				 "to whoever answers on their ports)");
+	if (c->key_name && !c->key_file)
+		return opts_fail(o, "key-name", "needs --key-file");
+	if (c->key_name && !auth_name_ok(c->key_name))
+		return opts_fail(o, "key-name",
+				 "'%s' is not a name (letters, digits, '.', "
+				 "'_', '-')",
+				 c->key_name);
 	return 0;
 }

@@ -32,6 +32,8 @@ struct fs_cfg {
 	uint64_t size;
 	long replicas;
 	char *key_file;
+	char *key_name; /* identity the key is for; NULL: "default" */
+	int insecure;	/* donors without keys */
 	char *backup;
 	int transport; /* enum fs_transport */
 	int foreground;

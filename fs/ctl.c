@@ -52,6 +52,21 @@ static int split(char *line, char **verb, char **arg)
 	return *verb && *arg && !extra ? 0 : -EINVAL;
 }
 
+/* The result line of a drain or undrain that returned ret. */
+static void drain_result(int ret, const char *arg, const char *done,
+			 const char *why, char *res, size_t rlen)
+{
+	if (ret == -ETIMEDOUT)
+		snprintf(res, rlen, "again draining %s: %s\n", arg, why);
+	else if (ret == -ENOENT)
+		snprintf(res, rlen, "error %d donor %s is not in use\n", ENOENT,
+			 arg);
+	else if (ret)
+		snprintf(res, rlen, "error %d %s\n", -ret, strerror(-ret));
+	else
+		snprintf(res, rlen, "ok %s %s\n", done, arg);
+}
+
 static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 		size_t rlen)
 {
@@ -74,18 +89,18 @@ static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 			snprintf(res, rlen, "ok added %s\n", arg);
 			log_notice("donor %s: added", arg);
 		}
-	} else {
-		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS);
-		if (ret == -ETIMEDOUT)
-			snprintf(res, rlen, "again draining %s\n", arg);
-		else if (ret == -ENOENT)
-			snprintf(res, rlen, "error %d donor %s is not in use\n",
-				 ENOENT, arg);
-		else if (ret)
-			snprintf(res, rlen, "error %d %s\n", -ret,
-				 strerror(-ret));
+	} else if (!strcmp(verb, "donor-undrain")) {
+		ret = pstore_donor_undrain(c->ps, arg);
+		if (ret == -EINVAL)
+			snprintf(res, rlen,
+				 "error %d donor %s is not draining\n", EINVAL,
+				 arg);
 		else
-			snprintf(res, rlen, "ok drained %s\n", arg);
+			drain_result(ret, arg, "undrained", "", res, rlen);
+	} else {
+		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS, err,
+					 sizeof(err));
+		drain_result(ret, arg, "drained", err, res, rlen);
 	}
 }
 
@@ -101,7 +116,8 @@ ssize_t fsctl_write(struct fsctl *c, const char *buf, size_t len)
 		return -EINVAL; /* one line per write */
 	if (split(line, &verb, &arg))
 		return -EINVAL;
-	if (strcmp(verb, "donor-add") && strcmp(verb, "donor-drain"))
+	if (strcmp(verb, "donor-add") && strcmp(verb, "donor-drain") &&
+	    strcmp(verb, "donor-undrain"))
 		return -EINVAL;
 	/* the command blocks: run it outside the handle's lock */
 	run(c, verb, arg, res, sizeof(res));

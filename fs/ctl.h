@@ -8,8 +8,11 @@
  *   command                       result line
  *   donor-add HOST:PORT           "ok added HOST:PORT" | "error ERRNO TEXT"
  *   donor-drain HOST:PORT         "ok drained HOST:PORT" | "again draining
- *                                 HOST:PORT" (not done within FSCTL_SLICE_MS:
- *                                 write the command again) | "error ..."
+ *                                 HOST:PORT: WHY" (not done within
+ *                                 FSCTL_SLICE_MS: write the command again;
+ *                                 WHY says what holds it up) | "error ..."
+ *   donor-undrain HOST:PORT       "ok undrained HOST:PORT" (the drain is
+ *                                 cancelled) | "error ..."
  *
  * A drain is done in slices so that no FUSE worker is held for long; the
  * caller (cnetmemctl donor-drain) repeats the command until "ok" or its own

@@ -115,6 +115,55 @@ static int check_mountpoint(const char *mp)
 	return 0;
 }
 
+/*
+ * 1 if mp (a realpath) is already a cnetmem mount (a second one would
+ * silently stack on it), 0 if not, from /proc/self/mountinfo so that a
+ * hung mount is never touched.
+ */
+static int is_cnetmem_mount(const char *mp)
+{
+	char line[4096], dir[4096], type[64];
+	int found = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+
+		/* field 5 is the mount point (octal escapes for blanks, which
+		 * realpath never has unescaped: compare as is) */
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", dir) != 1 ||
+		    sscanf(sep + 3, "%63s", type) != 1)
+			continue;
+		found = !strcmp(dir, mp) && !strcmp(type, "fuse.cnetmem");
+	}
+	fclose(f);
+	return found;
+}
+
+/* Makes a relative path absolute against the working directory, before
+ * the daemon changes to /; *path is an owned copy (opts_free frees it). */
+static int make_absolute(const char *name, char **path)
+{
+	char *cwd, *abs;
+
+	if (!*path || **path == '/')
+		return 0;
+	cwd = getcwd(NULL, 0);
+	if (!cwd || asprintf(&abs, "%s/%s", cwd, *path) < 0) {
+		log_err("%s %s: cannot make the path absolute: %s", name, *path,
+			strerror(errno));
+		free(cwd);
+		return -errno;
+	}
+	free(cwd);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* Parent side of the start-up pipe: exit with what the child reports. */
 static int wait_child(int fd)
 {
@@ -225,9 +274,16 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
 		if (ret) {
-			log_err("key file %s: %s", c->key_file, err);
+			log_err("%s", err);
 			return ret;
 		}
+		snprintf(key.name, sizeof(key.name), "%s",
+			 c->key_name ? c->key_name : AUTH_NAME_DEFAULT);
+	} else if (!c->local_memory) {
+		log_warn(
+			"INSECURE: no --key-file: donors are not "
+			"authenticated; whoever answers on a donor's port gets "
+			"and serves this mount's pages");
 	}
 	ret = normalize_donors(c, &donors);
 	if (ret)
@@ -381,6 +437,19 @@ int main(int argc, char **argv)
 	mp = realpath(mountpoint, NULL);
 	if (!mp) {
 		log_err("mountpoint %s: %s", mountpoint, strerror(errno));
+		ret = 1;
+		goto out_opts;
+	}
+	if (is_cnetmem_mount(mp)) {
+		log_err("mountpoint %s: already a cnetmem mount; unmount it "
+			"first (fusermount3 -u %s)",
+			mp, mp);
+		ret = 1;
+		goto out_opts;
+	}
+	/* the daemon works from /: relative paths are resolved here */
+	if (make_absolute("key file", &cfg.key_file) ||
+	    make_absolute("backup", &cfg.backup)) {
 		ret = 1;
 		goto out_opts;
 	}

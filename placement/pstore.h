@@ -122,19 +122,24 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r);
 int pstore_register(struct pstore *ps, void *addr, size_t len);
 
 /*
- * Donors while mounted (issue 6: cnetmemctl donor-add / donor-drain).
+ * Donors while mounted (issue 6: cnetmemctl donor-add / donor-drain /
+ * donor-undrain).
  * add: connects to "HOST:PORT" (same transport, key and session as the
  * others), waits up to ctl_timeout_ms, then new slabs may go there; 0 or
  * -errno with a sentence in err (-EEXIST if already in use).
  * drain: the donor takes no new slab, every slab it holds moves to other
  * ranked donors (as on EVICT), then it is disconnected. Blocks until done
- * or timeout_ms (-ETIMEDOUT: still draining, call again); -ENOENT for an
- * unknown donor. Any thread but a done() callback.
+ * or timeout_ms (-ETIMEDOUT: still draining, call again; why, when not
+ * NULL, then says what holds it up, e.g. no other donor to take the
+ * slabs); -ENOENT for an unknown donor. Any thread but a done() callback.
+ * undrain: cancels a drain; the donor takes slabs again. -ENOENT for an
+ * unknown donor, -EINVAL when it is not draining.
  */
 int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
 		     size_t errlen);
 int pstore_donor_drain(struct pstore *ps, const char *addr,
-		       unsigned int timeout_ms);
+		       unsigned int timeout_ms, char *why, size_t whylen);
+int pstore_donor_undrain(struct pstore *ps, const char *addr);
 
 /*
  * Writes the store's state as JSON members (no enclosing braces):

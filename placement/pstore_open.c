@@ -76,9 +76,11 @@ void ps_evict_mark(struct pstore *ps, unsigned int di, uint32_t rslab)
 	}
 	pthread_cond_broadcast(&ps->repair_cv);
 	pthread_mutex_unlock(&ps->lock);
-	log_notice("donor %s: slab %" PRIu32 ": evict request%s",
-		   ps->donors[di].addr, rslab,
-		   found ? ", migrating" : " for a slab we do not hold");
+	/* a hostile donor may send a flood of these */
+	LOG_RATELIMITED(LOG_NOTICE,
+			"donor %s: slab %" PRIu32 ": evict request%s",
+			ps->donors[di].addr, rslab,
+			found ? ", migrating" : " for a slab we do not hold");
 }
 
 static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
@@ -614,9 +616,79 @@ static uint32_t drain_mark(struct pstore *ps, unsigned int di)
 	return held;
 }
 
-int pstore_donor_drain(struct pstore *ps, const char *addr,
-		       unsigned int timeout_ms)
+/* Why a drain of donor di cannot finish: the other donors able to take
+ * its slabs. Caller holds ps->admin_lock. */
+static void drain_blocker(struct pstore *ps, unsigned int di, uint32_t held,
+			  char *why, size_t whylen)
 {
+	unsigned int others = 0;
+
+	for (unsigned int i = 0; i < ps->ndonors; i++)
+		if (i != di &&
+		    atomic_load(&ps->donors[i].dstate) == PS_D_ACTIVE &&
+		    atomic_load(&ps->donors[i].up))
+			others++;
+	/* each slab keeps its replicas on distinct donors */
+	if (others < ps->replicas)
+		snprintf(why, whylen,
+			 "%" PRIu32 " slabs still there and no other donor can "
+			 "take them (%u other donor%s up, %u replica%s per "
+			 "slab; add one with cnetmemctl donor-add, or cancel "
+			 "with cnetmemctl donor-undrain)",
+			 held, others, others == 1 ? "" : "s", ps->replicas,
+			 ps->replicas == 1 ? "" : "s");
+	else
+		snprintf(why, whylen,
+			 "%" PRIu32 " slabs still there, moving to %u other "
+			 "donor%s (cancel with cnetmemctl donor-undrain)",
+			 held, others, others == 1 ? "" : "s");
+}
+
+/* The donor in use at addr, with its index, or NULL. Caller holds
+ * ps->admin_lock. */
+static struct ps_donor *donor_in_use(struct pstore *ps, const char *addr,
+				     unsigned int *di)
+{
+	for (unsigned int i = 0; i < ps->ndonors; i++) {
+		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
+		    !strcmp(ps->donors[i].addr, addr)) {
+			*di = i;
+			return &ps->donors[i];
+		}
+	}
+	return NULL;
+}
+
+int pstore_donor_undrain(struct pstore *ps, const char *addr)
+{
+	unsigned int di = 0;
+	struct ps_donor *d;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&ps->admin_lock);
+	d = donor_in_use(ps, addr, &di);
+	if (d && atomic_load(&d->dstate) != PS_D_DRAINING) {
+		ret = -EINVAL;
+	} else if (d) {
+		/* its copies stay where they are and it takes slabs again */
+		pthread_mutex_lock(&ps->lock);
+		for (uint32_t s = 0; s < ps->nslabs; s++)
+			for (unsigned int k = 0; k < ps->slabs[s].nrep; k++)
+				if (ps->slabs[s].rep[k].donor == di)
+					ps->slabs[s].rep[k].evict = false;
+		atomic_store(&d->dstate, PS_D_ACTIVE);
+		pthread_mutex_unlock(&ps->lock);
+		log_notice("donor %s: drain cancelled", d->addr);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&ps->admin_lock);
+	return ret;
+}
+
+int pstore_donor_drain(struct pstore *ps, const char *addr,
+		       unsigned int timeout_ms, char *why, size_t whylen)
+{
+	char text[256];
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct ps_donor *d = NULL;
 	unsigned int di = 0;
@@ -624,24 +696,20 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 	int ret = 0;
 
 	pthread_mutex_lock(&ps->admin_lock);
-	for (unsigned int i = 0; i < ps->ndonors && !d; i++) {
-		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
-		    !strcmp(ps->donors[i].addr, addr)) {
-			d = &ps->donors[i];
-			di = i;
-		}
-	}
+	d = donor_in_use(ps, addr, &di);
 	if (!d) {
 		ret = -ENOENT;
 		goto out_unlock;
 	}
-	atomic_store(&d->dstate, PS_D_DRAINING);
-	log_notice("donor %s: draining", d->addr);
+	if (atomic_exchange(&d->dstate, PS_D_DRAINING) != PS_D_DRAINING)
+		log_notice("donor %s: draining", d->addr);
 	while ((held = drain_mark(ps, di)) > 0) {
 		if (mono_ns() >= deadline) {
-			log_warn("donor %s: drain: %" PRIu32
-				 " slabs still there",
-				 d->addr, held);
+			drain_blocker(ps, di, held, text, sizeof(text));
+			LOG_RATELIMITED(LOG_WARNING, "donor %s: drain: %s",
+					d->addr, text);
+			if (why)
+				snprintf(why, whylen, "%s", text);
 			ret = -ETIMEDOUT;
 			goto out_unlock;
 		}

@@ -2,6 +2,7 @@
 /* auth - key files and HMAC-SHA256 challenge-response proofs. */
 #include "rdma/auth.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -27,7 +28,8 @@ int auth_key_load(const char *path, struct auth_key *key, char *err,
 	int fd, ret = 0;
 
 	memset(key, 0, sizeof(*key));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as key file must not hang us */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
@@ -36,6 +38,11 @@ int auth_key_load(const char *path, struct auth_key *key, char *err,
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "key file %s: not a regular file", path);
 		goto out_close;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -79,10 +86,33 @@ void auth_random(void *buf, size_t len)
 	randombytes_buf(buf, len);
 }
 
+int auth_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n >= PROTO_NAME_LEN)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+			return 0;
+	return 1;
+}
+
+const struct auth_ident *auth_keyring_find(const struct auth_keyring *kr,
+					   const char name[PROTO_NAME_LEN])
+{
+	char n[PROTO_NAME_LEN + 1];
+
+	memcpy(n, name, PROTO_NAME_LEN);
+	n[PROTO_NAME_LEN] = '\0';
+	for (unsigned int i = 0; kr && i < kr->n; i++)
+		if (!strcmp(kr->v[i].name, n))
+			return &kr->v[i];
+	return NULL;
+}
+
 void auth_proof(const struct auth_key *key, enum auth_side side,
-		const uint8_t session[PROTO_SESSION_LEN],
-		const uint8_t client_nonce[PROTO_NONCE_LEN],
-		const uint8_t donor_nonce[PROTO_NONCE_LEN],
+		const uint8_t transcript[AUTH_KEY_LEN],
 		uint8_t proof[PROTO_PROOF_LEN])
 {
 	crypto_auth_hmacsha256_state st;
@@ -91,31 +121,27 @@ void auth_proof(const struct auth_key *key, enum auth_side side,
 
 	_Static_assert(crypto_auth_hmacsha256_BYTES == PROTO_PROOF_LEN,
 		       "proof length");
-	if (!key->set) {
+	if (!key || !key->set) {
 		memset(proof, 0, PROTO_PROOF_LEN);
 		return;
 	}
 	crypto_auth_hmacsha256_init(&st, key->bytes, sizeof(key->bytes));
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)label,
 				      strlen(label) + 1);
-	crypto_auth_hmacsha256_update(&st, session, PROTO_SESSION_LEN);
-	crypto_auth_hmacsha256_update(&st, client_nonce, PROTO_NONCE_LEN);
-	crypto_auth_hmacsha256_update(&st, donor_nonce, PROTO_NONCE_LEN);
+	crypto_auth_hmacsha256_update(&st, transcript, AUTH_KEY_LEN);
 	crypto_auth_hmacsha256_final(&st, proof);
 }
 
 int auth_check(const struct auth_key *key, enum auth_side side,
-	       const uint8_t session[PROTO_SESSION_LEN],
-	       const uint8_t client_nonce[PROTO_NONCE_LEN],
-	       const uint8_t donor_nonce[PROTO_NONCE_LEN],
+	       const uint8_t transcript[AUTH_KEY_LEN],
 	       const uint8_t proof[PROTO_PROOF_LEN])
 {
 	uint8_t want[PROTO_PROOF_LEN];
 	int ret;
 
-	if (!key->set)
+	if (!key || !key->set)
 		return -EACCES;
-	auth_proof(key, side, session, client_nonce, donor_nonce, want);
+	auth_proof(key, side, transcript, want);
 	ret = sodium_memcmp(want, proof, PROTO_PROOF_LEN) ? -EACCES : 0;
 	sodium_memzero(want, sizeof(want));
 	return ret;

@@ -9,24 +9,36 @@
  * byte order. A body is never longer than PROTO_MAX_BODY.
  *
  *   client                                     donor
- *     | HELLO(version, caps, slab_size,          |
- *     |       session, client_nonce)  --------->  |
- *     |  <--------- HELLO reply(version, caps,   |
- *     |       slab_size, server_nonce,           |
- *     |       donor_proof)                       |  status EPROTONOSUPPORT
- *     | AUTH(client_proof)  ------------------->  |  on a wrong version
- *     |  <--------------------- AUTH reply(0)    |  EACCES on a bad proof
+ *     | HELLO(version, caps, slab_size, session,  |
+ *     |       client_nonce, client_kx, name) ---> |  the name picks the
+ *     |  <--------- HELLO reply(version, caps     |  client's key
+ *     |       (+RESUME when the session exists),  |
+ *     |       slab_size, donor_nonce, donor_kx,   |  status EPROTONOSUPPORT
+ *     |       donor_proof)                        |  on a wrong version
+ *     | AUTH(client_proof, resume_proof) -------> |  EACCES on a bad proof
+ *     |  <--------------------- AUTH reply(0)     |  or another's session
  *     | QUERY / ALLOC / FREE / HEARTBEAT / READ / WRITE, pipelined by id
  *     |  <------------ replies, in any order, matched by id
  *     |  <------------ EVICT (donor-initiated, id 0; the client migrates
  *     |                the slab and then FREEs it)
  *     |  <------------ ERROR(text) then close, on a protocol violation
  *
- * Proofs are HMAC-SHA256 (libsodium) keyed with the pre-shared key over
- * both nonces and the session id (see rdma/auth.h); with no key on either
- * side they are all zero and CAP_AUTH is clear. The session id is chosen
- * by the client and kept across reconnects so a donor can hand a returning
- * client its slabs again (within the donor's grace period).
+ * Each side proves the key of the client's identity (`name`): HMAC-SHA256
+ * (libsodium) over a hash of the whole exchange (session id, both nonces,
+ * both X25519 public keys, the name, the donor's caps and slab size), with
+ * a label per direction, so no proof can be replayed, reflected or moved
+ * to another exchange (rdma/auth.h). Without a key on either side
+ * (--insecure on both) the proofs are all zero and CAP_AUTH is clear.
+ *
+ * Sessions: the session id is chosen by the client and kept across
+ * reconnects so a donor can hand a returning client its slabs again
+ * (within the donor's grace period). It is not a bearer token: the
+ * session is bound to the identity that created it, and the handshake
+ * that created it also agreed on a session secret (X25519 between the two
+ * ephemeral keys, hashed with the transcript) that never crosses the
+ * wire. When the session exists, the donor says RESUME and AUTH must
+ * carry resume_proof, an HMAC keyed with that secret over this exchange.
+ * A session attaches only after AUTH.
  *
  * Reply status is 0 or a positive errno value. Replies to READ carry the
  * data as body; all other replies carry the struct named below.
@@ -40,12 +52,14 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC	  0x574d4e43u /* "CNMW" read as little-endian bytes */
-#define PROTO_VERSION	  1
+#define PROTO_VERSION	  2
 #define PROTO_MAX_BODY	  (4u << 20)	   /* hard limit on any message body */
 #define PROTO_MAX_IO	  (PROTO_MAX_BODY) /* longest READ/WRITE */
 #define PROTO_NONCE_LEN	  32
 #define PROTO_PROOF_LEN	  32
 #define PROTO_SESSION_LEN 16
+#define PROTO_KX_LEN	  32 /* X25519 public key */
+#define PROTO_NAME_LEN	  32 /* client identity, NUL-padded */
 #define PROTO_ERRTEXT_MAX 200
 
 enum proto_op {
@@ -59,7 +73,8 @@ enum proto_op {
 	PROTO_OP_READ = 8,	/* body: wire_io; reply: the data */
 	PROTO_OP_WRITE = 9,	/* body: wire_io + data; reply: empty */
 	PROTO_OP_ERROR = 10,	/* donor->client, body: text, then close */
-	PROTO_OP_RECLAIM = 11,	/* operator->donor: wire_reclaim; reply empty */
+	PROTO_OP_RECLAIM = 11,	/* operator->donor: wire_reclaim; reply empty;
+				 * EPERM unless the operator's identity */
 	PROTO_OP_MAX
 };
 
@@ -68,6 +83,8 @@ enum proto_op {
 /* Capability bits in wire_hello.caps. */
 #define PROTO_CAP_AUTH 0x0001 /* the sender holds a key and proves it */
 #define PROTO_CAP_RDMA 0x0002 /* the sender can do the verbs data path */
+/* donor HELLO reply: the session exists; AUTH must prove its secret */
+#define PROTO_CAP_RESUME 0x0004
 
 struct wire_hdr {
 	uint32_t magic;
@@ -85,14 +102,17 @@ struct wire_hello {
 	uint64_t slab_size; /* client: wanted; donor: granted */
 	uint8_t session[PROTO_SESSION_LEN];
 	uint8_t nonce[PROTO_NONCE_LEN];
-	uint8_t proof[PROTO_PROOF_LEN]; /* donor reply: proof over nonces */
+	uint8_t proof[PROTO_PROOF_LEN]; /* donor reply: proof of the key */
+	uint8_t kx[PROTO_KX_LEN];	/* the sender's ephemeral X25519 key */
+	char name[PROTO_NAME_LEN];	/* client: identity; donor: zero */
 };
-_Static_assert(sizeof(struct wire_hello) == 96, "wire_hello layout");
+_Static_assert(sizeof(struct wire_hello) == 160, "wire_hello layout");
 
 struct wire_auth {
 	uint8_t proof[PROTO_PROOF_LEN];
+	uint8_t resume[PROTO_PROOF_LEN]; /* RESUME: proof of the secret */
 };
-_Static_assert(sizeof(struct wire_auth) == 32, "wire_auth layout");
+_Static_assert(sizeof(struct wire_auth) == 64, "wire_auth layout");
 
 struct wire_slab {
 	uint32_t slab; /* donor-local slab id */

@@ -108,6 +108,7 @@ struct tcp_conn {
 	char *host, *port;
 	char peer[300];
 	struct auth_key key;
+	struct hs_session hs_sess; /* conn thread: the session's secret */
 	struct hs_params hs;
 	unsigned int ctl_ms, io_ms, rc_min_ms, rc_max_ms, scan_ms;
 	xport_event_fn event;
@@ -689,7 +690,9 @@ static int handle_unsolicited(struct tcp_conn *c, int fd,
 		if (ret)
 			return ret;
 		proto_evict_swap(&ev);
-		log_info("donor %s: asks slab %u back", c->peer, ev.slab);
+		/* a hostile donor may flood these: rate-limited */
+		LOG_RATELIMITED(LOG_INFO, "donor %s: asks slab %u back",
+				c->peer, ev.slab);
 		emit(c, XPORT_EV_EVICT, 0, ev.slab, ev.deadline_ms);
 		return 0;
 	case PROTO_OP_ERROR:
@@ -1310,6 +1313,7 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 	if (cfg->key)
 		c->key = *cfg->key;
 	c->hs.key = &c->key;
+	c->hs.sess = &c->hs_sess;
 	c->hs.slab_size = cfg->slab_size ? cfg->slab_size : TCP_DEF_SLAB;
 	memcpy(c->hs.session, cfg->session, PROTO_SESSION_LEN);
 	c->hs.timeout_ms = c->ctl_ms;

@@ -119,6 +119,7 @@ struct vx {
 	struct xport_cfg cfg; /* host/port/key point into this struct */
 	char host[256], port[32], peer[300];
 	struct auth_key key;
+	struct hs_session hs_sess; /* worker: the session's secret */
 	unsigned int max_chain, max_op_bytes, ctl_ms, io_ms;
 
 	pthread_mutex_t lock;
@@ -1041,22 +1042,23 @@ static void regions_register(struct vx *x)
 static int conn_handshake(struct vx *x)
 {
 	struct hs_params p = { .key = &x->key,
+			       .sess = &x->hs_sess,
 			       .slab_size = x->cfg.slab_size,
 			       .caps = PROTO_CAP_RDMA,
 			       .timeout_ms = x->ctl_ms };
-	struct wire_hello hello, reply;
+	struct wire_hello reply;
 	struct wire_auth auth;
 	struct proto_hdr h = { .op = PROTO_OP_HELLO, .flags = PROTO_F_REPLY };
+	struct hs_client st;
 	struct hs_result res;
 	char err[160] = "";
 	uint32_t n = 0;
 	int ret;
 
 	memcpy(p.session, x->cfg.session, PROTO_SESSION_LEN);
-	hs_hello_build(&p, &hello);
-	reply = hello;
+	hs_hello_build(&p, &st);
+	reply = st.sent;
 	proto_hello_swap(&reply); /* on the wire order */
-	memset(&auth, 0, sizeof(auth));
 	ret = ctl_call(x, PROTO_OP_HELLO, &reply, sizeof(reply), &reply,
 		       sizeof(reply), &n);
 	h.status = ret < 0 ? (uint32_t)-ret : 0;
@@ -1066,18 +1068,23 @@ static int conn_handshake(struct vx *x)
 		return ret;
 	if (n == sizeof(reply))
 		proto_hello_swap(&reply);
-	ret = hs_hello_reply_check(&p, &hello, &h,
+	ret = hs_hello_reply_check(&p, &st, &h,
 				   n == sizeof(reply) ? &reply : NULL, &auth,
 				   &res, err, sizeof(err));
 	if (ret) {
-		log_err("donor %s: rdma handshake refused: %s", x->peer,
-			err[0] ? err : strerror(-ret));
+		LOG_RATELIMITED(LOG_ERR, "donor %s: rdma handshake refused: %s",
+				x->peer, err[0] ? err : strerror(-ret));
 		return ret;
 	}
 	ret = ctl_call(x, PROTO_OP_AUTH, &auth, sizeof(auth), NULL, 0, NULL);
 	if (ret) {
-		log_err("donor %s: rdma authentication refused: %s", x->peer,
-			strerror(-ret));
+		h = (struct proto_hdr){ .op = PROTO_OP_AUTH,
+					.flags = PROTO_F_REPLY,
+					.status = (uint32_t)-ret };
+		hs_auth_reply_check(&h, err, sizeof(err));
+		LOG_RATELIMITED(LOG_ERR,
+				"donor %s: rdma authentication refused: %s",
+				x->peer, err);
 		return ret;
 	}
 	return 0;

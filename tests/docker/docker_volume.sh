@@ -99,7 +99,8 @@ cnm_start_donor d2 --memory 384M
 start_driver() {
 	"$CNM_CTL_BIN" serve docker --donor "127.0.0.1:$(cnm_donor_port d1)" \
 		--donor "127.0.0.1:$(cnm_donor_port d2)" --socket "$PLUGSOCK" \
-		--root "$VOLROOT" --cnetmem "$CNM_FS_BIN" -- --transport tcp \
+		--root "$VOLROOT" --cnetmem "$CNM_FS_BIN" --key-file "$CNM_KEY" \
+		-- --transport tcp \
 		>>"$CNM_TMP/driver.log" 2>&1 &
 	DRIVER_PID=$!
 	for ((i = 0; i < 100; i++)); do

@@ -148,7 +148,7 @@ reclaim)
 	# new slabs may land on it meanwhile: count the migrations
 	m0=$(faults_stat 's["migrated_slabs"]')
 	timeout 30 "$CNM_CTL_BIN" donor-reclaim "$vaddr" $((half * 4))M \
-		--key-file "$FAULTS_KEY"
+		--key-file "$CNM_OPKEY"
 	moved() { [ $(($(faults_stat 's["migrated_slabs"]') - m0)) -ge "$half" ]; }
 	faults_wait_until 120 "$half slabs migrated off $victim" moved
 	;;

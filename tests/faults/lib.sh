@@ -30,9 +30,8 @@ faults_facilities() {
 	ip link add "$FAULTS_BR" type bridge 2>/dev/null ||
 		cnm_skip "cannot make a bridge"
 	ip addr add 198.18.0.1/24 dev "$FAULTS_BR"
-	# donors off loopback want a key
-	FAULTS_KEY=$CNM_TMP/key
-	(umask 077 && head -c 32 /dev/urandom | base64 >"$FAULTS_KEY")
+	# the key tests/lib/common.sh made (nothing runs keyless)
+	FAULTS_KEY=$CNM_KEY
 	ip link set "$FAULTS_BR" up
 }
 
@@ -67,7 +66,8 @@ faults_donor_start() {
 		"$CNM_DONOR_BIN" --foreground \
 		--listen "$(faults_addr "$name")" \
 		--port-file "$CNM_TMP/$name.port" --memory 512M \
-		--key-file "$FAULTS_KEY" --grace-period 5 "$@" >>"$CNM_TMP/$name.log" 2>&1 &
+		--key-file "$FAULTS_KEY" --operator-key-file "$CNM_OPKEY" \
+		--grace-period 5 "$@" >>"$CNM_TMP/$name.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$CNM_TMP/$name.pid"
 	echo "$name" >>"$CNM_TMP/.donors"

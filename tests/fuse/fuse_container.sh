@@ -44,7 +44,7 @@ after=$(cnm_stat_json "$mnt" 's["donors"][0]["bytes_written"]')
 cnm_log "donor bytes written: $before -> $after"
 [ $((after - before)) -ge $((32 << 20)) ] || fail "the donor got $((after - before)) bytes"
 # and the donor says so itself
-"$CNM_CTL_BIN" donor "127.0.0.1:$CNM_PORT" | sed 's/^/# /'
+"$CNM_CTL_BIN" donor "127.0.0.1:$CNM_PORT" --key-file "$CNM_KEY" | sed 's/^/# /'
 rm -rf "${mnt:?}/ctr42"
 cnm_umount m
 cnm_stop_donor d1

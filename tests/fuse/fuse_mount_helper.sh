@@ -58,7 +58,7 @@ umount_and_wait() {
 }
 
 # 1. mount -t fuse.cnetmem
-mount -t fuse.cnetmem -o "donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp" \
+mount -t fuse.cnetmem -o "donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp,key_file=$CNM_KEY" \
 	cnetmem "$mnt"
 check_mounted "mount -t"
 umount_and_wait
@@ -67,7 +67,7 @@ umount_and_wait
 # PM QoS CPU latency limit while mounted (other holders may ask for less)
 qos() { od -An -t d4 /dev/cpu_dma_latency | tr -d ' '; }
 cat >"$CNM_TMP/fstab" <<EOT
-cnetmem $mnt fuse.cnetmem donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp,cpu_latency=3,nofail 0 0
+cnetmem $mnt fuse.cnetmem donor=127.0.0.1:$CNM_PORT,size=96M,transport=tcp,key_file=$CNM_KEY,cpu_latency=3,nofail 0 0
 EOT
 mount -T "$CNM_TMP/fstab" "$mnt"
 check_mounted "fstab"
@@ -75,7 +75,7 @@ check_mounted "fstab"
 umount_and_wait
 
 # 3. the mount command fails when cnetmem cannot mount
-if mount -t fuse.cnetmem -o "donor=127.0.0.1:1,size=96M,transport=tcp" \
+if mount -t fuse.cnetmem -o "donor=127.0.0.1:1,size=96M,transport=tcp,key_file=$CNM_KEY" \
 	cnetmem "$mnt" 2>"$CNM_TMP/err"; then
 	fail "mount with an unreachable donor succeeded"
 fi

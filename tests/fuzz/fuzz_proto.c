@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fuzz_proto - libFuzzer target for the donor's request decoder: the input
- * is a byte stream as a client would send it, run through the same pure
- * functions the TCP server uses (dmsg_check_hdr, dmsg_decode_body, the
- * donor's handshake halves) and, once "authenticated", through the real
- * session range checks against a real pool. Also feeds the input to the
- * client-side decoders (proto_hdr_dec, hs_hello_reply_check).
+ * fuzz_proto - libFuzzer target for the donor's request path: the input is
+ * a byte stream as a client would send it, run through the decoder the
+ * listeners use (dmsg_check_hdr, dmsg_decode_body) and the request core
+ * itself (donor/serve.c: HELLO with its identity name and X25519 key,
+ * AUTH with its proofs, RESUME of an existing session, then QUERY, ALLOC
+ * within a quota, FREE, RECLAIM, READ/WRITE range checks) against a real
+ * pool. The first byte picks the donor's keyring: keyless (the session
+ * paths open) or two identities with a quota and the operator (the proofs
+ * must hold). Also feeds the input to the client-side checks
+ * (proto_hdr_dec, hs_hello_reply_check, hs_auth_reply_check).
  *
  * Invariants checked: every rejection has a reason; a decoded body never
- * claims more than the header's length; an I/O the session accepts lies
- * inside the pool and inside one of the session's slabs.
+ * claims more than the header's length; an error reply carries no body;
+ * an I/O the session accepts lies inside the pool and inside one of the
+ * session's slabs; every slab is freed at the end of an input.
  */
 #include "donor/dmsg.h"
 #include "donor/pool.h"
+#include "donor/serve.h"
 #include "donor/session.h"
 #include "rdma/auth.h"
 #include "rdma/handshake.h"
@@ -26,20 +32,67 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define POOL_BYTES (8ull << 20)
+#define MAX_HELD   16
 
 static struct donor *g_donor;
-static struct session *g_sess;
 static struct pool *g_pool;
-static struct session_conn g_conn;
+static struct auth_ident g_ids[2];
+static struct auth_keyring g_keyed = { g_ids, 2 }, g_keyless;
+static uint32_t g_held[MAX_HELD];
+static unsigned int g_nheld;
 
 static void no_evict(struct session_conn *c, uint32_t slab, uint64_t dl)
 {
 }
 
+static int f_reply(struct dconn *c, const struct proto_hdr *req,
+		   uint32_t status, const void *body, uint32_t len)
+{
+	struct wire_slab ws;
+
+	assert(!status || !len);
+	assert(!len || body);
+	if (req->op == PROTO_OP_ALLOC && !status) {
+		assert(len == sizeof(ws));
+		memcpy(&ws, body, sizeof(ws));
+		proto_slab_swap(&ws);
+		assert(g_nheld < MAX_HELD);
+		g_held[g_nheld++] = ws.slab;
+	}
+	return 0;
+}
+
+static void f_error(struct dconn *c, uint64_t id, uint32_t err, const char *why)
+{
+	assert(err && why && *why);
+}
+
+static int f_io(struct dconn *c, const struct proto_hdr *h,
+		const struct wire_io *io)
+{
+	uint8_t *lo = pool_addr(g_pool, 0), *a;
+	void *addr;
+
+	if (session_io_begin(c->s, io->slab, io->off, io->len, &addr))
+		return 0;
+	a = addr;
+	assert(a >= lo && a + io->len <= lo + POOL_BYTES);
+	assert(io->off + io->len <= (1u << 20));
+	if (io->len)
+		a[io->len - 1] = a[0];
+	session_io_end(c->s, io->slab, io->len, 0);
+	return 0;
+}
+
+static const struct dconn_ops g_ops = {
+	.reply = f_reply,
+	.error = f_error,
+	.io = f_io,
+};
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct donor_cfg cfg = { .grace_ms = 1000, .tick_ms = 1000 };
-	uint8_t id[PROTO_SESSION_LEN] = { 0 };
+	struct donor_cfg cfg = { .grace_ms = 0, .tick_ms = 1000 };
 	char err[256];
 
 	if (auth_init() ||
@@ -47,60 +100,68 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			err, sizeof(err)) ||
 	    donor_create(&cfg, g_pool, &g_donor))
 		abort();
-	g_conn.evict = no_evict;
-	if (session_attach(g_donor, id, 1 << 20, &g_conn, &g_sess))
-		abort();
+	memset(g_ids[0].key.bytes, 1, AUTH_KEY_LEN);
+	g_ids[0].key.set = 1;
+	strcpy(g_ids[0].name, "default");
+	g_ids[0].quota = 2 << 20;
+	memset(g_ids[1].key.bytes, 2, AUTH_KEY_LEN);
+	g_ids[1].key.set = 1;
+	strcpy(g_ids[1].name, AUTH_OPERATOR);
+	g_ids[1].operator= 1;
 	return 0;
 }
 
 static void client_side(const uint8_t *data, size_t size)
 {
-	struct hs_params p = { .slab_size = 1 << 20 };
-	struct wire_hello sent = { .version = PROTO_VERSION,
-				   .slab_size = 1 << 20 },
-			  reply;
+	struct hs_session sess = { .have = size & 1 };
+	struct hs_params p = { .key = size & 2 ? &g_ids[0].key : NULL,
+			       .sess = &sess,
+			       .slab_size = 1 << 20 };
+	struct wire_hello reply;
+	struct hs_client st;
 	struct hs_result r;
 	struct wire_auth a;
 	struct proto_hdr h;
-	char err[128];
+	char err[160];
 
 	if (size < sizeof(struct wire_hdr))
 		return;
 	if (proto_hdr_dec(data, &h))
 		return;
+	hs_auth_reply_check(&h, err, sizeof(err));
 	if (h.op != PROTO_OP_HELLO)
 		return;
+	hs_hello_build(&p, &st);
 	if (size >= sizeof(struct wire_hdr) + sizeof(reply)) {
 		memcpy(&reply, data + sizeof(struct wire_hdr), sizeof(reply));
 		proto_hello_swap(&reply);
-		hs_hello_reply_check(&p, &sent, &h, &reply, &a, &r, err,
+		hs_hello_reply_check(&p, &st, &h, &reply, &a, &r, err,
 				     sizeof(err));
 	} else {
-		hs_hello_reply_check(&p, &sent, &h, NULL, &a, &r, err,
+		hs_hello_reply_check(&p, &st, &h, NULL, &a, &r, err,
 				     sizeof(err));
 	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct auth_key nokey;
-	enum dmsg_phase phase = DMSG_HELLO;
-	struct wire_hello in = { 0 }, out = { 0 };
-	uint32_t held[16];
-	unsigned int nheld = 0;
-	size_t pos = 0;
+	struct dconn c;
+	size_t pos = 1;
 
-	client_side(data, size);
+	if (!size)
+		return 0;
+	client_side(data + 1, size - 1);
+	memset(&c, 0, sizeof(c));
+	c.sc.evict = no_evict;
+	dconn_init(&c, &g_ops, g_donor, data[0] & 1 ? &g_keyed : &g_keyless, 0,
+		   "fuzz");
 	while (size - pos >= sizeof(struct wire_hdr)) {
 		struct proto_hdr h;
 		union dmsg_body b;
 		const char *why = NULL;
-		struct wire_state st;
-		struct wire_slab sl;
 		size_t n;
-		void *addr;
 
-		if (dmsg_check_hdr(phase, data + pos, &h, &why)) {
+		if (dmsg_check_hdr(c.phase, data + pos, &h, &why)) {
 			assert(why && *why);
 			break;
 		}
@@ -113,48 +174,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(why && *why);
 			break;
 		}
-		if (phase == DMSG_HELLO) {
-			in = b.hello;
-			if (hs_donor_hello(&nokey, 0, &in, &out))
-				break;
-			phase = DMSG_AUTH;
-		} else if (phase == DMSG_AUTH) {
-			if (hs_donor_auth(&nokey, &in, &out, &b.auth))
-				break;
-			phase = DMSG_READY;
-		} else if (h.op == PROTO_OP_READ || h.op == PROTO_OP_WRITE) {
-			if (!session_io_begin(g_sess, b.io.slab, b.io.off,
-					      b.io.len, &addr)) {
-				uint8_t *lo = pool_addr(g_pool, 0);
-				uint8_t *a = addr;
-
-				assert(a >= lo &&
-				       a + b.io.len <= lo + POOL_BYTES);
-				assert(b.io.off + b.io.len <= (1u << 20));
-				if (b.io.len)
-					a[b.io.len - 1] = a[0];
-				session_io_end(g_sess, b.io.slab, b.io.len, 0);
-			}
-		} else if (h.op == PROTO_OP_ALLOC && nheld < 16) {
-			if (!session_alloc(g_sess, &sl))
-				held[nheld++] = sl.slab;
-		} else if (h.op == PROTO_OP_FREE) {
-			if (!session_free(g_sess, b.ref.slab)) {
-				for (unsigned int i = 0; i < nheld; i++)
-					if (held[i] == b.ref.slab)
-						held[i] = held[--nheld];
-			}
-		} else if (h.op == PROTO_OP_QUERY) {
-			session_state(g_sess, &st);
-			assert(st.free_bytes <= st.total_bytes);
-		}
+		if (dconn_request(&c, &h, &b))
+			break;
 		/* skip the rest of the body (WRITE data) */
 		if (h.len - n > size - pos - n)
 			break;
 		pos += h.len;
 	}
-	/* every input starts from an empty session */
-	while (nheld)
-		session_free(g_sess, held[--nheld]);
+	/* every input starts from an empty donor */
+	while (g_nheld) {
+		uint32_t slab = g_held[--g_nheld];
+
+		if (c.s)
+			session_free(c.s, slab);
+	}
+	dconn_close(&c);
 	return 0;
 }

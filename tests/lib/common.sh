@@ -14,6 +14,11 @@
 # Every donor runs in the foreground, on 127.0.0.1 with an ephemeral port
 # (--port-file), logging to $CNM_TMP/NAME.log. cnm_cleanup kills whatever
 # is still running and removes $CNM_TMP (kept when CNM_KEEP=1).
+#
+# Keys: nothing runs keyless unless a test says --insecure. $CNM_KEY (the
+# client identity "default") and $CNM_OPKEY (the operator) are made once
+# per test; cnm_start_donor passes both unless the test gives a key option
+# or --insecure itself, and cnm_mount (tests/lib/fs.sh) passes $CNM_KEY.
 
 : "${BUILD_ROOT:?run through meson test (BUILD_ROOT unset)}"
 : "${SOURCE_ROOT:?run through meson test (SOURCE_ROOT unset)}"
@@ -23,6 +28,30 @@ CNM_CTL_BIN=${CNM_CTL_BIN:-$BUILD_ROOT/ctl/cnetmemctl}
 CNM_TMP=${CNM_TMP:-$(mktemp -d /tmp/cnm-test.XXXXXX)}
 export CNM_TMP
 CNM_DONORS=()
+
+# cnm_make_key FILE: a fresh key file, mode 0600.
+cnm_make_key() {
+	(umask 077 && head -c 32 /dev/urandom | base64 >"$1")
+}
+
+CNM_KEY=${CNM_KEY:-$CNM_TMP/key}
+CNM_OPKEY=${CNM_OPKEY:-$CNM_TMP/operator.key}
+[ -s "$CNM_KEY" ] || cnm_make_key "$CNM_KEY"
+[ -s "$CNM_OPKEY" ] || cnm_make_key "$CNM_OPKEY"
+export CNM_KEY CNM_OPKEY
+
+# cnm_has_key_arg ARGS...: true when ARGS choose keys (or none) already.
+cnm_has_key_arg() {
+	local a
+	for a in "$@"; do
+		case $a in
+		--key-file | --key-file=* | --client | --client=* | \
+			--operator-key-file | --operator-key-file=* | \
+			--insecure | --local-memory) return 0 ;;
+		esac
+	done
+	return 1
+}
 
 cnm_log() {
 	echo "# $*" >&2
@@ -67,15 +96,17 @@ cnm_donor_log() { echo "$CNM_TMP/$1.log"; }
 cnm_donor_port() { cat "$CNM_TMP/$1.port"; }
 
 # cnm_start_donor NAME [ARGS...]: start a donor; later ARGS override the
-# defaults (--memory 64M --grace-period 2). Exports CNM_PORT_NAME (NAME with
+# defaults (--memory 64M --grace-period 2, the keys above). Exports CNM_PORT_NAME (NAME with
 # non-alphanumerics turned into _) and CNM_PORT.
 cnm_start_donor() {
-	local name=$1 pid var
+	local name=$1 pid var keys=()
 	shift
 	rm -f "$CNM_TMP/$name.port"
+	cnm_has_key_arg "$@" ||
+		keys=(--key-file "$CNM_KEY" --operator-key-file "$CNM_OPKEY")
 	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 \
 		--port-file "$CNM_TMP/$name.port" --memory 64M \
-		--grace-period 2 "$@" >>"$CNM_TMP/$name.log" 2>&1 &
+		--grace-period 2 "${keys[@]}" "$@" >>"$CNM_TMP/$name.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$CNM_TMP/$name.pid"
 	CNM_DONORS+=("$name")

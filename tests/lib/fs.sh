@@ -30,13 +30,15 @@ cnm_donor_args() {
 	done
 }
 
-# cnm_mount NAME MOUNTPOINT [ARGS...]: mount in the foreground and wait
-# until the mountpoint is live (20 s); fails if the daemon exits first.
+# cnm_mount NAME MOUNTPOINT [ARGS...]: mount in the foreground (with
+# --key-file $CNM_KEY unless ARGS choose) and wait until the mountpoint is
+# live (20 s); fails if the daemon exits first.
 cnm_mount() {
-	local name=$1 mnt=$2 pid i
+	local name=$1 mnt=$2 pid i keys=()
 	shift 2
 	mkdir -p "$mnt"
-	"$CNM_FS_BIN" "$mnt" -f "$@" >>"$CNM_TMP/fs-$name.log" 2>&1 &
+	cnm_has_key_arg "$@" || keys=(--key-file "$CNM_KEY")
+	"$CNM_FS_BIN" "$mnt" -f "${keys[@]}" "$@" >>"$CNM_TMP/fs-$name.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$CNM_TMP/fs-$name.pid"
 	echo "$mnt" >"$CNM_TMP/fs-$name.mnt"

@@ -50,6 +50,7 @@ DONOR_PID=
 start_donor() { # log
 	rm -f /tmp/port
 	cnetmem-donor --listen $IP:0 --memory 96M --key-file /key \
+		--operator-key-file /key.op \
 		--transport rdma --port-file /tmp/port --foreground \
 		> "$1" 2>&1 &
 	DONOR_PID=$!

@@ -51,7 +51,7 @@
 #define WAIT_MS	   20000
 
 static const char *host, *port;
-static struct auth_key key;
+static struct auth_key key, opkey; /* opkey: the operator's, KEYFILE.op */
 
 struct req {
 	struct xport_io io;
@@ -464,6 +464,28 @@ static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 		atomic_store(&evicted, (int)ev->slab);
 }
 
+/* RECLAIM as the operator (key KEYFILE.op), on a connection of its own. */
+static int operator_reclaim(uint64_t bytes)
+{
+	struct xport_cfg cfg = { .host = host,
+				 .port = port,
+				 .kind = XPORT_RDMA,
+				 .key = &opkey,
+				 .slab_size = SLAB_SIZE };
+	struct xport *x;
+	int ret;
+
+	memset(cfg.session, 7, sizeof(cfg.session));
+	ret = xport_open(&cfg, &x);
+	if (ret)
+		return ret;
+	ret = xport_wait_up(x, 10000);
+	if (!ret)
+		ret = xport_reclaim(x, bytes);
+	xport_close(x);
+	return ret;
+}
+
 static int check_evict(void)
 {
 	struct xport_cfg cfg = { 0 };
@@ -485,7 +507,12 @@ static int check_evict(void)
 		printf("fail: connect or alloc\n");
 		goto out;
 	}
-	if (xport_reclaim(x, SLAB_SIZE)) {
+	/* a client may not reclaim; the operator may (KEYFILE.op) */
+	if (xport_reclaim(x, SLAB_SIZE) != -EPERM) {
+		printf("fail: a client's reclaim was not refused\n");
+		goto out;
+	}
+	if (operator_reclaim(SLAB_SIZE)) {
 		printf("fail: reclaim\n");
 		goto out;
 	}
@@ -686,7 +713,7 @@ out_hang:
 
 int main(int argc, char **argv)
 {
-	char err[200];
+	char err[200], oppath[4096];
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -701,6 +728,14 @@ int main(int argc, char **argv)
 	if (auth_init() || auth_key_load(argv[3], &key, err, sizeof(err))) {
 		fprintf(stderr, "rdma_client: key: %s\n", err);
 		return 2;
+	}
+	snprintf(oppath, sizeof(oppath), "%s.op", argv[3]);
+	if (!access(oppath, R_OK)) {
+		if (auth_key_load(oppath, &opkey, err, sizeof(err))) {
+			fprintf(stderr, "rdma_client: key: %s\n", err);
+			return 2;
+		}
+		snprintf(opkey.name, sizeof(opkey.name), AUTH_OPERATOR);
 	}
 	if (!strcmp(argv[4], "alloc"))
 		ret = check_alloc();

@@ -61,7 +61,8 @@ guest_copy_elf "$DONOR_BIN" "$CLIENT_BIN"
 mv "$R$DONOR_BIN" "$R/usr/bin/cnetmem-donor"
 mv "$R$CLIENT_BIN" "$R/usr/bin/rdma_client"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key"
-chmod 600 "$R/key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key.op"
+chmod 600 "$R/key" "$R/key.op"
 # rxe needs crc32_generic loaded explicitly (its ICRC shash)
 guest_modules crc32_generic rdma_ucm rdma_rxe dummy
 

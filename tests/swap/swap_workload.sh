@@ -75,7 +75,8 @@ if [ "$backend" = donors ]; then
 		port=$(cnm_donor_port $d)
 		if [ -x "$CNM_CTL_BIN" ]; then
 			# the donor's own account, by its QUERY
-			"$CNM_CTL_BIN" donor "127.0.0.1:$port" >"$CNM_TMP/$d.query"
+			"$CNM_CTL_BIN" donor "127.0.0.1:$port" \
+				--key-file "$CNM_KEY" >"$CNM_TMP/$d.query"
 			sed "s/^/# donor $d query: /" "$CNM_TMP/$d.query"
 			w=$(python3 -c 'import json,sys
 print(json.load(open(sys.argv[1]))["bytes_written"])' "$CNM_TMP/$d.query")

@@ -20,11 +20,21 @@
  *     await-evict ID          connect, wait for EVICT of slab ID
  *     expect-evict            alloc a slab, print "ready", wait for EVICT,
  *                             free the slab
- *   options: --key-file F, --session HEX, --slab-size SIZE, --log FILE
+ *     loris SECONDS           trickle a HELLO one byte a second: exit 0
+ *                             when the donor closes within SECONDS
+ *     slow N SECONDS          N connections that send half a HELLO and
+ *                             stall (those dropped come straight back, a
+ *                             flood), while this process authenticates
+ *                             every 200 ms: exit 0 when every one passed
+ *   options: --key-file F, --key-name NAME, --session HEX (an id without
+ *            its secret, as sniffed), --session-file F (id and secret,
+ *            kept across runs), --forge-resume (claim a secret we do not
+ *            have), --insecure (no key), --slab-size SIZE, --log FILE
  *
  * Exit: 0 ok, 1 failure, 2 EACCES, 3 EPROTONOSUPPORT, 4 slab refused
  * (EINVAL), 5 ENOSPC.
  */
+#include "tests/integration/donor/cnm_testclient.h"
 #include "common/clock.h"
 #include "common/parse.h"
 #include "rdma/auth.h"
@@ -44,19 +54,57 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TMO	  10000
 #define WINDOW	  32
 #define MAX_OP	  (64 << 10)
 #define SLABS_MAX 64
 
-static char g_host[256], g_port[32];
-static struct auth_key g_key;
+char g_host[256], g_port[32];
+struct auth_key g_key;
 static uint8_t g_session[PROTO_SESSION_LEN];
-static uint64_t g_slab = 1 << 20;
-static const char *g_log;
+static const char *g_session_file;
+static int g_forge;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The secrets of the sessions this process made, by id. */
+static struct {
+	uint8_t id[PROTO_SESSION_LEN];
+	struct hs_session s;
+	int used;
+} g_secrets[64];
+
+static struct hs_session *secret_of(const uint8_t *session)
+{
+	unsigned int i;
+
+	for (i = 0; i < 64; i++)
+		if (g_secrets[i].used &&
+		    !memcmp(g_secrets[i].id, session, PROTO_SESSION_LEN))
+			return &g_secrets[i].s;
+	for (i = 0; i < 64 && g_secrets[i].used; i++)
+		;
+	if (i == 64)
+		die("too many sessions");
+	g_secrets[i].used = 1;
+	memcpy(g_secrets[i].id, session, PROTO_SESSION_LEN);
+	if (g_forge) {
+		/* a peer claiming a secret it does not have */
+		auth_random(g_secrets[i].s.secret, AUTH_KEY_LEN);
+		g_secrets[i].s.have = 1;
+	}
+	return &g_secrets[i].s;
+}
+
+static void hex_put(FILE *f, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", b[i]);
+}
+uint64_t g_slab = 1 << 20;
+const char *g_log;
+
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -68,7 +116,7 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static int exit_code(int err)
+int exit_code(int err)
 {
 	switch (err) {
 	case -EACCES:
@@ -84,8 +132,8 @@ static int exit_code(int err)
 	}
 }
 
-static uint64_t rnd_state = 88172645463325252ull;
-static uint64_t xorshift(uint64_t *s)
+uint64_t rnd_state = 88172645463325252ull;
+uint64_t xorshift(uint64_t *s)
 {
 	*s ^= *s << 13;
 	*s ^= *s >> 7;
@@ -94,7 +142,7 @@ static uint64_t xorshift(uint64_t *s)
 }
 
 /* Byte i of slab `slab` under seed (0: zeros). */
-static uint8_t pattern(uint64_t seed, uint32_t slab, uint64_t i)
+uint8_t pattern(uint64_t seed, uint32_t slab, uint64_t i)
 {
 	uint64_t x;
 
@@ -107,7 +155,7 @@ static uint8_t pattern(uint64_t seed, uint32_t slab, uint64_t i)
 	return (uint8_t)(x >> ((i % 8) * 8));
 }
 
-static int tcp_connect(void)
+int tcp_connect(void)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	int fd, one = 1;
@@ -122,7 +170,7 @@ static int tcp_connect(void)
 	return fd;
 }
 
-static int local_port(int fd)
+int local_port(int fd)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
@@ -132,7 +180,7 @@ static int local_port(int fd)
 }
 
 /* Connects and authenticates; returns the fd or -errno (err filled). */
-static int open_session(const uint8_t *session, char *err, size_t errlen)
+int open_session(const uint8_t *session, char *err, size_t errlen)
 {
 	struct hs_params p = { .key = &g_key,
 			       .slab_size = g_slab,
@@ -141,8 +189,21 @@ static int open_session(const uint8_t *session, char *err, size_t errlen)
 	int fd, ret;
 
 	memcpy(p.session, session, PROTO_SESSION_LEN);
+	p.sess = secret_of(session);
 	fd = tcp_connect();
 	ret = hs_client(fd, &p, &r, err, errlen);
+	if (!ret && g_session_file &&
+	    !memcmp(session, g_session, PROTO_SESSION_LEN) && p.sess->have) {
+		FILE *f = fopen(g_session_file, "w");
+
+		if (!f)
+			die("%s: %s", g_session_file, strerror(errno));
+		hex_put(f, session, PROTO_SESSION_LEN);
+		fputc(' ', f);
+		hex_put(f, p.sess->secret, AUTH_KEY_LEN);
+		fputc('\n', f);
+		fclose(f);
+	}
 	if (ret) {
 		close(fd);
 		return ret;
@@ -150,7 +211,7 @@ static int open_session(const uint8_t *session, char *err, size_t errlen)
 	return fd;
 }
 
-static int must_open(const uint8_t *session)
+int must_open(const uint8_t *session)
 {
 	char err[256];
 	int fd = open_session(session, err, sizeof(err));
@@ -163,8 +224,8 @@ static int must_open(const uint8_t *session)
 }
 
 /* One synchronous request; returns -status or a transport error. */
-static int rpc(int fd, uint16_t op, const void *body, uint32_t len,
-	       const void *data, uint32_t dlen, void *out, uint32_t outmax)
+int rpc(int fd, uint16_t op, const void *body, uint32_t len, const void *data,
+	uint32_t dlen, void *out, uint32_t outmax)
 {
 	static uint64_t id = 100;
 	static uint8_t msg[8192];
@@ -227,7 +288,7 @@ static int rpc(int fd, uint16_t op, const void *body, uint32_t len,
 	return h.status < 4096 ? -(int)h.status : -EPROTO;
 }
 
-static int do_alloc(int fd, uint32_t *slab)
+int do_alloc(int fd, uint32_t *slab)
 {
 	struct wire_slab s;
 	int ret = rpc(fd, PROTO_OP_ALLOC, NULL, 0, NULL, 0, &s, sizeof(s));
@@ -242,8 +303,8 @@ static int do_alloc(int fd, uint32_t *slab)
 	return ret;
 }
 
-static int do_io(int fd, uint16_t op, uint32_t slab, uint64_t off, uint32_t len,
-		 void *buf)
+int do_io(int fd, uint16_t op, uint32_t slab, uint64_t off, uint32_t len,
+	  void *buf)
 {
 	struct wire_io io = { .slab = slab, .len = len, .off = off };
 
@@ -253,7 +314,7 @@ static int do_io(int fd, uint16_t op, uint32_t slab, uint64_t off, uint32_t len,
 	return rpc(fd, op, &io, sizeof(io), NULL, 0, buf, len);
 }
 
-static int do_free(int fd, uint32_t slab)
+int do_free(int fd, uint32_t slab)
 {
 	struct wire_slab_ref r = { .slab = slab };
 
@@ -261,7 +322,7 @@ static int do_free(int fd, uint32_t slab)
 	return rpc(fd, PROTO_OP_FREE, &r, sizeof(r), NULL, 0, NULL, 0);
 }
 
-static void fill_slab(int fd, uint64_t seed, uint32_t slab)
+void fill_slab(int fd, uint64_t seed, uint32_t slab)
 {
 	static uint8_t buf[MAX_OP];
 	int ret;
@@ -276,7 +337,7 @@ static void fill_slab(int fd, uint64_t seed, uint32_t slab)
 }
 
 /* 0 when slab holds the pattern, else the error or -EILSEQ. */
-static int check_slab(int fd, uint64_t seed, uint32_t slab)
+int check_slab(int fd, uint64_t seed, uint32_t slab)
 {
 	static uint8_t buf[MAX_OP];
 	int ret;
@@ -485,258 +546,6 @@ static int cmd_stress(int nclients, int nops)
 
 /* ---- attacks ---- */
 
-/* Lines of the donor log naming 127.0.0.1:port. */
-static int log_lines(int port, const char *want, int *matching)
-{
-	char needle[64], line[1024];
-	FILE *f;
-	int n = 0;
-
-	*matching = 0;
-	snprintf(needle, sizeof(needle), "client 127.0.0.1:%d:", port);
-	f = fopen(g_log, "r");
-	if (!f)
-		die("cannot open log %s", g_log);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, needle))
-			continue;
-		n++;
-		if (strstr(line, want))
-			(*matching)++;
-	}
-	fclose(f);
-	return n;
-}
-
-/* Waits for the donor's one line about port, then checks it is one. */
-static void expect_log_line(int port, const char *want)
-{
-	uint64_t end = mono_ns() + 10000000000ull;
-	int n = 0, m = 0;
-
-	if (!g_log)
-		return;
-	while (mono_ns() < end) {
-		n = log_lines(port, want, &m);
-		if (n)
-			break;
-		usleep(20000);
-	}
-	/* give a wrong second line the chance to show up */
-	usleep(200000);
-	n = log_lines(port, want, &m);
-	if (n != 1 || m != 1)
-		die("donor logged %d lines about 127.0.0.1:%d (%d with '%s'), "
-		    "want exactly 1",
-		    n, port, m, want);
-}
-
-/* Expects ERROR (status want) and then the close. */
-static void expect_error_and_close(int fd, int want)
-{
-	struct proto_hdr h;
-	char body[PROTO_ERRTEXT_MAX];
-	int ret;
-
-	ret = hs_recv_msg(fd, &h, body, sizeof(body), TMO);
-	if (ret)
-		die("no ERROR message: %s", strerror(-ret));
-	if (h.op != PROTO_OP_ERROR || (int)h.status != want)
-		die("got %s status %u, want error status %d",
-		    proto_op_name(h.op), h.status, want);
-	ret = hs_recv_msg(fd, &h, body, sizeof(body), TMO);
-	if (ret != -ECONNRESET)
-		die("connection not closed after ERROR (%d)", ret);
-}
-
-static void send_raw(int fd, const void *buf, size_t len)
-{
-	if (hs_write_full(fd, buf, len, TMO))
-		die("send failed");
-}
-
-static void send_hdr(int fd, uint16_t op, uint16_t flags, uint32_t len,
-		     uint32_t magic)
-{
-	struct wire_hdr w;
-
-	proto_hdr_enc(&w,
-		      &(struct proto_hdr){
-			      .op = op, .flags = flags, .id = 7, .len = len });
-	if (magic)
-		w.magic = magic;
-	send_raw(fd, &w, sizeof(w));
-}
-
-static void heartbeat_ok(int fd)
-{
-	int ret = rpc(fd, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0, NULL, 0);
-
-	if (ret)
-		die("connection unusable after a refused request: %s",
-		    strerror(-ret));
-}
-
-static int cmd_attack(const char *kind)
-{
-	uint8_t vs[PROTO_SESSION_LEN], as[PROTO_SESSION_LEN];
-	static uint8_t buf[8192];
-	struct wire_hello hello;
-	struct hs_params p = { .key = &g_key, .slab_size = g_slab };
-	uint32_t vslab, aslab, ids[256];
-	int vfd, fd, port, ret, n = 0;
-	struct proto_hdr h;
-
-	/* the victim: its data must survive every attack untouched */
-	auth_random(vs, sizeof(vs));
-	auth_random(as, sizeof(as));
-	vfd = must_open(vs);
-	if (do_alloc(vfd, &vslab))
-		die("victim alloc");
-	fill_slab(vfd, 77, vslab);
-
-	if (!strcmp(kind, "garbage")) {
-		fd = tcp_connect();
-		port = local_port(fd);
-		for (size_t i = 0; i < 64; i++)
-			buf[i] = (uint8_t)xorshift(&rnd_state);
-		buf[0] = 'X'; /* never the magic */
-		send_raw(fd, buf, 64);
-		expect_error_and_close(fd, EBADMSG);
-		expect_log_line(port, "garbage");
-	} else if (!strcmp(kind, "truncated-header")) {
-		fd = tcp_connect();
-		port = local_port(fd);
-		send_raw(fd, "CNMW\x03\x00", 6);
-		close(fd);
-		fd = -1;
-		expect_log_line(port, "truncated header");
-	} else if (!strcmp(kind, "oversize")) {
-		fd = must_open(as);
-		port = local_port(fd);
-		send_hdr(fd, PROTO_OP_WRITE, 0, PROTO_MAX_BODY + 4096, 0);
-		expect_error_and_close(fd, EMSGSIZE);
-		expect_log_line(port, "length over the maximum");
-	} else if (!strcmp(kind, "unknown-opcode")) {
-		fd = must_open(as);
-		port = local_port(fd);
-		send_hdr(fd, 99, 0, 0, 0);
-		expect_error_and_close(fd, EOPNOTSUPP);
-		expect_log_line(port, "unknown opcode");
-	} else if (!strcmp(kind, "wrong-version")) {
-		fd = tcp_connect();
-		port = local_port(fd);
-		hs_hello_build(&p, &hello);
-		hello.version = PROTO_VERSION + 1;
-		proto_hello_swap(&hello);
-		send_hdr(fd, PROTO_OP_HELLO, 0, sizeof(hello), 0);
-		send_raw(fd, &hello, sizeof(hello));
-		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), TMO);
-		if (ret || h.op != PROTO_OP_HELLO ||
-		    h.status != EPROTONOSUPPORT)
-			die("wrong version answered %d/%s/%u", ret,
-			    proto_op_name(h.op), h.status);
-		if (hs_recv_msg(fd, &h, buf, sizeof(buf), TMO) != -ECONNRESET)
-			die("connection not closed after a wrong version");
-		expect_log_line(port, "unsupported protocol version");
-	} else if (!strcmp(kind, "wrong-proof")) {
-		struct wire_auth wa;
-
-		fd = tcp_connect();
-		port = local_port(fd);
-		hs_hello_build(&p, &hello);
-		proto_hello_swap(&hello);
-		send_hdr(fd, PROTO_OP_HELLO, 0, sizeof(hello), 0);
-		send_raw(fd, &hello, sizeof(hello));
-		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), TMO);
-		if (ret || h.op != PROTO_OP_HELLO || h.status)
-			die("hello answered %d/%u", ret, h.status);
-		auth_random(wa.proof, sizeof(wa.proof));
-		send_hdr(fd, PROTO_OP_AUTH, 0, sizeof(wa), 0);
-		send_raw(fd, &wa, sizeof(wa));
-		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), TMO);
-		if (ret || h.op != PROTO_OP_AUTH || h.status != EACCES)
-			die("a wrong proof answered %d/%s/%u", ret,
-			    proto_op_name(h.op), h.status);
-		if (hs_recv_msg(fd, &h, buf, sizeof(buf), TMO) != -ECONNRESET)
-			die("connection not closed after a wrong proof");
-		expect_log_line(port, "authentication failed");
-	} else if (!strcmp(kind, "silent")) {
-		/* connects and says nothing: dropped after the deadline */
-		fd = tcp_connect();
-		port = local_port(fd);
-		ret = hs_recv_msg(fd, &h, buf, sizeof(buf), 30000);
-		if (ret != -ECONNRESET)
-			die("a silent client was not dropped (%d)", ret);
-		expect_log_line(port, "no hello within");
-	} else if (!strcmp(kind, "before-auth")) {
-		fd = tcp_connect();
-		port = local_port(fd);
-		send_hdr(fd, PROTO_OP_QUERY, 0, 0, 0);
-		expect_error_and_close(fd, EACCES);
-		expect_log_line(port, "before authentication");
-	} else if (!strcmp(kind, "read-outside-slab") ||
-		   !strcmp(kind, "write-outside-slab") ||
-		   !strcmp(kind, "write-offset-overflow")) {
-		int wr = kind[0] == 'w';
-		uint64_t off = strstr(kind, "overflow") ? UINT64_MAX - 100
-							: g_slab - 100;
-
-		fd = must_open(as);
-		port = local_port(fd);
-		if (do_alloc(fd, &aslab))
-			die("attacker alloc");
-		ret = do_io(fd, wr ? PROTO_OP_WRITE : PROTO_OP_READ, aslab, off,
-			    4096, buf);
-		if (ret != -EFAULT)
-			die("%s answered %d, want -EFAULT", kind, ret);
-		heartbeat_ok(fd);
-		expect_log_line(port, "range outside the slab");
-	} else if (!strcmp(kind, "read-other-session") ||
-		   !strcmp(kind, "write-other-session")) {
-		int wr = kind[0] == 'w';
-
-		fd = must_open(as);
-		port = local_port(fd);
-		memset(buf, 0xAA, 4096);
-		ret = do_io(fd, wr ? PROTO_OP_WRITE : PROTO_OP_READ, vslab, 0,
-			    4096, buf);
-		if (ret != -EINVAL)
-			die("%s answered %d, want -EINVAL", kind, ret);
-		heartbeat_ok(fd);
-		expect_log_line(port, "slab not held by this client");
-	} else if (!strcmp(kind, "alloc-too-much")) {
-		fd = must_open(as);
-		port = local_port(fd);
-		while (n < 256 && !(ret = do_alloc(fd, &ids[n])))
-			n++;
-		if (ret != -ENOSPC)
-			die("allocating past the end answered %d", ret);
-		heartbeat_ok(fd);
-		expect_log_line(port, "no free slab");
-		for (int i = 0; i < n; i++)
-			if (do_free(fd, ids[i]))
-				die("free %u", ids[i]);
-	} else {
-		die("unknown attack %s", kind);
-	}
-	if (fd >= 0)
-		close(fd);
-	/* the donor still serves the victim, whose data is intact */
-	heartbeat_ok(vfd);
-	ret = check_slab(vfd, 77, vslab);
-	if (ret)
-		die("victim data after %s: %s", kind, strerror(-ret));
-	close(vfd);
-	/* and new clients still get in */
-	auth_random(vs, sizeof(vs));
-	vfd = must_open(vs);
-	heartbeat_ok(vfd);
-	close(vfd);
-	printf("attack %s: refused, logged once, victim intact\n", kind);
-	return 0;
-}
-
 static int cmd_watch(uint64_t seed)
 {
 	uint32_t slab;
@@ -835,6 +644,28 @@ static int hexval(char c)
 				      : -1;
 }
 
+/* Reads "IDHEX SECRETHEX" if the file exists. */
+static void load_session_file(const char *path)
+{
+	char id[2 * PROTO_SESSION_LEN + 1], sec[2 * AUTH_KEY_LEN + 1];
+	struct hs_session *hs;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return; /* a new session, written on success */
+	if (fscanf(f, "%32s %64s", id, sec) != 2 || strlen(id) != 32 ||
+	    strlen(sec) != 64)
+		die("%s: not a session file", path);
+	fclose(f);
+	for (int k = 0; k < PROTO_SESSION_LEN; k++)
+		g_session[k] = hexval(id[2 * k]) << 4 | hexval(id[2 * k + 1]);
+	hs = secret_of(g_session);
+	for (int k = 0; k < AUTH_KEY_LEN; k++)
+		hs->secret[k] =
+			hexval(sec[2 * k]) << 4 | hexval(sec[2 * k + 1]);
+	hs->have = 1;
+}
+
 int main(int argc, char **argv)
 {
 	char err[256];
@@ -849,7 +680,12 @@ int main(int argc, char **argv)
 		die("bad address %s", argv[1]);
 	auth_random(g_session, sizeof(g_session));
 	for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
-		if (!strcmp(argv[i], "--key-file")) {
+		if (!strcmp(argv[i], "--forge-resume")) {
+			g_forge = 1;
+			i--; /* a flag: no value */
+		} else if (!strcmp(argv[i], "--insecure")) {
+			i--; /* no key: the default */
+		} else if (!strcmp(argv[i], "--key-file")) {
 			if (auth_key_load(argv[i + 1], &g_key, err,
 					  sizeof(err)))
 				die("%s", err);
@@ -864,6 +700,12 @@ int main(int argc, char **argv)
 					die("--session takes hex digits");
 				g_session[k] = hi << 4 | lo;
 			}
+		} else if (!strcmp(argv[i], "--key-name")) {
+			snprintf(g_key.name, sizeof(g_key.name), "%s",
+				 argv[i + 1]);
+		} else if (!strcmp(argv[i], "--session-file")) {
+			g_session_file = argv[i + 1];
+			load_session_file(g_session_file);
 		} else if (!strcmp(argv[i], "--slab-size")) {
 			if (parse_size(argv[i + 1], &g_slab))
 				die("bad --slab-size");
@@ -935,6 +777,10 @@ int main(int argc, char **argv)
 		ret = cmd_latency(atoi(argv[i]));
 	} else if (!strcmp(cmd, "await-evict") && i < argc) {
 		ret = cmd_await_evict((uint32_t)atoi(argv[i]));
+	} else if (!strcmp(cmd, "loris") && i < argc) {
+		ret = cmd_loris(atoi(argv[i]));
+	} else if (!strcmp(cmd, "slow") && i + 1 < argc) {
+		ret = cmd_slow(atoi(argv[i]), atoi(argv[i + 1]));
 	} else if (!strcmp(cmd, "expect-evict")) {
 		ret = cmd_expect_evict();
 	} else {

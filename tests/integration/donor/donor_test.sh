@@ -8,11 +8,13 @@ trap cnm_cleanup EXIT
 TC=$BUILD_ROOT/tests/integration/donor/cnm_testclient
 CTL=$CNM_CTL_BIN
 
-# tc NAME ARGS...: the test client against donor NAME
+# tc NAME ARGS...: the test client against donor NAME (with $CNM_KEY
+# unless ARGS choose a key or --insecure)
 tc() {
-	local name=$1
+	local name=$1 keys=()
 	shift
-	"$TC" "127.0.0.1:$(cnm_donor_port "$name")" "$@"
+	cnm_has_key_arg "$@" || keys=(--key-file "$CNM_KEY")
+	"$TC" "127.0.0.1:$(cnm_donor_port "$name")" "${keys[@]}" "$@"
 }
 
 # qval NAME KEY [tc options]: one field of QUERY
@@ -34,8 +36,7 @@ expect_rc() {
 }
 
 make_key() {
-	head -c 32 /dev/urandom | base64 >"$1"
-	chmod 600 "$1"
+	cnm_make_key "$1"
 }
 
 finish() {
@@ -93,17 +94,17 @@ case_wrong_key_refused() {
 case_client_without_key_refused() {
 	make_key "$CNM_TMP/key"
 	cnm_start_donor d --key-file "$CNM_TMP/key"
-	expect_rc 2 tc d hello
-	grep -q 'client has no key and we require one' "$(cnm_donor_log d)"
+	expect_rc 2 tc d --insecure hello
+	grep -q 'no key, or an identity we do not know' "$(cnm_donor_log d)"
 	finish d
 }
 
 case_donor_without_key_refused_by_client() {
 	make_key "$CNM_TMP/key"
-	cnm_start_donor d
+	cnm_start_donor d --insecure
 	local out
 	out=$(tc d --key-file "$CNM_TMP/key" hello) && exit 1
-	grep -q 'donor has no key' <<<"$out"
+	grep -q 'refused identity' <<<"$out"
 	finish d
 }
 
@@ -122,7 +123,8 @@ case_memory_over_host_available_refused() {
 	local rc=0
 	printf 'MemAvailable: 100000 kB\n' >"$CNM_TMP/meminfo"
 	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 --memory 256M \
-		--meminfo-file "$CNM_TMP/meminfo" 2>"$CNM_TMP/out" || rc=$?
+		--key-file "$CNM_KEY" --meminfo-file "$CNM_TMP/meminfo" \
+		2>"$CNM_TMP/out" || rc=$?
 	[ "$rc" != 0 ]
 	grep -q 'memory: 256M asked for, but the host has only' "$CNM_TMP/out"
 }
@@ -156,16 +158,17 @@ EOF
 	grep -q "$conf:2: memory: '12Q' is not a size" "$CNM_TMP/out"
 }
 
-case_no_key_only_on_loopback() {
+case_no_key_needs_insecure_even_on_loopback() {
 	local rc=0
-	"$CNM_DONOR_BIN" --foreground --listen 0.0.0.0:0 --memory 8M \
+	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 --memory 8M \
 		2>"$CNM_TMP/out" || rc=$?
 	[ "$rc" != 0 ]
-	grep -q 'refusing to serve 0.0.0.0 without a key' "$CNM_TMP/out"
-	# --insecure serves, and says so loudly
-	cnm_start_donor d --listen 0.0.0.0:0 --insecure
+	grep -q 'no key: give --key-file' "$CNM_TMP/out"
+	# --insecure serves, and says so loudly; only a keyless client gets in
+	cnm_start_donor d --insecure
 	grep -q 'INSECURE' "$(cnm_donor_log d)"
-	tc d hello
+	tc d --insecure hello
+	expect_rc 2 tc d hello
 	finish d
 }
 
@@ -173,24 +176,24 @@ case_restart_loses_data_cleanly() {
 	local sess=00112233445566778899aabbccddeeff port slab
 	cnm_start_donor d --grace-period 60
 	port=$(cnm_donor_port d)
-	slab=$(tc d --session $sess fill 5 1)
-	tc d --session $sess verify 5 "$slab"
+	slab=$(tc d --session-file "$CNM_TMP/sess.$sess" fill 5 1)
+	tc d --session-file "$CNM_TMP/sess.$sess" verify 5 "$slab"
 	# a connected client sees a clean reset when the donor goes away
-	tc d --session $sess watch 9 >"$CNM_TMP/watch" &
+	tc d --session-file "$CNM_TMP/sess.$sess" watch 9 >"$CNM_TMP/watch" &
 	local wpid=$!
 	cnm_wait_for_file "$CNM_TMP/watch" 10 "$wpid"
 	# a second connection of the same session sees the same slab
-	tc d --session $sess verify 9 "$(sed -n 's/^ready //p' "$CNM_TMP/watch")"
+	tc d --session-file "$CNM_TMP/sess.$sess" verify 9 "$(sed -n 's/^ready //p' "$CNM_TMP/watch")"
 	cnm_stop_donor d
 	wait "$wpid"
 	grep -q 'connection ended' "$CNM_TMP/watch"
 	cnm_fail_on_log_errors "$(cnm_donor_log d)"
 	# same port, same session: the slab is gone, and the client is told
 	cnm_start_donor d2 --listen "127.0.0.1:$port" --grace-period 60
-	expect_rc 4 "$TC" "127.0.0.1:$port" --session $sess verify 5 "$slab"
+	expect_rc 4 "$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" --session-file "$CNM_TMP/sess.$sess" verify 5 "$slab"
 	# a new slab reads back as zeros
-	slab=$("$TC" "127.0.0.1:$port" --session $sess alloc 1)
-	"$TC" "127.0.0.1:$port" --session $sess verify 0 "$slab"
+	slab=$("$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" --session-file "$CNM_TMP/sess.$sess" alloc 1)
+	"$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" --session-file "$CNM_TMP/sess.$sess" verify 0 "$slab"
 	finish d2
 }
 
@@ -198,11 +201,11 @@ case_grace_period_keeps_then_frees() {
 	local sess=0f0e0d0c0b0a09080706050403020100 slabs total i
 	cnm_start_donor d --memory 16M --grace-period 3
 	total=$(qval d total_bytes)
-	slabs=$(tc d --session $sess fill 11 3 | tr '\n' ' ')
+	slabs=$(tc d --session-file "$CNM_TMP/sess.$sess" fill 11 3 | tr '\n' ' ')
 	# reconnecting with the same session keeps the data
 	# shellcheck disable=SC2086
-	tc d --session $sess verify 11 $slabs
-	[ "$(qval d session_slabs --session $sess)" = 3 ]
+	tc d --session-file "$CNM_TMP/sess.$sess" verify 11 $slabs
+	[ "$(qval d session_slabs --session-file "$CNM_TMP/sess.$sess")" = 3 ]
 	[ "$(qval d free_bytes)" = $((total - 3 * 1048576)) ]
 	# after the grace period the slabs are free again
 	for ((i = 0; i < 200; i++)); do
@@ -211,12 +214,12 @@ case_grace_period_keeps_then_frees() {
 	done
 	[ "$(qval d free_bytes)" = "$total" ]
 	# shellcheck disable=SC2086
-	expect_rc 4 tc d --session $sess verify 11 $slabs
+	expect_rc 4 tc d --session-file "$CNM_TMP/sess.$sess" verify 11 $slabs
 	# and whoever gets that memory next sees zeros
 	sess=11111111111111111111111111111111
-	slabs=$(tc d --session $sess alloc 16 | tr '\n' ' ')
+	slabs=$(tc d --session-file "$CNM_TMP/sess.$sess" alloc 16 | tr '\n' ' ')
 	# shellcheck disable=SC2086
-	tc d --session $sess verify 0 $slabs
+	tc d --session-file "$CNM_TMP/sess.$sess" verify 0 $slabs
 	finish d
 }
 
@@ -226,7 +229,8 @@ case_reclaim_asks_client_to_give_back() {
 	local epid=$!
 	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
 	[ "$(qval d free_bytes)" = $((15 * 1048576)) ]
-	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M
+	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M \
+		--key-file "$CNM_OPKEY"
 	wait "$epid"
 	grep -q '^evicted' "$CNM_TMP/ev"
 	[ "$(qval d free_bytes)" = $((16 * 1048576)) ]
@@ -237,13 +241,14 @@ case_reclaim_asks_client_to_give_back() {
 case_reclaim_keeps_slabs_not_handed_back() {
 	local sess=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa slab
 	cnm_start_donor d --memory 16M --evict-wait 1 --grace-period 30
-	slab=$(tc d --session $sess fill 3 1)
-	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M
+	slab=$(tc d --session-file "$CNM_TMP/sess.$sess" fill 3 1)
+	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 1M \
+		--key-file "$CNM_OPKEY"
 	cnm_wait_for_log "$(cnm_donor_log d)" \
 		'not handed back by its deadline; keeping it'
-	tc d --session $sess verify 3 "$slab"
+	tc d --session-file "$CNM_TMP/sess.$sess" verify 3 "$slab"
 	# a client coming back is told again
-	tc d --session $sess await-evict "$slab"
+	tc d --session-file "$CNM_TMP/sess.$sess" await-evict "$slab"
 	finish d
 }
 
@@ -287,7 +292,7 @@ case_max_clients_refuses_the_next() {
 	cnm_wait_for_file "$CNM_TMP/watch" 10 "$wpid"
 	out=$(tc d hello) && exit 1
 	grep -qi 'too many users' <<<"$out"
-	grep -q 'hello refused: too many clients' "$(cnm_donor_log d)"
+	grep -q 'session refused: too many clients' "$(cnm_donor_log d)"
 	cnm_stop_donor d
 	wait "$wpid"
 	cnm_fail_on_log_errors "$(cnm_donor_log d)"
@@ -308,7 +313,7 @@ assert d["address"] == sys.argv[2], d
 assert d["total_bytes"] == 32 << 20, d
 assert d["free_bytes"] == 30 << 20, d
 assert d["total_slabs"] == 32 and d["free_slabs"] == 30, d
-assert d["version"] == 1 and "auth" in d["caps"], d
+assert d["version"] == 2 and "auth" in d["caps"], d
 assert d["bytes_written"] == 2 << 20, d
 assert d["host_available_bytes"] > 0, d
 for k in ("slab_size", "clients", "host_trend_bytes_per_s", "bytes_read",
@@ -318,6 +323,135 @@ EOF
 	# without the key the command fails with a clear message
 	if "$CTL" donor "$addr" >"$CNM_TMP/out" 2>&1; then exit 1; fi
 	grep -q 'key' "$CNM_TMP/out"
+	finish d
+}
+
+# attack 2: after the donor restarts, whoever takes its port first (here an
+# unprivileged user) must not become the donor for key holders
+case_fake_donor_on_restarted_port_refused() {
+	local port as=() out
+	cnm_start_donor d
+	port=$(cnm_donor_port d)
+	tc d hello
+	cnm_stop_donor d
+	if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
+		as=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+		chmod 755 "$CNM_TMP"
+	fi
+	# a keyless fake (it needs --insecure even on loopback) ...
+	(exec "${as[@]}" "$CNM_DONOR_BIN" --foreground \
+		--listen "127.0.0.1:$port" --memory 4M --insecure) \
+		>"$CNM_TMP/fake.log" 2>&1 &
+	echo "$!" >"$CNM_TMP/fake.pid"
+	echo fake >>"$CNM_TMP/.donors"
+	cnm_wait_for_log "$CNM_TMP/fake.log" 'serving'
+	out=$("$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" hello) && exit 1
+	grep -q 'refused' <<<"$out"
+	cnm_stop_donor fake
+	# ... and one with a key of its own
+	cnm_make_key "$CNM_TMP/fake.key"
+	[ ${#as[@]} = 0 ] || chown 65534 "$CNM_TMP/fake.key"
+	: >"$CNM_TMP/fake.log" # the wait below must not see the first fake
+	(exec "${as[@]}" "$CNM_DONOR_BIN" --foreground \
+		--listen "127.0.0.1:$port" --memory 4M \
+		--key-file "$CNM_TMP/fake.key") >"$CNM_TMP/fake.log" 2>&1 &
+	echo "$!" >"$CNM_TMP/fake.pid"
+	cnm_wait_for_log "$CNM_TMP/fake.log" 'serving'
+	out=$("$TC" "127.0.0.1:$port" --key-file "$CNM_KEY" hello) && exit 1
+	grep -q 'donor failed to prove the key' <<<"$out"
+	cnm_stop_donor fake
+}
+
+# attack 3: a session id seen on the wire opens nothing
+case_sniffed_session_id_opens_nothing() {
+	local sf=$CNM_TMP/victim.sess sess slab log web
+	cnm_make_key "$CNM_TMP/web.key"
+	cnm_make_key "$CNM_TMP/db.key"
+	cnm_start_donor d --client "web:$CNM_TMP/web.key" \
+		--client "db:$CNM_TMP/db.key" --operator-key-file "$CNM_OPKEY"
+	log=$(cnm_donor_log d)
+	web=(--key-file "$CNM_TMP/web.key" --key-name web)
+	slab=$(tc d "${web[@]}" --session-file "$sf" fill 7 1)
+	sess=$(cut -d' ' -f1 "$sf") # what a sniffer sees
+	# another identity's key holder, claiming a secret it does not have
+	expect_rc 2 tc d --key-file "$CNM_TMP/db.key" --key-name db \
+		--session "$sess" --forge-resume hello
+	grep -q 'session belongs to identity web, not db' "$log"
+	# the same identity's key, from another process: no secret
+	expect_rc 2 tc d "${web[@]}" --session "$sess" --forge-resume hello
+	grep -q "no proof of the session's secret" "$log"
+	# a peer without any key gets nowhere near the session
+	expect_rc 2 tc d --insecure --session "$sess" hello
+	# the victim's data is intact, and its EVICTs still reach it
+	tc d "${web[@]}" --session-file "$sf" verify 7 "$slab"
+	tc d "${web[@]}" --session-file "$sf" free "$slab"
+	tc d "${web[@]}" --session-file "$sf" expect-evict >"$CNM_TMP/ev" &
+	local epid=$!
+	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
+	expect_rc 2 tc d --insecure --session "$sess" hello
+	expect_rc 2 tc d --key-file "$CNM_TMP/db.key" --key-name db \
+		--session "$sess" --forge-resume hello
+	"$CTL" donor-reclaim "127.0.0.1:$(cnm_donor_port d)" 64M \
+		--key-file "$CNM_OPKEY"
+	wait "$epid"
+	grep -q '^evicted' "$CNM_TMP/ev"
+	finish d
+}
+
+# attack 4a: one byte a second keeps no connection past the deadline
+case_slowloris_dropped_at_the_absolute_deadline() {
+	cnm_start_donor d --handshake-timeout 2
+	tc d loris 4
+	grep -Eq 'truncated header \(timed out\)|no hello within' \
+		"$(cnm_donor_log d)"
+	tc d hello
+	finish d
+}
+
+# attack 4b: slow connections and a flood of them never keep a real
+# client out
+case_slow_connections_never_lock_out_clients() {
+	cnm_start_donor d --max-startups 4 --max-clients 2 \
+		--handshake-timeout 10
+	tc d slow 24 4
+	grep -q 'still authenticating (max-startups)' "$(cnm_donor_log d)"
+	finish d
+}
+
+# attack 5: RECLAIM is the operator's
+case_reclaim_needs_the_operator_key() {
+	local addr out
+	cnm_start_donor d --memory 16M
+	addr=127.0.0.1:$(cnm_donor_port d)
+	tc d expect-evict >"$CNM_TMP/ev" &
+	local epid=$!
+	cnm_wait_for_file "$CNM_TMP/ev" 10 "$epid"
+	out=$("$CTL" donor-reclaim "$addr" 1M --key-file "$CNM_KEY" \
+		--key-name default 2>&1) && exit 1
+	grep -q "needs the operator's key" <<<"$out"
+	grep -q 'reclaim refused: identity default is not the operator' \
+		"$(cnm_donor_log d)"
+	[ "$(qval d evicting)" = 0 ]
+	"$CTL" donor-reclaim "$addr" 1M --key-file "$CNM_OPKEY"
+	wait "$epid"
+	grep -q '^evicted' "$CNM_TMP/ev"
+	finish d
+}
+
+# attack 5: one client cannot take every slab
+case_client_over_quota_refused_while_another_allocates() {
+	local log
+	cnm_make_key "$CNM_TMP/a.key"
+	cnm_make_key "$CNM_TMP/b.key"
+	cnm_start_donor d --memory 16M --client "a:$CNM_TMP/a.key:2M" \
+		--client "b:$CNM_TMP/b.key" --grace-period 60
+	log=$(cnm_donor_log d)
+	tc d --key-file "$CNM_TMP/a.key" --key-name a --session-file \
+		"$CNM_TMP/a1" fill 1 2 >/dev/null
+	# the quota holds across the identity's sessions
+	expect_rc 5 tc d --key-file "$CNM_TMP/a.key" --key-name a alloc 1
+	grep -q 'identity a is at its quota of 2097152 bytes' "$log"
+	tc d --key-file "$CNM_TMP/b.key" --key-name b alloc 8 >/dev/null
 	finish d
 }
 

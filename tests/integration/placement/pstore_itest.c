@@ -35,9 +35,11 @@
  * Exit status 0 on success, 1 on a failed check (with a line saying which).
  */
 #include "common/log.h"
+#include "common/parse.h"
 #include "placement/pstore.h"
 #include "placement/pstore_test.h"
 #include "rdma/auth.h"
+#include "rdma/xport.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -460,6 +462,41 @@ static uint32_t query_slabs(struct pstore *ps, unsigned int i,
 	return ret ? 0 : st.session_slabs;
 }
 
+/* RECLAIM needs the operator's key ($CNM_OPKEY, tests/lib/common.sh),
+ * over a connection of its own to donor "HOST:PORT". */
+static int operator_reclaim(const char *donor, uint64_t bytes)
+{
+	struct xport_cfg xc = { .kind = XPORT_TCP, .slab_size = SLAB };
+	const char *path = getenv("CNM_OPKEY");
+	char host[256], port[32], err[256];
+	struct auth_key key = { 0 };
+	struct xport *x;
+	int ret;
+
+	if (parse_hostport(donor, NULL, host, sizeof(host), port, sizeof(port)))
+		return -EINVAL;
+	if (path) {
+		ret = auth_key_load(path, &key, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "CNM_OPKEY: %s\n", err);
+			return ret;
+		}
+		snprintf(key.name, sizeof(key.name), AUTH_OPERATOR);
+		xc.key = &key;
+	}
+	xc.host = host;
+	xc.port = port;
+	auth_random(xc.session, sizeof(xc.session));
+	ret = xport_open(&xc, &x);
+	if (ret)
+		return ret;
+	ret = xport_wait_up(x, 5000);
+	if (!ret)
+		ret = xport_reclaim(x, bytes);
+	xport_close(x);
+	return ret;
+}
+
 static int cmd_evict(struct pstore_cfg *cfg, unsigned int threads,
 		     unsigned int npages)
 {
@@ -476,7 +513,7 @@ static int cmd_evict(struct pstore_cfg *cfg, unsigned int threads,
 	asked = before / 2;
 	CHECK(asked > 0, "donor 0 holds %" PRIu32 " slabs", before);
 	t0 = now_s();
-	ret = xport_reclaim(pstore_test_xport(ps, 0), (uint64_t)asked * SLAB);
+	ret = operator_reclaim(cfg->donors[0], (uint64_t)asked * SLAB);
 	CHECK(ret == 0, "reclaim: %d", ret);
 	/* meanwhile the data stays readable (and writable) */
 	errors = run_workers(ps, lpn, npages, threads, XPORT_WRITE, 2);
@@ -540,7 +577,7 @@ static int cmd_drain(struct pstore_cfg *cfg, unsigned int threads,
 	bg = (struct bg_writer){ ps, lpn, npages, threads, 0, 0, 0 };
 	pthread_create(&t, NULL, bg_main, &bg);
 	t0 = now_s();
-	ret = pstore_donor_drain(ps, cfg->donors[0], 60000);
+	ret = pstore_donor_drain(ps, cfg->donors[0], 60000, NULL, 0);
 	printf("drained %s in %.2f s (%d)\n", cfg->donors[0], now_s() - t0,
 	       ret);
 	atomic_store(&bg.stop, 1);
@@ -679,6 +716,15 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
+	}
+	/* tests/lib/common.sh gives every donor $CNM_KEY */
+	if (!cfg.key && getenv("CNM_KEY")) {
+		if (auth_init() ||
+		    auth_key_load(getenv("CNM_KEY"), &key, err, sizeof(err))) {
+			fprintf(stderr, "CNM_KEY: %s\n", err);
+			return 2;
+		}
+		cfg.key = &key;
 	}
 	if (threads < 1 || threads > MAX_THREADS || optind >= argc) {
 		usage();

@@ -53,6 +53,24 @@
 
 static int failures;
 static const char *host, *port;
+/* $CNM_KEY and $CNM_OPKEY (tests/lib/common.sh): the client's key and the
+ * operator's, for RECLAIM */
+static struct auth_key g_key, g_opkey;
+
+/* Loads the key file named by environment variable var, if set. */
+static void env_key(const char *var, const char *name, struct auth_key *k)
+{
+	const char *path = getenv(var);
+	char err[256];
+
+	if (!path)
+		return;
+	if (auth_init() || auth_key_load(path, k, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", var, err);
+		exit(2);
+	}
+	snprintf(k->name, sizeof(k->name), "%s", name);
+}
 
 static void check(int ok, const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -150,6 +168,7 @@ static void cfg_init(struct xport_cfg *cfg, struct evlog *ev, int seed)
 	cfg->host = host;
 	cfg->port = port;
 	cfg->kind = XPORT_TCP;
+	cfg->key = g_key.set ? &g_key : NULL;
 	cfg->slab_size = SLAB;
 	cfg->io_timeout_ms = IO_TIMEOUT;
 	cfg->ctl_timeout_ms = CTL_TIMEOUT;
@@ -824,6 +843,24 @@ static int cmd_kill(pid_t pid, const char *mark)
 	return failures != 0;
 }
 
+/* RECLAIM as the operator, over a connection of its own. */
+static int operator_reclaim(uint64_t bytes)
+{
+	struct xport_cfg cfg;
+	struct xport *x;
+	int ret;
+
+	cfg_init(&cfg, NULL, 7);
+	if (g_opkey.set)
+		cfg.key = &g_opkey;
+	ret = open_up(&cfg, &x);
+	if (ret)
+		return ret;
+	ret = xport_reclaim(x, bytes);
+	xport_close(x);
+	return ret;
+}
+
 static int cmd_evict(void)
 {
 	struct xport_cfg cfg;
@@ -848,8 +885,13 @@ static int cmd_evict(void)
 	check(!ret, "alloc", "%d", ret);
 	if (ret)
 		return 1;
+	/* a client may not reclaim; the operator may */
 	ret = xport_reclaim(x, SLAB);
-	check(!ret, "the donor takes a reclaim request", "%d", ret);
+	check(ret == -EPERM || !g_opkey.set,
+	      "the donor refuses a client's reclaim", "%d", ret);
+	ret = operator_reclaim(SLAB);
+	check(!ret, "the donor takes the operator's reclaim request", "%d",
+	      ret);
 	ret = evlog_wait(&ev, &ev.evict, 1, HANG_MS);
 	pthread_mutex_lock(&ev.lock);
 	slab = ev.evict_slab;
@@ -1084,6 +1126,8 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	host = argv[2];
 	port = argv[3];
+	env_key("CNM_KEY", AUTH_NAME_DEFAULT, &g_key);
+	env_key("CNM_OPKEY", AUTH_OPERATOR, &g_opkey);
 	if (!strcmp(cmd, "data"))
 		return cmd_data();
 	if (!strcmp(cmd, "auth") && argc == 6)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "donor/config.h"
+#include "donor/keys.h"
 
 #include <check.h>
 #include <errno.h>
@@ -79,6 +80,61 @@ START_TEST(validate_checks_relations_with_origin)
 }
 END_TEST
 
+START_TEST(client_specs_parse_name_key_and_quota)
+{
+	char name[PROTO_NAME_LEN], path[256], err[256];
+	uint64_t q;
+
+	ck_assert_int_eq(donor_client_parse("web:/etc/k:4G", name, path,
+					    sizeof(path), &q, err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(name, "web");
+	ck_assert_str_eq(path, "/etc/k");
+	ck_assert_uint_eq(q, 4ull << 30);
+	ck_assert_int_eq(donor_client_parse("db-2:/k", name, path, sizeof(path),
+					    &q, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(q, 0);
+	/* the operator is not a client; names are plain; a file is needed */
+	ck_assert_int_eq(donor_client_parse("operator:/k", name, path,
+					    sizeof(path), &q, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(donor_client_parse("a b:/k", name, path, sizeof(path),
+					    &q, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(donor_client_parse("web", name, path, sizeof(path), &q,
+					    err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(donor_client_parse("web:", name, path, sizeof(path),
+					    &q, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(donor_client_parse("web:/k:lots", name, path,
+					    sizeof(path), &q, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "quota"));
+}
+END_TEST
+
+START_TEST(text_settings_take_strings_and_files_must_be_regular)
+{
+	struct donor_opts c = { 0 };
+	struct opts o;
+
+	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
+	ck_assert_int_eq(opts_load_string(&o, "listen = 5;\n", "n.conf"),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(o.err, "n.conf:1: listen"));
+	ck_assert_int_eq(
+		opts_load_string(&o, "client = [ \"a:/k\", \"b:/j:1G\" ];\n",
+				 "c.conf"),
+		0);
+	ck_assert_int_eq(c.client.n, 2);
+	ck_assert_int_eq(opts_load_file(&o, "/"), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(o.err, "not a regular file"));
+	opts_free(&o);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("donor_config");
@@ -89,6 +145,9 @@ int main(void)
 	tcase_add_test(tc, example_config_parses_and_validates);
 	tcase_add_test(tc, bad_value_names_file_and_line);
 	tcase_add_test(tc, validate_checks_relations_with_origin);
+	tcase_add_test(tc, client_specs_parse_name_key_and_quota);
+	tcase_add_test(tc,
+		       text_settings_take_strings_and_files_must_be_regular);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -26,14 +26,24 @@ START_TEST(handshake_order_is_enforced)
 {
 	struct proto_hdr h;
 
-	ck_assert_int_eq(hdr(DMSG_HELLO, PROTO_OP_HELLO, 0, 96, &h), 0);
+	ck_assert_int_eq(hdr(DMSG_HELLO, PROTO_OP_HELLO, 0,
+			     sizeof(struct wire_hello), &h),
+			 0);
 	ck_assert_int_eq(hdr(DMSG_HELLO, PROTO_OP_QUERY, 0, 0, &h), -EACCES);
 	ck_assert_int_eq(hdr(DMSG_HELLO, PROTO_OP_READ, 0, 16, &h), -EACCES);
-	ck_assert_int_eq(hdr(DMSG_HELLO, PROTO_OP_AUTH, 0, 32, &h), -EPROTO);
-	ck_assert_int_eq(hdr(DMSG_AUTH, PROTO_OP_AUTH, 0, 32, &h), 0);
+	ck_assert_int_eq(
+		hdr(DMSG_HELLO, PROTO_OP_AUTH, 0, sizeof(struct wire_auth), &h),
+		-EPROTO);
+	ck_assert_int_eq(
+		hdr(DMSG_AUTH, PROTO_OP_AUTH, 0, sizeof(struct wire_auth), &h),
+		0);
 	ck_assert_int_eq(hdr(DMSG_AUTH, PROTO_OP_ALLOC, 0, 0, &h), -EACCES);
-	ck_assert_int_eq(hdr(DMSG_READY, PROTO_OP_HELLO, 0, 96, &h), -EPROTO);
-	ck_assert_int_eq(hdr(DMSG_READY, PROTO_OP_AUTH, 0, 32, &h), -EPROTO);
+	ck_assert_int_eq(hdr(DMSG_READY, PROTO_OP_HELLO, 0,
+			     sizeof(struct wire_hello), &h),
+			 -EPROTO);
+	ck_assert_int_eq(
+		hdr(DMSG_READY, PROTO_OP_AUTH, 0, sizeof(struct wire_auth), &h),
+		-EPROTO);
 }
 END_TEST
 

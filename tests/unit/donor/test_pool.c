@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* keyless binds: a new session, and the same one again */
+static const uint8_t zero_secret[AUTH_KEY_LEN];
+static const struct session_bind fresh = { .secret = zero_secret };
+static const struct session_bind again = { .resume = 1,
+					   .old_secret = zero_secret };
+
 #define MIB (1ull << 20)
 
 static struct pool *mkpool(uint64_t bytes)
@@ -110,8 +116,8 @@ START_TEST(sessions_touch_only_their_own_slabs)
 	void *addr;
 
 	ck_assert_int_eq(donor_create(&cfg, mkpool(4 * MIB), &d), 0);
-	ck_assert_int_eq(session_attach(d, ida, MIB, &ca, &a), 0);
-	ck_assert_int_eq(session_attach(d, idb, 2 * MIB, &cb, &b), 0);
+	ck_assert_int_eq(session_attach(d, ida, MIB, &fresh, &ca, &a), 0);
+	ck_assert_int_eq(session_attach(d, idb, 2 * MIB, &fresh, &cb, &b), 0);
 	ck_assert_int_eq(session_alloc(a, &sa), 0);
 	ck_assert_int_eq(session_alloc(b, &sb), 0);
 	ck_assert_uint_eq(sb.size, 2 * MIB);
@@ -136,7 +142,8 @@ START_TEST(sessions_touch_only_their_own_slabs)
 	ck_assert_int_eq(session_io_begin(a, 1u << 31, 0, 1, &addr), -EINVAL);
 	ck_assert_int_eq(session_free(b, sa.slab), -EINVAL);
 	/* a session id comes back with the same slab size only */
-	ck_assert_int_eq(session_attach(d, ida, 2 * MIB, &cb, &b), -EINVAL);
+	ck_assert_int_eq(session_attach(d, ida, 2 * MIB, &again, &cb, &b),
+			 -EINVAL);
 	ck_assert_int_eq(session_free(a, sa.slab), 0);
 	ck_assert_int_eq(session_free(a, sa.slab), -EINVAL);
 	ck_assert_int_eq(session_io_begin(a, sa.slab, 0, 1, &addr), -EINVAL);
@@ -158,7 +165,7 @@ START_TEST(state_counts_slabs_and_bytes)
 	void *addr;
 
 	ck_assert_int_eq(donor_create(&cfg, mkpool(8 * MIB), &d), 0);
-	ck_assert_int_eq(session_attach(d, id, 2 * MIB, &c, &a), 0);
+	ck_assert_int_eq(session_attach(d, id, 2 * MIB, &fresh, &c, &a), 0);
 	ck_assert_int_eq(session_alloc(a, &s), 0);
 	ck_assert_int_eq(session_io_begin(a, s.slab, 0, 100, &addr), 0);
 	session_io_end(a, s.slab, 100, 0);

@@ -35,12 +35,13 @@ static void parse(struct parsed *p, int argc, char **argv)
 
 START_TEST(command_line_donors_and_size)
 {
-	char *argv[] = { "cnetmem",    "/mnt/x", "--donor", "10.0.0.2:7700",
-			 "--donor",    "h2",	 "--size",  "8G",
-			 "--replicas", "2",	 NULL };
+	char *argv[] = { "cnetmem",    "/mnt/x", "--donor",    "10.0.0.2:7700",
+			 "--donor",    "h2",	 "--size",     "8G",
+			 "--replicas", "2",	 "--key-file", "/k",
+			 NULL };
 	struct parsed p;
 
-	parse(&p, 10, argv);
+	parse(&p, 12, argv);
 	ck_assert_int_eq(p.ret, 0);
 	ck_assert_str_eq(p.mountpoint, "/mnt/x");
 	ck_assert_int_eq(p.cfg.donor.n, 2);
@@ -105,6 +106,28 @@ START_TEST(no_donor_and_no_local_memory_is_an_error)
 	parse(&p, 2, argv);
 	ck_assert_int_eq(p.ret, -EINVAL);
 	ck_assert_ptr_nonnull(strstr(p.o.err, "--local-memory"));
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(donors_need_a_key_or_insecure)
+{
+	char *a1[] = { "cnetmem", "/m", "--donor", "a:1", NULL };
+	char *a2[] = { "cnetmem", "/m", "--donor", "a:1", "--insecure", NULL };
+	char *a3[] = { "cnetmem", "/m",		"--donor", "a:1", "--key-file",
+		       "/k",	  "--key-name", "no way",  NULL };
+	struct parsed p;
+
+	parse(&p, 4, a1);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "--insecure"));
+	opts_free(&p.o);
+	parse(&p, 5, a2);
+	ck_assert_int_eq(p.ret, 0);
+	opts_free(&p.o);
+	parse(&p, 8, a3);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "key-name"));
 	opts_free(&p.o);
 }
 END_TEST
@@ -205,6 +228,7 @@ int main(void)
 	tcase_add_test(tc, mount_helper_form_moves_settings_out_of_o);
 	tcase_add_test(tc, flag_inside_o);
 	tcase_add_test(tc, no_donor_and_no_local_memory_is_an_error);
+	tcase_add_test(tc, donors_need_a_key_or_insecure);
 	tcase_add_test(tc, bad_values_name_their_origin);
 	tcase_add_test(tc, example_config_parses_and_validates);
 	tcase_add_test(tc, config_file_errors_say_file_and_line);

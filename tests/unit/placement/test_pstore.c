@@ -1101,13 +1101,14 @@ START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
 		ck_assert_int_eq(pthread_create(&t[k], NULL, rewriter, &a[k]),
 				 0);
 	}
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 20000), 0);
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 20000, NULL, 0), 0);
 	atomic_store(&stop, 1);
 	for (unsigned int k = 0; k < T; k++) {
 		pthread_join(t[k], NULL);
 		ck_assert_int_eq(a[k].errors, 0);
 	}
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 1000), -ENOENT);
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 1000, NULL, 0),
+			 -ENOENT);
 	for (unsigned int i = 0; i < N; i++) {
 		unsigned int d[PSTORE_MAX_REPLICAS];
 		uint32_t rs[PSTORE_MAX_REPLICAS];
@@ -1128,15 +1129,28 @@ START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
 }
 END_TEST
 
-START_TEST(a_drain_with_nowhere_to_go_times_out_and_keeps_the_data)
+START_TEST(
+	a_drain_with_nowhere_to_go_says_why_keeps_the_data_and_can_be_cancelled)
 {
 	static const char *const two[] = { "mem:a", "mem:b" };
 	struct pstore *ps = open_mem(2, two, 2, 16 * MiB, 1 * MiB, NULL);
 	static char buf[PSTORE_PAGE];
 	uint64_t p = write_new(ps, 0, 1, buf);
 
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 300), -ETIMEDOUT);
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:zz", 300), -ENOENT);
+	char why[256] = "";
+
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 300, why, sizeof(why)),
+			 -ETIMEDOUT);
+	/* it says why, and the drain can be called off */
+	ck_assert_ptr_nonnull(strstr(why, "no other donor can take them"));
+	ck_assert_int_eq(pstore_donor_drain(ps, "mem:zz", 300, NULL, 0),
+			 -ENOENT);
+	read_without(ps, 1, p, 1, buf);
+	ck_assert_int_eq(pstore_donor_undrain(ps, "mem:a"), 0);
+	ck_assert_int_eq(pstore_donor_undrain(ps, "mem:a"), -EINVAL);
+	ck_assert_int_eq(pstore_donor_undrain(ps, "mem:zz"), -ENOENT);
+	/* a donor taken back serves new slabs again */
+	write_new(ps, 64, 1, buf);
 	read_without(ps, 1, p, 1, buf);
 	pstore_close(ps);
 }
@@ -1210,8 +1224,9 @@ int main(void)
 	tcase_add_test(tc, a_donor_added_while_open_takes_new_slabs);
 	tcase_add_test(tc,
 		       a_drained_donor_gives_every_slab_away_while_io_goes_on);
-	tcase_add_test(tc,
-		       a_drain_with_nowhere_to_go_times_out_and_keeps_the_data);
+	tcase_add_test(
+		tc,
+		a_drain_with_nowhere_to_go_says_why_keeps_the_data_and_can_be_cancelled);
 	tcase_add_test(
 		tc, a_slab_the_donor_lost_is_read_from_the_backup_and_replaced);
 	suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -202,6 +203,9 @@ END_TEST
 /* ---- handshake halves, without a network ---- */
 
 static struct auth_key key_a, key_b, nokey;
+static struct auth_ident ids[2];
+static struct auth_keyring kr_a = { &ids[0], 1 }, kr_b = { &ids[1], 1 },
+			   kr_none;
 
 static void keys(void)
 {
@@ -210,31 +214,54 @@ static void keys(void)
 	key_a.set = 1;
 	memset(key_b.bytes, 2, sizeof(key_b.bytes));
 	key_b.set = 1;
+	snprintf(ids[0].name, sizeof(ids[0].name), "default");
+	ids[0].key = key_a;
+	snprintf(ids[1].name, sizeof(ids[1].name), "default");
+	ids[1].key = key_b;
 }
 
-/* Runs both halves; returns the client's result. */
-static int exchange(const struct auth_key *ck, const struct auth_key *dk,
-		    uint64_t slab, int *donor_auth)
+/*
+ * Runs both halves; returns the client's result. resume: the donor holds
+ * the session with old_secret. On success the donor's new secret is in
+ * hd_out.
+ */
+static int exchange_s(const struct auth_key *ck, const char *name,
+		      struct hs_session *cs, const struct auth_keyring *kr,
+		      uint64_t slab, int resume, const uint8_t *old_secret,
+		      int *donor_auth, struct hs_donor *hd)
 {
-	struct hs_params p = { .key = ck, .slab_size = slab };
-	struct wire_hello sent, reply;
+	struct hs_params p = {
+		.key = ck, .name = name, .sess = cs, .slab_size = slab
+	};
 	struct wire_auth auth;
 	struct proto_hdr h = { .op = PROTO_OP_HELLO, .flags = PROTO_F_REPLY };
+	struct hs_client st;
 	struct hs_result r;
-	char err[128];
+	char err[160];
 	int ret;
 
 	*donor_auth = -1;
-	hs_hello_build(&p, &sent);
-	h.status = hs_donor_hello(dk, 0, &sent, &reply);
-	h.len = h.status ? 0 : sizeof(reply);
-	ret = hs_hello_reply_check(&p, &sent, &h, h.status ? NULL : &reply,
+	memset(hd, 0, sizeof(*hd));
+	hd->kr = kr;
+	hs_hello_build(&p, &st);
+	h.status = (uint32_t)hs_donor_hello(hd, 0, resume, &st.sent);
+	h.len = h.status ? 0 : sizeof(hd->out);
+	ret = hs_hello_reply_check(&p, &st, &h, h.status ? NULL : &hd->out,
 				   &auth, &r, err, sizeof(err));
 	if (!ret) {
-		*donor_auth = hs_donor_auth(dk, &sent, &reply, &auth);
+		*donor_auth = hs_donor_auth(hd, old_secret, &auth);
 		ck_assert_uint_eq(r.slab_size, slab);
+		ck_assert_int_eq(r.resumed, !!resume);
 	}
 	return ret;
+}
+
+static int exchange(const struct auth_key *ck, const struct auth_keyring *kr,
+		    uint64_t slab, int *donor_auth)
+{
+	struct hs_donor hd;
+
+	return exchange_s(ck, NULL, NULL, kr, slab, 0, NULL, donor_auth, &hd);
 }
 
 START_TEST(handshake_same_key_passes_both_ways)
@@ -242,9 +269,9 @@ START_TEST(handshake_same_key_passes_both_ways)
 	int da;
 
 	keys();
-	ck_assert_int_eq(exchange(&key_a, &key_a, 1 << 20, &da), 0);
+	ck_assert_int_eq(exchange(&key_a, &kr_a, 1 << 20, &da), 0);
 	ck_assert_int_eq(da, 0);
-	ck_assert_int_eq(exchange(&nokey, &nokey, 64 << 20, &da), 0);
+	ck_assert_int_eq(exchange(&nokey, &kr_none, 64 << 20, &da), 0);
 	ck_assert_int_eq(da, 0);
 }
 END_TEST
@@ -254,44 +281,110 @@ START_TEST(handshake_refuses_a_key_on_one_side_or_a_wrong_key)
 	int da;
 
 	keys();
-	ck_assert_int_eq(exchange(&key_a, &key_b, 1 << 20, &da), -EACCES);
-	ck_assert_int_eq(exchange(&key_a, &nokey, 1 << 20, &da), -EACCES);
-	ck_assert_int_eq(exchange(&nokey, &key_a, 1 << 20, &da), -EACCES);
+	ck_assert_int_eq(exchange(&key_a, &kr_b, 1 << 20, &da), -EACCES);
+	ck_assert_int_eq(exchange(&key_a, &kr_none, 1 << 20, &da), -EACCES);
+	ck_assert_int_eq(exchange(&nokey, &kr_a, 1 << 20, &da), -EACCES);
+}
+END_TEST
+
+START_TEST(handshake_picks_the_key_by_identity_name)
+{
+	struct auth_ident two[2] = { ids[0], ids[1] };
+	struct auth_keyring kr = { two, 2 };
+	struct hs_donor hd;
+	int da;
+
+	keys();
+	two[0] = ids[0];
+	two[1] = ids[1];
+	snprintf(two[1].name, sizeof(two[1].name), "web");
+	ck_assert_int_eq(exchange_s(&key_b, "web", NULL, &kr, 1 << 20, 0, NULL,
+				    &da, &hd),
+			 0);
+	ck_assert_int_eq(da, 0);
+	ck_assert_ptr_eq(hd.ident, &two[1]);
+	/* the right key under another identity's name proves nothing */
+	ck_assert_int_eq(exchange_s(&key_b, "default", NULL, &kr, 1 << 20, 0,
+				    NULL, &da, &hd),
+			 -EACCES);
+	/* an unknown name is refused at HELLO */
+	ck_assert_int_eq(exchange_s(&key_b, "nobody", NULL, &kr, 1 << 20, 0,
+				    NULL, &da, &hd),
+			 -EACCES);
+}
+END_TEST
+
+START_TEST(resuming_a_session_needs_its_secret)
+{
+	struct hs_session cs = { 0 }, other = { 0 };
+	uint8_t secret[AUTH_KEY_LEN];
+	struct hs_donor hd;
+	int da;
+
+	keys();
+	/* creation: both ends derive the same secret, never sent */
+	ck_assert_int_eq(exchange_s(&key_a, NULL, &cs, &kr_a, 1 << 20, 0, NULL,
+				    &da, &hd),
+			 0);
+	ck_assert_int_eq(da, 0);
+	ck_assert(cs.have);
+	ck_assert_mem_eq(cs.secret, hd.secret, AUTH_KEY_LEN);
+	ck_assert(memmem(&hd.out, sizeof(hd.out), hd.secret, 8) == NULL);
+	memcpy(secret, hd.secret, sizeof(secret));
+	/* the creator resumes */
+	ck_assert_int_eq(exchange_s(&key_a, NULL, &cs, &kr_a, 1 << 20, 1,
+				    secret, &da, &hd),
+			 0);
+	ck_assert_int_eq(da, 0);
+	/* another holder of the key, knowing the id, has no secret */
+	ck_assert_int_eq(exchange_s(&key_a, NULL, &other, &kr_a, 1 << 20, 1,
+				    secret, &da, &hd),
+			 -EACCES);
+	/* nor does a wrong one pass */
+	other.have = 1;
+	memset(other.secret, 9, sizeof(other.secret));
+	ck_assert_int_eq(exchange_s(&key_a, NULL, &other, &kr_a, 1 << 20, 1,
+				    secret, &da, &hd),
+			 0);
+	ck_assert_int_eq(da, EACCES);
 }
 END_TEST
 
 START_TEST(donor_refuses_a_forged_client_proof)
 {
 	struct hs_params p = { .key = &key_a, .slab_size = 1 << 20 };
-	struct wire_hello sent, reply;
-	struct wire_auth auth;
+	struct hs_donor hd = { .kr = &kr_a }, hn = { .kr = &kr_none };
+	struct hs_client st;
+	struct wire_auth auth = { 0 };
 
 	keys();
-	hs_hello_build(&p, &sent);
-	ck_assert_int_eq(hs_donor_hello(&key_a, 0, &sent, &reply), 0);
+	hs_hello_build(&p, &st);
+	ck_assert_int_eq(hs_donor_hello(&hd, 0, 0, &st.sent), 0);
 	/* a reflected donor proof is not a client proof */
-	memcpy(auth.proof, reply.proof, sizeof(auth.proof));
-	ck_assert_int_eq(hs_donor_auth(&key_a, &sent, &reply, &auth), EACCES);
+	memcpy(auth.proof, hd.out.proof, sizeof(auth.proof));
+	ck_assert_int_eq(hs_donor_auth(&hd, NULL, &auth), EACCES);
 	memset(auth.proof, 0, sizeof(auth.proof));
-	ck_assert_int_eq(hs_donor_auth(&key_a, &sent, &reply, &auth), EACCES);
-	ck_assert_int_eq(hs_donor_auth(&nokey, &sent, &reply, &auth), 0);
+	ck_assert_int_eq(hs_donor_hello(&hd, 0, 0, &st.sent), 0);
+	ck_assert_int_eq(hs_donor_auth(&hd, NULL, &auth), EACCES);
+	/* a keyless donor refuses a client claiming a key at once */
+	ck_assert_int_eq(hs_donor_hello(&hn, 0, 0, &st.sent), EACCES);
 }
 END_TEST
 
 START_TEST(handshake_refuses_bad_version_and_slab_sizes)
 {
 	struct hs_params p = { .key = &nokey, .slab_size = 1 << 20 };
-	struct wire_hello sent, reply;
+	struct hs_donor hd = { .kr = &kr_none };
+	struct hs_client st;
 	int da;
 
 	keys();
-	hs_hello_build(&p, &sent);
-	sent.version = 2;
-	ck_assert_int_eq(hs_donor_hello(&nokey, 0, &sent, &reply),
-			 EPROTONOSUPPORT);
-	ck_assert_int_eq(exchange(&nokey, &nokey, 3 << 20, &da), -EINVAL);
-	ck_assert_int_eq(exchange(&nokey, &nokey, 1 << 19, &da), -EINVAL);
-	ck_assert_int_eq(exchange(&nokey, &nokey, 2ull << 30, &da), -EINVAL);
+	hs_hello_build(&p, &st);
+	st.sent.version = PROTO_VERSION + 1;
+	ck_assert_int_eq(hs_donor_hello(&hd, 0, 0, &st.sent), EPROTONOSUPPORT);
+	ck_assert_int_eq(exchange(&nokey, &kr_none, 3 << 20, &da), -EINVAL);
+	ck_assert_int_eq(exchange(&nokey, &kr_none, 1 << 19, &da), -EINVAL);
+	ck_assert_int_eq(exchange(&nokey, &kr_none, 2ull << 30, &da), -EINVAL);
 	ck_assert(hs_slab_size_ok(1ull << 30));
 	ck_assert(!hs_slab_size_ok(0));
 }
@@ -335,6 +428,8 @@ int main(void)
 	tcase_add_test(tc, names_and_messages_cover_every_code);
 	tcase_add_test(tc, handshake_same_key_passes_both_ways);
 	tcase_add_test(tc, handshake_refuses_a_key_on_one_side_or_a_wrong_key);
+	tcase_add_test(tc, handshake_picks_the_key_by_identity_name);
+	tcase_add_test(tc, resuming_a_session_needs_its_secret);
 	tcase_add_test(tc, donor_refuses_a_forged_client_proof);
 	tcase_add_test(tc, handshake_refuses_bad_version_and_slab_sizes);
 	tcase_add_test(tc, hs_client_reports_timeout_and_reset);

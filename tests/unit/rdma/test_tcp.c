@@ -48,6 +48,7 @@ struct fake {
 
 static int fake_handshake(int fd)
 {
+	struct hs_donor hd = { 0 };
 	struct wire_hello in, reply;
 	struct wire_auth auth;
 	struct proto_hdr h;
@@ -57,21 +58,21 @@ static int fake_handshake(int fd)
 	if (ret || h.op != PROTO_OP_HELLO || h.len != sizeof(in))
 		return -EPROTO;
 	proto_hello_swap(&in);
-	ret = hs_donor_hello(NULL, 0, &in, &reply);
+	ret = hs_donor_hello(&hd, 0, 0, &in);
 	if (ret)
 		return -ret;
+	reply = hd.out;
 	proto_hello_swap(&reply);
 	h.flags = PROTO_F_REPLY;
 	h.len = sizeof(reply);
 	if (hs_send_msg(fd, &h, &reply, 2000))
 		return -EIO;
-	proto_hello_swap(&reply);
 	ret = hs_recv_msg(fd, &h, &auth, sizeof(auth), 2000);
 	if (ret || h.op != PROTO_OP_AUTH)
 		return -EPROTO;
 	h.flags = PROTO_F_REPLY;
 	h.len = 0;
-	h.status = hs_donor_auth(NULL, &in, &reply, &auth);
+	h.status = (uint32_t)hs_donor_auth(&hd, NULL, &auth);
 	return hs_send_msg(fd, &h, NULL, 2000);
 }
 

@@ -40,7 +40,9 @@ static uint64_t rq_addr[VB_NRECV + 8];
 static unsigned int rq_head, rq_n;
 static struct ibv_wc wcq[512];
 static unsigned int wc_head, wc_n;
-static struct wire_hello d_in, d_out;
+static struct hs_donor d_hs;
+static struct auth_ident d_ident;
+static struct auth_keyring d_kr = { &d_ident, 1 };
 
 static void poke(int fd)
 {
@@ -243,13 +245,18 @@ static void fake_donor(const uint8_t *msg, uint32_t len)
 	r.id = h.id;
 	switch (h.op) {
 	case PROTO_OP_HELLO:
-		memcpy(&d_in, body, sizeof(d_in));
-		proto_hello_swap(&d_in);
+		struct wire_hello in;
+
+		memcpy(&in, body, sizeof(in));
+		proto_hello_swap(&in);
+		d_ident.key = donor_key;
+		snprintf(d_ident.name, sizeof(d_ident.name), "default");
+		memset(&d_hs, 0, sizeof(d_hs));
+		d_hs.kr = &d_kr;
 		r.status = (uint32_t)hs_donor_hello(
-			&donor_key, PROTO_CAP_RDMA | PROTO_CAP_AUTH, &d_in,
-			&d_out);
+			&d_hs, PROTO_CAP_RDMA | PROTO_CAP_AUTH, 0, &in);
 		if (!r.status) {
-			struct wire_hello w = d_out;
+			struct wire_hello w = d_hs.out;
 
 			proto_hello_swap(&w);
 			memcpy(rbody, &w, sizeof(w));
@@ -260,8 +267,7 @@ static void fake_donor(const uint8_t *msg, uint32_t len)
 		struct wire_auth a;
 
 		memcpy(&a, body, sizeof(a));
-		r.status =
-			(uint32_t)hs_donor_auth(&donor_key, &d_in, &d_out, &a);
+		r.status = (uint32_t)hs_donor_auth(&d_hs, NULL, &a);
 		break;
 	}
 	case PROTO_OP_ALLOC: {
