@@ -165,7 +165,7 @@ cnm_log "sha256: in the writer $h1, on the host $h2, in a reader $h3"
 w=$(($(cnm_stat_json "$VOLROOT/$VOL" 's["bytes_written"]') - w0))
 held=0
 for d in d1 d2; do
-	b=$("$CNM_CTL_BIN" donor "127.0.0.1:$(cnm_donor_port $d)" |
+	b=$("$CNM_CTL_BIN" donor "127.0.0.1:$(cnm_donor_port $d)" --key-file "$CNM_KEY" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_written"])')
 	cnm_log "donor $d: $b bytes written"
 	[ "$b" -ge $((128 << 20)) ] || fail "donor $d holds $b bytes, expected a full copy"
