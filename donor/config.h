@@ -27,16 +27,13 @@ struct donor_opts {
 	uint64_t low_watermark;
 	uint64_t high_watermark;
 	long evict_wait; /* seconds */
-	int log_level;	 /* index into donor_log_levels */
+	int log_level;	 /* index into log_level_names (common/log.h) */
 	char *meminfo_file;
 	long handshake_timeout; /* seconds */
 	long cpu_latency_us;	/* -1: no PM QoS request */
 };
 
 extern const struct opt_def donor_opt_defs[];
-extern const char *const donor_log_levels[];
-/* syslog level of donor_opts.log_level */
-int donor_syslog_level(int idx);
 
 /*
  * Checks relations between values (listen address form, watermarks).

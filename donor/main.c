@@ -2,14 +2,19 @@
 /*
  * cnetmem-donor - lends this machine's idle memory to cnetmem clients.
  *
- * main: settings, key, the loopback rule, daemonizing, then the core
- * (pool + sessions) and the listeners, then waits for SIGTERM/SIGINT and
- * tears everything down in reverse order.
+ * main: settings, key, the loopback rule, then (in the background) a fork
+ * whose parent waits for the child's word, then the core (pool + sessions)
+ * and the listeners, then service_ready() (the parent exits 0, systemd
+ * gets READY=1), then waits for SIGTERM/SIGINT and tears everything down
+ * in reverse order. Everything that can fail happens before ready, with
+ * stderr still the caller's: a port in use or too much memory asked for
+ * is an error message and exit status 1, in the background too.
  */
 #include "cnm_config.h"
 #include "common/cpu_latency.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/service.h"
 #include "donor/config.h"
 #include "donor/meminfo.h"
 #include "donor/pool.h"
@@ -33,7 +38,19 @@
 	"cnetmem-donor [--config FILE] --listen ADDR:PORT --memory SIZE "      \
 	"[--key-file FILE] [--port-file FILE] [--foreground] [--insecure] "    \
 	"[--grace-period SECONDS] [--transport tcp|rdma|auto] "                \
-	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE]"
+	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE] "    \
+	"[--log-level LEVEL] [--version]"
+
+/* A large pool takes a while to touch: say how far it got. */
+static void reserve_progress(uint64_t done, uint64_t total, void *arg)
+{
+	char a[32], b[32];
+
+	format_size(done, a, sizeof(a));
+	format_size(total, b, sizeof(b));
+	log_info("donor: reserving memory: %s of %s", a, b);
+	service_status("reserving memory: %s of %s", a, b);
+}
 
 /* Writes the port to path through a temporary file and rename(2). */
 static int write_port_file(const char *path, uint16_t port)
@@ -93,7 +110,7 @@ int main(int argc, char **argv)
 		log_err("donor: %s", o.err);
 		goto out_opts;
 	}
-	log_set_level(donor_syslog_level(c.log_level));
+	log_set_level(log_level_of(c.log_level));
 	parse_hostport(c.listen, NULL, host, sizeof(host), port, sizeof(port));
 	if (c.key_file && auth_key_load(c.key_file, &key, err, sizeof(err))) {
 		log_err("donor: %s", err);
@@ -125,11 +142,13 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	if (!c.foreground) {
-		if (daemon(1, 0) < 0) {
-			log_err("donor: daemon: %s", strerror(errno));
+		ret = service_fork(&status);
+		if (ret == 1)
+			goto out_opts; /* the parent, with the child's word */
+		if (ret < 0) {
+			log_err("donor: fork: %s", strerror(-ret));
 			goto out_opts;
 		}
-		log_to_syslog("cnetmem-donor");
 	}
 	/* signals are taken with sigwait() below; threads inherit the mask */
 	sigemptyset(&sigs);
@@ -156,7 +175,10 @@ int main(int argc, char **argv)
 			format_size(avail, err, sizeof(err)));
 		goto out_opts;
 	}
-	if (pool_create(c.memory, 0, &pool, err, sizeof(err))) {
+	service_status("reserving memory: %s",
+		       format_size(c.memory, sz, sizeof(sz)));
+	if (pool_create_progress(c.memory, 0, reserve_progress, NULL, &pool,
+				 err, sizeof(err))) {
 		log_err("donor: %s", err);
 		goto out_opts;
 	}
@@ -224,11 +246,16 @@ int main(int argc, char **argv)
 	if (!pool_hugetlb(pool))
 		log_info("donor: no hugetlb pages; using normal pages with "
 			 "transparent huge pages where possible");
+	snprintf(err, sizeof(err), "serving %s on %s:%u",
+		 format_size(pool_total_bytes(pool), sz, sizeof(sz)), host,
+		 bound);
+	service_ready("cnetmem-donor", err);
 
 	do
 		ret = sigwait(&sigs, &sig);
 	while (ret == EINTR);
 	log_notice("donor: signal %d, shutting down", sig);
+	service_stopping();
 	status = EXIT_SUCCESS;
 	if (c.port_file)
 		unlink(c.port_file);
@@ -240,6 +267,8 @@ out_servers:
 out_donor:
 	donor_destroy(d);
 out_opts:
+	if (status != EXIT_SUCCESS)
+		service_failed(status);
 	cpu_latency_release(qos);
 	opts_free(&o);
 	memset(&key, 0, sizeof(key));
