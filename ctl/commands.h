@@ -19,5 +19,10 @@ CTL_COMMAND("donor-drain", cmd_donor_drain,
 CTL_COMMAND("donor-reclaim", cmd_donor_reclaim,
 	    "donor-reclaim HOST:PORT SIZE [--key-file FILE]",
 	    "ask a donor to get SIZE bytes of slabs back from its clients")
-CTL_COMMAND("stats", cmd_stats, "stats MOUNTPOINT [--json]",
-	    "print a cnetmem mount's state (MOUNTPOINT/.cnetmem-stats)")
+CTL_COMMAND("stats", cmd_stats, "stats MOUNTPOINT [--json] [--grace SECONDS]",
+	    "print a cnetmem mount's state (MOUNTPOINT/.cnetmem-stats); exit "
+	    "3 when pages were lost or copies stayed degraded past the grace "
+	    "(60 s)")
+CTL_COMMAND("list", cmd_list, "list [--grace SECONDS]",
+	    "list every cnetmem mount of this host with its state; exit 3 "
+	    "when one is unhealthy")

@@ -35,7 +35,7 @@ static void count_size(atomic_ulong *hist, size_t bytes)
 {
 	unsigned int b = 0;
 
-	for (size_t kib = bytes >> 10; kib > 1 && b < IO_HIST - 1; kib >>= 1)
+	while (b < IO_HIST - 1 && bytes > (size_t)1024 << b)
 		b++;
 	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
 }

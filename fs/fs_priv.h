@@ -43,7 +43,7 @@
 #define FS_MAX_FILE   (1ull << 52)
 #define FS_MAX_INODES (1u << 20)
 #define STATS_INO     2
-#define IO_HIST	      10 /* 1 KiB .. 512 KiB */
+#define IO_HIST	      11 /* <= 1 KiB, <= 2 KiB, ... <= 512 KiB, more */
 #define TIMEOUT	      1.0
 
 /* The FUSE ops the stats file counts; op_names[] (fs_stats.c) follows this
@@ -169,7 +169,8 @@ struct cnmfs {
 	struct opstat ops[OP_N];
 	atomic_ullong bytes_read, bytes_written;
 	atomic_ullong rmw_reads;
-	/* FUSE request sizes: bucket i counts [2^i, 2^(i+1)) KiB */
+	/* FUSE request sizes: bucket i counts sizes in (2^(i-1), 2^i] KiB,
+	 * bucket 0 up to 1 KiB, the last one all above 512 KiB */
 	atomic_ulong read_kib[IO_HIST], write_kib[IO_HIST];
 	atomic_int open_files; /* open handles of files and directories */
 };

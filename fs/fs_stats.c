@@ -95,14 +95,21 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 	for (int h = 0; h < 2; h++) {
 		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
 
+		/* counts[i] holds sizes up to le[i] KiB (and above
+		 * le[i-1]); the last count, everything above */
 		if (!ret)
-			ret = jput(buf, len, &pos, ",\"%s\":[",
+			ret = jput(buf, len, &pos, ",\"%s\":{\"le\":[",
 				   h ? "write_kib" : "read_kib");
+		for (int i = 0; !ret && i < IO_HIST - 1; i++)
+			ret = jput(buf, len, &pos, "%s%d", i ? "," : "",
+				   1 << i);
+		if (!ret)
+			ret = jput(buf, len, &pos, "],\"counts\":[");
 		for (int i = 0; !ret && i < IO_HIST; i++)
 			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
 				   atomic_load(&hist[i]));
 		if (!ret)
-			ret = jput(buf, len, &pos, "]");
+			ret = jput(buf, len, &pos, "]}");
 	}
 	if (!ret && fs->ps) {
 		ret = jput(buf, len, &pos, ",");
