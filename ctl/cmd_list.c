@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cnetmemctl list [--grace SECONDS] - every cnetmem mount of the host
- * (/proc/self/mountinfo) with its health, use and donors. Exits
- * CTL_EXIT_UNHEALTHY when any mount lost pages, stayed degraded past the
- * grace or cannot tell its state.
+ * cnetmemctl list [--grace SECONDS] [MOUNTPOINT...] - every cnetmem mount
+ * of the host (/proc/self/mountinfo), or those named, with its health,
+ * use and donors. Exits CTL_EXIT_UNHEALTHY when a mount listed lost pages,
+ * stayed degraded past the grace or cannot tell its state.
  */
 #include "common/parse.h"
 #include "ctl/mounts.h"
@@ -48,19 +48,39 @@ static int list_one(const char *mnt, double grace)
 	       h == CTL_HEALTH_DEGRADED_PAST_GRACE;
 }
 
+/* Is mnt one of the mount points named on the command line (all if
+ * none)? Compared as given and as realpath(3) resolves them. */
+static int wanted(const char *mnt, const char *const *names, int nnames)
+{
+	char *real;
+	int hit = 0;
+
+	for (int i = 0; i < nnames && !hit; i++) {
+		real = realpath(names[i], NULL);
+		hit = !strcmp(mnt, names[i]) || (real && !strcmp(mnt, real));
+		free(real);
+	}
+	return !nnames || hit;
+}
+
 int cmd_list(int argc, char **argv)
 {
 	double grace = CTL_DEGRADED_GRACE_S;
+	const char *names[64];
 	char **mounts, *end;
-	int n, ret, bad = 0;
+	int n, ret, bad = 0, nnames = 0, shown = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--grace") && i + 1 < argc) {
 			grace = strtod(argv[++i], &end);
 			if (!*end && grace >= 0)
 				continue;
+		} else if (argv[i][0] != '-' && nnames < 64) {
+			names[nnames++] = argv[i];
+			continue;
 		}
-		fprintf(stderr, "usage: cnetmemctl list [--grace SECONDS]\n");
+		fprintf(stderr, "usage: cnetmemctl list [--grace SECONDS] "
+				"[MOUNTPOINT...]\n");
 		return 2;
 	}
 	ret = ctl_mounts_list(&mounts, &n);
@@ -71,8 +91,19 @@ int cmd_list(int argc, char **argv)
 	}
 	printf("%-30s %-17s %7s %7s %5s  %s\n", "mountpoint", "state", "used",
 	       "size", "donors", "health");
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (!wanted(mounts[i], names, nnames))
+			continue;
 		bad += list_one(mounts[i], grace);
+		shown++;
+	}
 	ctl_mounts_free(mounts, n);
+	if (nnames && shown < nnames) {
+		fprintf(stderr,
+			"cnetmemctl: %d of the mount points named are "
+			"not cnetmem mounts\n",
+			nnames - shown);
+		return 1;
+	}
 	return bad ? CTL_EXIT_UNHEALTHY : 0;
 }

@@ -41,6 +41,10 @@ const struct opt_def donor_opt_defs[] = {
 	{ "evict-wait", 0, OPT_INT, F(evict_wait), "30", 1, 3600, NULL,
 	  "SECONDS", "deadline given to clients to hand a slab back" },
 	LOG_LEVEL_OPT(F(log_level)),
+	{ "metrics-listen", 0, OPT_STR, F(metrics_listen), NULL, 0, 0, NULL,
+	  "ADDR:PORT",
+	  "serve Prometheus metrics on http://ADDR:PORT/metrics (port 0: "
+	  "an ephemeral port, logged)" },
 	{ "handshake-timeout", 0, OPT_INT, F(handshake_timeout), "10", 1, 600,
 	  NULL, "SECONDS", "time a new connection has to authenticate" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
@@ -62,6 +66,11 @@ int donor_opts_validate(struct opts *o, const struct donor_opts *c)
 				 c->listen);
 	if (!c->memory)
 		return opts_fail(o, "memory", "required (e.g. 4G)");
+	if (c->metrics_listen &&
+	    parse_hostport(c->metrics_listen, NULL, host, sizeof(host), port,
+			   sizeof(port)))
+		return opts_fail(o, "metrics-listen", "'%s' is not ADDR:PORT",
+				 c->metrics_listen);
 	if (c->high_watermark && c->low_watermark > c->high_watermark)
 		return opts_fail(o, "low-watermark",
 				 "must not be above high-watermark");

@@ -31,6 +31,7 @@ struct donor_opts {
 	char *meminfo_file;
 	long handshake_timeout; /* seconds */
 	long cpu_latency_us;	/* -1: no PM QoS request */
+	char *metrics_listen;	/* ADDR:PORT of /metrics, NULL: none */
 };
 
 extern const struct opt_def donor_opt_defs[];

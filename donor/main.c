@@ -13,6 +13,7 @@
 #include "cnm_config.h"
 #include "common/cpu_latency.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/parse.h"
 #include "common/service.h"
 #include "donor/config.h"
@@ -39,7 +40,7 @@
 	"[--key-file FILE] [--port-file FILE] [--foreground] [--insecure] "    \
 	"[--grace-period SECONDS] [--transport tcp|rdma|auto] "                \
 	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE] "    \
-	"[--log-level LEVEL] [--version]"
+	"[--metrics-listen ADDR:PORT] [--log-level LEVEL] [--version]"
 
 /* A large pool takes a while to touch: say how far it got. */
 static void reserve_progress(uint64_t done, uint64_t total, void *arg)
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 {
 	struct donor_opts c = { 0 };
 	struct donor_server *tcp = NULL, *rdma = NULL;
+	struct metrics_http *mh = NULL;
 	struct donor_server_cfg scfg = { 0 };
 	struct donor_cfg dcfg = { 0 };
 	struct auth_key key = { 0 };
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
 	struct pool *pool = NULL;
 	char host[256], port[32], err[512], sz[32];
 	const char *pos[1];
-	uint16_t bound = 0;
+	uint16_t bound = 0, mport = 0;
 	uint64_t avail;
 	sigset_t sigs;
 	struct opts o;
@@ -230,6 +232,19 @@ int main(int argc, char **argv)
 		}
 	}
 #endif
+	if (c.metrics_listen) {
+		ret = metrics_http_start(c.metrics_listen, donor_metrics_render,
+					 d, &mh, &mport, err, sizeof(err));
+		if (ret) {
+			log_err("donor: %s", err);
+			goto out_servers;
+		}
+		parse_hostport(c.metrics_listen, NULL, err, sizeof(err), port,
+			       sizeof(port));
+		log_notice("donor: metrics on http://%s%s%s:%u/metrics",
+			   strchr(err, ':') ? "[" : "", err,
+			   strchr(err, ':') ? "]" : "", mport);
+	}
 	if (c.port_file) {
 		ret = write_port_file(c.port_file, bound);
 		if (ret) {
@@ -260,6 +275,7 @@ int main(int argc, char **argv)
 	if (c.port_file)
 		unlink(c.port_file);
 out_servers:
+	metrics_http_stop(mh);
 #if CNM_DONOR_RDMA
 	rdma_server_stop(rdma);
 #endif

@@ -48,4 +48,9 @@ void rdma_server_stop(struct donor_server *s);
  */
 int donor_addr_is_loopback(const char *host);
 
+struct prom;
+/* donor/metrics.c: the donor's metrics (arg: the struct donor) for
+ * metrics_http_start() (common/metrics_http.h); 0 or -errno. */
+int donor_metrics_render(struct prom *p, void *arg);
+
 #endif

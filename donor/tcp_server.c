@@ -461,11 +461,13 @@ static int serve_one(struct tconn *c, const struct proto_hdr *h,
 	struct wire_state st;
 	struct wire_slab slab;
 	struct iovec iov[2];
+	uint64_t t0;
 	void *addr;
 	int ret;
 
 	switch (h->op) {
 	case PROTO_OP_READ:
+		t0 = mono_ns();
 		ret = session_io_begin(c->s, b->io.slab, b->io.off, b->io.len,
 				       &addr);
 		if (ret) {
@@ -486,8 +488,11 @@ static int serve_one(struct tconn *c, const struct proto_hdr *h,
 		ret = send_iov_flags(c->fd, iov, b->io.len ? 2 : 1,
 				     more_flag(c));
 		session_io_end(c->s, b->io.slab, ret ? 0 : b->io.len, 0);
+		if (!ret)
+			donor_observe_io(d, mono_ns() - t0);
 		return ret;
 	case PROTO_OP_WRITE:
+		t0 = mono_ns();
 		ret = session_io_begin(c->s, b->io.slab, b->io.off, b->io.len,
 				       &addr);
 		if (ret) {
@@ -503,6 +508,8 @@ static int serve_one(struct tconn *c, const struct proto_hdr *h,
 		}
 		ret = in_read(c, addr, b->io.len, MSG_TIMEOUT_MS);
 		session_io_end(c->s, b->io.slab, 0, ret ? 0 : b->io.len);
+		if (!ret)
+			donor_observe_io(d, mono_ns() - t0);
 		if (ret) {
 			log_warn("client %s: truncated write (%s); closing",
 				 c->sc.peer,

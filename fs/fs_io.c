@@ -31,13 +31,14 @@ static void io_end(struct inode *in)
 	pthread_mutex_unlock(&in->lock);
 }
 
-static void count_size(atomic_ulong *hist, size_t bytes)
+static void count_size(atomic_ulong *hist, atomic_ullong *sum, size_t bytes)
 {
 	unsigned int b = 0;
 
 	while (b < IO_HIST - 1 && bytes > (size_t)1024 << b)
 		b++;
 	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(sum, bytes, memory_order_relaxed);
 }
 
 /* ---- open and release ---- */
@@ -219,7 +220,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > CNMFS_MAX_IO)
 		size = CNMFS_MAX_IO;
-	count_size(fs->read_kib, size);
+	count_size(fs->read_kib, &fs->read_kib_sum, size);
 	r = fs_req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
 	pthread_mutex_lock(&in->lock);
 	if ((uint64_t)off >= in->size) {
@@ -424,7 +425,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		fuse_reply_write(req, 0);
 		return;
 	}
-	count_size(fs->write_kib, size);
+	count_size(fs->write_kib, &fs->write_kib_sum, size);
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;

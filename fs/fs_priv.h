@@ -172,6 +172,7 @@ struct cnmfs {
 	/* FUSE request sizes: bucket i counts sizes in (2^(i-1), 2^i] KiB,
 	 * bucket 0 up to 1 KiB, the last one all above 512 KiB */
 	atomic_ulong read_kib[IO_HIST], write_kib[IO_HIST];
+	atomic_ullong read_kib_sum, write_kib_sum; /* bytes, over the same */
 	atomic_int open_files; /* open handles of files and directories */
 };
 

@@ -96,7 +96,8 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
 
 		/* counts[i] holds sizes up to le[i] KiB (and above
-		 * le[i-1]); the last count, everything above */
+		 * le[i-1]); the last count, everything above; sum_bytes,
+		 * the sizes added up */
 		if (!ret)
 			ret = jput(buf, len, &pos, ",\"%s\":{\"le\":[",
 				   h ? "write_kib" : "read_kib");
@@ -109,7 +110,9 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
 				   atomic_load(&hist[i]));
 		if (!ret)
-			ret = jput(buf, len, &pos, "]}");
+			ret = jput(buf, len, &pos, "],\"sum_bytes\":%llu}",
+				   atomic_load(h ? &fs->write_kib_sum
+						 : &fs->read_kib_sum));
 	}
 	if (!ret && fs->ps) {
 		ret = jput(buf, len, &pos, ",");
