@@ -7,9 +7,11 @@
  * MOUNTPOINT/.cnetmem-stats read-write, writes one command line and reads
  * back one result line (fs/ctl.h). A drain answers "again" after each
  * slice of work; the command repeats it until "ok", an error, or its
- * deadline (default 300 s).
+ * deadline (default 300 s). On a terminal, a progress line between
+ * slices shows the slabs the donor still holds (from the stats file).
  */
 #include "common/clock.h"
+#include "ctl/mounts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,12 +105,42 @@ int cmd_donor_add(int argc, char **argv)
 	return 0;
 }
 
+/* Slabs of mount mnt still on donor addr, -1 if unknown. */
+static double slabs_on(const char *mnt, const char *addr)
+{
+	char err[4200];
+	double n = -1;
+	json_t *root, *d;
+	size_t i;
+
+	if (ctl_stats_load(mnt, &root, NULL, NULL, err, sizeof(err)))
+		return -1;
+	json_array_foreach(json_object_get(root, "donors"), i,
+			   d) if (!strcmp(ctl_jstr(d, "addr"), addr) &&
+				  strcmp(ctl_jstr(d, "state"), "drained")) n =
+		ctl_jnum(d, "slabs");
+	json_decref(root);
+	return n;
+}
+
+static void progress(const char *mnt, const char *addr, double first, double t)
+{
+	double left = slabs_on(mnt, addr);
+
+	if (left < 0)
+		return;
+	fprintf(stderr,
+		"\rdonor %s: draining: %.0f of %.0f slabs moved, %.0f s", addr,
+		first > left ? first - left : 0, first, t);
+	fflush(stderr);
+}
+
 int cmd_donor_drain(int argc, char **argv)
 {
 	char line[512], res[512], *end;
-	double t0 = now_s(), timeout = DRAIN_TIMEOUT_S;
+	double t0 = now_s(), timeout = DRAIN_TIMEOUT_S, first = -1;
 	const char *pos[2];
-	int npos = 0;
+	int npos = 0, tty, shown = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
@@ -125,14 +157,30 @@ int cmd_donor_drain(int argc, char **argv)
 	if (npos != 2)
 		return usage("donor-drain", " [--timeout SECONDS]");
 	snprintf(line, sizeof(line), "donor-drain %s\n", pos[1]);
+	tty = isatty(STDERR_FILENO);
+	if (tty)
+		first = slabs_on(pos[0], pos[1]);
+	if (first > 0) {
+		progress(pos[0], pos[1], first, 0);
+		shown = 1;
+	}
 	for (;;) {
 		if (mount_cmd(pos[0], line, res, sizeof(res)))
-			return 1;
+			goto out_fail;
 		if (!strncmp(res, "ok ", 3))
 			break;
-		if (strncmp(res, "again ", 6))
+		if (strncmp(res, "again ", 6)) {
+			if (shown)
+				fputc('\n', stderr);
 			return report(res);
+		}
+		if (tty && first > 0) {
+			progress(pos[0], pos[1], first, now_s() - t0);
+			shown = 1;
+		}
 		if (now_s() - t0 > timeout) {
+			if (shown)
+				fputc('\n', stderr);
 			fprintf(stderr,
 				"cnetmemctl: donor %s: still draining after "
 				"%.0f s\n",
@@ -140,7 +188,13 @@ int cmd_donor_drain(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (shown)
+		fputc('\n', stderr);
 	printf("donor %s: drained and disconnected from %s (%.1f s)\n", pos[1],
 	       pos[0], now_s() - t0);
 	return 0;
+out_fail:
+	if (shown)
+		fputc('\n', stderr);
+	return 1;
 }

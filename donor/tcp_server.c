@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/service.h"
 #include "rdma/handshake.h"
 
 #include <endian.h>
@@ -550,6 +551,9 @@ static int serve_one(struct tconn *c, const struct proto_hdr *h,
 			   "slabs back",
 			   c->sc.peer, (unsigned long long)b->reclaim.bytes,
 			   ret);
+		service_status("reclaim of %llu bytes: asked clients for %d "
+			       "slabs back",
+			       (unsigned long long)b->reclaim.bytes, ret);
 		return reply(c, h->op, h->id, 0, NULL, 0);
 	default:
 		protocol_error(c, h->id, EOPNOTSUPP, "unexpected opcode");

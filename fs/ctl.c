@@ -6,6 +6,7 @@
 #include "fs/ctl.h"
 
 #include "common/log.h"
+#include "common/service.h"
 #include "placement/pstore.h"
 
 #include <errno.h>
@@ -75,7 +76,12 @@ static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 			log_notice("donor %s: added", arg);
 		}
 	} else {
+		service_status("draining donor %s", arg);
 		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS);
+		if (ret != -ETIMEDOUT)
+			service_status("%s donor %s",
+				       ret ? "failed to drain" : "drained",
+				       arg);
 		if (ret == -ETIMEDOUT)
 			snprintf(res, rlen, "again draining %s\n", arg);
 		else if (ret == -ENOENT)
