@@ -43,9 +43,6 @@ int service_fork(int *status)
 	close(fds[0]);
 	ready_fd = fds[1];
 	setsid();
-	if (chdir("/")) {
-		/* stay where we are */
-	}
 	return 0;
 }
 

@@ -21,8 +21,10 @@
 
 /*
  * Forks into the background. Returns 0 in the child (which goes on with
- * its start-up in a new session), 1 in the parent once the child has
- * reported (*status: the exit status to return), or -errno.
+ * its start-up in a new session, in the same working directory, so
+ * relative paths given on the command line still work), 1 in the parent
+ * once the child has reported (*status: the exit status to return), or
+ * -errno.
  */
 int service_fork(int *status);
 /*

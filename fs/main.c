@@ -358,6 +358,9 @@ int main(int argc, char **argv)
 			ret = status;
 			goto out_opts;
 		}
+		if (chdir("/")) {
+			/* stay where we are */
+		}
 	}
 	ret = run(&cfg, mp, source) ? 1 : 0;
 	if (ret)
