@@ -428,6 +428,42 @@ case_version_and_every_help_work() {
 	done
 }
 
+case_metrics_endpoint_counts_what_clients_did() {
+	local mport
+	command -v promtool >/dev/null || cnm_skip "no promtool (prometheus)"
+	cnm_start_donor d --memory 32M --metrics-listen 127.0.0.1:0
+	mport=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/.*|\1|p' \
+		"$(cnm_donor_log d)")
+	[ -n "$mport" ] || { cnm_log "no metrics port logged"; exit 1; }
+	tc d fill 1 2 >/dev/null
+	curl -sf "http://127.0.0.1:$mport/metrics" >"$CNM_TMP/m.prom"
+	promtool check metrics <"$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_memory_bytes 33554432$' "$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_written_bytes_total 2097152$' "$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_slab_allocations_total [1-9]' "$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_requests_total{op="write"} [1-9]' \
+		"$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_request_duration_seconds_count [1-9]' \
+		"$CNM_TMP/m.prom"
+	# anything but GET /metrics is refused
+	[ "$(curl -s -o /dev/null -w '%{http_code}' \
+		"http://127.0.0.1:$mport/")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+		"http://127.0.0.1:$mport/metrics")" = 405 ]
+	finish d
+}
+
+case_metrics_listen_taken_fails_the_start() {
+	local rc=0
+	cnm_start_donor d1
+	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 --memory 16M \
+		--metrics-listen "127.0.0.1:$(cnm_donor_port d1)" \
+		2>"$CNM_TMP/out" || rc=$?
+	[ "$rc" = 1 ]
+	grep -q 'metrics-listen 127.0.0.1:[0-9]*: cannot serve' "$CNM_TMP/out"
+	finish d1
+}
+
 case=$1
 shift
 "case_$case" "$@"
