@@ -151,9 +151,11 @@ static void mount_ops(struct prom *p, const struct mstat *ms, int n)
 	}
 }
 
-/* {"le": [KiB...], "counts": [...], "sum_bytes": N} as a _bytes histogram */
-static void size_hist(struct prom *p, const char *name, const char *labels,
-		      const json_t *h)
+/* {"le": [...], "counts": [...], SUMKEY: N} as a histogram in base units:
+ * bounds times scale, the sum times sum_scale */
+static void hist(struct prom *p, const char *name, const char *labels,
+		 const json_t *h, double scale, const char *sumkey,
+		 double sum_scale)
 {
 	json_t *le = json_object_get(h, "le"),
 	       *counts = json_object_get(h, "counts");
@@ -164,29 +166,47 @@ static void size_hist(struct prom *p, const char *name, const char *labels,
 	if (!nle || nle > 64 || json_array_size(counts) != nle + 1)
 		return;
 	for (size_t i = 0; i < nle; i++)
-		bounds[i] = json_number_value(json_array_get(le, i)) * 1024;
+		bounds[i] = json_number_value(json_array_get(le, i)) * scale;
 	for (size_t i = 0; i <= nle; i++)
 		c[i] = (uint64_t)json_number_value(json_array_get(counts, i));
 	prom_histogram(p, name, labels, bounds, c, nle,
-		       ctl_jnum(h, "sum_bytes"));
+		       ctl_jnum(h, sumkey) * sum_scale);
 }
+
+static const struct hdef {
+	const char *name, *help, *key[2], *sumkey;
+	double scale, sum_scale;
+} hists[] = {
+	{ "cnetmem_mount_request_size_bytes",
+	  "Sizes of the FUSE read and write requests.",
+	  { "read_kib", "write_kib" },
+	  "sum_bytes",
+	  1024,
+	  1 },
+	{ "cnetmem_mount_request_duration_seconds",
+	  "FUSE reads and writes through the page store, arrival to reply.",
+	  { "read_latency_us", "write_latency_us" },
+	  "sum_ns",
+	  1e-6,
+	  1e-9 },
+};
 
 static void mount_hists(struct prom *p, const struct mstat *ms, int n)
 {
-	static const char name[] = "cnetmem_mount_request_size_bytes";
+	static const char *const ops[2] = { "read", "write" };
 	char l[PROM_LABELS_MAX];
 
-	prom_family(p, name, "histogram",
-		    "Sizes of the FUSE read and write requests.");
-	for (int i = 0; i < n; i++) {
-		size_hist(p, name,
-			  prom_labels(l, sizeof(l), "mountpoint", ms[i].mnt,
-				      "op", "read", NULL),
-			  json_object_get(ms[i].root, "read_kib"));
-		size_hist(p, name,
-			  prom_labels(l, sizeof(l), "mountpoint", ms[i].mnt,
-				      "op", "write", NULL),
-			  json_object_get(ms[i].root, "write_kib"));
+	for (size_t k = 0; k < sizeof(hists) / sizeof(hists[0]); k++) {
+		const struct hdef *h = &hists[k];
+
+		prom_family(p, h->name, "histogram", h->help);
+		for (int i = 0; i < n; i++)
+			for (int o = 0; o < 2; o++)
+				hist(p, h->name,
+				     prom_labels(l, sizeof(l), "mountpoint",
+						 ms[i].mnt, "op", ops[o], NULL),
+				     json_object_get(ms[i].root, h->key[o]),
+				     h->scale, h->sumkey, h->sum_scale);
 	}
 }
 

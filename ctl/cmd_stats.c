@@ -67,6 +67,36 @@ static void print_sizes(const json_t *root, const char *key, const char *name)
 	printf("\n");
 }
 
+/* "read latency: mean 45.2us over 1200 requests, 99 % within 250us" */
+static void print_latency(const json_t *root, const char *key, const char *name)
+{
+	json_t *h = json_object_get(root, key), *le, *counts, *c;
+	double n = 0, seen = 0, p99 = -1;
+	size_t i;
+
+	counts = json_object_get(h, "counts");
+	le = json_object_get(h, "le");
+	json_array_foreach(counts, i, c) n += json_number_value(c);
+	if (!n)
+		return;
+	json_array_foreach(counts, i, c)
+	{
+		seen += json_number_value(c);
+		if (seen >= 0.99 * n) {
+			p99 = i < json_array_size(le)
+				      ? json_number_value(json_array_get(le, i))
+				      : -1;
+			break;
+		}
+	}
+	printf("  %s latency: mean %.1fus over %.0f requests, 99%% ", name,
+	       ctl_jnum(h, "sum_ns") / n / 1000.0, n);
+	if (p99 < 0)
+		printf("within more than the last bucket\n");
+	else
+		printf("within %.0fus\n", p99);
+}
+
 static void print_donors(const json_t *donors)
 {
 	char a[32], b[32], lat[32];
@@ -127,6 +157,8 @@ static void print_table(const json_t *root)
 	}
 	print_sizes(root, "read_kib", "read");
 	print_sizes(root, "write_kib", "write");
+	print_latency(root, "read_latency_us", "read");
+	print_latency(root, "write_latency_us", "write");
 	if (json_object_get(root, "slab_size"))
 		printf("\n  page store: slab %s, %.0f replica(s), %.0f slabs "
 		       "(%.0f degraded), pages %.0f of %.0f, %.0f lost\n",

@@ -69,6 +69,10 @@ grep -q "^cnetmem_mount_lost_pages_total{mountpoint=\"$mnt\"} 0$" \
 	"$CNM_TMP/mounts.prom" || fail "no lost pages counter"
 grep -q "^cnetmem_mount_request_size_bytes_bucket{mountpoint=\"$mnt\",op=\"write\",le=\"4096\"} " \
 	"$CNM_TMP/mounts.prom" || fail "no request size histogram"
+grep -q "^cnetmem_mount_request_duration_seconds_bucket{mountpoint=\"$mnt\",op=\"read\",le=\"0.0001\"} " \
+	"$CNM_TMP/mounts.prom" || fail "no request duration histogram"
+grep -Eq "^cnetmem_mount_request_duration_seconds_count\{mountpoint=\"$mnt\",op=\"write\"\} [1-9]" \
+	"$CNM_TMP/mounts.prom" || fail "writes not timed"
 
 # cnetmemctl metrics --listen, and Prometheus scraping both
 bg ctl "$CTL" metrics --listen 127.0.0.1:0
