@@ -1,15 +1,57 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* log - stderr or syslog sink, levels, per-call-site rate limiting. */
+/* log - stderr (journald-aware) or syslog sink, levels, rate limiting. */
 #include "common/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static int log_level = LOG_INFO;
 static int use_syslog;
 static atomic_ulong error_count;
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static int journal; /* stderr is the journal's stream: "<N>" prefixes */
+
+const char *const log_level_names[] = { "error", "warning", "notice",
+					"info",	 "debug",   NULL };
+
+int log_level_of(int idx)
+{
+	static const int map[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
+				   LOG_DEBUG };
+
+	return idx >= 0 && idx < 5 ? map[idx] : LOG_INFO;
+}
+
+/* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected; it only
+ * counts while our stderr is still that stream (not redirected since). */
+static void journal_check(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+		return;
+	if (fstat(STDERR_FILENO, &st))
+		return;
+	journal = (unsigned long long)st.st_dev == dev &&
+		  (unsigned long long)st.st_ino == ino;
+}
+
+int log_detach(const char *ident)
+{
+	struct stat st;
+
+	if (stat("/dev/log", &st) || !S_ISSOCK(st.st_mode))
+		return 0;
+	log_to_syslog(ident);
+	return 1;
+}
 
 void log_to_syslog(const char *ident)
 {
@@ -64,8 +106,13 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 		vsyslog(level, fmt, ap);
 		return;
 	}
+	pthread_once(&journal_once, journal_check);
 	/* One write(2) per line so lines from threads do not interleave. */
-	n = snprintf(line, sizeof(line), "%s: ", level_name(level));
+	if (journal)
+		n = snprintf(line, sizeof(line), "<%d>%s: ", level & 7,
+			     level_name(level));
+	else
+		n = snprintf(line, sizeof(line), "%s: ", level_name(level));
 	n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;

@@ -2,9 +2,14 @@
 /*
  * log - one small logging module for every binary of cnetmem.
  *
- * Messages go to stderr in the foreground and to syslog once a daemon calls
- * log_to_syslog(). Messages are lowercase and name their object, e.g.
- * "donor 10.0.0.2:7700: slab 12: read timed out".
+ * Messages go to stderr. When stderr is a journald stream (JOURNAL_STREAM
+ * names the device and inode of our stderr, as systemd sets it for a
+ * service), each line starts with its syslog priority, "<3>" for an error,
+ * so the journal files it at that priority (sd-daemon(3)). A daemon that
+ * goes to the background calls log_detach(): messages then go to syslog
+ * when /dev/log is there, else stay on the stderr the daemon was started
+ * with, so they never vanish. Messages are lowercase and name their object,
+ * e.g. "donor 10.0.0.2:7700: slab 12: read timed out".
  *
  * Threading: every function may be called from any thread at any time; the
  * sink is chosen once at start-up, before threads exist. LOG_RATELIMITED
@@ -21,11 +26,32 @@
 
 /* Open syslog with this identity; before this call, messages go to stderr. */
 void log_to_syslog(const char *ident);
+/*
+ * For a daemon leaving its terminal: syslog (ident) when /dev/log is a
+ * socket, else stderr as it is. Returns 1 when syslog was taken (the
+ * caller may then point stderr at /dev/null), 0 when stderr must be kept.
+ */
+int log_detach(const char *ident);
 /* Messages above this level (LOG_DEBUG > LOG_INFO > ...) are dropped. */
 void log_set_level(int level);
 int log_get_level(void);
 /* Number of messages at LOG_ERR or worse so far (tests assert on it). */
 unsigned long log_error_count(void);
+
+/* "error", "warning", "notice", "info", "debug": the choices of the
+ * log-level setting, NULL-terminated, and the syslog level of each. */
+extern const char *const log_level_names[];
+int log_level_of(int idx);
+#define LOG_LEVEL_DEFAULT_IDX 3 /* info */
+
+/* The "log-level" setting of an opts table (common/opts.h), shared by the
+ * mount and the donor: an int index into log_level_names at `offset`. */
+#define LOG_LEVEL_OPT(offset)                                                  \
+	{                                                                      \
+		"log-level", 0, OPT_ENUM, (offset), "info", 0, 0,              \
+			log_level_names, "LEVEL",                              \
+			"error, warning, notice, info or debug"                \
+	}
 
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -2,6 +2,7 @@
 /* opts - defaults, libconfig files and command lines into one struct. */
 #include "common/opts.h"
 
+#include "cnm_config.h"
 #include "common/parse.h"
 
 #include <errno.h>
@@ -14,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* getopt value of --version: below every short option and 256 + index */
+#define OPT_VERSION_VAL 1
 
 static void *field(const struct opts *o, const struct opt_def *d)
 {
@@ -362,6 +366,7 @@ void opts_usage(const struct opts *o, const char *usage_line)
 		printf("\n");
 	}
 	printf("  -h, --help\n        show this help\n");
+	printf("      --version\n        print the version and exit\n");
 }
 
 int opts_parse_argv(struct opts *o, int argc, char **argv,
@@ -373,7 +378,7 @@ int opts_parse_argv(struct opts *o, int argc, char **argv,
 	int c, idx, ns = 0, ret = 0, cfg, pass;
 
 	*npos = 0;
-	lo = calloc(o->ndefs + 2, sizeof(*lo));
+	lo = calloc(o->ndefs + 3, sizeof(*lo));
 	if (!lo)
 		return -ENOMEM;
 	shorts[ns++] = '+';
@@ -393,6 +398,8 @@ int opts_parse_argv(struct opts *o, int argc, char **argv,
 	}
 	lo[o->ndefs].name = "help";
 	lo[o->ndefs].val = 'h';
+	lo[o->ndefs + 1].name = "version";
+	lo[o->ndefs + 1].val = OPT_VERSION_VAL;
 	shorts[ns++] = 'h';
 	shorts[ns] = '\0';
 
@@ -425,6 +432,17 @@ int opts_parse_argv(struct opts *o, int argc, char **argv,
 			if (c == 'h') {
 				if (pass == 1) {
 					opts_usage(o, usage_line);
+					ret = 1;
+				}
+				continue;
+			}
+			if (c == OPT_VERSION_VAL) {
+				if (pass == 1) {
+					/* the program is the usage line's
+					 * first word */
+					printf("%.*s %s\n",
+					       (int)strcspn(usage_line, " "),
+					       usage_line, CNM_VERSION);
 					ret = 1;
 				}
 				continue;

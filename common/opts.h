@@ -70,8 +70,9 @@ int opts_load_string(struct opts *o, const char *text, const char *name);
  * Parses argv. Non-option arguments are returned in order through
  * positional (an array of at most max_positional borrowed argv pointers).
  * "--config FILE" is handled first if config_name is a defined OPT_STR, so
- * the command line overrides the file. Returns 0, 1 when --help was given
- * (usage already printed), or -errno.
+ * the command line overrides the file. Returns 0, 1 when --help or
+ * --version was given (usage or "PROGRAM VERSION" already printed, the
+ * program being the usage line's first word), or -errno.
  */
 int opts_parse_argv(struct opts *o, int argc, char **argv,
 		    const char **positional, int max_positional, int *npos,

@@ -9,9 +9,12 @@
  * back one result line (fs/ctl.h). A drain answers "again" after each
  * slice of work, with what holds it up; the command repeats it until "ok",
  * an error, or its deadline (default 300 s), telling the user once why it
- * is waiting. donor-undrain cancels a drain.
+ * is waiting. On a terminal, a progress line between slices shows the
+ * slabs the donor still holds (from the stats file). donor-undrain
+ * cancels a drain.
  */
 #include "common/clock.h"
+#include "ctl/mounts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,13 +109,43 @@ int cmd_donor_add(int argc, char **argv)
 	return 0;
 }
 
+/* Slabs of mount mnt still on donor addr, -1 if unknown. */
+static double slabs_on(const char *mnt, const char *addr)
+{
+	char err[4200];
+	double n = -1;
+	json_t *root, *d;
+	size_t i;
+
+	if (ctl_stats_load(mnt, &root, NULL, NULL, err, sizeof(err)))
+		return -1;
+	json_array_foreach(json_object_get(root, "donors"), i,
+			   d) if (!strcmp(ctl_jstr(d, "addr"), addr) &&
+				  strcmp(ctl_jstr(d, "state"), "drained")) n =
+		ctl_jnum(d, "slabs");
+	json_decref(root);
+	return n;
+}
+
+static void progress(const char *mnt, const char *addr, double first, double t)
+{
+	double left = slabs_on(mnt, addr);
+
+	if (left < 0)
+		return;
+	fprintf(stderr,
+		"\rdonor %s: draining: %.0f of %.0f slabs moved, %.0f s", addr,
+		first > left ? first - left : 0, first, t);
+	fflush(stderr);
+}
+
 int cmd_donor_drain(int argc, char **argv)
 {
 	char line[512], res[512], told[512] = "", *end;
-	double t0 = now_s(), timeout = DRAIN_TIMEOUT_S;
-	const char *why;
+	double t0 = now_s(), timeout = DRAIN_TIMEOUT_S, first = -1;
+	const char *why = "";
 	const char *pos[2];
-	int npos = 0;
+	int npos = 0, tty, shown = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
@@ -129,13 +162,23 @@ int cmd_donor_drain(int argc, char **argv)
 	if (npos != 2)
 		return usage("donor-drain", " [--timeout SECONDS]");
 	snprintf(line, sizeof(line), "donor-drain %s\n", pos[1]);
+	tty = isatty(STDERR_FILENO);
+	if (tty)
+		first = slabs_on(pos[0], pos[1]);
+	if (first > 0) {
+		progress(pos[0], pos[1], first, 0);
+		shown = 1;
+	}
 	for (;;) {
 		if (mount_cmd(pos[0], line, res, sizeof(res)))
-			return 1;
+			goto out_fail;
 		if (!strncmp(res, "ok ", 3))
 			break;
-		if (strncmp(res, "again ", 6))
+		if (strncmp(res, "again ", 6)) {
+			if (shown)
+				fputc('\n', stderr);
 			return report(res);
+		}
 		why = strstr(res, ": ");
 		why = why ? why + 2 : "";
 		if (strcmp(why, told)) {
@@ -143,11 +186,17 @@ int cmd_donor_drain(int argc, char **argv)
 			 * kind of blocker) */
 			if (strstr(why, "no other donor") !=
 			    strstr(told, "no other donor"))
-				fprintf(stderr, "cnetmemctl: donor %s: %s\n",
-					pos[1], why);
+				fprintf(stderr, "%scnetmemctl: donor %s: %s\n",
+					shown ? "\n" : "", pos[1], why);
 			snprintf(told, sizeof(told), "%s", why);
 		}
+		if (tty && first > 0) {
+			progress(pos[0], pos[1], first, now_s() - t0);
+			shown = 1;
+		}
 		if (now_s() - t0 > timeout) {
+			if (shown)
+				fputc('\n', stderr);
 			fprintf(stderr,
 				"cnetmemctl: donor %s: still draining after "
 				"%.0f s: %s\n",
@@ -155,9 +204,15 @@ int cmd_donor_drain(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (shown)
+		fputc('\n', stderr);
 	printf("donor %s: drained and disconnected from %s (%.1f s)\n", pos[1],
 	       pos[0], now_s() - t0);
 	return 0;
+out_fail:
+	if (shown)
+		fputc('\n', stderr);
+	return 1;
 }
 
 int cmd_donor_undrain(int argc, char **argv)

@@ -1,422 +1,224 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cnetmemctl stats MOUNTPOINT [--json] - a cnetmem mount's state, read from
- * MOUNTPOINT/.cnetmem-stats (a JSON object written by fs/fs_stats.c),
- * printed as tables, or raw with --json.
- *
- * The JSON is parsed by a small recursive-descent parser into a tree; what
- * the parser does not understand is an error, never a crash.
+ * cnetmemctl stats MOUNTPOINT [--json] [--grace SECONDS] - a cnetmem
+ * mount's state, read from MOUNTPOINT/.cnetmem-stats (a JSON object written
+ * by fs/fs_stats.c), printed as tables, or raw with --json. The exit status
+ * says the mount's health: CTL_EXIT_UNHEALTHY when pages were lost or
+ * copies stayed degraded longer than the grace (default 60 s), so a
+ * monitoring check or a unit's ExecStartPost can act on it.
  */
 #include "common/parse.h"
+#include "ctl/mounts.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define STATS_NAME ".cnetmem-stats"
-#define STATS_MAX  (16u << 20)
-#define JSON_DEPTH 16
 
 int cmd_stats(int argc, char **argv);
-
-enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jval {
-	enum jtype type;
-	double num;
-	char *str;	   /* J_STR; also the key when inside an object */
-	char *key;	   /* member name in an object */
-	struct jval *kids; /* J_ARR, J_OBJ: first child */
-	struct jval *next; /* next sibling */
-};
-
-struct jparser {
-	const char *p, *end;
-	int depth;
-};
-
-static void jfree(struct jval *v)
-{
-	while (v) {
-		struct jval *n = v->next;
-
-		jfree(v->kids);
-		free(v->str);
-		free(v->key);
-		free(v);
-		v = n;
-	}
-}
-
-static void skip_ws(struct jparser *jp)
-{
-	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\n' ||
-				   *jp->p == '\t' || *jp->p == '\r'))
-		jp->p++;
-}
-
-static int parse_value(struct jparser *jp, struct jval **out);
-
-/* A string without \u escapes beyond ASCII (all our stats need). */
-static int parse_string(struct jparser *jp, char **out)
-{
-	const char *s;
-	char *buf, *w;
-
-	if (jp->p >= jp->end || *jp->p != '"')
-		return -EINVAL;
-	s = ++jp->p;
-	while (jp->p < jp->end && *jp->p != '"')
-		jp->p += (*jp->p == '\\' && jp->p + 1 < jp->end) ? 2 : 1;
-	if (jp->p >= jp->end)
-		return -EINVAL;
-	buf = malloc(jp->p - s + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (w = buf; s < jp->p; s++) {
-		if (*s == '\\') {
-			s++;
-			switch (*s) {
-			case 'n':
-				*w++ = '\n';
-				break;
-			case 't':
-				*w++ = '\t';
-				break;
-			case 'u':
-				*w++ = '?';
-				s += (jp->p - s > 4) ? 4 : 0;
-				break;
-			default:
-				*w++ = *s;
-			}
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-	jp->p++;
-	*out = buf;
-	return 0;
-}
-
-static int parse_items(struct jparser *jp, struct jval *v, char close)
-{
-	struct jval **tail = &v->kids, *kid;
-	char *key = NULL;
-	int ret;
-
-	jp->p++;
-	skip_ws(jp);
-	if (jp->p < jp->end && *jp->p == close) {
-		jp->p++;
-		return 0;
-	}
-	for (;;) {
-		skip_ws(jp);
-		if (close == '}') {
-			ret = parse_string(jp, &key);
-			if (ret)
-				return ret;
-			skip_ws(jp);
-			if (jp->p >= jp->end || *jp->p != ':') {
-				free(key);
-				return -EINVAL;
-			}
-			jp->p++;
-		}
-		ret = parse_value(jp, &kid);
-		if (ret) {
-			free(key);
-			return ret;
-		}
-		kid->key = key;
-		key = NULL;
-		*tail = kid;
-		tail = &kid->next;
-		skip_ws(jp);
-		if (jp->p < jp->end && *jp->p == ',') {
-			jp->p++;
-			continue;
-		}
-		if (jp->p < jp->end && *jp->p == close) {
-			jp->p++;
-			return 0;
-		}
-		return -EINVAL;
-	}
-}
-
-static int parse_value(struct jparser *jp, struct jval **out)
-{
-	struct jval *v;
-	char *end;
-	int ret = 0;
-
-	skip_ws(jp);
-	if (jp->p >= jp->end || ++jp->depth > JSON_DEPTH)
-		return -EINVAL;
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	switch (*jp->p) {
-	case '{':
-		v->type = J_OBJ;
-		ret = parse_items(jp, v, '}');
-		break;
-	case '[':
-		v->type = J_ARR;
-		ret = parse_items(jp, v, ']');
-		break;
-	case '"':
-		v->type = J_STR;
-		ret = parse_string(jp, &v->str);
-		break;
-	case 't':
-	case 'f':
-	case 'n':
-		v->type = *jp->p == 'n' ? J_NULL : J_BOOL;
-		v->num = *jp->p == 't';
-		while (jp->p < jp->end && *jp->p >= 'a' && *jp->p <= 'z')
-			jp->p++;
-		break;
-	default:
-		v->type = J_NUM;
-		v->num = strtod(jp->p, &end);
-		if (end == jp->p || end > jp->end)
-			ret = -EINVAL;
-		else
-			jp->p = end;
-	}
-	jp->depth--;
-	if (ret) {
-		jfree(v);
-		return ret;
-	}
-	*out = v;
-	return 0;
-}
-
-static const struct jval *get(const struct jval *obj, const char *key)
-{
-	if (!obj || obj->type != J_OBJ)
-		return NULL;
-	for (const struct jval *k = obj->kids; k; k = k->next)
-		if (k->key && !strcmp(k->key, key))
-			return k;
-	return NULL;
-}
-
-static double num(const struct jval *obj, const char *key)
-{
-	const struct jval *v = get(obj, key);
-
-	return v && v->type == J_NUM ? v->num : 0;
-}
-
-static const char *str(const struct jval *obj, const char *key)
-{
-	const struct jval *v = get(obj, key);
-
-	return v && v->type == J_STR ? v->str : "-";
-}
 
 static const char *sz(double bytes, char *buf, size_t len)
 {
 	return format_size(bytes < 0 ? 0 : (uint64_t)bytes, buf, len);
 }
 
-/* Mean of a power-of-two histogram (bucket i holds [2^i, 2^(i+1))). */
-static double hist_mean(const struct jval *h)
+/* Mean of a histogram {"le": [...], "counts": [...]}, each bucket taken
+ * at its upper bound (the open last one at twice the last bound). */
+static double hist_mean(const json_t *h)
 {
-	double n = 0, sum = 0, lo = 1;
+	json_t *le = json_object_get(h, "le"), *counts;
+	double n = 0, sum = 0, bound = 0;
+	size_t i;
+	json_t *c;
 
-	if (!h || h->type != J_ARR)
-		return 0;
-	for (const struct jval *b = h->kids; b; b = b->next, lo *= 2) {
-		n += b->num;
-		sum += b->num * lo; /* the bucket's lower bound */
+	counts = json_object_get(h, "counts");
+	json_array_foreach(counts, i, c)
+	{
+		if (i < json_array_size(le))
+			bound = json_number_value(json_array_get(le, i));
+		else
+			bound *= 2;
+		n += json_number_value(c);
+		sum += json_number_value(c) * bound;
 	}
 	return n ? sum / n : 0;
 }
 
-static int read_all(const char *path, char **out, size_t *len)
+static void print_sizes(const json_t *root, const char *key, const char *name)
 {
-	size_t cap = 64 * 1024, n = 0;
-	char *buf = malloc(cap), *nb;
-	ssize_t r;
-	int fd, ret = 0;
+	json_t *h = json_object_get(root, key), *le, *counts, *c;
+	size_t i;
 
-	if (!buf)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		goto out_free;
-	}
-	for (;;) {
-		if (n == cap) {
-			if (cap >= STATS_MAX) {
-				ret = -EFBIG;
-				goto out_close;
-			}
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				ret = -ENOMEM;
-				goto out_close;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
+	counts = json_object_get(h, "counts");
+	le = json_object_get(h, "le");
+	if (!json_is_array(counts))
+		return;
+	printf("  %s sizes:", name);
+	json_array_foreach(counts, i, c)
+	{
+		if (!json_number_value(c))
 			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto out_close;
-		}
-		if (r == 0)
-			break;
-		n += r;
+		if (i < json_array_size(le))
+			printf(" <=%.0fK:%.0f",
+			       json_number_value(json_array_get(le, i)),
+			       json_number_value(c));
+		else
+			printf(" more:%.0f", json_number_value(c));
 	}
-	close(fd);
-	*out = buf;
-	*len = n;
-	return 0;
-
-out_close:
-	close(fd);
-out_free:
-	free(buf);
-	return ret;
+	printf("\n");
 }
 
-static void print_table(const struct jval *root)
+/* "read latency: mean 45.2us over 1200 requests, 99 % within 250us" */
+static void print_latency(const json_t *root, const char *key, const char *name)
 {
-	const struct jval *ops = get(root, "ops"),
-			  *donors = get(root, "donors");
-	double cap = num(root, "capacity_bytes"),
-	       used = num(root, "used_bytes");
-	char a[32], b[32], c[32];
+	json_t *h = json_object_get(root, key), *le, *counts, *c;
+	double n = 0, seen = 0, p99 = -1;
+	size_t i;
 
-	printf("mount %s\n", str(root, "mountpoint"));
-	printf("  capacity %s, used %s (%.1f%%), %.0f files, %.0f inodes\n",
-	       sz(cap, a, sizeof(a)), sz(used, b, sizeof(b)),
-	       cap ? 100.0 * used / cap : 0.0, num(root, "files"),
-	       num(root, "inodes"));
-	printf("  read %s, written %s, partial-page reads %.0f, "
-	       "request waits %.0f (of %.0f buffers)\n",
-	       sz(num(root, "bytes_read"), a, sizeof(a)),
-	       sz(num(root, "bytes_written"), b, sizeof(b)),
-	       num(root, "rmw_reads"), num(root, "request_waits"),
-	       num(root, "request_buffers"));
-	printf("  page map nodes %.0f of %.0f\n", num(root, "map_nodes_used"),
-	       num(root, "map_nodes_total"));
-	if (ops && ops->type == J_OBJ) {
-		printf("\n  %-12s %12s %8s\n", "operation", "count", "errors");
-		for (const struct jval *o = ops->kids; o; o = o->next)
-			if (num(o, "count") || num(o, "errors"))
-				printf("  %-12s %12.0f %8.0f\n", o->key,
-				       num(o, "count"), num(o, "errors"));
-	}
-	for (int h = 0; h < 2; h++) {
-		const struct jval *hist =
-			get(root, h ? "write_kib" : "read_kib");
-		double lo = 1;
-
-		if (!hist || hist->type != J_ARR)
-			continue;
-		printf("  %s sizes:", h ? "write" : "read");
-		for (const struct jval *k = hist->kids; k; k = k->next, lo *= 2)
-			if (k->num && lo == 1)
-				printf(" <2K:%.0f", k->num);
-			else if (k->num)
-				printf(" %.0fK:%.0f", lo, k->num);
-		printf("\n");
-	}
-	if (get(root, "slab_size"))
-		printf("\n  page store: slab %s, %.0f replica(s), %.0f slabs "
-		       "(%.0f degraded), pages %.0f of %.0f\n",
-		       sz(num(root, "slab_size"), c, sizeof(c)),
-		       num(root, "replicas"), num(root, "slabs"),
-		       num(root, "degraded_slabs"), num(root, "pages_used"),
-		       num(root, "pages_total"));
-	if (donors && donors->type == J_ARR && donors->kids) {
-		printf("\n  %-22s %-9s %-6s %5s %9s %9s %9s %6s %8s %7s\n",
-		       "donor", "transport", "state", "slabs", "read",
-		       "written", "latency", "errors", "ops/post", "KiB/op");
-		for (const struct jval *d = donors->kids; d; d = d->next) {
-			char lat[32];
-
-			snprintf(lat, sizeof(lat), "%.1fus",
-				 num(d, "latency_us"));
-			printf("  %-22s %-9s %-6s %5.0f %9s %9s %9s %6.0f "
-			       "%8.1f %7.1f\n",
-			       str(d, "addr"), str(d, "transport"),
-			       str(d, "state"), num(d, "slabs"),
-			       sz(num(d, "bytes_read"), a, sizeof(a)),
-			       sz(num(d, "bytes_written"), b, sizeof(b)), lat,
-			       num(d, "errors") + num(d, "timeouts"),
-			       num(d, "posts") ? num(d, "ops") / num(d, "posts")
-					       : 0.0,
-			       hist_mean(get(d, "kib_per_op")));
+	counts = json_object_get(h, "counts");
+	le = json_object_get(h, "le");
+	json_array_foreach(counts, i, c) n += json_number_value(c);
+	if (!n)
+		return;
+	json_array_foreach(counts, i, c)
+	{
+		seen += json_number_value(c);
+		if (seen >= 0.99 * n) {
+			p99 = i < json_array_size(le)
+				      ? json_number_value(json_array_get(le, i))
+				      : -1;
+			break;
 		}
 	}
+	printf("  %s latency: mean %.1fus over %.0f requests, 99%% ", name,
+	       ctl_jnum(h, "sum_ns") / n / 1000.0, n);
+	if (p99 < 0)
+		printf("within more than the last bucket\n");
+	else
+		printf("within %.0fus\n", p99);
+}
+
+static void print_donors(const json_t *donors)
+{
+	char a[32], b[32], lat[32];
+	const json_t *d;
+	size_t i;
+
+	if (!json_array_size(donors))
+		return;
+	printf("\n  %-22s %-9s %-8s %5s %9s %9s %9s %6s %8s %7s\n", "donor",
+	       "transport", "state", "slabs", "read", "written", "latency",
+	       "errors", "ops/post", "KiB/op");
+	json_array_foreach(donors, i, d)
+	{
+		double posts = ctl_jnum(d, "posts");
+
+		snprintf(lat, sizeof(lat), "%.1fus", ctl_jnum(d, "latency_us"));
+		printf("  %-22s %-9s %-8s %5.0f %9s %9s %9s %6.0f %8.1f "
+		       "%7.1f\n",
+		       ctl_jstr(d, "addr"), ctl_jstr(d, "transport"),
+		       ctl_jstr(d, "state"), ctl_jnum(d, "slabs"),
+		       sz(ctl_jnum(d, "bytes_read"), a, sizeof(a)),
+		       sz(ctl_jnum(d, "bytes_written"), b, sizeof(b)), lat,
+		       ctl_jnum(d, "errors") + ctl_jnum(d, "timeouts"),
+		       posts ? ctl_jnum(d, "ops") / posts : 0.0,
+		       hist_mean(json_object_get(d, "kib_per_op")));
+	}
+}
+
+static void print_table(const json_t *root)
+{
+	const json_t *ops = json_object_get(root, "ops"), *o;
+	double cap = ctl_jnum(root, "capacity_bytes"),
+	       used = ctl_jnum(root, "used_bytes");
+	char a[32], b[32], c[32];
+	const char *name;
+
+	printf("mount %s\n", ctl_jstr(root, "mountpoint"));
+	printf("  capacity %s, used %s (%.1f%%), %.0f files, %.0f inodes\n",
+	       sz(cap, a, sizeof(a)), sz(used, b, sizeof(b)),
+	       cap ? 100.0 * used / cap : 0.0, ctl_jnum(root, "files"),
+	       ctl_jnum(root, "inodes"));
+	printf("  read %s, written %s, partial-page reads %.0f, "
+	       "request waits %.0f (of %.0f buffers)\n",
+	       sz(ctl_jnum(root, "bytes_read"), a, sizeof(a)),
+	       sz(ctl_jnum(root, "bytes_written"), b, sizeof(b)),
+	       ctl_jnum(root, "rmw_reads"), ctl_jnum(root, "request_waits"),
+	       ctl_jnum(root, "request_buffers"));
+	printf("  page map nodes %.0f of %.0f\n",
+	       ctl_jnum(root, "map_nodes_used"),
+	       ctl_jnum(root, "map_nodes_total"));
+	if (json_is_object(ops)) {
+		printf("\n  %-12s %12s %8s\n", "operation", "count", "errors");
+		json_object_foreach((json_t *)ops, name,
+				    o) if (ctl_jnum(o, "count") ||
+					   ctl_jnum(o, "errors"))
+			printf("  %-12s %12.0f %8.0f\n", name,
+			       ctl_jnum(o, "count"), ctl_jnum(o, "errors"));
+	}
+	print_sizes(root, "read_kib", "read");
+	print_sizes(root, "write_kib", "write");
+	print_latency(root, "read_latency_us", "read");
+	print_latency(root, "write_latency_us", "write");
+	if (json_object_get(root, "slab_size"))
+		printf("\n  page store: slab %s, %.0f replica(s), %.0f slabs "
+		       "(%.0f degraded), pages %.0f of %.0f, %.0f lost\n",
+		       sz(ctl_jnum(root, "slab_size"), c, sizeof(c)),
+		       ctl_jnum(root, "replicas"), ctl_jnum(root, "slabs"),
+		       ctl_jnum(root, "degraded_slabs"),
+		       ctl_jnum(root, "pages_used"),
+		       ctl_jnum(root, "pages_total"),
+		       ctl_jnum(root, "lost_pages"));
+	print_donors(json_object_get(root, "donors"));
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: cnetmemctl stats MOUNTPOINT [--json] "
+			"[--grace SECONDS]\n");
+	return 2;
 }
 
 int cmd_stats(int argc, char **argv)
 {
+	double grace = CTL_DEGRADED_GRACE_S;
 	const char *mnt = NULL;
-	struct jparser jp;
-	struct jval *root = NULL;
-	char path[4096], *buf = NULL;
-	int json = 0, ret;
+	char err[4200], why[160], *raw = NULL, *end;
+	enum ctl_health h;
+	json_t *root = NULL;
+	int json = 0;
 	size_t len = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--grace") && i + 1 < argc) {
+			grace = strtod(argv[++i], &end);
+			if (*end || grace < 0)
+				return usage();
 		} else if (argv[i][0] == '-' || mnt) {
-			fprintf(stderr, "usage: cnetmemctl stats MOUNTPOINT "
-					"[--json]\n");
-			return 2;
+			return usage();
 		} else {
 			mnt = argv[i];
 		}
 	}
-	if (!mnt) {
-		fprintf(stderr,
-			"usage: cnetmemctl stats MOUNTPOINT [--json]\n");
-		return 2;
-	}
-	snprintf(path, sizeof(path), "%s/%s", mnt, STATS_NAME);
-	ret = read_all(path, &buf, &len);
-	if (ret) {
-		fprintf(stderr, "cnetmemctl: %s: %s%s\n", path, strerror(-ret),
-			ret == -ENOENT ? " (is it a cnetmem mount?)" : "");
+	if (!mnt)
+		return usage();
+	if (ctl_stats_load(mnt, &root, &raw, &len, err, sizeof(err))) {
+		fprintf(stderr, "cnetmemctl: %s\n", err);
 		return 1;
 	}
+	h = ctl_health_of(root, grace, why, sizeof(why));
 	if (json) {
-		fwrite(buf, 1, len, stdout);
-		free(buf);
-		return 0;
+		fwrite(raw, 1, len, stdout);
+	} else {
+		print_table(root);
+		printf("\n  health: %s: %s\n", ctl_health_name(h), why);
 	}
-	jp.p = buf;
-	jp.end = buf + len;
-	jp.depth = 0;
-	ret = parse_value(&jp, &root);
-	if (ret || root->type != J_OBJ) {
-		fprintf(stderr,
-			"cnetmemctl: %s: not the JSON object expected\n", path);
-		jfree(root);
-		free(buf);
-		return 1;
+	json_decref(root);
+	free(raw);
+	if (h == CTL_HEALTH_LOST_PAGES || h == CTL_HEALTH_DEGRADED_PAST_GRACE) {
+		fprintf(stderr, "cnetmemctl: mount %s: %s\n", mnt, why);
+		return CTL_EXIT_UNHEALTHY;
 	}
-	print_table(root);
-	jfree(root);
-	free(buf);
 	return 0;
 }

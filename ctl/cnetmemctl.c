@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * cnetmemctl - the operator's command: `cnetmemctl COMMAND ARGS...`,
- * dispatched through the table in ctl/commands.h.
+ * dispatched through the table in ctl/commands.h. `cnetmemctl COMMAND
+ * --help` (or -h) prints that command's usage from the table, for every
+ * command alike.
  */
 #include "cnm_config.h"
 
@@ -47,9 +49,21 @@ int main(int argc, char **argv)
 		printf("cnetmemctl %s\n", CNM_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		for (int a = 2; a < argc; a++) {
+			if (!strcmp(argv[a], "--"))
+				break;
+			if (!strcmp(argv[a], "--help") ||
+			    !strcmp(argv[a], "-h")) {
+				printf("usage: cnetmemctl %s\n\n%s\n",
+				       cmds[i].usage, cmds[i].help);
+				return 0;
+			}
+		}
+		return cmds[i].run(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "cnetmemctl: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

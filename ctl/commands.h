@@ -31,3 +31,13 @@ CTL_COMMAND("serve", cmd_serve,
 	    "[--socket PATH] [--root DIR] [--cnetmem PATH] [-- CNETMEM-ARGS]",
 	    "serve Docker's volume plugin protocol: one cnetmem mount per "
 	    "volume (root)")
+CTL_COMMAND("stats", cmd_stats, "stats MOUNTPOINT [--json] [--grace SECONDS]",
+	    "print a cnetmem mount's state (MOUNTPOINT/.cnetmem-stats); exit "
+	    "3 when pages were lost or copies stayed degraded past the grace "
+	    "(60 s)")
+CTL_COMMAND("metrics", cmd_metrics, "metrics [--listen ADDR:PORT]",
+	    "print every cnetmem mount's metrics in Prometheus' text format "
+	    "(node_exporter textfile), or serve them on ADDR:PORT/metrics")
+CTL_COMMAND("list", cmd_list, "list [--grace SECONDS] [MOUNTPOINT...]",
+	    "list every cnetmem mount of this host (or those named) with its "
+	    "state; exit 3 when one is unhealthy")

@@ -3,6 +3,7 @@
 #include "donor/config.h"
 
 #include "common/cpu_latency.h"
+#include "common/log.h"
 #include "common/parse.h"
 
 #include <errno.h>
@@ -10,8 +11,6 @@
 #include <syslog.h>
 
 const char *const donor_transports[] = { "tcp", "rdma", "auto", NULL };
-const char *const donor_log_levels[] = { "error", "warning", "notice",
-					 "info",  "debug",   NULL };
 
 #define F(x) offsetof(struct donor_opts, x)
 const struct opt_def donor_opt_defs[] = {
@@ -49,8 +48,11 @@ const struct opt_def donor_opt_defs[] = {
 	  "SIZE", "above this host MemAvailable, offer slabs again" },
 	{ "evict-wait", 0, OPT_INT, F(evict_wait), "30", 1, 3600, NULL,
 	  "SECONDS", "deadline given to clients to hand a slab back" },
-	{ "log-level", 0, OPT_ENUM, F(log_level), "info", 0, 0,
-	  donor_log_levels, "LEVEL", "error, warning, notice, info, debug" },
+	LOG_LEVEL_OPT(F(log_level)),
+	{ "metrics-listen", 0, OPT_STR, F(metrics_listen), NULL, 0, 0, NULL,
+	  "ADDR:PORT",
+	  "serve Prometheus metrics on http://ADDR:PORT/metrics (port 0: "
+	  "an ephemeral port, logged)" },
 	{ "handshake-timeout", 0, OPT_INT, F(handshake_timeout), "10", 1, 600,
 	  NULL, "SECONDS", "time a new connection has to authenticate" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
@@ -59,14 +61,6 @@ const struct opt_def donor_opt_defs[] = {
 	  "where to read MemAvailable (a container's view, or tests)" },
 	OPT_END
 };
-
-int donor_syslog_level(int idx)
-{
-	static const int map[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
-				   LOG_DEBUG };
-
-	return idx >= 0 && idx < 5 ? map[idx] : LOG_INFO;
-}
 
 int donor_opts_validate(struct opts *o, const struct donor_opts *c)
 {
@@ -80,6 +74,11 @@ int donor_opts_validate(struct opts *o, const struct donor_opts *c)
 				 c->listen);
 	if (!c->memory)
 		return opts_fail(o, "memory", "required (e.g. 4G)");
+	if (c->metrics_listen &&
+	    parse_hostport(c->metrics_listen, NULL, host, sizeof(host), port,
+			   sizeof(port)))
+		return opts_fail(o, "metrics-listen", "'%s' is not ADDR:PORT",
+				 c->metrics_listen);
 	if (c->high_watermark && c->low_watermark > c->high_watermark)
 		return opts_fail(o, "low-watermark",
 				 "must not be above high-watermark");

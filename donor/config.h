@@ -30,18 +30,16 @@ struct donor_opts {
 	uint64_t low_watermark;
 	uint64_t high_watermark;
 	long evict_wait; /* seconds */
-	int log_level;	 /* index into donor_log_levels */
+	int log_level;	 /* index into log_level_names (common/log.h) */
 	char *meminfo_file;
 	long handshake_timeout; /* seconds */
 	long cpu_latency_us;	/* -1: no PM QoS request */
+	char *metrics_listen;	/* ADDR:PORT of /metrics, NULL: none */
 };
 
 extern const struct opt_def donor_opt_defs[];
-extern const char *const donor_log_levels[];
 /* names of enum donor_transport, as --transport takes them */
 extern const char *const donor_transports[];
-/* syslog level of donor_opts.log_level */
-int donor_syslog_level(int idx);
 
 /*
  * Checks relations between values (listen address form, watermarks).

@@ -2,14 +2,20 @@
 /*
  * cnetmem-donor - lends this machine's idle memory to cnetmem clients.
  *
- * main: settings, key, the loopback rule, daemonizing, then the core
- * (pool + sessions) and the listeners, then waits for SIGTERM/SIGINT and
- * tears everything down in reverse order.
+ * main: settings, key, the loopback rule, then (in the background) a fork
+ * whose parent waits for the child's word, then the core (pool + sessions)
+ * and the listeners, then service_ready() (the parent exits 0, systemd
+ * gets READY=1), then waits for SIGTERM/SIGINT and tears everything down
+ * in reverse order. Everything that can fail happens before ready, with
+ * stderr still the caller's: a port in use or too much memory asked for
+ * is an error message and exit status 1, in the background too.
  */
 #include "cnm_config.h"
 #include "common/cpu_latency.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/parse.h"
+#include "common/service.h"
 #include "donor/config.h"
 #include "donor/keys.h"
 #include "donor/meminfo.h"
@@ -34,7 +40,19 @@
 	"[--operator-key-file FILE] [--port-file FILE] [--foreground] "        \
 	"[--insecure] "                                                        \
 	"[--grace-period SECONDS] [--transport tcp|rdma|auto] "                \
-	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE]"
+	"[--max-clients N] [--low-watermark SIZE] [--high-watermark SIZE] "    \
+	"[--metrics-listen ADDR:PORT] [--log-level LEVEL] [--version]"
+
+/* A large pool takes a while to touch: say how far it got. */
+static void reserve_progress(uint64_t done, uint64_t total, void *arg)
+{
+	char a[32], b[32];
+
+	format_size(done, a, sizeof(a));
+	format_size(total, b, sizeof(b));
+	log_info("donor: reserving memory: %s of %s", a, b);
+	service_status("reserving memory: %s of %s", a, b);
+}
 
 /* The listener of the table named name, or NULL when not built. */
 static const struct donor_listener *listener_named(const char *name)
@@ -76,6 +94,7 @@ int main(int argc, char **argv)
 	struct donor_opts c = { 0 };
 	struct donor_server *srv[NLISTENERS] = { NULL };
 	const struct donor_listener *const *l;
+	struct metrics_http *mh = NULL;
 	char served[64] = "";
 	unsigned int i;
 	struct donor_server_cfg scfg = { 0 };
@@ -85,7 +104,7 @@ int main(int argc, char **argv)
 	struct pool *pool = NULL;
 	char host[256], port[32], err[512], sz[32];
 	const char *pos[1];
-	uint16_t bound = 0;
+	uint16_t bound = 0, mport = 0;
 	uint64_t avail;
 	sigset_t sigs;
 	struct opts o;
@@ -108,7 +127,7 @@ int main(int argc, char **argv)
 		log_err("donor: %s", o.err);
 		goto out_opts;
 	}
-	log_set_level(donor_syslog_level(c.log_level));
+	log_set_level(log_level_of(c.log_level));
 	parse_hostport(c.listen, NULL, host, sizeof(host), port, sizeof(port));
 	if (donor_keyring_load(&c, &kr, err, sizeof(err))) {
 		log_err("donor: %s", err);
@@ -140,11 +159,13 @@ int main(int argc, char **argv)
 		goto out_keys;
 	}
 	if (!c.foreground) {
-		if (daemon(1, 0) < 0) {
-			log_err("donor: daemon: %s", strerror(errno));
+		ret = service_fork(&status);
+		if (ret == 1)
+			goto out_keys; /* the parent, with the child's word */
+		if (ret < 0) {
+			log_err("donor: fork: %s", strerror(-ret));
 			goto out_keys;
 		}
-		log_to_syslog("cnetmem-donor");
 	}
 	/* signals are taken with sigwait() below; threads inherit the mask */
 	sigemptyset(&sigs);
@@ -171,7 +192,10 @@ int main(int argc, char **argv)
 			format_size(avail, err, sizeof(err)));
 		goto out_keys;
 	}
-	if (pool_create(c.memory, 0, &pool, err, sizeof(err))) {
+	service_status("reserving memory: %s",
+		       format_size(c.memory, sz, sizeof(sz)));
+	if (pool_create_progress(c.memory, 0, reserve_progress, NULL, &pool,
+				 err, sizeof(err))) {
 		log_err("donor: %s", err);
 		goto out_keys;
 	}
@@ -227,6 +251,19 @@ int main(int argc, char **argv)
 			 sizeof(served) - strlen(served), "%s%s",
 			 served[0] ? " " : "", (*l)->name);
 	}
+	if (c.metrics_listen) {
+		ret = metrics_http_start(c.metrics_listen, donor_metrics_render,
+					 d, &mh, &mport, err, sizeof(err));
+		if (ret) {
+			log_err("donor: %s", err);
+			goto out_servers;
+		}
+		parse_hostport(c.metrics_listen, NULL, err, sizeof(err), port,
+			       sizeof(port));
+		log_notice("donor: metrics on http://%s%s%s:%u/metrics",
+			   strchr(err, ':') ? "[" : "", err,
+			   strchr(err, ':') ? "]" : "", mport);
+	}
 	if (c.port_file) {
 		ret = write_port_file(c.port_file, bound);
 		if (ret) {
@@ -243,15 +280,21 @@ int main(int argc, char **argv)
 	if (!pool_hugetlb(pool))
 		log_info("donor: no hugetlb pages; using normal pages with "
 			 "transparent huge pages where possible");
+	snprintf(err, sizeof(err), "serving %s on %s:%u",
+		 format_size(pool_total_bytes(pool), sz, sizeof(sz)), host,
+		 bound);
+	service_ready("cnetmem-donor", err);
 
 	do
 		ret = sigwait(&sigs, &sig);
 	while (ret == EINTR);
 	log_notice("donor: signal %d, shutting down", sig);
+	service_stopping();
 	status = EXIT_SUCCESS;
 	if (c.port_file)
 		unlink(c.port_file);
 out_servers:
+	metrics_http_stop(mh);
 	/* in reverse: the last started stops first */
 	for (i = NLISTENERS; i-- > 0;)
 		if (srv[i])
@@ -260,6 +303,8 @@ out_servers:
 out_keys:
 	donor_keyring_free(&kr);
 out_opts:
+	if (status != EXIT_SUCCESS)
+		service_failed(status);
 	cpu_latency_release(qos);
 	opts_free(&o);
 	return status;

@@ -38,6 +38,13 @@ static void set_bits(uint64_t *m, uint32_t first, uint32_t n, int v)
 int pool_create(uint64_t bytes, unsigned int flags, struct pool **out,
 		char *err, size_t errlen)
 {
+	return pool_create_progress(bytes, flags, NULL, NULL, out, err, errlen);
+}
+
+int pool_create_progress(uint64_t bytes, unsigned int flags,
+			 pool_progress_fn progress, void *arg,
+			 struct pool **out, char *err, size_t errlen)
+{
 	struct pool *p;
 	int ret = 0;
 
@@ -84,8 +91,11 @@ int pool_create(uint64_t bytes, unsigned int flags, struct pool **out,
 		madvise(p->base, bytes, MADV_HUGEPAGE);
 	}
 	/* touch every page so the memory is really ours before we serve */
-	for (uint64_t off = 0; off < bytes; off += 4096)
+	for (uint64_t off = 0; off < bytes; off += 4096) {
 		p->base[off] = 0;
+		if (progress && off && off % POOL_PROGRESS_STEP == 0)
+			progress(off, bytes, arg);
+	}
 	if (!(flags & POOL_NO_LOCK)) {
 		if (mlock(p->base, bytes) < 0) {
 			ret = -ENOMEM;

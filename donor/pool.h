@@ -36,6 +36,16 @@ enum pool_flags {
  */
 int pool_create(uint64_t bytes, unsigned int flags, struct pool **out,
 		char *err, size_t errlen);
+/*
+ * The same, calling progress(done, total, arg) from the calling thread
+ * every POOL_PROGRESS_STEP bytes touched while the region is reserved (a
+ * large pool takes seconds per tens of GiB).
+ */
+#define POOL_PROGRESS_STEP (1ull << 30)
+typedef void (*pool_progress_fn)(uint64_t done, uint64_t total, void *arg);
+int pool_create_progress(uint64_t bytes, unsigned int flags,
+			 pool_progress_fn progress, void *arg,
+			 struct pool **out, char *err, size_t errlen);
 void pool_destroy(struct pool *p);
 
 /* Allocates a contiguous slab of size bytes (a multiple of POOL_CHUNK);

@@ -13,6 +13,7 @@
 #include "donor/serve.h"
 
 #include "common/log.h"
+#include "common/service.h"
 #include "rdma/handshake.h"
 
 #include <errno.h>
@@ -256,6 +257,9 @@ static int do_ready(struct dconn *c, const struct proto_hdr *h,
 			   "back",
 			   c->kind, c->sc.peer,
 			   (unsigned long long)b->reclaim.bytes, ret);
+		service_status("reclaim of %llu bytes: asked clients for %d "
+			       "slabs back",
+			       (unsigned long long)b->reclaim.bytes, ret);
 		return c->ops->reply(c, h, 0, NULL, 0);
 	default:
 		dconn_fail(c, h->id, EOPNOTSUPP, "unexpected opcode");

@@ -55,4 +55,9 @@ extern const struct donor_listener rdma_listener; /* rdma_server.c */
  * port tcp bound), NULL-terminated (donor/listeners.c). */
 extern const struct donor_listener *const donor_listeners[];
 
+struct prom;
+/* donor/metrics.c: the donor's metrics (arg: the struct donor) for
+ * metrics_http_start() (common/metrics_http.h); 0 or -errno. */
+int donor_metrics_render(struct prom *p, void *arg);
+
 #endif

@@ -47,6 +47,9 @@ struct donor {
 	struct slab_rec *slabs; /* per chunk */
 	uint64_t start_ms;
 	_Atomic uint64_t bytes_read, bytes_written;
+	_Atomic uint64_t reads, writes, io_refused, allocs, allocs_refused,
+		frees, evicts_asked, io_ns_sum;
+	_Atomic uint64_t io_hist[DONOR_IO_HIST];
 	_Atomic uint32_t caps;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -114,6 +117,7 @@ static unsigned int reclaim_locked(struct donor *d, uint64_t bytes)
 			s->conns->evict(s->conns, best_id,
 					d->cfg.evict_wait_ms);
 	}
+	atomic_fetch_add(&d->evicts_asked, asked);
 	return asked;
 }
 
@@ -471,9 +475,15 @@ int session_alloc(struct session *s, struct wire_slab *out)
 	if (!ret)
 		s->reserved++;
 	pthread_mutex_unlock(&d->lock);
-	if (ret)
+	if (ret) {
+		atomic_fetch_add(&d->allocs_refused, 1);
 		return ret;
+	}
 	ret = pool_alloc(d->pool, s->slab_size, &id);
+	if (ret)
+		atomic_fetch_add(&d->allocs_refused, 1);
+	else
+		atomic_fetch_add(&d->allocs, 1);
 	pthread_mutex_lock(&d->lock);
 	s->reserved--;
 	if (ret) {
@@ -518,8 +528,10 @@ int session_free(struct session *s, uint32_t slab)
 		ret = 0;
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (!ret)
+	if (!ret) {
 		pool_release(d->pool, slab, size);
+		atomic_fetch_add(&d->frees, 1);
+	}
 	pthread_rwlock_unlock(&s->io);
 	return ret;
 }
@@ -552,6 +564,7 @@ int session_io_begin(struct session *s, uint32_t slab, uint64_t off,
 	return 0; /* the lock stays held until session_io_end() */
 out_unlock:
 	pthread_rwlock_unlock(&s->io);
+	atomic_fetch_add_explicit(&d->io_refused, 1, memory_order_relaxed);
 	return ret;
 }
 
@@ -561,12 +574,62 @@ void session_io_end(struct session *s, uint32_t slab, uint64_t bytes_read,
 	struct donor *d = s->d;
 
 	pthread_rwlock_unlock(&s->io);
-	if (bytes_read)
+	if (bytes_read) {
 		atomic_fetch_add_explicit(&d->bytes_read, bytes_read,
 					  memory_order_relaxed);
-	if (bytes_written)
+		atomic_fetch_add_explicit(&d->reads, 1, memory_order_relaxed);
+	}
+	if (bytes_written) {
 		atomic_fetch_add_explicit(&d->bytes_written, bytes_written,
 					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->writes, 1, memory_order_relaxed);
+	}
+}
+
+const double donor_io_le_s[DONOR_IO_HIST - 1] = {
+	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+	0.001,	 0.0025,   0.005,   0.01,   0.1,
+};
+
+void donor_observe_io(struct donor *d, uint64_t ns)
+{
+	unsigned int b = 0;
+
+	while (b < DONOR_IO_HIST - 1 && (double)ns > donor_io_le_s[b] * 1e9)
+		b++;
+	atomic_fetch_add_explicit(&d->io_hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->io_ns_sum, ns, memory_order_relaxed);
+}
+
+void donor_metrics_get(struct donor *d, struct donor_metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->total_bytes = pool_total_bytes(d->pool);
+	m->free_bytes = pool_free_bytes(d->pool);
+	pthread_mutex_lock(&d->lock);
+	for (struct session *x = d->sessions; x; x = x->next)
+		m->sessions++;
+	m->conns = d->nconns;
+	for (uint32_t i = 0; i < pool_chunks(d->pool); i++)
+		m->evicting +=
+			atomic_load(&d->slabs[i].owner) && d->slabs[i].evicting;
+	m->host_avail_bytes = trend_last(&d->trend);
+	m->host_trend_bps = trend_slope(&d->trend);
+	m->refusing = d->refusing != 0;
+	pthread_mutex_unlock(&d->lock);
+	m->uptime_ms = now_ms() - d->start_ms;
+	m->bytes_read = atomic_load(&d->bytes_read);
+	m->bytes_written = atomic_load(&d->bytes_written);
+	m->reads = atomic_load(&d->reads);
+	m->writes = atomic_load(&d->writes);
+	m->io_refused = atomic_load(&d->io_refused);
+	m->allocs = atomic_load(&d->allocs);
+	m->allocs_refused = atomic_load(&d->allocs_refused);
+	m->frees = atomic_load(&d->frees);
+	m->evicts_asked = atomic_load(&d->evicts_asked);
+	for (unsigned int i = 0; i < DONOR_IO_HIST; i++)
+		m->io_hist[i] = atomic_load(&d->io_hist[i]);
+	m->io_ns_sum = atomic_load(&d->io_ns_sum);
 }
 
 const struct auth_ident *session_owner(const struct session *s)

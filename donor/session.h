@@ -143,6 +143,28 @@ unsigned int donor_reclaim(struct donor *d, uint64_t bytes);
  * PROTO_CAP_RDMA when no RDMA listener could start. */
 uint32_t donor_caps(struct donor *d);
 void donor_set_caps(struct donor *d, uint32_t caps);
+/* Upper bounds (seconds) of the buckets of the data request histogram
+ * (the last bucket, above the last bound, is open). */
+#define DONOR_IO_HIST 12
+extern const double donor_io_le_s[DONOR_IO_HIST - 1];
+
+/* The donor's counters and state, for its /metrics (donor/metrics.c). */
+struct donor_metrics {
+	uint64_t total_bytes, free_bytes, host_avail_bytes, uptime_ms;
+	int64_t host_trend_bps;
+	uint64_t bytes_read, bytes_written;
+	uint64_t reads, writes; /* TCP data requests served */
+	uint64_t io_refused;	/* data requests outside the sender's slabs */
+	uint64_t allocs, allocs_refused; /* ALLOC served, refused (full) */
+	uint64_t frees, evicts_asked;	 /* slabs freed, asked back (EVICT) */
+	unsigned int sessions, conns, evicting, refusing;
+	uint64_t io_hist[DONOR_IO_HIST]; /* per bucket, not cumulative */
+	uint64_t io_ns_sum;
+};
+void donor_metrics_get(struct donor *d, struct donor_metrics *m);
+/* A TCP READ or WRITE took ns from its header to its last byte. */
+void donor_observe_io(struct donor *d, uint64_t ns);
+
 /* Number of sessions (attached or in grace) and attached connections. */
 void donor_counts(struct donor *d, unsigned int *sessions, unsigned int *conns);
 

@@ -451,9 +451,11 @@ static int tc_io(struct dconn *dc, const struct proto_hdr *h,
 	struct tconn *c = (struct tconn *)dc;
 	uint8_t hdr[sizeof(struct wire_hdr)];
 	struct iovec iov[2];
+	uint64_t t0;
 	void *addr;
 	int ret;
 
+	t0 = mono_ns();
 	ret = session_io_begin(dc->s, io->slab, io->off, io->len, &addr);
 	if (ret) {
 		dconn_io_refused(dc, h, io, ret);
@@ -470,10 +472,14 @@ static int tc_io(struct dconn *dc, const struct proto_hdr *h,
 		iov[1] = (struct iovec){ addr, io->len };
 		ret = send_iov_flags(c->fd, iov, io->len ? 2 : 1, more_flag(c));
 		session_io_end(dc->s, io->slab, ret ? 0 : io->len, 0);
+		if (!ret)
+			donor_observe_io(c->srv->d, mono_ns() - t0);
 		return ret;
 	}
 	ret = in_read(c, addr, io->len, after_ms(MSG_TIMEOUT_MS));
 	session_io_end(dc->s, io->slab, 0, ret ? 0 : io->len);
+	if (!ret)
+		donor_observe_io(c->srv->d, mono_ns() - t0);
 	if (ret) {
 		log_warn("client %s: truncated write (%s); closing",
 			 dc->sc.peer,

@@ -3,6 +3,7 @@
 #include "fs/config.h"
 
 #include "common/cpu_latency.h"
+#include "common/log.h"
 #include "common/parse.h"
 #include "rdma/auth.h"
 
@@ -55,7 +56,8 @@ const struct opt_def fs_opt_defs[] = {
 	  NULL, "MS", "donor control calls time out after this" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
 	{ "verbose", 'v', OPT_BOOL, F(debug), "false", 0, 0, NULL, NULL,
-	  "log debug messages" },
+	  "log debug messages (log-level debug)" },
+	LOG_LEVEL_OPT(F(log_level)),
 	OPT_END,
 };
 
@@ -63,7 +65,8 @@ const char fs_usage_line[] =
 	"cnetmem [--config FILE] MOUNTPOINT [--donor HOST:PORT ...] "
 	"[--local-memory] [--size SIZE] [--replicas N] [--key-file FILE "
 	"[--key-name NAME] | --insecure] "
-	"[--backup PATH] [--transport tcp|rdma|auto] [-f] [-o OPTS]\n"
+	"[--backup PATH] [--transport tcp|rdma|auto] [--log-level LEVEL] [-f] "
+	"[-o OPTS] [--version]\n"
 	"       cnetmem SOURCE MOUNTPOINT -o OPTS   (as mount.fuse3 runs it)";
 
 /* The setting an -o item names ("key_file" and "key-file" alike), or NULL. */

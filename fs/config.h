@@ -45,6 +45,7 @@ struct fs_cfg {
 	long ctl_timeout_ms;
 	long cpu_latency_us; /* -1: no PM QoS request */
 	int debug;
+	int log_level; /* index into log_level_names (common/log.h) */
 };
 
 extern const struct opt_def fs_opt_defs[];

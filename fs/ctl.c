@@ -6,6 +6,7 @@
 #include "fs/ctl.h"
 
 #include "common/log.h"
+#include "common/service.h"
 #include "placement/pstore.h"
 
 #include <errno.h>
@@ -98,8 +99,13 @@ static void run(struct fsctl *c, const char *verb, const char *arg, char *res,
 		else
 			drain_result(ret, arg, "undrained", "", res, rlen);
 	} else {
+		service_status("draining donor %s", arg);
 		ret = pstore_donor_drain(c->ps, arg, FSCTL_SLICE_MS, err,
 					 sizeof(err));
+		if (ret != -ETIMEDOUT)
+			service_status("%s donor %s",
+				       ret ? "failed to drain" : "drained",
+				       arg);
 		drain_result(ret, arg, "drained", err, res, rlen);
 	}
 }

@@ -7,6 +7,7 @@
  */
 #include "fs/fs_priv.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "fs/ctl.h"
 
@@ -31,13 +32,25 @@ static void io_end(struct inode *in)
 	pthread_mutex_unlock(&in->lock);
 }
 
-static void count_size(atomic_ulong *hist, size_t bytes)
+static void count_size(atomic_ulong *hist, atomic_ullong *sum, size_t bytes)
 {
 	unsigned int b = 0;
 
-	for (size_t kib = bytes >> 10; kib > 1 && b < IO_HIST - 1; kib >>= 1)
+	while (b < IO_HIST - 1 && bytes > (size_t)1024 << b)
 		b++;
 	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(sum, bytes, memory_order_relaxed);
+}
+
+static void count_lat(atomic_ulong *hist, atomic_ullong *sum, uint64_t t0)
+{
+	uint64_t ns = mono_ns() - t0;
+	unsigned int b = 0;
+
+	while (b < LAT_HIST - 1 && ns > fs_lat_le_us[b] * 1000ull)
+		b++;
+	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(sum, ns, memory_order_relaxed);
 }
 
 /* ---- open and release ---- */
@@ -179,6 +192,7 @@ static void read_done(struct pstore_req *pr, int status)
 	struct cnmfs *fs = r->fs;
 
 	io_end(r->in);
+	count_lat(fs->read_lat, &fs->read_lat_ns, r->t0_ns);
 	if (status) {
 		reply_io_err(fs, r, OP_READ, status);
 	} else {
@@ -196,8 +210,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct inode *in = fs_inode_of(fs, ino);
 	struct stats_snap *snap;
 	unsigned int npages, holes = 0;
+	uint64_t first, t0 = mono_ns();
 	struct fsreq *r;
-	uint64_t first;
 
 	fs_count(fs, OP_READ);
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
@@ -219,8 +233,9 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > CNMFS_MAX_IO)
 		size = CNMFS_MAX_IO;
-	count_size(fs->read_kib, size);
+	count_size(fs->read_kib, &fs->read_kib_sum, size);
 	r = fs_req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
+	r->t0_ns = t0;
 	pthread_mutex_lock(&in->lock);
 	if ((uint64_t)off >= in->size) {
 		pthread_mutex_unlock(&in->lock);
@@ -360,6 +375,7 @@ static void write_finish(struct fsreq *r, int status)
 	if (status)
 		write_undo(r);
 	io_end(r->in);
+	count_lat(fs->write_lat, &fs->write_lat_ns, r->t0_ns);
 	if (status) {
 		reply_io_err(fs, r, OP_WRITE, status);
 	} else {
@@ -400,8 +416,8 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	unsigned int npages, mapped, head, end, last;
 	int ret = 0, rmw_first = 0, rmw_last = 0;
 	unsigned char *fresh;
+	uint64_t first, t0 = mono_ns();
 	struct fsreq *r;
-	uint64_t first;
 
 	fs_count(fs, OP_WRITE);
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
@@ -424,11 +440,12 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		fuse_reply_write(req, 0);
 		return;
 	}
-	count_size(fs->write_kib, size);
+	count_size(fs->write_kib, &fs->write_kib_sum, size);
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;
 	r = fs_req_get(fs, npages);
+	r->t0_ns = t0;
 	fresh = r->fresh;
 	memcpy(r->buf + head, data, size);
 

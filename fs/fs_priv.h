@@ -43,7 +43,8 @@
 #define FS_MAX_FILE   (1ull << 52)
 #define FS_MAX_INODES (1u << 20)
 #define STATS_INO     2
-#define IO_HIST	      10 /* 1 KiB .. 512 KiB */
+#define IO_HIST	      11 /* <= 1 KiB, <= 2 KiB, ... <= 512 KiB, more */
+#define LAT_HIST      12 /* <= 10 us, 25, 50 ... <= 100 ms, more */
 #define TIMEOUT	      1.0
 
 /* The FUSE ops the stats file counts; op_names[] (fs_stats.c) follows this
@@ -132,6 +133,7 @@ struct fsreq {
 	unsigned int npages;
 	uint64_t first;	      /* file page of lpn[0] (writes) */
 	uint64_t old_size;    /* file size before this write */
+	uint64_t t0_ns;	      /* read/write: when the request came in */
 	unsigned char *fresh; /* cap entries, writes: see map_for_write */
 	enum req_kind kind;
 	sem_t sem; /* RK_SYNC */
@@ -169,8 +171,14 @@ struct cnmfs {
 	struct opstat ops[OP_N];
 	atomic_ullong bytes_read, bytes_written;
 	atomic_ullong rmw_reads;
-	/* FUSE request sizes: bucket i counts [2^i, 2^(i+1)) KiB */
+	/* FUSE request sizes: bucket i counts sizes in (2^(i-1), 2^i] KiB,
+	 * bucket 0 up to 1 KiB, the last one all above 512 KiB */
 	atomic_ulong read_kib[IO_HIST], write_kib[IO_HIST];
+	atomic_ullong read_kib_sum, write_kib_sum; /* bytes, over the same */
+	/* reads and writes through the page store, arrival to reply: bucket
+	 * i counts times up to fs_lat_le_us[i], the last one longer */
+	atomic_ulong read_lat[LAT_HIST], write_lat[LAT_HIST];
+	atomic_ullong read_lat_ns, write_lat_ns; /* sums */
 	atomic_int open_files; /* open handles of files and directories */
 };
 
@@ -239,6 +247,9 @@ void fs_req_put(struct cnmfs *fs, struct fsreq *r);
 /* Runs one page-store request on r and waits for it; its status. */
 int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	       const uint64_t *lpn, unsigned int n, void *buf);
+
+/* fs_stats.c: upper bounds of the latency histograms, microseconds */
+extern const unsigned int fs_lat_le_us[LAT_HIST - 1];
 
 /* ---- fs_dir.c: FUSE ops on names and directories ---- */
 

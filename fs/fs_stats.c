@@ -20,6 +20,10 @@ static const char *const op_names[OP_N] = {
 	"fallocate", "lseek",	"xattr",
 };
 
+const unsigned int fs_lat_le_us[LAT_HIST - 1] = {
+	10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000,
+};
+
 struct stats_snap *fs_stats_snapshot(struct cnmfs *fs)
 {
 	struct stats_snap *s = NULL;
@@ -95,14 +99,43 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 	for (int h = 0; h < 2; h++) {
 		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
 
+		/* counts[i] holds sizes up to le[i] KiB (and above
+		 * le[i-1]); the last count, everything above; sum_bytes,
+		 * the sizes added up */
 		if (!ret)
-			ret = jput(buf, len, &pos, ",\"%s\":[",
+			ret = jput(buf, len, &pos, ",\"%s\":{\"le\":[",
 				   h ? "write_kib" : "read_kib");
+		for (int i = 0; !ret && i < IO_HIST - 1; i++)
+			ret = jput(buf, len, &pos, "%s%d", i ? "," : "",
+				   1 << i);
+		if (!ret)
+			ret = jput(buf, len, &pos, "],\"counts\":[");
 		for (int i = 0; !ret && i < IO_HIST; i++)
 			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
 				   atomic_load(&hist[i]));
 		if (!ret)
-			ret = jput(buf, len, &pos, "]");
+			ret = jput(buf, len, &pos, "],\"sum_bytes\":%llu}",
+				   atomic_load(h ? &fs->write_kib_sum
+						 : &fs->read_kib_sum));
+	}
+	for (int h = 0; h < 2; h++) {
+		atomic_ulong *hist = h ? fs->write_lat : fs->read_lat;
+
+		if (!ret)
+			ret = jput(buf, len, &pos, ",\"%s\":{\"le\":[",
+				   h ? "write_latency_us" : "read_latency_us");
+		for (int i = 0; !ret && i < LAT_HIST - 1; i++)
+			ret = jput(buf, len, &pos, "%s%u", i ? "," : "",
+				   fs_lat_le_us[i]);
+		if (!ret)
+			ret = jput(buf, len, &pos, "],\"counts\":[");
+		for (int i = 0; !ret && i < LAT_HIST; i++)
+			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
+				   atomic_load(&hist[i]));
+		if (!ret)
+			ret = jput(buf, len, &pos, "],\"sum_ns\":%llu}",
+				   atomic_load(h ? &fs->write_lat_ns
+						 : &fs->read_lat_ns));
 	}
 	if (!ret && fs->ps) {
 		ret = jput(buf, len, &pos, ",");

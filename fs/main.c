@@ -4,9 +4,10 @@
  *
  * Start-up order matters: options and the mountpoint are checked first
  * (clear error, exit 1); then, unless --foreground, the process forks and
- * the parent waits on a pipe until the child has connected to its donors
- * and mounted, so that the exit status tells mount(8) whether it worked and
- * nothing is left mounted after a failure. The child protects itself
+ * the parent waits (common/service.h) until the child has connected to its
+ * donors and mounted, so that the exit status tells mount(8) whether it
+ * worked and nothing is left mounted after a failure. Under a Type=notify
+ * unit (--foreground) systemd gets READY=1 once mounted. The child protects itself
  * (mlockall, PR_SET_IO_FLUSHER, oom_score_adj -1000) before any thread or
  * pool exists.
  *
@@ -18,6 +19,7 @@
 #include "common/cpu_latency.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/service.h"
 #include "fs/config.h"
 #include "fs/fs.h"
 #include "placement/pstore.h"
@@ -164,40 +166,6 @@ static int make_absolute(const char *name, char **path)
 	return 0;
 }
 
-/* Parent side of the start-up pipe: exit with what the child reports. */
-static int wait_child(int fd)
-{
-	char status = 1;
-
-	if (read(fd, &status, 1) != 1)
-		status = 1; /* the child died before mounting */
-	return status;
-}
-
-static void tell_parent(int *fd, char status)
-{
-	if (*fd < 0)
-		return;
-	if (write(*fd, &status, 1) != 1) {
-		/* the parent is gone; nothing to tell */
-	}
-	close(*fd);
-	*fd = -1;
-}
-
-static void detach_stdio(void)
-{
-	int fd = open("/dev/null", O_RDWR);
-
-	if (fd < 0)
-		return;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-}
-
 static enum xport_kind kind_of(const struct fs_cfg *c)
 {
 	if (c->local_memory)
@@ -258,8 +226,7 @@ static int fuse_argv(const struct fs_cfg *c, const char *source,
 	return 0;
 }
 
-static int run(struct fs_cfg *c, const char *mp, const char *source,
-	       int *pipefd)
+static int run(struct fs_cfg *c, const char *mp, const char *source)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct cnmfs_params fp = { 0 };
@@ -352,11 +319,8 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	log_notice("mounted %s: %s, %s capacity", mp,
 		   c->local_memory ? "local memory" : "donors",
 		   format_size(c->size, err, sizeof(err)));
-	tell_parent(pipefd, 0);
-	if (!c->foreground) {
-		detach_stdio();
-		log_to_syslog("cnetmem");
-	}
+	snprintf(err, sizeof(err), "mounted %s", mp);
+	service_ready("cnetmem", err);
 
 	/* the main thread and the FUSE workers it starts take them */
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
@@ -375,6 +339,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	if (ret)
 		log_warn("mount %s: session loop ended with %d", mp, ret);
 	ret = 0;
+	service_stopping();
 out_unmount:
 	fuse_session_unmount(g_se);
 	log_notice("unmounted %s", mp);
@@ -400,11 +365,10 @@ int main(int argc, char **argv)
 {
 	const char *pos[3], *mountpoint = NULL, *source = NULL;
 	char *mp = NULL;
-	int npos = 0, ret, nargc, pipefd[2] = { -1, -1 };
+	int npos = 0, ret, nargc, status = 1;
 	struct fs_cfg cfg;
 	struct opts o;
 	char **nargv;
-	pid_t pid;
 
 	memset(&cfg, 0, sizeof(cfg));
 	if (fs_cfg_rewrite_argv(argc, argv, &nargv, &nargc)) {
@@ -428,8 +392,7 @@ int main(int argc, char **argv)
 	}
 	if (npos == 2)
 		source = pos[0];
-	if (cfg.debug)
-		log_set_level(LOG_DEBUG);
+	log_set_level(cfg.debug ? LOG_DEBUG : log_level_of(cfg.log_level));
 	if (check_mountpoint(mountpoint) || auth_init()) {
 		ret = 1;
 		goto out_opts;
@@ -454,30 +417,23 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	if (!cfg.foreground) {
-		if (pipe(pipefd)) {
-			log_err("pipe: %s", strerror(errno));
+		ret = service_fork(&status);
+		if (ret < 0) {
+			log_err("fork: %s", strerror(-ret));
 			ret = 1;
 			goto out_opts;
 		}
-		pid = fork();
-		if (pid < 0) {
-			log_err("fork: %s", strerror(errno));
-			ret = 1;
+		if (ret == 1) { /* the parent, with the child's word */
+			ret = status;
 			goto out_opts;
 		}
-		if (pid > 0) {
-			close(pipefd[1]);
-			ret = wait_child(pipefd[0]);
-			goto out_opts;
-		}
-		close(pipefd[0]);
-		setsid();
 		if (chdir("/")) {
 			/* stay where we are */
 		}
 	}
-	ret = run(&cfg, mp, source, &pipefd[1]) ? 1 : 0;
-	tell_parent(&pipefd[1], ret);
+	ret = run(&cfg, mp, source) ? 1 : 0;
+	if (ret)
+		service_failed(ret);
 out_opts:
 	free(mp);
 	opts_free(&o);

@@ -143,9 +143,12 @@ int pstore_donor_undrain(struct pstore *ps, const char *addr);
 
 /*
  * Writes the store's state as JSON members (no enclosing braces):
- * "slab_size", "replicas", "slabs", "donors": [{addr, transport, state,
- * slabs, bytes_read, bytes_written, latency_us, ops_per_post histogram,
- * ...}], "backup". Returns the length, or -ENOSPC if buf is too small.
+ * "slab_size", "replicas", "slabs", "degraded_slabs", "lost_pages" (pages
+ * whose every copy was lost), "degraded_ms" (how long some slab has had
+ * fewer than R live copies), "donors": [{addr, transport, state, slabs,
+ * bytes_read, bytes_written, latency_us, restarts, histograms
+ * {"le": [upper bounds], "counts": [one more than bounds]}, ...}],
+ * "backup". Returns the length, or -ENOSPC if buf is too small.
  */
 int pstore_json(struct pstore *ps, char *buf, size_t len);
 

@@ -90,6 +90,7 @@ struct ps_slab {
 	uint32_t wios;	/* write runs past the fence check, in flight */
 	bool repairing; /* the repair thread owns a filling replica */
 	bool fence;	/* repair copies a chunk: new writes wait */
+	bool lost;	/* its last copy was lost: counted in lost_pages */
 	struct ps_rep rep[PS_MAX_COPIES];
 	/* protected by ps->ifl[slab % PS_NIFL] */
 	struct ps_run *ifl_head, *ifl_tail; /* in-flight writes, oldest first */
@@ -116,6 +117,7 @@ struct ps_donor {
 	uint64_t uptime_ms;	  /* its uptime at the last QUERY; tick only */
 	unsigned int silent;	  /* QUERYs in a row unanswered; tick only */
 	unsigned int kept_logged; /* kept copies last logged; tick only */
+	uint32_t restarts;	  /* restarts seen (younger uptime) */
 };
 
 struct ps_run {
@@ -183,6 +185,12 @@ struct pstore {
 	} * owed;
 	uint32_t nowed, owed_cap;
 	bool free_pending; /* protected by lock: a slab may be freed */
+	/* protected by lock: pages whose every copy was lost (a donor came
+	 * back without them and no other copy or backup had them) */
+	uint64_t lost_pages;
+	/* protected by lock: since when some slab has had fewer than R live
+	 * copies without a break (tick), 0 while none has */
+	uint64_t degraded_since_ns;
 	struct ps_run
 		*parked; /* protected by lock: reads waiting for a donor */
 	uint64_t io_timeout_ns;
@@ -235,6 +243,10 @@ void ps_deadline_in(struct timespec *ts, long ms);
 uint64_t ps_rand(void *arg);
 /* A new slab on donor slot di, written to rep; 0 or -errno. No lock held. */
 int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep);
+
+/* pstore_stats.c: READY slabs with fewer than R live copies (a copy on a
+ * donor that is down does not count); under ps->lock */
+uint32_t ps_degraded_slabs(struct pstore *ps);
 
 /* pstore_tick.c: the tick thread, started by pstore_open() */
 void *ps_tick_main(void *arg);

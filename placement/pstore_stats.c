@@ -10,6 +10,7 @@
  */
 #include "placement/pstore.h"
 
+#include "common/clock.h"
 #include "placement/backup.h"
 #include "placement/pstore_priv.h"
 
@@ -64,12 +65,17 @@ static void jstr(struct jbuf *j, const char *s)
 	jp(j, "\"");
 }
 
+/* A transport histogram: bucket i counts integers in [2^i, 2^(i+1)), so
+ * its upper bound is le[i] = 2^(i+1) - 1; the last count is open-ended. */
 static void jhist(struct jbuf *j, const char *name, const uint64_t *h)
 {
-	jp(j, ",\"%s\":[", name);
+	jp(j, ",\"%s\":{\"le\":[", name);
+	for (unsigned int i = 0; i < XPORT_HIST - 1; i++)
+		jp(j, "%s%u", i ? "," : "", (2u << i) - 1);
+	jp(j, "],\"counts\":[");
 	for (unsigned int i = 0; i < XPORT_HIST; i++)
 		jp(j, "%s%" PRIu64, i ? "," : "", h[i]);
-	jp(j, "]");
+	jp(j, "]}");
 }
 
 static const char *state_name(enum xport_state s)
@@ -87,44 +93,62 @@ static const char *state_name(enum xport_state s)
 	return "unknown";
 }
 
-int pstore_json(struct pstore *ps, char *buf, size_t len)
+uint32_t ps_degraded_slabs(struct pstore *ps)
 {
-	struct jbuf j = { buf, len, 0, false };
-	uint32_t held[PS_MAX_DONORS];
-	uint32_t slabs = 0, degraded = 0;
-	unsigned int nd = ps->ndonors;
-	uint64_t used;
+	uint32_t degraded = 0;
 
-	if (!buf || !len)
-		return -ENOSPC;
-	buf[0] = '\0';
-	pthread_mutex_lock(&ps->lock);
-	used = ps->used;
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_slab *sl = &ps->slabs[s];
 		unsigned int live = 0;
 
 		if (sl->state != SLAB_READY)
 			continue;
-		slabs++;
-		/* a copy on a donor that is down does not count */
 		for (unsigned int k = 0; k < sl->nrep; k++)
 			live += !sl->rep[k].stale && !sl->rep[k].filling &&
 				atomic_load(&ps->donors[sl->rep[k].donor].up);
 		if (live < ps->replicas)
 			degraded++;
 	}
-	for (unsigned int i = 0; i < nd; i++)
+	return degraded;
+}
+
+int pstore_json(struct pstore *ps, char *buf, size_t len)
+{
+	struct jbuf j = { buf, len, 0, false };
+	uint32_t held[PS_MAX_DONORS], restarts[PS_MAX_DONORS];
+	uint32_t slabs = 0, degraded;
+	unsigned int nd = ps->ndonors;
+	uint64_t used, lost, since, degraded_ms = 0;
+
+	if (!buf || !len)
+		return -ENOSPC;
+	buf[0] = '\0';
+	pthread_mutex_lock(&ps->lock);
+	used = ps->used;
+	for (uint32_t s = 0; s < ps->nslabs; s++)
+		slabs += ps->slabs[s].state == SLAB_READY;
+	degraded = ps_degraded_slabs(ps);
+	lost = ps->lost_pages;
+	since = ps->degraded_since_ns;
+	for (unsigned int i = 0; i < nd; i++) {
 		held[i] = ps->donors[i].slabs;
+		restarts[i] = ps->donors[i].restarts;
+	}
 	pthread_mutex_unlock(&ps->lock);
+	/* the tick sets since once a second: a degraded state it has not
+	 * seen yet is 0 ms old */
+	if (degraded && since)
+		degraded_ms = (mono_ns() - since) / 1000000;
 
 	jp(&j,
 	   "\"slab_size\":%" PRIu64 ",\"replicas\":%u,\"pages_total\":%" PRIu64
 	   ",\"pages_used\":%" PRIu64 ",\"slabs\":%" PRIu32
 	   ",\"degraded_slabs\":%" PRIu32 ",\"repaired_slabs\":%" PRIu64
-	   ",\"migrated_slabs\":%" PRIu64 ",\"donors\":[",
+	   ",\"migrated_slabs\":%" PRIu64 ",\"lost_pages\":%" PRIu64
+	   ",\"degraded_ms\":%" PRIu64 ",\"donors\":[",
 	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
-	   atomic_load(&ps->repaired), atomic_load(&ps->migrated));
+	   atomic_load(&ps->repaired), atomic_load(&ps->migrated), lost,
+	   degraded_ms);
 	for (unsigned int i = 0; i < nd; i++) {
 		struct ps_donor *d = &ps->donors[i];
 		struct xport_stats st = { .kind = d->kind };
@@ -149,11 +173,12 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		   ",\"latency_us\":%.1f,\"ios\":%" PRIu64 ",\"ops\":%" PRIu64
 		   ",\"posts\":%" PRIu64 ",\"write_ops\":%" PRIu64
 		   ",\"write_posts\":%" PRIu64 ",\"errors\":%" PRIu64
-		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64,
+		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64
+		   ",\"restarts\":%" PRIu32,
 		   xport_kind_name(st.kind), state, held[i], st.bytes_read,
 		   st.bytes_written, (double)atomic_load(&d->lat_ns) / 1000.0,
 		   st.ios, st.ops, st.posts, st.write_ops, st.write_posts,
-		   st.errors, st.timeouts, st.reconnects);
+		   st.errors, st.timeouts, st.reconnects, restarts[i]);
 		jhist(&j, "ops_per_post", st.ops_per_post);
 		jhist(&j, "kib_per_op", st.kib_per_op);
 		jp(&j, "}");

@@ -55,6 +55,7 @@ static void free_empty_slabs(struct pstore *ps)
 		}
 		sl->nrep = 0;
 		sl->backup = false;
+		sl->lost = false;
 		sl->state = SLAB_EMPTY;
 		pthread_cond_broadcast(&ps->slab_cv);
 	}
@@ -74,6 +75,18 @@ static bool served_elsewhere(struct pstore *ps, const struct ps_slab *sl,
 	return false;
 }
 
+/* Some copy of sl holds its data (up or not), or the backup does; under
+ * ps->lock. */
+static bool slab_has_copy(const struct ps_slab *sl)
+{
+	if (sl->backup)
+		return true;
+	for (unsigned int j = 0; j < sl->nrep; j++)
+		if (!sl->rep[j].stale && !sl->rep[j].filling)
+			return true;
+	return false;
+}
+
 /*
  * Marks the copies on donor di stale, so the repair thread rebuilds them
  * elsewhere; returns how many were live, and in *kept how many live ones
@@ -87,7 +100,8 @@ static bool served_elsewhere(struct pstore *ps, const struct ps_slab *sl,
 static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
 				   bool gone, unsigned int *kept)
 {
-	unsigned int n = 0;
+	unsigned int n = 0, lost_slabs = 0;
+	uint64_t lost_pages = 0;
 
 	*kept = 0;
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
@@ -109,7 +123,17 @@ static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
 			r->stale = true;
 			r->lost |= gone;
 		}
+		if (gone && !sl->lost && !slab_has_copy(sl)) {
+			sl->lost = true;
+			ps->lost_pages += sl->used;
+			lost_slabs++;
+			lost_pages += sl->used;
+		}
 	}
+	if (lost_slabs)
+		log_err("donor %s: %u slabs had their only copy there: %" PRIu64
+			" pages lost (reads of them fail)",
+			ps->donors[di].addr, lost_slabs, lost_pages);
 	pthread_cond_broadcast(&ps->repair_cv);
 	return n;
 }
@@ -200,10 +224,11 @@ static void refresh_donors(struct pstore *ps)
 			 * before it is used again (see on_event): while it is
 			 * not up no slab is allocated or freed there, so its
 			 * count and ours agree. */
-			if (st.uptime_ms < d->uptime_ms)
+			if (st.uptime_ms < d->uptime_ms) {
+				d->restarts++;
 				came_back_empty(ps, i, "restarted");
-			else if (checking && (d->slabs || owes(ps, i)) &&
-				 !st.session_slabs)
+			} else if (checking && (d->slabs || owes(ps, i)) &&
+				   !st.session_slabs)
 				came_back_empty(ps, i,
 						"our session there expired");
 			d->uptime_ms = st.uptime_ms;
@@ -241,6 +266,10 @@ void *ps_tick_main(void *arg)
 		}
 		if (mono_ns() >= next) {
 			refresh_donors(ps);
+			if (!ps_degraded_slabs(ps))
+				ps->degraded_since_ns = 0;
+			else if (!ps->degraded_since_ns)
+				ps->degraded_since_ns = mono_ns();
 			if (ps->parked) {
 				pthread_mutex_unlock(&ps->lock);
 				ps_parked_retry(ps);

@@ -453,6 +453,148 @@ case_client_over_quota_refused_while_another_allocates() {
 	grep -q 'identity a is at its quota of 2097152 bytes' "$log"
 	tc d --key-file "$CNM_TMP/b.key" --key-name b alloc 8 >/dev/null
 	finish d
+# bg_donor NAME ARGS...: cnetmem-donor in the background (no --foreground),
+# its stderr in NAME.log; registers the daemon's pid for the cleanup
+bg_donor() {
+	local name=$1 rc=0 pid
+	shift
+	"$CNM_DONOR_BIN" --listen 127.0.0.1:0 --port-file "$CNM_TMP/$name.port" \
+		--key-file "$CNM_KEY" "$@" 2>>"$CNM_TMP/$name.log" || rc=$?
+	echo "$name" >>"$CNM_TMP/.donors"
+	pid=$(pgrep -f -- "--port-file $CNM_TMP/$name.port" || true)
+	echo "$pid" >"$CNM_TMP/$name.pid"
+	return "$rc"
+}
+
+case_background_start_fails_with_message_and_status_when_memory_is_short() {
+	local rc=0
+	printf 'MemAvailable: 100000 kB\n' >"$CNM_TMP/meminfo"
+	bg_donor d --memory 256M --meminfo-file "$CNM_TMP/meminfo" || rc=$?
+	[ "$rc" = 1 ] || { cnm_log "exit status $rc, want 1"; exit 1; }
+	grep -q 'memory: 256M asked for, but the host has only' \
+		"$(cnm_donor_log d)"
+	[ -z "$(cnm_donor_pid d)" ] || { cnm_log "a process was left"; exit 1; }
+}
+
+case_background_start_fails_with_message_and_status_when_port_is_taken() {
+	local rc=0
+	cnm_start_donor d1
+	"$CNM_DONOR_BIN" --listen "127.0.0.1:$(cnm_donor_port d1)" \
+		--memory 16M --key-file "$CNM_KEY" 2>"$CNM_TMP/out" || rc=$?
+	[ "$rc" = 1 ] || { cnm_log "exit status $rc, want 1"; exit 1; }
+	grep -q 'Address already in use' "$CNM_TMP/out"
+	finish d1
+}
+
+case_background_start_returns_once_serving_and_keeps_logging() {
+	local pid i
+	bg_donor d --memory 16M
+	pid=$(cnm_donor_pid d)
+	# the parent returned only once the child served: no waiting here
+	[ -n "$pid" ] && kill -0 "$pid"
+	[ -s "$CNM_TMP/d.port" ]
+	tc d hello
+	kill -TERM "$pid"
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	! kill -0 "$pid" 2>/dev/null
+	: >"$CNM_TMP/d.pid"
+	# without /dev/log the logs of the daemon stay on its stderr
+	if [ ! -S /dev/log ]; then
+		grep -q 'notice: donor: signal 15, shutting down' \
+			"$(cnm_donor_log d)"
+	fi
+	cnm_fail_on_log_errors "$(cnm_donor_log d)"
+}
+
+case_journal_stream_gets_syslog_priority_prefixes() {
+	local out=$CNM_TMP/journal rc=0
+	: >"$out"
+	printf 'MemAvailable: 100000 kB\n' >"$CNM_TMP/meminfo"
+	JOURNAL_STREAM=$(stat -c '%d:%i' "$out") "$CNM_DONOR_BIN" \
+		--foreground --listen 127.0.0.1:0 --memory 256M \
+		--key-file "$CNM_KEY" \
+		--meminfo-file "$CNM_TMP/meminfo" 2>>"$out" || rc=$?
+	[ "$rc" = 1 ]
+	grep -q '^<3>error: donor: memory: 256M asked for' "$out"
+	# a stderr that is not the journal's stream gets no prefix
+	JOURNAL_STREAM=1:1 "$CNM_DONOR_BIN" --foreground \
+		--listen 127.0.0.1:0 --memory 256M --key-file "$CNM_KEY" \
+		--meminfo-file "$CNM_TMP/meminfo" 2>"$CNM_TMP/plain" || true
+	grep -q '^error: donor: memory' "$CNM_TMP/plain"
+}
+
+case_sd_notify_ready_status_and_stopping() {
+	local sock=$CNM_TMP/notify msgs=$CNM_TMP/notify.msgs lpid
+	python3 "$SOURCE_ROOT/tests/lib/notify_socket.py" "$sock" "$msgs" &
+	lpid=$!
+	echo notify >>"$CNM_TMP/.donors"
+	echo "$lpid" >"$CNM_TMP/notify.pid"
+	cnm_wait_for_file "$msgs" 10 "$lpid"
+	NOTIFY_SOCKET=$sock cnm_start_donor d --memory 16M
+	cnm_wait_for_log "$msgs" '^READY=1 \| STATUS=serving 16M on 127.0.0.1:'
+	grep -q '^STATUS=reserving memory: 16M' "$msgs"
+	cnm_stop_donor d
+	cnm_wait_for_log "$msgs" '^STOPPING=1'
+	kill -TERM "$lpid"
+	wait "$lpid" || true
+	: >"$CNM_TMP/notify.pid"
+	cnm_fail_on_log_errors "$(cnm_donor_log d)"
+}
+
+case_version_and_every_help_work() {
+	local v sub
+	v=$(sed -n "s/^[[:space:]]*version : '\(.*\)',/\1/p" \
+		"$SOURCE_ROOT/meson.build")
+	[ "$("$CNM_DONOR_BIN" --version)" = "cnetmem-donor $v" ]
+	[ "$("$BUILD_ROOT/fs/cnetmem" --version)" = "cnetmem $v" ]
+	[ "$("$CTL" --version)" = "cnetmemctl $v" ]
+	"$CNM_DONOR_BIN" --help | grep -q -- '--log-level'
+	"$BUILD_ROOT/fs/cnetmem" --help | grep -q -- '--log-level'
+	for sub in $("$CTL" --help | sed -n 's/^  \([a-z-]*\).*/\1/p'); do
+		"$CTL" "$sub" --help | grep -q "^usage: cnetmemctl $sub" || {
+			cnm_log "cnetmemctl $sub --help failed"
+			exit 1
+		}
+	done
+}
+
+case_metrics_endpoint_counts_what_clients_did() {
+	local mport
+	command -v promtool >/dev/null || cnm_skip "no promtool (prometheus)"
+	cnm_start_donor d --memory 32M --metrics-listen 127.0.0.1:0
+	mport=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/.*|\1|p' \
+		"$(cnm_donor_log d)")
+	[ -n "$mport" ] || { cnm_log "no metrics port logged"; exit 1; }
+	tc d fill 1 2 >/dev/null
+	curl -sf "http://127.0.0.1:$mport/metrics" >"$CNM_TMP/m.prom"
+	promtool check metrics <"$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_memory_bytes 33554432$' "$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_written_bytes_total 2097152$' "$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_slab_allocations_total [1-9]' "$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_requests_total{op="write"} [1-9]' \
+		"$CNM_TMP/m.prom"
+	grep -q '^cnetmem_donor_request_duration_seconds_count [1-9]' \
+		"$CNM_TMP/m.prom"
+	# anything but GET /metrics is refused
+	[ "$(curl -s -o /dev/null -w '%{http_code}' \
+		"http://127.0.0.1:$mport/")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+		"http://127.0.0.1:$mport/metrics")" = 405 ]
+	finish d
+}
+
+case_metrics_listen_taken_fails_the_start() {
+	local rc=0
+	cnm_start_donor d1
+	"$CNM_DONOR_BIN" --foreground --listen 127.0.0.1:0 --memory 16M \
+		--key-file "$CNM_KEY" --metrics-listen "127.0.0.1:$(cnm_donor_port d1)" \
+		2>"$CNM_TMP/out" || rc=$?
+	[ "$rc" = 1 ]
+	grep -q 'metrics-listen 127.0.0.1:[0-9]*: cannot serve' "$CNM_TMP/out"
+	finish d1
 }
 
 case=$1

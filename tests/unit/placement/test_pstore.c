@@ -676,7 +676,9 @@ START_TEST(json_names_every_donor_and_refuses_a_short_buffer)
 	ck_assert_ptr_nonnull(strstr(json, "\"slabs\":1,"));
 	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:a\""));
 	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:c\""));
-	ck_assert_ptr_nonnull(strstr(json, "\"ops_per_post\":["));
+	ck_assert_ptr_nonnull(
+		strstr(json, "\"ops_per_post\":{\"le\":[1,3,7,15,"));
+	ck_assert_ptr_nonnull(strstr(json, "\"lost_pages\":0,"));
 	ck_assert_ptr_nonnull(strstr(json, "\"write_posts\":"));
 	ck_assert_ptr_nonnull(strstr(json, "\"backup\":null"));
 	ck_assert_int_eq(pstore_json(ps, json, 40), -ENOSPC);
