@@ -453,6 +453,8 @@ case_client_over_quota_refused_while_another_allocates() {
 	grep -q 'identity a is at its quota of 2097152 bytes' "$log"
 	tc d --key-file "$CNM_TMP/b.key" --key-name b alloc 8 >/dev/null
 	finish d
+}
+
 # bg_donor NAME ARGS...: cnetmem-donor in the background (no --foreground),
 # its stderr in NAME.log; registers the daemon's pid for the cleanup
 bg_donor() {
