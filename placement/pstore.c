@@ -96,7 +96,8 @@ void ps_donor_put(struct ps_donor *d)
 
 bool ps_donor_takes_slabs(struct ps_donor *d)
 {
-	return atomic_load(&d->up) && atomic_load(&d->dstate) == PS_D_ACTIVE;
+	return atomic_load(&d->up) && atomic_load(&d->dstate) == PS_D_ACTIVE &&
+	       !atomic_load(&d->faulty);
 }
 
 /* Gives copy rslab back to d; -ENOTCONN without a call when d is down (a
@@ -170,6 +171,50 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 		ret = ps_free_copy(d, rslab);
 		pthread_mutex_lock(&ps->lock);
 	}
+}
+
+/* Under ps->lock: copies on donor di that another live copy (or the
+ * backup) can stand in for become stale, so the repair thread rebuilds
+ * them elsewhere; sole copies stay readable (every page is checked). */
+static void donor_drop_copies(struct pstore *ps, unsigned int di)
+{
+	for (uint32_t s = 0; s < ps->nslabs; s++) {
+		struct ps_slab *sl = &ps->slabs[s];
+		unsigned int others = sl->backup ? 1 : 0;
+
+		if (sl->state != SLAB_READY)
+			continue;
+		for (unsigned int k = 0; k < sl->nrep; k++)
+			others += sl->rep[k].donor != di && !sl->rep[k].stale &&
+				  !sl->rep[k].filling;
+		for (unsigned int k = 0; k < sl->nrep && others; k++)
+			if (sl->rep[k].donor == di)
+				sl->rep[k].stale = true;
+	}
+	pthread_cond_broadcast(&ps->repair_cv);
+}
+
+void ps_bad_pages(struct pstore *ps, uint32_t s, const struct ps_rep *rep,
+		  unsigned int n, uint64_t lpn)
+{
+	struct ps_donor *d = &ps->donors[rep->donor];
+	uint64_t total = atomic_fetch_add(&d->bad_pages, n) + n;
+
+	LOG_RATELIMITED(LOG_ERR,
+			"donor %s: slab %" PRIu32
+			": %u page(s) from page %" PRIu64
+			" failed the integrity check (%" PRIu64 " so far)",
+			d->addr, rep->rslab, n, lpn, total);
+	(void)s;
+	if (total < PS_FAULTY_AFTER || atomic_exchange(&d->faulty, true))
+		return;
+	log_err("donor %s: faulty: %" PRIu64 " pages failed their integrity "
+		"check; no new slab goes there, its copies are rebuilt "
+		"elsewhere",
+		d->addr, total);
+	pthread_mutex_lock(&ps->lock);
+	donor_drop_copies(ps, rep->donor);
+	pthread_mutex_unlock(&ps->lock);
 }
 
 /* Submits io to d; the io's done() must call ps_donor_put(d). */
@@ -263,12 +308,9 @@ static void slab_io_done(struct pstore *ps, uint32_t s, bool write)
 
 /* ------------------------------------------------------ in-flight table */
 
-static void ifl_add(struct pstore *ps, struct ps_run *run)
+/* Under ps->ifl[slab % PS_NIFL]. */
+static void ifl_link(struct ps_slab *sl, struct ps_run *run)
 {
-	struct ps_slab *sl = &ps->slabs[run->slab];
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-
-	pthread_mutex_lock(l);
 	run->next = NULL;
 	run->prev = sl->ifl_tail;
 	if (sl->ifl_tail)
@@ -276,7 +318,75 @@ static void ifl_add(struct pstore *ps, struct ps_run *run)
 	else
 		sl->ifl_head = run;
 	sl->ifl_tail = run;
+}
+
+static void ifl_add(struct pstore *ps, struct ps_run *run)
+{
+	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
+
+	pthread_mutex_lock(l);
+	ifl_link(&ps->slabs[run->slab], run);
 	pthread_mutex_unlock(l);
+}
+
+/* Whether an in-flight write of sl covers a page of [lpn, lpn+n); under
+ * ps->ifl[slab % PS_NIFL]. */
+static bool ifl_overlaps(const struct ps_slab *sl, uint64_t lpn, unsigned int n)
+{
+	for (const struct ps_run *w = sl->ifl_head; w; w = w->next)
+		if (w->lpn < lpn + n && lpn < w->lpn + w->npages)
+			return true;
+	return false;
+}
+
+/*
+ * Sealed store: makes run the page's next version and puts it on the
+ * in-flight list in one step, so a read sees either the old version (and
+ * the old data) or this write's buffer. Waits first for in-flight writes
+ * overlapping run (two writes of a page reach every copy in version
+ * order); seals the buffer in place. -EIO when a page used up its
+ * versions (2^31 writes).
+ */
+static int ifl_add_sealed(struct pstore *ps, struct ps_run *run)
+{
+	unsigned int st = run->slab % PS_NIFL;
+	struct ps_slab *sl = &ps->slabs[run->slab];
+	pthread_mutex_t *l = &ps->ifl[st];
+	int ret = 0;
+
+	pthread_mutex_lock(l);
+	while (ifl_overlaps(sl, run->lpn, run->npages))
+		pthread_cond_wait(&ps->ifl_cv[st], l);
+	for (unsigned int i = 0; i < run->npages; i++) {
+		uint32_t v = atomic_load_explicit(&ps->ver[run->lpn + i],
+						  memory_order_relaxed);
+
+		if ((v & PS_VER_COUNT) == PS_VER_COUNT) {
+			LOG_RATELIMITED(LOG_ERR,
+					"pstore: page %" PRIu64
+					": 2^31 writes, no version left; "
+					"write it to a new file",
+					run->lpn + i);
+			ret = -EIO;
+			goto out_unlock;
+		}
+	}
+	for (unsigned int i = 0; i < run->npages; i++) {
+		_Atomic uint32_t *vp = &ps->ver[run->lpn + i];
+		uint32_t v = (atomic_load_explicit(vp, memory_order_relaxed) &
+			      PS_VER_COUNT) +
+			     1;
+		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
+
+		run->ver[i] = v | PS_VER_DATA;
+		seal_page(ps->seal, run->lpn + i, v, pg, pg, run->tags[i]);
+		atomic_store_explicit(vp, v | PS_VER_DATA,
+				      memory_order_relaxed);
+	}
+	ifl_link(sl, run);
+out_unlock:
+	pthread_mutex_unlock(l);
+	return ret;
 }
 
 static void ifl_remove(struct pstore *ps, struct ps_run *run)
@@ -293,16 +403,20 @@ static void ifl_remove(struct pstore *ps, struct ps_run *run)
 		run->next->prev = run->prev;
 	else
 		sl->ifl_tail = run->prev;
+	if (ps->seal)
+		pthread_cond_broadcast(&ps->ifl_cv[run->slab % PS_NIFL]);
 	pthread_mutex_unlock(l);
 	run->next = run->prev = NULL;
 }
 
 /*
- * Copies pages [lpn, lpn+n) that an in-flight write covers into buf;
- * returns the mask of the pages it served (n <= 64).
+ * Copies pages [lpn, lpn+n) that an in-flight write covers into buf
+ * (opening sealed ones); returns the mask of the pages it served (n <=
+ * 64). Sealed store: ver[i] gets the version of each page not served, in
+ * the same lock hold, so the read checks what the copies held then.
  */
 static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
-			  unsigned int n, char *buf)
+			  unsigned int n, char *buf, uint32_t *ver)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 	pthread_mutex_t *l = &ps->ifl[s % PS_NIFL];
@@ -320,14 +434,43 @@ static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
 
 			if (mask & bit)
 				continue;
-			memcpy(buf + (p - lpn) * PSTORE_PAGE,
-			       w->buf + (p - w->lpn) * PSTORE_PAGE,
-			       PSTORE_PAGE);
+			if (!ps->seal)
+				memcpy(buf + (p - lpn) * PSTORE_PAGE,
+				       w->buf + (p - w->lpn) * PSTORE_PAGE,
+				       PSTORE_PAGE);
+			else if (seal_unseal(ps->seal, p,
+					     w->ver[p - w->lpn] & PS_VER_COUNT,
+					     w->buf +
+						     (p - w->lpn) * PSTORE_PAGE,
+					     buf + (p - lpn) * PSTORE_PAGE,
+					     w->tags[p - w->lpn]))
+				continue; /* cannot be: our own memory */
 			mask |= bit;
 		}
 	}
+	if (ps->seal)
+		for (unsigned int i = 0; i < n; i++)
+			ver[i] = atomic_load_explicit(&ps->ver[lpn + i],
+						      memory_order_relaxed);
 	pthread_mutex_unlock(l);
 	return mask;
+}
+
+/* Sealed: the run's pages' versions as of now; true when an in-flight
+ * write covers one of them (its copies may not have the data yet). */
+static bool read_capture(struct ps_run *run)
+{
+	struct pstore *ps = run->ps;
+	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
+	bool busy;
+
+	pthread_mutex_lock(l);
+	busy = ifl_overlaps(&ps->slabs[run->slab], run->lpn, run->npages);
+	for (unsigned int i = 0; i < run->npages; i++)
+		run->ver[i] = atomic_load_explicit(&ps->ver[run->lpn + i],
+						   memory_order_relaxed);
+	pthread_mutex_unlock(l);
+	return busy;
 }
 
 /* --------------------------------------------------------------- writes */
@@ -381,6 +524,9 @@ static void write_finish(struct ps_run *run)
 
 	if (run->backup)
 		all |= OK_BACKUP;
+	/* sealed: a copy has the pages only with their tags */
+	if (ps->seal)
+		ok &= atomic_load(&run->tok) | ~((1u << run->nrep) - 1);
 	/* a filling replica is not a readable copy yet */
 	if ((ok & OK_UNREACHED) && !(ok & ~(OK_UNREACHED | run->fillmask)) &&
 	    park(run))
@@ -418,11 +564,14 @@ static void write_target_done(struct ps_run *run)
 static void write_io_done(struct xport_io *io, int status)
 {
 	struct ps_run *run = io->priv;
-	unsigned int k = (unsigned int)(io - run->io);
+	bool tags = io >= run->tio && io < run->tio + PS_MAX_COPIES;
+	unsigned int k = (unsigned int)(tags ? io - run->tio : io - run->io);
 	struct ps_donor *d = &run->ps->donors[run->rep[k].donor];
 
 	ps_donor_put(d);
-	if (!status) {
+	if (!status && tags) {
+		atomic_fetch_or(&run->tok, 1u << k);
+	} else if (!status) {
 		lat_update(d, io);
 		atomic_fetch_or(&run->ok, 1u << k);
 	} else {
@@ -620,16 +769,34 @@ out_unlock:
 static void write_send(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
-	uint64_t off = (run->lpn % ps->pages_per_slab) * PSTORE_PAGE;
+	uint32_t p = (uint32_t)(run->lpn % ps->pages_per_slab);
+	uint64_t off = (uint64_t)p * PSTORE_PAGE;
 	unsigned int nrep = run->nrep, n = run->npages;
 	struct ps_donor *dst[PS_MAX_COPIES];
-	struct xport_io *io[PS_MAX_COPIES];
+	struct xport_io *io[PS_MAX_COPIES], *tio[PS_MAX_COPIES] = { NULL };
 	struct backup_io *bio = NULL;
+	bool sealed = ps->seal != NULL;
 
 	atomic_store(&run->ok, 0);
-	atomic_store(&run->pending, (int)(nrep + (run->backup ? 1 : 0)));
+	atomic_store(&run->tok, 0);
+	atomic_store(&run->pending,
+		     (int)(nrep * (sealed ? 2 : 1) + (run->backup ? 1 : 0)));
 	for (unsigned int k = 0; k < nrep; k++) {
 		struct xport_io *x = &run->io[k];
+
+		if (sealed) {
+			struct xport_io *t = &run->tio[k];
+
+			t->next = NULL;
+			t->dir = XPORT_WRITE;
+			t->slab = run->rep[k].rslab;
+			t->off = ps_tag_off(ps, p);
+			t->len = n * SEAL_TAG;
+			t->buf = run->tags;
+			t->done = write_io_done;
+			t->priv = run;
+			tio[k] = t;
+		}
 
 		x->next = NULL;
 		x->dir = XPORT_WRITE;
@@ -648,13 +815,17 @@ static void write_send(struct ps_run *run)
 		bio->off = run->lpn * PSTORE_PAGE;
 		bio->len = n * PSTORE_PAGE;
 		bio->buf = run->buf;
+		bio->tags = sealed ? run->tags : NULL;
 		bio->done = write_backup_done;
 		bio->priv = run;
 	}
 	/* the run may complete and be reused once its last target is
 	 * submitted: only locals from here on */
-	for (unsigned int k = 0; k < nrep; k++)
+	for (unsigned int k = 0; k < nrep; k++) {
 		ps_donor_submit(dst[k], io[k]);
+		if (tio[k])
+			ps_donor_submit(dst[k], tio[k]);
+	}
 	if (bio)
 		backup_submit(ps->backup, bio);
 }
@@ -677,7 +848,16 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 	run->t0_ns = mono_ns();
 	atomic_store(&run->ok, 0);
 	/* visible to reads before anything can reach a donor */
-	ifl_add(ps, run);
+	if (ps->seal) {
+		ret = ifl_add_sealed(ps, run);
+		if (ret) {
+			run_put(ps, run);
+			req_fail(r, ret);
+			return;
+		}
+	} else {
+		ifl_add(ps, run);
+	}
 	ret = slab_for_write(ps, s, run);
 	if (ret) {
 		ifl_remove(ps, run);
@@ -713,17 +893,31 @@ static void read_next(struct ps_run *run)
 
 	if (run->cur < run->nrep) {
 		struct ps_rep *rep = &run->rep[run->cur++];
-		struct xport_io *x = &run->io[0];
+		struct ps_donor *d = &ps->donors[rep->donor];
+		uint32_t p = (uint32_t)(run->lpn % ps->pages_per_slab);
+		struct xport_io *x = &run->io[0], *t = &run->tio[0];
 
 		x->next = NULL;
 		x->dir = XPORT_READ;
 		x->slab = rep->rslab;
-		x->off = (run->lpn % ps->pages_per_slab) * PSTORE_PAGE;
+		x->off = (uint64_t)p * PSTORE_PAGE;
 		x->len = run->npages * PSTORE_PAGE;
 		x->buf = run->buf;
 		x->done = read_io_done;
 		x->priv = run;
-		ps_donor_submit(&ps->donors[rep->donor], x);
+		if (!ps->seal) {
+			ps_donor_submit(d, x);
+			return;
+		}
+		/* the page run and its tags, both in this donor's queue */
+		*t = *x;
+		t->off = ps_tag_off(ps, p);
+		t->len = run->npages * SEAL_TAG;
+		t->buf = run->tags;
+		atomic_store(&run->rpend, 2);
+		atomic_store(&run->rstatus, 0);
+		ps_donor_submit(d, x);
+		ps_donor_submit(d, t);
 		return;
 	}
 	if (run->backup) {
@@ -734,6 +928,7 @@ static void read_next(struct ps_run *run)
 		bio->off = run->lpn * PSTORE_PAGE;
 		bio->len = run->npages * PSTORE_PAGE;
 		bio->buf = run->buf;
+		bio->tags = ps->seal ? run->tags : NULL;
 		bio->done = read_backup_done;
 		bio->priv = run;
 		backup_submit(ps->backup, bio);
@@ -748,6 +943,93 @@ static void read_next(struct ps_run *run)
 	read_finish(run, -EIO);
 }
 
+/*
+ * Sealed: checks and opens every page of run->buf in place (pages never
+ * written read as zeros). 0 when all verified; -EAGAIN when a write
+ * raced the read (a failed page's version moved since it was captured:
+ * read again); -EBADMSG with *nbad pages that failed and *bad the first.
+ */
+static int read_verify(struct ps_run *run, unsigned int *nbad, uint64_t *bad)
+{
+	struct pstore *ps = run->ps;
+	bool race = false;
+
+	*nbad = 0;
+	for (unsigned int i = 0; i < run->npages; i++) {
+		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
+		uint64_t lpn = run->lpn + i;
+		uint32_t v = run->ver[i];
+
+		if (!(v & PS_VER_DATA)) {
+			memset(pg, 0, PSTORE_PAGE);
+			continue;
+		}
+		if (!seal_unseal(ps->seal, lpn, v & PS_VER_COUNT, pg, pg,
+				 run->tags[i]))
+			continue;
+		if (atomic_load_explicit(&ps->ver[lpn], memory_order_relaxed) !=
+		    v) {
+			race = true;
+			continue;
+		}
+		if (!(*nbad)++)
+			*bad = lpn;
+	}
+	if (race && run->races < PS_RACE_RETRIES)
+		return -EAGAIN;
+	return *nbad || race ? -EBADMSG : 0;
+}
+
+/* A copy verified: the copies that failed the check before it are bad,
+ * not merely behind; the repair thread replaces them. */
+static void read_drop_bad(struct ps_run *run)
+{
+	for (unsigned int k = 0; k < run->nrep && run->badmask; k++)
+		if (run->badmask & (1u << k))
+			mark_stale(run->ps, run->slab, &run->rep[k], false);
+	run->badmask = 0;
+}
+
+/* The current copy answered: checks it (sealed) and finishes the run, or
+ * reads it again (a racing write) or goes on to the next copy. */
+static void read_copy_ok(struct ps_run *run, struct ps_rep *rep)
+{
+	unsigned int nbad = 0;
+	uint64_t bad = 0;
+	int ret = run->ps->seal ? read_verify(run, &nbad, &bad) : 0;
+
+	if (ret == -EAGAIN) {
+		run->races++;
+		/* a write still in flight over these pages: its copies may
+		 * not have it yet, look again on the next tick */
+		if (read_capture(run) && park(run))
+			return;
+		if (rep)
+			run->cur--;
+		else
+			run->backup = true;
+		read_next(run);
+		return;
+	}
+	if (ret) {
+		if (rep) {
+			run->badmask |= 1u << (run->cur - 1);
+			ps_bad_pages(run->ps, run->slab, rep, nbad ? nbad : 1,
+				     bad);
+		} else {
+			atomic_fetch_add(&run->ps->backup_bad, nbad ? nbad : 1);
+			LOG_RATELIMITED(LOG_ERR,
+					"backup %s: page %" PRIu64
+					": integrity check failed",
+					backup_path(run->ps->backup), bad);
+		}
+		read_next(run);
+		return;
+	}
+	read_drop_bad(run);
+	read_finish(run, 0);
+}
+
 static void read_io_done(struct xport_io *io, int status)
 {
 	struct ps_run *run = io->priv;
@@ -755,9 +1037,20 @@ static void read_io_done(struct xport_io *io, int status)
 	struct ps_donor *d = &run->ps->donors[rep->donor];
 
 	ps_donor_put(d);
+	if (run->ps->seal) {
+		int zero = 0;
+
+		/* both the pages and their tags: the first error counts */
+		if (status)
+			atomic_compare_exchange_strong(&run->rstatus, &zero,
+						       status);
+		if (atomic_fetch_sub(&run->rpend, 1) != 1)
+			return;
+		status = atomic_load(&run->rstatus);
+	}
 	if (!status) {
 		lat_update(d, io);
-		read_finish(run, 0);
+		read_copy_ok(run, rep);
 		return;
 	}
 	LOG_RATELIMITED(
@@ -778,7 +1071,7 @@ static void read_backup_done(struct backup_io *bio, int status)
 	struct ps_run *run = bio->priv;
 
 	if (!status)
-		read_finish(run, 0);
+		read_copy_ok(run, NULL);
 	else
 		read_next(run);
 }
@@ -836,6 +1129,10 @@ void ps_parked_retry(struct pstore *ps)
 		bool targets = !expired;
 
 		next = run->park_next;
+		if (run->dir == XPORT_READ && ps->seal) {
+			read_capture(run);
+			run->badmask = 0; /* copy indices change below */
+		}
 		if (run->dir == XPORT_WRITE) {
 			if (targets) {
 				pthread_mutex_lock(&ps->lock);
@@ -871,7 +1168,8 @@ static void submit_read_run(struct pstore *ps, struct pstore_req *r,
 	uint32_t s = slab_of(ps, lpn);
 	char *buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
 	struct ps_slab *sl = &ps->slabs[s];
-	uint64_t served = ifl_serve(ps, s, lpn, n, buf);
+	uint32_t ver[PS_RUN_MAX_PAGES];
+	uint64_t served = ifl_serve(ps, s, lpn, n, buf, ver);
 	unsigned int a = 0;
 
 	while (a < n) {
@@ -906,6 +1204,10 @@ static void submit_read_run(struct pstore *ps, struct pstore_req *r,
 		run->slab = s;
 		run->dir = XPORT_READ;
 		run->unreached = false;
+		run->badmask = 0;
+		run->races = 0;
+		if (ps->seal)
+			memcpy(run->ver, ver + a, (b - a) * sizeof(*ver));
 		run->t0_ns = mono_ns();
 		atomic_fetch_add(&r->pending, 1);
 		read_next(run);
@@ -1020,6 +1322,11 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 	}
 	ps->bits[lpn / 64] &= ~(1ull << (lpn % 64));
 	ps->used--;
+	/* reads as zeros until written again; the count goes on, so the
+	 * next write never reuses a nonce */
+	if (ps->seal)
+		atomic_fetch_and_explicit(&ps->ver[lpn], PS_VER_COUNT,
+					  memory_order_relaxed);
 	sl = &ps->slabs[slab_of(ps, lpn)];
 	sl->used--;
 	if (!sl->used && !sl->ios && sl->state == SLAB_READY) {

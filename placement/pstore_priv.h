@@ -47,6 +47,7 @@
 #include "placement/backup.h"
 #include "placement/pstore.h"
 #include "placement/rank.h"
+#include "placement/seal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,6 +62,16 @@
 #define PS_MAX_COPIES (PSTORE_MAX_REPLICAS + 1)
 #define PS_ADDR_MAX   280
 #define PS_MAX_REGS   16 /* pstore_register() regions remembered */
+/* sealed pages: ps->ver[lpn] is the page's write counter (low 31 bits,
+ * only grows, the AEAD nonce) and whether it holds data (PS_VER_DATA;
+ * clear: never written since allocated, reads as zeros without I/O) */
+#define PS_VER_DATA  0x80000000u
+#define PS_VER_COUNT 0x7fffffffu
+/* integrity failures after which a donor is faulty: it takes no new slab
+ * and its copies that another copy can stand in for are rebuilt */
+#define PS_FAULTY_AFTER 8
+/* reads retried when a write raced them (a page's version moved) */
+#define PS_RACE_RETRIES 3
 
 enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
 
@@ -108,6 +119,8 @@ struct ps_donor {
 	atomic_bool hold;      /* test hook: park ios until released */
 	struct xport_io *held; /* protected by ps->hold_lock */
 	_Atomic uint64_t lat_ns;
+	_Atomic uint64_t bad_pages; /* pages that failed their AEAD check */
+	atomic_bool faulty;	    /* bad_pages reached PS_FAULTY_AFTER */
 	/* protected by ps->lock */
 	uint64_t free_slabs; /* last QUERY, minus what we took since */
 	int64_t trend_bps;
@@ -136,6 +149,16 @@ struct ps_run {
 	struct ps_rep rep[PS_MAX_COPIES];
 	struct xport_io io[PS_MAX_COPIES];
 	struct backup_io bio;
+	/* sealed store: each page's tag and version; tio[k] moves the tags
+	 * of copy k (the tag area, see ps_tag_off()) beside io[k] */
+	struct xport_io tio[PS_MAX_COPIES];
+	uint8_t tags[PS_RUN_MAX_PAGES][SEAL_TAG];
+	uint32_t ver[PS_RUN_MAX_PAGES];
+	atomic_uint tok;    /* write: bit k: copy k has the tags */
+	atomic_int rpend;   /* read: ios of the current copy in flight */
+	atomic_int rstatus; /* read: first error of the current copy */
+	uint8_t badmask;    /* read: copies that failed the check */
+	uint8_t races;	    /* read: retries after a racing write */
 	/* read: a copy failed only because its donor is out of reach; the
 	 * run then waits (parked) for it until t0_ns + the io timeout */
 	bool unreached;
@@ -167,6 +190,11 @@ struct pstore {
 	struct xport_cfg xc_base; /* for donors added later */
 	struct auth_key key;
 	struct backup *backup;
+	/* NULL: pages travel and rest in plaintext (mem backend, or the
+	 * --insecure-plaintext-pages diagnostic option) */
+	struct seal *seal;
+	_Atomic uint32_t *ver; /* npages entries when sealed, see PS_VER_* */
+	uint64_t tag_base;     /* byte offset of a remote slab's tag area */
 
 	pthread_mutex_t lock;
 	pthread_cond_t slab_cv;
@@ -194,11 +222,14 @@ struct pstore {
 	pthread_t repair_thread;
 	bool repair_started;
 	char *repair_buf; /* PS_RUN_MAX_PAGES pages, repair thread only */
-	_Atomic uint64_t repaired; /* slabs brought back to R copies */
-	_Atomic uint64_t migrated; /* slabs moved off a donor that evicts */
-	atomic_bool repair_off;	   /* test hook */
+	_Atomic uint64_t repaired;   /* slabs brought back to R copies */
+	_Atomic uint64_t migrated;   /* slabs moved off a donor that evicts */
+	_Atomic uint64_t backup_bad; /* backup pages that failed the check */
+	atomic_bool repair_off;	     /* test hook */
 
 	pthread_mutex_t ifl[PS_NIFL];
+	/* sealed: a write waits here for overlapping writes to end */
+	pthread_cond_t ifl_cv[PS_NIFL];
 	pthread_mutex_t hold_lock; /* test hook only */
 
 	pthread_mutex_t pool_lock;
@@ -212,6 +243,13 @@ struct pstore {
 static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 {
 	return (uint32_t)(lpn / ps->pages_per_slab);
+}
+
+/* Where the tags of pages [p, p+n) of a slab live in its remote copy:
+ * after the data of the slab's pages_per_slab pages. */
+static inline uint64_t ps_tag_off(const struct pstore *ps, uint32_t p)
+{
+	return ps->tag_base + (uint64_t)p * SEAL_TAG;
 }
 
 /* pstore.c: donor slots and small helpers */
@@ -235,6 +273,11 @@ void ps_deadline_in(struct timespec *ts, long ms);
 uint64_t ps_rand(void *arg);
 /* A new slab on donor slot di, written to rep; 0 or -errno. No lock held. */
 int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep);
+
+/* pstore.c: counts n pages of slab s that failed their check on copy
+ * rep; may make the donor faulty. Any thread, no lock held. */
+void ps_bad_pages(struct pstore *ps, uint32_t s, const struct ps_rep *rep,
+		  unsigned int n, uint64_t lpn);
 
 /* pstore_tick.c: the tick thread, started by pstore_open() */
 void *ps_tick_main(void *arg);

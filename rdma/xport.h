@@ -57,7 +57,7 @@ struct xport_io {
 	struct xport_io *next; /* owned by the transport from submit to done */
 	uint8_t dir;	       /* enum xport_dir */
 	uint32_t slab;	       /* donor slab id from xport_alloc() */
-	uint32_t len;	       /* bytes; a multiple of 512, > 0 */
+	uint32_t len;	       /* bytes, > 0 (page tags: 16 per page) */
 	uint64_t off;	       /* byte offset inside the slab */
 	void *buf;	       /* borrowed until done() */
 	void (*done)(struct xport_io *io, int status);
