@@ -1013,9 +1013,16 @@ static void read_copy_ok(struct ps_run *run, struct ps_rep *rep)
 	}
 	if (ret) {
 		if (rep) {
+			bool seen = false;
+
 			run->badmask |= 1u << (run->cur - 1);
-			ps_bad_pages(run->ps, run->slab, rep, nbad ? nbad : 1,
-				     bad);
+			for (unsigned int i = 0; i < run->ncounted; i++)
+				seen |= run->counted[i] == rep->donor;
+			if (!seen && run->ncounted < PS_MAX_COPIES) {
+				run->counted[run->ncounted++] = rep->donor;
+				ps_bad_pages(run->ps, run->slab, rep,
+					     nbad ? nbad : 1, bad);
+			}
 		} else {
 			atomic_fetch_add(&run->ps->backup_bad, nbad ? nbad : 1);
 			LOG_RATELIMITED(LOG_ERR,
@@ -1205,6 +1212,7 @@ static void submit_read_run(struct pstore *ps, struct pstore_req *r,
 		run->dir = XPORT_READ;
 		run->unreached = false;
 		run->badmask = 0;
+		run->ncounted = 0;
 		run->races = 0;
 		if (ps->seal)
 			memcpy(run->ver, ver + a, (b - a) * sizeof(*ver));

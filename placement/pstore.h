@@ -102,7 +102,10 @@ struct pstore_req {
 	enum xport_dir dir;
 	unsigned int npages;
 	const uint64_t *lpn; /* npages entries, borrowed until done() */
-	void *buf;	     /* npages * PSTORE_PAGE bytes, borrowed */
+	/* npages * PSTORE_PAGE bytes, borrowed; a write's pages are sealed
+	 * in place when the store seals pages: after pstore_submit() the
+	 * buffer holds ciphertext, never reuse it as the data */
+	void *buf;
 	void (*done)(struct pstore_req *r, int status); /* 0 or -errno */
 	void *priv;
 	/* private to pstore */

@@ -158,7 +158,11 @@ struct ps_run {
 	atomic_int rpend;   /* read: ios of the current copy in flight */
 	atomic_int rstatus; /* read: first error of the current copy */
 	uint8_t badmask;    /* read: copies that failed the check */
-	uint8_t races;	    /* read: retries after a racing write */
+	/* read: donors whose failures this run counted (once per run, not
+	 * again when it is retried after a park) */
+	uint8_t ncounted;
+	uint16_t counted[PS_MAX_COPIES];
+	uint8_t races; /* read: retries after a racing write */
 	/* read: a copy failed only because its donor is out of reach; the
 	 * run then waits (parked) for it until t0_ns + the io timeout */
 	bool unreached;
