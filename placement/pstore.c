@@ -378,6 +378,7 @@ static int ifl_add_sealed(struct pstore *ps, struct ps_run *run)
 			     1;
 		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
 
+		run->oldver[i] = atomic_load_explicit(vp, memory_order_relaxed);
 		run->ver[i] = v | PS_VER_DATA;
 		seal_page(ps->seal, run->lpn + i, v, pg, pg, run->tags[i]);
 		atomic_store_explicit(vp, v | PS_VER_DATA,
@@ -722,6 +723,43 @@ static bool write_targets(const struct ps_slab *sl, struct ps_run *run)
 	return run->nrep > __builtin_popcount(run->fillmask) || run->backup;
 }
 
+/*
+ * Sealed store: a slab with no copy left (its donors lost our session, or
+ * every copy went bad) and no backup starts over on new donors, so new
+ * writes succeed; its old pages fail their check there (EIO, as before:
+ * their versions say they hold data). Under ps->lock, dropped around the
+ * frees; the caller looks at the slab again.
+ */
+static void slab_restart(struct pstore *ps, uint32_t s, struct ps_slab *sl)
+{
+	struct ps_rep drop[PS_MAX_COPIES];
+	unsigned int n = 0;
+
+	for (unsigned int k = 0; k < sl->nrep; k++) {
+		ps->donors[sl->rep[k].donor].slabs--;
+		if (!sl->rep[k].lost)
+			drop[n++] = sl->rep[k];
+	}
+	sl->nrep = 0;
+	sl->state = SLAB_EMPTY;
+	LOG_RATELIMITED(LOG_WARNING,
+			"pstore: slab %" PRIu32 ": no copy left, placed again "
+			"for new writes (its old pages read EIO)",
+			s);
+	pthread_mutex_unlock(&ps->lock);
+	for (unsigned int k = 0; k < n; k++)
+		ps_free_copy(&ps->donors[drop[k].donor], drop[k].rslab);
+	pthread_mutex_lock(&ps->lock);
+}
+
+static bool slab_dead(const struct ps_slab *sl)
+{
+	for (unsigned int k = 0; k < sl->nrep; k++)
+		if (!sl->rep[k].stale)
+			return false;
+	return !sl->backup && !sl->repairing;
+}
+
 static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 {
 	struct ps_slab *sl = &ps->slabs[s];
@@ -732,6 +770,11 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		struct ps_rep rep[PSTORE_MAX_REPLICAS];
 		unsigned int nrep = 0;
 
+		if (sl->state == SLAB_READY && !sl->fence && ps->seal &&
+		    slab_dead(sl)) {
+			slab_restart(ps, s, sl);
+			continue;
+		}
 		if (sl->state == SLAB_READY && !sl->fence)
 			break;
 		if (sl->state != SLAB_EMPTY) {
@@ -762,6 +805,19 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 out_unlock:
 	pthread_mutex_unlock(&ps->lock);
 	return ret;
+}
+
+/* Sealed: a write that reached no copy gives its pages their versions
+ * back (nothing sealed under the new ones left the mount). */
+static void ver_undo(struct pstore *ps, struct ps_run *run)
+{
+	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
+
+	pthread_mutex_lock(l);
+	for (unsigned int i = 0; i < run->npages; i++)
+		atomic_store_explicit(&ps->ver[run->lpn + i], run->oldver[i],
+				      memory_order_relaxed);
+	pthread_mutex_unlock(l);
 }
 
 /* Sends run to its targets; the run may complete and be reused before
@@ -860,6 +916,8 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 	}
 	ret = slab_for_write(ps, s, run);
 	if (ret) {
+		if (ps->seal)
+			ver_undo(ps, run);
 		ifl_remove(ps, run);
 		run_put(ps, run);
 		req_fail(r, ret);
@@ -1192,11 +1250,22 @@ static void submit_read_run(struct pstore *ps, struct pstore_req *r,
 		run = run_get(ps);
 		pthread_mutex_lock(&ps->lock);
 		if (sl->state != SLAB_READY) {
-			/* never written since the slab was (re)allocated */
+			/* never written since the slab was (re)allocated;
+			 * sealed, a page that says it holds data lost it */
 			pthread_mutex_unlock(&ps->lock);
 			run_put(ps, run);
 			memset(buf + (size_t)a * PSTORE_PAGE, 0,
 			       (size_t)(b - a) * PSTORE_PAGE);
+			for (unsigned int k = a; ps->seal && k < b; k++)
+				if (ver[k] & PS_VER_DATA) {
+					LOG_RATELIMITED(LOG_ERR,
+							"pstore: slab %" PRIu32
+							": page %" PRIu64
+							": no copy left",
+							s, lpn + k);
+					req_fail(r, -EIO);
+					break;
+				}
 			a = b;
 			continue;
 		}

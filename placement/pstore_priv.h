@@ -154,6 +154,7 @@ struct ps_run {
 	struct xport_io tio[PS_MAX_COPIES];
 	uint8_t tags[PS_RUN_MAX_PAGES][SEAL_TAG];
 	uint32_t ver[PS_RUN_MAX_PAGES];
+	uint32_t oldver[PS_RUN_MAX_PAGES]; /* write: before this write */
 	atomic_uint tok;    /* write: bit k: copy k has the tags */
 	atomic_int rpend;   /* read: ios of the current copy in flight */
 	atomic_int rstatus; /* read: first error of the current copy */
