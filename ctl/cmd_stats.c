@@ -339,27 +339,32 @@ static void print_table(const struct jval *root)
 	}
 	if (get(root, "slab_size"))
 		printf("\n  page store: slab %s, %.0f replica(s), %.0f slabs "
-		       "(%.0f degraded), pages %.0f of %.0f\n",
+		       "(%.0f degraded), pages %.0f of %.0f, pages sealed: "
+		       "%s\n",
 		       sz(num(root, "slab_size"), c, sizeof(c)),
 		       num(root, "replicas"), num(root, "slabs"),
 		       num(root, "degraded_slabs"), num(root, "pages_used"),
-		       num(root, "pages_total"));
+		       num(root, "pages_total"),
+		       get(root, "encryption") ? str(root, "encryption") : "?");
 	if (donors && donors->type == J_ARR && donors->kids) {
-		printf("\n  %-22s %-9s %-6s %5s %9s %9s %9s %6s %8s %7s\n",
+		printf("\n  %-22s %-9s %-6s %5s %9s %9s %9s %6s %7s %8s "
+		       "%7s\n",
 		       "donor", "transport", "state", "slabs", "read",
-		       "written", "latency", "errors", "ops/post", "KiB/op");
+		       "written", "latency", "errors", "badpage", "ops/post",
+		       "KiB/op");
 		for (const struct jval *d = donors->kids; d; d = d->next) {
 			char lat[32];
 
 			snprintf(lat, sizeof(lat), "%.1fus",
 				 num(d, "latency_us"));
 			printf("  %-22s %-9s %-6s %5.0f %9s %9s %9s %6.0f "
-			       "%8.1f %7.1f\n",
+			       "%7.0f %8.1f %7.1f\n",
 			       str(d, "addr"), str(d, "transport"),
 			       str(d, "state"), num(d, "slabs"),
 			       sz(num(d, "bytes_read"), a, sizeof(a)),
 			       sz(num(d, "bytes_written"), b, sizeof(b)), lat,
 			       num(d, "errors") + num(d, "timeouts"),
+			       num(d, "integrity_failures"),
 			       num(d, "posts") ? num(d, "ops") / num(d, "posts")
 					       : 0.0,
 			       hist_mean(get(d, "kib_per_op")));

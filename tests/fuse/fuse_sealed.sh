@@ -176,6 +176,11 @@ donor-flip-r[12])
 	[ "$n" -gt 0 ] || fail "nothing to flip"
 	expect_read a "$(expect_of "$r")"
 	[ "$(failures "$ADDR1")" -gt 0 ] || fail "no integrity failure counted"
+	# the operator's table shows them too (column badpage)
+	"$CNM_CTL_BIN" stats "$mnt" >"$CNM_TMP/table"
+	sed 's/^/# /' "$CNM_TMP/table"
+	awk -v a="$ADDR1" '$1 == a && $9 > 0 { ok = 1 } END { exit !ok }' \
+		"$CNM_TMP/table" || fail "cnetmemctl stats shows no bad page"
 	finish m
 	;;
 wire-flip-r[12] | wire-swap-r[12])
