@@ -61,7 +61,7 @@ uint64_t ps_rand(void *arg)
 	return z ^ (z >> 31);
 }
 
-static void lat_update(struct ps_donor *d, const struct xport_io *io)
+void ps_lat_update(struct ps_donor *d, const struct xport_io *io)
 {
 	uint64_t now = mono_ns(), old, lat;
 
@@ -104,7 +104,7 @@ bool ps_donor_takes_slabs(struct ps_donor *d)
  * donor that is down drops the session's slabs itself, or at our close).
  * Without ps->lock: it waits for the donor's answer. */
 /* err from a donor that is out of reach, not one that refused */
-static bool unreached(int err)
+bool ps_unreached(int err)
 {
 	return err == -ENOTCONN || err == -ETIMEDOUT || err == -ECONNRESET ||
 	       err == -EPIPE || err == -ECONNABORTED || err == -ESHUTDOWN;
@@ -173,50 +173,6 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 	}
 }
 
-/* Under ps->lock: copies on donor di that another live copy (or the
- * backup) can stand in for become stale, so the repair thread rebuilds
- * them elsewhere; sole copies stay readable (every page is checked). */
-static void donor_drop_copies(struct pstore *ps, unsigned int di)
-{
-	for (uint32_t s = 0; s < ps->nslabs; s++) {
-		struct ps_slab *sl = &ps->slabs[s];
-		unsigned int others = sl->backup ? 1 : 0;
-
-		if (sl->state != SLAB_READY)
-			continue;
-		for (unsigned int k = 0; k < sl->nrep; k++)
-			others += sl->rep[k].donor != di && !sl->rep[k].stale &&
-				  !sl->rep[k].filling;
-		for (unsigned int k = 0; k < sl->nrep && others; k++)
-			if (sl->rep[k].donor == di)
-				sl->rep[k].stale = true;
-	}
-	pthread_cond_broadcast(&ps->repair_cv);
-}
-
-void ps_bad_pages(struct pstore *ps, uint32_t s, const struct ps_rep *rep,
-		  unsigned int n, uint64_t lpn)
-{
-	struct ps_donor *d = &ps->donors[rep->donor];
-	uint64_t total = atomic_fetch_add(&d->bad_pages, n) + n;
-
-	LOG_RATELIMITED(LOG_ERR,
-			"donor %s: slab %" PRIu32
-			": %u page(s) from page %" PRIu64
-			" failed the integrity check (%" PRIu64 " so far)",
-			d->addr, rep->rslab, n, lpn, total);
-	(void)s;
-	if (total < PS_FAULTY_AFTER || atomic_exchange(&d->faulty, true))
-		return;
-	log_err("donor %s: faulty: %" PRIu64 " pages failed their integrity "
-		"check; no new slab goes there, its copies are rebuilt "
-		"elsewhere",
-		d->addr, total);
-	pthread_mutex_lock(&ps->lock);
-	donor_drop_copies(ps, rep->donor);
-	pthread_mutex_unlock(&ps->lock);
-}
-
 /* Submits io to d; the io's done() must call ps_donor_put(d). */
 void ps_donor_submit(struct ps_donor *d, struct xport_io *io)
 {
@@ -247,7 +203,7 @@ void ps_donor_submit(struct ps_donor *d, struct xport_io *io)
 
 /* ---------------------------------------------------------------- pool */
 
-static struct ps_run *run_get(struct pstore *ps)
+struct ps_run *ps_run_get(struct pstore *ps)
 {
 	struct ps_run *run;
 
@@ -264,7 +220,7 @@ static struct ps_run *run_get(struct pstore *ps)
 	return run;
 }
 
-static void run_put(struct pstore *ps, struct ps_run *run)
+void ps_run_put(struct pstore *ps, struct ps_run *run)
 {
 	pthread_mutex_lock(&ps->pool_lock);
 	run->next = ps->pool_free;
@@ -276,14 +232,14 @@ static void run_put(struct pstore *ps, struct ps_run *run)
 
 /* ------------------------------------------------------------- requests */
 
-static void req_fail(struct pstore_req *r, int status)
+void ps_req_fail(struct pstore_req *r, int status)
 {
 	int zero = 0;
 
 	atomic_compare_exchange_strong(&r->status, &zero, status);
 }
 
-static void req_put(struct pstore_req *r)
+void ps_req_put(struct pstore_req *r)
 {
 	if (atomic_fetch_sub(&r->pending, 1) == 1)
 		r->done(r, atomic_load(&r->status));
@@ -291,7 +247,7 @@ static void req_put(struct pstore_req *r)
 
 /* A run on slab s ended (a write run also leaves the repair fence's
  * count): one lock round per run. */
-static void slab_io_done(struct pstore *ps, uint32_t s, bool write)
+void ps_slab_io_done(struct pstore *ps, uint32_t s, bool write)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 
@@ -306,180 +262,12 @@ static void slab_io_done(struct pstore *ps, uint32_t s, bool write)
 	pthread_mutex_unlock(&ps->lock);
 }
 
-/* ------------------------------------------------------ in-flight table */
-
-/* Under ps->ifl[slab % PS_NIFL]. */
-static void ifl_link(struct ps_slab *sl, struct ps_run *run)
-{
-	run->next = NULL;
-	run->prev = sl->ifl_tail;
-	if (sl->ifl_tail)
-		sl->ifl_tail->next = run;
-	else
-		sl->ifl_head = run;
-	sl->ifl_tail = run;
-}
-
-static void ifl_add(struct pstore *ps, struct ps_run *run)
-{
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-
-	pthread_mutex_lock(l);
-	ifl_link(&ps->slabs[run->slab], run);
-	pthread_mutex_unlock(l);
-}
-
-/* Whether an in-flight write of sl covers a page of [lpn, lpn+n); under
- * ps->ifl[slab % PS_NIFL]. */
-static bool ifl_overlaps(const struct ps_slab *sl, uint64_t lpn, unsigned int n)
-{
-	for (const struct ps_run *w = sl->ifl_head; w; w = w->next)
-		if (w->lpn < lpn + n && lpn < w->lpn + w->npages)
-			return true;
-	return false;
-}
-
-/*
- * Sealed store: makes run the page's next version and puts it on the
- * in-flight list in one step, so a read sees either the old version (and
- * the old data) or this write's buffer. Waits first for in-flight writes
- * overlapping run (two writes of a page reach every copy in version
- * order); seals the buffer in place. -EIO when a page used up its
- * versions (2^31 writes).
- */
-static int ifl_add_sealed(struct pstore *ps, struct ps_run *run)
-{
-	unsigned int st = run->slab % PS_NIFL;
-	struct ps_slab *sl = &ps->slabs[run->slab];
-	pthread_mutex_t *l = &ps->ifl[st];
-	int ret = 0;
-
-	pthread_mutex_lock(l);
-	while (ifl_overlaps(sl, run->lpn, run->npages))
-		pthread_cond_wait(&ps->ifl_cv[st], l);
-	for (unsigned int i = 0; i < run->npages; i++) {
-		uint32_t v = atomic_load_explicit(&ps->ver[run->lpn + i],
-						  memory_order_relaxed);
-
-		if ((v & PS_VER_COUNT) == PS_VER_COUNT) {
-			LOG_RATELIMITED(LOG_ERR,
-					"pstore: page %" PRIu64
-					": 2^31 writes, no version left; "
-					"write it to a new file",
-					run->lpn + i);
-			ret = -EIO;
-			goto out_unlock;
-		}
-	}
-	for (unsigned int i = 0; i < run->npages; i++) {
-		_Atomic uint32_t *vp = &ps->ver[run->lpn + i];
-		uint32_t v = (atomic_load_explicit(vp, memory_order_relaxed) &
-			      PS_VER_COUNT) +
-			     1;
-		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
-
-		run->oldver[i] = atomic_load_explicit(vp, memory_order_relaxed);
-		run->ver[i] = v | PS_VER_DATA;
-		seal_page(ps->seal, run->lpn + i, v, pg, pg, run->tags[i]);
-		atomic_store_explicit(vp, v | PS_VER_DATA,
-				      memory_order_relaxed);
-	}
-	ifl_link(sl, run);
-out_unlock:
-	pthread_mutex_unlock(l);
-	return ret;
-}
-
-static void ifl_remove(struct pstore *ps, struct ps_run *run)
-{
-	struct ps_slab *sl = &ps->slabs[run->slab];
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-
-	pthread_mutex_lock(l);
-	if (run->prev)
-		run->prev->next = run->next;
-	else
-		sl->ifl_head = run->next;
-	if (run->next)
-		run->next->prev = run->prev;
-	else
-		sl->ifl_tail = run->prev;
-	if (ps->seal)
-		pthread_cond_broadcast(&ps->ifl_cv[run->slab % PS_NIFL]);
-	pthread_mutex_unlock(l);
-	run->next = run->prev = NULL;
-}
-
-/*
- * Copies pages [lpn, lpn+n) that an in-flight write covers into buf
- * (opening sealed ones); returns the mask of the pages it served (n <=
- * 64). Sealed store: ver[i] gets the version of each page not served, in
- * the same lock hold, so the read checks what the copies held then.
- */
-static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
-			  unsigned int n, char *buf, uint32_t *ver)
-{
-	struct ps_slab *sl = &ps->slabs[s];
-	pthread_mutex_t *l = &ps->ifl[s % PS_NIFL];
-	uint64_t mask = 0, all = n == 64 ? ~0ull : (1ull << n) - 1;
-
-	pthread_mutex_lock(l);
-	/* newest first: the first write found for a page is the latest */
-	for (struct ps_run *w = sl->ifl_tail; w && mask != all; w = w->prev) {
-		uint64_t lo = w->lpn > lpn ? w->lpn : lpn;
-		uint64_t hi = w->lpn + w->npages < lpn + n ? w->lpn + w->npages
-							   : lpn + n;
-
-		for (uint64_t p = lo; p < hi; p++) {
-			uint64_t bit = 1ull << (p - lpn);
-
-			if (mask & bit)
-				continue;
-			if (!ps->seal)
-				memcpy(buf + (p - lpn) * PSTORE_PAGE,
-				       w->buf + (p - w->lpn) * PSTORE_PAGE,
-				       PSTORE_PAGE);
-			else if (seal_unseal(ps->seal, p,
-					     w->ver[p - w->lpn] & PS_VER_COUNT,
-					     w->buf +
-						     (p - w->lpn) * PSTORE_PAGE,
-					     buf + (p - lpn) * PSTORE_PAGE,
-					     w->tags[p - w->lpn]))
-				continue; /* cannot be: our own memory */
-			mask |= bit;
-		}
-	}
-	if (ps->seal)
-		for (unsigned int i = 0; i < n; i++)
-			ver[i] = atomic_load_explicit(&ps->ver[lpn + i],
-						      memory_order_relaxed);
-	pthread_mutex_unlock(l);
-	return mask;
-}
-
-/* Sealed: the run's pages' versions as of now; true when an in-flight
- * write covers one of them (its copies may not have the data yet). */
-static bool read_capture(struct ps_run *run)
-{
-	struct pstore *ps = run->ps;
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-	bool busy;
-
-	pthread_mutex_lock(l);
-	busy = ifl_overlaps(&ps->slabs[run->slab], run->lpn, run->npages);
-	for (unsigned int i = 0; i < run->npages; i++)
-		run->ver[i] = atomic_load_explicit(&ps->ver[run->lpn + i],
-						   memory_order_relaxed);
-	pthread_mutex_unlock(l);
-	return busy;
-}
-
 /* --------------------------------------------------------------- writes */
 
 /* The copy `r` of slab s (matched by donor and remote slab, in case the
  * map changed since) must not be read any more. */
-static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
-		       bool lost)
+void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
+		   bool lost)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 
@@ -498,7 +286,7 @@ static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
  * timeout has passed or the store stops: then false. A donor out of reach
  * may be back soon (a short outage of the network): wait for it, as a
  * disk retries, rather than fail a swap-in or a write at once. */
-static bool park(struct ps_run *run)
+bool ps_park(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
 	bool parked = false;
@@ -530,16 +318,17 @@ static void write_finish(struct ps_run *run)
 		ok &= atomic_load(&run->tok) | ~((1u << run->nrep) - 1);
 	/* a filling replica is not a readable copy yet */
 	if ((ok & OK_UNREACHED) && !(ok & ~(OK_UNREACHED | run->fillmask)) &&
-	    park(run))
+	    ps_park(run))
 		return;
 	ok &= ~OK_UNREACHED;
 	if (!(ok & ~(unsigned int)run->fillmask)) {
-		req_fail(r, -EIO);
+		ps_req_fail(r, -EIO);
 	} else if (ok != all) {
 		/* some copies have the data: the failed ones are stale now */
 		for (unsigned int k = 0; k < run->nrep; k++)
 			if (!(ok & (1u << k)))
-				mark_stale(ps, run->slab, &run->rep[k], false);
+				ps_mark_stale(ps, run->slab, &run->rep[k],
+					      false);
 		if (run->backup && !(ok & OK_BACKUP)) {
 			pthread_mutex_lock(&ps->lock);
 			sl->backup = false;
@@ -550,10 +339,10 @@ static void write_finish(struct ps_run *run)
 				": a copy failed a write, slab degraded",
 				run->slab);
 	}
-	ifl_remove(ps, run);
-	slab_io_done(ps, run->slab, true);
-	run_put(ps, run);
-	req_put(r);
+	ps_ifl_remove(ps, run);
+	ps_slab_io_done(ps, run->slab, true);
+	ps_run_put(ps, run);
+	ps_req_put(r);
 }
 
 static void write_target_done(struct ps_run *run)
@@ -573,13 +362,13 @@ static void write_io_done(struct xport_io *io, int status)
 	if (!status && tags) {
 		atomic_fetch_or(&run->tok, 1u << k);
 	} else if (!status) {
-		lat_update(d, io);
+		ps_lat_update(d, io);
 		atomic_fetch_or(&run->ok, 1u << k);
 	} else {
 		LOG_RATELIMITED(LOG_WARNING,
 				"donor %s: slab %" PRIu32 ": write failed: %s",
 				d->addr, run->rep[k].rslab, strerror(-status));
-		if (unreached(status))
+		if (ps_unreached(status))
 			atomic_fetch_or(&run->ok, OK_UNREACHED);
 	}
 	write_target_done(run);
@@ -807,19 +596,6 @@ out_unlock:
 	return ret;
 }
 
-/* Sealed: a write that reached no copy gives its pages their versions
- * back (nothing sealed under the new ones left the mount). */
-static void ver_undo(struct pstore *ps, struct ps_run *run)
-{
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-
-	pthread_mutex_lock(l);
-	for (unsigned int i = 0; i < run->npages; i++)
-		atomic_store_explicit(&ps->ver[run->lpn + i], run->oldver[i],
-				      memory_order_relaxed);
-	pthread_mutex_unlock(l);
-}
-
 /* Sends run to its targets; the run may complete and be reused before
  * this returns. */
 static void write_send(struct ps_run *run)
@@ -891,7 +667,7 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 {
 	uint64_t lpn = r->lpn[i];
 	uint32_t s = slab_of(ps, lpn);
-	struct ps_run *run = run_get(ps);
+	struct ps_run *run = ps_run_get(ps);
 	int ret;
 
 	run->ps = ps;
@@ -905,276 +681,26 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 	atomic_store(&run->ok, 0);
 	/* visible to reads before anything can reach a donor */
 	if (ps->seal) {
-		ret = ifl_add_sealed(ps, run);
+		ret = ps_ifl_add_sealed(ps, run);
 		if (ret) {
-			run_put(ps, run);
-			req_fail(r, ret);
+			ps_run_put(ps, run);
+			ps_req_fail(r, ret);
 			return;
 		}
 	} else {
-		ifl_add(ps, run);
+		ps_ifl_add(ps, run);
 	}
 	ret = slab_for_write(ps, s, run);
 	if (ret) {
 		if (ps->seal)
-			ver_undo(ps, run);
-		ifl_remove(ps, run);
-		run_put(ps, run);
-		req_fail(r, ret);
+			ps_ver_undo(ps, run);
+		ps_ifl_remove(ps, run);
+		ps_run_put(ps, run);
+		ps_req_fail(r, ret);
 		return;
 	}
 	atomic_fetch_add(&r->pending, 1);
 	write_send(run);
-}
-
-/* ---------------------------------------------------------------- reads */
-
-static void read_finish(struct ps_run *run, int status)
-{
-	struct pstore *ps = run->ps;
-	struct pstore_req *r = run->req;
-
-	if (status)
-		req_fail(r, status);
-	slab_io_done(ps, run->slab, false);
-	run_put(ps, run);
-	req_put(r);
-}
-
-static void read_io_done(struct xport_io *io, int status);
-static void read_backup_done(struct backup_io *bio, int status);
-
-/* Tries the next copy of run, or ends it with -EIO. */
-static void read_next(struct ps_run *run)
-{
-	struct pstore *ps = run->ps;
-
-	if (run->cur < run->nrep) {
-		struct ps_rep *rep = &run->rep[run->cur++];
-		struct ps_donor *d = &ps->donors[rep->donor];
-		uint32_t p = (uint32_t)(run->lpn % ps->pages_per_slab);
-		struct xport_io *x = &run->io[0], *t = &run->tio[0];
-
-		x->next = NULL;
-		x->dir = XPORT_READ;
-		x->slab = rep->rslab;
-		x->off = (uint64_t)p * PSTORE_PAGE;
-		x->len = run->npages * PSTORE_PAGE;
-		x->buf = run->buf;
-		x->done = read_io_done;
-		x->priv = run;
-		if (!ps->seal) {
-			ps_donor_submit(d, x);
-			return;
-		}
-		/* the page run and its tags, both in this donor's queue */
-		*t = *x;
-		t->off = ps_tag_off(ps, p);
-		t->len = run->npages * SEAL_TAG;
-		t->buf = run->tags;
-		atomic_store(&run->rpend, 2);
-		atomic_store(&run->rstatus, 0);
-		ps_donor_submit(d, x);
-		ps_donor_submit(d, t);
-		return;
-	}
-	if (run->backup) {
-		struct backup_io *bio = &run->bio;
-
-		run->backup = false;
-		bio->dir = XPORT_READ;
-		bio->off = run->lpn * PSTORE_PAGE;
-		bio->len = run->npages * PSTORE_PAGE;
-		bio->buf = run->buf;
-		bio->tags = ps->seal ? run->tags : NULL;
-		bio->done = read_backup_done;
-		bio->priv = run;
-		backup_submit(ps->backup, bio);
-		return;
-	}
-	if (run->unreached && park(run))
-		return;
-	LOG_RATELIMITED(LOG_ERR,
-			"pstore: slab %" PRIu32 ": page %" PRIu64
-			": every copy failed a read",
-			run->slab, run->lpn);
-	read_finish(run, -EIO);
-}
-
-/*
- * Sealed: checks and opens every page of run->buf in place (pages never
- * written read as zeros). 0 when all verified; -EAGAIN when a write
- * raced the read (a failed page's version moved since it was captured:
- * read again); -EBADMSG with *nbad pages that failed and *bad the first.
- */
-static int read_verify(struct ps_run *run, unsigned int *nbad, uint64_t *bad)
-{
-	struct pstore *ps = run->ps;
-	bool race = false;
-
-	*nbad = 0;
-	for (unsigned int i = 0; i < run->npages; i++) {
-		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
-		uint64_t lpn = run->lpn + i;
-		uint32_t v = run->ver[i];
-
-		if (!(v & PS_VER_DATA)) {
-			memset(pg, 0, PSTORE_PAGE);
-			continue;
-		}
-		if (!seal_unseal(ps->seal, lpn, v & PS_VER_COUNT, pg, pg,
-				 run->tags[i]))
-			continue;
-		if (atomic_load_explicit(&ps->ver[lpn], memory_order_relaxed) !=
-		    v) {
-			race = true;
-			continue;
-		}
-		if (!(*nbad)++)
-			*bad = lpn;
-	}
-	if (race && run->races < PS_RACE_RETRIES)
-		return -EAGAIN;
-	return *nbad || race ? -EBADMSG : 0;
-}
-
-/* A copy verified: the copies that failed the check before it are bad,
- * not merely behind; the repair thread replaces them. */
-static void read_drop_bad(struct ps_run *run)
-{
-	for (unsigned int k = 0; k < run->nrep && run->badmask; k++)
-		if (run->badmask & (1u << k))
-			mark_stale(run->ps, run->slab, &run->rep[k], false);
-	run->badmask = 0;
-}
-
-/* The current copy answered: checks it (sealed) and finishes the run, or
- * reads it again (a racing write) or goes on to the next copy. */
-static void read_copy_ok(struct ps_run *run, struct ps_rep *rep)
-{
-	unsigned int nbad = 0;
-	uint64_t bad = 0;
-	int ret = run->ps->seal ? read_verify(run, &nbad, &bad) : 0;
-
-	if (ret == -EAGAIN) {
-		run->races++;
-		/* a write still in flight over these pages: its copies may
-		 * not have it yet, look again on the next tick */
-		if (read_capture(run) && park(run))
-			return;
-		if (rep)
-			run->cur--;
-		else
-			run->backup = true;
-		read_next(run);
-		return;
-	}
-	if (ret) {
-		if (rep) {
-			bool seen = false;
-
-			run->badmask |= 1u << (run->cur - 1);
-			for (unsigned int i = 0; i < run->ncounted; i++)
-				seen |= run->counted[i] == rep->donor;
-			if (!seen && run->ncounted < PS_MAX_COPIES) {
-				run->counted[run->ncounted++] = rep->donor;
-				ps_bad_pages(run->ps, run->slab, rep,
-					     nbad ? nbad : 1, bad);
-			}
-		} else {
-			atomic_fetch_add(&run->ps->backup_bad, nbad ? nbad : 1);
-			LOG_RATELIMITED(LOG_ERR,
-					"backup %s: page %" PRIu64
-					": integrity check failed",
-					backup_path(run->ps->backup), bad);
-		}
-		read_next(run);
-		return;
-	}
-	read_drop_bad(run);
-	read_finish(run, 0);
-}
-
-static void read_io_done(struct xport_io *io, int status)
-{
-	struct ps_run *run = io->priv;
-	struct ps_rep *rep = &run->rep[run->cur - 1];
-	struct ps_donor *d = &run->ps->donors[rep->donor];
-
-	ps_donor_put(d);
-	if (run->ps->seal) {
-		int zero = 0;
-
-		/* both the pages and their tags: the first error counts */
-		if (status)
-			atomic_compare_exchange_strong(&run->rstatus, &zero,
-						       status);
-		if (atomic_fetch_sub(&run->rpend, 1) != 1)
-			return;
-		status = atomic_load(&run->rstatus);
-	}
-	if (!status) {
-		lat_update(d, io);
-		read_copy_ok(run, rep);
-		return;
-	}
-	LOG_RATELIMITED(
-		LOG_WARNING, "donor %s: slab %" PRIu32 ": read failed: %s%s",
-		d->addr, rep->rslab, strerror(-status),
-		run->cur < run->nrep || run->backup ? ", trying next copy"
-						    : "");
-	/* the donor no longer has that slab for us (restarted, reclaimed):
-	 * not a copy any more, the repair thread replaces it */
-	if (status == -EINVAL || status == -EFAULT)
-		mark_stale(run->ps, run->slab, rep, true);
-	run->unreached |= unreached(status);
-	read_next(run);
-}
-
-static void read_backup_done(struct backup_io *bio, int status)
-{
-	struct ps_run *run = bio->priv;
-
-	if (!status)
-		read_copy_ok(run, NULL);
-	else
-		read_next(run);
-}
-
-/* Orders the live replicas of sl into run: up donors by latency, then
- * the others. Called under ps->lock. */
-static void read_order(struct pstore *ps, struct ps_slab *sl,
-		       struct ps_run *run)
-{
-	uint64_t key[PS_MAX_COPIES];
-
-	run->nrep = 0;
-	for (unsigned int j = 0; j < sl->nrep; j++) {
-		struct ps_donor *d = &ps->donors[sl->rep[j].donor];
-		unsigned int k = run->nrep;
-		uint64_t lat;
-
-		if (sl->rep[j].stale || sl->rep[j].filling)
-			continue;
-		if (atomic_load(&d->fail_err))
-			lat = UINT64_MAX; /* test hook: last */
-		else if (!atomic_load(&d->up))
-			lat = UINT64_MAX - 1;
-		else
-			lat = atomic_load_explicit(&d->lat_ns,
-						   memory_order_relaxed);
-		/* insertion by latency */
-		while (k > 0 && key[k - 1] > lat) {
-			key[k] = key[k - 1];
-			run->rep[k] = run->rep[k - 1];
-			k--;
-		}
-		key[k] = lat;
-		run->rep[k] = sl->rep[j];
-		run->nrep++;
-	}
-	run->cur = 0;
-	run->backup = sl->backup;
 }
 
 void ps_parked_retry(struct pstore *ps)
@@ -1195,7 +721,7 @@ void ps_parked_retry(struct pstore *ps)
 
 		next = run->park_next;
 		if (run->dir == XPORT_READ && ps->seal) {
-			read_capture(run);
+			ps_read_capture(run);
 			run->badmask = 0; /* copy indices change below */
 		}
 		if (run->dir == XPORT_WRITE) {
@@ -1216,79 +742,13 @@ void ps_parked_retry(struct pstore *ps)
 		run->unreached = false;
 		if (targets) {
 			pthread_mutex_lock(&ps->lock);
-			read_order(ps, sl, run);
+			ps_read_order(ps, sl, run);
 			pthread_mutex_unlock(&ps->lock);
 		} else {
 			run->cur = run->nrep;
 			run->backup = false;
 		}
-		read_next(run); /* with no copy left: -EIO */
-	}
-}
-
-static void submit_read_run(struct pstore *ps, struct pstore_req *r,
-			    unsigned int i, unsigned int n)
-{
-	uint64_t lpn = r->lpn[i];
-	uint32_t s = slab_of(ps, lpn);
-	char *buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
-	struct ps_slab *sl = &ps->slabs[s];
-	uint32_t ver[PS_RUN_MAX_PAGES];
-	uint64_t served = ifl_serve(ps, s, lpn, n, buf, ver);
-	unsigned int a = 0;
-
-	while (a < n) {
-		struct ps_run *run;
-		unsigned int b;
-
-		if (served & (1ull << a)) {
-			a++;
-			continue;
-		}
-		for (b = a + 1; b < n && !(served & (1ull << b)); b++)
-			;
-		run = run_get(ps);
-		pthread_mutex_lock(&ps->lock);
-		if (sl->state != SLAB_READY) {
-			/* never written since the slab was (re)allocated;
-			 * sealed, a page that says it holds data lost it */
-			pthread_mutex_unlock(&ps->lock);
-			run_put(ps, run);
-			memset(buf + (size_t)a * PSTORE_PAGE, 0,
-			       (size_t)(b - a) * PSTORE_PAGE);
-			for (unsigned int k = a; ps->seal && k < b; k++)
-				if (ver[k] & PS_VER_DATA) {
-					LOG_RATELIMITED(LOG_ERR,
-							"pstore: slab %" PRIu32
-							": page %" PRIu64
-							": no copy left",
-							s, lpn + k);
-					req_fail(r, -EIO);
-					break;
-				}
-			a = b;
-			continue;
-		}
-		read_order(ps, sl, run);
-		sl->ios++;
-		pthread_mutex_unlock(&ps->lock);
-		run->ps = ps;
-		run->req = r;
-		run->buf = buf + (size_t)a * PSTORE_PAGE;
-		run->lpn = lpn + a;
-		run->npages = b - a;
-		run->slab = s;
-		run->dir = XPORT_READ;
-		run->unreached = false;
-		run->badmask = 0;
-		run->ncounted = 0;
-		run->races = 0;
-		if (ps->seal)
-			memcpy(run->ver, ver + a, (b - a) * sizeof(*ver));
-		run->t0_ns = mono_ns();
-		atomic_fetch_add(&r->pending, 1);
-		read_next(run);
-		a = b;
+		ps_read_next(run); /* with no copy left: -EIO */
 	}
 }
 
@@ -1302,7 +762,7 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 	atomic_store(&r->status, 0);
 	if (!r->done || (r->npages && (!r->lpn || !r->buf)) ||
 	    (r->dir != XPORT_READ && r->dir != XPORT_WRITE)) {
-		req_fail(r, -EINVAL);
+		ps_req_fail(r, -EINVAL);
 		goto out_put;
 	}
 	while (i < r->npages) {
@@ -1319,7 +779,7 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 					"pstore: %s of bad page %" PRIu64,
 					r->dir == XPORT_READ ? "read" : "write",
 					lpn);
-				req_fail(r, -EINVAL);
+				ps_req_fail(r, -EINVAL);
 			}
 			i++;
 			continue;
@@ -1331,11 +791,11 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 		if (r->dir == XPORT_WRITE)
 			submit_write_run(ps, r, i, n);
 		else
-			submit_read_run(ps, r, i, n);
+			ps_submit_read_run(ps, r, i, n);
 		i += n;
 	}
 out_put:
-	req_put(r);
+	ps_req_put(r);
 }
 
 /* ---------------------------------------------------------------- pages */

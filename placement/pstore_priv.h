@@ -5,7 +5,9 @@
  * public header: only placement/pstore*.c include it; everything else
  * goes through pstore.h (tests also through pstore_test.h).
  *
- *   pstore.c         the data path: runs, writes, reads, pages
+ *   pstore.c         the data path: runs, writes, pages, parked runs
+ *   pstore_read.c    the read path (checks sealed pages)
+ *   pstore_ifl.c     the in-flight write table, sealed page versions
  *   pstore_tick.c    the tick thread: frees empty slabs, QUERYs donors
  *   pstore_repair.c  the repair thread: re-replication and migration
  *   pstore_open.c    open and close, donor events, add and drain
@@ -256,6 +258,49 @@ static inline uint64_t ps_tag_off(const struct pstore *ps, uint32_t p)
 {
 	return ps->tag_base + (uint64_t)p * SEAL_TAG;
 }
+
+/* pstore.c: the pool of runs, requests, copies and small helpers */
+struct ps_run *ps_run_get(struct pstore *ps); /* waits for a free one */
+void ps_run_put(struct pstore *ps, struct ps_run *run);
+void ps_req_fail(struct pstore_req *r, int status); /* first error wins */
+void ps_req_put(struct pstore_req *r);		    /* done() at the last */
+/* A run on slab s ended (a write run also leaves the fence's count). */
+void ps_slab_io_done(struct pstore *ps, uint32_t s, bool write);
+/* The copy r of slab s (matched by donor and remote slab) is not read any
+ * more; lost: its donor no longer holds it. Takes ps->lock. */
+void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
+		   bool lost);
+/* Parks run until its donors are back (ps_parked_retry()); false past its
+ * io timeout or when the store stops. */
+bool ps_park(struct ps_run *run);
+bool ps_unreached(int err); /* a donor out of reach, not one refusing */
+void ps_lat_update(struct ps_donor *d, const struct xport_io *io);
+
+/* pstore_ifl.c: the in-flight write table, page versions of a sealed
+ * store (see the file) */
+void ps_ifl_add(struct pstore *ps, struct ps_run *run);
+/* Waits for overlapping in-flight writes, gives the run's pages their next
+ * versions, seals the buffer in place, adds it; -EIO: no version left. */
+int ps_ifl_add_sealed(struct pstore *ps, struct ps_run *run);
+void ps_ifl_remove(struct pstore *ps, struct ps_run *run);
+/* Copies (opens) the pages of [lpn, lpn+n) an in-flight write covers into
+ * buf, returns their mask; sealed: ver[] gets the versions of the others. */
+uint64_t ps_ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
+		      unsigned int n, char *buf, uint32_t *ver);
+/* Sealed: run->ver[] from the pages' versions now; true when an in-flight
+ * write covers one of its pages. */
+bool ps_read_capture(struct ps_run *run);
+/* Sealed: a write that reached no copy gives the versions back. */
+void ps_ver_undo(struct pstore *ps, struct ps_run *run);
+
+/* pstore_read.c: the read path */
+/* Orders sl's live copies into run (best latency first); under ps->lock. */
+void ps_read_order(struct pstore *ps, struct ps_slab *sl, struct ps_run *run);
+/* Tries run's next copy, then the backup; parks or ends it with -EIO. */
+void ps_read_next(struct ps_run *run);
+/* Reads pages [i, i+n) of r (one slab, contiguous) into r->buf. */
+void ps_submit_read_run(struct pstore *ps, struct pstore_req *r, unsigned int i,
+			unsigned int n);
 
 /* pstore.c: donor slots and small helpers */
 bool ps_donor_get(struct ps_donor *d);
