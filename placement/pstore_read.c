@@ -64,8 +64,7 @@ void ps_read_next(struct ps_run *run)
 		t->buf = run->tags;
 		atomic_store(&run->rpend, 2);
 		atomic_store(&run->rstatus, 0);
-		ps_donor_submit(d, x);
-		ps_donor_submit(d, t);
+		ps_donor_submit2(d, x, t);
 		return;
 	}
 	if (run->backup) {
