@@ -36,7 +36,7 @@ proxy_stop() {
 # sets N (marker in the donor's memory) and W (captured lines with it).
 # Not in a subshell: the EXIT trap must see what it set up.
 one_run() {
-	local name=$1 dir=$CNM_TMP/$1 out0
+	local name=$1 dir=$CNM_TMP/proxy-$1 out0
 	shift
 	mkdir -p "$dir"
 	cnm_start_donor "$name" --memory 512M
