@@ -44,11 +44,10 @@ void ps_bad_pages(struct pstore *ps, uint32_t s, const struct ps_rep *rep,
 	uint64_t total = atomic_fetch_add(&d->bad_pages, n) + n;
 
 	LOG_RATELIMITED(LOG_ERR,
-			"donor %s: slab %" PRIu32
-			": %u page(s) from page %" PRIu64
+			"donor %s: slab %" PRIu32 " (pstore slab %" PRIu32
+			"): %u page(s) from page %" PRIu64
 			" failed the integrity check (%" PRIu64 " so far)",
-			d->addr, rep->rslab, n, lpn, total);
-	(void)s;
+			d->addr, rep->rslab, s, n, lpn, total);
 	if (total < PS_FAULTY_AFTER || atomic_exchange(&d->faulty, true))
 		return;
 	log_err("donor %s: faulty: %" PRIu64 " pages failed their integrity "
