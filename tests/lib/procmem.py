@@ -15,6 +15,7 @@ import sys
 
 PAGE = 4096
 CHUNK = 1 << 20
+MAX_MAP = 64 << 30
 
 
 def maps(pid):
@@ -27,6 +28,10 @@ def maps(pid):
             lo, hi, perm, name = (int(m.group(1), 16), int(m.group(2), 16),
                                   m.group(3), m.group(4))
             if perm[0] != 'r' or name in ('[vvar]', '[vsyscall]', '[vdso]'):
+                continue
+            # a sanitizer's shadow (terabytes, mostly never touched) holds
+            # no page of ours
+            if hi - lo > MAX_MAP:
                 continue
             yield lo, hi, perm, name
 
