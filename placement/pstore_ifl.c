@@ -210,6 +210,34 @@ uint64_t ps_ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
 	return mask;
 }
 
+/* Sealed read: the pages of run in *mask that an in-flight write covers
+ * are opened from its buffer into run->buf and leave *mask. */
+void ps_ifl_serve_mask(struct ps_run *run, uint64_t *mask)
+{
+	struct pstore *ps = run->ps;
+	struct ps_slab *sl = &ps->slabs[run->slab];
+	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
+
+	pthread_mutex_lock(l);
+	/* newest first; overlapping writes are never in flight together */
+	for (struct ps_run *w = sl->ifl_tail; w && *mask; w = w->prev) {
+		for (unsigned int i = 0; i < run->npages; i++) {
+			uint64_t p = run->lpn + i;
+
+			if (!(*mask & (1ull << i)) || p < w->lpn ||
+			    p >= w->lpn + w->npages)
+				continue;
+			if (!seal_unseal(ps->seal, p,
+					 w->ver[p - w->lpn] & PS_VER_COUNT,
+					 w->buf + (p - w->lpn) * PSTORE_PAGE,
+					 run->buf + (size_t)i * PSTORE_PAGE,
+					 w->tags[p - w->lpn]))
+				*mask &= ~(1ull << i);
+		}
+	}
+	pthread_mutex_unlock(l);
+}
+
 /* Sealed: the run's pages' versions as of now; true when an in-flight
  * write covers one of them (its copies may not have the data yet). */
 bool ps_read_capture(struct ps_run *run)

@@ -290,6 +290,9 @@ uint64_t ps_ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
 /* Sealed: run->ver[] from the pages' versions now; true when an in-flight
  * write covers one of its pages. */
 bool ps_read_capture(struct ps_run *run);
+/* Sealed read: pages of run in *mask an in-flight write covers are opened
+ * from its buffer and leave *mask. */
+void ps_ifl_serve_mask(struct ps_run *run, uint64_t *mask);
 /* Sealed: a write that reached no copy gives the versions back. */
 void ps_ver_undo(struct pstore *ps, struct ps_run *run);
 

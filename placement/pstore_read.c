@@ -96,12 +96,13 @@ void ps_read_next(struct ps_run *run)
  * raced the read (a failed page's version moved since it was captured:
  * read again); -EBADMSG with *nbad pages that failed and *bad the first.
  */
-static int read_verify(struct ps_run *run, unsigned int *nbad, uint64_t *bad)
+static int read_verify(struct ps_run *run, unsigned int *nbad, uint64_t *bad,
+		       uint64_t *race)
 {
 	struct pstore *ps = run->ps;
-	bool race = false;
 
 	*nbad = 0;
+	*race = 0;
 	for (unsigned int i = 0; i < run->npages; i++) {
 		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
 		uint64_t lpn = run->lpn + i;
@@ -116,15 +117,16 @@ static int read_verify(struct ps_run *run, unsigned int *nbad, uint64_t *bad)
 			continue;
 		if (atomic_load_explicit(&ps->ver[lpn], memory_order_relaxed) !=
 		    v) {
-			race = true;
+			*race |= 1ull << i;
 			continue;
 		}
 		if (!(*nbad)++)
 			*bad = lpn;
 	}
-	if (race && run->races < PS_RACE_RETRIES)
+	if (*race && run->races < PS_RACE_RETRIES)
 		return -EAGAIN;
-	return *nbad || race ? -EBADMSG : 0;
+	*nbad += (unsigned int)__builtin_popcountll(*race);
+	return *nbad ? -EBADMSG : 0;
 }
 
 /* A copy verified: the copies that failed the check before it are bad,
@@ -142,15 +144,21 @@ static void read_drop_bad(struct ps_run *run)
 static void read_copy_ok(struct ps_run *run, struct ps_rep *rep)
 {
 	unsigned int nbad = 0;
-	uint64_t bad = 0;
-	int ret = run->ps->seal ? read_verify(run, &nbad, &bad) : 0;
+	uint64_t bad = 0, race = 0;
+	int ret = run->ps->seal ? read_verify(run, &nbad, &bad, &race) : 0;
 
 	if (ret == -EAGAIN) {
+		/* a write raced the read (swap readahead meets a slot being
+		 * written): pages it still has in flight come from its
+		 * buffer, for the others this copy is read again */
 		run->races++;
-		/* a write still in flight over these pages: its copies may
-		 * not have it yet, look again on the next tick */
-		if (ps_read_capture(run) && ps_park(run))
+		ps_ifl_serve_mask(run, &race);
+		if (!race && !nbad) {
+			read_drop_bad(run);
+			read_finish(run, 0);
 			return;
+		}
+		ps_read_capture(run);
 		if (rep)
 			run->cur--;
 		else
