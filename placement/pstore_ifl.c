@@ -129,18 +129,39 @@ int ps_ifl_add_sealed(struct pstore *ps, struct ps_run *run)
 		uint32_t v = (atomic_load_explicit(vp, memory_order_relaxed) &
 			      PS_VER_COUNT) +
 			     1;
-		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
-
 		run->oldver[i] = atomic_load_explicit(vp, memory_order_relaxed);
 		run->ver[i] = v | PS_VER_DATA;
-		seal_page(ps->seal, run->lpn + i, v, pg, pg, run->tags[i]);
 		atomic_store_explicit(vp, v | PS_VER_DATA,
 				      memory_order_relaxed);
 	}
+	/* listed now, sealed outside the lock: writers of other slabs of
+	 * the stripe, and reads, do not wait for the cipher; a read of these
+	 * pages waits for `sealing` to drop (ps_ifl_serve) */
+	run->sealing = true;
 	ifl_link(sl, run);
+	pthread_mutex_unlock(l);
+	for (unsigned int i = 0; i < run->npages; i++) {
+		char *pg = run->buf + (size_t)i * PSTORE_PAGE;
+
+		seal_page(ps->seal, run->lpn + i, run->ver[i] & PS_VER_COUNT,
+			  pg, pg, run->tags[i]);
+	}
+	pthread_mutex_lock(l);
+	run->sealing = false;
+	pthread_cond_broadcast(&ps->ifl_cv[st]);
 out_unlock:
 	pthread_mutex_unlock(l);
 	return ret;
+}
+
+/* Whether an in-flight write covering a page of [lpn, lpn+n) is still
+ * being sealed; under the stripe lock. */
+static bool ifl_sealing(const struct ps_slab *sl, uint64_t lpn, unsigned int n)
+{
+	for (const struct ps_run *w = sl->ifl_head; w; w = w->next)
+		if (w->sealing && w->lpn < lpn + n && lpn < w->lpn + w->npages)
+			return true;
+	return false;
 }
 
 void ps_ifl_remove(struct pstore *ps, struct ps_run *run)
@@ -177,6 +198,9 @@ uint64_t ps_ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
 	uint64_t mask = 0, all = n == 64 ? ~0ull : (1ull << n) - 1;
 
 	pthread_mutex_lock(l);
+	/* a write being sealed holds neither its data nor its ciphertext */
+	while (ps->seal && ifl_sealing(sl, lpn, n))
+		pthread_cond_wait(&ps->ifl_cv[s % PS_NIFL], l);
 	/* newest first: the first write found for a page is the latest */
 	for (struct ps_run *w = sl->ifl_tail; w && mask != all; w = w->prev) {
 		uint64_t lo = w->lpn > lpn ? w->lpn : lpn;
@@ -224,8 +248,9 @@ void ps_ifl_serve_mask(struct ps_run *run, uint64_t *mask)
 		for (unsigned int i = 0; i < run->npages; i++) {
 			uint64_t p = run->lpn + i;
 
+			/* being sealed: this page is read again instead */
 			if (!(*mask & (1ull << i)) || p < w->lpn ||
-			    p >= w->lpn + w->npages)
+			    p >= w->lpn + w->npages || w->sealing)
 				continue;
 			if (!seal_unseal(ps->seal, p,
 					 w->ver[p - w->lpn] & PS_VER_COUNT,

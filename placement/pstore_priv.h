@@ -166,6 +166,9 @@ struct ps_run {
 	uint8_t ncounted;
 	uint16_t counted[PS_MAX_COPIES];
 	uint8_t races; /* read: retries after a racing write */
+	/* write: listed in flight, its buffer being sealed (under the ifl
+	 * stripe lock) */
+	bool sealing;
 	/* read: a copy failed only because its donor is out of reach; the
 	 * run then waits (parked) for it until t0_ns + the io timeout */
 	bool unreached;
