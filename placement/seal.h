@@ -3,12 +3,14 @@
  * seal - per-page authenticated encryption of a mount's pages (issue 13).
  *
  * A page leaves the mount only sealed: AES-256-GCM where the CPU has
- * AES instructions (crypto_aead_aes256gcm_is_available()), else
- * XChaCha20-Poly1305, both from libsodium, with a 16-byte tag stored
- * beside the data (placement/pstore.h says where). The key is drawn from
- * the kernel's RNG by seal_new() and lives only in sodium_malloc()
- * memory (locked, guarded, zeroed by seal_free()); it is never sent or
- * written anywhere.
+ * AES instructions (crypto_aead_aes256gcm_is_available()), computed by
+ * OpenSSL's EVP (twice libsodium's speed with VAES), else libsodium's
+ * XChaCha20-Poly1305, with a 16-byte tag stored beside the data
+ * (placement/pstore_priv.h says where). The key is drawn from the
+ * kernel's RNG by seal_new() and lives only in sodium_malloc() memory
+ * (locked, guarded, zeroed by seal_free()) and, expanded, in the EVP
+ * contexts made from it (the daemon's memory is mlockall()ed; freeing
+ * cleanses them); it is never sent or written anywhere.
  *
  * Binding: the nonce is the logical page number (64 bits, little endian)
  * followed by the page's write version (32 bits); the associated data is
