@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -142,12 +143,15 @@ static struct seal_ctx *ctx_get(struct seal *s)
 	unsigned int i =
 		atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
 
-	for (;; i++) {
+	for (unsigned int tries = 1;; i++, tries++) {
 		struct seal_ctx *c = &s->ctx[i % SEAL_NCTX];
 
 		if (!atomic_flag_test_and_set_explicit(&c->busy,
 						       memory_order_acquire))
 			return c;
+		/* all taken: a holder may have lost its CPU, give it ours */
+		if (tries % SEAL_NCTX == 0)
+			sched_yield();
 	}
 }
 
