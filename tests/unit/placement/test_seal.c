@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,44 @@ START_TEST(the_cipher_is_aes_gcm_where_available_else_xchacha)
 }
 END_TEST
 
+static struct seal *shared;
+
+static void *seal_many(void *arg)
+{
+	unsigned int t = (unsigned int)(uintptr_t)arg;
+	unsigned char in[PG], c[PG], out[PG], tag[SEAL_TAG];
+	uintptr_t bad = 0;
+
+	for (unsigned int i = 0; i < 2000; i++) {
+		uint64_t lpn = (uint64_t)t << 32 | i;
+
+		fill(in, t * 7919 + i);
+		seal_page(shared, lpn, i, in, c, tag);
+		bad += seal_unseal(shared, lpn, i, c, out, tag) != 0 ||
+		       memcmp(in, out, PG) != 0;
+	}
+	return (void *)bad;
+}
+
+START_TEST(many_threads_at_once_seal_and_open_right)
+{
+	enum { T = 48 }; /* more threads than cipher contexts */
+	pthread_t th[T];
+
+	shared = mk(_i);
+	for (uintptr_t t = 0; t < T; t++)
+		ck_assert_int_eq(
+			pthread_create(&th[t], NULL, seal_many, (void *)t), 0);
+	for (int t = 0; t < T; t++) {
+		void *bad;
+
+		pthread_join(th[t], &bad);
+		ck_assert_ptr_null(bad);
+	}
+	seal_free(shared);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("seal");
@@ -157,6 +196,7 @@ int main(void)
 	tcase_add_loop_test(tc, another_pages_ciphertext_fails, 0, 2);
 	tcase_add_loop_test(tc, another_mounts_ciphertext_fails, 0, 2);
 	tcase_add_test(tc, the_cipher_is_aes_gcm_where_available_else_xchacha);
+	tcase_add_loop_test(tc, many_threads_at_once_seal_and_open_right, 0, 2);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
