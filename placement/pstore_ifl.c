@@ -273,9 +273,15 @@ bool ps_read_capture(struct ps_run *run)
 
 	pthread_mutex_lock(l);
 	busy = ifl_overlaps(&ps->slabs[run->slab], run->lpn, run->npages);
-	for (unsigned int i = 0; i < run->npages; i++)
+	run->busy = 0;
+	for (unsigned int i = 0; i < run->npages; i++) {
 		run->ver[i] = atomic_load_explicit(&ps->ver[run->lpn + i],
 						   memory_order_relaxed);
+		/* its copies may still hold the version before */
+		if (busy &&
+		    ifl_overlaps(&ps->slabs[run->slab], run->lpn + i, 1))
+			run->busy |= 1ull << i;
+	}
 	pthread_mutex_unlock(l);
 	return busy;
 }

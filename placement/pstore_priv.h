@@ -166,6 +166,9 @@ struct ps_run {
 	uint8_t ncounted;
 	uint16_t counted[PS_MAX_COPIES];
 	uint8_t races; /* read: retries after a racing write */
+	/* read: pages an in-flight write covered when their versions were
+	 * captured (ps_read_capture()): failing, they raced, not went bad */
+	uint64_t busy;
 	/* write: listed in flight, its buffer being sealed (under the ifl
 	 * stripe lock) */
 	bool sealing;

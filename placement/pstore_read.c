@@ -116,16 +116,16 @@ static int read_verify(struct ps_run *run, unsigned int *nbad, uint64_t *bad,
 				 run->tags[i]))
 			continue;
 		if (atomic_load_explicit(&ps->ver[lpn], memory_order_relaxed) !=
-		    v) {
+			    v ||
+		    (run->busy & (1ull << i))) {
 			*race |= 1ull << i;
 			continue;
 		}
 		if (!(*nbad)++)
 			*bad = lpn;
 	}
-	if (*race && run->races < PS_RACE_RETRIES)
-		return -EAGAIN;
-	*nbad += (unsigned int)__builtin_popcountll(*race);
+	if (*race)
+		return -EAGAIN; /* not the copy's fault */
 	return *nbad ? -EBADMSG : 0;
 }
 
@@ -158,6 +158,14 @@ static void read_copy_ok(struct ps_run *run, struct ps_rep *rep)
 			read_finish(run, 0);
 			return;
 		}
+		/* writes keep racing it: look again on the next tick; past
+		 * the io timeout the racing pages count as bad */
+		if (race && run->races > PS_RACE_RETRIES && !ps_park(run)) {
+			nbad += (unsigned int)__builtin_popcountll(race);
+			goto bad;
+		}
+		if (race && run->races > PS_RACE_RETRIES)
+			return;
 		ps_read_capture(run);
 		if (rep)
 			run->cur--;
@@ -167,6 +175,7 @@ static void read_copy_ok(struct ps_run *run, struct ps_rep *rep)
 		return;
 	}
 	if (ret) {
+	bad:
 		if (rep) {
 			bool seen = false;
 
@@ -328,6 +337,7 @@ void ps_submit_read_run(struct pstore *ps, struct pstore_req *r, unsigned int i,
 		run->dir = XPORT_READ;
 		run->unreached = false;
 		run->badmask = 0;
+		run->busy = 0;
 		run->ncounted = 0;
 		run->races = 0;
 		if (ps->seal)
