@@ -11,8 +11,11 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/swap.sh"
 trap 'proxy_stop; cnm_fs_all_cleanup' EXIT
+# meson's timeout sends SIGTERM: clean up (swap, loop, cgroup) then too
+trap 'exit 143' TERM
 
-ws_mib=${CNM_SWAP_WS_MIB:-192}
+# small: every page crosses a Python proxy, twice (plaintext, then sealed)
+ws_mib=${CNM_SWAP_WS_MIB:-96}
 limit=$((ws_mib * 1024 * 1024 / 4))
 cnm_swap_facilities
 [ -x "$CNM_PAGETOUCH" ] || cnm_skip "no $CNM_PAGETOUCH"
@@ -47,7 +50,7 @@ one_run() {
 		fail "proxy did not start"
 	cnm_mount "$name-m" "$mnt" --donor "127.0.0.1:$(cat "$dir.port")" \
 		--transport tcp --size 512M --slab-size 16M "$@"
-	cnm_swap_on "$mnt/swap0" 384M 100
+	cnm_swap_on "$mnt/swap0" 256M 100
 	cnm_cgroup_make "cnm-test-$$" "$limit"
 	out0=$(cnm_vmstat pswpout)
 	cnm_cgroup_start "$CNM_TMP/$name.out" "$CNM_PAGETOUCH" \
