@@ -155,6 +155,9 @@ def main():
             c.close()
             continue
         n += 1
+        # small messages (a run's tags) must not wait for an ACK (Nagle)
+        for sock in (c, u):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         k = Conn(c, u, n, ctl)
         threading.Thread(target=k.c2d, daemon=True).start()
         threading.Thread(target=k.d2c, daemon=True).start()
