@@ -75,6 +75,13 @@ bench_setup() {
 		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp \
 			--key-file "$WORK/key"
 		swap_on_file "$B_MNT/swap0" ;;
+	tcp-r1-plain)
+		# tcp-r1 without page sealing: what the encryption costs
+		start_donors 2
+		for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
+		mount_cnetmem "${args[@]}" --replicas 1 --transport tcp \
+			--insecure-plaintext-pages
+		swap_on_file "$B_MNT/swap0" ;;
 	*)
 		say "unknown backend $1"; return 1 ;;
 	esac

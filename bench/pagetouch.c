@@ -7,6 +7,9 @@
  * index and a per-page generation; a page read back with any other content
  * is a verification error (counted, first few reported, exit status 1).
  *
+ * --marker TEXT (up to 64 bytes) is written at byte 64 of every page and
+ * checked with the rest: tests look for it where pages must not show.
+ *
  * Phases (each timed and printed as one JSON line on stdout):
  *   seq_write  every page written once, threads on contiguous shares
  *   seq_read   every page read back in order and verified
@@ -30,8 +33,12 @@
 #define PAGE	    4096u
 #define WORDS	    (PAGE / sizeof(uint64_t))
 #define MAX_THREADS 64
+#define MARKER_OFF  64 /* --marker bytes go here in each page */
+#define MARKER_MAX  64
 
 struct run {
+	const char *marker; /* --marker: written into every page, checked */
+	size_t marker_len;
 	uint8_t *mem;
 	uint8_t *gen; /* per-page generation, small, stays resident */
 	uint64_t npages;
@@ -62,22 +69,32 @@ static void fill(struct run *r, uint64_t page)
 
 	for (unsigned int i = 0; i < WORDS; i++)
 		p[i] = pattern(page, r->gen[page], i);
+	if (r->marker_len)
+		memcpy((uint8_t *)p + MARKER_OFF, r->marker, r->marker_len);
 }
 
 static void check(struct run *r, uint64_t page)
 {
 	const uint64_t *p = (const uint64_t *)(r->mem + page * PAGE);
+	unsigned int i = MARKER_OFF / 8;
 
-	for (unsigned int i = 0; i < WORDS; i++) {
-		if (p[i] != pattern(page, r->gen[page], i)) {
-			if (atomic_fetch_add(&r->errors, 1) < 5)
-				fprintf(stderr,
-					"pagetouch: page %" PRIu64
-					" word %u: bad content\n",
-					page, i);
-			return;
-		}
+	if (r->marker_len &&
+	    memcmp((const uint8_t *)p + MARKER_OFF, r->marker, r->marker_len))
+		goto bad;
+	for (i = 0; i < WORDS; i++) {
+		/* the words the marker covers hold the marker */
+		if (r->marker_len && i >= MARKER_OFF / 8 &&
+		    i < (MARKER_OFF + r->marker_len + 7) / 8)
+			continue;
+		if (p[i] != pattern(page, r->gen[page], i))
+			goto bad;
 	}
+	return;
+bad:
+	if (atomic_fetch_add(&r->errors, 1) < 5)
+		fprintf(stderr,
+			"pagetouch: page %" PRIu64 " word %u: bad content\n",
+			page, i);
 }
 
 static void seq_write(struct worker *w)
@@ -189,6 +206,7 @@ int main(int argc, char **argv)
 		{ "touches", required_argument, NULL, 'n' },
 		{ "seed", required_argument, NULL, 'r' },
 		{ "phases", required_argument, NULL, 'p' },
+		{ "marker", required_argument, NULL, 'm' },
 		{ 0 }
 	};
 	struct run r = { .threads = 1, .seed = 1 };
@@ -196,7 +214,7 @@ int main(int argc, char **argv)
 	uint64_t size = 256ull << 20;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:t:n:r:p:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:t:n:r:p:m:", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (parse_mib(optarg, &size))
@@ -213,6 +231,12 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			phases = optarg;
+			break;
+		case 'm':
+			r.marker = optarg;
+			r.marker_len = strlen(optarg);
+			if (!r.marker_len || r.marker_len > MARKER_MAX)
+				goto usage;
 			break;
 		default:
 			goto usage;
@@ -250,6 +274,7 @@ int main(int argc, char **argv)
 usage:
 	fprintf(stderr,
 		"usage: pagetouch [--size MiB|NG] [--threads N] [--touches N]"
-		" [--seed N] [--phases seq_write,seq_read,rand,verify]\n");
+		" [--seed N] [--phases seq_write,seq_read,rand,verify]"
+		" [--marker TEXT]\n");
 	return 2;
 }

@@ -28,6 +28,7 @@ for r in rows:
         swaps[r["backend"]][0] += int(r["pswpin"])
         swaps[r["backend"]][1] += int(r["pswpout"])
 backends = list(dict.fromkeys(r["backend"] for r in rows))
+SEALCMP = "tcp-r1" in backends and "tcp-r1-plain" in backends
 configs = sorted({(k[1], k[2]) for k in med}, key=lambda c: (-c[0], c[1]))
 
 
@@ -55,7 +56,8 @@ lines = [
 ] + (lambda h: ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)])(
     ["limit", "threads", "phase"] + backends
     + [f"{b}/disk" for b in backends if b != "disk"]
-    + [f"{b}/local" for b in backends if b.startswith("tcp")])
+    + [f"{b}/local" for b in backends if b.startswith("tcp")]
+    + (["tcp-r1/plain"] if SEALCMP else []))
 for lim, thr in configs:
     for ph in PHASES:
         vals = [m(b, lim, thr, ph) for b in backends]
@@ -64,7 +66,10 @@ for lim, thr in configs:
               for b in backends if b != "disk"]
         rl = [ratio(m(b, lim, thr, ph), m("local", lim, thr, ph))
               for b in backends if b.startswith("tcp")]
-        lines.append(f"| {lim} % | {thr} | {ph} | " + " | ".join(cells + rd + rl) + " |")
+        # sealed pages against plaintext pages, same run
+        rs = ([ratio(m("tcp-r1", lim, thr, ph),
+                     m("tcp-r1-plain", lim, thr, ph))] if SEALCMP else [])
+        lines.append(f"| {lim} % | {thr} | {ph} | " + " | ".join(cells + rd + rl + rs) + " |")
 lines += ["", "Swap traffic over all runs (pages, from /proc/vmstat):", "",
           "| backend | pswpin | pswpout |", "|---|---|---|"]
 for b in backends:

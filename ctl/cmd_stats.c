@@ -105,21 +105,22 @@ static void print_donors(const json_t *donors)
 
 	if (!json_array_size(donors))
 		return;
-	printf("\n  %-22s %-9s %-8s %5s %9s %9s %9s %6s %8s %7s\n", "donor",
-	       "transport", "state", "slabs", "read", "written", "latency",
-	       "errors", "ops/post", "KiB/op");
+	printf("\n  %-22s %-9s %-8s %5s %9s %9s %9s %6s %7s %8s %7s\n",
+	       "donor", "transport", "state", "slabs", "read", "written",
+	       "latency", "errors", "badpage", "ops/post", "KiB/op");
 	json_array_foreach(donors, i, d)
 	{
 		double posts = ctl_jnum(d, "posts");
 
 		snprintf(lat, sizeof(lat), "%.1fus", ctl_jnum(d, "latency_us"));
-		printf("  %-22s %-9s %-8s %5.0f %9s %9s %9s %6.0f %8.1f "
-		       "%7.1f\n",
+		printf("  %-22s %-9s %-8s %5.0f %9s %9s %9s %6.0f %7.0f "
+		       "%8.1f %7.1f\n",
 		       ctl_jstr(d, "addr"), ctl_jstr(d, "transport"),
 		       ctl_jstr(d, "state"), ctl_jnum(d, "slabs"),
 		       sz(ctl_jnum(d, "bytes_read"), a, sizeof(a)),
 		       sz(ctl_jnum(d, "bytes_written"), b, sizeof(b)), lat,
 		       ctl_jnum(d, "errors") + ctl_jnum(d, "timeouts"),
+		       ctl_jnum(d, "integrity_failures"),
 		       posts ? ctl_jnum(d, "ops") / posts : 0.0,
 		       hist_mean(json_object_get(d, "kib_per_op")));
 	}
@@ -161,13 +162,17 @@ static void print_table(const json_t *root)
 	print_latency(root, "write_latency_us", "write");
 	if (json_object_get(root, "slab_size"))
 		printf("\n  page store: slab %s, %.0f replica(s), %.0f slabs "
-		       "(%.0f degraded), pages %.0f of %.0f, %.0f lost\n",
+		       "(%.0f degraded), pages %.0f of %.0f, %.0f lost, "
+		       "pages sealed: %s\n",
 		       sz(ctl_jnum(root, "slab_size"), c, sizeof(c)),
 		       ctl_jnum(root, "replicas"), ctl_jnum(root, "slabs"),
 		       ctl_jnum(root, "degraded_slabs"),
 		       ctl_jnum(root, "pages_used"),
 		       ctl_jnum(root, "pages_total"),
-		       ctl_jnum(root, "lost_pages"));
+		       ctl_jnum(root, "lost_pages"),
+		       json_object_get(root, "encryption")
+			       ? ctl_jstr(root, "encryption")
+			       : "?");
 	print_donors(json_object_get(root, "donors"));
 }
 

@@ -55,6 +55,10 @@ const struct opt_def fs_opt_defs[] = {
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,
 	  NULL, "MS", "donor control calls time out after this" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
+	{ "insecure-plaintext-pages", 0, OPT_BOOL, F(plaintext_pages), "false",
+	  0, 0, NULL, NULL,
+	  "benchmarks and diagnostics only: pages go to donors and the backup "
+	  "unencrypted and unauthenticated" },
 	{ "verbose", 'v', OPT_BOOL, F(debug), "false", 0, 0, NULL, NULL,
 	  "log debug messages (log-level debug)" },
 	LOG_LEVEL_OPT(F(log_level)),

@@ -44,6 +44,7 @@ struct fs_cfg {
 	long io_timeout_ms;
 	long ctl_timeout_ms;
 	long cpu_latency_us; /* -1: no PM QoS request */
+	int plaintext_pages; /* --insecure-plaintext-pages: no page AEAD */
 	int debug;
 	int log_level; /* index into log_level_names (common/log.h) */
 };

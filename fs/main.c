@@ -285,6 +285,13 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	pc.backup_path = c->backup;
 	pc.io_timeout_ms = c->io_timeout_ms;
 	pc.ctl_timeout_ms = c->ctl_timeout_ms;
+	if (c->plaintext_pages) {
+		pc.seal = PSTORE_SEAL_OFF;
+		log_warn("--insecure-plaintext-pages: pages go to the donors "
+			 "and the backup UNENCRYPTED and UNAUTHENTICATED; any "
+			 "donor, backup reader or network path can read and "
+			 "change them (benchmarks and diagnostics only)");
+	}
 	ret = pstore_open(&pc, &ps, err, sizeof(err));
 	if (ret) {
 		log_err("cannot open the page store: %s",

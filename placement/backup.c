@@ -22,6 +22,7 @@
 struct backup {
 	int fd;
 	char *path;
+	uint64_t size; /* logical bytes; the tag area starts there */
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cv;
 	struct backup_io *head, *tail; /* protected by q_lock */
@@ -30,18 +31,19 @@ struct backup {
 	pthread_t threads[BACKUP_MAX_THREADS];
 };
 
-static int do_io(struct backup *b, struct backup_io *io)
+static int do_range(struct backup *b, uint8_t dir, void *buf, uint32_t len,
+		    uint64_t off)
 {
 	uint32_t done = 0;
 
-	while (done < io->len) {
-		char *p = (char *)io->buf + done;
+	while (done < len) {
+		char *p = (char *)buf + done;
 		ssize_t n;
 
-		if (io->dir == XPORT_WRITE)
-			n = pwrite(b->fd, p, io->len - done, io->off + done);
+		if (dir == XPORT_WRITE)
+			n = pwrite(b->fd, p, len - done, (off_t)(off + done));
 		else
-			n = pread(b->fd, p, io->len - done, io->off + done);
+			n = pread(b->fd, p, len - done, (off_t)(off + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -49,14 +51,25 @@ static int do_io(struct backup *b, struct backup_io *io)
 		}
 		if (n == 0) {
 			/* past the end: cannot happen inside capacity */
-			if (io->dir == XPORT_WRITE)
+			if (dir == XPORT_WRITE)
 				return -EIO;
-			memset(p, 0, io->len - done);
+			memset(p, 0, len - done);
 			break;
 		}
 		done += (uint32_t)n;
 	}
 	return 0;
+}
+
+static int do_io(struct backup *b, struct backup_io *io)
+{
+	int ret = do_range(b, io->dir, io->buf, io->len, io->off);
+
+	if (!ret && io->tags)
+		ret = do_range(b, io->dir, io->tags,
+			       io->len / BACKUP_PAGE * BACKUP_TAG,
+			       b->size + io->off / BACKUP_PAGE * BACKUP_TAG);
+	return ret;
 }
 
 static void *worker(void *arg)
@@ -117,7 +130,10 @@ int backup_open(const char *path, uint64_t size, unsigned int nthreads,
 		ret = -errno;
 		goto out_free_path;
 	}
-	if (ftruncate(b->fd, (off_t)size) < 0) {
+	b->size = size;
+	/* the tag area after the pages: sparse until sealed pages come */
+	if (ftruncate(b->fd, (off_t)(size + size / BACKUP_PAGE * BACKUP_TAG)) <
+	    0) {
 		ret = -errno;
 		goto out_close;
 	}

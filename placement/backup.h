@@ -10,7 +10,11 @@
  * reads as zeros.
  *
  * The file is created (or truncated: its old content belongs to no one)
- * at open, mode 0600, and sized to the logical capacity.
+ * at open, mode 0600, and sized to the logical capacity plus a tag area
+ * of BACKUP_TAG bytes per page after it: a sealed store (placement/seal.h)
+ * writes each page's AEAD tag there beside the page's ciphertext, in the
+ * same io (backup_io.tags), so the file is encrypted and authenticated
+ * the same way as a donor's copy.
  *
  * Threading: backup_submit(), backup_punch() and backup_bytes() from any
  * thread. done() runs on a backup worker thread and must not block for
@@ -22,6 +26,9 @@
 
 #include <stdint.h>
 
+#define BACKUP_PAGE 4096u
+#define BACKUP_TAG  16u
+
 struct backup;
 
 struct backup_io {
@@ -30,6 +37,7 @@ struct backup_io {
 	uint32_t len;
 	uint64_t off; /* logical byte offset */
 	void *buf;    /* borrowed until done() */
+	void *tags;   /* NULL, or len / BACKUP_PAGE tags, borrowed */
 	void (*done)(struct backup_io *io, int status);
 	void *priv;
 };

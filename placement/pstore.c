@@ -61,7 +61,7 @@ uint64_t ps_rand(void *arg)
 	return z ^ (z >> 31);
 }
 
-static void lat_update(struct ps_donor *d, const struct xport_io *io)
+void ps_lat_update(struct ps_donor *d, const struct xport_io *io)
 {
 	uint64_t now = mono_ns(), old, lat;
 
@@ -96,14 +96,15 @@ void ps_donor_put(struct ps_donor *d)
 
 bool ps_donor_takes_slabs(struct ps_donor *d)
 {
-	return atomic_load(&d->up) && atomic_load(&d->dstate) == PS_D_ACTIVE;
+	return atomic_load(&d->up) && atomic_load(&d->dstate) == PS_D_ACTIVE &&
+	       !atomic_load(&d->faulty);
 }
 
 /* Gives copy rslab back to d; -ENOTCONN without a call when d is down (a
  * donor that is down drops the session's slabs itself, or at our close).
  * Without ps->lock: it waits for the donor's answer. */
 /* err from a donor that is out of reach, not one that refused */
-static bool unreached(int err)
+bool ps_unreached(int err)
 {
 	return err == -ENOTCONN || err == -ETIMEDOUT || err == -ECONNRESET ||
 	       err == -EPIPE || err == -ECONNABORTED || err == -ESHUTDOWN;
@@ -200,9 +201,28 @@ void ps_donor_submit(struct ps_donor *d, struct xport_io *io)
 	xport_submit(d->x, io);
 }
 
+/* Submits the pair a, b (a page run and its tags) to d at once, so they
+ * leave in one post; each one's done() must call ps_donor_put(d). */
+void ps_donor_submit2(struct ps_donor *d, struct xport_io *a,
+		      struct xport_io *b)
+{
+	/* the test hooks see each io on its own */
+	if (atomic_load_explicit(&d->fail_err, memory_order_relaxed) ||
+	    atomic_load_explicit(&d->hold, memory_order_relaxed) ||
+	    atomic_load(&d->dstate) == PS_D_GONE) {
+		ps_donor_submit(d, a);
+		ps_donor_submit(d, b);
+		return;
+	}
+	atomic_fetch_add(&d->users, 2);
+	a->next = b;
+	b->next = NULL;
+	xport_submit_chain(d->x, a);
+}
+
 /* ---------------------------------------------------------------- pool */
 
-static struct ps_run *run_get(struct pstore *ps)
+struct ps_run *ps_run_get(struct pstore *ps)
 {
 	struct ps_run *run;
 
@@ -219,7 +239,7 @@ static struct ps_run *run_get(struct pstore *ps)
 	return run;
 }
 
-static void run_put(struct pstore *ps, struct ps_run *run)
+void ps_run_put(struct pstore *ps, struct ps_run *run)
 {
 	pthread_mutex_lock(&ps->pool_lock);
 	run->next = ps->pool_free;
@@ -231,14 +251,14 @@ static void run_put(struct pstore *ps, struct ps_run *run)
 
 /* ------------------------------------------------------------- requests */
 
-static void req_fail(struct pstore_req *r, int status)
+void ps_req_fail(struct pstore_req *r, int status)
 {
 	int zero = 0;
 
 	atomic_compare_exchange_strong(&r->status, &zero, status);
 }
 
-static void req_put(struct pstore_req *r)
+void ps_req_put(struct pstore_req *r)
 {
 	if (atomic_fetch_sub(&r->pending, 1) == 1)
 		r->done(r, atomic_load(&r->status));
@@ -246,7 +266,7 @@ static void req_put(struct pstore_req *r)
 
 /* A run on slab s ended (a write run also leaves the repair fence's
  * count): one lock round per run. */
-static void slab_io_done(struct pstore *ps, uint32_t s, bool write)
+void ps_slab_io_done(struct pstore *ps, uint32_t s, bool write)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 
@@ -261,81 +281,12 @@ static void slab_io_done(struct pstore *ps, uint32_t s, bool write)
 	pthread_mutex_unlock(&ps->lock);
 }
 
-/* ------------------------------------------------------ in-flight table */
-
-static void ifl_add(struct pstore *ps, struct ps_run *run)
-{
-	struct ps_slab *sl = &ps->slabs[run->slab];
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-
-	pthread_mutex_lock(l);
-	run->next = NULL;
-	run->prev = sl->ifl_tail;
-	if (sl->ifl_tail)
-		sl->ifl_tail->next = run;
-	else
-		sl->ifl_head = run;
-	sl->ifl_tail = run;
-	pthread_mutex_unlock(l);
-}
-
-static void ifl_remove(struct pstore *ps, struct ps_run *run)
-{
-	struct ps_slab *sl = &ps->slabs[run->slab];
-	pthread_mutex_t *l = &ps->ifl[run->slab % PS_NIFL];
-
-	pthread_mutex_lock(l);
-	if (run->prev)
-		run->prev->next = run->next;
-	else
-		sl->ifl_head = run->next;
-	if (run->next)
-		run->next->prev = run->prev;
-	else
-		sl->ifl_tail = run->prev;
-	pthread_mutex_unlock(l);
-	run->next = run->prev = NULL;
-}
-
-/*
- * Copies pages [lpn, lpn+n) that an in-flight write covers into buf;
- * returns the mask of the pages it served (n <= 64).
- */
-static uint64_t ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
-			  unsigned int n, char *buf)
-{
-	struct ps_slab *sl = &ps->slabs[s];
-	pthread_mutex_t *l = &ps->ifl[s % PS_NIFL];
-	uint64_t mask = 0, all = n == 64 ? ~0ull : (1ull << n) - 1;
-
-	pthread_mutex_lock(l);
-	/* newest first: the first write found for a page is the latest */
-	for (struct ps_run *w = sl->ifl_tail; w && mask != all; w = w->prev) {
-		uint64_t lo = w->lpn > lpn ? w->lpn : lpn;
-		uint64_t hi = w->lpn + w->npages < lpn + n ? w->lpn + w->npages
-							   : lpn + n;
-
-		for (uint64_t p = lo; p < hi; p++) {
-			uint64_t bit = 1ull << (p - lpn);
-
-			if (mask & bit)
-				continue;
-			memcpy(buf + (p - lpn) * PSTORE_PAGE,
-			       w->buf + (p - w->lpn) * PSTORE_PAGE,
-			       PSTORE_PAGE);
-			mask |= bit;
-		}
-	}
-	pthread_mutex_unlock(l);
-	return mask;
-}
-
 /* --------------------------------------------------------------- writes */
 
 /* The copy `r` of slab s (matched by donor and remote slab, in case the
  * map changed since) must not be read any more. */
-static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
-		       bool lost)
+void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
+		   bool lost)
 {
 	struct ps_slab *sl = &ps->slabs[s];
 
@@ -354,7 +305,7 @@ static void mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
  * timeout has passed or the store stops: then false. A donor out of reach
  * may be back soon (a short outage of the network): wait for it, as a
  * disk retries, rather than fail a swap-in or a write at once. */
-static bool park(struct ps_run *run)
+bool ps_park(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
 	bool parked = false;
@@ -381,18 +332,22 @@ static void write_finish(struct ps_run *run)
 
 	if (run->backup)
 		all |= OK_BACKUP;
+	/* sealed: a copy has the pages only with their tags */
+	if (ps->seal)
+		ok &= atomic_load(&run->tok) | ~((1u << run->nrep) - 1);
 	/* a filling replica is not a readable copy yet */
 	if ((ok & OK_UNREACHED) && !(ok & ~(OK_UNREACHED | run->fillmask)) &&
-	    park(run))
+	    ps_park(run))
 		return;
 	ok &= ~OK_UNREACHED;
 	if (!(ok & ~(unsigned int)run->fillmask)) {
-		req_fail(r, -EIO);
+		ps_req_fail(r, -EIO);
 	} else if (ok != all) {
 		/* some copies have the data: the failed ones are stale now */
 		for (unsigned int k = 0; k < run->nrep; k++)
 			if (!(ok & (1u << k)))
-				mark_stale(ps, run->slab, &run->rep[k], false);
+				ps_mark_stale(ps, run->slab, &run->rep[k],
+					      false);
 		if (run->backup && !(ok & OK_BACKUP)) {
 			pthread_mutex_lock(&ps->lock);
 			sl->backup = false;
@@ -403,10 +358,10 @@ static void write_finish(struct ps_run *run)
 				": a copy failed a write, slab degraded",
 				run->slab);
 	}
-	ifl_remove(ps, run);
-	slab_io_done(ps, run->slab, true);
-	run_put(ps, run);
-	req_put(r);
+	ps_ifl_remove(ps, run);
+	ps_slab_io_done(ps, run->slab, true);
+	ps_run_put(ps, run);
+	ps_req_put(r);
 }
 
 static void write_target_done(struct ps_run *run)
@@ -418,18 +373,21 @@ static void write_target_done(struct ps_run *run)
 static void write_io_done(struct xport_io *io, int status)
 {
 	struct ps_run *run = io->priv;
-	unsigned int k = (unsigned int)(io - run->io);
+	bool tags = io >= run->tio && io < run->tio + PS_MAX_COPIES;
+	unsigned int k = (unsigned int)(tags ? io - run->tio : io - run->io);
 	struct ps_donor *d = &run->ps->donors[run->rep[k].donor];
 
 	ps_donor_put(d);
-	if (!status) {
-		lat_update(d, io);
+	if (!status && tags) {
+		atomic_fetch_or(&run->tok, 1u << k);
+	} else if (!status) {
+		ps_lat_update(d, io);
 		atomic_fetch_or(&run->ok, 1u << k);
 	} else {
 		LOG_RATELIMITED(LOG_WARNING,
 				"donor %s: slab %" PRIu32 ": write failed: %s",
 				d->addr, run->rep[k].rslab, strerror(-status));
-		if (unreached(status))
+		if (ps_unreached(status))
 			atomic_fetch_or(&run->ok, OK_UNREACHED);
 	}
 	write_target_done(run);
@@ -573,6 +531,43 @@ static bool write_targets(const struct ps_slab *sl, struct ps_run *run)
 	return run->nrep > __builtin_popcount(run->fillmask) || run->backup;
 }
 
+/*
+ * Sealed store: a slab with no copy left (its donors lost our session, or
+ * every copy went bad) and no backup starts over on new donors, so new
+ * writes succeed; its old pages fail their check there (EIO, as before:
+ * their versions say they hold data). Under ps->lock, dropped around the
+ * frees; the caller looks at the slab again.
+ */
+static void slab_restart(struct pstore *ps, uint32_t s, struct ps_slab *sl)
+{
+	struct ps_rep drop[PS_MAX_COPIES];
+	unsigned int n = 0;
+
+	for (unsigned int k = 0; k < sl->nrep; k++) {
+		ps->donors[sl->rep[k].donor].slabs--;
+		if (!sl->rep[k].lost)
+			drop[n++] = sl->rep[k];
+	}
+	sl->nrep = 0;
+	sl->state = SLAB_EMPTY;
+	LOG_RATELIMITED(LOG_WARNING,
+			"pstore: slab %" PRIu32 ": no copy left, placed again "
+			"for new writes (its old pages read EIO)",
+			s);
+	pthread_mutex_unlock(&ps->lock);
+	for (unsigned int k = 0; k < n; k++)
+		ps_free_copy(&ps->donors[drop[k].donor], drop[k].rslab);
+	pthread_mutex_lock(&ps->lock);
+}
+
+static bool slab_dead(const struct ps_slab *sl)
+{
+	for (unsigned int k = 0; k < sl->nrep; k++)
+		if (!sl->rep[k].stale)
+			return false;
+	return !sl->backup && !sl->repairing;
+}
+
 static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 {
 	struct ps_slab *sl = &ps->slabs[s];
@@ -583,6 +578,11 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		struct ps_rep rep[PSTORE_MAX_REPLICAS];
 		unsigned int nrep = 0;
 
+		if (sl->state == SLAB_READY && !sl->fence && ps->seal &&
+		    slab_dead(sl)) {
+			slab_restart(ps, s, sl);
+			continue;
+		}
 		if (sl->state == SLAB_READY && !sl->fence)
 			break;
 		if (sl->state != SLAB_EMPTY) {
@@ -620,16 +620,34 @@ out_unlock:
 static void write_send(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
-	uint64_t off = (run->lpn % ps->pages_per_slab) * PSTORE_PAGE;
+	uint32_t p = (uint32_t)(run->lpn % ps->pages_per_slab);
+	uint64_t off = (uint64_t)p * PSTORE_PAGE;
 	unsigned int nrep = run->nrep, n = run->npages;
 	struct ps_donor *dst[PS_MAX_COPIES];
-	struct xport_io *io[PS_MAX_COPIES];
+	struct xport_io *io[PS_MAX_COPIES], *tio[PS_MAX_COPIES] = { NULL };
 	struct backup_io *bio = NULL;
+	bool sealed = ps->seal != NULL;
 
 	atomic_store(&run->ok, 0);
-	atomic_store(&run->pending, (int)(nrep + (run->backup ? 1 : 0)));
+	atomic_store(&run->tok, 0);
+	atomic_store(&run->pending,
+		     (int)(nrep * (sealed ? 2 : 1) + (run->backup ? 1 : 0)));
 	for (unsigned int k = 0; k < nrep; k++) {
 		struct xport_io *x = &run->io[k];
+
+		if (sealed) {
+			struct xport_io *t = &run->tio[k];
+
+			t->next = NULL;
+			t->dir = XPORT_WRITE;
+			t->slab = run->rep[k].rslab;
+			t->off = ps_tag_off(ps, p);
+			t->len = n * SEAL_TAG;
+			t->buf = run->tags;
+			t->done = write_io_done;
+			t->priv = run;
+			tio[k] = t;
+		}
 
 		x->next = NULL;
 		x->dir = XPORT_WRITE;
@@ -648,13 +666,18 @@ static void write_send(struct ps_run *run)
 		bio->off = run->lpn * PSTORE_PAGE;
 		bio->len = n * PSTORE_PAGE;
 		bio->buf = run->buf;
+		bio->tags = sealed ? run->tags : NULL;
 		bio->done = write_backup_done;
 		bio->priv = run;
 	}
 	/* the run may complete and be reused once its last target is
 	 * submitted: only locals from here on */
-	for (unsigned int k = 0; k < nrep; k++)
-		ps_donor_submit(dst[k], io[k]);
+	for (unsigned int k = 0; k < nrep; k++) {
+		if (tio[k])
+			ps_donor_submit2(dst[k], io[k], tio[k]);
+		else
+			ps_donor_submit(dst[k], io[k]);
+	}
 	if (bio)
 		backup_submit(ps->backup, bio);
 }
@@ -664,7 +687,7 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 {
 	uint64_t lpn = r->lpn[i];
 	uint32_t s = slab_of(ps, lpn);
-	struct ps_run *run = run_get(ps);
+	struct ps_run *run = ps_run_get(ps);
 	int ret;
 
 	run->ps = ps;
@@ -677,146 +700,27 @@ static void submit_write_run(struct pstore *ps, struct pstore_req *r,
 	run->t0_ns = mono_ns();
 	atomic_store(&run->ok, 0);
 	/* visible to reads before anything can reach a donor */
-	ifl_add(ps, run);
+	if (ps->seal) {
+		ret = ps_ifl_add_sealed(ps, run);
+		if (ret) {
+			ps_run_put(ps, run);
+			ps_req_fail(r, ret);
+			return;
+		}
+	} else {
+		ps_ifl_add(ps, run);
+	}
 	ret = slab_for_write(ps, s, run);
 	if (ret) {
-		ifl_remove(ps, run);
-		run_put(ps, run);
-		req_fail(r, ret);
+		if (ps->seal)
+			ps_ver_undo(ps, run);
+		ps_ifl_remove(ps, run);
+		ps_run_put(ps, run);
+		ps_req_fail(r, ret);
 		return;
 	}
 	atomic_fetch_add(&r->pending, 1);
 	write_send(run);
-}
-
-/* ---------------------------------------------------------------- reads */
-
-static void read_finish(struct ps_run *run, int status)
-{
-	struct pstore *ps = run->ps;
-	struct pstore_req *r = run->req;
-
-	if (status)
-		req_fail(r, status);
-	slab_io_done(ps, run->slab, false);
-	run_put(ps, run);
-	req_put(r);
-}
-
-static void read_io_done(struct xport_io *io, int status);
-static void read_backup_done(struct backup_io *bio, int status);
-
-/* Tries the next copy of run, or ends it with -EIO. */
-static void read_next(struct ps_run *run)
-{
-	struct pstore *ps = run->ps;
-
-	if (run->cur < run->nrep) {
-		struct ps_rep *rep = &run->rep[run->cur++];
-		struct xport_io *x = &run->io[0];
-
-		x->next = NULL;
-		x->dir = XPORT_READ;
-		x->slab = rep->rslab;
-		x->off = (run->lpn % ps->pages_per_slab) * PSTORE_PAGE;
-		x->len = run->npages * PSTORE_PAGE;
-		x->buf = run->buf;
-		x->done = read_io_done;
-		x->priv = run;
-		ps_donor_submit(&ps->donors[rep->donor], x);
-		return;
-	}
-	if (run->backup) {
-		struct backup_io *bio = &run->bio;
-
-		run->backup = false;
-		bio->dir = XPORT_READ;
-		bio->off = run->lpn * PSTORE_PAGE;
-		bio->len = run->npages * PSTORE_PAGE;
-		bio->buf = run->buf;
-		bio->done = read_backup_done;
-		bio->priv = run;
-		backup_submit(ps->backup, bio);
-		return;
-	}
-	if (run->unreached && park(run))
-		return;
-	LOG_RATELIMITED(LOG_ERR,
-			"pstore: slab %" PRIu32 ": page %" PRIu64
-			": every copy failed a read",
-			run->slab, run->lpn);
-	read_finish(run, -EIO);
-}
-
-static void read_io_done(struct xport_io *io, int status)
-{
-	struct ps_run *run = io->priv;
-	struct ps_rep *rep = &run->rep[run->cur - 1];
-	struct ps_donor *d = &run->ps->donors[rep->donor];
-
-	ps_donor_put(d);
-	if (!status) {
-		lat_update(d, io);
-		read_finish(run, 0);
-		return;
-	}
-	LOG_RATELIMITED(
-		LOG_WARNING, "donor %s: slab %" PRIu32 ": read failed: %s%s",
-		d->addr, rep->rslab, strerror(-status),
-		run->cur < run->nrep || run->backup ? ", trying next copy"
-						    : "");
-	/* the donor no longer has that slab for us (restarted, reclaimed):
-	 * not a copy any more, the repair thread replaces it */
-	if (status == -EINVAL || status == -EFAULT)
-		mark_stale(run->ps, run->slab, rep, true);
-	run->unreached |= unreached(status);
-	read_next(run);
-}
-
-static void read_backup_done(struct backup_io *bio, int status)
-{
-	struct ps_run *run = bio->priv;
-
-	if (!status)
-		read_finish(run, 0);
-	else
-		read_next(run);
-}
-
-/* Orders the live replicas of sl into run: up donors by latency, then
- * the others. Called under ps->lock. */
-static void read_order(struct pstore *ps, struct ps_slab *sl,
-		       struct ps_run *run)
-{
-	uint64_t key[PS_MAX_COPIES];
-
-	run->nrep = 0;
-	for (unsigned int j = 0; j < sl->nrep; j++) {
-		struct ps_donor *d = &ps->donors[sl->rep[j].donor];
-		unsigned int k = run->nrep;
-		uint64_t lat;
-
-		if (sl->rep[j].stale || sl->rep[j].filling)
-			continue;
-		if (atomic_load(&d->fail_err))
-			lat = UINT64_MAX; /* test hook: last */
-		else if (!atomic_load(&d->up))
-			lat = UINT64_MAX - 1;
-		else
-			lat = atomic_load_explicit(&d->lat_ns,
-						   memory_order_relaxed);
-		/* insertion by latency */
-		while (k > 0 && key[k - 1] > lat) {
-			key[k] = key[k - 1];
-			run->rep[k] = run->rep[k - 1];
-			k--;
-		}
-		key[k] = lat;
-		run->rep[k] = sl->rep[j];
-		run->nrep++;
-	}
-	run->cur = 0;
-	run->backup = sl->backup;
 }
 
 void ps_parked_retry(struct pstore *ps)
@@ -836,6 +740,10 @@ void ps_parked_retry(struct pstore *ps)
 		bool targets = !expired;
 
 		next = run->park_next;
+		if (run->dir == XPORT_READ && ps->seal) {
+			ps_read_capture(run);
+			run->badmask = 0; /* copy indices change below */
+		}
 		if (run->dir == XPORT_WRITE) {
 			if (targets) {
 				pthread_mutex_lock(&ps->lock);
@@ -854,62 +762,13 @@ void ps_parked_retry(struct pstore *ps)
 		run->unreached = false;
 		if (targets) {
 			pthread_mutex_lock(&ps->lock);
-			read_order(ps, sl, run);
+			ps_read_order(ps, sl, run);
 			pthread_mutex_unlock(&ps->lock);
 		} else {
 			run->cur = run->nrep;
 			run->backup = false;
 		}
-		read_next(run); /* with no copy left: -EIO */
-	}
-}
-
-static void submit_read_run(struct pstore *ps, struct pstore_req *r,
-			    unsigned int i, unsigned int n)
-{
-	uint64_t lpn = r->lpn[i];
-	uint32_t s = slab_of(ps, lpn);
-	char *buf = (char *)r->buf + (size_t)i * PSTORE_PAGE;
-	struct ps_slab *sl = &ps->slabs[s];
-	uint64_t served = ifl_serve(ps, s, lpn, n, buf);
-	unsigned int a = 0;
-
-	while (a < n) {
-		struct ps_run *run;
-		unsigned int b;
-
-		if (served & (1ull << a)) {
-			a++;
-			continue;
-		}
-		for (b = a + 1; b < n && !(served & (1ull << b)); b++)
-			;
-		run = run_get(ps);
-		pthread_mutex_lock(&ps->lock);
-		if (sl->state != SLAB_READY) {
-			/* never written since the slab was (re)allocated */
-			pthread_mutex_unlock(&ps->lock);
-			run_put(ps, run);
-			memset(buf + (size_t)a * PSTORE_PAGE, 0,
-			       (size_t)(b - a) * PSTORE_PAGE);
-			a = b;
-			continue;
-		}
-		read_order(ps, sl, run);
-		sl->ios++;
-		pthread_mutex_unlock(&ps->lock);
-		run->ps = ps;
-		run->req = r;
-		run->buf = buf + (size_t)a * PSTORE_PAGE;
-		run->lpn = lpn + a;
-		run->npages = b - a;
-		run->slab = s;
-		run->dir = XPORT_READ;
-		run->unreached = false;
-		run->t0_ns = mono_ns();
-		atomic_fetch_add(&r->pending, 1);
-		read_next(run);
-		a = b;
+		ps_read_next(run); /* with no copy left: -EIO */
 	}
 }
 
@@ -923,7 +782,7 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 	atomic_store(&r->status, 0);
 	if (!r->done || (r->npages && (!r->lpn || !r->buf)) ||
 	    (r->dir != XPORT_READ && r->dir != XPORT_WRITE)) {
-		req_fail(r, -EINVAL);
+		ps_req_fail(r, -EINVAL);
 		goto out_put;
 	}
 	while (i < r->npages) {
@@ -940,7 +799,7 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 					"pstore: %s of bad page %" PRIu64,
 					r->dir == XPORT_READ ? "read" : "write",
 					lpn);
-				req_fail(r, -EINVAL);
+				ps_req_fail(r, -EINVAL);
 			}
 			i++;
 			continue;
@@ -952,11 +811,11 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 		if (r->dir == XPORT_WRITE)
 			submit_write_run(ps, r, i, n);
 		else
-			submit_read_run(ps, r, i, n);
+			ps_submit_read_run(ps, r, i, n);
 		i += n;
 	}
 out_put:
-	req_put(r);
+	ps_req_put(r);
 }
 
 /* ---------------------------------------------------------------- pages */
@@ -1020,6 +879,11 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 	}
 	ps->bits[lpn / 64] &= ~(1ull << (lpn % 64));
 	ps->used--;
+	/* reads as zeros until written again; the count goes on, so the
+	 * next write never reuses a nonce */
+	if (ps->seal)
+		atomic_fetch_and_explicit(&ps->ver[lpn], PS_VER_COUNT,
+					  memory_order_relaxed);
 	sl = &ps->slabs[slab_of(ps, lpn)];
 	sl->used--;
 	if (!sl->used && !sl->ios && sl->state == SLAB_READY) {

@@ -76,6 +76,11 @@
 
 struct pstore;
 
+/* Pages sealed (placement/seal.h) before they leave the mount: AUTO is on
+ * for every donor transport and off for XPORT_MEM (the pages never leave
+ * the process); OFF only for benchmarks and diagnostics. */
+enum pstore_seal { PSTORE_SEAL_AUTO, PSTORE_SEAL_ON, PSTORE_SEAL_OFF };
+
 struct pstore_cfg {
 	const char *const *donors; /* "HOST:PORT", borrowed during open */
 	int ndonors;
@@ -90,13 +95,17 @@ struct pstore_cfg {
 	unsigned int max_chain, max_op_bytes; /* batching limits */
 	unsigned int io_timeout_ms, ctl_timeout_ms;
 	unsigned int max_inflight_pages; /* pool size; 0 = default (8192) */
+	enum pstore_seal seal;
 };
 
 struct pstore_req {
 	enum xport_dir dir;
 	unsigned int npages;
 	const uint64_t *lpn; /* npages entries, borrowed until done() */
-	void *buf;	     /* npages * PSTORE_PAGE bytes, borrowed */
+	/* npages * PSTORE_PAGE bytes, borrowed; a write's pages are sealed
+	 * in place when the store seals pages: after pstore_submit() the
+	 * buffer holds ciphertext, never reuse it as the data */
+	void *buf;
 	void (*done)(struct pstore_req *r, int status); /* 0 or -errno */
 	void *priv;
 	/* private to pstore */

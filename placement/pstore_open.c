@@ -183,8 +183,12 @@ static void ps_free(struct pstore *ps)
 			xport_close(ps->donors[i].x);
 	pthread_mutex_destroy(&ps->admin_lock);
 	backup_close(ps->backup);
-	for (unsigned int i = 0; i < PS_NIFL; i++)
+	for (unsigned int i = 0; i < PS_NIFL; i++) {
 		pthread_mutex_destroy(&ps->ifl[i]);
+		pthread_cond_destroy(&ps->ifl_cv[i]);
+	}
+	seal_free(ps->seal);
+	free(ps->ver);
 	pthread_mutex_destroy(&ps->hold_lock);
 	pthread_cond_destroy(&ps->pool_cv);
 	pthread_mutex_destroy(&ps->pool_lock);
@@ -391,6 +395,20 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 		return -ENOMEM;
 	ps->slab_size = cfg->slab_size ? cfg->slab_size : PS_DEF_SLAB;
 	ps->pages_per_slab = (uint32_t)(ps->slab_size / PSTORE_PAGE);
+	if (cfg->seal == PSTORE_SEAL_ON ||
+	    (cfg->seal == PSTORE_SEAL_AUTO && cfg->transport != XPORT_MEM)) {
+		ret = seal_new(0, &ps->seal);
+		if (ret) {
+			errf(err, errlen, "page encryption: %s",
+			     strerror(-ret));
+			free(ps);
+			return ret;
+		}
+		/* a remote slab holds its pages, then their tags */
+		ps->pages_per_slab =
+			(uint32_t)(ps->slab_size / (PSTORE_PAGE + SEAL_TAG));
+		ps->tag_base = (uint64_t)ps->pages_per_slab * PSTORE_PAGE;
+	}
 	ps->npages = cfg->capacity / PSTORE_PAGE;
 	ps->nslabs = (uint32_t)((ps->npages + ps->pages_per_slab - 1) /
 				ps->pages_per_slab);
@@ -410,8 +428,10 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	cond_init_mono(&ps->repair_cv);
 	pthread_mutex_init(&ps->pool_lock, NULL);
 	pthread_cond_init(&ps->pool_cv, NULL);
-	for (unsigned int i = 0; i < PS_NIFL; i++)
+	for (unsigned int i = 0; i < PS_NIFL; i++) {
 		pthread_mutex_init(&ps->ifl[i], NULL);
+		pthread_cond_init(&ps->ifl_cv[i], NULL);
+	}
 	pthread_mutex_init(&ps->hold_lock, NULL);
 	pthread_mutex_init(&ps->admin_lock, NULL);
 
@@ -422,9 +442,13 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	ps->owed = calloc(ps->owed_cap, sizeof(*ps->owed));
 	pool = cfg->max_inflight_pages ? cfg->max_inflight_pages : PS_DEF_POOL;
 	ps->runs = calloc(pool, sizeof(*ps->runs));
-	ps->repair_buf = malloc((size_t)PS_RUN_MAX_PAGES * PSTORE_PAGE);
+	/* the pages of a chunk, then their tags */
+	ps->repair_buf =
+		malloc((size_t)PS_RUN_MAX_PAGES * (PSTORE_PAGE + SEAL_TAG));
+	if (ps->seal)
+		ps->ver = calloc(ps->npages, sizeof(*ps->ver));
 	if (!ps->bits || !ps->slabs || !ps->owed || !ps->runs ||
-	    !ps->repair_buf) {
+	    !ps->repair_buf || (ps->seal && !ps->ver)) {
 		ret = -ENOMEM;
 		goto out_free;
 	}

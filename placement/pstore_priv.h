@@ -5,7 +5,9 @@
  * public header: only placement/pstore*.c include it; everything else
  * goes through pstore.h (tests also through pstore_test.h).
  *
- *   pstore.c         the data path: runs, writes, reads, pages
+ *   pstore.c         the data path: runs, writes, pages, parked runs
+ *   pstore_read.c    the read path (checks sealed pages)
+ *   pstore_ifl.c     the in-flight write table, sealed page versions
  *   pstore_tick.c    the tick thread: frees empty slabs, QUERYs donors
  *   pstore_repair.c  the repair thread: re-replication and migration
  *   pstore_open.c    open and close, donor events, add and drain
@@ -47,6 +49,7 @@
 #include "placement/backup.h"
 #include "placement/pstore.h"
 #include "placement/rank.h"
+#include "placement/seal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,6 +64,16 @@
 #define PS_MAX_COPIES (PSTORE_MAX_REPLICAS + 1)
 #define PS_ADDR_MAX   280
 #define PS_MAX_REGS   16 /* pstore_register() regions remembered */
+/* sealed pages: ps->ver[lpn] is the page's write counter (low 31 bits,
+ * only grows, the AEAD nonce) and whether it holds data (PS_VER_DATA;
+ * clear: never written since allocated, reads as zeros without I/O) */
+#define PS_VER_DATA  0x80000000u
+#define PS_VER_COUNT 0x7fffffffu
+/* integrity failures after which a donor is faulty: it takes no new slab
+ * and its copies that another copy can stand in for are rebuilt */
+#define PS_FAULTY_AFTER 8
+/* reads retried when a write raced them (a page's version moved) */
+#define PS_RACE_RETRIES 3
 
 enum ps_slab_state { SLAB_EMPTY, SLAB_ALLOCATING, SLAB_READY, SLAB_FREEING };
 
@@ -109,6 +122,8 @@ struct ps_donor {
 	atomic_bool hold;      /* test hook: park ios until released */
 	struct xport_io *held; /* protected by ps->hold_lock */
 	_Atomic uint64_t lat_ns;
+	_Atomic uint64_t bad_pages; /* pages that failed their AEAD check */
+	atomic_bool faulty;	    /* bad_pages reached PS_FAULTY_AFTER */
 	/* protected by ps->lock */
 	uint64_t free_slabs; /* last QUERY, minus what we took since */
 	int64_t trend_bps;
@@ -138,6 +153,27 @@ struct ps_run {
 	struct ps_rep rep[PS_MAX_COPIES];
 	struct xport_io io[PS_MAX_COPIES];
 	struct backup_io bio;
+	/* sealed store: each page's tag and version; tio[k] moves the tags
+	 * of copy k (the tag area, see ps_tag_off()) beside io[k] */
+	struct xport_io tio[PS_MAX_COPIES];
+	uint8_t tags[PS_RUN_MAX_PAGES][SEAL_TAG];
+	uint32_t ver[PS_RUN_MAX_PAGES];
+	uint32_t oldver[PS_RUN_MAX_PAGES]; /* write: before this write */
+	atomic_uint tok;    /* write: bit k: copy k has the tags */
+	atomic_int rpend;   /* read: ios of the current copy in flight */
+	atomic_int rstatus; /* read: first error of the current copy */
+	uint8_t badmask;    /* read: copies that failed the check */
+	/* read: donors whose failures this run counted (once per run, not
+	 * again when it is retried after a park) */
+	uint8_t ncounted;
+	uint16_t counted[PS_MAX_COPIES];
+	uint8_t races; /* read: retries after a racing write */
+	/* read: pages an in-flight write covered when their versions were
+	 * captured (ps_read_capture()): failing, they raced, not went bad */
+	uint64_t busy;
+	/* write: listed in flight, its buffer being sealed (under the ifl
+	 * stripe lock) */
+	bool sealing;
 	/* read: a copy failed only because its donor is out of reach; the
 	 * run then waits (parked) for it until t0_ns + the io timeout */
 	bool unreached;
@@ -169,6 +205,11 @@ struct pstore {
 	struct xport_cfg xc_base; /* for donors added later */
 	struct auth_key key;
 	struct backup *backup;
+	/* NULL: pages travel and rest in plaintext (mem backend, or the
+	 * --insecure-plaintext-pages diagnostic option) */
+	struct seal *seal;
+	_Atomic uint32_t *ver; /* npages entries when sealed, see PS_VER_* */
+	uint64_t tag_base;     /* byte offset of a remote slab's tag area */
 
 	pthread_mutex_t lock;
 	pthread_cond_t slab_cv;
@@ -202,11 +243,14 @@ struct pstore {
 	pthread_t repair_thread;
 	bool repair_started;
 	char *repair_buf; /* PS_RUN_MAX_PAGES pages, repair thread only */
-	_Atomic uint64_t repaired; /* slabs brought back to R copies */
-	_Atomic uint64_t migrated; /* slabs moved off a donor that evicts */
-	atomic_bool repair_off;	   /* test hook */
+	_Atomic uint64_t repaired;   /* slabs brought back to R copies */
+	_Atomic uint64_t migrated;   /* slabs moved off a donor that evicts */
+	_Atomic uint64_t backup_bad; /* backup pages that failed the check */
+	atomic_bool repair_off;	     /* test hook */
 
 	pthread_mutex_t ifl[PS_NIFL];
+	/* sealed: a write waits here for overlapping writes to end */
+	pthread_cond_t ifl_cv[PS_NIFL];
 	pthread_mutex_t hold_lock; /* test hook only */
 
 	pthread_mutex_t pool_lock;
@@ -221,6 +265,59 @@ static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 {
 	return (uint32_t)(lpn / ps->pages_per_slab);
 }
+
+/* Where the tags of pages [p, p+n) of a slab live in its remote copy:
+ * after the data of the slab's pages_per_slab pages. */
+static inline uint64_t ps_tag_off(const struct pstore *ps, uint32_t p)
+{
+	return ps->tag_base + (uint64_t)p * SEAL_TAG;
+}
+
+/* pstore.c: the pool of runs, requests, copies and small helpers */
+struct ps_run *ps_run_get(struct pstore *ps); /* waits for a free one */
+void ps_run_put(struct pstore *ps, struct ps_run *run);
+void ps_req_fail(struct pstore_req *r, int status); /* first error wins */
+void ps_req_put(struct pstore_req *r);		    /* done() at the last */
+/* A run on slab s ended (a write run also leaves the fence's count). */
+void ps_slab_io_done(struct pstore *ps, uint32_t s, bool write);
+/* The copy r of slab s (matched by donor and remote slab) is not read any
+ * more; lost: its donor no longer holds it. Takes ps->lock. */
+void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
+		   bool lost);
+/* Parks run until its donors are back (ps_parked_retry()); false past its
+ * io timeout or when the store stops. */
+bool ps_park(struct ps_run *run);
+bool ps_unreached(int err); /* a donor out of reach, not one refusing */
+void ps_lat_update(struct ps_donor *d, const struct xport_io *io);
+
+/* pstore_ifl.c: the in-flight write table, page versions of a sealed
+ * store (see the file) */
+void ps_ifl_add(struct pstore *ps, struct ps_run *run);
+/* Waits for overlapping in-flight writes, gives the run's pages their next
+ * versions, seals the buffer in place, adds it; -EIO: no version left. */
+int ps_ifl_add_sealed(struct pstore *ps, struct ps_run *run);
+void ps_ifl_remove(struct pstore *ps, struct ps_run *run);
+/* Copies (opens) the pages of [lpn, lpn+n) an in-flight write covers into
+ * buf, returns their mask; sealed: ver[] gets the versions of the others. */
+uint64_t ps_ifl_serve(struct pstore *ps, uint32_t s, uint64_t lpn,
+		      unsigned int n, char *buf, uint32_t *ver);
+/* Sealed: run->ver[] from the pages' versions now; true when an in-flight
+ * write covers one of its pages. */
+bool ps_read_capture(struct ps_run *run);
+/* Sealed read: pages of run in *mask an in-flight write covers are opened
+ * from its buffer and leave *mask. */
+void ps_ifl_serve_mask(struct ps_run *run, uint64_t *mask);
+/* Sealed: a write that reached no copy gives the versions back. */
+void ps_ver_undo(struct pstore *ps, struct ps_run *run);
+
+/* pstore_read.c: the read path */
+/* Orders sl's live copies into run (best latency first); under ps->lock. */
+void ps_read_order(struct pstore *ps, struct ps_slab *sl, struct ps_run *run);
+/* Tries run's next copy, then the backup; parks or ends it with -EIO. */
+void ps_read_next(struct ps_run *run);
+/* Reads pages [i, i+n) of r (one slab, contiguous) into r->buf. */
+void ps_submit_read_run(struct pstore *ps, struct pstore_req *r, unsigned int i,
+			unsigned int n);
 
 /* pstore.c: donor slots and small helpers */
 bool ps_donor_get(struct ps_donor *d);
@@ -238,6 +335,8 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget);
 void ps_parked_retry(struct pstore *ps);
 bool ps_donor_takes_slabs(struct ps_donor *d);
 void ps_donor_submit(struct ps_donor *d, struct xport_io *io);
+void ps_donor_submit2(struct ps_donor *d, struct xport_io *a,
+		      struct xport_io *b);
 /* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */
 void ps_deadline_in(struct timespec *ts, long ms);
 uint64_t ps_rand(void *arg);
@@ -247,6 +346,10 @@ int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep);
 /* pstore_stats.c: READY slabs with fewer than R live copies (a copy on a
  * donor that is down does not count); under ps->lock */
 uint32_t ps_degraded_slabs(struct pstore *ps);
+/* pstore.c: counts n pages of slab s that failed their check on copy
+ * rep; may make the donor faulty. Any thread, no lock held. */
+void ps_bad_pages(struct pstore *ps, uint32_t s, const struct ps_rep *rep,
+		  unsigned int n, uint64_t lpn);
 
 /* pstore_tick.c: the tick thread, started by pstore_open() */
 void *ps_tick_main(void *arg);

@@ -63,10 +63,11 @@ static void sync_bio_done(struct backup_io *bio, int status)
 	sync_signal(bio->priv, status);
 }
 
-/* One synchronous io on a donor (or the backup when d is NULL). */
+/* One synchronous io on a donor (or the backup when d is NULL, with the
+ * pages' tags when tags is not NULL). */
 static int sync_io(struct pstore *ps, struct ps_donor *d, uint8_t dir,
 		   uint32_t rslab, uint64_t off, uint64_t loff, uint32_t len,
-		   void *buf)
+		   void *buf, void *tags)
 {
 	struct sync_wait w = { .done = 0 };
 	struct xport_io io = { 0 };
@@ -89,6 +90,7 @@ static int sync_io(struct pstore *ps, struct ps_donor *d, uint8_t dir,
 		bio.off = loff;
 		bio.len = len;
 		bio.buf = buf;
+		bio.tags = tags;
 		bio.done = sync_bio_done;
 		bio.priv = &w;
 		backup_submit(ps->backup, &bio);
@@ -146,7 +148,20 @@ static int64_t repair_pick(struct pstore *ps)
 	return -1;
 }
 
-/* Copies chunk [p, p+n) pages of slab s from a live copy to dst. */
+/* Sealed store: the tags of pages [p, p+n) of a donor copy, read or
+ * written; 0 without a seal. */
+static int sync_tags(struct pstore *ps, struct ps_donor *d, uint8_t dir,
+		     uint32_t rslab, uint32_t p, unsigned int n, void *tags)
+{
+	if (!ps->seal)
+		return 0;
+	return sync_io(ps, d, dir, rslab, ps_tag_off(ps, p), 0, n * SEAL_TAG,
+		       tags, NULL);
+}
+
+/* Copies chunk [p, p+n) pages of slab s (ciphertext and tags as they are:
+ * the AEAD binds them to the page, not to a donor) from a live copy to
+ * dst. */
 static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 			unsigned int n, const struct ps_rep *dst)
 {
@@ -155,7 +170,9 @@ static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 	unsigned int nsrc = 0;
 	bool backup;
 	uint64_t off = (uint64_t)p * PSTORE_PAGE;
+	uint64_t loff = ((uint64_t)s * ps->pages_per_slab + p) * PSTORE_PAGE;
 	uint32_t len = n * PSTORE_PAGE;
+	char *tags = ps->repair_buf + (size_t)PS_RUN_MAX_PAGES * PSTORE_PAGE;
 	int ret = -EIO;
 
 	pthread_mutex_lock(&ps->lock);
@@ -169,16 +186,24 @@ static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 	pthread_mutex_unlock(&ps->lock);
 
 	for (unsigned int k = 0; k <= nsrc && ret; k++) {
+		struct ps_donor *d =
+			k < nsrc ? &ps->donors[src[k].donor] : NULL;
+
 		if (k == nsrc && !backup)
 			break;
-		ret = sync_io(ps, k < nsrc ? &ps->donors[src[k].donor] : NULL,
-			      XPORT_READ, k < nsrc ? src[k].rslab : 0, off,
-			      (uint64_t)s * ps->slab_size + off, len,
-			      ps->repair_buf);
+		ret = sync_io(ps, d, XPORT_READ, d ? src[k].rslab : 0, off,
+			      loff, len, ps->repair_buf,
+			      ps->seal ? tags : NULL);
+		if (!ret && d)
+			ret = sync_tags(ps, d, XPORT_READ, src[k].rslab, p, n,
+					tags);
 	}
 	if (!ret)
 		ret = sync_io(ps, &ps->donors[dst->donor], XPORT_WRITE,
-			      dst->rslab, off, 0, len, ps->repair_buf);
+			      dst->rslab, off, 0, len, ps->repair_buf, NULL);
+	if (!ret)
+		ret = sync_tags(ps, &ps->donors[dst->donor], XPORT_WRITE,
+				dst->rslab, p, n, tags);
 
 	pthread_mutex_lock(&ps->lock);
 	sl->fence = false;

@@ -145,10 +145,12 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	   ",\"pages_used\":%" PRIu64 ",\"slabs\":%" PRIu32
 	   ",\"degraded_slabs\":%" PRIu32 ",\"repaired_slabs\":%" PRIu64
 	   ",\"migrated_slabs\":%" PRIu64 ",\"lost_pages\":%" PRIu64
-	   ",\"degraded_ms\":%" PRIu64 ",\"donors\":[",
+	   ",\"degraded_ms\":%" PRIu64 ",\"encryption\":\"%s\""
+	   ",\"pages_per_slab\":%" PRIu32 ",\"donors\":[",
 	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
 	   atomic_load(&ps->repaired), atomic_load(&ps->migrated), lost,
-	   degraded_ms);
+	   degraded_ms, ps->seal ? seal_cipher_name(ps->seal) : "off",
+	   ps->pages_per_slab);
 	for (unsigned int i = 0; i < nd; i++) {
 		struct ps_donor *d = &ps->donors[i];
 		struct xport_stats st = { .kind = d->kind };
@@ -160,6 +162,9 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 			state = atomic_load(&d->dstate) == PS_D_DRAINING
 					? "draining"
 					: state_name(st.state);
+			if (atomic_load(&d->faulty) &&
+			    atomic_load(&d->dstate) == PS_D_ACTIVE)
+				state = "faulty";
 			/* connected, but not used until a QUERY says it
 			 * still holds what we left there */
 			if (st.state == XPORT_UP && !atomic_load(&d->up))
@@ -174,11 +179,12 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		   ",\"posts\":%" PRIu64 ",\"write_ops\":%" PRIu64
 		   ",\"write_posts\":%" PRIu64 ",\"errors\":%" PRIu64
 		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64
-		   ",\"restarts\":%" PRIu32,
+		   ",\"restarts\":%" PRIu32 ",\"integrity_failures\":%" PRIu64,
 		   xport_kind_name(st.kind), state, held[i], st.bytes_read,
 		   st.bytes_written, (double)atomic_load(&d->lat_ns) / 1000.0,
 		   st.ios, st.ops, st.posts, st.write_ops, st.write_posts,
-		   st.errors, st.timeouts, st.reconnects, restarts[i]);
+		   st.errors, st.timeouts, st.reconnects, restarts[i],
+		   atomic_load(&d->bad_pages));
 		jhist(&j, "ops_per_post", st.ops_per_post);
 		jhist(&j, "kib_per_op", st.kib_per_op);
 		jp(&j, "}");
@@ -187,7 +193,9 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	if (ps->backup) {
 		jp(&j, "{\"path\":");
 		jstr(&j, backup_path(ps->backup));
-		jp(&j, ",\"bytes\":%" PRIu64 "}", backup_bytes(ps->backup));
+		jp(&j,
+		   ",\"bytes\":%" PRIu64 ",\"integrity_failures\":%" PRIu64 "}",
+		   backup_bytes(ps->backup), atomic_load(&ps->backup_bad));
 	} else {
 		jp(&j, "null");
 	}

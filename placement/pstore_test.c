@@ -116,3 +116,22 @@ unsigned int pstore_test_ndonors(struct pstore *ps)
 {
 	return ps->ndonors;
 }
+
+uint32_t pstore_test_pages_per_slab(struct pstore *ps)
+{
+	return ps->pages_per_slab;
+}
+
+uint32_t pstore_test_page_version(struct pstore *ps, uint64_t lpn)
+{
+	if (!ps->ver || lpn >= ps->npages)
+		return 0;
+	return atomic_load(&ps->ver[lpn]);
+}
+
+uint64_t pstore_test_bad_pages(struct pstore *ps, unsigned int donor)
+{
+	if (donor >= ps->ndonors)
+		return 0;
+	return atomic_load(&ps->donors[donor].bad_pages);
+}

@@ -31,5 +31,12 @@ int pstore_test_evict(struct pstore *ps, unsigned int donor, uint32_t rslab);
 void pstore_test_repair(struct pstore *ps, bool on);
 struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor);
 unsigned int pstore_test_ndonors(struct pstore *ps);
+/* Logical pages per slab (fewer than slab_size / PSTORE_PAGE when pages
+ * are sealed: their tags share the remote slab). */
+uint32_t pstore_test_pages_per_slab(struct pstore *ps);
+/* Sealed store: page lpn's version word (PS_VER_* of pstore_priv.h). */
+uint32_t pstore_test_page_version(struct pstore *ps, uint64_t lpn);
+/* Integrity failures counted against donor slot `donor`. */
+uint64_t pstore_test_bad_pages(struct pstore *ps, unsigned int donor);
 
 #endif

@@ -163,16 +163,23 @@ void batch_queue_destroy(struct batch_queue *q)
  */
 void batch_submit(struct batch_queue *q, struct xport_io *io)
 {
-	struct xport_io *list = NULL, *tail = NULL;
+	io->next = NULL;
+	batch_submit_chain(q, io);
+}
+
+void batch_submit_chain(struct batch_queue *q, struct xport_io *io)
+{
+	struct xport_io *list = NULL, *tail = NULL, *last = io;
 	unsigned int n;
 
-	io->next = NULL;
+	while (last->next)
+		last = last->next;
 	pthread_mutex_lock(&q->lock);
 	if (q->tail)
 		q->tail->next = io;
 	else
 		q->head = io;
-	q->tail = io;
+	q->tail = last;
 	if (q->leader) {
 		pthread_mutex_unlock(&q->lock);
 		return;

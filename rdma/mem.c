@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +126,9 @@ static void mem_post(void *ctx, struct batch_op *ops, unsigned int nops)
 	complete_list(m, bad, -EFAULT);
 }
 
-static void mem_submit(struct xport *x, struct xport_io *io)
+/* Counts and checks io; false when it was failed (done() called). */
+static bool mem_accept_io(struct xmem *m, struct xport_io *io)
 {
-	struct xmem *m = to_mem(x);
 	int ret;
 
 	XS_ADD(m->st.ios, 1);
@@ -137,10 +138,36 @@ static void mem_submit(struct xport *x, struct xport_io *io)
 	if (ret) {
 		xstats_done(&m->st, io, ret, 0);
 		io->done(io, ret);
-		return;
+		return false;
 	}
 	io->t_submit_ns = mono_ns();
-	batch_submit(&m->q, io);
+	return true;
+}
+
+static void mem_submit(struct xport *x, struct xport_io *io)
+{
+	struct xmem *m = to_mem(x);
+
+	if (mem_accept_io(m, io))
+		batch_submit(&m->q, io);
+}
+
+/* As tcp_submit_chain(): the ios that pass go to the queue together. */
+static void mem_submit_chain(struct xport *x, struct xport_io *io)
+{
+	struct xmem *m = to_mem(x);
+	struct xport_io *head = NULL, **tail = &head, *next;
+
+	for (; io; io = next) {
+		next = io->next;
+		if (!mem_accept_io(m, io))
+			continue;
+		io->next = NULL;
+		*tail = io;
+		tail = &io->next;
+	}
+	if (head)
+		batch_submit_chain(&m->q, head);
 }
 
 static int mem_open(const struct xport_cfg *cfg, struct xport **out)
@@ -319,6 +346,7 @@ const struct xport_backend xport_mem_backend = {
 	.open = mem_open,
 	.wait_up = mem_wait_up,
 	.submit = mem_submit,
+	.submit_chain = mem_submit_chain,
 	.reg = NULL,
 	.alloc = mem_alloc,
 	.free_slab = mem_free,

@@ -55,6 +55,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,9 +401,9 @@ static void tcp_post(void *ctx, struct batch_op *ops, unsigned int nops)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void tcp_submit(struct xport *x, struct xport_io *io)
+/* Counts and checks io; false when it was failed (done() called). */
+static bool tcp_accept_io(struct tcp_conn *c, struct xport_io *io)
 {
-	struct tcp_conn *c = to_tcp(x);
 	int ret;
 
 	XS_ADD(c->st.ios, 1);
@@ -412,9 +413,18 @@ static void tcp_submit(struct xport *x, struct xport_io *io)
 	if (ret) {
 		xstats_done(&c->st, io, ret, 0);
 		io->done(io, ret);
-		return;
+		return false;
 	}
 	io->t_submit_ns = mono_ns();
+	return true;
+}
+
+static void tcp_submit(struct xport *x, struct xport_io *io)
+{
+	struct tcp_conn *c = to_tcp(x);
+
+	if (!tcp_accept_io(c, io))
+		return;
 	if (tls_conn == c) {
 		io->next = NULL;
 		pthread_mutex_lock(&c->dlock);
@@ -428,6 +438,30 @@ static void tcp_submit(struct xport *x, struct xport_io *io)
 		return;
 	}
 	batch_submit(&c->q, io);
+}
+
+/* The ios of a chain that pass the checks go to the queue together; on
+ * the connection's own thread each goes the deferred way of tcp_submit().
+ * done() of a failed io may end its caller's request: next is read first. */
+static void tcp_submit_chain(struct xport *x, struct xport_io *io)
+{
+	struct tcp_conn *c = to_tcp(x);
+	struct xport_io *head = NULL, **tail = &head, *next;
+
+	for (; io; io = next) {
+		next = io->next;
+		if (tls_conn == c) {
+			tcp_submit(x, io);
+			continue;
+		}
+		if (!tcp_accept_io(c, io))
+			continue;
+		io->next = NULL;
+		*tail = io;
+		tail = &io->next;
+	}
+	if (head)
+		batch_submit_chain(&c->q, head);
 }
 
 static void *deferred_main(void *arg)
@@ -1403,6 +1437,7 @@ const struct xport_backend xport_tcp_backend = {
 	.open = tcp_open,
 	.wait_up = tcp_wait_up,
 	.submit = tcp_submit,
+	.submit_chain = tcp_submit_chain,
 	.reg = NULL,
 	.alloc = tcp_alloc,
 	.free_slab = tcp_free,

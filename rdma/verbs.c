@@ -1535,7 +1535,7 @@ static void vb_submit(struct xport *xp, struct xport_io *io)
 	io->next = NULL;
 	io->t_submit_ns = mono_ns();
 	__atomic_fetch_add(&x->st.ios, 1, __ATOMIC_RELAXED);
-	if (!io->len || io->len % 512 || io->len > PROTO_MAX_IO || !io->buf ||
+	if (!io->len || io->len > PROTO_MAX_IO || !io->buf ||
 	    io->dir > XPORT_WRITE) {
 		io->done(io, -EINVAL);
 		return;

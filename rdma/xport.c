@@ -116,6 +116,20 @@ void xport_submit(struct xport *x, struct xport_io *io)
 	x->ops->submit(x, io);
 }
 
+void xport_submit_chain(struct xport *x, struct xport_io *io)
+{
+	struct xport_io *next;
+
+	if (x->ops->submit_chain) {
+		x->ops->submit_chain(x, io);
+		return;
+	}
+	for (; io; io = next) {
+		next = io->next;
+		x->ops->submit(x, io);
+	}
+}
+
 int xport_register(struct xport *x, void *addr, size_t len)
 {
 	return x->ops->reg ? x->ops->reg(x, addr, len) : 0;

@@ -57,7 +57,7 @@ struct xport_io {
 	struct xport_io *next; /* owned by the transport from submit to done */
 	uint8_t dir;	       /* enum xport_dir */
 	uint32_t slab;	       /* donor slab id from xport_alloc() */
-	uint32_t len;	       /* bytes; a multiple of 512, > 0 */
+	uint32_t len;	       /* bytes, > 0 (page tags: 16 per page) */
 	uint64_t off;	       /* byte offset inside the slab */
 	void *buf;	       /* borrowed until done() */
 	void (*done)(struct xport_io *io, int status);
@@ -134,6 +134,11 @@ int xport_open(const struct xport_cfg *cfg, struct xport **out);
  * -EACCES for a wrong key, -ETIMEDOUT...). */
 int xport_wait_up(struct xport *x, unsigned int timeout_ms);
 void xport_submit(struct xport *x, struct xport_io *io);
+/* As xport_submit() for io and each io linked from it by ->next (NULL-
+ * terminated), queued at once so they leave in one post where they fit
+ * (a page run and its tags: no second doorbell or sendmsg). Each
+ * completes on its own. */
+void xport_submit_chain(struct xport *x, struct xport_io *io);
 /* Marks [addr, addr+len) as I/O buffer memory (RDMA registers it for
  * zero-copy; other backends ignore it). Call before using it. */
 int xport_register(struct xport *x, void *addr, size_t len);
@@ -157,6 +162,8 @@ struct xport_backend {
 	int (*open)(const struct xport_cfg *cfg, struct xport **out);
 	int (*wait_up)(struct xport *x, unsigned int timeout_ms);
 	void (*submit)(struct xport *x, struct xport_io *io);
+	/* optional: NULL submits the ios of a chain one by one */
+	void (*submit_chain)(struct xport *x, struct xport_io *io);
 	int (*reg)(struct xport *x, void *addr, size_t len);
 	int (*alloc)(struct xport *x, struct xport_slab *out);
 	int (*free_slab)(struct xport *x, uint32_t slab);

@@ -112,7 +112,7 @@ static inline int xport_io_check(const struct xport_io *io, uint32_t max_len)
 {
 	if (io->dir != XPORT_READ && io->dir != XPORT_WRITE)
 		return -EINVAL;
-	if (!io->len || io->len % 512 || io->len > max_len || !io->buf)
+	if (!io->len || io->len > max_len || !io->buf)
 		return -EINVAL;
 	return 0;
 }

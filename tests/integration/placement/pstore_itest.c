@@ -295,12 +295,14 @@ static unsigned int check_replicas(struct pstore *ps,
 				   const char *gone)
 {
 	unsigned int nslabs = 0;
+	/* fewer than SLAB / PSTORE_PAGE when pages are sealed (their tags
+	 * share the remote slab) */
+	uint64_t pps = pstore_test_pages_per_slab(ps);
 
-	for (uint64_t s = 0; s < cfg->capacity / SLAB; s++) {
+	for (uint64_t s = 0; s * pps < cfg->capacity / PSTORE_PAGE; s++) {
 		unsigned int d[PSTORE_MAX_REPLICAS];
 		uint32_t rs[PSTORE_MAX_REPLICAS];
-		int n = pstore_test_slab_replicas(ps, s * (SLAB / PSTORE_PAGE),
-						  d, rs);
+		int n = pstore_test_slab_replicas(ps, s * pps, d, rs);
 
 		if (n == 0)
 			continue;

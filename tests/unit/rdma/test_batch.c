@@ -437,12 +437,37 @@ START_TEST(idle_submitter_posts_at_once)
 }
 END_TEST
 
+START_TEST(a_chain_submitted_at_once_leaves_in_one_post)
+{
+	struct batch_limits lim = { 0, 0, 0 };
+	struct batch_queue q;
+	struct xport_io *a, *b;
+
+	reset();
+	gate_init();
+	g.release = 1;
+	ck_assert_int_eq(batch_queue_init(&q, &lim, gated_post, &q), 0);
+	/* a page run and its tags far away in the same slab */
+	a = mk(XPORT_READ, 1, 0, K4);
+	b = mk(XPORT_READ, 1, 1 << 20, 16);
+	a->next = b;
+	b->next = NULL;
+	batch_submit_chain(&q, a);
+	ck_assert_uint_eq(g.posts, 1);
+	ck_assert_uint_eq(g.nops[0], 2);
+	ck_assert_uint_eq(atomic_load(&g.done_count[0]), 1);
+	ck_assert_uint_eq(atomic_load(&g.done_count[1]), 1);
+	batch_queue_destroy(&q);
+}
+END_TEST
+
 static Suite *batch_suite(void)
 {
 	Suite *s = suite_create("batch");
 	TCase *tc = tcase_create("form");
 
 	tcase_add_test(tc, contiguous_ios_merge_in_offset_order);
+	tcase_add_test(tc, a_chain_submitted_at_once_leaves_in_one_post);
 	tcase_add_test(tc, descending_ios_merge_by_prepending);
 	tcase_add_test(tc, gap_makes_two_ops_in_one_chain);
 	tcase_add_test(tc, slab_boundary_is_never_crossed);
