@@ -52,7 +52,8 @@ struct donor {
 	unsigned int nconns;
 	int refusing; /* below the low watermark: ALLOC says ENOSPC */
 	int stop;
-	struct trend trend;
+	struct trend trend; /* host MemAvailable */
+	struct trend offer; /* what it can still give: see sample_meminfo */
 	uint64_t last_sample_ms;
 	pthread_t housekeeper;
 };
@@ -64,13 +65,20 @@ static uint64_t now_ms(void)
 
 static void sample_meminfo(struct donor *d, uint64_t now)
 {
-	uint64_t avail;
+	uint64_t avail, offer, room;
 
 	if (meminfo_read(d->cfg.meminfo_path ? d->cfg.meminfo_path
 					     : "/proc/meminfo",
 			 &avail))
 		return;
 	trend_add(&d->trend, now, avail);
+	/* The pool is reserved up front, so our own slabs never show in
+	 * MemAvailable: what clients rank on is the memory we can still
+	 * give, the free pool capped by the host's room above the low
+	 * watermark. It falls as clients fill us or the host runs short. */
+	offer = pool_free_bytes(d->pool);
+	room = avail > d->cfg.low_watermark ? avail - d->cfg.low_watermark : 0;
+	trend_add(&d->offer, now, offer < room ? offer : room);
 	d->last_sample_ms = now;
 }
 
@@ -529,7 +537,7 @@ void session_state(struct session *s, struct wire_state *st)
 			atomic_load(&d->slabs[i].owner) && d->slabs[i].evicting;
 	st->session_slabs = s->nslabs;
 	st->host_avail_bytes = trend_last(&d->trend);
-	st->host_trend_bps = trend_slope(&d->trend);
+	st->host_trend_bps = trend_slope(&d->offer);
 	if (d->refusing)
 		st->free_slabs = 0;
 	pthread_mutex_unlock(&d->lock);

@@ -48,6 +48,17 @@ const struct opt_def fs_opt_defs[] = {
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,
 	  NULL, "MS", "donor control calls time out after this" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
+	{ "rank-sample", 0, OPT_INT, F(rank_sample), "0", 0, 64, NULL, "D",
+	  "donors sampled per slab placement (0: min(donors, 2R+1))" },
+	{ "rank-free", 0, OPT_DOUBLE, F(rank_free), "1", 0, 1000, NULL, "W",
+	  "rank weight of a donor's free fraction" },
+	{ "rank-trend", 0, OPT_DOUBLE, F(rank_trend), "1", 0, 1000, NULL, "W",
+	  "rank weight of the trend of what a donor can still give" },
+	{ "rank-latency", 0, OPT_DOUBLE, F(rank_latency), "1", 0, 1000, NULL,
+	  "W", "rank weight of a donor's measured latency" },
+	{ "rank-band", 0, OPT_DOUBLE, F(rank_band), "0.02", -1, 1, NULL, "F",
+	  "only donors within F of the least used sampled one are ranked "
+	  "(a used fraction; -1: no band)" },
 	{ "verbose", 'v', OPT_BOOL, F(debug), "false", 0, 0, NULL, NULL,
 	  "log debug messages" },
 	OPT_END,
@@ -223,6 +234,11 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 			c->replicas, c->replicas, c->donor.n);
 	if (c->slab_size & (c->slab_size - 1))
 		return opts_fail(o, "slab-size", "must be a power of two");
+	if (c->rank_free == 0 && c->rank_trend == 0 && c->rank_latency == 0)
+		return opts_fail(o, "rank-free",
+				 "rank-free, rank-trend and rank-latency are "
+				 "all 0: give one a weight (or rank-sample 1 "
+				 "for a random choice)");
 	if (c->local_memory && c->transport != FS_XPORT_AUTO)
 		return opts_fail(o, "transport",
 				 "has no meaning with --local-memory");

@@ -262,6 +262,12 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	pc.backup_path = c->backup;
 	pc.io_timeout_ms = c->io_timeout_ms;
 	pc.ctl_timeout_ms = c->ctl_timeout_ms;
+	pc.sample_d = (unsigned int)c->rank_sample;
+	pc.w_free = c->rank_free;
+	pc.w_trend = c->rank_trend;
+	pc.w_latency = c->rank_latency;
+	/* pstore reads 0 as its default band; an exact 0 is near enough */
+	pc.band = c->rank_band ? c->rank_band : 1e-9;
 	ret = pstore_open(&pc, &ps, err, sizeof(err));
 	if (ret) {
 		log_err("cannot open the page store: %s",

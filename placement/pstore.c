@@ -507,6 +507,7 @@ static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
 			cand[i].id = i;
 			cand[i].healthy = !skip[i] && ps_donor_takes_slabs(d);
 			cand[i].free_slabs = d->free_slabs;
+			cand[i].total_slabs = d->total_slabs;
 			cand[i].trend_bps = d->trend_bps;
 			cand[i].latency_ns = atomic_load(&d->lat_ns);
 			elig += cand[i].healthy && cand[i].free_slabs;

@@ -84,9 +84,10 @@ struct pstore_cfg {
 	uint64_t capacity;  /* logical bytes (the mount's --size) */
 	uint64_t slab_size; /* default 64 MiB */
 	unsigned int replicas;
-	const char *backup_path;	      /* NULL: no disk backup */
-	unsigned int sample_d;		      /* 0: min(ndonors, 2R+1) */
-	double w_free, w_trend, w_latency;    /* rank weights */
+	const char *backup_path;	   /* NULL: no disk backup */
+	unsigned int sample_d;		   /* 0: min(ndonors, 2R+1) */
+	double w_free, w_trend, w_latency; /* rank weights */
+	double band; /* rank.h; 0: RANK_DEF_BAND, below 0: none */
 	unsigned int max_chain, max_op_bytes; /* batching limits */
 	unsigned int io_timeout_ms, ctl_timeout_ms;
 	unsigned int max_inflight_pages; /* pool size; 0 = default (8192) */

@@ -288,6 +288,7 @@ static int slot_ready(struct pstore *ps, struct ps_donor *d, uint64_t deadline,
 	d->kind = xs.kind;
 	pthread_mutex_lock(&ps->lock);
 	d->free_slabs = st.free_slabs;
+	d->total_slabs = st.total_slabs;
 	d->trend_bps = st.host_trend_bps;
 	pthread_mutex_unlock(&ps->lock);
 	atomic_store(&d->up, true);
@@ -380,7 +381,8 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	    cfg->replicas > PSTORE_MAX_REPLICAS ||
 	    (cfg->slab_size && (cfg->slab_size % PSTORE_PAGE ||
 				cfg->slab_size / PSTORE_PAGE > UINT32_MAX)) ||
-	    !(cfg->w_free >= 0 && cfg->w_trend >= 0 && cfg->w_latency >= 0)) {
+	    !(cfg->w_free >= 0 && cfg->w_trend >= 0 && cfg->w_latency >= 0) ||
+	    cfg->band > 1) {
 		errf(err, errlen, "bad page store settings");
 		return -EINVAL;
 	}
@@ -399,6 +401,7 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	ps->w.latency = cfg->w_latency;
 	if (ps->w.free == 0 && ps->w.trend == 0 && ps->w.latency == 0)
 		ps->w.free = ps->w.trend = ps->w.latency = 1;
+	ps->w.band = cfg->band ? cfg->band : RANK_DEF_BAND;
 	ps->ctl_timeout_ms =
 		cfg->ctl_timeout_ms ? cfg->ctl_timeout_ms : PS_DEF_CTL_MS;
 	atomic_store(&ps->rng, mono_ns());

@@ -54,7 +54,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define PS_MAX_DONORS	 RANK_MAX
+#define PS_MAX_DONORS	 256
 #define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
 #define PS_NIFL		 64
 /* R replicas plus one being filled (repair, migration) */
@@ -109,7 +109,8 @@ struct ps_donor {
 	struct xport_io *held; /* protected by ps->hold_lock */
 	_Atomic uint64_t lat_ns;
 	/* protected by ps->lock */
-	uint64_t free_slabs; /* last QUERY, minus what we took since */
+	uint64_t free_slabs;  /* last QUERY, minus what we took since */
+	uint64_t total_slabs; /* its pool in our slab size, last QUERY */
 	int64_t trend_bps;
 	uint32_t slabs;		  /* our slabs it holds */
 	uint64_t down_since_ns;	  /* tick thread only */

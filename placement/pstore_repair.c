@@ -216,6 +216,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			if (sl->rep[k].donor == i)
 				cand[i].healthy = false;
 		cand[i].free_slabs = d->free_slabs;
+		cand[i].total_slabs = d->total_slabs;
 		cand[i].trend_bps = d->trend_bps;
 		cand[i].latency_ns = atomic_load(&d->lat_ns);
 	}

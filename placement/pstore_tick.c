@@ -192,6 +192,7 @@ static void refresh_donors(struct pstore *ps)
 			     ret != -ECONNRESET && d->silent < PS_SILENT_MAX));
 		if (!ret) {
 			d->free_slabs = st.free_slabs;
+			d->total_slabs = st.total_slabs;
 			d->trend_bps = st.host_trend_bps;
 			/* a donor younger than last time restarted: what it
 			 * held for us is gone, even though it answers again;
