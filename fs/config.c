@@ -48,6 +48,11 @@ const struct opt_def fs_opt_defs[] = {
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,
 	  NULL, "MS", "donor control calls time out after this" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
+	{ "metadata-max", 0, OPT_SIZE, F(metadata_max), "0", 0,
+	  (double)(4ull << 40), NULL, "SIZE",
+	  "memory for the page maps and the namespace; past it creates and "
+	  "writes get ENOSPC (0: a 512-byte map leaf per 4 KiB of --size, "
+	  "plus 64M)" },
 	{ "rank-sample", 0, OPT_INT, F(rank_sample), "0", 0, 64, NULL, "D",
 	  "donors sampled per slab placement (0: min(donors, 2R+1))" },
 	{ "rank-free", 0, OPT_DOUBLE, F(rank_free), "1", 0, 1000, NULL, "W",
@@ -234,6 +239,8 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 			c->replicas, c->replicas, c->donor.n);
 	if (c->slab_size & (c->slab_size - 1))
 		return opts_fail(o, "slab-size", "must be a power of two");
+	if (c->metadata_max && c->metadata_max < (1 << 20))
+		return opts_fail(o, "metadata-max", "must be 0 or at least 1M");
 	if (c->rank_free == 0 && c->rank_trend == 0 && c->rank_latency == 0)
 		return opts_fail(o, "rank-free",
 				 "rank-free, rank-trend and rank-latency are "

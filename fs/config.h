@@ -41,8 +41,9 @@ struct fs_cfg {
 	long requests;
 	long io_timeout_ms;
 	long ctl_timeout_ms;
-	long cpu_latency_us; /* -1: no PM QoS request */
-	long rank_sample;    /* d of rank.h; 0: min(donors, 2R+1) */
+	long cpu_latency_us;   /* -1: no PM QoS request */
+	uint64_t metadata_max; /* 0: pmap_default_budget() */
+	long rank_sample;      /* d of rank.h; 0: min(donors, 2R+1) */
 	double rank_free, rank_trend, rank_latency; /* rank weights */
 	double rank_band;			    /* rank.h; < 0: none */
 	int debug;

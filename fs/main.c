@@ -277,6 +277,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	fp.capacity = c->size;
 	fp.requests = c->requests;
 	fp.mountpoint = mp;
+	fp.metadata_max = c->metadata_max;
 	ret = cnmfs_create(&fp, ps, &g_fs);
 	if (ret) {
 		log_err("cannot create the filesystem: %s", strerror(-ret));
