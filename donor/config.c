@@ -33,8 +33,9 @@ const struct opt_def donor_opt_defs[] = {
 	  "SECONDS", "keep a disconnected client's slabs this long" },
 	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0, transports,
 	  "tcp|rdma|auto", "listeners to run" },
-	{ "max-clients", 0, OPT_INT, F(max_clients), "256", 1, 65536, NULL, "N",
-	  "connections served at once" },
+	{ "max-clients", 0, OPT_INT, F(max_clients), "0", 0, 1 << 20, NULL, "N",
+	  "connections served at once (0: as many as file descriptors "
+	  "allow)" },
 	{ "low-watermark", 0, OPT_SIZE, F(low_watermark), "0", 0, 0, NULL,
 	  "SIZE", "below this host MemAvailable, ask slabs back (0: off)" },
 	{ "high-watermark", 0, OPT_SIZE, F(high_watermark), "0", 0, 0, NULL,

@@ -133,10 +133,9 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 	if (atomic_load(&d->dstate) != PS_D_GONE) {
 		pthread_mutex_lock(&ps->lock);
 		if (ps->nowed < ps->owed_cap)
-			ps->owed[ps->nowed++] = (struct ps_owed){
-				.donor = (uint16_t)(d - ps->donors),
-				.rslab = rslab
-			};
+			ps->owed[ps->nowed++] =
+				(struct ps_owed){ .donor = (uint16_t)d->idx,
+						  .rslab = rslab };
 		else
 			LOG_RATELIMITED(LOG_WARNING,
 					"donor %s: slab %" PRIu32
@@ -150,7 +149,7 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 
 void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 {
-	struct ps_donor *d = &ps->donors[di];
+	struct ps_donor *d = ps_donor_at(ps, di);
 	uint32_t i = 0;
 	int ret = 0;
 
@@ -419,7 +418,7 @@ static void write_io_done(struct xport_io *io, int status)
 {
 	struct ps_run *run = io->priv;
 	unsigned int k = (unsigned int)(io - run->io);
-	struct ps_donor *d = &run->ps->donors[run->rep[k].donor];
+	struct ps_donor *d = ps_donor_at(run->ps, run->rep[k].donor);
 
 	ps_donor_put(d);
 	if (!status) {
@@ -448,7 +447,7 @@ static void write_backup_done(struct backup_io *bio, int status)
 
 int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
 {
-	struct ps_donor *d = &ps->donors[di];
+	struct ps_donor *d = ps_donor_at(ps, di);
 	struct xport_slab xs;
 	int ret;
 
@@ -487,50 +486,72 @@ int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
  * missing. Fewer than R healthy donors give a degraded slab rather than
  * no slab; none gives -ENOSPC (all full) or -EIO.
  */
+unsigned int ps_rank_fill(struct pstore *ps, unsigned int nd,
+			  const unsigned int *skip, unsigned int nskip,
+			  uint32_t s, unsigned int *healthy)
+{
+	struct rank_donor *cand = ps->rank_cand;
+	unsigned int elig = 0;
+
+	*healthy = 0;
+	pthread_mutex_lock(&ps->lock);
+	for (unsigned int i = 0; i < nd; i++) {
+		struct ps_donor *d = ps_donor_at(ps, i);
+
+		cand[i].id = i;
+		cand[i].healthy = ps_donor_takes_slabs(d);
+		cand[i].free_slabs = d->free_slabs;
+		cand[i].total_slabs = d->total_slabs;
+		cand[i].trend_bps = d->trend_bps;
+		cand[i].latency_ns = atomic_load(&d->lat_ns);
+	}
+	for (unsigned int k = 0; k < nskip; k++)
+		cand[skip[k]].healthy = false;
+	if (s != UINT32_MAX) {
+		const struct ps_slab *sl = &ps->slabs[s];
+
+		for (unsigned int k = 0; k < sl->nrep; k++)
+			cand[sl->rep[k].donor].healthy = false;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	for (unsigned int i = 0; i < nd; i++) {
+		*healthy += cand[i].healthy;
+		elig += cand[i].healthy && cand[i].free_slabs;
+	}
+	return elig;
+}
+
 static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
 			     unsigned int *nrep)
 {
-	struct rank_donor cand[PS_MAX_DONORS];
-	bool skip[PS_MAX_DONORS] = { false };
+	unsigned int skip[PS_SKIP_MAX], nskip = 0;
 	unsigned int have = 0;
 	int ret = -EIO, last = -EIO;
 
-	while (have < ps->replicas) {
+	while (have < ps->replicas && nskip + ps->replicas <= PS_SKIP_MAX) {
 		unsigned int out[PSTORE_MAX_REPLICAS];
-		unsigned int need = ps->replicas - have, elig = 0;
+		unsigned int need = ps->replicas - have, elig, healthy;
 		unsigned int nd = ps->ndonors;
 
-		pthread_mutex_lock(&ps->lock);
-		for (unsigned int i = 0; i < nd; i++) {
-			struct ps_donor *d = &ps->donors[i];
-
-			cand[i].id = i;
-			cand[i].healthy = !skip[i] && ps_donor_takes_slabs(d);
-			cand[i].free_slabs = d->free_slabs;
-			cand[i].total_slabs = d->total_slabs;
-			cand[i].trend_bps = d->trend_bps;
-			cand[i].latency_ns = atomic_load(&d->lat_ns);
-			elig += cand[i].healthy && cand[i].free_slabs;
-		}
-		pthread_mutex_unlock(&ps->lock);
+		pthread_mutex_lock(&ps->rank_lock);
+		elig = ps_rank_fill(ps, nd, skip, nskip, UINT32_MAX, &healthy);
 		if (elig == 0) {
-			ret = last == -ENOSPC ? -ENOSPC : -EIO;
 			/* every healthy donor said full */
-			for (unsigned int i = 0; i < nd; i++)
-				if (cand[i].healthy)
-					ret = -ENOSPC;
+			ret = healthy || last == -ENOSPC ? -ENOSPC : -EIO;
+			pthread_mutex_unlock(&ps->rank_lock);
 			break;
 		}
 		if (need > elig)
 			need = elig; /* degraded rather than nothing */
-		ret = rank_choose(cand, nd, need, ps->sample_d, &ps->w, ps_rand,
-				  ps, out);
+		ret = rank_choose(ps->rank_cand, nd, need, ps->sample_d, &ps->w,
+				  ps_rand, ps, out);
+		pthread_mutex_unlock(&ps->rank_lock);
 		if (ret < 0)
 			break;
 		for (unsigned int k = 0; k < need; k++) {
 			int r = ps_alloc_on(ps, out[k], &rep[have]);
 
-			skip[out[k]] = true;
+			skip[nskip++] = out[k];
 			if (!r)
 				have++;
 			else
@@ -640,7 +661,7 @@ static void write_send(struct ps_run *run)
 		x->buf = run->buf;
 		x->done = write_io_done;
 		x->priv = run;
-		dst[k] = &ps->donors[run->rep[k].donor];
+		dst[k] = ps_donor_at(ps, run->rep[k].donor);
 		io[k] = x;
 	}
 	if (run->backup) {
@@ -724,7 +745,7 @@ static void read_next(struct ps_run *run)
 		x->buf = run->buf;
 		x->done = read_io_done;
 		x->priv = run;
-		ps_donor_submit(&ps->donors[rep->donor], x);
+		ps_donor_submit(ps_donor_at(ps, rep->donor), x);
 		return;
 	}
 	if (run->backup) {
@@ -753,7 +774,7 @@ static void read_io_done(struct xport_io *io, int status)
 {
 	struct ps_run *run = io->priv;
 	struct ps_rep *rep = &run->rep[run->cur - 1];
-	struct ps_donor *d = &run->ps->donors[rep->donor];
+	struct ps_donor *d = ps_donor_at(run->ps, rep->donor);
 
 	ps_donor_put(d);
 	if (!status) {
@@ -793,7 +814,7 @@ static void read_order(struct pstore *ps, struct ps_slab *sl,
 
 	run->nrep = 0;
 	for (unsigned int j = 0; j < sl->nrep; j++) {
-		struct ps_donor *d = &ps->donors[sl->rep[j].donor];
+		struct ps_donor *d = ps_donor_at(ps, sl->rep[j].donor);
 		unsigned int k = run->nrep;
 		uint64_t lat;
 

@@ -141,7 +141,8 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
  * Writes the store's state as JSON members (no enclosing braces):
  * "slab_size", "replicas", "slabs", "donors": [{addr, transport, state,
  * slabs, bytes_read, bytes_written, latency_us, ops_per_post histogram,
- * ...}], "backup". Returns the length, or -ENOSPC if buf is too small.
+ * ...}], "backup". Returns the length, -ENOSPC if buf is too small, or
+ * -ENOMEM.
  */
 int pstore_json(struct pstore *ps, char *buf, size_t len);
 

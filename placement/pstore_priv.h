@@ -40,6 +40,8 @@
  *   ps->ifl[i]      the in-flight write lists of slabs s with s % NIFL == i
  *   ps->admin_lock  donor add/drain and registered buffers (taken before
  *                   ps->lock, never on the I/O path)
+ *   ps->rank_lock   the ranking scratch (rank_cand); after admin_lock,
+ *                   before ps->lock, never held across a network call
  */
 #ifndef CNM_PLACEMENT_PSTORE_PRIV_H
 #define CNM_PLACEMENT_PSTORE_PRIV_H
@@ -54,7 +56,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#define PS_MAX_DONORS	 256
+/* donor slots come in chunks, allocated as donors are added and never
+ * moved: a slot's address and index stay valid for the store's life */
+#define PS_DCHUNK_SHIFT	 6
+#define PS_DCHUNK	 (1u << PS_DCHUNK_SHIFT)
+#define PS_MAX_DONORS	 65535 /* ps_rep.donor is 16 bits */
+#define PS_SKIP_MAX	 32    /* donors one slab placement tries at most */
+#define PS_DCHUNKS	 ((PS_MAX_DONORS + PS_DCHUNK) / PS_DCHUNK)
 #define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
 #define PS_NIFL		 64
 /* R replicas plus one being filled (repair, migration) */
@@ -97,6 +105,7 @@ struct ps_slab {
 
 struct ps_donor {
 	struct pstore *ps;
+	unsigned int idx; /* its slot index */
 	struct xport *x;
 	char addr[PS_ADDR_MAX];
 	enum xport_kind kind;
@@ -117,6 +126,11 @@ struct ps_donor {
 	uint64_t uptime_ms;	  /* its uptime at the last QUERY; tick only */
 	unsigned int silent;	  /* QUERYs in a row unanswered; tick only */
 	unsigned int kept_logged; /* kept copies last logged; tick only */
+	/* QUERY backoff (pstore_tick.c); tick only */
+	uint64_t next_query_ns;
+	unsigned int query_ms;
+	uint64_t q_free, q_errors;
+	uint32_t q_slabs;
 };
 
 struct ps_run {
@@ -158,8 +172,13 @@ struct pstore {
 	/* slots [0, ndonors) are initialised; an added donor's slot is
 	 * filled before ndonors grows (release), never moved or freed */
 	_Atomic unsigned int ndonors;
-	struct ps_donor *donors;    /* PS_MAX_DONORS slots */
+	struct ps_donor *dchunk[PS_DCHUNKS]; /* see ps_donor_at() */
 	pthread_mutex_t admin_lock; /* serialises donor add, drain, register */
+	/* the candidates one ranking builds: room for every slot (grown
+	 * under admin_lock before a slot becomes visible); under rank_lock */
+	pthread_mutex_t rank_lock;
+	struct rank_donor *rank_cand;
+	unsigned int rank_cap;
 	struct {
 		void *addr;
 		size_t len;
@@ -210,12 +229,24 @@ struct pstore {
 	unsigned int nruns;
 };
 
+static inline struct ps_donor *ps_donor_at(const struct pstore *ps,
+					   unsigned int i)
+{
+	return &ps->dchunk[i >> PS_DCHUNK_SHIFT][i & (PS_DCHUNK - 1)];
+}
+
 static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 {
 	return (uint32_t)(lpn / ps->pages_per_slab);
 }
 
 /* pstore.c: donor slots and small helpers */
+/* Fills ps->rank_cand[0..nd) for a choice; skip[0..nskip) and, for slab
+ * s unless s is UINT32_MAX, donors holding a live copy of it are not
+ * healthy. Takes ps->lock; rank_lock held. Returns the eligible count. */
+unsigned int ps_rank_fill(struct pstore *ps, unsigned int nd,
+			  const unsigned int *skip, unsigned int nskip,
+			  uint32_t s, unsigned int *healthy);
 bool ps_donor_get(struct ps_donor *d);
 void ps_donor_put(struct ps_donor *d);
 /* Gives copy rslab back to d and logs a failure; while d is out of reach

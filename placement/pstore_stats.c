@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 struct jbuf {
 	char *p;
@@ -90,13 +91,16 @@ static const char *state_name(enum xport_state s)
 int pstore_json(struct pstore *ps, char *buf, size_t len)
 {
 	struct jbuf j = { buf, len, 0, false };
-	uint32_t held[PS_MAX_DONORS];
+	uint32_t *held;
 	uint32_t slabs = 0, degraded = 0;
 	unsigned int nd = ps->ndonors;
 	uint64_t used;
 
 	if (!buf || !len)
 		return -ENOSPC;
+	held = calloc(nd ? nd : 1, sizeof(*held));
+	if (!held)
+		return -ENOMEM;
 	buf[0] = '\0';
 	pthread_mutex_lock(&ps->lock);
 	used = ps->used;
@@ -110,12 +114,13 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 		/* a copy on a donor that is down does not count */
 		for (unsigned int k = 0; k < sl->nrep; k++)
 			live += !sl->rep[k].stale && !sl->rep[k].filling &&
-				atomic_load(&ps->donors[sl->rep[k].donor].up);
+				atomic_load(
+					&ps_donor_at(ps, sl->rep[k].donor)->up);
 		if (live < ps->replicas)
 			degraded++;
 	}
 	for (unsigned int i = 0; i < nd; i++)
-		held[i] = ps->donors[i].slabs;
+		held[i] = ps_donor_at(ps, i)->slabs;
 	pthread_mutex_unlock(&ps->lock);
 
 	jp(&j,
@@ -126,7 +131,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
 	   atomic_load(&ps->repaired), atomic_load(&ps->migrated));
 	for (unsigned int i = 0; i < nd; i++) {
-		struct ps_donor *d = &ps->donors[i];
+		struct ps_donor *d = ps_donor_at(ps, i);
 		struct xport_stats st = { .kind = d->kind };
 		const char *state = "drained";
 
@@ -166,6 +171,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	} else {
 		jp(&j, "null");
 	}
+	free(held);
 	if (j.full)
 		return -ENOSPC;
 	return (int)j.used;
