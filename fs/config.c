@@ -20,6 +20,12 @@ const struct opt_def fs_opt_defs[] = {
 	  "read settings from this libconfig file first" },
 	{ "donor", 0, OPT_STRLIST, F(donor), NULL, 0, 0, NULL, "HOST:PORT",
 	  "a donor to keep pages on (repeatable; port defaults to 7700)" },
+	{ "donor-srv", 0, OPT_STRLIST, F(donor_srv), NULL, 0, 0, NULL, "NAME",
+	  "donors from the DNS SRV records of NAME, watched while mounted "
+	  "(repeatable)" },
+	{ "donor-srv-server", 0, OPT_STR, F(donor_srv_server), NULL, 0, 0, NULL,
+	  "IP[:PORT]",
+	  "the DNS server to ask for donor-srv (default: /etc/resolv.conf)" },
 	{ "local-memory", 0, OPT_BOOL, F(local_memory), "false", 0, 0, NULL,
 	  NULL, "keep pages in this daemon's own memory (no donors)" },
 	{ "size", 0, OPT_SIZE, F(size), "1G", 1 << 20, (double)(16ull << 40),
@@ -204,16 +210,21 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 		snprintf(o->err, sizeof(o->err), "MOUNTPOINT is empty");
 		return -EINVAL;
 	}
-	if (c->local_memory && c->donor.n)
+	if (c->local_memory && (c->donor.n || c->donor_srv.n))
 		return opts_fail(o, "local-memory",
-				 "cannot be combined with --donor");
-	if (!c->local_memory && !c->donor.n) {
+				 "cannot be combined with --donor or "
+				 "--donor-srv");
+	if (!c->local_memory && !c->donor.n && !c->donor_srv.n) {
 		snprintf(o->err, sizeof(o->err),
-			 "no donor given: add --donor HOST:PORT (or donor= in "
-			 "-o or the config file), or --local-memory to keep "
-			 "pages in this daemon's memory");
+			 "no donor given: add --donor HOST:PORT or --donor-srv "
+			 "NAME (or donor= in -o or the config file), or "
+			 "--local-memory to keep pages in this daemon's "
+			 "memory");
 		return -EINVAL;
 	}
+	if (c->donor_srv_server && !c->donor_srv.n)
+		return opts_fail(o, "donor-srv-server",
+				 "has no meaning without --donor-srv");
 	for (int i = 0; i < c->donor.n; i++) {
 		if (parse_hostport(c->donor.v[i], FS_DEFAULT_PORT, host,
 				   sizeof(host), port, sizeof(port)))
@@ -232,7 +243,7 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 				 "%ld copies need donors; --local-memory keeps "
 				 "one",
 				 c->replicas);
-	if (!c->local_memory && c->replicas > c->donor.n)
+	if (!c->local_memory && !c->donor_srv.n && c->replicas > c->donor.n)
 		return opts_fail(
 			o, "replicas",
 			"%ld copies need at least %ld donors, %d given",

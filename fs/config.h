@@ -28,6 +28,8 @@ enum fs_transport { FS_XPORT_AUTO, FS_XPORT_TCP, FS_XPORT_RDMA };
 struct fs_cfg {
 	char *config;
 	struct opt_strlist donor;
+	struct opt_strlist donor_srv; /* DNS SRV names (fs/srv.h) */
+	char *donor_srv_server;	      /* NULL: the system's resolver */
 	int local_memory;
 	uint64_t size;
 	long replicas;

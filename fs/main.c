@@ -20,6 +20,7 @@
 #include "common/parse.h"
 #include "fs/config.h"
 #include "fs/fs.h"
+#include "fs/srv.h"
 #include "placement/pstore.h"
 #include "rdma/auth.h"
 
@@ -189,6 +190,63 @@ static int normalize_donors(const struct fs_cfg *c, char ***out)
 	return 0;
 }
 
+/*
+ * Appends the targets of every --donor-srv name to donors[0..*n) (grown,
+ * NULL-terminated); fails when no name answers with a target and there is
+ * no other donor. *nfixed keeps the count given with --donor.
+ */
+static int srv_donors(const struct fs_cfg *c, char ***donors, int *n)
+{
+	struct srv_server sv = { c->donor_srv_server };
+	char(*ans)[SRV_ADDR_LEN], err[128], **v;
+	int found = 0, ret = 0;
+
+	ans = calloc(256, sizeof(*ans));
+	if (!ans)
+		return -ENOMEM;
+	for (int k = 0; k < c->donor_srv.n && !ret; k++) {
+		unsigned int m;
+		uint32_t ttl;
+		int r = srv_lookup(c->donor_srv.v[k], &sv, ans, 256, &m, &ttl,
+				   err, sizeof(err));
+
+		if (r) {
+			log_warn("donor-srv %s: %s", c->donor_srv.v[k], err);
+			if (r == -EINVAL)
+				ret = r;
+			continue;
+		}
+		for (unsigned int j = 0; j < m && !ret; j++) {
+			int dup = 0;
+
+			for (int i = 0; i < *n; i++)
+				dup |= !strcmp((*donors)[i], ans[j]);
+			if (dup)
+				continue;
+			v = realloc(*donors, (*n + 2) * sizeof(*v));
+			if (!v || !(v[*n] = strdup(ans[j]))) {
+				if (v)
+					*donors = v;
+				ret = -ENOMEM;
+				break;
+			}
+			v[++*n] = NULL;
+			*donors = v;
+			found++;
+		}
+	}
+	free(ans);
+	if (!ret && !*n) {
+		log_err("donor-srv: no donor found (%d name%s asked)",
+			c->donor_srv.n, c->donor_srv.n > 1 ? "s" : "");
+		ret = -EHOSTUNREACH;
+	}
+	if (!ret)
+		log_info("donor-srv: %d donor%s found", found,
+			 found == 1 ? "" : "s");
+	return ret;
+}
+
 /* The libfuse command line: our defaults, then the user's -o items. */
 static int fuse_argv(const struct fs_cfg *c, const char *source,
 		     struct fuse_args *args)
@@ -217,10 +275,11 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	struct fuse_loop_config *lc;
 	struct pstore_cfg pc = { 0 };
 	struct pstore *ps = NULL;
+	struct srv_watch *watch = NULL;
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
 	sigset_t stopsigs;
-	int ret, qos = -1;
+	int ret, qos = -1, ndonors = 0;
 
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
@@ -230,6 +289,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		}
 	}
 	ret = normalize_donors(c, &donors);
+	ndonors = c->donor.n;
+	if (!ret && c->donor_srv.n)
+		ret = srv_donors(c, &donors, &ndonors);
 	if (ret)
 		goto out_donors;
 	if (c->cpu_latency_us >= 0) {
@@ -253,7 +315,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 
 	pc.donors = (const char *const *)donors;
-	pc.ndonors = c->donor.n;
+	pc.ndonors = ndonors;
 	pc.transport = kind_of(c);
 	pc.key = c->key_file ? &key : NULL;
 	pc.capacity = c->size;
@@ -273,6 +335,20 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		log_err("cannot open the page store: %s",
 			*err ? err : strerror(-ret));
 		goto out_donors;
+	}
+	if (c->donor_srv.n) {
+		struct srv_server sv = { c->donor_srv_server };
+		const char *const *all = (const char *const *)donors;
+
+		ret = srv_watch_start(ps, (const char *const *)c->donor_srv.v,
+				      (unsigned int)c->donor_srv.n, &sv,
+				      all + c->donor.n,
+				      (unsigned int)(ndonors - c->donor.n), all,
+				      (unsigned int)c->donor.n, &watch);
+		if (ret) {
+			log_err("donor-srv: cannot watch: %s", strerror(-ret));
+			goto out_pstore;
+		}
 	}
 	fp.capacity = c->size;
 	fp.requests = c->requests;
@@ -338,6 +414,7 @@ out_fs:
 	cnmfs_destroy(g_fs);
 	g_fs = NULL;
 out_pstore:
+	srv_watch_stop(watch);
 	pstore_close(ps);
 out_donors:
 	for (int i = 0; donors && donors[i]; i++)
