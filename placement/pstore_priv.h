@@ -6,6 +6,7 @@
  * goes through pstore.h (tests also through pstore_test.h).
  *
  *   pstore.c         the data path: runs, writes, reads, pages
+ *   pstore_place.c   new copies: ranking candidates, slab placement
  *   pstore_tick.c    the tick thread: frees empty slabs, QUERYs donors
  *   pstore_repair.c  the repair thread: re-replication and migration
  *   pstore_open.c    open and close, donor events, add and drain
@@ -241,12 +242,6 @@ static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 }
 
 /* pstore.c: donor slots and small helpers */
-/* Fills ps->rank_cand[0..nd) for a choice; skip[0..nskip) and, for slab
- * s unless s is UINT32_MAX, donors holding a live copy of it are not
- * healthy. Takes ps->lock; rank_lock held. Returns the eligible count. */
-unsigned int ps_rank_fill(struct pstore *ps, unsigned int nd,
-			  const unsigned int *skip, unsigned int nskip,
-			  uint32_t s, unsigned int *healthy);
 bool ps_donor_get(struct ps_donor *d);
 void ps_donor_put(struct ps_donor *d);
 /* Gives copy rslab back to d and logs a failure; while d is out of reach
@@ -265,8 +260,19 @@ void ps_donor_submit(struct ps_donor *d, struct xport_io *io);
 /* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */
 void ps_deadline_in(struct timespec *ts, long ms);
 uint64_t ps_rand(void *arg);
+
+/* pstore_place.c: new copies */
 /* A new slab on donor slot di, written to rep; 0 or -errno. No lock held. */
 int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep);
+/* The replica set of new slab s into rep[0..*nrep); see pstore_place.c. */
+int ps_slab_place(struct pstore *ps, uint32_t s, struct ps_rep *rep,
+		  unsigned int *nrep);
+/* Fills ps->rank_cand[0..nd) for a choice; skip[0..nskip) and, for slab
+ * s unless s is UINT32_MAX, donors holding a live copy of it are not
+ * healthy. Takes ps->lock; rank_lock held. Returns the eligible count. */
+unsigned int ps_rank_fill(struct pstore *ps, unsigned int nd,
+			  const unsigned int *skip, unsigned int nskip,
+			  uint32_t s, unsigned int *healthy);
 
 /* pstore_tick.c: the tick thread, started by pstore_open() */
 void *ps_tick_main(void *arg);
