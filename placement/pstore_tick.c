@@ -13,8 +13,9 @@
  * PS_QUERY_MAX_MS. A mount over 1,000 donors then sends about 125
  * QUERYs a second when idle rather than 1,000, and a donor serving
  * thousands of idle mounts answers an eighth of the QUERYs; a donor that
- * is down, checking or suspect is still asked every second, and I/O
- * errors bring the interval back to a second at once. Donors push what
+ * is down, checking or suspect is still asked every second, and an I/O
+ * error or timeout on it makes the next tick ask it at once (so a cut
+ * link is found as fast as without the backoff). Donors push what
  * cannot wait (EVICT), so polling less loses no request.
  *
  * Threading: one thread per store, from pstore_open() to pstore_close();
@@ -183,11 +184,17 @@ static void refresh_donors(struct pstore *ps)
 		uint64_t now = mono_ns();
 		int ret;
 
-		if (!checking && !d->silent && now < d->next_query_ns)
-			continue;
 		if (!ps_donor_get(d))
 			continue;
 		pthread_mutex_unlock(&ps->lock);
+		xport_get_stats(d->x, &xs);
+		/* backing off, and no I/O on it failed since: not yet */
+		if (!checking && !d->silent && now < d->next_query_ns &&
+		    xs.errors + xs.timeouts == d->q_errors) {
+			ps_donor_put(d);
+			pthread_mutex_lock(&ps->lock);
+			continue;
+		}
 		up = xport_state(d->x) == XPORT_UP;
 		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
 		xport_get_stats(d->x, &xs);
