@@ -79,7 +79,7 @@ wait_state() {
 	done
 	fail "donor $1 is '$(state "$1")', not '$2'"
 }
-[ "$(state d1)" = up ] && [ "$(state d2)" = up ] || fail "initial donors"
+{ [ "$(state d1)" = up ] && [ "$(state d2)" = up ]; } || fail "initial donors"
 
 # the workload: 64 files of 1 MiB rewritten and verified until told to stop
 python3 - "$mnt" "$CNM_TMP/stop" >"$CNM_TMP/work.log" 2>&1 <<'PY' &
@@ -117,10 +117,12 @@ wait_state d2 drained
 # DNS gone, then NXDOMAIN: both change nothing
 dns_stop
 sleep 12
-[ "$(state d3)" = up ] && [ "$(state d4)" = up ] || fail "drained without DNS"
+{ [ "$(state d3)" = up ] && [ "$(state d4)" = up ]; } ||
+	fail "drained without DNS"
 dns
 sleep 12
-[ "$(state d3)" = up ] && [ "$(state d4)" = up ] || fail "drained on NXDOMAIN"
+{ [ "$(state d3)" = up ] && [ "$(state d4)" = up ]; } ||
+	fail "drained on NXDOMAIN"
 dns d3 d4 d1
 wait_state d1 up # back: a new slot, used again
 

@@ -20,6 +20,7 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 mnt=$CNM_TMP/mnt
 cnm_start_donor d1 --memory 1300M
+# shellcheck disable=SC2046
 cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 1G
 
 # memory per GiB stored: dense files on the fresh mount, after a first
