@@ -313,8 +313,12 @@ static void print_table(const struct jval *root)
 	       sz(num(root, "bytes_written"), b, sizeof(b)),
 	       num(root, "rmw_reads"), num(root, "request_waits"),
 	       num(root, "request_buffers"));
-	printf("  page map nodes %.0f of %.0f\n", num(root, "map_nodes_used"),
-	       num(root, "map_nodes_total"));
+	printf("  metadata %s of %s (namespace %s), page map nodes %.0f, "
+	       "refused %.0f\n",
+	       sz(num(root, "metadata_bytes"), a, sizeof(a)),
+	       sz(num(root, "metadata_budget"), b, sizeof(b)),
+	       sz(num(root, "namespace_bytes"), c, sizeof(c)),
+	       num(root, "map_nodes_used"), num(root, "metadata_enospc"));
 	if (ops && ops->type == J_OBJ) {
 		printf("\n  %-12s %12s %8s\n", "operation", "count", "errors");
 		for (const struct jval *o = ops->kids; o; o = o->next)
