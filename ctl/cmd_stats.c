@@ -145,9 +145,13 @@ static void print_table(const json_t *root)
 	       sz(ctl_jnum(root, "bytes_written"), b, sizeof(b)),
 	       ctl_jnum(root, "rmw_reads"), ctl_jnum(root, "request_waits"),
 	       ctl_jnum(root, "request_buffers"));
-	printf("  page map nodes %.0f of %.0f\n",
+	printf("  metadata %s of %s (namespace %s), page map nodes %.0f, "
+	       "refused %.0f\n",
+	       sz(ctl_jnum(root, "metadata_bytes"), a, sizeof(a)),
+	       sz(ctl_jnum(root, "metadata_budget"), b, sizeof(b)),
+	       sz(ctl_jnum(root, "namespace_bytes"), c, sizeof(c)),
 	       ctl_jnum(root, "map_nodes_used"),
-	       ctl_jnum(root, "map_nodes_total"));
+	       ctl_jnum(root, "metadata_enospc"));
 	if (json_is_object(ops)) {
 		printf("\n  %-12s %12s %8s\n", "operation", "count", "errors");
 		json_object_foreach((json_t *)ops, name,

@@ -38,8 +38,9 @@ const struct opt_def donor_opt_defs[] = {
 	  "SECONDS", "keep a disconnected client's slabs this long" },
 	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0,
 	  donor_transports, "tcp|rdma|auto", "listeners to run" },
-	{ "max-clients", 0, OPT_INT, F(max_clients), "256", 1, 65536, NULL, "N",
-	  "authenticated connections served at once" },
+	{ "max-clients", 0, OPT_INT, F(max_clients), "0", 0, 1 << 20, NULL, "N",
+	  "authenticated connections served at once (0: as many as file "
+	  "descriptors allow)" },
 	{ "max-startups", 0, OPT_INT, F(max_startups), "10", 1, 1024, NULL, "N",
 	  "connections still authenticating at once; the oldest makes way" },
 	{ "low-watermark", 0, OPT_SIZE, F(low_watermark), "0", 0, 0, NULL,

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define NLISTENERS 4
@@ -66,6 +67,31 @@ static const struct donor_listener *listener_named(const char *name)
 }
 
 /* Writes the port to path through a temporary file and rename(2). */
+/*
+ * max-clients 0: each client costs a descriptor (and a thread), so serve
+ * as many as the descriptor limit allows once the soft limit is raised
+ * to the hard one, keeping 64 for listeners, handshakes and files.
+ */
+static long clients_limit(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t cur = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = cur;
+	}
+	n = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
+	if (n > (1u << 20))
+		n = 1u << 20;
+	return n > 128 ? (long)(n - 64) : 64;
+}
+
 static int write_port_file(const char *path, uint16_t port)
 {
 	char tmp[4096], text[16];
@@ -199,6 +225,8 @@ int main(int argc, char **argv)
 		log_err("donor: %s", err);
 		goto out_keys;
 	}
+	if (!c.max_clients)
+		c.max_clients = clients_limit();
 	dcfg.grace_ms = (unsigned int)c.grace_period * 1000;
 	dcfg.max_conns = (unsigned int)c.max_clients;
 	dcfg.low_watermark = c.low_watermark;

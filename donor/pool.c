@@ -18,6 +18,15 @@ struct pool {
 	pthread_mutex_t lock;
 	uint64_t *used; /* bitmap, protected by lock */
 	uint32_t nfree; /* protected by lock */
+	/* pool_free_slabs() answers, valid while gen is unchanged: a QUERY
+	 * costs O(1) unless a slab came or went since the last one of that
+	 * size; protected by lock */
+	uint64_t gen;
+	struct {
+		uint64_t size, gen;
+		uint32_t count;
+	} memo[4];
+	unsigned int memo_next;
 };
 
 static int bit(const uint64_t *m, uint32_t i)
@@ -152,6 +161,7 @@ int pool_alloc(struct pool *p, uint64_t size, uint32_t *slab)
 			*slab = i + 1 - n;
 			set_bits(p->used, *slab, n, 1);
 			p->nfree -= n;
+			p->gen++;
 			ret = 0;
 			break;
 		}
@@ -170,6 +180,7 @@ void pool_release(struct pool *p, uint32_t slab, uint64_t size)
 	pthread_mutex_lock(&p->lock);
 	set_bits(p->used, slab, n, 0);
 	p->nfree += n;
+	p->gen++;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -201,17 +212,43 @@ uint64_t pool_free_bytes(struct pool *p)
 uint32_t pool_free_slabs(struct pool *p, uint64_t size)
 {
 	uint32_t n = size / POOL_CHUNK, run = 0, count = 0;
+	unsigned int k;
 
 	if (!n)
 		return 0;
 	pthread_mutex_lock(&p->lock);
+	for (k = 0; k < 4; k++) {
+		if (p->memo[k].size == size && p->memo[k].gen == p->gen + 1) {
+			count = p->memo[k].count;
+			goto out_unlock;
+		}
+	}
 	for (uint32_t i = 0; i < p->nchunks; i++) {
+		/* whole words: all free adds 64 to the run, all used ends it */
+		if (i % 64 == 0 && i + 64 <= p->nchunks && run + 64 < n &&
+		    p->used[i / 64] == 0) {
+			run += 64;
+			i += 63;
+			continue;
+		}
+		if (i % 64 == 0 && p->used[i / 64] == UINT64_MAX &&
+		    i + 64 <= p->nchunks) {
+			run = 0;
+			i += 63;
+			continue;
+		}
 		run = bit(p->used, i) ? 0 : run + 1;
 		if (run == n) {
 			count++;
 			run = 0;
 		}
 	}
+	/* gen + 1 so that a zeroed entry never matches */
+	k = p->memo_next++ % 4;
+	p->memo[k].size = size;
+	p->memo[k].gen = p->gen + 1;
+	p->memo[k].count = count;
+out_unlock:
 	pthread_mutex_unlock(&p->lock);
 	return count;
 }

@@ -56,9 +56,13 @@ struct donor {
 	/* protected by lock */
 	struct session *sessions;
 	unsigned int nconns;
-	int refusing; /* below the low watermark: ALLOC says ENOSPC */
+	/* kept as they change, so a QUERY scans nothing */
+	unsigned int nclients;	/* sessions with a connection */
+	unsigned int nevicting; /* owned slabs asked back */
+	int refusing;		/* below the low watermark: ALLOC says ENOSPC */
 	int stop;
-	struct trend trend;
+	struct trend trend; /* host MemAvailable */
+	struct trend offer; /* what it can still give: see sample_meminfo */
 	uint64_t last_sample_ms;
 	pthread_t housekeeper;
 };
@@ -70,13 +74,20 @@ static uint64_t now_ms(void)
 
 static void sample_meminfo(struct donor *d, uint64_t now)
 {
-	uint64_t avail;
+	uint64_t avail, offer, room;
 
 	if (meminfo_read(d->cfg.meminfo_path ? d->cfg.meminfo_path
 					     : "/proc/meminfo",
 			 &avail))
 		return;
 	trend_add(&d->trend, now, avail);
+	/* The pool is reserved up front, so our own slabs never show in
+	 * MemAvailable: what clients rank on is the memory we can still
+	 * give, the free pool capped by the host's room above the low
+	 * watermark. It falls as clients fill us or the host runs short. */
+	offer = pool_free_bytes(d->pool);
+	room = avail > d->cfg.low_watermark ? avail - d->cfg.low_watermark : 0;
+	trend_add(&d->offer, now, offer < room ? offer : room);
 	d->last_sample_ms = now;
 }
 
@@ -106,6 +117,7 @@ static unsigned int reclaim_locked(struct donor *d, uint64_t bytes)
 		struct session *s = atomic_load(&best->owner);
 
 		best->evicting = 1;
+		d->nevicting++;
 		best->warned = 0;
 		best->evict_deadline_ms = now + d->cfg.evict_wait_ms;
 		got += best->size;
@@ -142,6 +154,7 @@ static void release_session_slabs(struct donor *d, struct session *s)
 		pthread_mutex_lock(&d->lock);
 		size = r->size;
 		atomic_store(&r->owner, NULL);
+		d->nevicting -= r->evicting;
 		r->evicting = 0;
 		pthread_mutex_unlock(&d->lock);
 		pool_release(d->pool, i, size);
@@ -397,6 +410,7 @@ int session_attach(struct donor *d, const uint8_t id[PROTO_SESSION_LEN],
 	}
 	c->next = s->conns;
 	s->conns = c;
+	d->nclients += !s->nconns;
 	s->nconns++;
 	d->nconns++;
 	*out = s;
@@ -428,6 +442,7 @@ void session_detach(struct session *s, struct session_conn *c)
 		if (*pp == c) {
 			*pp = c->next;
 			s->nconns--;
+			d->nclients -= !s->nconns;
 			d->nconns--;
 			break;
 		}
@@ -491,6 +506,7 @@ int session_alloc(struct session *s, struct wire_slab *out)
 		return ret;
 	}
 	d->slabs[id].size = s->slab_size;
+	d->nevicting -= d->slabs[id].evicting; /* 0: cleared when freed */
 	d->slabs[id].evicting = 0;
 	d->slabs[id].warned = 0;
 	atomic_store(&d->slabs[id].last_use_ms, now_ms());
@@ -523,6 +539,7 @@ int session_free(struct session *s, uint32_t slab)
 		if (r->evicting)
 			log_info("session %s: slab %u: handed back", s->name,
 				 slab);
+		d->nevicting -= r->evicting;
 		r->evicting = 0;
 		s->nslabs--;
 		ret = 0;
@@ -645,7 +662,6 @@ uint64_t session_slab_size(const struct session *s)
 void session_state(struct session *s, struct wire_state *st)
 {
 	struct donor *d = s->d;
-	unsigned int clients = 0, evicting = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->total_bytes = pool_total_bytes(d->pool);
@@ -654,19 +670,14 @@ void session_state(struct session *s, struct wire_state *st)
 	st->total_slabs = st->total_bytes / s->slab_size;
 	st->free_slabs = pool_free_slabs(d->pool, s->slab_size);
 	pthread_mutex_lock(&d->lock);
-	for (struct session *x = d->sessions; x; x = x->next)
-		clients += x->nconns > 0;
-	for (uint32_t i = 0; i < pool_chunks(d->pool); i++)
-		evicting +=
-			atomic_load(&d->slabs[i].owner) && d->slabs[i].evicting;
+	st->clients = d->nclients;
+	st->evicting = d->nevicting;
 	st->session_slabs = s->nslabs;
 	st->host_avail_bytes = trend_last(&d->trend);
-	st->host_trend_bps = trend_slope(&d->trend);
+	st->host_trend_bps = trend_slope(&d->offer);
 	if (d->refusing)
 		st->free_slabs = 0;
 	pthread_mutex_unlock(&d->lock);
-	st->clients = clients;
-	st->evicting = evicting;
 	st->bytes_read = atomic_load(&d->bytes_read);
 	st->bytes_written = atomic_load(&d->bytes_written);
 	st->uptime_ms = now_ms() - d->start_ms;

@@ -22,6 +22,12 @@ const struct opt_def fs_opt_defs[] = {
 	  "read settings from this libconfig file first" },
 	{ "donor", 0, OPT_STRLIST, F(donor), NULL, 0, 0, NULL, "HOST:PORT",
 	  "a donor to keep pages on (repeatable; port defaults to 7700)" },
+	{ "donor-srv", 0, OPT_STRLIST, F(donor_srv), NULL, 0, 0, NULL, "NAME",
+	  "donors from the DNS SRV records of NAME, watched while mounted "
+	  "(repeatable)" },
+	{ "donor-srv-server", 0, OPT_STR, F(donor_srv_server), NULL, 0, 0, NULL,
+	  "IP[:PORT]",
+	  "the DNS server to ask for donor-srv (default: /etc/resolv.conf)" },
 	{ "local-memory", 0, OPT_BOOL, F(local_memory), "false", 0, 0, NULL,
 	  NULL, "keep pages in this daemon's own memory (no donors)" },
 	{ "size", 0, OPT_SIZE, F(size), "1G", 1 << 20, (double)(16ull << 40),
@@ -59,6 +65,22 @@ const struct opt_def fs_opt_defs[] = {
 	  0, 0, NULL, NULL,
 	  "benchmarks and diagnostics only: pages go to donors and the backup "
 	  "unencrypted and unauthenticated" },
+	{ "metadata-max", 0, OPT_SIZE, F(metadata_max), "0", 0,
+	  (double)(4ull << 40), NULL, "SIZE",
+	  "memory for the page maps and the namespace; past it creates and "
+	  "writes get ENOSPC (0: a 512-byte map leaf per 4 KiB of --size, "
+	  "plus 64M)" },
+	{ "rank-sample", 0, OPT_INT, F(rank_sample), "0", 0, 64, NULL, "D",
+	  "donors sampled per slab placement (0: min(donors, 2R+1))" },
+	{ "rank-free", 0, OPT_DOUBLE, F(rank_free), "1", 0, 1000, NULL, "W",
+	  "rank weight of a donor's free fraction" },
+	{ "rank-trend", 0, OPT_DOUBLE, F(rank_trend), "1", 0, 1000, NULL, "W",
+	  "rank weight of the trend of what a donor can still give" },
+	{ "rank-latency", 0, OPT_DOUBLE, F(rank_latency), "1", 0, 1000, NULL,
+	  "W", "rank weight of a donor's measured latency" },
+	{ "rank-band", 0, OPT_DOUBLE, F(rank_band), "0.02", -1, 1, NULL, "F",
+	  "only donors within F of the least used sampled one are ranked "
+	  "(a used fraction; -1: no band)" },
 	{ "verbose", 'v', OPT_BOOL, F(debug), "false", 0, 0, NULL, NULL,
 	  "log debug messages (log-level debug)" },
 	LOG_LEVEL_OPT(F(log_level)),
@@ -202,16 +224,21 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 		snprintf(o->err, sizeof(o->err), "MOUNTPOINT is empty");
 		return -EINVAL;
 	}
-	if (c->local_memory && c->donor.n)
+	if (c->local_memory && (c->donor.n || c->donor_srv.n))
 		return opts_fail(o, "local-memory",
-				 "cannot be combined with --donor");
-	if (!c->local_memory && !c->donor.n) {
+				 "cannot be combined with --donor or "
+				 "--donor-srv");
+	if (!c->local_memory && !c->donor.n && !c->donor_srv.n) {
 		snprintf(o->err, sizeof(o->err),
-			 "no donor given: add --donor HOST:PORT (or donor= in "
-			 "-o or the config file), or --local-memory to keep "
-			 "pages in this daemon's memory");
+			 "no donor given: add --donor HOST:PORT or --donor-srv "
+			 "NAME (or donor= in -o or the config file), or "
+			 "--local-memory to keep pages in this daemon's "
+			 "memory");
 		return -EINVAL;
 	}
+	if (c->donor_srv_server && !c->donor_srv.n)
+		return opts_fail(o, "donor-srv-server",
+				 "has no meaning without --donor-srv");
 	for (int i = 0; i < c->donor.n; i++) {
 		if (parse_hostport(c->donor.v[i], FS_DEFAULT_PORT, host,
 				   sizeof(host), port, sizeof(port)))
@@ -230,13 +257,20 @@ int fs_cfg_validate(struct opts *o, struct fs_cfg *c, const char **pos,
 				 "%ld copies need donors; --local-memory keeps "
 				 "one",
 				 c->replicas);
-	if (!c->local_memory && c->replicas > c->donor.n)
+	if (!c->local_memory && !c->donor_srv.n && c->replicas > c->donor.n)
 		return opts_fail(
 			o, "replicas",
 			"%ld copies need at least %ld donors, %d given",
 			c->replicas, c->replicas, c->donor.n);
 	if (c->slab_size & (c->slab_size - 1))
 		return opts_fail(o, "slab-size", "must be a power of two");
+	if (c->metadata_max && c->metadata_max < (1 << 20))
+		return opts_fail(o, "metadata-max", "must be 0 or at least 1M");
+	if (c->rank_free == 0 && c->rank_trend == 0 && c->rank_latency == 0)
+		return opts_fail(o, "rank-free",
+				 "rank-free, rank-trend and rank-latency are "
+				 "all 0: give one a weight (or rank-sample 1 "
+				 "for a random choice)");
 	if (c->local_memory && c->transport != FS_XPORT_AUTO)
 		return opts_fail(o, "transport",
 				 "has no meaning with --local-memory");

@@ -28,6 +28,8 @@ enum fs_transport { FS_XPORT_AUTO, FS_XPORT_TCP, FS_XPORT_RDMA };
 struct fs_cfg {
 	char *config;
 	struct opt_strlist donor;
+	struct opt_strlist donor_srv; /* DNS SRV names (fs/srv.h) */
+	char *donor_srv_server;	      /* NULL: the system's resolver */
 	int local_memory;
 	uint64_t size;
 	long replicas;
@@ -43,8 +45,12 @@ struct fs_cfg {
 	long requests;
 	long io_timeout_ms;
 	long ctl_timeout_ms;
-	long cpu_latency_us; /* -1: no PM QoS request */
-	int plaintext_pages; /* --insecure-plaintext-pages: no page AEAD */
+	long cpu_latency_us;   /* -1: no PM QoS request */
+	int plaintext_pages;   /* --insecure-plaintext-pages: no page AEAD */
+	uint64_t metadata_max; /* 0: pmap_default_budget() */
+	long rank_sample;      /* d of rank.h; 0: min(donors, 2R+1) */
+	double rank_free, rank_trend, rank_latency; /* rank weights */
+	double rank_band;			    /* rank.h; < 0: none */
 	int debug;
 	int log_level; /* index into log_level_names (common/log.h) */
 };

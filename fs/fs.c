@@ -47,17 +47,21 @@ void fs_fill_stat(struct cnmfs *fs, struct inode *in, struct stat *st)
 	pthread_mutex_unlock(&in->lock);
 }
 
-struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
-			   struct inode *parent)
+int fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
+		 struct inode *parent, struct inode **out)
 {
 	const struct fuse_ctx *ctx = req ? fuse_req_ctx(req) : NULL;
 	struct inode *in;
 
 	if (fs->ninodes >= FS_MAX_INODES)
-		return NULL;
+		return -ENOSPC;
+	if (pmap_pool_charge(fs->pool, NS_INODE_COST))
+		return -ENOSPC;
 	in = calloc(1, sizeof(*in));
-	if (!in)
-		return NULL;
+	if (!in) {
+		pmap_pool_uncharge(fs->pool, NS_INODE_COST);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&in->lock, NULL);
 	pthread_mutex_init(&in->rmw, NULL);
 	pthread_cond_init(&in->idle, NULL);
@@ -83,7 +87,8 @@ struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
 	fs->ninodes++;
 	if (S_ISREG(mode))
 		fs->nfiles++;
-	return in;
+	*out = in;
+	return 0;
 }
 
 static void free_page_cb(void *arg, uint64_t idx, uint32_t old)
@@ -134,6 +139,10 @@ void fs_maybe_free(struct cnmfs *fs, struct inode *in)
 	pthread_mutex_destroy(&in->lock);
 	pthread_mutex_destroy(&in->rmw);
 	pthread_cond_destroy(&in->idle);
+	if (in->target)
+		pmap_pool_uncharge(fs->pool,
+				   strlen(in->target) + 1 + NS_MALLOC_COST);
+	pmap_pool_uncharge(fs->pool, NS_INODE_COST);
 	free(in->target);
 	free(in);
 }
@@ -280,7 +289,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		ret = -ENOMEM;
 		goto out_locks;
 	}
-	ret = pmap_pool_create(p->capacity / PG, 0, &fs->pool);
+	ret = pmap_pool_create(p->capacity / PG, p->metadata_max, &fs->pool);
 	if (ret)
 		goto out_locks;
 
@@ -325,12 +334,10 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	}
 
 	pthread_mutex_lock(&fs->ns_lock);
-	fs->root = fs_inode_new(fs, S_IFDIR | 0755, NULL, NULL);
+	ret = fs_inode_new(fs, S_IFDIR | 0755, NULL, NULL, &fs->root);
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (!fs->root) {
-		ret = -ENOMEM;
+	if (ret)
 		goto out_reqs;
-	}
 	fs->root->ino = FUSE_ROOT_ID;
 	fs->stats.ino = STATS_INO;
 	fs->stats.mode = S_IFREG | 0444;

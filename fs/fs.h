@@ -46,6 +46,7 @@ struct cnmfs_params {
 	uint64_t capacity;	/* bytes, a multiple of 4 KiB */
 	unsigned int requests;	/* request contexts in the pool */
 	const char *mountpoint; /* for the stats file; copied */
+	uint64_t metadata_max;	/* bytes (fs/pmap.h); 0: the default */
 };
 
 /* ps is borrowed: close it after cnmfs_destroy(). 0 or -errno. */

@@ -73,16 +73,30 @@ static struct dentry *find_child(struct cnmfs *fs, struct inode *dir,
 	return NULL;
 }
 
-static struct dentry *dentry_new(const char *name, struct inode *in)
+/* A dentry charged to the metadata budget: 0, -ENOSPC or -ENOMEM. */
+static int dentry_new(struct cnmfs *fs, const char *name, struct inode *in,
+		      struct dentry **out)
 {
 	size_t n = strlen(name) + 1;
-	struct dentry *d = calloc(1, sizeof(*d) + n);
+	struct dentry *d;
 
-	if (!d)
-		return NULL;
+	if (pmap_pool_charge(fs->pool, NS_DENTRY_COST(n - 1)))
+		return -ENOSPC;
+	d = calloc(1, sizeof(*d) + n);
+	if (!d) {
+		pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(n - 1));
+		return -ENOMEM;
+	}
 	d->inode = in;
 	memcpy(d->name, name, n);
-	return d;
+	*out = d;
+	return 0;
+}
+
+static void dentry_free(struct cnmfs *fs, struct dentry *d)
+{
+	pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(strlen(d->name)));
+	free(d);
 }
 
 /* Doubles the hash table when it gets full; keeps the old one if memory is
@@ -254,20 +268,27 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 	if (find_child(fs, dir, name) ||
 	    (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)))
 		return -EEXIST;
-	in = fs_inode_new(fs, mode, req, dir);
-	if (!in)
-		return fs->ninodes >= FS_MAX_INODES ? -ENOSPC : -ENOMEM;
+	ret = fs_inode_new(fs, mode, req, dir, &in);
+	if (ret)
+		return ret;
 	in->rdev = rdev;
 	if (target) {
-		in->target = strdup(target);
+		if (pmap_pool_charge(fs->pool,
+				     strlen(target) + 1 + NS_MALLOC_COST))
+			ret = -ENOSPC;
+		else if (!(in->target = strdup(target)))
+			pmap_pool_uncharge(fs->pool,
+					   strlen(target) + 1 + NS_MALLOC_COST);
 		in->size = strlen(target);
+		if (!ret && !in->target)
+			ret = -ENOMEM;
 	}
-	d = dentry_new(name, in);
-	if (!d || (target && !in->target)) {
-		free(d);
+	if (!ret)
+		ret = dentry_new(fs, name, in, &d);
+	if (ret) {
 		in->nlink = 0;
 		fs_maybe_free(fs, in);
-		return -ENOMEM;
+		return ret;
 	}
 	dentry_add(fs, dir, d);
 	if (S_ISDIR(mode))
@@ -409,7 +430,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out_unlock;
 	}
 	dentry_remove(fs, dir, d);
-	free(d);
+	dentry_free(fs, d);
 	if (is_rmdir) {
 		in->nlink = 0;
 		dir->nlink--;
@@ -488,12 +509,12 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 		if (S_ISDIR(dst->mode) && dst->nchildren)
 			return -ENOTEMPTY;
 	}
-	nd = dentry_new(nname, src);
-	if (!nd)
-		return -ENOMEM;
+	ret = dentry_new(fs, nname, src, &nd);
+	if (ret)
+		return ret;
 	if (dst) {
 		dentry_remove(fs, ndir, dd);
-		free(dd);
+		dentry_free(fs, dd);
 		if (S_ISDIR(dst->mode)) {
 			dst->nlink = 0;
 			ndir->nlink--;
@@ -504,7 +525,7 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 		fs_maybe_free(fs, dst);
 	}
 	dentry_remove(fs, odir, sd);
-	free(sd);
+	dentry_free(fs, sd);
 	dentry_add(fs, ndir, nd);
 	reparent(src, odir, ndir);
 out_touch:
@@ -553,11 +574,9 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		ret = -EEXIST;
 		goto out_unlock;
 	}
-	d = dentry_new(newname, in);
-	if (!d) {
-		ret = -ENOMEM;
+	ret = dentry_new(fs, newname, in, &d);
+	if (ret)
 		goto out_unlock;
-	}
 	dentry_add(fs, dir, d);
 	in->nlink++;
 	in->nlookup++;

@@ -46,6 +46,14 @@
 #define IO_HIST	      11 /* <= 1 KiB, <= 2 KiB, ... <= 512 KiB, more */
 #define LAT_HIST      12 /* <= 10 us, 25, 50 ... <= 100 ms, more */
 #define TIMEOUT	      1.0
+/* what a malloc'd block costs beyond its size (glibc: header, rounding) */
+#define NS_MALLOC_COST 16
+/* namespace bytes charged to the metadata budget (fs/pmap.h) */
+#define NS_INODE_COST (sizeof(struct inode) + NS_MALLOC_COST)
+/* a dentry: the block, its name, and its share of the hash table */
+#define NS_DENTRY_COST(namelen)                                                \
+	(sizeof(struct dentry) + (namelen) + 1 + NS_MALLOC_COST +              \
+	 2 * sizeof(struct dentry *))
 
 /* The FUSE ops the stats file counts; op_names[] (fs_stats.c) follows this
  * order. */
@@ -225,10 +233,10 @@ static inline void fs_reply_err(struct cnmfs *fs, fuse_req_t req, enum op op,
 
 /* Fills st from in; ns_lock held (for nlink). */
 void fs_fill_stat(struct cnmfs *fs, struct inode *in, struct stat *st);
-/* A new inode with nlink set and nlookup 0; ns_lock held. NULL at
- * FS_MAX_INODES or out of memory. */
-struct inode *fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
-			   struct inode *parent);
+/* A new inode with nlink set and nlookup 0 in *out; ns_lock held.
+ * -ENOSPC at FS_MAX_INODES or the metadata budget, -ENOMEM. */
+int fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
+		 struct inode *parent, struct inode **out);
 /* Gives back the pages of file pages [first, last); in->lock held, no I/O
  * in flight. */
 void fs_drop_pages(struct cnmfs *fs, struct inode *in, uint64_t first,

@@ -67,6 +67,7 @@ static int jput(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 {
 	unsigned int ninodes, nfiles;
+	struct pmap_meta meta;
 	size_t pos = 0;
 	int ret, n;
 
@@ -74,20 +75,26 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 	ninodes = fs->ninodes;
 	nfiles = fs->nfiles;
 	pthread_mutex_unlock(&fs->ns_lock);
-	ret = jput(buf, len, &pos,
-		   "{\"mountpoint\":\"%s\",\"capacity_bytes\":%" PRIu64
-		   ",\"used_bytes\":%" PRIu64 ",\"files\":%u,\"inodes\":%u,"
-		   "\"map_nodes_used\":%" PRIu64 ",\"map_nodes_total\":%" PRIu64
-		   ",\"request_buffers\":%u,\"request_waits\":%lu,"
-		   "\"bytes_read\":%llu,\"bytes_written\":%llu,"
-		   "\"rmw_reads\":%llu,\"ops\":{",
-		   fs->mountpoint, pmap_capacity(fs->pool) * PG,
-		   pmap_used(fs->pool) * PG, nfiles, ninodes,
-		   pmap_pool_nodes_used(fs->pool),
-		   pmap_pool_nodes_total(fs->pool), fs->nreqs,
-		   atomic_load(&fs->req_waits), atomic_load(&fs->bytes_read),
-		   atomic_load(&fs->bytes_written),
-		   atomic_load(&fs->rmw_reads));
+	pmap_pool_meta(fs->pool, &meta);
+	ret = jput(
+		buf, len, &pos,
+		"{\"mountpoint\":\"%s\",\"capacity_bytes\":%" PRIu64
+		",\"used_bytes\":%" PRIu64 ",\"files\":%u,\"inodes\":%u,"
+		"\"map_nodes_used\":%" PRIu64 ",\"map_nodes_total\":%" PRIu64
+		",\"metadata_budget\":%" PRIu64 ",\"metadata_bytes\":%" PRIu64
+		",\"namespace_bytes\":%" PRIu64
+		",\"map_resident_bytes\":%" PRIu64
+		",\"metadata_enospc\":%" PRIu64
+		",\"request_buffers\":%u,\"request_waits\":%lu,"
+		"\"bytes_read\":%llu,\"bytes_written\":%llu,"
+		"\"rmw_reads\":%llu,\"ops\":{",
+		fs->mountpoint, pmap_capacity(fs->pool) * PG,
+		pmap_used(fs->pool) * PG, nfiles, ninodes,
+		pmap_pool_nodes_used(fs->pool), pmap_pool_nodes_total(fs->pool),
+		meta.budget, meta.node_bytes + meta.charged_bytes,
+		meta.charged_bytes, meta.touched_bytes, meta.refused, fs->nreqs,
+		atomic_load(&fs->req_waits), atomic_load(&fs->bytes_read),
+		atomic_load(&fs->bytes_written), atomic_load(&fs->rmw_reads));
 	for (int i = 0; !ret && i < OP_N; i++)
 		ret = jput(buf, len, &pos,
 			   "%s\"%s\":{\"count\":%lu,\"errors\":%lu}",

@@ -22,6 +22,7 @@
 #include "common/service.h"
 #include "fs/config.h"
 #include "fs/fs.h"
+#include "fs/srv.h"
 #include "placement/pstore.h"
 #include "rdma/auth.h"
 
@@ -206,6 +207,63 @@ static int normalize_donors(const struct fs_cfg *c, char ***out)
 	return 0;
 }
 
+/*
+ * Appends the targets of every --donor-srv name to donors[0..*n) (grown,
+ * NULL-terminated); fails when no name answers with a target and there is
+ * no other donor. *nfixed keeps the count given with --donor.
+ */
+static int srv_donors(const struct fs_cfg *c, char ***donors, int *n)
+{
+	struct srv_server sv = { c->donor_srv_server };
+	char(*ans)[SRV_ADDR_LEN], err[128], **v;
+	int found = 0, ret = 0;
+
+	ans = calloc(256, sizeof(*ans));
+	if (!ans)
+		return -ENOMEM;
+	for (int k = 0; k < c->donor_srv.n && !ret; k++) {
+		unsigned int m;
+		uint32_t ttl;
+		int r = srv_lookup(c->donor_srv.v[k], &sv, ans, 256, &m, &ttl,
+				   err, sizeof(err));
+
+		if (r) {
+			log_warn("donor-srv %s: %s", c->donor_srv.v[k], err);
+			if (r == -EINVAL)
+				ret = r;
+			continue;
+		}
+		for (unsigned int j = 0; j < m && !ret; j++) {
+			int dup = 0;
+
+			for (int i = 0; i < *n; i++)
+				dup |= !strcmp((*donors)[i], ans[j]);
+			if (dup)
+				continue;
+			v = realloc(*donors, (*n + 2) * sizeof(*v));
+			if (!v || !(v[*n] = strdup(ans[j]))) {
+				if (v)
+					*donors = v;
+				ret = -ENOMEM;
+				break;
+			}
+			v[++*n] = NULL;
+			*donors = v;
+			found++;
+		}
+	}
+	free(ans);
+	if (!ret && !*n) {
+		log_err("donor-srv: no donor found (%d name%s asked)",
+			c->donor_srv.n, c->donor_srv.n > 1 ? "s" : "");
+		ret = -EHOSTUNREACH;
+	}
+	if (!ret)
+		log_info("donor-srv: %d donor%s found", found,
+			 found == 1 ? "" : "s");
+	return ret;
+}
+
 /* The libfuse command line: our defaults, then the user's -o items. */
 static int fuse_argv(const struct fs_cfg *c, const char *source,
 		     struct fuse_args *args)
@@ -233,10 +291,11 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	struct fuse_loop_config *lc;
 	struct pstore_cfg pc = { 0 };
 	struct pstore *ps = NULL;
+	struct srv_watch *watch = NULL;
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
 	sigset_t stopsigs;
-	int ret, qos = -1;
+	int ret, qos = -1, ndonors = 0;
 
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
@@ -253,6 +312,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 			"and serves this mount's pages");
 	}
 	ret = normalize_donors(c, &donors);
+	ndonors = c->donor.n;
+	if (!ret && c->donor_srv.n)
+		ret = srv_donors(c, &donors, &ndonors);
 	if (ret)
 		goto out_donors;
 	if (c->cpu_latency_us >= 0) {
@@ -276,7 +338,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 
 	pc.donors = (const char *const *)donors;
-	pc.ndonors = c->donor.n;
+	pc.ndonors = ndonors;
 	pc.transport = kind_of(c);
 	pc.key = c->key_file ? &key : NULL;
 	pc.capacity = c->size;
@@ -292,15 +354,36 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 			 "donor, backup reader or network path can read and "
 			 "change them (benchmarks and diagnostics only)");
 	}
+	pc.sample_d = (unsigned int)c->rank_sample;
+	pc.w_free = c->rank_free;
+	pc.w_trend = c->rank_trend;
+	pc.w_latency = c->rank_latency;
+	/* pstore reads 0 as its default band; an exact 0 is near enough */
+	pc.band = c->rank_band ? c->rank_band : 1e-9;
 	ret = pstore_open(&pc, &ps, err, sizeof(err));
 	if (ret) {
 		log_err("cannot open the page store: %s",
 			*err ? err : strerror(-ret));
 		goto out_donors;
 	}
+	if (c->donor_srv.n) {
+		struct srv_server sv = { c->donor_srv_server };
+		const char *const *all = (const char *const *)donors;
+
+		ret = srv_watch_start(ps, (const char *const *)c->donor_srv.v,
+				      (unsigned int)c->donor_srv.n, &sv,
+				      all + c->donor.n,
+				      (unsigned int)(ndonors - c->donor.n), all,
+				      (unsigned int)c->donor.n, &watch);
+		if (ret) {
+			log_err("donor-srv: cannot watch: %s", strerror(-ret));
+			goto out_pstore;
+		}
+	}
 	fp.capacity = c->size;
 	fp.requests = c->requests;
 	fp.mountpoint = mp;
+	fp.metadata_max = c->metadata_max;
 	ret = cnmfs_create(&fp, ps, &g_fs);
 	if (ret) {
 		log_err("cannot create the filesystem: %s", strerror(-ret));
@@ -359,6 +442,7 @@ out_fs:
 	cnmfs_destroy(g_fs);
 	g_fs = NULL;
 out_pstore:
+	srv_watch_stop(watch);
 	pstore_close(ps);
 out_donors:
 	for (int i = 0; donors && donors[i]; i++)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,26 +27,39 @@ _Static_assert(sizeof(union node) == PMAP_NODE_BYTES, "node size");
 struct pmap_pool {
 	pthread_mutex_t lock;
 	union node *base;     /* mmap'd, nodes_total nodes */
-	uint64_t nodes_total; /* fixed */
+	uint64_t nodes_total; /* fixed: the budget's worth of nodes */
+	uint64_t budget;      /* bytes, fixed */
 	uint64_t bump;	      /* protected by lock: nodes never handed out */
 	union node *free;     /* protected by lock */
+	/* bytes of the budget in use: nodes and charges; protected by lock */
+	uint64_t meta_used;
 	atomic_uint_fast64_t nodes_used;
+	atomic_uint_fast64_t charged;
+	atomic_uint_fast64_t refused;
 	uint64_t capacity; /* pages, fixed */
 	atomic_uint_fast64_t used;
 };
 
-int pmap_pool_create(uint64_t capacity_pages, uint64_t nodes,
+uint64_t pmap_default_budget(uint64_t capacity_pages)
+{
+	/* a leaf per page, an interior node per 63 of them, a root chain */
+	uint64_t nodes = capacity_pages + capacity_pages / 63 + 64;
+
+	return nodes * sizeof(union node) + PMAP_NS_BUDGET;
+}
+
+int pmap_pool_create(uint64_t capacity_pages, uint64_t budget,
 		     struct pmap_pool **out)
 {
 	struct pmap_pool *p;
+	uint64_t nodes;
 	int ret = 0;
 
-	if (!nodes) {
-		nodes = (capacity_pages + LEAF_N - 1) / LEAF_N;
-		nodes += nodes / 4;
-		if (nodes < 1024)
-			nodes = 1024;
-	}
+	if (!budget)
+		budget = pmap_default_budget(capacity_pages);
+	nodes = budget / sizeof(union node);
+	if (nodes < 4)
+		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -58,6 +72,7 @@ int pmap_pool_create(uint64_t capacity_pages, uint64_t nodes,
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	p->nodes_total = nodes;
+	p->budget = budget;
 	p->capacity = capacity_pages;
 	*out = p;
 	return 0;
@@ -86,16 +101,63 @@ uint64_t pmap_pool_nodes_used(struct pmap_pool *p)
 	return atomic_load(&p->nodes_used);
 }
 
+/* Takes bytes of the budget; under p->lock. */
+static bool budget_take(struct pmap_pool *p, uint64_t bytes)
+{
+	if (bytes > p->budget || p->meta_used > p->budget - bytes) {
+		atomic_fetch_add(&p->refused, 1);
+		return false;
+	}
+	p->meta_used += bytes;
+	return true;
+}
+
+int pmap_pool_charge(struct pmap_pool *p, uint64_t bytes)
+{
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	ok = budget_take(p, bytes);
+	pthread_mutex_unlock(&p->lock);
+	if (!ok)
+		return -ENOSPC;
+	atomic_fetch_add(&p->charged, bytes);
+	return 0;
+}
+
+void pmap_pool_uncharge(struct pmap_pool *p, uint64_t bytes)
+{
+	pthread_mutex_lock(&p->lock);
+	p->meta_used -= bytes;
+	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_sub(&p->charged, bytes);
+}
+
+void pmap_pool_meta(struct pmap_pool *p, struct pmap_meta *m)
+{
+	m->budget = p->budget;
+	m->node_bytes = atomic_load(&p->nodes_used) * sizeof(union node);
+	m->charged_bytes = atomic_load(&p->charged);
+	m->refused = atomic_load(&p->refused);
+	pthread_mutex_lock(&p->lock);
+	m->touched_bytes = p->bump * sizeof(union node);
+	pthread_mutex_unlock(&p->lock);
+}
+
 static union node *node_get(struct pmap_pool *p)
 {
 	union node *n = NULL;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->free) {
+	if (!budget_take(p, sizeof(*n))) {
+		/* refused: counted */
+	} else if (p->free) {
 		n = p->free;
 		p->free = n->next_free;
 	} else if (p->bump < p->nodes_total) {
 		n = &p->base[p->bump++];
+	} else {
+		p->meta_used -= sizeof(*n); /* cannot happen: budget first */
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (n) {
@@ -110,6 +172,7 @@ static void node_put(struct pmap_pool *p, union node *n)
 	pthread_mutex_lock(&p->lock);
 	n->next_free = p->free;
 	p->free = n;
+	p->meta_used -= sizeof(*n);
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_sub(&p->nodes_used, 1);
 }

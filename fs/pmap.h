@@ -5,10 +5,21 @@
  *
  * A file's map is a radix tree: interior nodes of 64 children, leaves of 128
  * 32-bit entries (one leaf maps 512 KiB of file). Every node is 512 bytes
- * and comes from the mount's node pool, reserved (not touched) at mount time
- * and sized from the capacity, so the I/O path never calls malloc: a full
- * pool is -ENOSPC, like a full mount. The tree grows in height as a file
- * grows; nodes left empty by pmap_clear() go back to the pool.
+ * and comes from the mount's node pool, so the I/O path never calls
+ * malloc. The tree grows in height as a file grows; nodes left empty by
+ * pmap_clear() go back to the pool.
+ *
+ * Metadata budget: the pool's address space is reserved at mount time for
+ * the whole budget (MAP_NORESERVE, not touched: memory is taken page by
+ * page as nodes are first used, and stays with the pool once touched).
+ * The namespace (inodes, names) charges its bytes to the same budget
+ * through pmap_pool_charge(). A node or a charge past the budget is
+ * -ENOSPC and counted (pmap_pool_meta()). The default budget holds a leaf
+ * per page of capacity (a mount of 4 KiB files or of pages 512 KiB apart
+ * is 1/8 metadata) plus its interior nodes, and 64 MiB for the namespace:
+ * metadata never runs out before capacity unless the namespace passes
+ * that 64 MiB (about 150,000 empty files) or files are sparse at
+ * gigabyte strides.
  *
  * An entry is PMAP_HOLE (reads as zeros, no capacity), PMAP_RESERVED
  * (fallocated: capacity counted, no logical page yet, reads as zeros) or
@@ -45,16 +56,34 @@ struct pmap {
 	unsigned int height; /* 0: empty; 1: root is a leaf */
 };
 
+#define PMAP_NS_BUDGET (64ull << 20) /* the default budget's namespace part */
+
+/* The default budget for a capacity: see above. */
+uint64_t pmap_default_budget(uint64_t capacity_pages);
+
 /*
- * capacity_pages: the mount's size in pages. nodes: 0 for the default, one
- * leaf per 128 pages of capacity plus a quarter for interior nodes and
- * sparse files (about 5 bytes per 4 KiB page), at least 1024.
+ * capacity_pages: the mount's size in pages. budget: bytes of metadata
+ * (nodes and charges), 0 for pmap_default_budget(); at least 4 nodes.
  */
-int pmap_pool_create(uint64_t capacity_pages, uint64_t nodes,
+int pmap_pool_create(uint64_t capacity_pages, uint64_t budget,
 		     struct pmap_pool **out);
 void pmap_pool_destroy(struct pmap_pool *p);
-uint64_t pmap_pool_nodes_total(struct pmap_pool *p);
+uint64_t pmap_pool_nodes_total(struct pmap_pool *p); /* the budget's worth */
 uint64_t pmap_pool_nodes_used(struct pmap_pool *p);
+
+/* Takes bytes of the budget for namespace memory; -ENOSPC (counted) when
+ * it does not fit. Any thread. */
+int pmap_pool_charge(struct pmap_pool *p, uint64_t bytes);
+void pmap_pool_uncharge(struct pmap_pool *p, uint64_t bytes);
+
+struct pmap_meta {
+	uint64_t budget;	/* bytes */
+	uint64_t node_bytes;	/* nodes in use, bytes */
+	uint64_t touched_bytes; /* pool memory ever used (stays resident) */
+	uint64_t charged_bytes; /* namespace */
+	uint64_t refused;	/* -ENOSPC from the budget */
+};
+void pmap_pool_meta(struct pmap_pool *p, struct pmap_meta *m);
 
 /* Takes n pages of capacity; -ENOSPC (and nothing taken) if they do not fit. */
 int pmap_reserve(struct pmap_pool *p, uint64_t n);
@@ -65,7 +94,7 @@ uint64_t pmap_used(struct pmap_pool *p);
 void pmap_init(struct pmap *m);
 /* The entry at idx (PMAP_HOLE beyond the tree). */
 uint32_t pmap_get(const struct pmap *m, uint64_t idx);
-/* Sets the entry at idx; -ENOSPC when the node pool is exhausted, -EFBIG
+/* Sets the entry at idx; -ENOSPC when the budget is reached, -EFBIG
  * for idx >= PMAP_MAX_INDEX. Setting PMAP_HOLE frees no nodes (pmap_clear
  * does). */
 int pmap_set(struct pmap_pool *p, struct pmap *m, uint64_t idx, uint32_t v);

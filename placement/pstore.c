@@ -134,10 +134,9 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 	if (atomic_load(&d->dstate) != PS_D_GONE) {
 		pthread_mutex_lock(&ps->lock);
 		if (ps->nowed < ps->owed_cap)
-			ps->owed[ps->nowed++] = (struct ps_owed){
-				.donor = (uint16_t)(d - ps->donors),
-				.rslab = rslab
-			};
+			ps->owed[ps->nowed++] =
+				(struct ps_owed){ .donor = (uint16_t)d->idx,
+						  .rslab = rslab };
 		else
 			LOG_RATELIMITED(LOG_WARNING,
 					"donor %s: slab %" PRIu32
@@ -151,7 +150,7 @@ int ps_free_copy(struct ps_donor *d, uint32_t rslab)
 
 void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 {
-	struct ps_donor *d = &ps->donors[di];
+	struct ps_donor *d = ps_donor_at(ps, di);
 	uint32_t i = 0;
 	int ret = 0;
 
@@ -375,7 +374,7 @@ static void write_io_done(struct xport_io *io, int status)
 	struct ps_run *run = io->priv;
 	bool tags = io >= run->tio && io < run->tio + PS_MAX_COPIES;
 	unsigned int k = (unsigned int)(tags ? io - run->tio : io - run->io);
-	struct ps_donor *d = &run->ps->donors[run->rep[k].donor];
+	struct ps_donor *d = ps_donor_at(run->ps, run->rep[k].donor);
 
 	ps_donor_put(d);
 	if (!status && tags) {
@@ -400,113 +399,6 @@ static void write_backup_done(struct backup_io *bio, int status)
 	if (!status)
 		atomic_fetch_or(&run->ok, OK_BACKUP);
 	write_target_done(run);
-}
-
-/* ------------------------------------------------------ slab allocation */
-
-int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep)
-{
-	struct ps_donor *d = &ps->donors[di];
-	struct xport_slab xs;
-	int ret;
-
-	if (!ps_donor_get(d))
-		return -ENOTCONN;
-	ret = xport_alloc(d->x, &xs);
-	if (!ret && xs.size < ps->slab_size) {
-		log_warn("donor %s: slab %" PRIu32 " is %" PRIu64
-			 " bytes, want %" PRIu64,
-			 d->addr, xs.slab, xs.size, ps->slab_size);
-		xport_free(d->x, xs.slab);
-		ret = -EPROTO;
-	}
-	ps_donor_put(d);
-	pthread_mutex_lock(&ps->lock);
-	if (!ret) {
-		if (d->free_slabs)
-			d->free_slabs--;
-		d->slabs++;
-		/* every flag clear: rep may be an uninitialised stack copy */
-		*rep = (struct ps_rep){ .donor = (uint16_t)di,
-					.rslab = xs.slab };
-	} else if (ret == -ENOSPC) {
-		d->free_slabs = 0; /* until the next QUERY says otherwise */
-	}
-	pthread_mutex_unlock(&ps->lock);
-	if (ret && ret != -ENOSPC)
-		LOG_RATELIMITED(LOG_WARNING, "donor %s: slab alloc failed: %s",
-				d->addr, strerror(-ret));
-	return ret;
-}
-
-/*
- * Chooses and allocates the replicas of a new slab; called with no lock
- * held. Donors that fail are excluded and ranking runs again for what is
- * missing. Fewer than R healthy donors give a degraded slab rather than
- * no slab; none gives -ENOSPC (all full) or -EIO.
- */
-static int slab_alloc_remote(struct pstore *ps, uint32_t s, struct ps_rep *rep,
-			     unsigned int *nrep)
-{
-	struct rank_donor cand[PS_MAX_DONORS];
-	bool skip[PS_MAX_DONORS] = { false };
-	unsigned int have = 0;
-	int ret = -EIO, last = -EIO;
-
-	while (have < ps->replicas) {
-		unsigned int out[PSTORE_MAX_REPLICAS];
-		unsigned int need = ps->replicas - have, elig = 0;
-		unsigned int nd = ps->ndonors;
-
-		pthread_mutex_lock(&ps->lock);
-		for (unsigned int i = 0; i < nd; i++) {
-			struct ps_donor *d = &ps->donors[i];
-
-			cand[i].id = i;
-			cand[i].healthy = !skip[i] && ps_donor_takes_slabs(d);
-			cand[i].free_slabs = d->free_slabs;
-			cand[i].trend_bps = d->trend_bps;
-			cand[i].latency_ns = atomic_load(&d->lat_ns);
-			elig += cand[i].healthy && cand[i].free_slabs;
-		}
-		pthread_mutex_unlock(&ps->lock);
-		if (elig == 0) {
-			ret = last == -ENOSPC ? -ENOSPC : -EIO;
-			/* every healthy donor said full */
-			for (unsigned int i = 0; i < nd; i++)
-				if (cand[i].healthy)
-					ret = -ENOSPC;
-			break;
-		}
-		if (need > elig)
-			need = elig; /* degraded rather than nothing */
-		ret = rank_choose(cand, nd, need, ps->sample_d, &ps->w, ps_rand,
-				  ps, out);
-		if (ret < 0)
-			break;
-		for (unsigned int k = 0; k < need; k++) {
-			int r = ps_alloc_on(ps, out[k], &rep[have]);
-
-			skip[out[k]] = true;
-			if (!r)
-				have++;
-			else
-				last = r;
-		}
-	}
-	if (have == 0) {
-		LOG_RATELIMITED(LOG_ERR,
-				"pstore: slab %" PRIu32 ": no donor: %s", s,
-				strerror(-ret));
-		return ret < 0 ? ret : -EIO;
-	}
-	if (have < ps->replicas)
-		LOG_RATELIMITED(LOG_WARNING,
-				"pstore: slab %" PRIu32
-				": only %u of %u replicas placed",
-				s, have, ps->replicas);
-	*nrep = have;
-	return 0;
 }
 
 /*
@@ -544,7 +436,7 @@ static void slab_restart(struct pstore *ps, uint32_t s, struct ps_slab *sl)
 	unsigned int n = 0;
 
 	for (unsigned int k = 0; k < sl->nrep; k++) {
-		ps->donors[sl->rep[k].donor].slabs--;
+		ps_donor_at(ps, sl->rep[k].donor)->slabs--;
 		if (!sl->rep[k].lost)
 			drop[n++] = sl->rep[k];
 	}
@@ -556,7 +448,7 @@ static void slab_restart(struct pstore *ps, uint32_t s, struct ps_slab *sl)
 			s);
 	pthread_mutex_unlock(&ps->lock);
 	for (unsigned int k = 0; k < n; k++)
-		ps_free_copy(&ps->donors[drop[k].donor], drop[k].rslab);
+		ps_free_copy(ps_donor_at(ps, drop[k].donor), drop[k].rslab);
 	pthread_mutex_lock(&ps->lock);
 }
 
@@ -591,7 +483,7 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		}
 		sl->state = SLAB_ALLOCATING;
 		pthread_mutex_unlock(&ps->lock);
-		ret = slab_alloc_remote(ps, s, rep, &nrep);
+		ret = ps_slab_place(ps, s, rep, &nrep);
 		pthread_mutex_lock(&ps->lock);
 		if (ret) {
 			sl->state = SLAB_EMPTY;
@@ -657,7 +549,7 @@ static void write_send(struct ps_run *run)
 		x->buf = run->buf;
 		x->done = write_io_done;
 		x->priv = run;
-		dst[k] = &ps->donors[run->rep[k].donor];
+		dst[k] = ps_donor_at(ps, run->rep[k].donor);
 		io[k] = x;
 	}
 	if (run->backup) {

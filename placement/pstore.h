@@ -89,9 +89,10 @@ struct pstore_cfg {
 	uint64_t capacity;  /* logical bytes (the mount's --size) */
 	uint64_t slab_size; /* default 64 MiB */
 	unsigned int replicas;
-	const char *backup_path;	      /* NULL: no disk backup */
-	unsigned int sample_d;		      /* 0: min(ndonors, 2R+1) */
-	double w_free, w_trend, w_latency;    /* rank weights */
+	const char *backup_path;	   /* NULL: no disk backup */
+	unsigned int sample_d;		   /* 0: min(ndonors, 2R+1) */
+	double w_free, w_trend, w_latency; /* rank weights */
+	double band; /* rank.h; 0: RANK_DEF_BAND, below 0: none */
 	unsigned int max_chain, max_op_bytes; /* batching limits */
 	unsigned int io_timeout_ms, ctl_timeout_ms;
 	unsigned int max_inflight_pages; /* pool size; 0 = default (8192) */
@@ -157,7 +158,7 @@ int pstore_donor_undrain(struct pstore *ps, const char *addr);
  * fewer than R live copies), "donors": [{addr, transport, state, slabs,
  * bytes_read, bytes_written, latency_us, restarts, histograms
  * {"le": [upper bounds], "counts": [one more than bounds]}, ...}],
- * "backup". Returns the length, or -ENOSPC if buf is too small.
+ * "backup". Returns the length, -ENOSPC if buf is too small, or -ENOMEM.
  */
 int pstore_json(struct pstore *ps, char *buf, size_t len);
 

@@ -40,7 +40,7 @@ static void donor_drop_copies(struct pstore *ps, unsigned int di)
 void ps_bad_pages(struct pstore *ps, uint32_t s, const struct ps_rep *rep,
 		  unsigned int n, uint64_t lpn)
 {
-	struct ps_donor *d = &ps->donors[rep->donor];
+	struct ps_donor *d = ps_donor_at(ps, rep->donor);
 	uint64_t total = atomic_fetch_add(&d->bad_pages, n) + n;
 
 	LOG_RATELIMITED(LOG_ERR,

@@ -79,7 +79,7 @@ void ps_evict_mark(struct pstore *ps, unsigned int di, uint32_t rslab)
 	/* a hostile donor may send a flood of these */
 	LOG_RATELIMITED(LOG_NOTICE,
 			"donor %s: slab %" PRIu32 ": evict request%s",
-			ps->donors[di].addr, rslab,
+			ps_donor_at(ps, di)->addr, rslab,
 			found ? ", migrating" : " for a slab we do not hold");
 }
 
@@ -105,8 +105,7 @@ static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 		log_warn("donor %s: down: %s", d->addr, strerror(-ev->error));
 		break;
 	case XPORT_EV_EVICT:
-		ps_evict_mark(d->ps, (unsigned int)(d - d->ps->donors),
-			      ev->slab);
+		ps_evict_mark(d->ps, d->idx, ev->slab);
 		break;
 	}
 }
@@ -178,10 +177,10 @@ static const char *sep(const char *err, size_t errlen)
 static void ps_free(struct pstore *ps)
 {
 	for (unsigned int i = 0; i < ps->ndonors; i++)
-		if (ps->donors &&
-		    atomic_load(&ps->donors[i].dstate) != PS_D_GONE)
-			xport_close(ps->donors[i].x);
+		if (atomic_load(&ps_donor_at(ps, i)->dstate) != PS_D_GONE)
+			xport_close(ps_donor_at(ps, i)->x);
 	pthread_mutex_destroy(&ps->admin_lock);
+	pthread_mutex_destroy(&ps->rank_lock);
 	backup_close(ps->backup);
 	for (unsigned int i = 0; i < PS_NIFL; i++) {
 		pthread_mutex_destroy(&ps->ifl[i]);
@@ -201,7 +200,9 @@ static void ps_free(struct pstore *ps)
 	free(ps->owed);
 	free(ps->slabs);
 	free(ps->bits);
-	free(ps->donors);
+	for (unsigned int c = 0; c < PS_DCHUNKS && ps->dchunk[c]; c++)
+		free(ps->dchunk[c]);
+	free(ps->rank_cand);
 	free(ps);
 }
 
@@ -241,10 +242,42 @@ static int wait_donor(struct ps_donor *d, uint64_t deadline)
 	return ret;
 }
 
-/* Fills slot d for donor spec and starts connecting. */
-static int slot_open(struct pstore *ps, struct ps_donor *d, const char *spec,
+/*
+ * Makes room for slot n: its chunk of slots, and ranking scratch for n + 1
+ * candidates. At open or under admin_lock; 0 or -ENOMEM.
+ */
+static int slot_reserve(struct pstore *ps, unsigned int n)
+{
+	unsigned int c = n >> PS_DCHUNK_SHIFT, cap;
+	struct rank_donor *cand, *old;
+
+	if (!ps->dchunk[c]) {
+		ps->dchunk[c] = calloc(PS_DCHUNK, sizeof(struct ps_donor));
+		if (!ps->dchunk[c])
+			return -ENOMEM;
+	}
+	if (n < ps->rank_cap)
+		return 0;
+	cap = ps->rank_cap ? 2 * ps->rank_cap : PS_DCHUNK;
+	while (cap <= n)
+		cap *= 2;
+	cand = calloc(cap, sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
+	pthread_mutex_lock(&ps->rank_lock);
+	old = ps->rank_cand;
+	ps->rank_cand = cand;
+	ps->rank_cap = cap;
+	pthread_mutex_unlock(&ps->rank_lock);
+	free(old);
+	return 0;
+}
+
+/* Fills slot idx for donor spec and starts connecting. */
+static int slot_open(struct pstore *ps, unsigned int idx, const char *spec,
 		     char *err, size_t errlen)
 {
+	struct ps_donor *d = ps_donor_at(ps, idx);
 	struct xport_cfg xc = ps->xc_base;
 	char host[256], port[32];
 	int ret;
@@ -256,6 +289,7 @@ static int slot_open(struct pstore *ps, struct ps_donor *d, const char *spec,
 	}
 	memset(d, 0, sizeof(*d));
 	d->ps = ps;
+	d->idx = idx;
 	snprintf(d->addr, sizeof(d->addr), "%s", spec);
 	xc.host = host;
 	xc.port = port;
@@ -294,6 +328,7 @@ static int slot_ready(struct pstore *ps, struct ps_donor *d, uint64_t deadline,
 	d->kind = xs.kind;
 	pthread_mutex_lock(&ps->lock);
 	d->free_slabs = st.free_slabs;
+	d->total_slabs = st.total_slabs;
 	d->trend_bps = st.host_trend_bps;
 	pthread_mutex_unlock(&ps->lock);
 	atomic_store(&d->up, true);
@@ -320,9 +355,9 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		     PS_MAX_DONORS);
 		return -EINVAL;
 	}
-	ps->donors = calloc(PS_MAX_DONORS, sizeof(*ps->donors));
-	if (!ps->donors)
-		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++)
+		if (slot_reserve(ps, i))
+			return -ENOMEM;
 	if (getrandom(session, sizeof(session), 0) != sizeof(session)) {
 		for (size_t i = 0; i < sizeof(session); i++)
 			session[i] = (uint8_t)ps_rand(ps);
@@ -342,7 +377,7 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 	ps->xc_base.reconnect_min_ms = 100;
 	ps->xc_base.reconnect_max_ms = cfg->transport == XPORT_MEM ? 0 : 5000;
 	for (unsigned int i = 0; i < n; i++) {
-		int ret = slot_open(ps, &ps->donors[i], specs[i], err, errlen);
+		int ret = slot_open(ps, i, specs[i], err, errlen);
 
 		if (ret)
 			return ret;
@@ -351,7 +386,8 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 
 	deadline = mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull;
 	for (unsigned int i = 0; i < n; i++) {
-		int ret = slot_ready(ps, &ps->donors[i], deadline, err, errlen);
+		int ret = slot_ready(ps, ps_donor_at(ps, i), deadline, err,
+				     errlen);
 
 		if (!ret)
 			up++;
@@ -386,7 +422,8 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	    cfg->replicas > PSTORE_MAX_REPLICAS ||
 	    (cfg->slab_size && (cfg->slab_size % PSTORE_PAGE ||
 				cfg->slab_size / PSTORE_PAGE > UINT32_MAX)) ||
-	    !(cfg->w_free >= 0 && cfg->w_trend >= 0 && cfg->w_latency >= 0)) {
+	    !(cfg->w_free >= 0 && cfg->w_trend >= 0 && cfg->w_latency >= 0) ||
+	    cfg->band > 1) {
 		errf(err, errlen, "bad page store settings");
 		return -EINVAL;
 	}
@@ -419,6 +456,7 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	ps->w.latency = cfg->w_latency;
 	if (ps->w.free == 0 && ps->w.trend == 0 && ps->w.latency == 0)
 		ps->w.free = ps->w.trend = ps->w.latency = 1;
+	ps->w.band = cfg->band ? cfg->band : RANK_DEF_BAND;
 	ps->ctl_timeout_ms =
 		cfg->ctl_timeout_ms ? cfg->ctl_timeout_ms : PS_DEF_CTL_MS;
 	atomic_store(&ps->rng, mono_ns());
@@ -434,6 +472,7 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	}
 	pthread_mutex_init(&ps->hold_lock, NULL);
 	pthread_mutex_init(&ps->admin_lock, NULL);
+	pthread_mutex_init(&ps->rank_lock, NULL);
 
 	ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
 	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
@@ -515,7 +554,7 @@ void pstore_close(struct pstore *ps)
 		if (sl->state != SLAB_READY)
 			continue;
 		for (unsigned int k = 0; k < sl->nrep; k++) {
-			struct ps_donor *d = &ps->donors[sl->rep[k].donor];
+			struct ps_donor *d = ps_donor_at(ps, sl->rep[k].donor);
 
 			/* a lost copy's id may name another of our slabs */
 			if (!sl->rep[k].lost &&
@@ -538,7 +577,7 @@ int pstore_register(struct pstore *ps, void *addr, size_t len)
 		goto out_unlock;
 	}
 	for (unsigned int i = 0; i < ps->ndonors && !ret; i++) {
-		struct ps_donor *d = &ps->donors[i];
+		struct ps_donor *d = ps_donor_at(ps, i);
 
 		if (!ps_donor_get(d))
 			continue;
@@ -568,8 +607,8 @@ int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
 	pthread_mutex_lock(&ps->admin_lock);
 	n = ps->ndonors;
 	for (unsigned int i = 0; i < n; i++) {
-		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
-		    !strcmp(ps->donors[i].addr, addr)) {
+		if (atomic_load(&ps_donor_at(ps, i)->dstate) != PS_D_GONE &&
+		    !strcmp(ps_donor_at(ps, i)->addr, addr)) {
 			errf(err, errlen, "donor %s: already in use", addr);
 			ret = -EEXIST;
 			goto out_unlock;
@@ -581,8 +620,13 @@ int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
 		ret = -ENOSPC;
 		goto out_unlock;
 	}
-	d = &ps->donors[n];
-	ret = slot_open(ps, d, addr, err, errlen);
+	ret = slot_reserve(ps, n);
+	if (ret) {
+		errf(err, errlen, "donor %s: out of memory", addr);
+		goto out_unlock;
+	}
+	d = ps_donor_at(ps, n);
+	ret = slot_open(ps, n, addr, err, errlen);
 	if (ret)
 		goto out_unlock;
 	ret = slot_ready(ps, d,
@@ -607,7 +651,7 @@ out_unlock:
  * returns how many of our slabs d still holds. */
 static uint32_t drain_mark(struct pstore *ps, unsigned int di)
 {
-	struct ps_donor *d = &ps->donors[di];
+	struct ps_donor *d = ps_donor_at(ps, di);
 	uint32_t drop[64], held;
 	unsigned int ndrop = 0;
 
@@ -649,8 +693,8 @@ static void drain_blocker(struct pstore *ps, unsigned int di, uint32_t held,
 
 	for (unsigned int i = 0; i < ps->ndonors; i++)
 		if (i != di &&
-		    atomic_load(&ps->donors[i].dstate) == PS_D_ACTIVE &&
-		    atomic_load(&ps->donors[i].up))
+		    atomic_load(&ps_donor_at(ps, i)->dstate) == PS_D_ACTIVE &&
+		    atomic_load(&ps_donor_at(ps, i)->up))
 			others++;
 	/* each slab keeps its replicas on distinct donors */
 	if (others < ps->replicas)
@@ -674,10 +718,10 @@ static struct ps_donor *donor_in_use(struct pstore *ps, const char *addr,
 				     unsigned int *di)
 {
 	for (unsigned int i = 0; i < ps->ndonors; i++) {
-		if (atomic_load(&ps->donors[i].dstate) != PS_D_GONE &&
-		    !strcmp(ps->donors[i].addr, addr)) {
+		if (atomic_load(&ps_donor_at(ps, i)->dstate) != PS_D_GONE &&
+		    !strcmp(ps_donor_at(ps, i)->addr, addr)) {
 			*di = i;
-			return &ps->donors[i];
+			return ps_donor_at(ps, i);
 		}
 	}
 	return NULL;

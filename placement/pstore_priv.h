@@ -8,6 +8,7 @@
  *   pstore.c         the data path: runs, writes, pages, parked runs
  *   pstore_read.c    the read path (checks sealed pages)
  *   pstore_ifl.c     the in-flight write table, sealed page versions
+ *   pstore_place.c   new copies: ranking candidates, slab placement
  *   pstore_tick.c    the tick thread: frees empty slabs, QUERYs donors
  *   pstore_repair.c  the repair thread: re-replication and migration
  *   pstore_open.c    open and close, donor events, add and drain
@@ -42,6 +43,8 @@
  *   ps->ifl[i]      the in-flight write lists of slabs s with s % NIFL == i
  *   ps->admin_lock  donor add/drain and registered buffers (taken before
  *                   ps->lock, never on the I/O path)
+ *   ps->rank_lock   the ranking scratch (rank_cand); after admin_lock,
+ *                   before ps->lock, never held across a network call
  */
 #ifndef CNM_PLACEMENT_PSTORE_PRIV_H
 #define CNM_PLACEMENT_PSTORE_PRIV_H
@@ -57,7 +60,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#define PS_MAX_DONORS	 RANK_MAX
+/* donor slots come in chunks, allocated as donors are added and never
+ * moved: a slot's address and index stay valid for the store's life */
+#define PS_DCHUNK_SHIFT	 6
+#define PS_DCHUNK	 (1u << PS_DCHUNK_SHIFT)
+#define PS_MAX_DONORS	 65535 /* ps_rep.donor is 16 bits */
+#define PS_SKIP_MAX	 32    /* donors one slab placement tries at most */
+#define PS_DCHUNKS	 ((PS_MAX_DONORS + PS_DCHUNK) / PS_DCHUNK)
 #define PS_RUN_MAX_PAGES 64 /* 256 KiB per xport_io */
 #define PS_NIFL		 64
 /* R replicas plus one being filled (repair, migration) */
@@ -111,6 +120,7 @@ struct ps_slab {
 
 struct ps_donor {
 	struct pstore *ps;
+	unsigned int idx; /* its slot index */
 	struct xport *x;
 	char addr[PS_ADDR_MAX];
 	enum xport_kind kind;
@@ -125,7 +135,8 @@ struct ps_donor {
 	_Atomic uint64_t bad_pages; /* pages that failed their AEAD check */
 	atomic_bool faulty;	    /* bad_pages reached PS_FAULTY_AFTER */
 	/* protected by ps->lock */
-	uint64_t free_slabs; /* last QUERY, minus what we took since */
+	uint64_t free_slabs;  /* last QUERY, minus what we took since */
+	uint64_t total_slabs; /* its pool in our slab size, last QUERY */
 	int64_t trend_bps;
 	uint32_t slabs;		  /* our slabs it holds */
 	uint64_t down_since_ns;	  /* tick thread only */
@@ -133,6 +144,11 @@ struct ps_donor {
 	unsigned int silent;	  /* QUERYs in a row unanswered; tick only */
 	unsigned int kept_logged; /* kept copies last logged; tick only */
 	uint32_t restarts;	  /* restarts seen (younger uptime) */
+	/* QUERY backoff (pstore_tick.c); tick only */
+	uint64_t next_query_ns;
+	unsigned int query_ms;
+	uint64_t q_free, q_errors;
+	uint32_t q_slabs;
 };
 
 struct ps_run {
@@ -195,8 +211,13 @@ struct pstore {
 	/* slots [0, ndonors) are initialised; an added donor's slot is
 	 * filled before ndonors grows (release), never moved or freed */
 	_Atomic unsigned int ndonors;
-	struct ps_donor *donors;    /* PS_MAX_DONORS slots */
+	struct ps_donor *dchunk[PS_DCHUNKS]; /* see ps_donor_at() */
 	pthread_mutex_t admin_lock; /* serialises donor add, drain, register */
+	/* the candidates one ranking builds: room for every slot (grown
+	 * under admin_lock before a slot becomes visible); under rank_lock */
+	pthread_mutex_t rank_lock;
+	struct rank_donor *rank_cand;
+	unsigned int rank_cap;
 	struct {
 		void *addr;
 		size_t len;
@@ -260,6 +281,12 @@ struct pstore {
 	struct ps_run *runs;
 	unsigned int nruns;
 };
+
+static inline struct ps_donor *ps_donor_at(const struct pstore *ps,
+					   unsigned int i)
+{
+	return &ps->dchunk[i >> PS_DCHUNK_SHIFT][i & (PS_DCHUNK - 1)];
+}
 
 static inline uint32_t slab_of(const struct pstore *ps, uint64_t lpn)
 {
@@ -340,8 +367,19 @@ void ps_donor_submit2(struct ps_donor *d, struct xport_io *a,
 /* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */
 void ps_deadline_in(struct timespec *ts, long ms);
 uint64_t ps_rand(void *arg);
+
+/* pstore_place.c: new copies */
 /* A new slab on donor slot di, written to rep; 0 or -errno. No lock held. */
 int ps_alloc_on(struct pstore *ps, unsigned int di, struct ps_rep *rep);
+/* The replica set of new slab s into rep[0..*nrep); see pstore_place.c. */
+int ps_slab_place(struct pstore *ps, uint32_t s, struct ps_rep *rep,
+		  unsigned int *nrep);
+/* Fills ps->rank_cand[0..nd) for a choice; skip[0..nskip) and, for slab
+ * s unless s is UINT32_MAX, donors holding a live copy of it are not
+ * healthy. Takes ps->lock; rank_lock held. Returns the eligible count. */
+unsigned int ps_rank_fill(struct pstore *ps, unsigned int nd,
+			  const unsigned int *skip, unsigned int nskip,
+			  uint32_t s, unsigned int *healthy);
 
 /* pstore_stats.c: READY slabs with fewer than R live copies (a copy on a
  * donor that is down does not count); under ps->lock */

@@ -41,7 +41,7 @@ void ps_read_next(struct ps_run *run)
 
 	if (run->cur < run->nrep) {
 		struct ps_rep *rep = &run->rep[run->cur++];
-		struct ps_donor *d = &ps->donors[rep->donor];
+		struct ps_donor *d = ps_donor_at(ps, rep->donor);
 		uint32_t p = (uint32_t)(run->lpn % ps->pages_per_slab);
 		struct xport_io *x = &run->io[0], *t = &run->tio[0];
 
@@ -205,7 +205,7 @@ static void read_io_done(struct xport_io *io, int status)
 {
 	struct ps_run *run = io->priv;
 	struct ps_rep *rep = &run->rep[run->cur - 1];
-	struct ps_donor *d = &run->ps->donors[rep->donor];
+	struct ps_donor *d = ps_donor_at(run->ps, rep->donor);
 
 	ps_donor_put(d);
 	if (run->ps->seal) {
@@ -255,7 +255,7 @@ void ps_read_order(struct pstore *ps, struct ps_slab *sl, struct ps_run *run)
 
 	run->nrep = 0;
 	for (unsigned int j = 0; j < sl->nrep; j++) {
-		struct ps_donor *d = &ps->donors[sl->rep[j].donor];
+		struct ps_donor *d = ps_donor_at(ps, sl->rep[j].donor);
 		unsigned int k = run->nrep;
 		uint64_t lat;
 

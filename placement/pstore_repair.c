@@ -132,7 +132,7 @@ static int64_t repair_pick(struct pstore *ps)
 		    sl->nrep >= PS_MAX_COPIES)
 			continue;
 		for (unsigned int i = 0; i < ps->ndonors; i++) {
-			struct ps_donor *d = &ps->donors[i];
+			struct ps_donor *d = ps_donor_at(ps, i);
 			bool holds = false;
 
 			if (!ps_donor_takes_slabs(d) || !d->free_slabs ||
@@ -187,7 +187,7 @@ static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 
 	for (unsigned int k = 0; k <= nsrc && ret; k++) {
 		struct ps_donor *d =
-			k < nsrc ? &ps->donors[src[k].donor] : NULL;
+			k < nsrc ? ps_donor_at(ps, src[k].donor) : NULL;
 
 		if (k == nsrc && !backup)
 			break;
@@ -199,10 +199,10 @@ static int repair_chunk(struct pstore *ps, uint32_t s, uint32_t p,
 					tags);
 	}
 	if (!ret)
-		ret = sync_io(ps, &ps->donors[dst->donor], XPORT_WRITE,
+		ret = sync_io(ps, ps_donor_at(ps, dst->donor), XPORT_WRITE,
 			      dst->rslab, off, 0, len, ps->repair_buf, NULL);
 	if (!ret)
-		ret = sync_tags(ps, &ps->donors[dst->donor], XPORT_WRITE,
+		ret = sync_tags(ps, ps_donor_at(ps, dst->donor), XPORT_WRITE,
 				dst->rslab, p, n, tags);
 
 	pthread_mutex_lock(&ps->lock);
@@ -217,8 +217,8 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	struct ps_slab *sl = &ps->slabs[s];
 	struct ps_rep drop[PS_MAX_COPIES], evicted[PS_MAX_COPIES];
 	struct ps_rep nrep_new = { 0 };
-	struct rank_donor cand[PS_MAX_DONORS];
 	unsigned int ndrop = 0, nevicted = 0, keep = 0, out[1], idx = 0, nd;
+	unsigned int healthy, failing[PS_SKIP_MAX], nfailing = 0;
 	int ret;
 
 	/* drop the stale copies; rank among donors without a live one */
@@ -231,31 +231,27 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	}
 	sl->nrep = (uint8_t)keep;
 	nd = ps->ndonors;
-	for (unsigned int i = 0; i < nd; i++) {
-		struct ps_donor *d = &ps->donors[i];
-
-		cand[i].id = i;
-		cand[i].healthy =
-			ps_donor_takes_slabs(d) && !atomic_load(&d->fail_err);
-		for (unsigned int k = 0; k < sl->nrep; k++)
-			if (sl->rep[k].donor == i)
-				cand[i].healthy = false;
-		cand[i].free_slabs = d->free_slabs;
-		cand[i].trend_bps = d->trend_bps;
-		cand[i].latency_ns = atomic_load(&d->lat_ns);
-	}
+	/* test hook: a donor made to fail every io takes no new copy */
+	for (unsigned int i = 0; i < nd && nfailing < PS_SKIP_MAX; i++)
+		if (atomic_load(&ps_donor_at(ps, i)->fail_err))
+			failing[nfailing++] = i;
 	for (unsigned int k = 0; k < ndrop; k++)
-		ps->donors[drop[k].donor].slabs--;
+		ps_donor_at(ps, drop[k].donor)->slabs--;
 	pthread_mutex_unlock(&ps->lock);
 
 	for (unsigned int k = 0; k < ndrop; k++) {
-		struct ps_donor *d = &ps->donors[drop[k].donor];
+		struct ps_donor *d = ps_donor_at(ps, drop[k].donor);
 
 		if (!drop[k].lost)
 			ps_free_copy(d, drop[k].rslab);
 	}
 
-	ret = rank_choose(cand, nd, 1, ps->sample_d, &ps->w, ps_rand, ps, out);
+	/* rank among donors without a live copy (sl->rep, under ps->lock) */
+	pthread_mutex_lock(&ps->rank_lock);
+	ps_rank_fill(ps, nd, failing, nfailing, s, &healthy);
+	ret = rank_choose(ps->rank_cand, nd, 1, ps->sample_d, &ps->w, ps_rand,
+			  ps, out);
+	pthread_mutex_unlock(&ps->rank_lock);
 	if (ret == 1)
 		ret = ps_alloc_on(ps, out[0], &nrep_new);
 	if (ret) {
@@ -305,8 +301,8 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			/* the new copy is live: the donor gets it back */
 			if (sl->rep[k].evict && !sl->rep[k].stale) {
 				evicted[nevicted++] = sl->rep[k];
-				ps->donors[sl->rep[k].donor].slabs--;
-				ps->donors[sl->rep[k].donor].free_slabs++;
+				ps_donor_at(ps, sl->rep[k].donor)->slabs--;
+				ps_donor_at(ps, sl->rep[k].donor)->free_slabs++;
 				continue;
 			}
 			sl->rep[keep++] = sl->rep[k];
@@ -327,9 +323,9 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 				s, strerror(-ret));
 	else
 		log_info("pstore: slab %" PRIu32 ": replica added on donor %s",
-			 s, ps->donors[nrep_new.donor].addr);
+			 s, ps_donor_at(ps, nrep_new.donor)->addr);
 	for (unsigned int k = 0; k < nevicted; k++) {
-		struct ps_donor *d = &ps->donors[evicted[k].donor];
+		struct ps_donor *d = ps_donor_at(ps, evicted[k].donor);
 
 		if (!ps_free_copy(d, evicted[k].rslab))
 			log_info("donor %s: slab %" PRIu32

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 struct jbuf {
 	char *p;
@@ -105,7 +106,8 @@ uint32_t ps_degraded_slabs(struct pstore *ps)
 			continue;
 		for (unsigned int k = 0; k < sl->nrep; k++)
 			live += !sl->rep[k].stale && !sl->rep[k].filling &&
-				atomic_load(&ps->donors[sl->rep[k].donor].up);
+				atomic_load(
+					&ps_donor_at(ps, sl->rep[k].donor)->up);
 		if (live < ps->replicas)
 			degraded++;
 	}
@@ -115,13 +117,18 @@ uint32_t ps_degraded_slabs(struct pstore *ps)
 int pstore_json(struct pstore *ps, char *buf, size_t len)
 {
 	struct jbuf j = { buf, len, 0, false };
-	uint32_t held[PS_MAX_DONORS], restarts[PS_MAX_DONORS];
+	uint32_t *held, *restarts;
 	uint32_t slabs = 0, degraded;
 	unsigned int nd = ps->ndonors;
 	uint64_t used, lost, since, degraded_ms = 0;
 
 	if (!buf || !len)
 		return -ENOSPC;
+	/* two words a donor: off the stack, as donors are not capped */
+	held = calloc(2 * (size_t)(nd ? nd : 1), sizeof(*held));
+	if (!held)
+		return -ENOMEM;
+	restarts = held + (nd ? nd : 1);
 	buf[0] = '\0';
 	pthread_mutex_lock(&ps->lock);
 	used = ps->used;
@@ -131,8 +138,8 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	lost = ps->lost_pages;
 	since = ps->degraded_since_ns;
 	for (unsigned int i = 0; i < nd; i++) {
-		held[i] = ps->donors[i].slabs;
-		restarts[i] = ps->donors[i].restarts;
+		held[i] = ps_donor_at(ps, i)->slabs;
+		restarts[i] = ps_donor_at(ps, i)->restarts;
 	}
 	pthread_mutex_unlock(&ps->lock);
 	/* the tick sets since once a second: a degraded state it has not
@@ -152,7 +159,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	   degraded_ms, ps->seal ? seal_cipher_name(ps->seal) : "off",
 	   ps->pages_per_slab);
 	for (unsigned int i = 0; i < nd; i++) {
-		struct ps_donor *d = &ps->donors[i];
+		struct ps_donor *d = ps_donor_at(ps, i);
 		struct xport_stats st = { .kind = d->kind };
 		const char *state = "drained";
 
@@ -199,6 +206,7 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	} else {
 		jp(&j, "null");
 	}
+	free(held);
 	if (j.full)
 		return -ENOSPC;
 	return (int)j.used;

@@ -19,7 +19,7 @@ int pstore_test_fail_donor(struct pstore *ps, unsigned int donor, int err)
 {
 	if (donor >= ps->ndonors || err > 0)
 		return -EINVAL;
-	atomic_store(&ps->donors[donor].fail_err, err);
+	atomic_store(&ps_donor_at(ps, donor)->fail_err, err);
 	return 0;
 }
 
@@ -53,7 +53,7 @@ int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold)
 
 	if (donor >= ps->ndonors)
 		return -EINVAL;
-	d = &ps->donors[donor];
+	d = ps_donor_at(ps, donor);
 	pthread_mutex_lock(&ps->hold_lock);
 	atomic_store(&d->hold, hold);
 	io = hold ? NULL : d->held;
@@ -85,7 +85,8 @@ unsigned int pstore_test_held(struct pstore *ps, unsigned int donor)
 	if (donor >= ps->ndonors)
 		return 0;
 	pthread_mutex_lock(&ps->hold_lock);
-	for (struct xport_io *io = ps->donors[donor].held; io; io = io->next)
+	for (struct xport_io *io = ps_donor_at(ps, donor)->held; io;
+	     io = io->next)
 		n++;
 	pthread_mutex_unlock(&ps->hold_lock);
 	return n;
@@ -109,7 +110,7 @@ void pstore_test_repair(struct pstore *ps, bool on)
 
 struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor)
 {
-	return donor < ps->ndonors ? ps->donors[donor].x : NULL;
+	return donor < ps->ndonors ? ps_donor_at(ps, donor)->x : NULL;
 }
 
 unsigned int pstore_test_ndonors(struct pstore *ps)
@@ -133,5 +134,5 @@ uint64_t pstore_test_bad_pages(struct pstore *ps, unsigned int donor)
 {
 	if (donor >= ps->ndonors)
 		return 0;
-	return atomic_load(&ps->donors[donor].bad_pages);
+	return atomic_load(&ps_donor_at(ps, donor)->bad_pages);
 }

@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * pstore_tick - the page store's tick thread: gives empty slabs back to
- * their donors whenever free_pending says one may be empty, and once a
- * second QUERYs every donor for the ranking inputs (free slabs, trend)
- * and its health. A donor that leaves queries unanswered is down; its
- * copies are lost to the repair thread after PS_DOWN_GRACE_MS, or at once
- * when it turns out to have restarted.
+ * their donors whenever free_pending says one may be empty, and QUERYs
+ * the donors for the ranking inputs (free slabs, trend) and their health.
+ * A donor that leaves queries unanswered is down; its copies are lost to
+ * the repair thread after PS_DOWN_GRACE_MS, or at once when it turns out
+ * to have restarted.
+ *
+ * Backoff while idle: a donor that is up is QUERYd once a second while
+ * something changes (its free slabs, our slabs there, an I/O error or
+ * timeout on it), else at twice the last interval, up to
+ * PS_QUERY_MAX_MS. A mount over 1,000 donors then sends about 125
+ * QUERYs a second when idle rather than 1,000, and a donor serving
+ * thousands of idle mounts answers an eighth of the QUERYs; a donor that
+ * is down, checking or suspect is still asked every second, and an I/O
+ * error or timeout on it makes the next tick ask it at once (so a cut
+ * link is found as fast as without the backoff). Donors push what
+ * cannot wait (EVICT), so polling less loses no request.
  *
  * Threading: one thread per store, from pstore_open() to pstore_close();
  * it holds ps->lock while it looks and drops it around every donor call.
@@ -26,6 +37,7 @@
 #define PS_TICK_MS	 1000
 #define PS_DOWN_GRACE_MS 3000 /* then a down donor's copies are lost */
 #define PS_SILENT_MAX	 2    /* unanswered QUERYs in a row: down */
+#define PS_QUERY_MAX_MS	 8000 /* QUERY interval of an idle donor */
 
 /* Gives back every READY slab with no page and no I/O; lock held on entry
  * and exit, dropped around the donor calls. */
@@ -45,10 +57,11 @@ static void free_empty_slabs(struct pstore *ps)
 		memcpy(rep, sl->rep, sizeof(rep));
 		pthread_mutex_unlock(&ps->lock);
 		for (unsigned int k = 0; k < nrep; k++)
-			ps_free_copy(&ps->donors[rep[k].donor], rep[k].rslab);
+			ps_free_copy(ps_donor_at(ps, rep[k].donor),
+				     rep[k].rslab);
 		pthread_mutex_lock(&ps->lock);
 		for (unsigned int k = 0; k < nrep; k++) {
-			struct ps_donor *d = &ps->donors[rep[k].donor];
+			struct ps_donor *d = ps_donor_at(ps, rep[k].donor);
 
 			d->slabs--;
 			d->free_slabs++;
@@ -70,7 +83,7 @@ static bool served_elsewhere(struct pstore *ps, const struct ps_slab *sl,
 		return true;
 	for (unsigned int j = 0; j < sl->nrep; j++)
 		if (j != k && !sl->rep[j].stale && !sl->rep[j].filling &&
-		    atomic_load(&ps->donors[sl->rep[j].donor].up))
+		    atomic_load(&ps_donor_at(ps, sl->rep[j].donor)->up))
 			return true;
 	return false;
 }
@@ -133,7 +146,7 @@ static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
 	if (lost_slabs)
 		log_err("donor %s: %u slabs had their only copy there: %" PRIu64
 			" pages lost (reads of them fail)",
-			ps->donors[di].addr, lost_slabs, lost_pages);
+			ps_donor_at(ps, di)->addr, lost_slabs, lost_pages);
 	pthread_cond_broadcast(&ps->repair_cv);
 	return n;
 }
@@ -143,7 +156,7 @@ static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
  * stale copies are freed there by the repair. */
 static void lost_copies(struct pstore *ps, unsigned int di)
 {
-	struct ps_donor *d = &ps->donors[di];
+	struct ps_donor *d = ps_donor_at(ps, di);
 	unsigned int kept, n = give_up_copies(ps, di, false, &kept);
 
 	if (n)
@@ -169,9 +182,9 @@ static void came_back_empty(struct pstore *ps, unsigned int di, const char *why)
 	if (n)
 		log_warn("donor %s: %s, its %u copies of our slabs are lost; "
 			 "re-replicating",
-			 ps->donors[di].addr, why, n);
+			 ps_donor_at(ps, di)->addr, why, n);
 	else
-		log_notice("donor %s: %s", ps->donors[di].addr, why);
+		log_notice("donor %s: %s", ps_donor_at(ps, di)->addr, why);
 }
 
 /* Donor di has copies we gave back while it was out of reach; under
@@ -188,18 +201,42 @@ static bool owes(const struct pstore *ps, unsigned int di)
 static void refresh_donors(struct pstore *ps)
 {
 	for (unsigned int i = 0; i < ps->ndonors && !ps->stopping; i++) {
-		struct ps_donor *d = &ps->donors[i];
+		struct ps_donor *d = ps_donor_at(ps, i);
 		struct wire_state st;
-		bool up, checking = !atomic_load(&d->up);
+		struct xport_stats xs;
+		bool up, checking = !atomic_load(&d->up), idle;
+		uint64_t now = mono_ns();
 		int ret;
 
 		if (!ps_donor_get(d))
 			continue;
 		pthread_mutex_unlock(&ps->lock);
+		xport_get_stats(d->x, &xs);
+		/* backing off, and no I/O on it failed since: not yet */
+		if (!checking && !d->silent && now < d->next_query_ns &&
+		    xs.errors + xs.timeouts == d->q_errors) {
+			ps_donor_put(d);
+			pthread_mutex_lock(&ps->lock);
+			continue;
+		}
 		up = xport_state(d->x) == XPORT_UP;
 		ret = up ? xport_query(d->x, &st) : -ENOTCONN;
+		xport_get_stats(d->x, &xs);
 		ps_donor_put(d);
 		pthread_mutex_lock(&ps->lock);
+		/* idle: nothing changed since the last QUERY */
+		idle = !ret && !checking && st.free_slabs == d->q_free &&
+		       d->slabs == d->q_slabs &&
+		       xs.errors + xs.timeouts == d->q_errors;
+		d->query_ms =
+			idle && d->query_ms ? 2 * d->query_ms : PS_TICK_MS;
+		if (d->query_ms > PS_QUERY_MAX_MS)
+			d->query_ms = PS_QUERY_MAX_MS;
+		d->next_query_ns = now + d->query_ms * 1000000ull;
+		d->q_slabs = d->slabs;
+		d->q_errors = xs.errors + xs.timeouts;
+		if (!ret)
+			d->q_free = st.free_slabs;
 		/* heartbeat: a connected donor that leaves a QUERY unanswered
 		 * is suspect, PS_SILENT_MAX in a row and it is down (a cut link
 		 * shows no connection error until TCP gives up) */
@@ -216,6 +253,7 @@ static void refresh_donors(struct pstore *ps)
 			     ret != -ECONNRESET && d->silent < PS_SILENT_MAX));
 		if (!ret) {
 			d->free_slabs = st.free_slabs;
+			d->total_slabs = st.total_slabs;
 			d->trend_bps = st.host_trend_bps;
 			/* a donor younger than last time restarted: what it
 			 * held for us is gone, even though it answers again;

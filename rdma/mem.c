@@ -3,9 +3,14 @@
  * mem - XPORT_MEM: the "donor" is this process's own memory.
  *
  * mem_bytes of anonymous memory (mapped MAP_NORESERVE, touched on first
- * write) carved into slabs of slab_size; xport_alloc() hands them out,
- * xport_free() zeroes them (MADV_DONTNEED gives the pages back too). Slab
- * ids start at 1.
+ * write) carved into slabs of slab_size; xport_alloc() hands out the
+ * lowest free slab (first fit: freed space is used again before memory
+ * never touched), xport_free() gives the slab's pages back to the system
+ * (MADV_DONTNEED, which also zeroes them). The daemon's mlockall() puts
+ * the mapping in the locked set, where MADV_DONTNEED fails with EINVAL:
+ * the slab is unlocked first, its pages dropped, then locked again on
+ * fault (mlock2 MLOCK_ONFAULT), all while no one can reach it. Slab ids
+ * start at 1.
  *
  * I/O goes through the same batch_queue as the network backends: the
  * leader copies each operation's data in post() (so overlapping ios
@@ -54,7 +59,6 @@ struct xmem {
 	pthread_mutex_t lock;
 	_Atomic uint8_t *slab_state; /* written under lock, read anywhere */
 	uint32_t nfree;		     /* protected by lock */
-	uint32_t hint;		     /* protected by lock */
 
 	atomic_int closed;
 	struct xstats st;
@@ -225,17 +229,15 @@ static int mem_wait_up(struct xport *x, unsigned int timeout_ms)
 static int mem_alloc(struct xport *x, struct xport_slab *out)
 {
 	struct xmem *m = to_mem(x);
-	uint32_t i, s;
+	uint32_t s;
 	int ret = -ENOSPC;
 
 	pthread_mutex_lock(&m->lock);
-	for (i = 0; m->nfree && i < m->nslabs; i++) {
-		s = (m->hint + i) % m->nslabs;
+	for (s = 0; m->nfree && s < m->nslabs; s++) {
 		if (atomic_load(&m->slab_state[s]) != SLAB_FREE)
 			continue;
 		atomic_store(&m->slab_state[s], SLAB_USED);
 		m->nfree--;
-		m->hint = s + 1;
 		out->slab = s + 1;
 		out->rkey = 0;
 		out->addr = 0;
@@ -245,6 +247,32 @@ static int mem_alloc(struct xport *x, struct xport_slab *out)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;
+}
+
+/* Drops a slab's pages (they read as zeros after), or zeroes it. */
+static void give_back(struct xmem *m, uint8_t *p)
+{
+	bool relock = false;
+
+	if (!madvise(p, m->slab_size, MADV_DONTNEED))
+		return;
+	/* EINVAL: locked (mlockall); the slab is ours alone until freed */
+	if (errno == EINVAL && !munlock(p, m->slab_size)) {
+		relock = true;
+		if (!madvise(p, m->slab_size, MADV_DONTNEED))
+			goto out_relock;
+	}
+	LOG_RATELIMITED(LOG_WARNING,
+			"local memory: slab at %p: cannot give it back: %s; "
+			"zeroing it",
+			(void *)p, strerror(errno));
+	memset(p, 0, m->slab_size);
+out_relock:
+	if (relock && mlock2(p, m->slab_size, MLOCK_ONFAULT))
+		LOG_RATELIMITED(LOG_WARNING,
+				"local memory: slab at %p: cannot lock it "
+				"again: %s",
+				(void *)p, strerror(errno));
 }
 
 static int mem_free(struct xport *x, uint32_t slab)
@@ -262,11 +290,8 @@ static int mem_free(struct xport *x, uint32_t slab)
 	pthread_mutex_unlock(&m->lock);
 	if (ret)
 		return ret;
-	/* zero outside the lock: nobody can be handed the slab meanwhile */
-	if (madvise(m->mem + (size_t)(slab - 1) * m->slab_size, m->slab_size,
-		    MADV_DONTNEED))
-		memset(m->mem + (size_t)(slab - 1) * m->slab_size, 0,
-		       m->slab_size);
+	/* outside the lock: nobody can be handed the slab meanwhile */
+	give_back(m, m->mem + (size_t)(slab - 1) * m->slab_size);
 	pthread_mutex_lock(&m->lock);
 	atomic_store(&m->slab_state[slab - 1], SLAB_FREE);
 	m->nfree++;

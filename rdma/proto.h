@@ -156,7 +156,9 @@ struct wire_state {
 	uint32_t session_slabs; /* held by the asking session */
 	uint32_t clients;	/* connected sessions */
 	uint64_t host_avail_bytes;
-	int64_t host_trend_bps; /* slope of MemAvailable, bytes per second */
+	/* slope of what the donor can still give (free pool capped by the
+	 * host's MemAvailable above its low watermark), bytes per second */
+	int64_t host_trend_bps;
 	uint64_t bytes_read;
 	uint64_t bytes_written;
 	uint64_t uptime_ms;

@@ -64,6 +64,30 @@ START_TEST(pool_allocates_contiguous_runs_first_fit)
 }
 END_TEST
 
+START_TEST(free_slab_counts_follow_every_alloc_and_release_after_a_query)
+{
+	struct pool *p = mkpool(200 * MIB);
+	uint32_t s[100];
+
+	/* 200 chunks: whole free words, then a used run across them */
+	ck_assert_uint_eq(pool_free_slabs(p, 2 * MIB), 100);
+	ck_assert_uint_eq(pool_free_slabs(p, 64 * MIB), 3);
+	ck_assert_uint_eq(pool_free_slabs(p, 2 * MIB), 100); /* cached */
+	for (int i = 0; i < 70; i++)
+		ck_assert_int_eq(pool_alloc(p, 2 * MIB, &s[i]), 0);
+	ck_assert_uint_eq(pool_free_slabs(p, 2 * MIB), 30);
+	ck_assert_uint_eq(pool_free_slabs(p, 64 * MIB), 0);
+	pool_release(p, s[3], 2 * MIB);
+	ck_assert_uint_eq(pool_free_slabs(p, 2 * MIB), 31);
+	for (int i = 0; i < 70; i++)
+		if (i != 3)
+			pool_release(p, s[i], 2 * MIB);
+	ck_assert_uint_eq(pool_free_slabs(p, 64 * MIB), 3);
+	ck_assert_uint_eq(pool_free_slabs(p, MIB), 200);
+	pool_destroy(p);
+}
+END_TEST
+
 START_TEST(pool_exhaustion_is_enospc)
 {
 	struct pool *p = mkpool(4 * MIB);
@@ -194,6 +218,9 @@ int main(void)
 
 	tcase_add_test(tc, pool_carves_whole_chunks);
 	tcase_add_test(tc, pool_allocates_contiguous_runs_first_fit);
+	tcase_add_test(
+		tc,
+		free_slab_counts_follow_every_alloc_and_release_after_a_query);
 	tcase_add_test(tc, pool_exhaustion_is_enospc);
 	tcase_add_test(tc, pool_zeroes_a_slab_before_reuse);
 	tcase_add_test(tc, sessions_touch_only_their_own_slabs);

@@ -98,6 +98,63 @@ START_TEST(flag_inside_o)
 }
 END_TEST
 
+START_TEST(rank_settings_come_from_o_and_all_zero_weights_are_refused)
+{
+	char *argv[] = { "cnetmem", "src", "/m",
+			 "-odonor=h1,rank-sample=7,rank-latency=0,"
+			 "rank_band=0.05,rank-trend=0.5",
+			 NULL };
+	char *zero[] = { "cnetmem",	     "/m",
+			 "--donor",	     "h1",
+			 "--rank-free=0",    "--rank-trend=0",
+			 "--rank-latency=0", NULL };
+	struct parsed p;
+
+	parse(&p, 4, argv);
+	ck_assert_msg(p.ret == 0, "%s", p.o.err);
+	ck_assert_int_eq(p.cfg.rank_sample, 7);
+	ck_assert_double_eq(p.cfg.rank_free, 1);
+	ck_assert_double_eq(p.cfg.rank_trend, 0.5);
+	ck_assert_double_eq(p.cfg.rank_latency, 0);
+	ck_assert_double_eq(p.cfg.rank_band, 0.05);
+	opts_free(&p.o);
+	parse(&p, 7, zero);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "all 0"));
+	opts_free(&p.o);
+}
+END_TEST
+
+START_TEST(donor_srv_from_o_is_enough_and_excludes_local_memory)
+{
+	char *argv[] = { "cnetmem", "src", "/m",
+			 "-odonor-srv=_cnetmem._tcp.a,donor_srv=_c._tcp.b,"
+			 "donor-srv-server=10.0.0.53,replicas=2",
+			 NULL };
+	char *both[] = { "cnetmem",	"/m",	     "--local-memory",
+			 "--donor-srv", "_c._tcp.x", NULL };
+	char *lone[] = {
+		"cnetmem",   "/m", "--donor", "h1", "--donor-srv-server",
+		"10.0.0.53", NULL
+	};
+	struct parsed p;
+
+	parse(&p, 4, argv);
+	ck_assert_msg(p.ret == 0, "%s", p.o.err);
+	ck_assert_int_eq(p.cfg.donor_srv.n, 2);
+	ck_assert_str_eq(p.cfg.donor_srv.v[1], "_c._tcp.b");
+	ck_assert_str_eq(p.cfg.donor_srv_server, "10.0.0.53");
+	opts_free(&p.o);
+	parse(&p, 5, both);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	opts_free(&p.o);
+	parse(&p, 6, lone);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "donor-srv-server"));
+	opts_free(&p.o);
+}
+END_TEST
+
 START_TEST(no_donor_and_no_local_memory_is_an_error)
 {
 	char *argv[] = { "cnetmem", "/m", NULL };
@@ -227,6 +284,10 @@ int main(void)
 	tcase_add_test(tc, command_line_donors_and_size);
 	tcase_add_test(tc, mount_helper_form_moves_settings_out_of_o);
 	tcase_add_test(tc, flag_inside_o);
+	tcase_add_test(
+		tc, rank_settings_come_from_o_and_all_zero_weights_are_refused);
+	tcase_add_test(tc,
+		       donor_srv_from_o_is_enough_and_excludes_local_memory);
 	tcase_add_test(tc, no_donor_and_no_local_memory_is_an_error);
 	tcase_add_test(tc, donors_need_a_key_or_insecure);
 	tcase_add_test(tc, bad_values_name_their_origin);

@@ -124,13 +124,19 @@ START_TEST(exhausted_node_pool_is_enospc)
 	uint64_t i;
 	int ret = 0;
 
-	ck_assert_int_eq(pmap_pool_create(1 << 20, 4, &small), 0);
+	struct pmap_meta meta;
+
+	ck_assert_int_eq(pmap_pool_create(1 << 20, 4 * PMAP_NODE_BYTES, &small),
+			 0);
 	pmap_init(&m);
 	/* one leaf per 128 pages: sparse pages use up four nodes quickly */
 	for (i = 0; i < 64 && !ret; i++)
 		ret = pmap_set(small, &m, i * 128, PMAP_LPN(i));
 	ck_assert_int_eq(ret, -ENOSPC);
 	ck_assert_uint_eq(pmap_pool_nodes_used(small), 4);
+	pmap_pool_meta(small, &meta);
+	ck_assert_uint_eq(meta.refused, 1);
+	ck_assert_uint_eq(meta.node_bytes, 4 * PMAP_NODE_BYTES);
 	/* what was set before stays readable */
 	ck_assert_uint_eq(pmap_get(&m, 0), PMAP_LPN(0));
 	pmap_clear(small, &m, 0, PMAP_MAX_INDEX, NULL, NULL);
@@ -163,16 +169,51 @@ START_TEST(capacity_is_counted_and_bounded)
 }
 END_TEST
 
-START_TEST(default_pool_is_about_four_bytes_per_page)
+START_TEST(default_budget_holds_one_leaf_per_page_of_capacity)
 {
 	struct pmap_pool *p;
-	uint64_t pages = 1ull << 20; /* 4 GiB */
+	uint64_t pages = 1ull << 14; /* 64 MiB */
+	struct pmap m[64];
+	struct pmap_meta meta;
 
 	ck_assert_int_eq(pmap_pool_create(pages, 0, &p), 0);
-	ck_assert_uint_ge(pmap_pool_nodes_total(p) * PMAP_NODE_BYTES,
-			  pages * 4);
-	ck_assert_uint_le(pmap_pool_nodes_total(p) * PMAP_NODE_BYTES,
-			  pages * 6);
+	ck_assert_uint_ge(pmap_pool_nodes_total(p), pages + pages / 64);
+	/* the worst case: one page per leaf, far apart, in 64 files */
+	for (uint64_t i = 0; i < pages; i++) {
+		if (i < 64)
+			pmap_init(&m[i]);
+		ck_assert_int_eq(
+			pmap_set(p, &m[i % 64], (i / 64) * 128, PMAP_LPN(i)),
+			0);
+	}
+	pmap_pool_meta(p, &meta);
+	ck_assert_uint_eq(meta.refused, 0);
+	for (int i = 0; i < 64; i++)
+		pmap_clear(p, &m[i], 0, PMAP_MAX_INDEX, NULL, NULL);
+	pmap_pool_meta(p, &meta);
+	ck_assert_uint_eq(meta.node_bytes, 0);
+	pmap_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(namespace_charges_share_the_budget_and_are_refused_past_it)
+{
+	struct pmap_pool *p;
+	struct pmap m;
+	struct pmap_meta meta;
+
+	ck_assert_int_eq(pmap_pool_create(1 << 20, 8 * PMAP_NODE_BYTES, &p), 0);
+	pmap_init(&m);
+	ck_assert_int_eq(pmap_pool_charge(p, 7 * PMAP_NODE_BYTES), 0);
+	ck_assert_int_eq(pmap_pool_charge(p, PMAP_NODE_BYTES + 1), -ENOSPC);
+	ck_assert_int_eq(pmap_set(p, &m, 0, PMAP_LPN(0)), 0); /* last node */
+	ck_assert_int_eq(pmap_set(p, &m, 128, PMAP_LPN(1)), -ENOSPC);
+	pmap_pool_meta(p, &meta);
+	ck_assert_uint_eq(meta.charged_bytes, 7 * PMAP_NODE_BYTES);
+	ck_assert_uint_eq(meta.refused, 2);
+	pmap_pool_uncharge(p, 7 * PMAP_NODE_BYTES);
+	ck_assert_int_eq(pmap_set(p, &m, 128, PMAP_LPN(1)), 0);
+	pmap_clear(p, &m, 0, PMAP_MAX_INDEX, NULL, NULL);
 	pmap_pool_destroy(p);
 }
 END_TEST
@@ -209,7 +250,9 @@ int main(void)
 	tcase_add_test(tc, find_data_and_holes);
 	tcase_add_test(tc, exhausted_node_pool_is_enospc);
 	tcase_add_test(tc, capacity_is_counted_and_bounded);
-	tcase_add_test(tc, default_pool_is_about_four_bytes_per_page);
+	tcase_add_test(tc, default_budget_holds_one_leaf_per_page_of_capacity);
+	tcase_add_test(
+		tc, namespace_charges_share_the_budget_and_are_refused_past_it);
 	tcase_add_test(tc, a_full_sequential_file_fits_the_default_pool);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -35,7 +35,7 @@ static uint64_t xs_rand(void *arg)
 	return *x * 2685821657736338717ull;
 }
 
-static const struct rank_weights w_all = { 1.0, 1.0, 1.0 };
+static const struct rank_weights w_all = { 1.0, 1.0, 1.0, RANK_DEF_BAND };
 
 static void set(struct rank_donor *d, unsigned int id, bool healthy,
 		uint64_t free_slabs, int64_t trend, uint64_t lat)
@@ -45,6 +45,7 @@ static void set(struct rank_donor *d, unsigned int id, bool healthy,
 	d->free_slabs = free_slabs;
 	d->trend_bps = trend;
 	d->latency_ns = lat;
+	d->total_slabs = 0; /* unknown: free slabs ranked as counts */
 }
 
 /* One donor out of c[0..n) with sample size d: its id. */
@@ -68,7 +69,7 @@ static void choose_rounds(const struct rank_donor *c, unsigned int n,
 			  int rounds, unsigned int *hits)
 {
 	for (int k = 0; k < rounds; k++) {
-		unsigned int out[RANK_MAX];
+		unsigned int out[RANK_SAMPLE_MAX];
 
 		ck_assert_int_eq(rank_choose(c, n, r, d, w, xs_rand, seed, out),
 				 (int)r);
@@ -87,7 +88,7 @@ static void choose_spreads(const struct rank_donor *c, unsigned int n,
 			   const struct rank_weights *w, uint64_t seed,
 			   int rounds)
 {
-	unsigned int hits[RANK_MAX] = { 0 };
+	unsigned int hits[64] = { 0 };
 
 	choose_rounds(c, n, r, d, w, &seed, rounds, hits);
 	for (unsigned int i = 0; i < n; i++)
@@ -98,7 +99,7 @@ static void choose_spreads(const struct rank_donor *c, unsigned int n,
 static void choose_fails(const struct rank_donor *c, unsigned int n,
 			 unsigned int r, int err)
 {
-	unsigned int out[RANK_MAX];
+	unsigned int out[RANK_SAMPLE_MAX];
 	uint64_t seed = 1;
 
 	ck_assert_int_eq(rank_choose(c, n, r, 0, &w_all, xs_rand, &seed, out),
@@ -307,7 +308,7 @@ START_TEST(bad_arguments_are_einval)
 {
 	struct rank_donor c[2];
 	unsigned int out[2];
-	const struct rank_weights neg = { -1, 0, 0 };
+	const struct rank_weights neg = { -1, 0, 0, 0 }, wide = { 1, 1, 1, 2 };
 
 	set(&c[0], 0, true, 4, 0, 10);
 	set(&c[1], 1, true, 4, 0, 10);
@@ -315,10 +316,12 @@ START_TEST(bad_arguments_are_einval)
 			 -EINVAL);
 	ck_assert_int_eq(rank_choose(c, 2, 1, 0, &neg, zero_rand, NULL, out),
 			 -EINVAL);
+	ck_assert_int_eq(rank_choose(c, 2, 1, 0, &wide, zero_rand, NULL, out),
+			 -EINVAL);
 	ck_assert_int_eq(rank_choose(c, 2, 1, 0, &w_all, NULL, NULL, out),
 			 -EINVAL);
-	ck_assert_int_eq(rank_choose(c, RANK_MAX + 1, 1, 0, &w_all, zero_rand,
-				     NULL, out),
+	ck_assert_int_eq(rank_choose(c, 2, RANK_SAMPLE_MAX + 1, 0, &w_all,
+				     zero_rand, NULL, out),
 			 -EINVAL);
 }
 END_TEST
@@ -359,6 +362,121 @@ START_TEST(random_candidates_always_give_distinct_eligible_choices)
 }
 END_TEST
 
+START_TEST(band_keeps_the_emptier_donor_ahead_of_a_faster_fuller_one)
+{
+	struct rank_donor c[2];
+	uint64_t seed = 21;
+	const struct rank_weights lat_band = { 1, 0, 5, 0.02 },
+				  lat_noband = { 1, 0, 5, -1 };
+
+	set(&c[0], 0, true, 50, 0, 10);	 /* 50 % used, fast */
+	set(&c[1], 1, true, 60, 0, 900); /* 40 % used, slow */
+	c[0].total_slabs = c[1].total_slabs = 100;
+	ck_assert_uint_eq(choose_one(c, 2, 2, &lat_band, xs_rand, &seed), 1);
+	ck_assert_uint_eq(choose_one(c, 2, 2, &lat_noband, xs_rand, &seed), 0);
+	/* within the band, the weights decide again */
+	c[1].free_slabs = 51;
+	ck_assert_uint_eq(choose_one(c, 2, 2, &lat_band, xs_rand, &seed), 0);
+}
+END_TEST
+
+START_TEST(donors_outside_the_band_fill_in_when_the_band_has_fewer_than_r)
+{
+	struct rank_donor c[3];
+	unsigned int out[2];
+	uint64_t seed = 4;
+
+	set(&c[0], 0, true, 90, 0, 100); /* 10 % used */
+	set(&c[1], 1, true, 20, 0, 100); /* 80 % used */
+	set(&c[2], 2, true, 40, 0, 100); /* 60 % used */
+	for (int i = 0; i < 3; i++)
+		c[i].total_slabs = 100;
+	ck_assert_int_eq(rank_choose(c, 3, 2, 3, &w_all, xs_rand, &seed, out),
+			 2);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert_uint_eq(out[1], 2); /* the emptier of the rest */
+}
+END_TEST
+
+START_TEST(thousands_of_candidates_with_few_eligible_still_give_eligible_ones)
+{
+	enum { N = 5000 };
+	struct rank_donor *c = calloc(N, sizeof(*c));
+	uint64_t seed = 31;
+
+	ck_assert_ptr_nonnull(c);
+	for (unsigned int i = 0; i < N; i++)
+		set(&c[i], i, i % 1000 == 7, 10, 0, 100);
+	for (int k = 0; k < 100; k++) {
+		unsigned int out[3];
+
+		ck_assert_int_eq(
+			rank_choose(c, N, 3, 0, &w_all, xs_rand, &seed, out),
+			3);
+		for (unsigned int i = 0; i < 3; i++) {
+			ck_assert_uint_eq(out[i] % 1000, 7);
+			for (unsigned int j = 0; j < i; j++)
+				ck_assert_uint_ne(out[i], out[j]);
+		}
+	}
+	/* none eligible, but healthy: full */
+	for (unsigned int i = 0; i < N; i++)
+		c[i].free_slabs = 0;
+	ck_assert_int_eq(rank_choose(c, N, 2, 0, &w_all, xs_rand, &seed,
+				     (unsigned int[2]){ 0 }),
+			 -ENOSPC);
+	free(c);
+}
+END_TEST
+
+/*
+ * A small cluster filled slab by slab with the default weights: donors of
+ * 1-16x each other's size, each with a fixed latency (the fast ones would
+ * fill first without the band), 30 % of slabs with 2 replicas.
+ */
+START_TEST(default_ranking_keeps_a_cluster_balanced_until_95_percent)
+{
+	enum { N = 60 };
+	struct rank_donor c[N];
+	uint64_t seed = 20261206, cap = 0, used = 0;
+	double worst = 0;
+	bool full_early = false;
+
+	for (unsigned int i = 0; i < N; i++) {
+		set(&c[i], i, true, 64 + xs_rand(&seed) % 961, 0,
+		    20000 + xs_rand(&seed) % 180000);
+		c[i].total_slabs = c[i].free_slabs;
+		cap += c[i].total_slabs;
+	}
+	while (used < cap * 95 / 100) {
+		unsigned int r = xs_rand(&seed) % 10 < 3 ? 2 : 1, out[2];
+		double sum = 0, max = 0;
+
+		ck_assert_int_eq(
+			rank_choose(c, N, r, 0, &w_all, xs_rand, &seed, out),
+			(int)r);
+		if (r == 2)
+			ck_assert_uint_ne(out[0], out[1]);
+		for (unsigned int k = 0; k < r; k++) {
+			c[out[k]].free_slabs--;
+			used++;
+		}
+		for (unsigned int i = 0; i < N; i++) {
+			double u = 1.0 -
+				   (double)c[i].free_slabs / c[i].total_slabs;
+
+			sum += u;
+			max = u > max ? u : max;
+			full_early |= c[i].free_slabs == 0;
+		}
+		if (used >= cap / 2 && max / (sum / N) > worst)
+			worst = max / (sum / N);
+	}
+	ck_assert(!full_early);
+	ck_assert_double_le(worst, 1.1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rank");
@@ -385,6 +503,16 @@ int main(void)
 	tcase_add_test(tc, bad_arguments_are_einval);
 	tcase_add_test(tc,
 		       random_candidates_always_give_distinct_eligible_choices);
+	tcase_add_test(
+		tc, band_keeps_the_emptier_donor_ahead_of_a_faster_fuller_one);
+	tcase_add_test(
+		tc,
+		donors_outside_the_band_fill_in_when_the_band_has_fewer_than_r);
+	tcase_add_test(
+		tc,
+		thousands_of_candidates_with_few_eligible_still_give_eligible_ones);
+	tcase_add_test(
+		tc, default_ranking_keeps_a_cluster_balanced_until_95_percent);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
