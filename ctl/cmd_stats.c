@@ -105,9 +105,9 @@ static void print_donors(const json_t *donors)
 
 	if (!json_array_size(donors))
 		return;
-	printf("\n  %-22s %-9s %-8s %5s %9s %9s %9s %6s %7s %8s %7s\n",
-	       "donor", "transport", "state", "slabs", "read", "written",
-	       "latency", "errors", "badpage", "ops/post", "KiB/op");
+	printf("\n  %-22s %-9s %-8s %5s %9s %9s %9s %6s %7s %8s %7s\n", "donor",
+	       "transport", "state", "slabs", "read", "written", "latency",
+	       "errors", "badpage", "ops/post", "KiB/op");
 	json_array_foreach(donors, i, d)
 	{
 		double posts = ctl_jnum(d, "posts");

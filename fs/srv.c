@@ -251,6 +251,7 @@ static void drain_vanished(struct srv_watch *w)
 {
 	for (unsigned int i = 0; i < w->nt;) {
 		struct srv_target *t = &w->t[i];
+		char why[256] = "";
 		int ret;
 
 		if (t->fixed ||
@@ -263,14 +264,15 @@ static void drain_vanished(struct srv_watch *w)
 				   "draining it",
 				   t->addr);
 		t->state = T_DRAINING;
-		ret = pstore_donor_drain(w->ps, t->addr, SRV_DRAIN_MS);
+		ret = pstore_donor_drain(w->ps, t->addr, SRV_DRAIN_MS, why,
+					 sizeof(why));
 		if (ret == -ETIMEDOUT) { /* again in a second */
 			i++;
 			continue;
 		}
 		if (ret && ret != -ENOENT)
 			log_warn("donor-srv: donor %s: drain: %s", t->addr,
-				 strerror(-ret));
+				 why[0] ? why : strerror(-ret));
 		drop(w, t); /* drained (or unknown): found anew if it returns */
 	}
 }
