@@ -54,7 +54,7 @@ dns_stop() {
 	fi
 }
 
-for d in d1 d2 d3 d4; do cnm_start_donor "$d" --memory 64M; done
+for d in d1 d2 d3 d4; do cnm_start_donor "$d" --memory 96M; done
 addr() { echo "127.0.0.1:$(cnm_donor_port "$1")"; }
 mnt=$CNM_TMP/mnt
 dns d1 d2

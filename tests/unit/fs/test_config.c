@@ -102,12 +102,17 @@ START_TEST(rank_settings_come_from_o_and_all_zero_weights_are_refused)
 {
 	char *argv[] = { "cnetmem", "src", "/m",
 			 "-odonor=h1,rank-sample=7,rank-latency=0,"
-			 "rank_band=0.05,rank-trend=0.5",
+			 "rank_band=0.05,rank-trend=0.5,insecure",
 			 NULL };
-	char *zero[] = { "cnetmem",	     "/m",
-			 "--donor",	     "h1",
-			 "--rank-free=0",    "--rank-trend=0",
-			 "--rank-latency=0", NULL };
+	char *zero[] = { "cnetmem",
+			 "/m",
+			 "--donor",
+			 "h1",
+			 "--rank-free=0",
+			 "--rank-trend=0",
+			 "--rank-latency=0",
+			 "--insecure",
+			 NULL };
 	struct parsed p;
 
 	parse(&p, 4, argv);
@@ -118,7 +123,7 @@ START_TEST(rank_settings_come_from_o_and_all_zero_weights_are_refused)
 	ck_assert_double_eq(p.cfg.rank_latency, 0);
 	ck_assert_double_eq(p.cfg.rank_band, 0.05);
 	opts_free(&p.o);
-	parse(&p, 7, zero);
+	parse(&p, 8, zero);
 	ck_assert_int_eq(p.ret, -EINVAL);
 	ck_assert_ptr_nonnull(strstr(p.o.err, "all 0"));
 	opts_free(&p.o);
@@ -129,14 +134,18 @@ START_TEST(donor_srv_from_o_is_enough_and_excludes_local_memory)
 {
 	char *argv[] = { "cnetmem", "src", "/m",
 			 "-odonor-srv=_cnetmem._tcp.a,donor_srv=_c._tcp.b,"
-			 "donor-srv-server=10.0.0.53,replicas=2",
+			 "donor-srv-server=10.0.0.53,replicas=2,insecure",
 			 NULL };
 	char *both[] = { "cnetmem",	"/m",	     "--local-memory",
 			 "--donor-srv", "_c._tcp.x", NULL };
-	char *lone[] = {
-		"cnetmem",   "/m", "--donor", "h1", "--donor-srv-server",
-		"10.0.0.53", NULL
-	};
+	char *lone[] = { "cnetmem",
+			 "/m",
+			 "--donor",
+			 "h1",
+			 "--donor-srv-server",
+			 "10.0.0.53",
+			 "--insecure",
+			 NULL };
 	struct parsed p;
 
 	parse(&p, 4, argv);
@@ -148,7 +157,7 @@ START_TEST(donor_srv_from_o_is_enough_and_excludes_local_memory)
 	parse(&p, 5, both);
 	ck_assert_int_eq(p.ret, -EINVAL);
 	opts_free(&p.o);
-	parse(&p, 6, lone);
+	parse(&p, 7, lone);
 	ck_assert_int_eq(p.ret, -EINVAL);
 	ck_assert_ptr_nonnull(strstr(p.o.err, "donor-srv-server"));
 	opts_free(&p.o);
