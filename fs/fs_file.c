@@ -76,6 +76,8 @@ int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size)
 			e = pmap_get(&in->map, size >> PG_SHIFT);
 	}
 	in->size = size;
+	if (!size)
+		in->wb_error = 0; /* nothing left of what was lost */
 	fs_now(&in->mtime);
 	in->ctime = in->mtime;
 	if (PMAP_IS_LPN(e)) {

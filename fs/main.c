@@ -33,14 +33,59 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
 #endif
 
+#define READ_AHEAD_KB 1024 /* CNMFS_MAX_IO: one request per window */
+
 static struct fuse_session *g_se;
 static struct cnmfs *g_fs;
+
+/*
+ * Raises the mount's readahead to CNMFS_MAX_IO (working-set files are read
+ * in requests that large). The kernel only lets FUSE_INIT lower it, so
+ * this is done through sysfs once INIT is done: the stat below is answered
+ * only after it (by the loop's workers, hence a thread of its own). Root
+ * only; without it the kernel's 128 KiB stays.
+ */
+static void *tune_readahead(void *arg)
+{
+	char *mp = arg, path[96];
+	struct stat st;
+	int fd;
+
+	if (stat(mp, &st))
+		goto out; /* unmounted before INIT */
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major(st.st_dev), minor(st.st_dev));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || dprintf(fd, "%d", READ_AHEAD_KB) < 0)
+		log_debug("mount %s: readahead stays at the kernel's: %s: %s",
+			  mp, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+out:
+	free(mp);
+	return NULL;
+}
+
+/* Detached: if the loop ends before INIT, its stat only returns once the
+ * session is gone; it owns its copy of mp. */
+static void start_tune_readahead(const char *mp)
+{
+	char *copy = strdup(mp);
+	pthread_t t;
+
+	if (!copy || pthread_create(&t, NULL, tune_readahead, copy)) {
+		free(copy);
+		return;
+	}
+	pthread_detach(t);
+}
 
 static void on_signal(int sig)
 {
@@ -271,6 +316,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	fp.capacity = c->size;
 	fp.requests = c->requests;
 	fp.mountpoint = mp;
+	fp.cache_direct = c->cache == FS_CACHE_DIRECT;
 	ret = cnmfs_create(&fp, ps, &g_fs);
 	if (ret) {
 		log_err("cannot create the filesystem: %s", strerror(-ret));
@@ -296,6 +342,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	log_notice("mounted %s: %s, %s capacity", mp,
 		   c->local_memory ? "local memory" : "donors",
 		   format_size(c->size, err, sizeof(err)));
+	/* started with the stop signals blocked, like the transports */
+	if (c->cache == FS_CACHE_WRITEBACK)
+		start_tune_readahead(mp);
 	tell_parent(pipefd, 0);
 	if (!c->foreground) {
 		detach_stdio();
