@@ -40,34 +40,54 @@
 #define PR_SET_IO_FLUSHER 57
 #endif
 
-#define READ_AHEAD_KB 1024 /* CNMFS_MAX_IO: one request per window */
-
 static struct fuse_session *g_se;
 static struct cnmfs *g_fs;
 
 /*
- * Raises the mount's readahead to CNMFS_MAX_IO (working-set files are read
- * in requests that large). The kernel only lets FUSE_INIT lower it, so
- * this is done through sysfs once INIT is done: the stat below is answered
- * only after it (by the loop's workers, hence a thread of its own). Root
- * only; without it the kernel's 128 KiB stays.
+ * The mount's writeback and readahead settings (/sys/class/bdi/MAJ:MIN).
+ * The kernel gives a FUSE mount a readahead of 128 KiB (INIT may only
+ * lower it) and lets it hold only 1 % of the dirty page limit, enforced
+ * even when the host is far below its own limit (strict_limit): a cached
+ * writer then runs at the speed of one round trip per few pages. This
+ * daemon is trusted (root) and is what writeback waits on, so its mount
+ * gets what a disk gets: no per-device share or strict limit (the global
+ * and memory cgroup dirty limits still hold), and readahead of one full
+ * request.
  */
-static void *tune_readahead(void *arg)
+static const struct {
+	const char *name, *value;
+} bdi_settings[] = {
+	{ "read_ahead_kb", "1024" }, /* CNMFS_MAX_IO */
+	{ "max_ratio", "100" },
+	{ "strict_limit", "0" },
+};
+
+/*
+ * Applies bdi_settings once INIT is done: the stat below is answered only
+ * after it (by the loop's workers, hence a thread of its own). Root only;
+ * without it the kernel's settings stay.
+ */
+static void *tune_bdi(void *arg)
 {
 	char *mp = arg, path[96];
 	struct stat st;
-	int fd;
+	int fd, n;
 
 	if (stat(mp, &st))
 		goto out; /* unmounted before INIT */
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
-		 major(st.st_dev), minor(st.st_dev));
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || dprintf(fd, "%d", READ_AHEAD_KB) < 0)
-		log_debug("mount %s: readahead stays at the kernel's: %s: %s",
-			  mp, path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	for (size_t i = 0; i < sizeof(bdi_settings) / sizeof(*bdi_settings);
+	     i++) {
+		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/%s",
+			 major(st.st_dev), minor(st.st_dev),
+			 bdi_settings[i].name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : dprintf(fd, "%s", bdi_settings[i].value);
+		if (n < 0)
+			log_warn("mount %s: %s stays the kernel's: %s", mp,
+				 path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
 out:
 	free(mp);
 	return NULL;
@@ -75,12 +95,12 @@ out:
 
 /* Detached: if the loop ends before INIT, its stat only returns once the
  * session is gone; it owns its copy of mp. */
-static void start_tune_readahead(const char *mp)
+static void start_tune_bdi(const char *mp)
 {
 	char *copy = strdup(mp);
 	pthread_t t;
 
-	if (!copy || pthread_create(&t, NULL, tune_readahead, copy)) {
+	if (!copy || pthread_create(&t, NULL, tune_bdi, copy)) {
 		free(copy);
 		return;
 	}
@@ -344,7 +364,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		   format_size(c->size, err, sizeof(err)));
 	/* started with the stop signals blocked, like the transports */
 	if (c->cache == FS_CACHE_WRITEBACK)
-		start_tune_readahead(mp);
+		start_tune_bdi(mp);
 	tell_parent(pipefd, 0);
 	if (!c->foreground) {
 		detach_stdio();
