@@ -6,7 +6,9 @@
 #   swap-file-never-cached a file written buffered and then opened O_DIRECT
 #                          (losetup --direct-io=on does) leaves the page
 #                          cache and stays out of it for later buffered
-#                          opens; a working-set file next to it is cached
+#                          opens; a working-set file next to it is cached;
+#                          pages still dirty in an open buffered handle
+#                          are what the O_DIRECT open reads
 #   append-two-processes   O_APPEND from two processes at once: no record
 #                          lost or torn
 #   fsync-reaches-donors   data is on the donor when fsync returns, in
@@ -85,6 +87,18 @@ swap-file-never-cached)
 	cmp "$CNM_TMP/src" "$mnt/workfile" || fail "working-set file data"
 	[ "$(cached_pages "$mnt/workfile")" -gt 0 ] ||
 		fail "the working-set file next to it is not cached"
+	# dirty pages of a buffered handle still open are written back first
+	python3 - "$mnt/swap2" <<'PY' || fail "dirty pages lost at an O_DIRECT open"
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+data = os.urandom(4 << 20)
+os.write(fd, data)  # dirty in the page cache, handle kept open
+fd2 = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+buf = mmap.mmap(-1, 4 << 20)
+assert os.preadv(fd2, [buf], 0) == 4 << 20 and buf[:] == data
+os.close(fd2)
+os.close(fd)
+PY
 	;;
 append-two-processes)
 	cnm_mount m "$mnt" --local-memory --size 256M
