@@ -47,7 +47,8 @@ cnm_pg_start() {
 	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" \
 		runuser -u postgres -- "$CNM_PG_BIN/postgres" -D "$dir/data" \
 		-k "$dir" -p "$CNM_PG_PORT" -c listen_addresses= -c fsync=off \
-		-c max_parallel_workers_per_gather=0 -c work_mem=4MB "$@" \
+		-c max_parallel_workers_per_gather=0 -c work_mem=4MB \
+		-c wal_level=minimal -c max_wal_senders=0 "$@" \
 		>>"$dir/server.log" 2>&1 &
 	echo $! >"$dir/server.pid"
 	for ((i = 0; i < 600; i++)); do
@@ -88,14 +89,16 @@ cnm_pg_stop() {
 
 # cnm_pg_load DIR SORT_ROWS JOIN_ROWS: tables s (sort) and a, b (join) in
 # the default tablespace; values are a fixed permutation, so every run of
-# the queries has one right answer.
+# the queries has one right answer. Logged tables (wal_level minimal makes
+# them cheap to load): an unlogged one is emptied by the crash recovery
+# that follows a backend killed by the OOM killer (tmpfs).
 cnm_pg_load() {
 	cnm_pg_sql "$1" "
-CREATE UNLOGGED TABLE s AS SELECT (g::bigint * 7919) % $2 AS v,
+CREATE TABLE s AS SELECT (g::bigint * 7919) % $2 AS v,
 	md5(g::text) AS pad FROM generate_series(1, $2) g;
-CREATE UNLOGGED TABLE a AS SELECT (g::bigint * 7919) % $3 AS k, g AS v
+CREATE TABLE a AS SELECT (g::bigint * 7919) % $3 AS k, g AS v
 	FROM generate_series(1, $3) g;
-CREATE UNLOGGED TABLE b AS SELECT (g::bigint * 104729) % $3 AS k, g AS w
+CREATE TABLE b AS SELECT (g::bigint * 104729) % $3 AS k, g AS w
 	FROM generate_series(1, $3) g;
 ANALYZE s, a, b;" >/dev/null
 }
