@@ -14,6 +14,7 @@
 #include <string.h>
 
 static const char *const transport_choices[] = { "auto", "tcp", "rdma", NULL };
+static const char *const cache_choices[] = { "writeback", "direct", NULL };
 
 #define F(x) offsetof(struct fs_cfg, x)
 
@@ -46,6 +47,10 @@ const struct opt_def fs_opt_defs[] = {
 	{ "transport", 0, OPT_ENUM, F(transport), "auto", 0, 0,
 	  transport_choices, "tcp|rdma|auto",
 	  "how to reach donors (auto: rdma where a device reaches them)" },
+	{ "cache", 0, OPT_ENUM, F(cache), "writeback", 0, 0, cache_choices,
+	  "writeback|direct",
+	  "working-set files through the page cache, or every file direct "
+	  "(swap files are always direct)" },
 	{ "foreground", 'f', OPT_BOOL, F(foreground), "false", 0, 0, NULL, NULL,
 	  "stay in the foreground, log to stderr" },
 	{ "options", 'o', OPT_STRLIST, F(options), NULL, 0, 0, NULL, "OPTS",
@@ -55,7 +60,7 @@ const struct opt_def fs_opt_defs[] = {
 	{ "threads", 0, OPT_INT, F(threads), "4", 1, 64, NULL, "N",
 	  "FUSE worker threads" },
 	{ "requests", 0, OPT_INT, F(requests), "32", 2, 1024, NULL, "N",
-	  "preallocated 512 KiB request buffers (and 4x as many of 36 KiB)" },
+	  "preallocated 1 MiB request buffers (and 4x as many of 36 KiB)" },
 	{ "io-timeout-ms", 0, OPT_INT, F(io_timeout_ms), "10000", 100, 600000,
 	  NULL, "MS", "a page I/O not done by then fails (EIO)" },
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,

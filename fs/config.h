@@ -24,6 +24,7 @@
 #define FS_DEFAULT_PORT "7700"
 
 enum fs_transport { FS_XPORT_AUTO, FS_XPORT_TCP, FS_XPORT_RDMA };
+enum fs_cache { FS_CACHE_WRITEBACK, FS_CACHE_DIRECT };
 
 struct fs_cfg {
 	char *config;
@@ -38,6 +39,7 @@ struct fs_cfg {
 	int insecure;	/* donors without keys */
 	char *backup;
 	int transport; /* enum fs_transport */
+	int cache;     /* enum fs_cache */
 	int foreground;
 	struct opt_strlist options; /* -o items passed to libfuse */
 	uint64_t slab_size;

@@ -149,12 +149,32 @@ void fs_maybe_free(struct cnmfs *fs, struct inode *in)
 
 /* ---- mount-wide ops ---- */
 
+/*
+ * Working-set files go through the page cache with writeback caching: the
+ * kernel then keeps size, mtime and O_APPEND itself and writes dirty pages
+ * back in requests of up to max_write (libfuse derives max_pages from it;
+ * 1 MiB is what both libfuse 3.14's buffer and the kernel's default
+ * fs.fuse.max_pages_limit allow). Reads have no max_read (the kernel's
+ * max_pages bounds them); readahead is raised after INIT (main.c), as the
+ * kernel only lets INIT lower it.
+ */
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct cnmfs *fs = userdata;
+
 	conn->max_write = CNMFS_MAX_IO;
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			FUSE_CAP_EXPORT_SUPPORT);
+	if (!fs->cache_direct) {
+		if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+			conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+		else
+			log_warn(
+				"mount %s: the kernel has no writeback cache "
+				"for FUSE: working-set files are write-through",
+				fs->mountpoint);
+	}
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -273,6 +293,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	if (!fs)
 		return -ENOMEM;
 	fs->ps = ps;
+	fs->cache_direct = p->cache_direct;
 	fs->mountpoint = json_escape(p->mountpoint ? p->mountpoint : "");
 	if (!fs->mountpoint) {
 		ret = -ENOMEM;

@@ -4,10 +4,14 @@
  * data lives only in the page store (placement/pstore.h), served through
  * the libfuse low-level API.
  *
- * Every regular file is opened with FOPEN_DIRECT_IO: no page of a file is
- * kept in the host page cache (swap files through a --direct-io loop device
- * must hand every page to the donors; working-set files get the same mode
- * so their data leaves the host too). writeback_cache is never enabled.
+ * Cache modes, per file: a file once opened with O_DIRECT (what losetup
+ * --direct-io=on does: a swap file) is a direct file for the rest of its
+ * life: every later open of it gets FOPEN_DIRECT_IO too, and its first
+ * such open drops what the page cache held of it, so no page of a swap file
+ * stays in the host page cache. Every other regular file (a working-set
+ * file) goes through the page cache, with writeback caching on the mount
+ * and requests of up to CNMFS_MAX_IO. With cache_direct (the --cache direct
+ * option) every file is a direct file and writeback caching stays off.
  *
  * Data path: a FUSE worker takes a request context from a pool made at
  * create time (a max_write buffer and the lpn array), copies the payload in,
@@ -36,7 +40,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
-#define CNMFS_MAX_IO	 (512u * 1024) /* max_write, max_read */
+#define CNMFS_MAX_IO	 (1024u * 1024) /* max_write: FUSE's 256 pages */
 #define CNMFS_STATS_NAME ".cnetmem-stats"
 
 struct pstore;
@@ -47,6 +51,7 @@ struct cnmfs_params {
 	unsigned int requests;	/* request contexts in the pool */
 	const char *mountpoint; /* for the stats file; copied */
 	uint64_t metadata_max;	/* bytes (fs/pmap.h); 0: the default */
+	int cache_direct;	/* every file FOPEN_DIRECT_IO, no writeback */
 };
 
 /* ps is borrowed: close it after cnmfs_destroy(). 0 or -errno. */

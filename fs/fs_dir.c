@@ -367,8 +367,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fs_reply_err(fs, req, OP_CREATE, -ret);
 		return;
 	}
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	fs_set_cache_mode(fs, in, fi);
 	fi->fh = 0;
 	if (fuse_reply_create(req, &e, fi)) {
 		/* the kernel will send no release for this open */

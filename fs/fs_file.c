@@ -76,6 +76,8 @@ int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size)
 			e = pmap_get(&in->map, size >> PG_SHIFT);
 	}
 	in->size = size;
+	if (!size)
+		in->wb_error = 0; /* nothing left of what was lost */
 	fs_now(&in->mtime);
 	in->ctime = in->mtime;
 	if (PMAP_IS_LPN(e)) {
@@ -320,10 +322,16 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fuse_reply_err(req, ENOTSUP);
 }
 
+/*
+ * ENOSYS here, on purpose: with writeback caching every write() asks for
+ * security.capability first (file_remove_privs), a round trip each; after
+ * ENOSYS the kernel answers getxattr itself, with the same EOPNOTSUPP, for
+ * the life of the mount, which keeps no xattrs for its whole life.
+ */
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	fs_count(fs_of(req), OP_XATTR);
-	fuse_reply_err(req, ENOTSUP);
+	fuse_reply_err(req, ENOSYS);
 }
 
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

@@ -53,7 +53,46 @@ static void count_lat(atomic_ulong *hist, atomic_ullong *sum, uint64_t t0)
 	atomic_fetch_add_explicit(sum, ns, memory_order_relaxed);
 }
 
+/* Counts a FUSE read or write of a working-set file; in->lock held. */
+static void count_ws(struct cnmfs *fs, struct inode *in, enum op op,
+		     size_t bytes)
+{
+	if (in->direct || fs->cache_direct)
+		return;
+	if (op == OP_READ) {
+		atomic_fetch_add_explicit(&fs->ws_reads, 1,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&fs->ws_read_bytes, bytes,
+					  memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&fs->ws_writes, 1,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&fs->ws_write_bytes, bytes,
+					  memory_order_relaxed);
+	}
+}
+
 /* ---- open and release ---- */
+
+/*
+ * A swap file must never be cached: losetup --direct-io=on opens it with
+ * O_DIRECT, which makes it a direct file for good, so a later open without
+ * O_DIRECT (a second losetup, a backup tool) is direct too. A direct open
+ * is answered without keep_cache: the kernel then drops (after writing
+ * back) whatever an earlier buffered open left of the file in the page
+ * cache. Working-set files keep their cache across opens: only this
+ * kernel changes them.
+ */
+void fs_set_cache_mode(struct cnmfs *fs, struct inode *in,
+		       struct fuse_file_info *fi)
+{
+	pthread_mutex_lock(&in->lock);
+	if (fi->flags & O_DIRECT)
+		in->direct = 1;
+	fi->direct_io = fs->cache_direct || in->direct;
+	pthread_mutex_unlock(&in->lock);
+	fi->keep_cache = !fi->direct_io;
+}
 
 /* Control channel handles (fs/ctl.h) carry this bit in fi->fh. */
 #define CTL_FH 1ull
@@ -110,10 +149,11 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = 0;
 
 	fs_count(fs, OP_OPEN);
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
 	fi->fh = 0;
 	if (in == &fs->stats) {
+		/* generated content, read through: never cached */
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
 		if ((fi->flags & O_ACCMODE) == O_RDWR &&
 		    !(fi->flags & O_TRUNC)) {
 			ctl_open(fs, req, fi); /* the control channel */
@@ -138,6 +178,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	in->nopen++;
 	atomic_fetch_add(&fs->open_files, 1);
 	pthread_mutex_unlock(&fs->ns_lock);
+	fs_set_cache_mode(fs, in, fi);
 	if (S_ISREG(in->mode) && (fi->flags & O_TRUNC) &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY) {
 		pthread_mutex_lock(&in->lock);
@@ -237,6 +278,13 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	r = fs_req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
 	r->t0_ns = t0;
 	pthread_mutex_lock(&in->lock);
+	count_ws(fs, in, OP_READ, size);
+	if (in->wb_error) {
+		pthread_mutex_unlock(&in->lock);
+		fs_req_put(fs, r);
+		fs_reply_err(fs, req, OP_READ, EIO);
+		return;
+	}
 	if ((uint64_t)off >= in->size) {
 		pthread_mutex_unlock(&in->lock);
 		fs_req_put(fs, r);
@@ -342,13 +390,12 @@ static unsigned int map_for_write(struct cnmfs *fs, struct inode *in,
  * what they were (and their logical pages and capacity are given back),
  * and a size it extended is restored unless a later write moved it.
  */
-static void write_undo(struct fsreq *r)
+static void write_undo_locked(struct fsreq *r)
 {
 	struct cnmfs *fs = r->fs;
 	struct inode *in = r->in;
 	uint64_t end = r->first * PG + r->head + r->len;
 
-	pthread_mutex_lock(&in->lock);
 	for (unsigned int i = 0; i < r->npages; i++) {
 		if (!r->fresh[i] ||
 		    pmap_get(&in->map, r->first + i) != PMAP_LPN(r->lpn[i]))
@@ -365,6 +412,23 @@ static void write_undo(struct fsreq *r)
 	}
 	if (in->size == end && r->old_size < end)
 		in->size = r->old_size;
+}
+
+/*
+ * The writer of a working-set file is the kernel writing back its page
+ * cache, and the application learns of a failure only from fsync or
+ * close: the data of that write is gone. Every later read of the file
+ * then answers EIO (never the older bytes the undo left) until the file is
+ * truncated to nothing or removed.
+ */
+static void write_undo(struct fsreq *r)
+{
+	struct inode *in = r->in;
+
+	pthread_mutex_lock(&in->lock);
+	write_undo_locked(r);
+	if (!in->direct && !r->fs->cache_direct)
+		in->wb_error = 1;
 	pthread_mutex_unlock(&in->lock);
 }
 
@@ -451,6 +515,22 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 
 	pthread_mutex_lock(&in->lock);
 	mapped = map_for_write(fs, in, first, npages, r->lpn, fresh, &ret);
+	if (mapped < npages && !in->direct && !fs->cache_direct) {
+		/* writeback ignores a short write: all or nothing (ENOSPC) */
+		r->fs = fs;
+		r->in = in;
+		r->first = first;
+		r->npages = mapped;
+		r->head = head;
+		r->len = size;
+		r->old_size = in->size;
+		write_undo_locked(r);
+		in->wb_error = 1;
+		pthread_mutex_unlock(&in->lock);
+		fs_req_put(fs, r);
+		fs_reply_err(fs, req, OP_WRITE, -ret);
+		return;
+	}
 	if (mapped < npages) {
 		if (mapped == 0 || (uint64_t)mapped * PG <= head) {
 			pthread_mutex_unlock(&in->lock);
@@ -476,6 +556,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		else
 			rmw_last = 1;
 	}
+	count_ws(fs, in, OP_WRITE, size);
 	r->old_size = in->size;
 	if ((uint64_t)off + size > in->size)
 		in->size = off + size;

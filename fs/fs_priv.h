@@ -43,7 +43,7 @@
 #define FS_MAX_FILE   (1ull << 52)
 #define FS_MAX_INODES (1u << 20)
 #define STATS_INO     2
-#define IO_HIST	      11 /* <= 1 KiB, <= 2 KiB, ... <= 512 KiB, more */
+#define IO_HIST	      12 /* <= 1 KiB, <= 2 KiB, ... <= 1 MiB, more */
 #define LAT_HIST      12 /* <= 10 us, 25, 50 ... <= 100 ms, more */
 #define TIMEOUT	      1.0
 /* what a malloc'd block costs beyond its size (glibc: header, rounding) */
@@ -118,6 +118,8 @@ struct inode {
 	uint64_t pages; /* non-hole map entries */
 	struct timespec atime, mtime, ctime;
 	struct pmap map;
+	int direct;   /* opened O_DIRECT once (a swap file): never cached */
+	int wb_error; /* a write of this cached file failed: reads EIO */
 	char *target; /* symlinks, fixed at creation */
 	/* serializes read-modify-write of partial pages of this file */
 	pthread_mutex_t rmw;
@@ -188,6 +190,10 @@ struct cnmfs {
 	atomic_ulong read_lat[LAT_HIST], write_lat[LAT_HIST];
 	atomic_ullong read_lat_ns, write_lat_ns; /* sums */
 	atomic_int open_files; /* open handles of files and directories */
+	int cache_direct;      /* --cache direct: every file direct, fixed */
+	/* FUSE reads and writes of working-set (not direct) files */
+	atomic_ulong ws_reads, ws_writes;
+	atomic_ullong ws_read_bytes, ws_write_bytes;
 };
 
 /* The stats file as one read-only open saw it: that open's fi->fh. */
@@ -310,6 +316,11 @@ void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			size_t len, int flags);
 
 /* ---- fs_io.c: FUSE ops on open files, the data path ---- */
+
+/* Sets fi's cache flags for an open of regular file in (see fs/fs.h: an
+ * O_DIRECT open makes in a direct file for good); takes in->lock. */
+void fs_set_cache_mode(struct cnmfs *fs, struct inode *in,
+		       struct fuse_file_info *fi);
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

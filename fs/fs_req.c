@@ -12,7 +12,7 @@
 
 /*
  * A request context with room for npages. Small requests (most swap I/O)
- * have their own pool so that they never queue behind 512 KiB writes; they
+ * have their own pool so that they never queue behind 1 MiB writes; they
  * take a big context only when theirs are all busy. Waits when both are
  * empty (backpressure).
  */

@@ -103,6 +103,16 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 			   atomic_load(&fs->ops[i].errors));
 	if (!ret)
 		ret = jput(buf, len, &pos, "}");
+	if (!ret)
+		ret = jput(buf, len, &pos,
+			   ",\"cache\":\"%s\",\"working_set\":{\"reads\":%lu,"
+			   "\"read_bytes\":%llu,\"writes\":%lu,"
+			   "\"write_bytes\":%llu}",
+			   fs->cache_direct ? "direct" : "writeback",
+			   atomic_load(&fs->ws_reads),
+			   atomic_load(&fs->ws_read_bytes),
+			   atomic_load(&fs->ws_writes),
+			   atomic_load(&fs->ws_write_bytes));
 	for (int h = 0; h < 2; h++) {
 		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
 

@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #ifndef PR_SET_IO_FLUSHER
@@ -44,6 +45,70 @@
 
 static struct fuse_session *g_se;
 static struct cnmfs *g_fs;
+
+/*
+ * The mount's writeback and readahead settings (/sys/class/bdi/MAJ:MIN).
+ * The kernel gives a FUSE mount a readahead of 128 KiB (INIT may only
+ * lower it) and lets it hold only 1 % of the dirty page limit, enforced
+ * even when the host is far below its own limit (strict_limit): a cached
+ * writer then runs at the speed of one round trip per few pages. This
+ * daemon is trusted (root) and is what writeback waits on, so its mount
+ * gets what a disk gets: no per-device share or strict limit (the global
+ * and memory cgroup dirty limits still hold), and readahead of one full
+ * request.
+ */
+static const struct {
+	const char *name, *value;
+} bdi_settings[] = {
+	{ "read_ahead_kb", "1024" }, /* CNMFS_MAX_IO */
+	{ "max_ratio", "100" },
+	{ "strict_limit", "0" },
+};
+
+/*
+ * Applies bdi_settings once INIT is done: the stat below is answered only
+ * after it (by the loop's workers, hence a thread of its own). Root only;
+ * without it the kernel's settings stay.
+ */
+static void *tune_bdi(void *arg)
+{
+	char *mp = arg, path[96];
+	struct stat st;
+	int fd, n;
+
+	if (stat(mp, &st))
+		goto out; /* unmounted before INIT */
+	for (size_t i = 0; i < sizeof(bdi_settings) / sizeof(*bdi_settings);
+	     i++) {
+		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/%s",
+			 major(st.st_dev), minor(st.st_dev),
+			 bdi_settings[i].name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : dprintf(fd, "%s", bdi_settings[i].value);
+		if (n < 0)
+			log_warn("mount %s: %s stays the kernel's: %s", mp,
+				 path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+out:
+	free(mp);
+	return NULL;
+}
+
+/* Detached: if the loop ends before INIT, its stat only returns once the
+ * session is gone; it owns its copy of mp. */
+static void start_tune_bdi(const char *mp)
+{
+	char *copy = strdup(mp);
+	pthread_t t;
+
+	if (!copy || pthread_create(&t, NULL, tune_bdi, copy)) {
+		free(copy);
+		return;
+	}
+	pthread_detach(t);
+}
 
 static void on_signal(int sig)
 {
@@ -384,6 +449,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	fp.requests = c->requests;
 	fp.mountpoint = mp;
 	fp.metadata_max = c->metadata_max;
+	fp.cache_direct = c->cache == FS_CACHE_DIRECT;
 	ret = cnmfs_create(&fp, ps, &g_fs);
 	if (ret) {
 		log_err("cannot create the filesystem: %s", strerror(-ret));
@@ -409,6 +475,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	log_notice("mounted %s: %s, %s capacity", mp,
 		   c->local_memory ? "local memory" : "donors",
 		   format_size(c->size, err, sizeof(err)));
+	/* started with the stop signals blocked, like the transports */
+	if (c->cache == FS_CACHE_WRITEBACK)
+		start_tune_bdi(mp);
 	snprintf(err, sizeof(err), "mounted %s", mp);
 	service_ready("cnetmem", err);
 

@@ -59,6 +59,78 @@ def stats(m):
         return json.load(f)
 
 
+def enospc_direct(p, m, size, free0):
+    """Direct files: write() itself answers ENOSPC; the bytes before it stay
+    readable."""
+    fd = os.open(p('big'), os.O_CREAT | os.O_WRONLY, 0o644)
+    chunk = bytes(range(256)) * 4096  # 1 MiB pattern
+    written = 0
+    err = None
+    while True:
+        try:
+            n = os.write(fd, chunk)
+        except OSError as e:
+            err = e.errno
+            break
+        written += n
+        if n < len(chunk):
+            continue
+        check(written <= size, 'wrote past --size')
+        if written > size:
+            break
+    check(err == errno.ENOSPC, 'a full mount answers ENOSPC (got %s)' %
+          errno.errorcode.get(err))
+    check(written >= free0 * PG - (1 << 20),
+          'the whole free space was writable (%d of %d)' %
+          (written, free0 * PG))
+    check(os.statvfs(m).f_bfree == 0, 'statfs shows the mount full')
+    os.close(fd)
+    ok = True
+    with open(p('big'), 'rb') as f:
+        off = 0
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            if b != chunk[:len(b)]:
+                ok = False
+            off += len(b)
+    check(ok and off == written, 'data written before ENOSPC is intact')
+
+
+def enospc_writeback(p, m, size):
+    """Working-set files: write() fills the page cache, the writeback that
+    does not fit fails, and fsync reports it (ENOSPC); the file then reads
+    EIO (its data is gone), the mount is (almost) full, and a file written
+    after the loss reads back right."""
+    fd = os.open(p('big'), os.O_CREAT | os.O_WRONLY, 0o644)
+    chunk = bytes(range(256)) * 4096  # 1 MiB pattern
+    written = 0
+    while written < size + (8 << 20):
+        written += os.write(fd, chunk)
+    expect_errno(errno.ENOSPC, 'fsync of a file past --size', os.fsync, fd)
+    try:
+        os.close(fd)  # may report it again
+    except OSError as e:
+        check(e.errno == errno.ENOSPC, 'close reports ENOSPC or nothing')
+    check(os.statvfs(m).f_bfree < 256, 'statfs shows the mount (almost) full')
+    fd = os.open(p('big'), os.O_RDONLY)
+    # drop the clean cached pages: what is read now comes from the daemon
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    expect_errno(errno.EIO, 'a file that lost data in writeback reads EIO',
+                 os.pread, fd, 1 << 20, 0)
+    os.close(fd)
+    fd = os.open(p('big'), os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, chunk)
+    os.fsync(fd)
+    os.close(fd)
+    fd = os.open(p('big'), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    check(os.pread(fd, 1 << 20, 0) == chunk,
+          'truncated and written again, it reads right')
+    os.close(fd)
+
+
 def main():
     m, size = sys.argv[1], int(sys.argv[2])
     p = lambda *a: os.path.join(m, *a)
@@ -186,40 +258,10 @@ def main():
           'statfs reports --size (%d vs %d)' % (sv.f_frsize * sv.f_blocks,
                                                size))
     free0 = sv.f_bfree
-    fd = os.open(p('big'), os.O_CREAT | os.O_WRONLY, 0o644)
-    chunk = bytes(range(256)) * 4096  # 1 MiB pattern
-    written = 0
-    err = None
-    while True:
-        try:
-            n = os.write(fd, chunk)
-        except OSError as e:
-            err = e.errno
-            break
-        written += n
-        if n < len(chunk):
-            continue
-        check(written <= size, 'wrote past --size')
-        if written > size:
-            break
-    check(err == errno.ENOSPC, 'a full mount answers ENOSPC (got %s)' %
-          errno.errorcode.get(err))
-    check(written >= free0 * PG - (1 << 20),
-          'the whole free space was writable (%d of %d)' %
-          (written, free0 * PG))
-    check(os.statvfs(m).f_bfree == 0, 'statfs shows the mount full')
-    os.close(fd)
-    ok = True
-    with open(p('big'), 'rb') as f:
-        off = 0
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                break
-            if b != chunk[:len(b)]:
-                ok = False
-            off += len(b)
-    check(ok and off == written, 'data written before ENOSPC is intact')
+    if stats(m)['cache'] == 'writeback':
+        enospc_writeback(p, m, size)
+    else:
+        enospc_direct(p, m, size, free0)
     os.unlink(p('big'))
     check(os.statvfs(m).f_bfree == free0, 'unlink gives the space back')
 

@@ -11,7 +11,8 @@
 #   cnm_umount m1          # fails if the daemon does not exit cleanly
 #
 # Every mount runs in the foreground (-f) with its log in
-# $CNM_TMP/fs-NAME.log. cnm_fs_all_cleanup unmounts what is left, kills
+# $CNM_TMP/fs-NAME.log; CNM_FS_CACHE=writeback|direct in the environment
+# adds --cache to every mount (the fuse suite runs both modes). cnm_fs_all_cleanup unmounts what is left, kills
 # the daemons, then runs swap cleanup (if tests/lib/swap.sh is loaded)
 # first and cnm_cleanup (donors, $CNM_TMP) last, keeping the exit status.
 
@@ -38,6 +39,9 @@ cnm_mount() {
 	shift 2
 	mkdir -p "$mnt"
 	cnm_has_key_arg "$@" || keys=(--key-file "$CNM_KEY")
+	if [ -n "${CNM_FS_CACHE:-}" ]; then
+		set -- --cache "$CNM_FS_CACHE" "$@"
+	fi
 	"$CNM_FS_BIN" "$mnt" -f "${keys[@]}" "$@" >>"$CNM_TMP/fs-$name.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$CNM_TMP/fs-$name.pid"

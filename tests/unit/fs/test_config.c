@@ -164,6 +164,31 @@ START_TEST(donor_srv_from_o_is_enough_and_excludes_local_memory)
 }
 END_TEST
 
+START_TEST(cache_mode_defaults_to_writeback_and_takes_direct)
+{
+	char *a1[] = { "cnetmem", "/m", "--local-memory", NULL };
+	char *a2[] = { "cnetmem", "src", "/m", "-olocal-memory,cache=direct",
+		       NULL };
+	char *a3[] = { "cnetmem", "/m",	  "--local-memory",
+		       "--cache", "none", NULL };
+	struct parsed p;
+
+	parse(&p, 3, a1);
+	ck_assert_msg(p.ret == 0, "%s", p.o.err);
+	ck_assert_int_eq(p.cfg.cache, FS_CACHE_WRITEBACK);
+	opts_free(&p.o);
+	parse(&p, 4, a2);
+	ck_assert_msg(p.ret == 0, "%s", p.o.err);
+	ck_assert_int_eq(p.cfg.cache, FS_CACHE_DIRECT);
+	ck_assert_int_eq(p.cfg.options.n, 0);
+	opts_free(&p.o);
+	parse(&p, 5, a3);
+	ck_assert_int_eq(p.ret, -EINVAL);
+	ck_assert_ptr_nonnull(strstr(p.o.err, "cache"));
+	opts_free(&p.o);
+}
+END_TEST
+
 START_TEST(no_donor_and_no_local_memory_is_an_error)
 {
 	char *argv[] = { "cnetmem", "/m", NULL };
@@ -297,6 +322,7 @@ int main(void)
 		tc, rank_settings_come_from_o_and_all_zero_weights_are_refused);
 	tcase_add_test(tc,
 		       donor_srv_from_o_is_enough_and_excludes_local_memory);
+	tcase_add_test(tc, cache_mode_defaults_to_writeback_and_takes_direct);
 	tcase_add_test(tc, no_donor_and_no_local_memory_is_an_error);
 	tcase_add_test(tc, donors_need_a_key_or_insecure);
 	tcase_add_test(tc, bad_values_name_their_origin);
