@@ -166,8 +166,9 @@ fake-donor)
 	cnm_start_donor d1 --grace-period 60
 	port=$CNM_PORT
 	# shellcheck disable=SC2046
+	# --cache direct: the read must reach the donor, not the page cache
 	cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 64M \
-		--slab-size 1M --io-timeout-ms 2000
+		--slab-size 1M --io-timeout-ms 2000 --cache direct
 	printf 'the secret page\n' >"$mnt/f"
 	sync
 	cnm_kill_donor d1

@@ -31,8 +31,9 @@ ctl_rc() {
 mount_on_d1() {
 	cnm_start_donor d1 --memory 256M --grace-period 60
 	# shellcheck disable=SC2046
+	# --cache direct: reads must reach the donor, not the page cache
 	cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp \
-		--slab-size 4M --size 256M --io-timeout-ms 2000
+		--slab-size 4M --size 256M --io-timeout-ms 2000 --cache direct
 	head -c $((8 << 20)) /dev/urandom >"$mnt/data"
 	sync
 }

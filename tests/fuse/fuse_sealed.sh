@@ -104,8 +104,9 @@ expect_read() { # expect_read NAME ok|eio
 mount_on() { # mount_on NAME ARGS...
 	local name=$1
 	shift
+	# --cache direct: every read must reach a donor, not the page cache
 	cnm_mount "$name" "$mnt" --transport tcp --size 64M --slab-size 4M \
-		--io-timeout-ms 3000 "$@"
+		--io-timeout-ms 3000 --cache direct "$@"
 	[ "$(cnm_stat_json "$mnt" "s['encryption']")" != off ] ||
 		[[ " $* " == *" --insecure-plaintext-pages "* ]] ||
 		fail "pages are not sealed"
