@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,23 +311,29 @@ static void last_line(const char *out, char *err, size_t errlen)
 }
 
 /*
- * Runs argv (cnetmem without -f: it returns once the mount is live or has
- * failed) with stdout and stderr into a pipe, for at most
- * DVOL_SPAWN_TIMEOUT_S; 0 when it exits 0, else -EIO with its last line in
- * err.
+ * Runs argv (cnetmem without -f: its first process exits once the mount is
+ * live or has failed, while the daemon it leaves keeps the stderr it was
+ * given) with stdout and stderr appended to log, for at most
+ * DVOL_SPAWN_TIMEOUT_S; 0 when it exits 0, else -EIO with the log's last
+ * line in err. The log is the volume's: the daemon goes on writing there.
  */
-static int spawn(const char **argv, char *err, size_t errlen)
+static int spawn(const char **argv, const char *log, char *err, size_t errlen)
 {
 	char out[2048], nomsg[512];
-	size_t used = 0;
-	ssize_t w;
-	int pfd[2], status = 0, ret = 0;
 	time_t deadline = time(NULL) + DVOL_SPAWN_TIMEOUT_S;
-	pid_t pid;
+	int fd, status = 0, ret = 0;
+	off_t size;
+	ssize_t w;
+	pid_t pid, got;
 
 	snprintf(nomsg, sizeof(nomsg), "cannot run %s\n", argv[0]);
-	if (pipe2(pfd, O_CLOEXEC))
-		return -errno;
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "log %s: %s", log, strerror(errno));
+		return ret;
+	}
+	size = lseek(fd, 0, SEEK_END);
 	pid = fork();
 	if (pid < 0) {
 		ret = -errno;
@@ -339,8 +344,8 @@ static int spawn(const char **argv, char *err, size_t errlen)
 
 		if (null >= 0)
 			dup2(null, 0);
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
+		dup2(fd, 1);
+		dup2(fd, 2);
 		/* the daemon must not keep the driver's sockets open */
 		close_range(3, ~0U, 0);
 		execvp(argv[0], (char *const *)argv);
@@ -349,46 +354,39 @@ static int spawn(const char **argv, char *err, size_t errlen)
 		(void)w;
 		_exit(127);
 	}
-	close(pfd[1]);
-	pfd[1] = -1;
-	/* until EOF: the daemon closes its end once the mount is live */
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int left = (int)(deadline - time(NULL));
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, left * 1000) == 0) {
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0) {
+		if (time(NULL) >= deadline) {
 			snprintf(err, errlen,
-				 "cnetmem did not finish "
-				 "mounting within %d s",
+				 "cnetmem did not finish mounting within %d s",
 				 DVOL_SPAWN_TIMEOUT_S);
 			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
 			ret = -ETIMEDOUT;
-			break;
+			goto out_close;
 		}
-		r = read(pfd[0], out + used, sizeof(out) - 1 - used);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		used += (size_t)r;
-		if (used == sizeof(out) - 1) { /* keep the tail */
-			memmove(out, out + used / 2, used - used / 2);
-			used -= used / 2;
-		}
+		usleep(20000);
 	}
-	out[used] = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!ret && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+	if (got < 0 && errno != EINTR) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		/* what this run wrote: the tail of the log from size on */
+		int rfd = open(log, O_RDONLY | O_CLOEXEC);
+		ssize_t r = -1;
+
 		snprintf(err, errlen, "cnetmem failed");
+		if (rfd >= 0) {
+			r = pread(rfd, out, sizeof(out) - 1,
+				  size > 0 ? size : 0);
+			close(rfd);
+		}
+		out[r > 0 ? r : 0] = 0;
 		last_line(out, err, errlen);
 		ret = -EIO;
 	}
 out_close:
-	close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
+	close(fd);
 	return ret;
 }
 
@@ -398,7 +396,7 @@ int dvol_create(const struct dvol_cfg *cfg, const char *name,
 {
 	const char *argv[DVOL_MAX_ARGS];
 	struct dvol_info info;
-	char mnt[4096], store[4096];
+	char mnt[4096], store[4096], log[4096];
 	int ret;
 
 	if (dvol_name_ok(name)) {
@@ -422,7 +420,13 @@ int dvol_create(const struct dvol_cfg *cfg, const char *name,
 			 strerror(errno));
 		return ret;
 	}
-	ret = spawn(argv, err, errlen);
+	if ((size_t)snprintf(log, sizeof(log), "%s/.%s.log", cfg->root, name) >=
+	    sizeof(log)) {
+		snprintf(err, errlen, "volume %s: path too long", name);
+		rmdir(mnt);
+		return -ENAMETOOLONG;
+	}
+	ret = spawn(argv, log, err, errlen);
 	if (ret)
 		rmdir(mnt);
 	return ret;
