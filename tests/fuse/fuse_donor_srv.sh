@@ -12,8 +12,9 @@ dns_pid=
 work_pid=
 cleanup() {
 	local rc=$?
+	set +e # cleanup goes on whatever fails (and the (exit) below fails)
 	[ -n "$work_pid" ] && kill "$work_pid" 2>/dev/null
-	[ -n "$dns_pid" ] && kill "$dns_pid" 2>/dev/null && wait "$dns_pid"
+	dns_stop
 	(exit "$rc")
 	cnm_fs_all_cleanup
 }
