@@ -6,7 +6,8 @@
 # `apt-get download` into a cache and unpacked, never installed) under qemu
 # (TCG) from a busybox initramfs that carries rdma-core's userspace, the
 # rxe provider, the kernel modules and the project's binaries
-# (cnetmem-donor, tests/rdma/rdma_client), and runs guest-init.sh there.
+# (cnetmem-donor, tests/rdma/rdma_client, the cnetmem mount), and runs
+# guest-init.sh there.
 #
 # Output: one line per check, "ok <check>" or "FAIL <check>", then the
 # verdict. Passes only when every check passed AND the guest printed its
@@ -24,6 +25,7 @@ set -euo pipefail
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-150}
 DONOR_BIN=$BUILD_ROOT/donor/cnetmem-donor
 CLIENT_BIN=$BUILD_ROOT/tests/rdma/rdma_client
+FS_BIN=$BUILD_ROOT/fs/cnetmem
 LIBDIR=/usr/lib/x86_64-linux-gnu
 . "$SOURCE_ROOT/tests/lib/guest.sh"
 WORK=$GUEST_WORK
@@ -40,6 +42,7 @@ for t in busybox cpio depmod modprobe dpkg xz ldd; do
 done
 [ -x "$DONOR_BIN" ] || die "$DONOR_BIN not built"
 [ -x "$CLIENT_BIN" ] || die "$CLIENT_BIN not built"
+[ -x "$FS_BIN" ] || die "$FS_BIN not built"
 [ -e "$LIBDIR/libibverbs/librxe-rdmav34.so" ] ||
 	die "rxe provider missing (ibverbs-providers)"
 [ -e /etc/libibverbs.d/rxe.driver ] || die "/etc/libibverbs.d/rxe.driver missing"
@@ -57,19 +60,21 @@ mkdir -p "$R/etc/libibverbs.d"
 guest_copy_elf "$(command -v rdma)" "$(command -v ibv_devices)" \
 	"$LIBDIR/libibverbs/librxe-rdmav34.so" /lib/x86_64-linux-gnu/libgcc_s.so.1
 cp /etc/libibverbs.d/rxe.driver "$R/etc/libibverbs.d/"
-guest_copy_elf "$DONOR_BIN" "$CLIENT_BIN"
+guest_copy_elf "$DONOR_BIN" "$CLIENT_BIN" "$FS_BIN"
 mv "$R$DONOR_BIN" "$R/usr/bin/cnetmem-donor"
 mv "$R$CLIENT_BIN" "$R/usr/bin/rdma_client"
+mv "$R$FS_BIN" "$R/usr/bin/cnetmem"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key.op"
 chmod 600 "$R/key" "$R/key.op"
 # rxe needs crc32_generic loaded explicitly (its ICRC shash)
-guest_modules crc32_generic rdma_ucm rdma_rxe dummy
+# fuse: the marker checks mount cnetmem over verbs
+guest_modules crc32_generic rdma_ucm rdma_rxe dummy fuse
 
 # ---- boot
 LOG=$WORK/serial.log
 set +e
-guest_boot "$SOURCE_ROOT/tests/rdma/guest-init.sh" "$QEMU_TIMEOUT" 384
+guest_boot "$SOURCE_ROOT/tests/rdma/guest-init.sh" "$QEMU_TIMEOUT" 512
 qrc=$?
 set -e
 # the guest's own output, for the test log
@@ -84,7 +89,7 @@ while read -r _ name verdict rest; do
 		fail=1
 	fi
 done < <(tr -d '\r' < "$LOG" | grep '^RDMATEST ' || true)
-grep -h 'figure\|chained posts' "$LOG" | tr -d '\r' | sed 's/^ *[a-z-]*| /# /' || true
+grep -h 'figure\|chained posts\|in donor memory' "$LOG" | tr -d '\r' | sed 's/^ *[a-z-]*| /# /' || true
 if ! tr -d '\r' < "$LOG" | grep -q '^RDMATEST-DONE pass=[0-9]* fail=0$'; then
 	echo "FAIL: guest did not finish cleanly (qemu rc=$qrc; last lines below)"
 	tail -n 20 "$LOG" | tr -d '\r'
