@@ -5,6 +5,7 @@
  * on every call, so a restarted driver serves the volumes it made before.
  */
 #include "ctl/docker.h"
+#include "ctl/mounts.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -192,24 +193,6 @@ int dvol_build_argv(const struct dvol_cfg *cfg, const char *mnt,
 	return ret;
 }
 
-/* Undoes mountinfo's octal escapes (\040 for a space ...) in place. */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = 0;
-}
-
 /*
  * Calls fn for every fuse.cnetmem mount directly under cfg->root; fn
  * returns 0 to go on, 1 to stop (then 0 is returned), or -errno.
@@ -217,36 +200,20 @@ static void unescape(char *s)
 static int scan(const struct dvol_cfg *cfg,
 		int (*fn)(const struct dvol_info *info, void *arg), void *arg)
 {
-	size_t rlen = strlen(cfg->root), cap = 0;
-	char *line = NULL, *mp, *fstype, *sep, *slash;
+	size_t rlen = strlen(cfg->root);
 	struct dvol_info info;
-	int ret = 0;
-	FILE *f;
+	char **mounts, *slash;
+	int ret, n;
 
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (!ret && getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS] - TYPE ... */
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		fstype = sep + 3;
-		if (strncmp(fstype, "fuse.cnetmem ", 13))
-			continue;
-		mp = line;
-		for (int i = 0; i < 4 && mp; i++) {
-			mp = strchr(mp, ' ');
-			if (mp)
-				mp++;
-		}
-		if (!mp || !strchr(mp, ' '))
-			continue;
-		*strchr(mp, ' ') = 0;
-		unescape(mp);
+	ret = ctl_mounts_list(&mounts, &n);
+	if (ret)
+		return ret;
+	for (int i = 0; i < n && !ret; i++) {
+		const char *mp = mounts[i];
+
 		if (strncmp(mp, cfg->root, rlen) || mp[rlen] != '/')
 			continue;
-		slash = mp + rlen + 1;
+		slash = mounts[i] + rlen + 1;
 		if (strchr(slash, '/') || dvol_name_ok(slash) ||
 		    strlen(mp) >= sizeof(info.path))
 			continue;
@@ -254,8 +221,7 @@ static int scan(const struct dvol_cfg *cfg,
 		snprintf(info.path, sizeof(info.path), "%s", mp);
 		ret = fn(&info, arg);
 	}
-	free(line);
-	fclose(f);
+	ctl_mounts_free(mounts, n);
 	return ret < 0 ? ret : 0;
 }
 
