@@ -88,11 +88,6 @@ file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 bb=$(command -v busybox)
 file_is_static "$bb" || cnm_skip "busybox is not static (busybox-static)"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # --- donors and the driver
 cnm_start_donor d1 --memory 384M
 cnm_start_donor d2 --memory 384M

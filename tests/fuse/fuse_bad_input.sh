@@ -31,11 +31,6 @@ cnm_fuse_facilities
 mnt=$CNM_TMP/mnt
 mkdir -p "$mnt"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # expect_mount_fails LOGNAME REGEX ARGS...: cnetmem must exit non-zero,
 # print REGEX on stderr and leave nothing mounted.
 expect_mount_fails() {

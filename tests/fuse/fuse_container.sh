@@ -9,11 +9,6 @@ trap cnm_fs_all_cleanup EXIT
 cnm_fuse_facilities
 command -v unshare >/dev/null || cnm_skip "no unshare"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 mnt=$CNM_TMP/mnt
 cnm_start_donor d1 --memory 256M
 # shellcheck disable=SC2046

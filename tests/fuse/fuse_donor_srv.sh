@@ -22,11 +22,6 @@ trap cleanup EXIT
 cnm_fuse_facilities
 command -v dnsmasq >/dev/null || cnm_skip "no dnsmasq"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 name=_cnetmem._tcp.test
 dns_port=$(python3 -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

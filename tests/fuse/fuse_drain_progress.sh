@@ -11,11 +11,6 @@ command -v script >/dev/null || cnm_skip "no script(1) for a terminal"
 mnt=$CNM_TMP/mnt
 CTL=$CNM_CTL_BIN
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 cnm_start_donor d1 --memory 256M
 cnm_start_donor d2 --memory 256M
 # shellcheck disable=SC2046

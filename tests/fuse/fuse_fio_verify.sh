@@ -10,11 +10,6 @@ trap cnm_fs_all_cleanup EXIT
 cnm_fuse_facilities
 command -v fio >/dev/null || cnm_skip "no fio"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 mnt=$CNM_TMP/mnt
 args=()
 for d in d1 d2 d3; do

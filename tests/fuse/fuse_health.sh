@@ -15,11 +15,6 @@ cnm_fuse_facilities
 mnt=$CNM_TMP/mnt
 CTL=$CNM_CTL_BIN
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # ctl_rc ARGS...: cnetmemctl's exit status (output in $CNM_TMP/ctl.out)
 ctl_rc() {
 	local rc=0

@@ -33,11 +33,6 @@ trap cleanup EXIT
 cnm_fuse_facilities
 [ -x "$CNM_CTL_BIN" ] || cnm_skip "cnetmemctl not built"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 args=()
 for ((i = 0; i < n; i++)); do
 	cnm_start_donor "d$i" --memory 4M >/dev/null 2>&1 ||

@@ -11,11 +11,6 @@ set -euo pipefail
 trap cnm_fs_all_cleanup EXIT
 cnm_fuse_facilities
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 mnt=$CNM_TMP/mnt

@@ -27,11 +27,6 @@ elif [ "$(readlink "$link")" != "$CNM_FS_BIN" ]; then
 	cnm_skip "$link exists (an installed cnetmem is in the way)"
 fi
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 mnt=$CNM_TMP/mnt
 mkdir -p "$mnt"
 cnm_start_donor d1 --memory 128M

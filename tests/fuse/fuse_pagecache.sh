@@ -25,11 +25,6 @@ trap cnm_fs_all_cleanup EXIT
 cnm_fuse_facilities
 mnt=$CNM_TMP/mnt
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # cached_pages FILE: pages of FILE in the page cache.
 cached_pages() {
 	fincore -n -b -o PAGES "$1" | tr -d ' '

@@ -15,11 +15,6 @@ command -v promtool >/dev/null || cnm_skip "no promtool"
 mnt=$CNM_TMP/mnt
 CTL=$CNM_CTL_BIN
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # bg NAME CMD...: a process the cleanup stops (through the donor list)
 bg() {
 	local name=$1

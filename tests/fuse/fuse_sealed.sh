@@ -33,11 +33,6 @@ MARK=cnetmem-sealed-marker-$$-5e1f
 PROXIES=()
 LIB=$SOURCE_ROOT/tests/lib
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # proxy_start NAME DONOR: a pageproxy in front of donor DONOR; its control
 # directory is $CNM_TMP/NAME, its port in $CNM_TMP/NAME.port
 proxy_start() {

@@ -57,6 +57,12 @@ cnm_log() {
 	echo "# $*" >&2
 }
 
+# fail MESSAGE: the test fails with MESSAGE (its trap cleans up).
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
 # cnm_skip REASON: exit 77 (meson: skipped)
 cnm_skip() {
 	echo "SKIP: $*" >&2

@@ -10,11 +10,6 @@ trap cnm_fs_all_cleanup EXIT
 cnm_swap_facilities
 [ -x "$CNM_PAGETOUCH" ] || cnm_skip "no $CNM_PAGETOUCH"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 512M
 fallocate -l 256M "$mnt/swap0"

@@ -24,10 +24,6 @@ MARK=cnetmem-swap-marker-$$-c0de
 mnt=$CNM_TMP/mnt
 PROXY_PID=
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 proxy_stop() {
 	[ -n "$PROXY_PID" ] || return 0
 	kill "$PROXY_PID" 2>/dev/null || true

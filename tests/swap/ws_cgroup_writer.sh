@@ -12,11 +12,6 @@ set -euo pipefail
 trap cnm_fs_all_cleanup EXIT
 cnm_swap_facilities
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 backend=${1:-donors}
 limit=$((48 << 20))
 total=$((768 << 20)) # 16 times the limit

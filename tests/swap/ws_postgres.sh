@@ -20,11 +20,6 @@ trap cleanup EXIT
 cnm_swap_facilities
 cnm_pg_facilities
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 chmod 755 "$CNM_TMP" # postgres reaches its directories through it
 mnt=$CNM_TMP/mnt
 cnm_start_donor d1 --memory 1G

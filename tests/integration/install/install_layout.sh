@@ -8,11 +8,6 @@ set -euo pipefail
 trap cnm_cleanup EXIT
 dest=$CNM_TMP/dest
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 meson install -C "$BUILD_ROOT" --destdir "$dest" --no-rebuild --quiet \
 	>"$CNM_TMP/install.log" 2>&1 || {
 	cat "$CNM_TMP/install.log" >&2
