@@ -65,19 +65,5 @@ set -e
 # the guest's own output, for the test log
 tr -d '\r' <"$LOG" | grep -E '^(CG2TEST|  |guest:|# )' >&2 || true
 
-fail=0
-while read -r _ name verdict rest; do
-	if [ "$verdict" = PASS ]; then
-		echo "ok $name ($rest)"
-	else
-		echo "FAIL $name ($rest)"
-		fail=1
-	fi
-done < <(tr -d '\r' <"$LOG" | grep '^CG2TEST ' || true)
-if ! tr -d '\r' <"$LOG" | grep -q '^CG2TEST-DONE pass=[0-9]* fail=0$'; then
-	echo "FAIL: guest did not finish cleanly (qemu rc=$qrc; last lines below)"
-	tail -n 20 "$LOG" | tr -d '\r'
-	exit 1
-fi
-[ "$fail" = 0 ] || exit 1
+guest_verdicts CG2TEST "$qrc" || exit 1
 echo "cgroup2 suite: all checks passed"

@@ -140,3 +140,24 @@ guest_boot() {
 		-no-reboot -pidfile "$GUEST_WORK/qemu.pid" </dev/null || qrc=$?
 	return "$qrc"
 }
+
+# guest_verdicts TAG QRC: prints "ok NAME (...)" or "FAIL NAME (...)" for
+# every "TAG NAME PASS|FAIL ..." line of the serial log; 0 only when every
+# check passed and the guest reported "TAG-DONE pass=N fail=0".
+guest_verdicts() {
+	local tag=$1 qrc=$2 fail=0 name verdict rest log=$GUEST_WORK/serial.log
+	while read -r _ name verdict rest; do
+		if [ "$verdict" = PASS ]; then
+			echo "ok $name ($rest)"
+		else
+			echo "FAIL $name ($rest)"
+			fail=1
+		fi
+	done < <(tr -d '\r' <"$log" | grep "^$tag " || true)
+	if ! tr -d '\r' <"$log" | grep -q "^$tag-DONE pass=[0-9]* fail=0\$"; then
+		echo "FAIL: guest did not finish cleanly (qemu rc=$qrc; last lines below)"
+		tail -n 20 "$log" | tr -d '\r'
+		return 1
+	fi
+	return "$fail"
+}

@@ -79,21 +79,6 @@ qrc=$?
 set -e
 # the guest's own output, for the test log
 sed -n '/^RDMATEST\|^  \|^guest:\|rxe\|ok:\|fail:/p' "$LOG" | tr -d '\r' >&2 || true
-
-fail=0
-while read -r _ name verdict rest; do
-	if [ "$verdict" = PASS ]; then
-		echo "ok $name ($rest)"
-	else
-		echo "FAIL $name ($rest)"
-		fail=1
-	fi
-done < <(tr -d '\r' < "$LOG" | grep '^RDMATEST ' || true)
 grep -h 'figure\|chained posts\|in donor memory' "$LOG" | tr -d '\r' | sed 's/^ *[a-z-]*| /# /' || true
-if ! tr -d '\r' < "$LOG" | grep -q '^RDMATEST-DONE pass=[0-9]* fail=0$'; then
-	echo "FAIL: guest did not finish cleanly (qemu rc=$qrc; last lines below)"
-	tail -n 20 "$LOG" | tr -d '\r'
-	exit 1
-fi
-[ "$fail" = 0 ] || exit 1
+guest_verdicts RDMATEST "$qrc" || exit 1
 echo "rdma suite: all checks passed"
