@@ -627,9 +627,7 @@ void donor_metrics_get(struct donor *d, struct donor_metrics *m)
 	for (struct session *x = d->sessions; x; x = x->next)
 		m->sessions++;
 	m->conns = d->nconns;
-	for (uint32_t i = 0; i < pool_chunks(d->pool); i++)
-		m->evicting +=
-			atomic_load(&d->slabs[i].owner) && d->slabs[i].evicting;
+	m->evicting = d->nevicting;
 	m->host_avail_bytes = trend_last(&d->trend);
 	m->host_trend_bps = trend_slope(&d->trend);
 	m->refusing = d->refusing != 0;
