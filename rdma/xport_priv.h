@@ -40,28 +40,41 @@ static inline unsigned int xstats_bucket(uint64_t v)
 	return b < XPORT_HIST ? b : XPORT_HIST - 1;
 }
 
-/* One chain about to be posted. */
-static inline void xstats_post(struct xstats *s, const struct batch_op *ops,
-			       unsigned int nops)
+/* One data op of len bytes about to be posted. */
+static inline void xstats_op(struct xstats *s, uint32_t len)
 {
-	unsigned int i, writes = 0;
+	XS_ADD(s->kib_per_op[xstats_bucket(len >> 10)], 1);
+}
 
+/* One chain of nops ops (writes of them writes) posted. */
+static inline void xstats_chain(struct xstats *s, unsigned int nops,
+				unsigned int writes)
+{
 	XS_ADD(s->posts, 1);
 	XS_ADD(s->ops, nops);
 	XS_ADD(s->ops_per_post[xstats_bucket(nops)], 1);
-	for (i = 0; i < nops; i++) {
-		if (ops[i].dir == XPORT_READ || ops[i].dir == XPORT_WRITE)
-			XS_ADD(s->kib_per_op[xstats_bucket(ops[i].len >> 10)],
-			       1);
-		writes += ops[i].dir == XPORT_WRITE;
-	}
 	if (writes) {
 		XS_ADD(s->write_posts, 1);
 		XS_ADD(s->write_ops, writes);
 	}
 }
 
-/* One io completed with `status`; t_now 0 skips the latency sample. */
+/* One chain about to be posted. */
+static inline void xstats_post(struct xstats *s, const struct batch_op *ops,
+			       unsigned int nops)
+{
+	unsigned int i, writes = 0;
+
+	for (i = 0; i < nops; i++) {
+		if (ops[i].dir == XPORT_READ || ops[i].dir == XPORT_WRITE)
+			xstats_op(s, ops[i].len);
+		writes += ops[i].dir == XPORT_WRITE;
+	}
+	xstats_chain(s, nops, writes);
+}
+
+/* One io completed with `status` (an error counts one error, -ETIMEDOUT
+ * also one timeout); t_now 0 skips the latency sample. */
 static inline void xstats_done(struct xstats *s, const struct xport_io *io,
 			       int status, uint64_t t_now)
 {
@@ -69,6 +82,8 @@ static inline void xstats_done(struct xstats *s, const struct xport_io *io,
 
 	if (status) {
 		XS_ADD(s->errors, 1);
+		if (status == -ETIMEDOUT)
+			XS_ADD(s->timeouts, 1);
 		return;
 	}
 	if (io->dir == XPORT_READ)

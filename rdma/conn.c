@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * conn - the client connection core: lifecycle, backoff, wait-until-up,
+ * control calls, events and statistics of every network transport. See
+ * rdma/conn.h for the state machine and its locking.
+ */
+#include "rdma/conn.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int xconn_init(struct xconn *c, const struct xport_backend *b,
+	       const struct xconn_ops *ops, enum xport_kind kind,
+	       const struct xport_cfg *cfg)
+{
+	pthread_condattr_t ca;
+	int ret;
+
+	c->wake_fd = -1;
+	if (!cfg->host || !cfg->port || strlen(cfg->host) >= sizeof(c->host) ||
+	    strlen(cfg->port) >= sizeof(c->port))
+		return -EINVAL;
+	if (cfg->slab_size && !hs_slab_size_ok(cfg->slab_size))
+		return -EINVAL;
+	c->base.ops = b;
+	c->ops = ops;
+	c->kind = kind;
+	strcpy(c->host, cfg->host);
+	strcpy(c->port, cfg->port);
+	snprintf(c->peer, sizeof(c->peer),
+		 strchr(cfg->host, ':') ? "[%s]:%s" : "%s:%s", cfg->host,
+		 cfg->port);
+	if (cfg->key)
+		c->key = *cfg->key;
+	c->ctl_ms =
+		cfg->ctl_timeout_ms ? cfg->ctl_timeout_ms : XCONN_DEF_CTL_MS;
+	c->io_ms = cfg->io_timeout_ms ? cfg->io_timeout_ms : XCONN_DEF_IO_MS;
+	c->rc_max_ms = cfg->reconnect_max_ms;
+	c->rc_min_ms = cfg->reconnect_min_ms ? cfg->reconnect_min_ms
+					     : XCONN_RECONNECT_MIN_MS;
+	if (c->rc_max_ms && c->rc_min_ms > c->rc_max_ms)
+		c->rc_min_ms = c->rc_max_ms;
+	c->event = cfg->event;
+	c->event_arg = cfg->event_arg;
+	c->hs.key = &c->key;
+	c->hs.sess = &c->hs_sess;
+	c->hs.slab_size = cfg->slab_size ? cfg->slab_size : XCONN_DEF_SLAB;
+	memcpy(c->hs.session, cfg->session, PROTO_SESSION_LEN);
+	c->hs.timeout_ms = c->ctl_ms;
+	c->state = XPORT_CONNECTING;
+	/* nonces need libsodium; sodium_init() is idempotent, thread-safe */
+	ret = auth_init();
+	if (ret)
+		return ret;
+	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->wake_fd < 0)
+		return -errno;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&c->lock, NULL);
+	return 0;
+}
+
+void xconn_destroy(struct xconn *c)
+{
+	if (c->wake_fd < 0)
+		return; /* xconn_init() failed before the lock existed */
+	close(c->wake_fd);
+	c->wake_fd = -1;
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+}
+
+int xconn_permanent(int err)
+{
+	return err == -EACCES || err == -EPROTONOSUPPORT || err == -EINVAL;
+}
+
+void xconn_emit(struct xconn *c, enum xport_event_type type, int error,
+		uint32_t slab, uint64_t deadline_ms)
+{
+	struct xport_event ev = {
+		.type = type,
+		.error = error,
+		.slab = slab,
+		.deadline_ms = deadline_ms,
+	};
+
+	if (c->event)
+		c->event(c->event_arg, &c->base, &ev);
+}
+
+int xconn_cond_wait_until(struct xconn *c, uint64_t deadline)
+{
+	struct timespec ts = deadline_timespec(deadline);
+
+	return pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+}
+
+/* the connection whose conn thread this is, NULL elsewhere */
+static __thread struct xconn *tls_conn;
+
+int xconn_on_thread(struct xconn *c)
+{
+	return tls_conn == c;
+}
+
+void xconn_set_down_locked(struct xconn *c, int err)
+{
+	if (c->state == XPORT_UP || c->state == XPORT_CONNECTING) {
+		c->state = XPORT_DOWN;
+		c->last_err = err;
+	}
+	atomic_store(&c->up, 0);
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* ---- the conn thread ---- */
+
+/* Sleeps up to ms; 1 when woken by close. */
+static int sleep_or_close(struct xconn *c, unsigned int ms)
+{
+	struct pollfd pfd = { .fd = c->wake_fd, .events = POLLIN };
+	int n;
+
+	do {
+		n = poll(&pfd, 1, (int)ms);
+	} while (n < 0 && errno == EINTR);
+	return n > 0;
+}
+
+/* One connection attempt and, when it comes up, its life; returns the
+ * error that ended it. */
+static int attempt(struct xconn *c, int prev_err, bool *was_up)
+{
+	char err[256] = "";
+	int ret, closing;
+
+	ret = c->ops->connect(c, err, sizeof(err));
+	pthread_mutex_lock(&c->lock);
+	if (!ret && c->closing)
+		ret = -ECONNABORTED;
+	if (!ret) {
+		c->state = XPORT_UP;
+		atomic_store(&c->up, 1);
+		c->last_err = 0;
+		if (c->ever_up)
+			XS_ADD(c->st.reconnects, 1);
+		c->ever_up = 1;
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (ret) {
+		c->ops->teardown(c, ret);
+		pthread_mutex_lock(&c->lock);
+		if (c->state != XPORT_CLOSED)
+			c->state = XPORT_DOWN;
+		c->last_err = ret;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		if (ret != prev_err && ret != -ECONNABORTED)
+			log_warn("donor %s: cannot connect: %s", c->peer,
+				 err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	*was_up = true;
+	log_info("donor %s: connected over %s", c->peer,
+		 xport_kind_name(c->kind));
+	xconn_emit(c, XPORT_EV_UP, 0, 0, 0);
+	ret = c->ops->run(c);
+	if (!ret)
+		ret = -ECONNRESET;
+	pthread_mutex_lock(&c->lock);
+	closing = c->closing;
+	if (!closing)
+		xconn_set_down_locked(c, ret);
+	pthread_mutex_unlock(&c->lock);
+	if (closing)
+		ret = -ECONNABORTED;
+	else
+		log_warn("donor %s: connection lost: %s", c->peer,
+			 strerror(-ret));
+	c->ops->teardown(c, ret);
+	if (!closing)
+		xconn_emit(c, XPORT_EV_DOWN, ret, 0, 0);
+	return ret;
+}
+
+static void *conn_main(void *arg)
+{
+	struct xconn *c = arg;
+	unsigned int backoff = c->rc_min_ms;
+	int ret, prev_err = 0, stop;
+	bool was_up;
+
+	tls_conn = c;
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		stop = c->closing;
+		if (!stop)
+			c->state = XPORT_CONNECTING;
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			break;
+		was_up = false;
+		ret = attempt(c, prev_err, &was_up);
+		if (was_up)
+			backoff = c->rc_min_ms;
+		prev_err = ret;
+		pthread_mutex_lock(&c->lock);
+		stop = c->closing || !c->rc_max_ms;
+		pthread_mutex_unlock(&c->lock);
+		if (stop || sleep_or_close(c, backoff))
+			break;
+		backoff =
+			backoff * 2 < c->rc_max_ms ? backoff * 2 : c->rc_max_ms;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->given_up = 1;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int xconn_start(struct xconn *c)
+{
+	int ret;
+
+	ret = -pthread_create(&c->thread, NULL, conn_main, c);
+	c->thread_started = !ret;
+	return ret;
+}
+
+void xconn_stop(struct xconn *c)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&c->lock);
+	c->closing = 1;
+	c->state = XPORT_CLOSED;
+	atomic_store(&c->up, 0);
+	c->ops->kick(c);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (write(c->wake_fd, &one, sizeof(one)) < 0)
+		log_warn("donor %s: cannot wake the connection thread",
+			 c->peer);
+	if (c->thread_started)
+		pthread_join(c->thread, NULL);
+	c->thread_started = 0;
+}
+
+/* ---- I/O checks and statistics ---- */
+
+bool xconn_accept_io(struct xconn *c, struct xport_io *io, uint32_t max_len)
+{
+	int ret;
+
+	XS_ADD(c->st.ios, 1);
+	ret = xport_io_check(io, max_len);
+	if (!ret && !atomic_load_explicit(&c->up, memory_order_relaxed))
+		ret = -ENOTCONN;
+	if (ret) {
+		xstats_done(&c->st, io, ret, 0);
+		io->done(io, ret);
+		return false;
+	}
+	io->t_submit_ns = mono_ns();
+	return true;
+}
+
+void xconn_io_done(struct xconn *c, const struct xport_io *io, int status,
+		   uint64_t now)
+{
+	xstats_done(&c->st, io, status, now);
+}
+
+/* ---- the shared backend entries ---- */
+
+int xconn_wait_up(struct xport *x, unsigned int timeout_ms)
+{
+	struct xconn *c = to_xconn(x);
+	uint64_t deadline = deadline_after_ms(timeout_ms);
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (c->state == XPORT_UP) {
+			ret = 0;
+			break;
+		}
+		if (c->closing) {
+			ret = -ECONNABORTED;
+			break;
+		}
+		/* an error is final once the thread stopped trying */
+		if (c->last_err &&
+		    (c->given_up || xconn_permanent(c->last_err))) {
+			ret = c->last_err;
+			break;
+		}
+		if (xconn_cond_wait_until(c, deadline) == ETIMEDOUT) {
+			ret = c->state == XPORT_UP ? 0
+			      : c->last_err	   ? c->last_err
+						   : -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+/* A control call whose reply body must be exactly rlen bytes. */
+static int ctl_exact(struct xconn *c, uint16_t op, const void *body,
+		     uint32_t blen, void *reply, uint32_t rlen)
+{
+	uint32_t n = 0;
+	int ret;
+
+	ret = c->ops->ctl(c, op, body, blen, reply, rlen, &n);
+	if (!ret && n != rlen) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"donor %s: %s reply of %u bytes, not %u",
+				c->peer, proto_op_name(op), n, rlen);
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+int xconn_alloc(struct xport *x, struct xport_slab *out)
+{
+	struct xconn *c = to_xconn(x);
+	struct wire_slab ws;
+	int ret;
+
+	ret = ctl_exact(c, PROTO_OP_ALLOC, NULL, 0, &ws, sizeof(ws));
+	if (ret)
+		return ret;
+	proto_slab_swap(&ws);
+	out->slab = ws.slab;
+	out->rkey = ws.rkey;
+	out->size = ws.size;
+	out->addr = ws.addr;
+	if (c->ops->slab_added)
+		c->ops->slab_added(c, out);
+	return 0;
+}
+
+int xconn_free(struct xport *x, uint32_t slab)
+{
+	struct xconn *c = to_xconn(x);
+	struct wire_slab_ref r = { .slab = slab };
+	int ret;
+
+	proto_slab_ref_swap(&r);
+	ret = ctl_exact(c, PROTO_OP_FREE, &r, sizeof(r), NULL, 0);
+	if (!ret && c->ops->slab_freed)
+		c->ops->slab_freed(c, slab);
+	return ret;
+}
+
+int xconn_query(struct xport *x, struct wire_state *out)
+{
+	int ret;
+
+	ret = ctl_exact(to_xconn(x), PROTO_OP_QUERY, NULL, 0, out,
+			sizeof(*out));
+	if (!ret)
+		proto_state_swap(out);
+	return ret;
+}
+
+int xconn_heartbeat(struct xport *x, uint64_t *rtt_ns)
+{
+	uint64_t t0 = mono_ns();
+	int ret;
+
+	ret = ctl_exact(to_xconn(x), PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0);
+	if (!ret && rtt_ns)
+		*rtt_ns = mono_ns() - t0;
+	return ret;
+}
+
+int xconn_reclaim(struct xport *x, uint64_t bytes)
+{
+	struct wire_reclaim r = { .bytes = bytes };
+
+	proto_reclaim_swap(&r);
+	return ctl_exact(to_xconn(x), PROTO_OP_RECLAIM, &r, sizeof(r), NULL, 0);
+}
+
+enum xport_state xconn_state(struct xport *x)
+{
+	struct xconn *c = to_xconn(x);
+	enum xport_state s;
+
+	pthread_mutex_lock(&c->lock);
+	s = c->state;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+void xconn_get_stats(struct xport *x, struct xport_stats *out)
+{
+	struct xconn *c = to_xconn(x);
+
+	memset(out, 0, sizeof(*out));
+	xstats_read(&c->st, out);
+	out->kind = c->kind;
+	out->state = xconn_state(x);
+}
+
+const char *xconn_peer(struct xport *x)
+{
+	return to_xconn(x)->peer;
+}

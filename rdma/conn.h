@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * conn - the client connection core under every network transport of
+ * rdma/xport.h (tcp.c, verbs_*.c): one lifecycle, one set of control
+ * calls, one set of statistics and I/O checks. A transport supplies only
+ * what moves bytes (struct xconn_ops), as nbdkit's protocol layer sits
+ * over connections that only recv/send.
+ *
+ *   conn thread:  CONNECTING --connect()--> UP --run() returns--> DOWN
+ *                     ^   (failed: DOWN, last_err)          |
+ *                     +---- backoff (reconnect_min..max) <--+ teardown()
+ *   xconn_stop():  any state -> CLOSED, kick(), the thread leaves
+ *
+ * The core owns the state, the last error, the backoff, XPORT_EV_UP/DOWN,
+ * the wait for UP (xport_wait_up: a permanent error - wrong key, version,
+ * bad config - returns at once, others when the thread has given up or
+ * the wait timed out), the five control calls (alloc, free, query,
+ * heartbeat, reclaim: request, exact reply size, status -> -errno through
+ * proto_status_errno) over the transport's ctl(), and the statistics:
+ * every submitted io is counted and checked once (xconn_accept_io); every
+ * io completed with an error counts one error, and with -ETIMEDOUT also
+ * one timeout (xconn_io_done). All waits are on the monotonic clock.
+ *
+ * Threading: c->lock guards everything marked so and every transport
+ * field its transport says it guards (the transports share this lock);
+ * c->cond (CLOCK_MONOTONIC) is broadcast on any change of them. The conn
+ * thread calls connect(), run() and teardown() with no lock held;
+ * kick() runs with c->lock held and must not block. Event callbacks run
+ * on the conn thread with no lock held. No call of the core blocks on the
+ * network while it holds c->lock.
+ */
+#ifndef CNM_RDMA_CONN_H
+#define CNM_RDMA_CONN_H
+
+#include "rdma/handshake.h"
+#include "rdma/xport.h"
+#include "rdma/xport_priv.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define XCONN_DEF_SLAB	       (64ull << 20)
+#define XCONN_DEF_CTL_MS       5000
+#define XCONN_DEF_IO_MS	       10000
+#define XCONN_RECONNECT_MIN_MS 100
+
+struct xconn;
+
+struct xconn_ops {
+	/* One attempt, handshake included: 0 with the link ready for
+	 * run(), or -errno with a reason in err. Conn thread, no lock. */
+	int (*connect)(struct xconn *c, char *err, size_t errlen);
+	/* Moves bytes while the link lives; returns why it ended. */
+	int (*run)(struct xconn *c);
+	/* After run() or a failed connect(): fails everything pending with
+	 * err (-ECONNABORTED when closing) and releases the link. */
+	void (*teardown)(struct xconn *c, int err);
+	/* One control request and its reply body (at most rmax bytes, the
+	 * length in *rlen): 0, a transport error, or the reply's status as
+	 * -errno. Blocks up to ctl_ms; any thread but as the transport says. */
+	int (*ctl)(struct xconn *c, uint16_t op, const void *body,
+		   uint32_t blen, void *reply, uint32_t rmax, uint32_t *rlen);
+	/* c->lock held: make a blocked connect()/run() return soon. */
+	void (*kick)(struct xconn *c);
+	/* optional: a slab was allocated / freed (the RDMA slab table) */
+	void (*slab_added)(struct xconn *c, const struct xport_slab *s);
+	void (*slab_freed)(struct xconn *c, uint32_t slab);
+};
+
+struct xconn {
+	struct xport base; /* first: what xport.c dispatches on */
+	const struct xconn_ops *ops;
+	char host[256], port[32], peer[300];
+	struct auth_key key;
+	struct hs_params hs;	   /* key, session, slab size, timeout */
+	struct hs_session hs_sess; /* conn thread: the session's secret */
+	unsigned int ctl_ms, io_ms, rc_min_ms, rc_max_ms;
+	xport_event_fn event;
+	void *event_arg;
+	enum xport_kind kind;
+	int wake_fd; /* eventfd, readable once closing */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* CLOCK_MONOTONIC; any change below */
+	enum xport_state state; /* protected by lock */
+	int last_err;		/* protected by lock */
+	int closing;		/* protected by lock */
+	int given_up;		/* protected by lock: the thread stopped */
+	int ever_up;		/* protected by lock */
+	atomic_int up;		/* state == XPORT_UP, for submit */
+	pthread_t thread;
+	int thread_started;
+
+	struct xstats st;
+};
+
+static inline struct xconn *to_xconn(struct xport *x)
+{
+	return (struct xconn *)x;
+}
+
+/* Fills c from cfg (copies, defaults) and creates the lock, the
+ * condvar and the wake fd: 0, -EINVAL or -errno. Undo with
+ * xconn_destroy() (also after a failure). */
+int xconn_init(struct xconn *c, const struct xport_backend *b,
+	       const struct xconn_ops *ops, enum xport_kind kind,
+	       const struct xport_cfg *cfg);
+int xconn_start(struct xconn *c); /* starts the conn thread */
+/* Closing: state CLOSED, kick(), wakes and joins the conn thread. */
+void xconn_stop(struct xconn *c);
+void xconn_destroy(struct xconn *c);
+
+/* c->lock held: the link is broken (not when closing): DOWN, last_err,
+ * submissions fail fast from now on. */
+void xconn_set_down_locked(struct xconn *c, int err);
+/* An error no retry can fix: a wrong key, protocol version, config. */
+int xconn_permanent(int err);
+void xconn_emit(struct xconn *c, enum xport_event_type type, int error,
+		uint32_t slab, uint64_t deadline_ms);
+/* c->lock held: waits on c->cond until deadline; ETIMEDOUT after. */
+int xconn_cond_wait_until(struct xconn *c, uint64_t deadline);
+/* 1 when called on c's conn thread. */
+int xconn_on_thread(struct xconn *c);
+
+/* Counts io, checks it (xport_io_check, the link up) and stamps its
+ * submit time; on an error completes it (counted) and returns false. */
+bool xconn_accept_io(struct xconn *c, struct xport_io *io, uint32_t max_len);
+/* Counts the completion of io with status; call before io->done(). */
+void xconn_io_done(struct xconn *c, const struct xport_io *io, int status,
+		   uint64_t now);
+
+/* The xport_backend entries every network transport shares. */
+int xconn_wait_up(struct xport *x, unsigned int timeout_ms);
+int xconn_alloc(struct xport *x, struct xport_slab *out);
+int xconn_free(struct xport *x, uint32_t slab);
+int xconn_query(struct xport *x, struct wire_state *out);
+int xconn_heartbeat(struct xport *x, uint64_t *rtt_ns);
+int xconn_reclaim(struct xport *x, uint64_t bytes);
+enum xport_state xconn_state(struct xport *x);
+void xconn_get_stats(struct xport *x, struct xport_stats *out);
+const char *xconn_peer(struct xport *x);
+
+#endif
