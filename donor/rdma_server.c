@@ -7,7 +7,9 @@
  * protection domain, and each slab the session holds is registered in that
  * domain only, so a key handed to one client opens nothing of another's.
  * A slab's memory region is deregistered before the slab is freed and
- * zeroed. The sequence is drawn at the top of rdma/verbs.c.
+ * zeroed. The sequence is drawn at the top of rdma/verbs_conn.c; the
+ * resources of a connection are built by rdma/verbs_setup.h, as the
+ * client builds its own.
  *
  * One thread polls the listener's CM event channel, every connection's
  * completion channel and a wake eventfd. Per connection: RECV completion
@@ -24,6 +26,7 @@
 #include "donor/dmsg.h"
 #include "donor/serve.h"
 #include "rdma/handshake.h"
+#include "rdma/verbs_setup.h"
 #include "rdma/verbs_wire.h"
 
 #include <arpa/inet.h>
@@ -44,7 +47,6 @@
 #define RS_MAXCONN  256
 #define RS_QUEUE    1024 /* unsolicited messages waiting for credits */
 #define RS_SEND_TAG (1ull << 62)
-#define RS_RD_ATOM  16
 
 struct rmr {
 	uint32_t slab;
@@ -61,10 +63,8 @@ struct rconn {
 	struct dconn dc; /* first: the core's callbacks cast back */
 	struct donor_server *srv;
 	struct rdma_cm_id *id;
-	struct ibv_pd *pd;
-	struct ibv_comp_channel *cc;
-	struct ibv_cq *cq;
-	struct ibv_mr *msg_mr;
+	struct vsetup vs; /* PD, channel, CQ, message MR: rdma/verbs_setup.h */
+	struct vsetup_cfg vs_cfg;
 	uint8_t *msgs;	    /* VB_CREDITS receive, RS_NSEND send buffers */
 	uint64_t send_free; /* bit i: send buffer i free */
 	uint64_t auth_id;   /* AUTH reply held back by refreshes */
@@ -74,7 +74,6 @@ struct rconn {
 	int unsol;	       /* the client's unsolicited credits */
 	uint64_t t_connect_ms; /* the handshake must end within hs_ms */
 	int dead;
-	unsigned int cq_events;
 	/* protected by srv->lock: queued by the evict callback */
 	struct runsol q[RS_QUEUE];
 	unsigned int qhead, qlen;
@@ -96,15 +95,6 @@ struct donor_server {
 	struct rconn *conns;  /* listener thread only */
 	unsigned int nconns;
 };
-
-static int set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
 
 static uint64_t now_ms(void)
 {
@@ -143,14 +133,7 @@ static void rc_evict(struct session_conn *sc, uint32_t slab,
 
 static int post_recv(struct rconn *c, unsigned int i)
 {
-	struct ibv_sge sge = { .addr = (uintptr_t)(c->msgs +
-						   (size_t)i * VB_MSG),
-			       .length = VB_MSG,
-			       .lkey = c->msg_mr->lkey };
-	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 };
-	struct ibv_recv_wr *bad;
-
-	return -ibv_post_recv(c->id->qp, &wr, &bad);
+	return vsetup_post_recv(&c->vs, c->id->qp, i);
 }
 
 /* Sends one message; 0 or -errno (the connection is then dropped). */
@@ -172,7 +155,7 @@ static int send_msg(struct rconn *c, const struct proto_hdr *h,
 		memcpy(buf + sizeof(struct wire_hdr), body, h->len);
 	sge.addr = (uintptr_t)buf;
 	sge.length = sizeof(struct wire_hdr) + h->len;
-	sge.lkey = c->msg_mr->lkey;
+	sge.lkey = c->vs.msg_mr->lkey;
 	wr.wr_id = RS_SEND_TAG | b;
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
@@ -228,7 +211,7 @@ static int mr_add(struct rconn *c, uint32_t slab, void *addr, uint64_t size,
 		c->mrs = n;
 		c->mr_cap = cap;
 	}
-	mr = ibv_reg_mr(c->pd, addr, size,
+	mr = ibv_reg_mr(c->vs.pd, addr, size,
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
 				IBV_ACCESS_REMOTE_WRITE);
 	if (!mr)
@@ -439,7 +422,7 @@ static void conn_poll(struct rconn *c)
 	struct ibv_wc wc[16];
 	int n, i;
 
-	while (!c->dead && (n = ibv_poll_cq(c->cq, 16, wc)) > 0) {
+	while (!c->dead && (n = ibv_poll_cq(c->vs.cq, 16, wc)) > 0) {
 		for (i = 0; i < n && !c->dead; i++) {
 			uint64_t id = wc[i].wr_id;
 
@@ -489,17 +472,7 @@ static void conn_poll(struct rconn *c)
 /* Frees what conn_new() made below the QP (the QP must be gone). */
 static void conn_free(struct rconn *c)
 {
-	if (c->msg_mr)
-		ibv_dereg_mr(c->msg_mr);
-	if (c->cq) {
-		if (c->cq_events)
-			ibv_ack_cq_events(c->cq, c->cq_events);
-		ibv_destroy_cq(c->cq);
-	}
-	if (c->cc)
-		ibv_destroy_comp_channel(c->cc);
-	if (c->pd)
-		ibv_dealloc_pd(c->pd);
+	vsetup_destroy(&c->vs);
 	free(c->mrs);
 	free(c->msgs);
 	free(c);
@@ -522,8 +495,7 @@ static void conn_destroy(struct donor_server *s, struct rconn *c)
 		ibv_dereg_mr(c->mrs[i].mr);
 	c->nmrs = 0;
 	dconn_close(&c->dc);
-	if (c->id->qp)
-		rdma_destroy_qp(c->id);
+	vsetup_destroy_qp(c->id);
 	rdma_destroy_id(c->id);
 	conn_free(c);
 }
@@ -566,13 +538,11 @@ static void startups_limit(struct donor_server *s)
 static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		     const struct rdma_conn_param *req)
 {
-	struct ibv_qp_init_attr qa = { 0 };
 	struct rdma_conn_param cp = { 0 };
-	struct ibv_device_attr da;
 	struct sockaddr *sa = rdma_get_peer_addr(id);
 	char host[INET6_ADDRSTRLEN] = "?";
 	struct rconn *c;
-	unsigned int i;
+	int ret;
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -596,43 +566,29 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	startups_limit(s);
 	if (s->nconns >= RS_MAXCONN)
 		goto out_free;
-	if (ibv_query_device(id->verbs, &da))
-		goto out_free;
-	c->pd = ibv_alloc_pd(id->verbs); /* this client's keys only */
-	c->cc = ibv_create_comp_channel(id->verbs);
-	if (!c->pd || !c->cc || set_nonblock(c->cc->fd))
-		goto out_free;
-	c->cq = ibv_create_cq(id->verbs, VB_CREDITS + RS_NSEND + 8, c, c->cc,
-			      0);
-	if (!c->cq || ibv_req_notify_cq(c->cq, 0))
-		goto out_free;
-	qa.send_cq = c->cq;
-	qa.recv_cq = c->cq;
-	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = RS_NSEND;
-	qa.cap.max_recv_wr = VB_CREDITS;
-	qa.cap.max_send_sge = 1;
-	qa.cap.max_recv_sge = 1;
-	if (rdma_create_qp(id, c->pd, &qa))
-		goto out_free;
 	c->msgs = calloc(VB_CREDITS + RS_NSEND, VB_MSG);
 	if (!c->msgs)
 		goto out_free;
-	c->msg_mr = ibv_reg_mr(c->pd, c->msgs,
-			       (size_t)(VB_CREDITS + RS_NSEND) * VB_MSG,
-			       IBV_ACCESS_LOCAL_WRITE);
-	if (!c->msg_mr)
+	/* a PD of its own: this client's keys only */
+	c->vs_cfg = (struct vsetup_cfg){ .send_wr = RS_NSEND,
+					 .recv_wr = VB_CREDITS,
+					 .max_send_sge = 1,
+					 .cqe = VB_CREDITS + RS_NSEND + 8,
+					 .cq_ctx = c,
+					 .msgs = c->msgs,
+					 .msg_size = VB_MSG,
+					 .nmsgs = VB_CREDITS + RS_NSEND,
+					 .nrecv = VB_CREDITS };
+	ret = vsetup_create(&c->vs, id, &c->vs_cfg);
+	if (ret) {
+		errno = -ret; /* for the log below */
 		goto out_free;
-	for (i = 0; i < VB_CREDITS; i++)
-		if (post_recv(c, i))
-			goto out_free;
+	}
 	/* the CM reports the client's initiator depth, seen from here, as
 	 * responder_resources: that many RDMA READs may be in flight */
 	cp.responder_resources = req->responder_resources;
-	if (cp.responder_resources > da.max_qp_rd_atom)
-		cp.responder_resources = (uint8_t)da.max_qp_rd_atom;
-	if (cp.responder_resources > RS_RD_ATOM)
-		cp.responder_resources = RS_RD_ATOM;
+	if (cp.responder_resources > c->vs.resp_rd_atom)
+		cp.responder_resources = c->vs.resp_rd_atom;
 	cp.initiator_depth = 0;
 	cp.rnr_retry_count = 0;
 	if (rdma_accept(id, &cp))
@@ -646,8 +602,7 @@ out_free:
 	LOG_RATELIMITED(LOG_WARNING,
 			"rdma client %s: cannot set up connection: %s",
 			c->dc.sc.peer, strerror(errno));
-	if (id->qp)
-		rdma_destroy_qp(id);
+	vsetup_destroy_qp(id);
 	conn_free(c);
 out_reject:
 	rdma_reject(id, NULL, 0);
@@ -715,7 +670,7 @@ static void *listener_main(void *arg)
 		p[1].events = POLLIN;
 		for (c = s->conns; c && n < RS_MAXCONN + 2; c = c->next) {
 			by[n - 2] = c;
-			p[n].fd = c->cc->fd;
+			p[n].fd = c->vs.cc->fd;
 			p[n].events = POLLIN;
 			p[n].revents = 0;
 			n++;
@@ -734,15 +689,11 @@ static void *listener_main(void *arg)
 
 			c = by[i - 2];
 			if ((p[i].revents & POLLIN) &&
-			    !ibv_get_cq_event(c->cc, &cq, &ctx)) {
-				if (++c->cq_events >= 64) {
-					ibv_ack_cq_events(c->cq, c->cq_events);
-					c->cq_events = 0;
-				}
-			}
+			    !ibv_get_cq_event(c->vs.cc, &cq, &ctx))
+				vsetup_ack_cq_event(&c->vs);
 			/* re-arm, then drain so nothing slips between */
 			if (!c->dead)
-				ibv_req_notify_cq(c->cq, 0);
+				ibv_req_notify_cq(c->vs.cq, 0);
 			conn_poll(c);
 			if (!c->dead && c->dc.phase != DMSG_READY &&
 			    now_ms() - c->t_connect_ms > s->hs_ms)
@@ -787,7 +738,7 @@ static int rdma_server_start(struct donor *d,
 			 strerror(-ret));
 		goto out_wake;
 	}
-	ret = set_nonblock(s->ec->fd);
+	ret = vsetup_nonblock(s->ec->fd);
 	if (ret)
 		goto out_ec;
 	if (rdma_create_id(s->ec, &s->listen, s, RDMA_PS_TCP)) {

@@ -174,8 +174,7 @@ static int attempt(struct xconn *c, int prev_err, bool *was_up)
 		return ret;
 	}
 	*was_up = true;
-	log_info("donor %s: connected over %s", c->peer,
-		 xport_kind_name(c->kind));
+	log_info("donor %s: connected over %s", c->peer, c->base.ops->name);
 	xconn_emit(c, XPORT_EV_UP, 0, 0, 0);
 	ret = c->ops->run(c);
 	if (!ret)
@@ -218,7 +217,8 @@ static void *conn_main(void *arg)
 			backoff = c->rc_min_ms;
 		prev_err = ret;
 		pthread_mutex_lock(&c->lock);
-		stop = c->closing || !c->rc_max_ms;
+		/* a wrong key or version does not fix itself: no retry */
+		stop = c->closing || !c->rc_max_ms || xconn_permanent(ret);
 		pthread_mutex_unlock(&c->lock);
 		if (stop || sleep_or_close(c, backoff))
 			break;

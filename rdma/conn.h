@@ -10,6 +10,8 @@
  *                     ^   (failed: DOWN, last_err)          |
  *                     +---- backoff (reconnect_min..max) <--+ teardown()
  *   xconn_stop():  any state -> CLOSED, kick(), the thread leaves
+ *   a permanent error (xconn_permanent) or reconnect_max_ms 0: the
+ *   thread stops trying (given_up) and the state stays DOWN
  *
  * The core owns the state, the last error, the backoff, XPORT_EV_UP/DOWN,
  * the wait for UP (xport_wait_up: a permanent error - wrong key, version,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * verbs_probe - what the RDMA backend (rdma/verbs.c) exports besides its
+ * verbs_probe - what the RDMA backend (rdma/verbs_*.c) exports besides its
  * struct xport_backend: the XPORT_AUTO reachability probe for xport.c and
  * two hooks for the rdma test client.
  *

@@ -3,7 +3,7 @@
  * verbs_wire - the constants both ends of the RDMA transport agree on:
  * control messages on SEND/RECV (rdma/proto.h headers and bodies, one
  * message per SEND, at most VB_MSG bytes) and the credits that keep every
- * SEND landing on a posted receive. Shared by rdma/verbs.c (client) and
+ * SEND landing on a posted receive. Shared by rdma/verbs_*.c (client) and
  * donor/rdma_server.c.
  *
  * Client -> donor: the donor posts VB_CREDITS receives; each request takes

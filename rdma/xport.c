@@ -26,7 +26,7 @@ static const struct xport_backend *backend_of(enum xport_kind kind)
 	case XPORT_MEM:
 		return &xport_mem_backend;
 	case XPORT_RDMA:
-#if CNM_XPORT_VERBS
+#if CNM_HAVE_RDMA
 		return &xport_rdma_backend;
 #else
 		return NULL;
@@ -57,7 +57,7 @@ static int open_auto(const struct xport_cfg *cfg, struct xport **out)
 	struct xport_cfg c = *cfg;
 	int ret;
 
-#if CNM_XPORT_VERBS
+#if CNM_HAVE_RDMA
 	struct xport *probe;
 
 	c.kind = XPORT_RDMA;

@@ -3,11 +3,14 @@
  * xport - a client's connection to one donor, whatever carries it.
  *
  * The rest of the client (placement/) sees only this interface. Backends
- * (tcp.c, verbs.c, mem.c) are chosen by name through a const table of
+ * (tcp*.c, verbs_*.c, mem.c) are chosen by name through a const table of
  * struct xport_backend; every struct xport starts with its backend pointer.
+ * The network backends share one connection core (rdma/conn.h: state,
+ * backoff, wait-up, control calls, statistics) and supply only the
+ * moving of bytes.
  *
  *   XPORT_TCP   TCP sockets, the fallback everywhere
- *   XPORT_RDMA  librdmacm + verbs, one-sided READ/WRITE (rdma/verbs.c)
+ *   XPORT_RDMA  librdmacm + verbs, one-sided READ/WRITE (rdma/verbs_*.c)
  *   XPORT_MEM   slabs in this process's own memory: the local-memory page
  *               backend (the ceiling of any FUSE design) and the in-memory
  *               transport of unit tests; same queue, same batching

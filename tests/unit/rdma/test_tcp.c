@@ -59,8 +59,13 @@ static int fake_handshake(int fd)
 		return -EPROTO;
 	proto_hello_swap(&in);
 	ret = hs_donor_hello(&hd, 0, 0, &in);
-	if (ret)
+	if (ret) { /* refused, with the status, as the donor does */
+		h.flags = PROTO_F_REPLY;
+		h.len = 0;
+		h.status = (uint32_t)ret;
+		hs_send_msg(fd, &h, NULL, 2000);
 		return -ret;
+	}
 	reply = hd.out;
 	proto_hello_swap(&reply);
 	h.flags = PROTO_F_REPLY;
@@ -378,6 +383,27 @@ START_TEST(refused_port_fails_fast_without_reconnect)
 	snprintf(peer, sizeof(peer), "127.0.0.1:%s", port);
 	ck_assert_str_eq(xport_peer(x), peer);
 	xport_close(x);
+}
+END_TEST
+
+/* as verbs_conn's donor_with_another_key_is_eacces_and_not_retried: the
+ * core stops retrying an error no retry can fix, on every transport */
+START_TEST(donor_without_our_key_is_eacces_and_not_retried)
+{
+	struct auth_key key = { .set = 1, .name = "client" };
+	struct conn c;
+
+	memset(key.bytes, 0x42, sizeof(key.bytes));
+	conn_start(&c, FAKE_SERVE, false); /* the fake holds no key */
+	c.cfg.key = &key;
+	c.cfg.reconnect_min_ms = 10;
+	c.cfg.reconnect_max_ms = 40;
+	conn_open(&c);
+	ck_assert_int_eq(xport_wait_up(c.x, 10000), -EACCES);
+	usleep(200 * 1000);
+	ck_assert_int_eq(atomic_load(&c.f.conns), 1);
+	ck_assert_int_eq(xport_state(c.x), XPORT_DOWN);
+	conn_stop(&c);
 }
 END_TEST
 
@@ -724,6 +750,7 @@ static Suite *tcp_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, refused_port_fails_fast_without_reconnect);
+	tcase_add_test(tc, donor_without_our_key_is_eacces_and_not_retried);
 	tcase_add_test(tc, silent_donor_times_out_the_handshake);
 	tcase_add_test(tc, close_interrupts_a_handshake_in_progress);
 	tcase_add_test(tc, reads_writes_and_control_calls_work);

@@ -5,12 +5,15 @@
  * path calls ibv_post_send, ibv_post_recv and ibv_poll_cq through the
  * context's ops table, so a fake context records every chain posted.
  */
-#include "rdma/verbs.c"
+#include "rdma/conn.c"
+#include "rdma/verbs_conn.c"
+#include "rdma/verbs_io.c"
+#include "rdma/verbs_setup.c"
 
 #include <check.h>
 #include <stdlib.h>
 
-/* ---- stubs of everything verbs.c links against ---- */
+/* ---- stubs of everything the verbs_*.c files link against ---- */
 
 #define MAX_WR 128
 
@@ -212,6 +215,7 @@ static void setup(void)
 			   .rkey = SLAB_RKEY,
 			   .addr = SLAB_ADDR,
 			   .size = 1 << 20 };
+	pthread_condattr_t ca;
 
 	fctx.ops.post_send = fake_post_send;
 	fctx.ops.post_recv = fake_post_recv;
@@ -220,18 +224,28 @@ static void setup(void)
 	memset(reqs, 0, sizeof(reqs));
 	x = calloc(1, sizeof(*x));
 	ck_assert_ptr_nonnull(x);
-	pthread_mutex_init(&x->lock, NULL);
-	pthread_cond_init(&x->cond, NULL);
-	strcpy(x->peer, "test:1");
-	x->state = XPORT_UP;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&x->xc.lock, NULL);
+	pthread_cond_init(&x->xc.cond, &ca); /* as xconn_init() makes it */
+	pthread_condattr_destroy(&ca);
+	strcpy(x->xc.peer, "test:1");
+	x->xc.state = XPORT_UP;
+	atomic_store(&x->xc.up, 1);
 	x->qp = &fqp;
-	x->cq = &fcq;
-	x->max_sge = VB_MAX_SGE;
+	x->vs.cq = &fcq;
+	x->vs.max_sge = VB_MAX_SGE;
 	x->max_op_bytes = OPBYTES;
-	x->io_ms = 1000;
+	x->xc.io_ms = 1000;
 	x->msgs = calloc(VB_NRECV + VB_CREDITS, VB_MSG);
+	x->vs_cfg = (struct vsetup_cfg){ .msgs = x->msgs,
+					 .msg_size = VB_MSG,
+					 .nmsgs = VB_NRECV + VB_CREDITS,
+					 .nrecv = VB_NRECV,
+					 .recv_tag = VB_RECV_TAG };
+	x->vs.cfg = &x->vs_cfg;
 	x->bounce = calloc(VB_BOUNCE, OPBYTES);
-	x->msg_mr = &msg_mr;
+	x->vs.msg_mr = &msg_mr;
 	x->bounce_mr = &bounce_mr;
 	x->bounce_free = (1u << VB_BOUNCE) - 1;
 	x->credits = VB_CREDITS;
@@ -247,8 +261,8 @@ static void teardown(void)
 	free(x->msgs);
 	free(x->bounce);
 	free(x->slabs);
-	pthread_mutex_destroy(&x->lock);
-	pthread_cond_destroy(&x->cond);
+	pthread_mutex_destroy(&x->xc.lock);
+	pthread_cond_destroy(&x->xc.cond);
 	free(x);
 }
 
@@ -309,10 +323,10 @@ static void fail_conn(int err)
 {
 	struct vdone d = { 0 };
 
-	pthread_mutex_lock(&x->lock);
-	conn_fail(x, err, &d);
-	pthread_mutex_unlock(&x->lock);
-	done_run(&d);
+	pthread_mutex_lock(&x->xc.lock);
+	vb_conn_fail(x, err, &d);
+	pthread_mutex_unlock(&x->xc.lock);
+	vb_done_run(&d);
 }
 
 static struct ibv_wc wc_send(uint64_t wr_id, enum ibv_wc_status st)
@@ -326,10 +340,10 @@ static void feed(struct ibv_wc wc)
 {
 	struct vdone d = { 0 };
 
-	pthread_mutex_lock(&x->lock);
+	pthread_mutex_lock(&x->xc.lock);
 	handle_wc(x, &wc, &d);
-	pthread_mutex_unlock(&x->lock);
-	done_run(&d);
+	pthread_mutex_unlock(&x->xc.lock);
+	vb_done_run(&d);
 }
 
 /* ---- WR chain building ---- */
@@ -358,7 +372,7 @@ START_TEST(more_ios_than_max_sge_are_copied_into_one_bounce_sge)
 	struct batch_op o;
 	unsigned int k;
 
-	x->max_sge = 2;
+	x->vs.max_sge = 2;
 	for (k = 0; k < 3; k++)
 		memset(userbuf + k * 4096, 'a' + k, 4096);
 	mkop(&o, 0, 3, XPORT_WRITE, 0, userbuf);
@@ -426,9 +440,9 @@ START_TEST(separate_ops_are_chained_in_one_post_only_the_last_signalled)
 	for (i = 0; i < 4; i++)
 		ck_assert(!(rec[i].send_flags & IBV_SEND_SIGNALED));
 	ck_assert(rec[4].send_flags & IBV_SEND_SIGNALED);
-	ck_assert_uint_eq(x->st.posts, 1);
-	ck_assert_uint_eq(x->st.ops, 5);
-	ck_assert_uint_eq(x->st.ops_per_post[2], 1); /* 5 in [4, 8) */
+	ck_assert_uint_eq(x->xc.st.posts, 1);
+	ck_assert_uint_eq(x->xc.st.ops, 5);
+	ck_assert_uint_eq(x->xc.st.ops_per_post[2], 1); /* 5 in [4, 8) */
 }
 END_TEST
 
@@ -448,7 +462,7 @@ START_TEST(submit_while_down_fails_at_once_with_enotconn)
 {
 	struct batch_op o;
 
-	x->state = XPORT_DOWN;
+	x->xc.state = XPORT_DOWN;
 	mkop(&o, 0, 2, XPORT_READ, 0, userbuf);
 	vb_post(x, &o, 1);
 	ck_assert_uint_eq(nposts, 0);
@@ -467,7 +481,7 @@ START_TEST(one_signalled_completion_retires_every_earlier_request)
 	feed(wc_send(rec[3].wr_id, IBV_WC_SUCCESS));
 	reqs_done_with(4, 0);
 	ck_assert_uint_eq(x->count, 0);
-	ck_assert_uint_eq(x->st.bytes_written, 4 * 4096);
+	ck_assert_uint_eq(x->xc.st.bytes_written, 4 * 4096);
 }
 END_TEST
 
@@ -485,8 +499,8 @@ START_TEST(failed_completion_fails_its_request_and_every_later_one)
 	ck_assert_int_eq(reqs[4].status, -ECONNRESET);
 	for (i = 0; i < 5; i++)
 		ck_assert_int_eq(reqs[i].done, 1);
-	ck_assert_int_eq(x->state, XPORT_DOWN);
-	ck_assert_int_eq(x->last_err, -EFAULT);
+	ck_assert_int_eq(x->xc.state, XPORT_DOWN);
+	ck_assert_int_eq(x->xc.last_err, -EFAULT);
 	/* flushed completions arriving later change nothing */
 	feed(wc_send(rec[4].wr_id, IBV_WC_WR_FLUSH_ERR));
 	ck_assert_int_eq(reqs[4].done, 1);
@@ -504,9 +518,9 @@ START_TEST(disconnect_fails_every_pending_request_and_control_call)
 	reqs_done_with(3, -ECONNRESET);
 	ck_assert(x->ctl[0].done);
 	ck_assert_int_eq(x->ctl[0].status, -ECONNRESET);
-	ck_assert_int_eq(x->state, XPORT_DOWN);
+	ck_assert_int_eq(x->xc.state, XPORT_DOWN);
 	ck_assert_int_eq(x->credits, 0);
-	ck_assert_uint_eq(x->st.errors, 3);
+	ck_assert_uint_eq(x->xc.st.errors, 3);
 }
 END_TEST
 
@@ -518,7 +532,7 @@ START_TEST(io_timeout_is_reported_as_etimedout)
 	vb_post(x, &o, 1);
 	fail_conn(-ETIMEDOUT);
 	ck_assert_int_eq(reqs[0].status, -ETIMEDOUT);
-	ck_assert_uint_eq(x->st.timeouts, 1);
+	ck_assert_uint_eq(x->xc.st.timeouts, 1);
 }
 END_TEST
 
@@ -548,12 +562,12 @@ static void feed_recv(unsigned int slot, uint32_t len)
 
 START_TEST(a_request_takes_a_credit_and_its_reply_gives_it_back)
 {
-	pthread_mutex_lock(&x->lock);
+	pthread_mutex_lock(&x->xc.lock);
 	x->ctl[3].busy = 1;
 	x->ctl[3].id = 9;
 	x->credits--;
 	ck_assert_int_eq(post_ctl_send(x, 3, sizeof(struct wire_hdr)), 0);
-	pthread_mutex_unlock(&x->lock);
+	pthread_mutex_unlock(&x->xc.lock);
 	ck_assert_int_eq(rec[0].opcode, IBV_WR_SEND_WITH_IMM);
 	ck_assert_int_eq(x->credits, VB_CREDITS - 1);
 	put_msg(5, PROTO_OP_HEARTBEAT, PROTO_F_REPLY, 9, 0, NULL, 0);
@@ -588,9 +602,9 @@ START_TEST(unsolicited_messages_are_owed_back_in_the_next_send_imm)
 	ck_assert_uint_eq(x->nevict, 2);
 	ck_assert_uint_eq(x->evict_slab[0], 3);
 	ck_assert_int_eq(x->credits, VB_CREDITS); /* no credit for these */
-	pthread_mutex_lock(&x->lock);
+	pthread_mutex_lock(&x->xc.lock);
 	ck_assert_int_eq(post_ctl_send(x, 0, sizeof(struct wire_hdr)), 0);
-	pthread_mutex_unlock(&x->lock);
+	pthread_mutex_unlock(&x->xc.lock);
 	ck_assert_uint_eq(ntohl(rec[0].imm), 2);
 	ck_assert_uint_eq(x->unsol_owed, 0);
 }
@@ -607,7 +621,7 @@ START_TEST(slab_refresh_after_reconnect_replaces_the_key)
 	proto_slab_swap(&ws);
 	put_msg(33, PROTO_OP_ALLOC, PROTO_F_REPLY, 0, 0, &ws, sizeof(ws));
 	feed_recv(33, sizeof(struct wire_hdr) + sizeof(ws));
-	ck_assert_int_eq(xport_rdma_slab_info(&x->base, SLAB_ID, &out), 0);
+	ck_assert_int_eq(xport_rdma_slab_info(&x->xc.base, SLAB_ID, &out), 0);
 	ck_assert_uint_eq(out.rkey, 0x999);
 	ck_assert_uint_eq(out.addr, 0x200000000ull);
 	ck_assert_uint_eq(x->unsol_owed, 1);
@@ -618,8 +632,8 @@ START_TEST(garbage_control_message_breaks_the_connection)
 {
 	memset(x->msgs, 0xa5, 64);
 	feed_recv(0, 64);
-	ck_assert_int_eq(x->state, XPORT_DOWN);
-	ck_assert_int_eq(x->last_err, -EPROTO);
+	ck_assert_int_eq(x->xc.state, XPORT_DOWN);
+	ck_assert_int_eq(x->xc.last_err, -EPROTO);
 }
 END_TEST
 
@@ -629,8 +643,8 @@ START_TEST(failed_receive_completion_is_a_lost_connection)
 			     .status = IBV_WC_RETRY_EXC_ERR };
 
 	feed(wc);
-	ck_assert_int_eq(x->state, XPORT_DOWN);
-	ck_assert_int_eq(x->last_err, -ECONNRESET);
+	ck_assert_int_eq(x->xc.state, XPORT_DOWN);
+	ck_assert_int_eq(x->xc.last_err, -ECONNRESET);
 }
 END_TEST
 
@@ -638,24 +652,24 @@ END_TEST
 
 START_TEST(wrong_key_and_version_stop_reconnecting)
 {
-	ck_assert(fatal_err(-EACCES));
-	ck_assert(fatal_err(-EPROTONOSUPPORT));
-	ck_assert(!fatal_err(-ECONNRESET));
-	ck_assert(!fatal_err(-ETIMEDOUT));
-	ck_assert(!fatal_err(-ECONNREFUSED));
+	ck_assert(xconn_permanent(-EACCES));
+	ck_assert(xconn_permanent(-EPROTONOSUPPORT));
+	ck_assert(!xconn_permanent(-ECONNRESET));
+	ck_assert(!xconn_permanent(-ETIMEDOUT));
+	ck_assert(!xconn_permanent(-ECONNREFUSED));
 }
 END_TEST
 
 START_TEST(handshake_may_send_before_up_but_not_after_a_loss)
 {
-	x->state = XPORT_CONNECTING;
+	x->xc.state = XPORT_CONNECTING;
 	x->hs = 1;
 	ck_assert(conn_live(x));
 	x->hs = 0;
 	ck_assert(!conn_live(x));
-	x->state = XPORT_DOWN;
+	x->xc.state = XPORT_DOWN;
 	ck_assert(!conn_live(x));
-	x->state = XPORT_UP;
+	x->xc.state = XPORT_UP;
 	ck_assert(conn_live(x));
 }
 END_TEST

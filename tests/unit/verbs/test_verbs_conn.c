@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Unit tests of the RDMA backend's connection state machine with no NIC:
- * rdma/verbs.c is included and librdmacm and libibverbs are replaced by a
+ * rdma/verbs_*.c and rdma/conn.c are included and librdmacm and libibverbs are replaced by a
  * fake CM (an event queue behind an eventfd) and a fake QP whose other end
  * is a tiny donor answering HELLO/AUTH/ALLOC with the real handshake code.
  * The backend's own worker thread runs against them.
  */
-#include "rdma/verbs.c"
+#include "rdma/conn.c"
+#include "rdma/verbs_conn.c"
+#include "rdma/verbs_io.c"
+#include "rdma/verbs_setup.c"
 
 #include <check.h>
 #include <stdlib.h>

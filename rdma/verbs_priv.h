@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * verbs_priv - what the two halves of the RDMA transport share:
+ * verbs_io.c (the send-queue ring, posting, completions, control
+ * messages) and verbs_conn.c (rdma_cm, resources, the handshake, the
+ * connected loop, open/close). Private to rdma/.
+ *
+ * Threading: x->xc.lock (the connection core's, rdma/conn.h) guards the
+ * fields marked "protected by lock"; the connection's verbs objects (id,
+ * ec, vs, qp) are made and destroyed by the conn thread only.
+ */
+#ifndef CNM_RDMA_VERBS_PRIV_H
+#define CNM_RDMA_VERBS_PRIV_H
+
+#include "rdma/batch.h"
+#include "rdma/conn.h"
+#include "rdma/verbs_setup.h"
+#include "rdma/verbs_wire.h"
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+#include <stdint.h>
+
+#define VB_NRECV	 (VB_CREDITS + VB_UNSOL)
+#define VB_SQ		 256 /* send queue depth = ring entries */
+#define VB_MAX_SGE	 16
+#define VB_MAX_CHAIN	 64
+#define VB_BOUNCE	 16 /* bounce slots of max_op_bytes each */
+#define VB_REGIONS	 64
+#define VB_SPIN		 16 /* empty polling rounds before re-arming */
+#define VB_RECV_TAG	 (1ull << 63)
+#define VB_TICK_MS	 100
+#define VB_CM_TIMEOUT_MS 3000
+#define VB_PROBE_MS	 1000
+#define VB_COPY_BELOW	 2048 /* mean SGE bytes under which ops are copied */
+
+enum vent_kind { VE_FREE, VE_DATA, VE_SEND };
+
+struct vent {
+	uint8_t kind;
+	uint8_t dir;
+	uint8_t signaled;
+	int8_t bounce;	      /* slot or -1 */
+	struct xport_io *ios; /* VE_DATA: the op's ios, in offset order */
+	uint32_t len;
+	uint64_t t_post_ns;
+};
+
+struct vctl {
+	int busy;
+	int done;
+	int status; /* 0 or -errno */
+	uint64_t id;
+	uint32_t len;
+	uint8_t body[VB_MSG];
+};
+
+struct vslab {
+	uint32_t slab;
+	uint32_t rkey;
+	uint64_t addr;
+	uint64_t size;
+};
+
+struct vregion {
+	char *addr;
+	size_t len;
+	struct ibv_mr *mr; /* NULL while not connected */
+};
+
+struct vx {
+	struct xconn xc; /* first: the connection core */
+	unsigned int max_chain, max_op_bytes;
+	int hs; /* protected by lock: handshaking, control calls allowed */
+
+	/* the connection: set up and torn down by the conn thread */
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *id;
+	struct vsetup vs; /* PD, channel, CQ, message MR */
+	struct vsetup_cfg vs_cfg;
+	struct ibv_qp *qp;
+	uint8_t *msgs; /* VB_NRECV receive then VB_CREDITS send buffers */
+	struct ibv_mr *bounce_mr;
+	uint8_t *bounce;
+	uint32_t bounce_free; /* bit i: slot i free; protected by lock */
+
+	/* protected by lock */
+	struct vent ring[VB_SQ];
+	unsigned int head, count, unsignaled;
+	int credits;
+	uint32_t unsol_owed;
+	struct vctl ctl[VB_CREDITS];
+	uint64_t next_id;
+	struct vslab *slabs;
+	unsigned int nslabs, slab_cap;
+	struct vregion regions[VB_REGIONS];
+	unsigned int nregions;
+	uint32_t evict_slab[VB_UNSOL]; /* unsolicited EVICTs to deliver */
+	uint64_t evict_deadline[VB_UNSOL];
+	unsigned int nevict;
+
+	struct batch_queue q;
+};
+
+/* completion lists: done() runs after the lock is dropped */
+struct vdone {
+	struct xport_io *head;
+};
+
+static inline struct vx *to_vx(struct xport *x)
+{
+	return (struct vx *)x;
+}
+
+/* verbs_io.c */
+void vb_done_run(struct vdone *d);
+/* lock held: the link is broken; fails every pending request and
+ * control call with err */
+void vb_conn_fail(struct vx *x, int err, struct vdone *d);
+int vb_poll_cq(struct vx *x); /* completions handled */
+int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
+		void *out, uint32_t outmax, uint32_t *outlen);
+int vb_ctl(struct xconn *c, uint16_t op, const void *body, uint32_t blen,
+	   void *reply, uint32_t rmax, uint32_t *rlen);
+void vb_post(void *ctx, struct batch_op *ops, unsigned int nops);
+void vb_submit(struct xport *xp, struct xport_io *io);
+int vb_reg(struct xport *xp, void *addr, size_t len);
+void vb_slab_added(struct xconn *c, const struct xport_slab *s);
+void vb_slab_freed(struct xconn *c, uint32_t slab);
+
+#endif

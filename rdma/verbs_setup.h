@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * verbs_setup - the RDMA resources of one connection, built the same way
+ * by the client (rdma/verbs_conn.c) and the donor (donor/rdma_server.c),
+ * as rdma-core's rping.c shares setup_qp/setup_buffers between its roles:
+ * a protection domain, a non-blocking completion channel, one CQ (armed)
+ * for sends and receives, an RC QP on the CM id, and the registered
+ * buffer of control messages with its receives posted.
+ *
+ *   vsetup_create()  PD -> channel -> CQ (armed) -> QP -> message MR
+ *   vsetup_destroy() message MR -> CQ (acks its events) -> channel -> PD,
+ *                    after the caller destroyed the QP
+ *                    (vsetup_destroy_qp) and deregistered its own MRs
+ *
+ * Returns 0 or -errno. After a failed vsetup_create() what exists is
+ * released by vsetup_destroy_qp() and vsetup_destroy(), as after use.
+ *
+ * Threading: a connection's resources belong to the one thread that set
+ * them up (the client's conn thread, the donor's listener thread); these
+ * functions keep no state of their own.
+ */
+#ifndef CNM_RDMA_VERBS_SETUP_H
+#define CNM_RDMA_VERBS_SETUP_H
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* RDMA READs in flight per QP: the client's initiator depth, the donor's
+ * responder resources (each also capped by its device) */
+#define VS_RD_ATOM 16
+
+struct vsetup_cfg {
+	unsigned int send_wr, recv_wr; /* QP queue depths */
+	unsigned int max_send_sge;     /* wanted; capped by the device */
+	unsigned int cqe;	       /* CQ entries */
+	void *cq_ctx;
+	void *msgs;	    /* control message buffers, registered */
+	size_t msg_size;    /* bytes of one message buffer */
+	unsigned int nmsgs; /* buffers at msgs (receives, then sends) */
+	unsigned int nrecv; /* receives posted on msgs[0..nrecv) */
+	uint64_t recv_tag;  /* wr_id of receive i: recv_tag | i */
+};
+
+struct vsetup {
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *cc;
+	struct ibv_cq *cq;
+	struct ibv_mr *msg_mr;
+	unsigned int cq_events;	      /* channel events not acked yet */
+	unsigned int max_sge;	      /* send SGEs of the QP */
+	uint8_t init_rd_atom;	      /* min(device, VS_RD_ATOM) */
+	uint8_t resp_rd_atom;	      /* min(device, VS_RD_ATOM) */
+	const struct vsetup_cfg *cfg; /* borrowed from create to destroy */
+};
+
+int vsetup_nonblock(int fd);
+/* Everything of the header's first line, on id (its verbs context). */
+int vsetup_create(struct vsetup *v, struct rdma_cm_id *id,
+		  const struct vsetup_cfg *cfg);
+/* Posts receive i of cfg->msgs again (after its completion). */
+int vsetup_post_recv(struct vsetup *v, struct ibv_qp *qp, unsigned int i);
+/* Acks one completion channel event of v's CQ (in batches). */
+void vsetup_ack_cq_event(struct vsetup *v);
+void vsetup_destroy_qp(struct rdma_cm_id *id);
+void vsetup_destroy(struct vsetup *v);
+
+#endif
