@@ -232,12 +232,14 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
-int xconn_start(struct xconn *c)
+int xconn_start(struct xconn *c, struct xport **out)
 {
 	int ret;
 
 	ret = -pthread_create(&c->thread, NULL, conn_main, c);
 	c->thread_started = !ret;
+	if (!ret)
+		*out = &c->base;
 	return ret;
 }
 
@@ -423,4 +425,12 @@ void xconn_get_stats(struct xport *x, struct xport_stats *out)
 const char *xconn_peer(struct xport *x)
 {
 	return to_xconn(x)->peer;
+}
+
+void xconn_close(struct xport *x)
+{
+	struct xconn *c = to_xconn(x);
+
+	xconn_stop(c);
+	c->ops->destroy(c);
 }

@@ -66,6 +66,9 @@ struct xconn_ops {
 		   uint32_t blen, void *reply, uint32_t rmax, uint32_t *rlen);
 	/* c->lock held: make a blocked connect()/run() return soon. */
 	void (*kick)(struct xconn *c);
+	/* After the conn thread has ended: stops what else the transport
+	 * runs, releases the link and frees the object. */
+	void (*destroy)(struct xconn *c);
 	/* optional: a slab was allocated / freed (the RDMA slab table) */
 	void (*slab_added)(struct xconn *c, const struct xport_slab *s);
 	void (*slab_freed)(struct xconn *c, uint32_t slab);
@@ -109,7 +112,8 @@ static inline struct xconn *to_xconn(struct xport *x)
 int xconn_init(struct xconn *c, const struct xport_backend *b,
 	       const struct xconn_ops *ops, enum xport_kind kind,
 	       const struct xport_cfg *cfg);
-int xconn_start(struct xconn *c); /* starts the conn thread */
+/* Starts the conn thread; on success *out is the transport. */
+int xconn_start(struct xconn *c, struct xport **out);
 /* Closing: state CLOSED, kick(), wakes and joins the conn thread. */
 void xconn_stop(struct xconn *c);
 void xconn_destroy(struct xconn *c);
@@ -143,5 +147,22 @@ int xconn_reclaim(struct xport *x, uint64_t bytes);
 enum xport_state xconn_state(struct xport *x);
 void xconn_get_stats(struct xport *x, struct xport_stats *out);
 const char *xconn_peer(struct xport *x);
+/* xconn_stop(), then the transport's destroy(). */
+void xconn_close(struct xport *x);
+
+/* The entries of a struct xport_backend the core serves. */
+#define XCONN_BACKEND_ENTRIES                                                  \
+	.wait_up = xconn_wait_up, .alloc = xconn_alloc,                        \
+	.free_slab = xconn_free, .query = xconn_query,                         \
+	.heartbeat = xconn_heartbeat, .reclaim = xconn_reclaim,                \
+	.state = xconn_state, .get_stats = xconn_get_stats,                    \
+	.peer = xconn_peer, .close = xconn_close
+
+/* Defines the backend table `var` of a transport on the core: its name,
+ * the core's entries and the transport's own (open, submit, ...). */
+#define XCONN_BACKEND(var, nm, ...)                                            \
+	const struct xport_backend var = { .name = nm,                         \
+					   XCONN_BACKEND_ENTRIES,              \
+					   __VA_ARGS__ }
 
 #endif

@@ -479,6 +479,22 @@ static int set_timeouts(int fd, unsigned int rcv_ms, unsigned int snd_ms)
 	return 0;
 }
 
+static int tcp_run(struct xconn *xc)
+{
+	struct tcp_conn *c = to_tcp(&xc->base);
+
+	return tcp_recv_loop(c, c->fd);
+}
+
+/* lock held: a connect or the receive loop returns at once */
+static void tcp_kick(struct xconn *xc)
+{
+	struct tcp_conn *c = to_tcp(&xc->base);
+
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+}
+
 /* One attempt: connect (bounded by ctl_ms, cancelled by close), then the
  * handshake; 0 with c->fd ready for the receive loop. */
 static int tcp_connect(struct xconn *xc, char *err, size_t errlen)
@@ -520,22 +536,6 @@ out_close:
 	return ret;
 }
 
-static int tcp_run(struct xconn *xc)
-{
-	struct tcp_conn *c = to_tcp(&xc->base);
-
-	return tcp_recv_loop(c, c->fd);
-}
-
-/* lock held: a connect or the receive loop returns at once */
-static void tcp_kick(struct xconn *xc)
-{
-	struct tcp_conn *c = to_tcp(&xc->base);
-
-	if (c->fd >= 0)
-		shutdown(c->fd, SHUT_RDWR);
-}
-
 /* Frees what tcp_open() allocated (any of it may still be missing). */
 static void free_conn(struct tcp_conn *c)
 {
@@ -566,13 +566,22 @@ static void stop_deferred(struct tcp_conn *c)
 	pthread_join(c->dthread, NULL);
 }
 
-static const struct xconn_ops tcp_conn_ops = {
-	.connect = tcp_connect,
-	.run = tcp_run,
-	.teardown = tcp_teardown,
-	.ctl = tcp_ctl,
-	.kick = tcp_kick,
-};
+/* xconn_ops.destroy: the conn thread has ended */
+static void tcp_close(struct xconn *xc)
+{
+	struct tcp_conn *c = to_tcp(&xc->base);
+
+	/* what callbacks resubmitted meanwhile fails as closed */
+	stop_deferred(c);
+	tcp_destroy(c);
+}
+
+static const struct xconn_ops tcp_conn_ops = { .connect = tcp_connect,
+					       .run = tcp_run,
+					       .teardown = tcp_teardown,
+					       .ctl = tcp_ctl,
+					       .kick = tcp_kick,
+					       .destroy = tcp_close };
 
 static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 {
@@ -628,10 +637,9 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 	ret = -pthread_create(&c->dthread, NULL, deferred_main, c);
 	if (ret)
 		goto out_destroy;
-	ret = xconn_start(&c->xc);
+	ret = xconn_start(&c->xc, out);
 	if (ret)
 		goto out_stop_deferred;
-	*out = &c->xc.base;
 	return 0;
 
 out_stop_deferred:
@@ -644,30 +652,5 @@ out_free:
 	return ret;
 }
 
-static void tcp_close(struct xport *x)
-{
-	struct tcp_conn *c = to_tcp(x);
-
-	xconn_stop(&c->xc);
-	/* what callbacks resubmitted meanwhile fails as closed */
-	stop_deferred(c);
-	tcp_destroy(c);
-}
-
-const struct xport_backend xport_tcp_backend = {
-	.name = "tcp",
-	.open = tcp_open,
-	.wait_up = xconn_wait_up,
-	.submit = tcp_submit,
-	.submit_chain = tcp_submit_chain,
-	.reg = NULL,
-	.alloc = xconn_alloc,
-	.free_slab = xconn_free,
-	.query = xconn_query,
-	.heartbeat = xconn_heartbeat,
-	.reclaim = xconn_reclaim,
-	.state = xconn_state,
-	.get_stats = xconn_get_stats,
-	.peer = xconn_peer,
-	.close = tcp_close,
-};
+XCONN_BACKEND(xport_tcp_backend, "tcp", .open = tcp_open, .submit = tcp_submit,
+	      .submit_chain = tcp_submit_chain);

@@ -403,16 +403,6 @@ static void vb_kick(struct xconn *xc)
 {
 }
 
-static const struct xconn_ops vb_conn_ops = {
-	.connect = vb_connect,
-	.run = vb_run,
-	.teardown = vb_teardown,
-	.ctl = vb_ctl,
-	.kick = vb_kick,
-	.slab_added = vb_slab_added,
-	.slab_freed = vb_slab_freed,
-};
-
 static void vb_free(struct vx *x)
 {
 	xconn_destroy(&x->xc);
@@ -421,6 +411,29 @@ static void vb_free(struct vx *x)
 	free(x->slabs);
 	free(x);
 }
+
+/* xconn_ops.destroy: the conn thread has ended */
+static void vb_destroy(struct xconn *xc)
+{
+	struct vx *x = to_vx(&xc->base);
+
+	conn_teardown(x);
+	batch_queue_destroy(&x->q);
+	vb_free(x);
+}
+
+/* the core's calls: the slab table of verbs_io.c, its control messages,
+ * then the connection of this file */
+static const struct xconn_ops vb_conn_ops = {
+	.slab_added = vb_slab_added,
+	.slab_freed = vb_slab_freed,
+	.ctl = vb_ctl,
+	.connect = vb_connect,
+	.run = vb_run,
+	.kick = vb_kick,
+	.teardown = vb_teardown,
+	.destroy = vb_destroy,
+};
 
 static int vb_open(const struct xport_cfg *cfg, struct xport **out)
 {
@@ -468,45 +481,15 @@ static int vb_open(const struct xport_cfg *cfg, struct xport **out)
 	ret = batch_queue_init(&x->q, &lim, vb_post, x);
 	if (ret)
 		goto out_free;
-	ret = xconn_start(&x->xc);
-	if (ret)
-		goto out_batch;
-	*out = &x->xc.base;
-	return 0;
-
-out_batch:
+	ret = xconn_start(&x->xc, out);
+	if (!ret)
+		return 0;
 	batch_queue_destroy(&x->q);
+
 out_free:
 	vb_free(x);
 	return ret;
 }
-
-static void vb_close(struct xport *xp)
-{
-	struct vx *x = to_vx(xp);
-
-	xconn_stop(&x->xc);
-	conn_teardown(x);
-	batch_queue_destroy(&x->q);
-	vb_free(x);
-}
-
-const struct xport_backend xport_rdma_backend = {
-	.name = "rdma",
-	.open = vb_open,
-	.wait_up = xconn_wait_up,
-	.submit = vb_submit,
-	.reg = vb_reg,
-	.alloc = xconn_alloc,
-	.free_slab = xconn_free,
-	.query = xconn_query,
-	.heartbeat = xconn_heartbeat,
-	.reclaim = xconn_reclaim,
-	.state = xconn_state,
-	.get_stats = xconn_get_stats,
-	.peer = xconn_peer,
-	.close = vb_close,
-};
 
 int xport_rdma_reachable(const char *host, const char *port,
 			 unsigned int timeout_ms)
@@ -537,3 +520,6 @@ out_ec:
 out:
 	return ok;
 }
+
+XCONN_BACKEND(xport_rdma_backend, "rdma", .open = vb_open, .submit = vb_submit,
+	      .reg = vb_reg);
