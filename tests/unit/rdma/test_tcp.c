@@ -407,6 +407,33 @@ START_TEST(donor_without_our_key_is_eacces_and_not_retried)
 }
 END_TEST
 
+/* as verbs_conn's bad_or_early_io_fails_at_submit_and_counts_an_error:
+ * the core checks and counts every submitted io the same way */
+START_TEST(bad_or_early_io_fails_at_submit_and_counts_an_error)
+{
+	struct xport_stats st;
+	struct xport_cfg cfg;
+	struct xport *x;
+	struct req r;
+	char port[16];
+
+	closed_port(port, sizeof(port));
+	cfg_for(&cfg, port, NULL);
+	ck_assert_int_eq(xport_open(&cfg, &x), 0);
+	ck_assert_int_eq(xport_wait_up(x, 10000), -ECONNREFUSED);
+	ck_assert_int_eq(req_do(x, &r, XPORT_WRITE), -ENOTCONN);
+	req_init(&r, XPORT_READ);
+	r.io.len = 0;
+	xport_submit(x, &r.io);
+	ck_assert_int_eq(req_wait(&r), -EINVAL);
+	xport_get_stats(x, &st);
+	ck_assert_uint_eq(st.ios, 2);
+	ck_assert_uint_eq(st.errors, 2);
+	ck_assert_uint_eq(st.timeouts, 0);
+	xport_close(x);
+}
+END_TEST
+
 START_TEST(silent_donor_times_out_the_handshake)
 {
 	struct conn c;
@@ -751,6 +778,7 @@ static Suite *tcp_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, refused_port_fails_fast_without_reconnect);
 	tcase_add_test(tc, donor_without_our_key_is_eacces_and_not_retried);
+	tcase_add_test(tc, bad_or_early_io_fails_at_submit_and_counts_an_error);
 	tcase_add_test(tc, silent_donor_times_out_the_handshake);
 	tcase_add_test(tc, close_interrupts_a_handshake_in_progress);
 	tcase_add_test(tc, reads_writes_and_control_calls_work);

@@ -539,6 +539,39 @@ START_TEST(disconnect_fails_the_pending_io_emits_down_and_reconnects)
 }
 END_TEST
 
+/* as test_tcp's bad_or_early_io_fails_at_submit_and_counts_an_error:
+ * the core checks and counts every submitted io the same way */
+START_TEST(bad_or_early_io_fails_at_submit_and_counts_an_error)
+{
+	static uint8_t buf[4096];
+	struct xport_stats st;
+	struct treq r = { 0 }, b = { 0 };
+	struct xport *x;
+
+	refuse = 100;
+	x = open_fake(0);
+	ck_assert_int_eq(xport_rdma_backend.wait_up(x, 5000), -ECONNREFUSED);
+	r.io.dir = XPORT_WRITE;
+	r.io.slab = 3;
+	r.io.len = sizeof(buf);
+	r.io.buf = buf;
+	r.io.done = treq_done;
+	xport_rdma_backend.submit(x, &r.io);
+	ck_assert(wait_done(&r, 3000));
+	ck_assert_int_eq(atomic_load(&r.status), -ENOTCONN);
+	b.io = r.io;
+	b.io.len = 0;
+	xport_rdma_backend.submit(x, &b.io);
+	ck_assert(wait_done(&b, 3000));
+	ck_assert_int_eq(atomic_load(&b.status), -EINVAL);
+	xport_rdma_backend.get_stats(x, &st);
+	ck_assert_uint_eq(st.ios, 2);
+	ck_assert_uint_eq(st.errors, 2);
+	ck_assert_uint_eq(st.timeouts, 0);
+	xport_rdma_backend.close(x);
+}
+END_TEST
+
 START_TEST(close_fails_pending_io_with_econnaborted)
 {
 	static uint8_t buf[4096];
@@ -578,6 +611,7 @@ int main(void)
 	tcase_add_test(tc, donor_with_another_key_is_eacces_and_not_retried);
 	tcase_add_test(
 		tc, disconnect_fails_the_pending_io_emits_down_and_reconnects);
+	tcase_add_test(tc, bad_or_early_io_fails_at_submit_and_counts_an_error);
 	tcase_add_test(tc, close_fails_pending_io_with_econnaborted);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
