@@ -397,10 +397,12 @@ static void vb_teardown(struct xconn *xc, int err)
 	conn_teardown(x);
 }
 
-/* lock held: nothing to break by hand; every wait of the conn thread
- * also polls the wake fd, which the core writes next */
+/* lock held: control calls waiting for a reply (the handshake's too)
+ * end now; every other wait of the conn thread also polls the wake fd,
+ * which the core writes next */
 static void vb_kick(struct xconn *xc)
 {
+	vb_ctl_fail_locked(to_vx(&xc->base), -ECONNABORTED);
 }
 
 static void vb_free(struct vx *x)

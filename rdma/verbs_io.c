@@ -142,21 +142,26 @@ static void ring_fail_all(struct vx *x, int status, struct vdone *d)
  */
 void vb_conn_fail(struct vx *x, int err, struct vdone *d)
 {
-	unsigned int i;
-
 	xconn_set_down_locked(&x->xc, err);
 	ring_fail_all(x,
 		      err == -ETIMEDOUT || err == -ECONNABORTED ? err
 								: -ECONNRESET,
 		      d);
+	vb_ctl_fail_locked(x, -ECONNRESET);
+	x->credits = 0;
+	pthread_cond_broadcast(&x->xc.cond);
+}
+
+void vb_ctl_fail_locked(struct vx *x, int err)
+{
+	unsigned int i;
+
 	for (i = 0; i < VB_CREDITS; i++) {
 		if (x->ctl[i].busy && !x->ctl[i].done) {
 			x->ctl[i].done = 1;
-			x->ctl[i].status = -ECONNRESET;
+			x->ctl[i].status = err;
 		}
 	}
-	x->credits = 0;
-	pthread_cond_broadcast(&x->xc.cond);
 }
 
 static void slab_set(struct vx *x, const struct vslab *s)

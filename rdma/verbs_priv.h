@@ -117,6 +117,8 @@ void vb_done_run(struct vdone *d);
 /* lock held: the link is broken; fails every pending request and
  * control call with err */
 void vb_conn_fail(struct vx *x, int err, struct vdone *d);
+/* lock held: every control call waiting for a reply ends with err */
+void vb_ctl_fail_locked(struct vx *x, int err);
 int vb_poll_cq(struct vx *x); /* completions handled */
 int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 		void *out, uint32_t outmax, uint32_t *outlen);
