@@ -47,20 +47,20 @@
 static int cm_wait(struct rdma_event_channel *ec, int wake_fd,
 		   unsigned int timeout_ms, struct rdma_cm_event **out)
 {
-	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000;
+	uint64_t deadline = deadline_after_ms(timeout_ms);
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = ec->fd, .events = POLLIN },
 				       { .fd = wake_fd, .events = POLLIN } };
-		int64_t left = (int64_t)(deadline - mono_ns()) / 1000000;
+		int left = deadline_left_ms(deadline);
 
 		if (!rdma_get_cm_event(ec, out))
 			return 0;
 		if (errno != EAGAIN)
 			return -errno;
-		if (left <= 0)
+		if (!left)
 			return -ETIMEDOUT;
-		if (poll(p, wake_fd >= 0 ? 2 : 1, (int)left) < 0 &&
+		if (poll(p, wake_fd >= 0 ? 2 : 1, left) < 0 &&
 		    errno != EINTR)
 			return -errno;
 		if (wake_fd >= 0 && (p[1].revents & POLLIN))
