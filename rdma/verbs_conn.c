@@ -60,8 +60,7 @@ static int cm_wait(struct rdma_event_channel *ec, int wake_fd,
 			return -errno;
 		if (!left)
 			return -ETIMEDOUT;
-		if (poll(p, wake_fd >= 0 ? 2 : 1, left) < 0 &&
-		    errno != EINTR)
+		if (poll(p, wake_fd >= 0 ? 2 : 1, left) < 0 && errno != EINTR)
 			return -errno;
 		if (wake_fd >= 0 && (p[1].revents & POLLIN))
 			return -ECONNABORTED;
@@ -372,7 +371,9 @@ static int vb_connect(struct xconn *xc, char *err, size_t errlen)
 		ret = conn_handshake(x, err, errlen);
 	pthread_mutex_lock(&xc->lock);
 	x->hs = 0;
-	if (!ret && xc->state != XPORT_CONNECTING)
+	if (!ret && xc->closing)
+		ret = -ECONNABORTED;
+	else if (!ret && xc->state != XPORT_CONNECTING)
 		ret = xc->last_err ? xc->last_err : -ECONNRESET;
 	if (!ret)
 		regions_register(x); /* those added while connecting */
