@@ -48,7 +48,7 @@ int cmd_donor(int argc, char **argv)
 	proto_state_swap(&st);
 	printf("{\"address\": ");
 	json_str(a.pos[0]);
-	printf(", \"version\": %u, \"caps\": [", d.hs.version);
+	printf(", \"version\": %u, \"caps\": [", d.c.hs.version);
 	printf("%s", st.caps & PROTO_CAP_AUTH ? "\"auth\"" : "");
 	printf("%s%s",
 	       (st.caps & PROTO_CAP_AUTH) && (st.caps & PROTO_CAP_RDMA) ? ", "
