@@ -180,3 +180,10 @@ void proto_state_swap(struct wire_state *m)
 	SWAP32(m->caps);
 	SWAP32(m->evicting);
 }
+
+int proto_status_errno(uint32_t status)
+{
+	if (!status)
+		return 0;
+	return status < 4096 ? -(int)status : -EPROTO;
+}

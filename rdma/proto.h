@@ -187,6 +187,9 @@ void proto_hdr_enc(void *buf, const struct proto_hdr *h);
 /* Human-readable name of a decode error, for logs and ERROR bodies. */
 const char *proto_strerror(int err);
 const char *proto_op_name(unsigned int op);
+/* A reply's status as 0 or -errno: 0 -> 0, 1..4095 -> -status, anything
+ * else (no errno is that large) -> -EPROTO. */
+int proto_status_errno(uint32_t status);
 
 /* Body codecs: in place, host order <-> wire order. */
 void proto_hello_swap(struct wire_hello *m);
