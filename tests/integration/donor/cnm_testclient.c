@@ -497,7 +497,7 @@ static int cmd_watch(uint64_t seed)
 	fill_slab(fd, seed, slab);
 	printf("ready %u\n", slab);
 	fflush(stdout);
-	end = mono_ns() + 30000000000ull;
+	end = deadline_after_ms(30000);
 	do {
 		ret = rpc(fd, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0, NULL, 0);
 		usleep(50000);

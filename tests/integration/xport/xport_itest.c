@@ -416,7 +416,7 @@ static void *worker_main(void *arg)
 /* Waits for every submitted request of w; 0 or -ETIMEDOUT (a hang). */
 static int worker_drain(struct worker *w, unsigned int ms)
 {
-	uint64_t deadline = mono_ns() + (uint64_t)ms * 1000000;
+	uint64_t deadline = deadline_after_ms(ms);
 
 	while (atomic_load(&w->completed) < w->submitted) {
 		if (mono_ns() > deadline)
