@@ -18,10 +18,11 @@ int dcl_connect(struct dcl *c, const char *host, const char *port)
 		c->timeout_ms = HS_TIMEOUT_MS_DEFAULT;
 	ret = sock_connect_host(host, port, deadline_after_ms(c->timeout_ms),
 				&c->fd);
-	if (ret)
-		snprintf(c->err, sizeof(c->err), "%s: %s",
-			 ret == -EHOSTUNREACH ? "cannot resolve"
-					      : "cannot connect",
+	if (ret == -EHOSTUNREACH)
+		snprintf(c->err, sizeof(c->err),
+			 "cannot connect: no such host, or no route to it");
+	else if (ret)
+		snprintf(c->err, sizeof(c->err), "cannot connect: %s",
 			 strerror(-ret));
 	return ret;
 }
