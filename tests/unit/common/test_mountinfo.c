@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "common/mountinfo.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -63,17 +64,11 @@ int main(void)
 {
 	Suite *s = suite_create("mountinfo");
 	TCase *tc = tcase_create("mountinfo");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, line_gives_mount_point_and_type);
 	tcase_add_test(tc, mount_point_escapes_are_undone);
 	tcase_add_test(tc, line_without_separator_or_fields_is_refused);
 	tcase_add_test(tc, proc_is_found_by_its_type_and_not_by_another);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }
