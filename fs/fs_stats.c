@@ -76,6 +76,7 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 	unsigned int ninodes, nfiles, io_le[IO_HIST - 1];
 	struct pmap_meta meta;
 	json_t *root, *ps;
+	int err;
 
 	pthread_mutex_lock(&fs->ns_lock);
 	ninodes = fs->ninodes;
@@ -84,11 +85,9 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 	pmap_pool_meta(fs->pool, &meta);
 	for (int i = 0; i < IO_HIST - 1; i++)
 		io_le[i] = 1u << i; /* KiB */
-	/* "o" steals a reference even when the pack fails; a NULL member
-	 * fails it: ENOMEM anywhere gives NULL */
 	root = json_pack(
 		"{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-		"s:I,s:I,s:I,s:o,s:s,s:{s:I,s:I,s:I,s:I},s:o,s:o,s:o,s:o}",
+		"s:I,s:I,s:I}",
 		"mountpoint", fs->mountpoint, "capacity_bytes",
 		J(pmap_capacity(fs->pool) * PG), "used_bytes",
 		J(pmap_used(fs->pool) * PG), "files", J(nfiles), "inodes",
@@ -102,32 +101,47 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 		J(atomic_load(&fs->req_waits)), "bytes_read",
 		J(atomic_load(&fs->bytes_read)), "bytes_written",
 		J(atomic_load(&fs->bytes_written)), "rmw_reads",
-		J(atomic_load(&fs->rmw_reads)), "ops", ops_json(fs), "cache",
-		fs->cache_direct ? "direct" : "writeback", "working_set",
-		"reads", J(atomic_load(&fs->ws_reads)), "read_bytes",
-		J(atomic_load(&fs->ws_read_bytes)), "writes",
-		J(atomic_load(&fs->ws_writes)), "write_bytes",
-		J(atomic_load(&fs->ws_write_bytes)), "read_kib",
-		hist_json(io_le, fs->read_kib, IO_HIST, "sum_bytes",
-			  atomic_load(&fs->read_kib_sum)),
-		"write_kib",
-		hist_json(io_le, fs->write_kib, IO_HIST, "sum_bytes",
-			  atomic_load(&fs->write_kib_sum)),
-		"read_latency_us",
-		hist_json(fs_lat_le_us, fs->read_lat, LAT_HIST, "sum_ns",
-			  atomic_load(&fs->read_lat_ns)),
-		"write_latency_us",
-		hist_json(fs_lat_le_us, fs->write_lat, LAT_HIST, "sum_ns",
-			  atomic_load(&fs->write_lat_ns)));
-	if (!root || !fs->ps)
-		return root;
+		J(atomic_load(&fs->rmw_reads)));
+	if (!root)
+		return NULL;
+	/* one member a line, in the file's order: a NULL value (ENOMEM)
+	 * fails its set and the whole object */
+	err = json_object_set_new(root, "ops", ops_json(fs));
+	err |= json_object_set_new(
+		root, "cache",
+		json_string(fs->cache_direct ? "direct" : "writeback"));
+	err |= json_object_set_new(
+		root, "working_set",
+		json_pack("{s:I,s:I,s:I,s:I}", "reads",
+			  J(atomic_load(&fs->ws_reads)), "read_bytes",
+			  J(atomic_load(&fs->ws_read_bytes)), "writes",
+			  J(atomic_load(&fs->ws_writes)), "write_bytes",
+			  J(atomic_load(&fs->ws_write_bytes))));
+	err |= json_object_set_new(root, "read_kib",
+				   hist_json(io_le, fs->read_kib, IO_HIST,
+					     "sum_bytes",
+					     atomic_load(&fs->read_kib_sum)));
+	err |= json_object_set_new(root, "write_kib",
+				   hist_json(io_le, fs->write_kib, IO_HIST,
+					     "sum_bytes",
+					     atomic_load(&fs->write_kib_sum)));
+	err |= json_object_set_new(root, "read_latency_us",
+				   hist_json(fs_lat_le_us, fs->read_lat,
+					     LAT_HIST, "sum_ns",
+					     atomic_load(&fs->read_lat_ns)));
+	err |= json_object_set_new(root, "write_latency_us",
+				   hist_json(fs_lat_le_us, fs->write_lat,
+					     LAT_HIST, "sum_ns",
+					     atomic_load(&fs->write_lat_ns)));
 	/* the page store's members follow at the top level */
-	ps = pstore_stats(fs->ps);
-	if (!ps || json_object_update(root, ps)) {
-		json_decref(root);
-		root = NULL;
-	}
+	ps = fs->ps ? pstore_stats(fs->ps) : NULL;
+	if (fs->ps)
+		err |= !ps || json_object_update(root, ps);
 	json_decref(ps);
+	if (err) {
+		json_decref(root);
+		return NULL;
+	}
 	return root;
 }
 
