@@ -45,6 +45,12 @@ static void donor_says(uint16_t op, int reply, uint32_t status,
 	ck_assert_int_eq(hs_send_msg(sv[1], &h, body, 1000), 0);
 }
 
+/* A request without body or reply body. */
+static int call(uint16_t op)
+{
+	return dcl_call(&c, op, NULL, 0, NULL, 0, NULL, 0, NULL);
+}
+
 /* The request the client sent: op and body length. */
 static void client_sent(uint16_t op, uint32_t len)
 {
@@ -93,9 +99,7 @@ END_TEST
 START_TEST(refusal_status_is_minus_errno_without_words)
 {
 	donor_says(PROTO_OP_ALLOC, 1, ENOSPC, NULL, 0);
-	ck_assert_int_eq(
-		dcl_call(&c, PROTO_OP_ALLOC, NULL, 0, NULL, 0, NULL, 0, NULL),
-		-ENOSPC);
+	ck_assert_int_eq(call(PROTO_OP_ALLOC), -ENOSPC);
 	ck_assert_str_eq(c.err, "");
 }
 END_TEST
@@ -103,9 +107,7 @@ END_TEST
 START_TEST(status_out_of_errno_range_is_eproto)
 {
 	donor_says(PROTO_OP_HEARTBEAT, 1, 70000, NULL, 0);
-	ck_assert_int_eq(dcl_call(&c, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0,
-				  NULL, 0, NULL),
-			 -EPROTO);
+	ck_assert_int_eq(call(PROTO_OP_HEARTBEAT), -EPROTO);
 }
 END_TEST
 
@@ -114,9 +116,7 @@ START_TEST(donor_error_message_gives_its_status_and_text)
 	static const char text[] = "reclaim refused";
 
 	donor_says(PROTO_OP_ERROR, 0, EPERM, text, sizeof(text) - 1);
-	ck_assert_int_eq(
-		dcl_call(&c, PROTO_OP_RECLAIM, NULL, 0, NULL, 0, NULL, 0, NULL),
-		-EPERM);
+	ck_assert_int_eq(call(PROTO_OP_RECLAIM), -EPERM);
 	ck_assert_str_eq(c.err, "donor: reclaim refused");
 }
 END_TEST
@@ -124,9 +124,7 @@ END_TEST
 START_TEST(reply_to_another_op_is_eproto_and_says_so)
 {
 	donor_says(PROTO_OP_FREE, 1, 0, NULL, 0);
-	ck_assert_int_eq(dcl_call(&c, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0,
-				  NULL, 0, NULL),
-			 -EPROTO);
+	ck_assert_int_eq(call(PROTO_OP_HEARTBEAT), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(c.err, "reply to"));
 }
 END_TEST
@@ -146,9 +144,7 @@ START_TEST(donor_gone_is_econnreset_and_says_so)
 {
 	close(sv[1]);
 	sv[1] = -1;
-	ck_assert_int_eq(dcl_call(&c, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0,
-				  NULL, 0, NULL),
-			 -ECONNRESET);
+	ck_assert_int_eq(call(PROTO_OP_HEARTBEAT), -ECONNRESET);
 	ck_assert_ptr_nonnull(strstr(c.err, "closed the connection"));
 }
 END_TEST
@@ -156,9 +152,7 @@ END_TEST
 START_TEST(silent_donor_times_out)
 {
 	c.timeout_ms = 100;
-	ck_assert_int_eq(dcl_call(&c, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0,
-				  NULL, 0, NULL),
-			 -ETIMEDOUT);
+	ck_assert_int_eq(call(PROTO_OP_HEARTBEAT), -ETIMEDOUT);
 	ck_assert_ptr_nonnull(strstr(c.err, "did not answer in time"));
 }
 END_TEST
