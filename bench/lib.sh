@@ -1,9 +1,21 @@
 # shellcheck shell=bash
-# bench/lib.sh - set up and tear down one swap backend for bench/run.
-# Needs: BUILD, WORK, LOG, say(). Teardown order as design.md says:
-# swapoff, losetup -d, unmount, stop donors.
+# bench/lib.sh - set up and tear down one swap backend for bench/run and
+# bench/ws. Donors, mounts and swap on a loop device come from the helpers
+# the tests use (tests/lib/common.sh, fs.sh, swap.sh, with $WORK as their
+# CNM_TMP and the keys they make there); only zram and the backend table
+# are the bench's own. Needs: BUILD, SRC, WORK, LOG, say(). Teardown order
+# as design.md says: swapoff, losetup -d, unmount, stop donors.
 
-B_SWAPDEV= B_LOOP= B_MNT= B_FSPID= B_DONORS=() B_ZRAM= B_PORTS=()
+BUILD_ROOT=$BUILD SOURCE_ROOT=$SRC CNM_TMP=$WORK
+export BUILD_ROOT SOURCE_ROOT CNM_TMP
+# shellcheck source=tests/lib/common.sh
+. "$SRC/tests/lib/common.sh"
+# shellcheck source=tests/lib/fs.sh
+. "$SRC/tests/lib/fs.sh"
+# shellcheck source=tests/lib/swap.sh
+. "$SRC/tests/lib/swap.sh"
+
+B_MNT='' B_ZRAM='' B_PORTS=() B_NDONORS=0
 SWAP_BYTES=${SWAP_BYTES:-2G}
 # above any other swap device (tests of other engineers use 100): swap is
 # global, the kernel fills the highest priority first, so every page of the
@@ -18,40 +30,24 @@ wait_for() { # wait_for SECONDS CMD...
 	done
 }
 
-bench_key() { # the key donors and mounts share (nothing runs keyless)
-	[ -s "$WORK/key" ] ||
-		(umask 077 && head -c 32 /dev/urandom | base64 >"$WORK/key")
-}
-
-start_donors() { # start_donors N
-	local i pf
+start_donors() { # start_donors N: donors bench1..benchN, ports in B_PORTS
+	local i
 	for i in $(seq 1 "$1"); do
-		pf=$WORK/donor$i.port
-		rm -f "$pf"
-		bench_key
-		"$BUILD/donor/cnetmem-donor" --foreground --listen 127.0.0.1:0 \
-			--port-file "$pf" --memory 3G --grace-period 2 \
-			--key-file "$WORK/key" >>"$LOG" 2>&1 &
-		B_DONORS+=($!)
-		wait_for 20 test -s "$pf" || { say "donor $i did not start"; return 1; }
-		B_PORTS+=("$(cat "$pf")")
+		B_NDONORS=$i
+		cnm_start_donor "bench$i" --memory 3G 2>>"$LOG" ||
+			{ say "donor $i did not start"; return 1; }
+		B_PORTS+=("$(cnm_donor_port "bench$i")")
 	done
 }
 
-mount_cnetmem() { # mount_cnetmem ARGS...
+mount_cnetmem() { # mount_cnetmem ARGS...: on $WORK/mnt, 4G unless ARGS say
 	B_MNT=$WORK/mnt
-	mkdir -p "$B_MNT"
-	"$BUILD/fs/cnetmem" "$B_MNT" --size 4G -f "$@" >>"$LOG" 2>&1 &
-	B_FSPID=$!
-	wait_for 20 mountpoint -q "$B_MNT" || { say "mount did not come up"; return 1; }
+	cnm_mount bench "$B_MNT" --size 4G "$@" 2>>"$LOG" ||
+		{ say "mount did not come up"; return 1; }
 }
 
 swap_on_file() { # swap_on_file FILE
-	fallocate -l "$SWAP_BYTES" "$1"
-	B_LOOP=$(losetup --direct-io=on -f --show "$1")
-	mkswap "$B_LOOP" >/dev/null
-	swapon -p "$SWAP_PRIO" "$B_LOOP"
-	B_SWAPDEV=$B_LOOP
+	cnm_swap_on "$1" "$SWAP_BYTES" "$SWAP_PRIO" 2>>"$LOG"
 }
 
 bench_setup() {
@@ -64,16 +60,14 @@ bench_setup() {
 		echo lz4 >"/sys/block/zram$B_ZRAM/comp_algorithm" 2>/dev/null || true
 		echo "$SWAP_BYTES" >"/sys/block/zram$B_ZRAM/disksize"
 		mkswap "/dev/zram$B_ZRAM" >/dev/null
-		swapon -p "$SWAP_PRIO" "/dev/zram$B_ZRAM"
-		B_SWAPDEV=/dev/zram$B_ZRAM ;;
+		swapon -p "$SWAP_PRIO" "/dev/zram$B_ZRAM" ;;
 	local)
 		mount_cnetmem --local-memory
 		swap_on_file "$B_MNT/swap0" ;;
 	tcp-r1|tcp-r2)
 		start_donors 2
 		for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
-		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp \
-			--key-file "$WORK/key"
+		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp
 		swap_on_file "$B_MNT/swap0" ;;
 	tcp-r1-plain)
 		# tcp-r1 without page sealing: what the encryption costs
@@ -93,29 +87,27 @@ bench_stats() {
 }
 
 bench_teardown() {
-	local pid
-	if [ -n "$B_SWAPDEV" ]; then
-		swapoff "$B_SWAPDEV" || say "swapoff $B_SWAPDEV failed"
-		B_SWAPDEV=
-	fi
-	if [ -n "$B_LOOP" ]; then
-		losetup -d "$B_LOOP" || true
-		B_LOOP=
-	fi
+	local i log
+	cnm_swap_off || say "swapoff $CNM_SWAP_LOOP failed"
 	if [ -n "$B_ZRAM" ]; then
+		swapoff "/dev/zram$B_ZRAM" || say "swapoff /dev/zram$B_ZRAM failed"
 		echo "$B_ZRAM" >/sys/class/zram-control/hot_remove || true
 		B_ZRAM=
 	fi
 	if [ -n "$B_MNT" ]; then
-		fusermount3 -u "$B_MNT" 2>/dev/null || umount -l "$B_MNT" 2>/dev/null || true
-		[ -n "$B_FSPID" ] && { wait "$B_FSPID" 2>/dev/null || true; }
-		B_MNT= B_FSPID=
+		cnm_umount bench 2>>"$LOG" || { say "unmount of $B_MNT: see $LOG"; cnm_fs_cleanup; }
+		B_MNT='' CNM_FS_MOUNTS=()
 	fi
-	for pid in "${B_DONORS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
+	for ((i = 1; i <= B_NDONORS; i++)); do
+		cnm_stop_donor "bench$i" 2>>"$LOG" || say "donor $i did not stop cleanly: see $LOG"
 	done
-	B_DONORS=() B_PORTS=()
+	B_NDONORS=0 B_PORTS=()
+	# the daemons' logs go with the run's
+	for log in "$WORK"/fs-bench.log "$WORK"/bench[0-9]*.log; do
+		[ -f "$log" ] || continue
+		sed "s|^|${log##*/}: |" "$log" >>"$LOG"
+		rm -f "$log"
+	done
 	rm -f "$WORK/disk-swap"
 }
 
@@ -126,8 +118,7 @@ bench_files() {
 	echo "test,where,rep,value,unit" >"$csv"
 	start_donors 2
 	for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
-	mount_cnetmem "${args[@]}" --replicas 1 --transport tcp \
-		--key-file "$WORK/key"
+	mount_cnetmem "${args[@]}" --replicas 1 --transport tcp
 	mkdir -p "$WORK/tmpfs" "$WORK/disk" "$B_MNT/spill"
 	mount -t tmpfs -o size=2G tmpfs "$WORK/tmpfs"
 	seq 1 12000000 | awk '{print ($1 * 7919) % 10000019 " line " $1}' >"$WORK/disk/sort.in"

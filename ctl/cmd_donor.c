@@ -6,25 +6,14 @@
 #include "common/parse.h"
 
 #include <errno.h>
-#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
+#define J(v) ((json_int_t)(v))
+
 int cmd_donor(int argc, char **argv);
 int cmd_donor_reclaim(int argc, char **argv);
-
-/* Prints s as a JSON string (addresses only need the basic escapes). */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			putchar('\\');
-		if ((unsigned char)*s >= 0x20)
-			putchar(*s);
-	}
-	putchar('"');
-}
 
 int cmd_donor(int argc, char **argv)
 {
@@ -32,6 +21,7 @@ int cmd_donor(int argc, char **argv)
 				    "[--key-name NAME] | --insecure";
 	struct ctl_donor d;
 	struct wire_state st;
+	json_t *root, *caps;
 	struct ctl_args a;
 	int ret;
 
@@ -46,27 +36,29 @@ int cmd_donor(int argc, char **argv)
 		return 1;
 	}
 	proto_state_swap(&st);
-	printf("{\"address\": ");
-	json_str(a.pos[0]);
-	printf(", \"version\": %u, \"caps\": [", d.hs.version);
-	printf("%s", st.caps & PROTO_CAP_AUTH ? "\"auth\"" : "");
-	printf("%s%s",
-	       (st.caps & PROTO_CAP_AUTH) && (st.caps & PROTO_CAP_RDMA) ? ", "
-									: "",
-	       st.caps & PROTO_CAP_RDMA ? "\"rdma\"" : "");
+	caps = json_array();
+	if (caps && (st.caps & PROTO_CAP_AUTH))
+		json_array_append_new(caps, json_string("auth"));
+	if (caps && (st.caps & PROTO_CAP_RDMA))
+		json_array_append_new(caps, json_string("rdma"));
 	/* the query's own connection is not a client */
-	printf("], \"slab_size\": %" PRIu64 ", \"total_bytes\": %" PRIu64
-	       ", \"free_bytes\": %" PRIu64 ", \"total_slabs\": %u"
-	       ", \"free_slabs\": %u, \"clients\": %u"
-	       ", \"host_available_bytes\": %" PRIu64
-	       ", \"host_trend_bytes_per_s\": %" PRId64
-	       ", \"bytes_read\": %" PRIu64 ", \"bytes_written\": %" PRIu64
-	       ", \"uptime_ms\": %" PRIu64 ", \"evicting\": %u}\n",
-	       st.slab_size, st.total_bytes, st.free_bytes, st.total_slabs,
-	       st.free_slabs, st.clients ? st.clients - 1 : 0,
-	       st.host_avail_bytes, st.host_trend_bps, st.bytes_read,
-	       st.bytes_written, st.uptime_ms, st.evicting);
-	return 0;
+	root = json_pack(
+		"{s:s,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"address", a.pos[0], "version", J(d.c.hs.version), "caps", caps,
+		"slab_size", J(st.slab_size), "total_bytes", J(st.total_bytes),
+		"free_bytes", J(st.free_bytes), "total_slabs",
+		J(st.total_slabs), "free_slabs", J(st.free_slabs), "clients",
+		J(st.clients ? st.clients - 1 : 0), "host_available_bytes",
+		J(st.host_avail_bytes), "host_trend_bytes_per_s",
+		J(st.host_trend_bps), "bytes_read", J(st.bytes_read),
+		"bytes_written", J(st.bytes_written), "uptime_ms",
+		J(st.uptime_ms), "evicting", J(st.evicting));
+	if (!root || json_dumpf(root, stdout, 0) || putchar('\n') == EOF) {
+		ctl_err("donor %s: cannot print its state", a.pos[0]);
+		ret = 1;
+	}
+	json_decref(root);
+	return ret ? 1 : 0;
 }
 
 int cmd_donor_reclaim(int argc, char **argv)

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ctl - helpers shared by cnetmemctl's commands: talking to a donor with a
- * blocking connection (handshake through rdma/handshake.h) and printing.
+ * blocking connection (rdma/dclient.h, shared with the donor's test
+ * client) and printing.
  *
  * Threading: single-threaded command-line tool.
  */
 #ifndef CNM_CTL_CTL_H
 #define CNM_CTL_CTL_H
 
+#include "rdma/dclient.h"
 #include "rdma/handshake.h"
 #include "rdma/proto.h"
 
@@ -17,10 +19,8 @@
 #define CTL_TIMEOUT_MS 5000
 
 struct ctl_donor {
-	int fd;
+	struct dcl c;	/* the connection (rdma/dclient.h) */
 	char addr[300]; /* "host:port" as given */
-	struct hs_result hs;
-	uint64_t next_id;
 };
 
 /* Options every donor command takes, parsed out of argv. */

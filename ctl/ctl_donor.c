@@ -6,12 +6,9 @@
 #include "rdma/auth.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 void ctl_err(const char *fmt, ...)
 {
@@ -64,49 +61,17 @@ int ctl_parse_args(int argc, char **argv, int max_pos, const char *usage,
 	return 0;
 }
 
-static int tcp_connect(const char *host, const char *port, int *out)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	int fd = -1, ret;
-
-	ret = getaddrinfo(host, port, &hints, &res);
-	if (ret) {
-		ctl_err("%s:%s: %s", host, port, gai_strerror(ret));
-		return -EHOSTUNREACH;
-	}
-	ret = -ECONNREFUSED;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			ret = -errno;
-			continue;
-		}
-		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
-			break;
-		ret = -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		ctl_err("%s:%s: %s", host, port, strerror(-ret));
-		return ret;
-	}
-	*out = fd;
-	return 0;
-}
-
 int ctl_donor_open(const char *hostport, const struct ctl_args *a,
 		   struct ctl_donor *d)
 {
-	struct hs_params p = { .timeout_ms = CTL_TIMEOUT_MS };
+	struct hs_params p = { 0 };
 	char host[256], port[32], err[256];
 	struct auth_key key = { 0 };
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	d->fd = -1;
-	d->next_id = 1;
+	d->c.fd = -1;
+	d->c.timeout_ms = CTL_TIMEOUT_MS;
 	if (parse_hostport(hostport, NULL, host, sizeof(host), port,
 			   sizeof(port))) {
 		ctl_err("'%s' is not HOST:PORT", hostport);
@@ -131,54 +96,29 @@ int ctl_donor_open(const char *hostport, const struct ctl_args *a,
 		}
 	}
 	p.name = a->key_name;
-	ret = tcp_connect(host, port, &d->fd);
-	if (ret)
-		goto out_key;
 	p.key = &key;
 	p.slab_size = a->slab_size ? a->slab_size : HS_SLAB_MIN;
 	/* a throwaway session: it never holds slabs */
 	auth_random(p.session, sizeof(p.session));
-	ret = hs_client(d->fd, &p, &d->hs, err, sizeof(err));
-	if (ret) {
-		ctl_err("donor %s: %s", hostport, err);
-		close(d->fd);
-		d->fd = -1;
-	}
-out_key:
+	ret = dcl_open(&d->c, host, port, &p);
+	if (ret)
+		ctl_err("donor %s: %s", hostport, d->c.err);
 	memset(&key, 0, sizeof(key));
 	return ret;
 }
 
 void ctl_donor_close(struct ctl_donor *d)
 {
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
+	dcl_close(&d->c);
 }
 
 int ctl_donor_rpc(struct ctl_donor *d, uint16_t op, const void *body,
 		  uint32_t len, void *out, uint32_t outmax)
 {
-	struct proto_hdr h = { .op = op, .id = ++d->next_id, .len = len };
-	char text[PROTO_ERRTEXT_MAX + 1];
 	int ret;
 
-	ret = hs_send_msg(d->fd, &h, body, CTL_TIMEOUT_MS);
-	if (ret)
-		return ret;
-	ret = hs_recv_msg(d->fd, &h, text, sizeof(text) - 1, CTL_TIMEOUT_MS);
-	if (ret)
-		return ret;
-	if (h.op == PROTO_OP_ERROR) {
-		text[h.len] = '\0';
-		ctl_err("donor %s: %s", d->addr, text);
-		return h.status && h.status < 4096 ? -(int)h.status : -EPROTO;
-	}
-	if (h.op != op || !(h.flags & PROTO_F_REPLY) || h.len > outmax)
-		return -EPROTO;
-	if (h.status)
-		return h.status < 4096 ? -(int)h.status : -EPROTO;
-	if (h.len)
-		memcpy(out, text, h.len);
-	return 0;
+	ret = dcl_call(&d->c, op, body, len, NULL, 0, out, outmax, NULL);
+	if (ret && d->c.err[0])
+		ctl_err("donor %s: %s", d->addr, d->c.err);
+	return ret;
 }

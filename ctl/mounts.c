@@ -2,6 +2,8 @@
 /* mounts - the cnetmem mounts of this host, their stats and health. */
 #include "ctl/mounts.h"
 
+#include "common/mountinfo.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,82 +13,14 @@
 
 #define STATS_MAX (16u << 20)
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo */
-static void unescape(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
 int ctl_mounts_list(char ***mounts, int *n)
 {
-	char *line = NULL, **v = NULL, **nv;
-	size_t cap = 0;
-	int ret = 0, count = 0;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char *mp, *sep, *fstype, *save = NULL;
-
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE ... */
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		fstype = strtok_r(sep + 3, " ", &save);
-		if (!fstype || strcmp(fstype, "fuse.cnetmem"))
-			continue;
-		*sep = '\0';
-		save = NULL;
-		mp = strtok_r(line, " ", &save);
-		for (int i = 0; mp && i < 4; i++)
-			mp = strtok_r(NULL, " ", &save);
-		if (!mp)
-			continue;
-		unescape(mp);
-		nv = realloc(v, (count + 1) * sizeof(*v));
-		if (!nv) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		v = nv;
-		v[count] = strdup(mp);
-		if (!v[count]) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		count++;
-	}
-out:
-	free(line);
-	fclose(f);
-	if (ret) {
-		ctl_mounts_free(v, count);
-		return ret;
-	}
-	*mounts = v;
-	*n = count;
-	return 0;
+	return mountinfo_list(MOUNTINFO_CNETMEM, mounts, n);
 }
 
 void ctl_mounts_free(char **mounts, int n)
 {
-	for (int i = 0; i < n; i++)
-		free(mounts[i]);
-	free(mounts);
+	mountinfo_free(mounts, n);
 }
 
 static int read_all(const char *path, char **out, size_t *len)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * mounts - cnetmemctl's view of the cnetmem mounts of this host: which
- * there are (/proc/self/mountinfo, file system type fuse.cnetmem), the
+ * there are (common/mountinfo.h, file system type fuse.cnetmem), the
  * state of one (MOUNTPOINT/.cnetmem-stats, JSON parsed with jansson), and
  * its health.
  *

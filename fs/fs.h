@@ -23,7 +23,7 @@
  * per inode. No malloc on the read/write path.
  *
  * MOUNTPOINT/.cnetmem-stats is a read-only virtual file (hidden from
- * readdir) holding cnmfs_stats_json().
+ * readdir) holding cnmfs_stats() as text.
  *
  * Threading: FUSE ops run on libfuse worker threads, pstore completions on
  * transport threads. fs->ns_lock guards the namespace (dentries, link,
@@ -34,6 +34,7 @@
 #ifndef CNM_FS_FS_H
 #define CNM_FS_FS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,7 +65,8 @@ const struct fuse_lowlevel_ops *cnmfs_ops(void);
 /* Open file handles right now; async-signal-safe (an atomic load). */
 int cnmfs_open_files(struct cnmfs *fs);
 
-/* The stats file's content: a JSON object. Length or -ENOSPC. */
-int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len);
+/* The stats file's content: a JSON object (jansson) the caller owns;
+ * the page store's members follow the mount's. NULL on ENOMEM. */
+json_t *cnmfs_stats(struct cnmfs *fs);
 
 #endif

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * fs_stats - the stats file (MOUNTPOINT/.cnetmem-stats): a snapshot, taken
- * at open, of the mount's counters and the page store's as one JSON object.
+ * at open, of the mount's counters and the page store's as one JSON object,
+ * built with jansson (docs/design.md says why) and written compact.
  */
 #include "fs/fs_priv.h"
 
 #include <errno.h>
-#include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const op_names[OP_N] = {
 	"lookup",    "getattr", "setattr", "readlink", "mknod",	 "mkdir",
@@ -24,147 +24,147 @@ const unsigned int fs_lat_le_us[LAT_HIST - 1] = {
 	10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000,
 };
 
-struct stats_snap *fs_stats_snapshot(struct cnmfs *fs)
-{
-	struct stats_snap *s = NULL;
-	size_t len = 64 * 1024;
-	int n;
+/* Every number of the file is an integer but the transports' latency. */
+#define J(v) ((json_int_t)(v))
 
-	for (; len <= 16u << 20; len *= 4) {
-		s = malloc(sizeof(*s) + len);
-		if (!s)
-			return NULL;
-		n = cnmfs_stats_json(fs, s->data, len);
-		if (n >= 0) {
-			s->len = n;
-			return s;
-		}
-		free(s);
-		s = NULL;
+/*
+ * {"le":[...],"counts":[...],SUMKEY:sum}: counts[i] holds the values up
+ * to le[i] (and above le[i-1]); the last count, everything above; sum,
+ * the values added up. n counts, n - 1 bounds.
+ */
+static json_t *hist_json(const unsigned int *le, atomic_ulong *counts,
+			 unsigned int n, const char *sumkey,
+			 unsigned long long sum)
+{
+	json_t *jle = json_array(), *jc = json_array();
+	int err = !jle || !jc;
+
+	for (unsigned int i = 0; !err && i + 1 < n; i++)
+		err = json_array_append_new(jle, json_integer(J(le[i])));
+	for (unsigned int i = 0; !err && i < n; i++)
+		err = json_array_append_new(
+			jc, json_integer(J(atomic_load(&counts[i]))));
+	if (err) {
+		json_decref(jle);
+		json_decref(jc);
+		return NULL;
 	}
-	return NULL;
+	return json_pack("{s:o,s:o,s:I}", "le", jle, "counts", jc, sumkey,
+			 J(sum));
 }
 
-static int jput(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int jput(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+static json_t *ops_json(struct cnmfs *fs)
 {
-	va_list ap;
-	int n;
+	json_t *ops = json_object();
 
-	if (*pos >= len)
-		return -ENOSPC;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len - *pos)
-		return -ENOSPC;
-	*pos += n;
-	return 0;
+	for (int i = 0; ops && i < OP_N; i++) {
+		if (json_object_set_new(
+			    ops, op_names[i],
+			    json_pack("{s:I,s:I}", "count",
+				      J(atomic_load(&fs->ops[i].count)),
+				      "errors",
+				      J(atomic_load(&fs->ops[i].errors))))) {
+			json_decref(ops);
+			ops = NULL;
+		}
+	}
+	return ops;
 }
 
-int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
+json_t *cnmfs_stats(struct cnmfs *fs)
 {
-	unsigned int ninodes, nfiles;
+	unsigned int ninodes, nfiles, io_le[IO_HIST - 1];
 	struct pmap_meta meta;
-	size_t pos = 0;
-	int ret, n;
+	json_t *root, *ps;
+	int err;
 
 	pthread_mutex_lock(&fs->ns_lock);
 	ninodes = fs->ninodes;
 	nfiles = fs->nfiles;
 	pthread_mutex_unlock(&fs->ns_lock);
 	pmap_pool_meta(fs->pool, &meta);
-	ret = jput(
-		buf, len, &pos,
-		"{\"mountpoint\":\"%s\",\"capacity_bytes\":%" PRIu64
-		",\"used_bytes\":%" PRIu64 ",\"files\":%u,\"inodes\":%u,"
-		"\"map_nodes_used\":%" PRIu64 ",\"map_nodes_total\":%" PRIu64
-		",\"metadata_budget\":%" PRIu64 ",\"metadata_bytes\":%" PRIu64
-		",\"namespace_bytes\":%" PRIu64
-		",\"map_resident_bytes\":%" PRIu64
-		",\"metadata_enospc\":%" PRIu64
-		",\"request_buffers\":%u,\"request_waits\":%lu,"
-		"\"bytes_read\":%llu,\"bytes_written\":%llu,"
-		"\"rmw_reads\":%llu,\"ops\":{",
-		fs->mountpoint, pmap_capacity(fs->pool) * PG,
-		pmap_used(fs->pool) * PG, nfiles, ninodes,
-		pmap_pool_nodes_used(fs->pool), pmap_pool_nodes_total(fs->pool),
-		meta.budget, meta.node_bytes + meta.charged_bytes,
-		meta.charged_bytes, meta.touched_bytes, meta.refused, fs->nreqs,
-		atomic_load(&fs->req_waits), atomic_load(&fs->bytes_read),
-		atomic_load(&fs->bytes_written), atomic_load(&fs->rmw_reads));
-	for (int i = 0; !ret && i < OP_N; i++)
-		ret = jput(buf, len, &pos,
-			   "%s\"%s\":{\"count\":%lu,\"errors\":%lu}",
-			   i ? "," : "", op_names[i],
-			   atomic_load(&fs->ops[i].count),
-			   atomic_load(&fs->ops[i].errors));
-	if (!ret)
-		ret = jput(buf, len, &pos, "}");
-	if (!ret)
-		ret = jput(buf, len, &pos,
-			   ",\"cache\":\"%s\",\"working_set\":{\"reads\":%lu,"
-			   "\"read_bytes\":%llu,\"writes\":%lu,"
-			   "\"write_bytes\":%llu}",
-			   fs->cache_direct ? "direct" : "writeback",
-			   atomic_load(&fs->ws_reads),
-			   atomic_load(&fs->ws_read_bytes),
-			   atomic_load(&fs->ws_writes),
-			   atomic_load(&fs->ws_write_bytes));
-	for (int h = 0; h < 2; h++) {
-		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
+	for (int i = 0; i < IO_HIST - 1; i++)
+		io_le[i] = 1u << i; /* KiB */
+	root = json_pack(
+		"{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+		"s:I,s:I,s:I}",
+		"mountpoint", fs->mountpoint, "capacity_bytes",
+		J(pmap_capacity(fs->pool) * PG), "used_bytes",
+		J(pmap_used(fs->pool) * PG), "files", J(nfiles), "inodes",
+		J(ninodes), "map_nodes_used", J(pmap_pool_nodes_used(fs->pool)),
+		"map_nodes_total", J(pmap_pool_nodes_total(fs->pool)),
+		"metadata_budget", J(meta.budget), "metadata_bytes",
+		J(meta.node_bytes + meta.charged_bytes), "namespace_bytes",
+		J(meta.charged_bytes), "map_resident_bytes",
+		J(meta.touched_bytes), "metadata_enospc", J(meta.refused),
+		"request_buffers", J(fs->nreqs), "request_waits",
+		J(atomic_load(&fs->req_waits)), "bytes_read",
+		J(atomic_load(&fs->bytes_read)), "bytes_written",
+		J(atomic_load(&fs->bytes_written)), "rmw_reads",
+		J(atomic_load(&fs->rmw_reads)));
+	if (!root)
+		return NULL;
+	/* one member a line, in the file's order: a NULL value (ENOMEM)
+	 * fails its set and the whole object */
+	err = json_object_set_new(root, "ops", ops_json(fs));
+	err |= json_object_set_new(
+		root, "cache",
+		json_string(fs->cache_direct ? "direct" : "writeback"));
+	err |= json_object_set_new(
+		root, "working_set",
+		json_pack("{s:I,s:I,s:I,s:I}", "reads",
+			  J(atomic_load(&fs->ws_reads)), "read_bytes",
+			  J(atomic_load(&fs->ws_read_bytes)), "writes",
+			  J(atomic_load(&fs->ws_writes)), "write_bytes",
+			  J(atomic_load(&fs->ws_write_bytes))));
+	err |= json_object_set_new(root, "read_kib",
+				   hist_json(io_le, fs->read_kib, IO_HIST,
+					     "sum_bytes",
+					     atomic_load(&fs->read_kib_sum)));
+	err |= json_object_set_new(root, "write_kib",
+				   hist_json(io_le, fs->write_kib, IO_HIST,
+					     "sum_bytes",
+					     atomic_load(&fs->write_kib_sum)));
+	err |= json_object_set_new(root, "read_latency_us",
+				   hist_json(fs_lat_le_us, fs->read_lat,
+					     LAT_HIST, "sum_ns",
+					     atomic_load(&fs->read_lat_ns)));
+	err |= json_object_set_new(root, "write_latency_us",
+				   hist_json(fs_lat_le_us, fs->write_lat,
+					     LAT_HIST, "sum_ns",
+					     atomic_load(&fs->write_lat_ns)));
+	/* the page store's members follow at the top level */
+	ps = fs->ps ? pstore_stats(fs->ps) : NULL;
+	if (fs->ps)
+		err |= !ps || json_object_update(root, ps);
+	json_decref(ps);
+	if (err) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
 
-		/* counts[i] holds sizes up to le[i] KiB (and above
-		 * le[i-1]); the last count, everything above; sum_bytes,
-		 * the sizes added up */
-		if (!ret)
-			ret = jput(buf, len, &pos, ",\"%s\":{\"le\":[",
-				   h ? "write_kib" : "read_kib");
-		for (int i = 0; !ret && i < IO_HIST - 1; i++)
-			ret = jput(buf, len, &pos, "%s%d", i ? "," : "",
-				   1 << i);
-		if (!ret)
-			ret = jput(buf, len, &pos, "],\"counts\":[");
-		for (int i = 0; !ret && i < IO_HIST; i++)
-			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
-				   atomic_load(&hist[i]));
-		if (!ret)
-			ret = jput(buf, len, &pos, "],\"sum_bytes\":%llu}",
-				   atomic_load(h ? &fs->write_kib_sum
-						 : &fs->read_kib_sum));
-	}
-	for (int h = 0; h < 2; h++) {
-		atomic_ulong *hist = h ? fs->write_lat : fs->read_lat;
+struct stats_snap *fs_stats_snapshot(struct cnmfs *fs)
+{
+	struct stats_snap *s = NULL;
+	json_t *root = cnmfs_stats(fs);
+	char *text;
+	size_t len;
 
-		if (!ret)
-			ret = jput(buf, len, &pos, ",\"%s\":{\"le\":[",
-				   h ? "write_latency_us" : "read_latency_us");
-		for (int i = 0; !ret && i < LAT_HIST - 1; i++)
-			ret = jput(buf, len, &pos, "%s%u", i ? "," : "",
-				   fs_lat_le_us[i]);
-		if (!ret)
-			ret = jput(buf, len, &pos, "],\"counts\":[");
-		for (int i = 0; !ret && i < LAT_HIST; i++)
-			ret = jput(buf, len, &pos, "%s%lu", i ? "," : "",
-				   atomic_load(&hist[i]));
-		if (!ret)
-			ret = jput(buf, len, &pos, "],\"sum_ns\":%llu}",
-				   atomic_load(h ? &fs->write_lat_ns
-						 : &fs->read_lat_ns));
+	if (!root)
+		return NULL;
+	text = json_dumps(root, PSTORE_JSON_FLAGS);
+	json_decref(root);
+	if (!text)
+		return NULL;
+	len = strlen(text);
+	s = malloc(sizeof(*s) + len + 1);
+	if (s) {
+		memcpy(s->data, text, len);
+		s->data[len] = '\n';
+		s->len = len + 1;
 	}
-	if (!ret && fs->ps) {
-		ret = jput(buf, len, &pos, ",");
-		if (!ret) {
-			n = pstore_json(fs->ps, buf + pos, len - pos);
-			if (n < 0)
-				ret = n;
-			else
-				pos += n;
-		}
-	}
-	if (!ret)
-		ret = jput(buf, len, &pos, "}\n");
-	return ret ? ret : (int)pos;
+	free(text);
+	return s;
 }

@@ -18,6 +18,7 @@
  */
 #include "common/cpu_latency.h"
 #include "common/log.h"
+#include "common/mountinfo.h"
 #include "common/parse.h"
 #include "common/service.h"
 #include "fs/config.h"
@@ -181,34 +182,6 @@ static int check_mountpoint(const char *mp)
 		return -ENOTDIR;
 	}
 	return 0;
-}
-
-/*
- * 1 if mp (a realpath) is already a cnetmem mount (a second one would
- * silently stack on it), 0 if not, from /proc/self/mountinfo so that a
- * hung mount is never touched.
- */
-static int is_cnetmem_mount(const char *mp)
-{
-	char line[4096], dir[4096], type[64];
-	int found = 0;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		const char *sep = strstr(line, " - ");
-
-		/* field 5 is the mount point (octal escapes for blanks, which
-		 * realpath never has unescaped: compare as is) */
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", dir) != 1 ||
-		    sscanf(sep + 3, "%63s", type) != 1)
-			continue;
-		found = !strcmp(dir, mp) && !strcmp(type, "fuse.cnetmem");
-	}
-	fclose(f);
-	return found;
 }
 
 /* Makes a relative path absolute against the working directory, before
@@ -563,7 +536,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_opts;
 	}
-	if (is_cnetmem_mount(mp)) {
+	if (mountinfo_has(MOUNTINFO_CNETMEM, mp)) {
 		log_err("mountpoint %s: already a cnetmem mount; unmount it "
 			"first (fusermount3 -u %s)",
 			mp, mp);

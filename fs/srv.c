@@ -288,7 +288,7 @@ static void *watch_main(void *arg)
 
 		pthread_mutex_unlock(&w->lock);
 		if (mono_ns() >= next_ask)
-			next_ask = mono_ns() + ask_all(w) * 1000000000ull;
+			next_ask = deadline_after_ms(ask_all(w) * 1000u);
 		drain_vanished(w);
 		pthread_mutex_lock(&w->lock);
 		/* a second: the pace of a drain under way */

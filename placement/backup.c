@@ -72,6 +72,19 @@ static int do_io(struct backup *b, struct backup_io *io)
 	return ret;
 }
 
+/* Stops and joins the writer threads, then frees their queue's lock. */
+static void stop_threads(struct backup *b)
+{
+	pthread_mutex_lock(&b->q_lock);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->q_cv);
+	pthread_mutex_unlock(&b->q_lock);
+	for (unsigned int i = 0; i < b->nthreads; i++)
+		pthread_join(b->threads[i], NULL);
+	pthread_cond_destroy(&b->q_cv);
+	pthread_mutex_destroy(&b->q_lock);
+}
+
 static void *worker(void *arg)
 {
 	struct backup *b = arg;
@@ -149,14 +162,7 @@ int backup_open(const char *path, uint64_t size, unsigned int nthreads,
 	return 0;
 
 out_stop:
-	pthread_mutex_lock(&b->q_lock);
-	b->stopping = true;
-	pthread_cond_broadcast(&b->q_cv);
-	pthread_mutex_unlock(&b->q_lock);
-	for (unsigned int i = 0; i < b->nthreads; i++)
-		pthread_join(b->threads[i], NULL);
-	pthread_cond_destroy(&b->q_cv);
-	pthread_mutex_destroy(&b->q_lock);
+	stop_threads(b);
 out_close:
 	close(b->fd);
 out_free_path:
@@ -223,14 +229,7 @@ void backup_close(struct backup *b)
 {
 	if (!b)
 		return;
-	pthread_mutex_lock(&b->q_lock);
-	b->stopping = true;
-	pthread_cond_broadcast(&b->q_cv);
-	pthread_mutex_unlock(&b->q_lock);
-	for (unsigned int i = 0; i < b->nthreads; i++)
-		pthread_join(b->threads[i], NULL);
-	pthread_cond_destroy(&b->q_cv);
-	pthread_mutex_destroy(&b->q_lock);
+	stop_threads(b);
 	close(b->fd);
 	free(b->path);
 	free(b);

@@ -38,17 +38,6 @@
 
 /* ---------------------------------------------------------------- util */
 
-void ps_deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 uint64_t ps_rand(void *arg)
 {
 	struct pstore *ps = arg;

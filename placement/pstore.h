@@ -65,6 +65,7 @@
 
 #include "rdma/xport.h"
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -151,15 +152,22 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 		       unsigned int timeout_ms, char *why, size_t whylen);
 int pstore_donor_undrain(struct pstore *ps, const char *addr);
 
+/* How the stats are written: compact, as cnetmemctl and the tests read
+ * them; the one real number (latency_us) in tenths without noise. */
+#define PSTORE_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 /*
- * Writes the store's state as JSON members (no enclosing braces):
- * "slab_size", "replicas", "slabs", "degraded_slabs", "lost_pages" (pages
+ * The store's state as a JSON object (jansson; the caller owns it, NULL
+ * on ENOMEM): "slab_size", "replicas", "slabs", "degraded_slabs", "lost_pages" (pages
  * whose every copy was lost), "degraded_ms" (how long some slab has had
  * fewer than R live copies), "donors": [{addr, transport, state, slabs,
  * bytes_read, bytes_written, latency_us, restarts, histograms
  * {"le": [upper bounds], "counts": [one more than bounds]}, ...}],
- * "backup". Returns the length, -ENOSPC if buf is too small, or -ENOMEM.
+ * "backup".
  */
+json_t *pstore_stats(struct pstore *ps);
+/* The same object as text (PSTORE_JSON_FLAGS) in buf: the length,
+ * -ENOSPC if buf is too small, or -ENOMEM. */
 int pstore_json(struct pstore *ps, char *buf, size_t len);
 
 #endif

@@ -39,7 +39,7 @@
 #define PS_DEF_CTL_MS 5000
 #define PS_REFUSED_MS 1000 /* a refused donor gets this long to appear */
 
-/* Timed waits (ps_deadline_in()) use CLOCK_MONOTONIC deadlines. */
+/* Timed waits (deadline_timespec()) use CLOCK_MONOTONIC deadlines. */
 static void cond_init_mono(pthread_cond_t *cv)
 {
 	pthread_condattr_t a;
@@ -384,7 +384,7 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		ps->ndonors++;
 	}
 
-	deadline = mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull;
+	deadline = deadline_after_ms(ps->ctl_timeout_ms);
 	for (unsigned int i = 0; i < n; i++) {
 		int ret = slot_ready(ps, ps_donor_at(ps, i), deadline, err,
 				     errlen);
@@ -629,9 +629,8 @@ int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
 	ret = slot_open(ps, n, addr, err, errlen);
 	if (ret)
 		goto out_unlock;
-	ret = slot_ready(ps, d,
-			 mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull,
-			 err, errlen);
+	ret = slot_ready(ps, d, deadline_after_ms(ps->ctl_timeout_ms), err,
+			 errlen);
 	for (unsigned int i = 0; i < ps->nregs && !ret; i++)
 		ret = xport_register(d->x, ps->regs[i].addr, ps->regs[i].len);
 	if (ret) {
@@ -757,7 +756,7 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 		       unsigned int timeout_ms, char *why, size_t whylen)
 {
 	char text[256];
-	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = deadline_after_ms(timeout_ms);
 	struct ps_donor *d = NULL;
 	unsigned int di = 0;
 	uint32_t held;

@@ -365,7 +365,6 @@ void ps_donor_submit(struct ps_donor *d, struct xport_io *io);
 void ps_donor_submit2(struct ps_donor *d, struct xport_io *a,
 		      struct xport_io *b);
 /* ts = now + ms on CLOCK_MONOTONIC, the clock of tick_cv and repair_cv */
-void ps_deadline_in(struct timespec *ts, long ms);
 uint64_t ps_rand(void *arg);
 
 /* pstore_place.c: new copies */

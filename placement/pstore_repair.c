@@ -363,7 +363,7 @@ void *ps_repair_main(void *arg)
 				continue; /* next one at once */
 		}
 		/* nothing to do, or a failure: look again a bit later */
-		ps_deadline_in(&ts, 200);
+		ts = deadline_timespec(deadline_after_ms(200));
 		pthread_cond_timedwait(&ps->repair_cv, &ps->lock, &ts);
 	}
 	pthread_mutex_unlock(&ps->lock);

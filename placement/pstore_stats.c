@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * pstore_stats - pstore_json(): the page store's state as JSON members,
- * for the mount's stats file (MOUNTPOINT/.cnetmem-stats): totals, slabs
+ * pstore_stats - pstore_stats(): the page store's state as a JSON object
+ * (jansson), whose members the mount puts at the top level of its stats
+ * file (MOUNTPOINT/.cnetmem-stats): totals, slabs
  * degraded, repaired and migrated, then one object per donor slot with
  * its transport's counters and histograms, then the backup.
  *
@@ -15,68 +16,31 @@
 #include "placement/pstore_priv.h"
 
 #include <errno.h>
-#include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-struct jbuf {
-	char *p;
-	size_t len, used;
-	bool full;
-};
-
-static void jp(struct jbuf *j, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void jp(struct jbuf *j, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (j->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(j->p + j->used, j->len - j->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= j->len - j->used)
-		j->full = true;
-	else
-		j->used += (size_t)n;
-}
-
-/* JSON string body: escapes quotes, backslashes and control bytes. */
-static void jstr(struct jbuf *j, const char *s)
-{
-	jp(j, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			jp(j, "\\%c", c);
-		else if (c < 0x20)
-			jp(j, "\\u%04x", c);
-		else
-			jp(j, "%c", c);
-	}
-	jp(j, "\"");
-}
+#define J(v) ((json_int_t)(v))
 
 /* A transport histogram: bucket i counts integers in [2^i, 2^(i+1)), so
  * its upper bound is le[i] = 2^(i+1) - 1; the last count is open-ended. */
-static void jhist(struct jbuf *j, const char *name, const uint64_t *h)
+static json_t *hist_json(const uint64_t *h)
 {
-	jp(j, ",\"%s\":{\"le\":[", name);
-	for (unsigned int i = 0; i < XPORT_HIST - 1; i++)
-		jp(j, "%s%u", i ? "," : "", (2u << i) - 1);
-	jp(j, "],\"counts\":[");
-	for (unsigned int i = 0; i < XPORT_HIST; i++)
-		jp(j, "%s%" PRIu64, i ? "," : "", h[i]);
-	jp(j, "]}");
+	json_t *le = json_array(), *counts = json_array();
+	int err = !le || !counts;
+
+	for (unsigned int i = 0; !err && i < XPORT_HIST - 1; i++)
+		err = json_array_append_new(le, json_integer(J((2u << i) - 1)));
+	for (unsigned int i = 0; !err && i < XPORT_HIST; i++)
+		err = json_array_append_new(counts, json_integer(J(h[i])));
+	if (err) {
+		json_decref(le);
+		json_decref(counts);
+		return NULL;
+	}
+	return json_pack("{s:o,s:o}", "le", le, "counts", counts);
 }
 
 static const char *state_name(enum xport_state s)
@@ -114,22 +78,56 @@ uint32_t ps_degraded_slabs(struct pstore *ps)
 	return degraded;
 }
 
-int pstore_json(struct pstore *ps, char *buf, size_t len)
+/* One donor slot; NULL on ENOMEM. */
+static json_t *donor_json(struct ps_donor *d, uint32_t held, uint32_t restarts)
 {
-	struct jbuf j = { buf, len, 0, false };
+	struct xport_stats st = { .kind = d->kind };
+	const char *state = "drained";
+
+	if (ps_donor_get(d)) {
+		xport_get_stats(d->x, &st);
+		ps_donor_put(d);
+		state = atomic_load(&d->dstate) == PS_D_DRAINING
+				? "draining"
+				: state_name(st.state);
+		if (atomic_load(&d->faulty) &&
+		    atomic_load(&d->dstate) == PS_D_ACTIVE)
+			state = "faulty";
+		/* connected, but not used until a QUERY says it still holds
+		 * what we left there */
+		if (st.state == XPORT_UP && !atomic_load(&d->up))
+			state = "checking";
+	}
+	/* the latency in tenths of a microsecond, as a number */
+	return json_pack(
+		"{s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+		"s:I,s:I,s:o,s:o}",
+		"addr", d->addr, "transport", xport_kind_name(st.kind), "state",
+		state, "slabs", J(held), "bytes_read", J(st.bytes_read),
+		"bytes_written", J(st.bytes_written), "latency_us",
+		(double)((atomic_load(&d->lat_ns) + 50) / 100) / 10.0, "ios",
+		J(st.ios), "ops", J(st.ops), "posts", J(st.posts), "write_ops",
+		J(st.write_ops), "write_posts", J(st.write_posts), "errors",
+		J(st.errors), "timeouts", J(st.timeouts), "reconnects",
+		J(st.reconnects), "restarts", J(restarts), "integrity_failures",
+		J(atomic_load(&d->bad_pages)), "ops_per_post",
+		hist_json(st.ops_per_post), "kib_per_op",
+		hist_json(st.kib_per_op));
+}
+
+json_t *pstore_stats(struct pstore *ps)
+{
 	uint32_t *held, *restarts;
 	uint32_t slabs = 0, degraded;
 	unsigned int nd = ps->ndonors;
 	uint64_t used, lost, since, degraded_ms = 0;
+	json_t *root = NULL, *donors, *backup;
 
-	if (!buf || !len)
-		return -ENOSPC;
 	/* two words a donor: off the stack, as donors are not capped */
 	held = calloc(2 * (size_t)(nd ? nd : 1), sizeof(*held));
 	if (!held)
-		return -ENOMEM;
+		return NULL;
 	restarts = held + (nd ? nd : 1);
-	buf[0] = '\0';
 	pthread_mutex_lock(&ps->lock);
 	used = ps->used;
 	for (uint32_t s = 0; s < ps->nslabs; s++)
@@ -147,67 +145,49 @@ int pstore_json(struct pstore *ps, char *buf, size_t len)
 	if (degraded && since)
 		degraded_ms = (mono_ns() - since) / 1000000;
 
-	jp(&j,
-	   "\"slab_size\":%" PRIu64 ",\"replicas\":%u,\"pages_total\":%" PRIu64
-	   ",\"pages_used\":%" PRIu64 ",\"slabs\":%" PRIu32
-	   ",\"degraded_slabs\":%" PRIu32 ",\"repaired_slabs\":%" PRIu64
-	   ",\"migrated_slabs\":%" PRIu64 ",\"lost_pages\":%" PRIu64
-	   ",\"degraded_ms\":%" PRIu64 ",\"encryption\":\"%s\""
-	   ",\"pages_per_slab\":%" PRIu32 ",\"donors\":[",
-	   ps->slab_size, ps->replicas, ps->npages, used, slabs, degraded,
-	   atomic_load(&ps->repaired), atomic_load(&ps->migrated), lost,
-	   degraded_ms, ps->seal ? seal_cipher_name(ps->seal) : "off",
-	   ps->pages_per_slab);
-	for (unsigned int i = 0; i < nd; i++) {
-		struct ps_donor *d = ps_donor_at(ps, i);
-		struct xport_stats st = { .kind = d->kind };
-		const char *state = "drained";
-
-		if (ps_donor_get(d)) {
-			xport_get_stats(d->x, &st);
-			ps_donor_put(d);
-			state = atomic_load(&d->dstate) == PS_D_DRAINING
-					? "draining"
-					: state_name(st.state);
-			if (atomic_load(&d->faulty) &&
-			    atomic_load(&d->dstate) == PS_D_ACTIVE)
-				state = "faulty";
-			/* connected, but not used until a QUERY says it
-			 * still holds what we left there */
-			if (st.state == XPORT_UP && !atomic_load(&d->up))
-				state = "checking";
+	donors = json_array();
+	for (unsigned int i = 0; donors && i < nd; i++) {
+		if (json_array_append_new(donors,
+					  donor_json(ps_donor_at(ps, i),
+						     held[i], restarts[i]))) {
+			json_decref(donors);
+			donors = NULL;
 		}
-		jp(&j, "%s{\"addr\":", i ? "," : "");
-		jstr(&j, d->addr);
-		jp(&j,
-		   ",\"transport\":\"%s\",\"state\":\"%s\",\"slabs\":%" PRIu32
-		   ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
-		   ",\"latency_us\":%.1f,\"ios\":%" PRIu64 ",\"ops\":%" PRIu64
-		   ",\"posts\":%" PRIu64 ",\"write_ops\":%" PRIu64
-		   ",\"write_posts\":%" PRIu64 ",\"errors\":%" PRIu64
-		   ",\"timeouts\":%" PRIu64 ",\"reconnects\":%" PRIu64
-		   ",\"restarts\":%" PRIu32 ",\"integrity_failures\":%" PRIu64,
-		   xport_kind_name(st.kind), state, held[i], st.bytes_read,
-		   st.bytes_written, (double)atomic_load(&d->lat_ns) / 1000.0,
-		   st.ios, st.ops, st.posts, st.write_ops, st.write_posts,
-		   st.errors, st.timeouts, st.reconnects, restarts[i],
-		   atomic_load(&d->bad_pages));
-		jhist(&j, "ops_per_post", st.ops_per_post);
-		jhist(&j, "kib_per_op", st.kib_per_op);
-		jp(&j, "}");
 	}
-	jp(&j, "],\"backup\":");
-	if (ps->backup) {
-		jp(&j, "{\"path\":");
-		jstr(&j, backup_path(ps->backup));
-		jp(&j,
-		   ",\"bytes\":%" PRIu64 ",\"integrity_failures\":%" PRIu64 "}",
-		   backup_bytes(ps->backup), atomic_load(&ps->backup_bad));
-	} else {
-		jp(&j, "null");
-	}
+	backup = !ps->backup ? json_null()
+			     : json_pack("{s:s,s:I,s:I}", "path",
+					 backup_path(ps->backup), "bytes",
+					 J(backup_bytes(ps->backup)),
+					 "integrity_failures",
+					 J(atomic_load(&ps->backup_bad)));
+	root = json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:o,s:o}",
+		"slab_size", J(ps->slab_size), "replicas", J(ps->replicas),
+		"pages_total", J(ps->npages), "pages_used", J(used), "slabs",
+		J(slabs), "degraded_slabs", J(degraded), "repaired_slabs",
+		J(atomic_load(&ps->repaired)), "migrated_slabs",
+		J(atomic_load(&ps->migrated)), "lost_pages", J(lost),
+		"degraded_ms", J(degraded_ms), "encryption",
+		ps->seal ? seal_cipher_name(ps->seal) : "off", "pages_per_slab",
+		J(ps->pages_per_slab), "donors", donors, "backup", backup);
 	free(held);
-	if (j.full)
+	return root;
+}
+
+int pstore_json(struct pstore *ps, char *buf, size_t len)
+{
+	json_t *root;
+	size_t n;
+
+	if (!buf || !len)
 		return -ENOSPC;
-	return (int)j.used;
+	root = pstore_stats(ps);
+	if (!root)
+		return -ENOMEM;
+	n = json_dumpb(root, buf, len, PSTORE_JSON_FLAGS);
+	json_decref(root);
+	if (!n || n >= len)
+		return -ENOSPC;
+	buf[n] = '\0';
+	return (int)n;
 }

@@ -292,11 +292,11 @@ static void refresh_donors(struct pstore *ps)
 void *ps_tick_main(void *arg)
 {
 	struct pstore *ps = arg;
-	uint64_t next = mono_ns() + PS_TICK_MS * 1000000ull;
+	uint64_t next = deadline_after_ms(PS_TICK_MS);
 
 	pthread_mutex_lock(&ps->lock);
 	while (!ps->stopping) {
-		struct timespec ts;
+		struct timespec ts = deadline_timespec(deadline_after_ms(100));
 
 		if (ps->free_pending) {
 			free_empty_slabs(ps);
@@ -313,10 +313,9 @@ void *ps_tick_main(void *arg)
 				ps_parked_retry(ps);
 				pthread_mutex_lock(&ps->lock);
 			}
-			next = mono_ns() + PS_TICK_MS * 1000000ull;
+			next = deadline_after_ms(PS_TICK_MS);
 			continue;
 		}
-		ps_deadline_in(&ts, 100);
 		pthread_cond_timedwait(&ps->tick_cv, &ps->lock, &ts);
 	}
 	pthread_mutex_unlock(&ps->lock);

@@ -20,15 +20,13 @@
 #include "rdma/handshake.h"
 
 #include "common/clock.h"
+#include "common/sock.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 _Static_assert(crypto_kx_PUBLICKEYBYTES == PROTO_KX_LEN, "kx key length");
 _Static_assert(crypto_kx_SECRETKEYBYTES == AUTH_KEY_LEN, "kx secret length");
@@ -39,9 +37,10 @@ int hs_slab_size_ok(uint64_t s)
 }
 
 /* A peer's reply status as -errno; nonsense values become -EPROTO. */
+/* A refusal's status as -errno; a refusal saying 0 is a broken peer. */
 static int status_err(uint32_t status)
 {
-	return status && status < 4096 ? -(int)status : -EPROTO;
+	return status ? proto_status_errno(status) : -EPROTO;
 }
 
 static int has_key(const struct auth_key *key)
@@ -355,97 +354,30 @@ void hs_donor_wipe(struct hs_donor *hd)
 	sodium_memzero(hd->secret, sizeof(hd->secret));
 }
 
-static uint64_t deadline_of(unsigned int timeout_ms)
-{
-	return mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-}
-
-/* Waits for `events` on fd until the deadline; 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	uint64_t now;
-	int n;
-
-	for (;;) {
-		now = mono_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		n = poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000));
-		if (n > 0)
-			return 0;
-		if (n == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
+/* The sock.h loops, with a peer that closed on our send called a reset
+ * as on a receive (the errors handshake.h promises). */
 static int read_full_dl(int fd, void *buf, size_t len, uint64_t deadline)
 {
-	char *p = buf;
-	ssize_t n;
-	int ret;
+	int ret = sock_recv_all(fd, buf, len, deadline);
 
-	int sock = 1;
-
-	while (len) {
-		/* try first: data that is already here costs no poll(2) */
-		n = sock ? recv(fd, p, len, MSG_DONTWAIT) : -1;
-		if (n < 0 && sock && errno == ENOTSOCK)
-			sock = 0;
-		if (n < 0 && (!sock || errno == EAGAIN)) {
-			ret = wait_fd(fd, POLLIN, deadline);
-			if (ret)
-				return ret;
-			n = sock ? recv(fd, p, len, MSG_DONTWAIT)
-				 : read(fd, p, len);
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return errno == EPIPE ? -ECONNRESET : -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return ret == -EPIPE ? -ECONNRESET : ret;
 }
 
 static int write_full_dl(int fd, const void *buf, size_t len, uint64_t deadline)
 {
-	const char *p = buf;
-	ssize_t n;
-	int ret;
+	int ret = sock_send_all(fd, buf, len, deadline);
 
-	while (len) {
-		ret = wait_fd(fd, POLLOUT, deadline);
-		if (ret)
-			return ret;
-		n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return errno == EPIPE ? -ECONNRESET : -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return ret == -EPIPE ? -ECONNRESET : ret;
 }
 
 int hs_read_full(int fd, void *buf, size_t len, unsigned int timeout_ms)
 {
-	return read_full_dl(fd, buf, len, deadline_of(timeout_ms));
+	return read_full_dl(fd, buf, len, deadline_after_ms(timeout_ms));
 }
 
 int hs_write_full(int fd, const void *buf, size_t len, unsigned int timeout_ms)
 {
-	return write_full_dl(fd, buf, len, deadline_of(timeout_ms));
+	return write_full_dl(fd, buf, len, deadline_after_ms(timeout_ms));
 }
 
 static int send_msg_dl(int fd, const struct proto_hdr *h, const void *body,
@@ -483,13 +415,13 @@ static int recv_msg_dl(int fd, struct proto_hdr *h, void *body, size_t bodymax,
 int hs_send_msg(int fd, const struct proto_hdr *h, const void *body,
 		unsigned int timeout_ms)
 {
-	return send_msg_dl(fd, h, body, deadline_of(timeout_ms));
+	return send_msg_dl(fd, h, body, deadline_after_ms(timeout_ms));
 }
 
 int hs_recv_msg(int fd, struct proto_hdr *h, void *body, size_t bodymax,
 		unsigned int timeout_ms)
 {
-	return recv_msg_dl(fd, h, body, bodymax, deadline_of(timeout_ms));
+	return recv_msg_dl(fd, h, body, bodymax, deadline_after_ms(timeout_ms));
 }
 
 /* Receives one reply; a donor ERROR message becomes -EPROTO with its text. */
@@ -527,8 +459,8 @@ static int recv_reply(int fd, struct proto_hdr *h, void *body, size_t bodymax,
 int hs_client(int fd, const struct hs_params *p, struct hs_result *out,
 	      char *err, size_t errlen)
 {
-	uint64_t deadline = deadline_of(p->timeout_ms ? p->timeout_ms
-						      : HS_TIMEOUT_MS_DEFAULT);
+	uint64_t deadline = deadline_after_ms(
+		p->timeout_ms ? p->timeout_ms : HS_TIMEOUT_MS_DEFAULT);
 	struct wire_hello wire, reply;
 	struct wire_auth auth;
 	struct proto_hdr h = { .op = PROTO_OP_HELLO, .id = 1 };

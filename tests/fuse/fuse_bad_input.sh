@@ -26,9 +26,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
-mnt=$CNM_TMP/mnt
+cnm_fs_test_begin
 mkdir -p "$mnt"
 
 # expect_mount_fails LOGNAME REGEX ARGS...: cnetmem must exit non-zero,

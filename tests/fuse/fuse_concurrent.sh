@@ -4,9 +4,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
-mnt=$CNM_TMP/mnt
+cnm_fs_test_begin
 cnm_start_donor d1 --memory 128M
 # shellcheck disable=SC2046
 cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 64M

@@ -48,10 +48,5 @@ used=$(cnm_stat_json "$mnt" \
 	echo "FAIL: after removing everything: (used, inodes, nodes, pages) = $used" >&2
 	exit 1
 }
-cnm_umount m
-for d in "${CNM_DONORS[@]}"; do
-	cnm_stop_donor "$d"
-	cnm_fail_on_log_errors "$(cnm_donor_log "$d")"
-done
-cnm_fail_on_log_errors "$(cnm_fs_log m)"
+cnm_fs_test_end m
 echo "ok: cnetmem ($backend) behaves like tmpfs"

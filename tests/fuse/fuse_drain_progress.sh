@@ -5,10 +5,8 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 command -v script >/dev/null || cnm_skip "no script(1) for a terminal"
-mnt=$CNM_TMP/mnt
 CTL=$CNM_CTL_BIN
 
 cnm_start_donor d1 --memory 256M

@@ -6,11 +6,9 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 command -v fio >/dev/null || cnm_skip "no fio"
 
-mnt=$CNM_TMP/mnt
 args=()
 for d in d1 d2 d3; do
 	cnm_start_donor "$d" --memory 512M

@@ -10,9 +10,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
-mnt=$CNM_TMP/mnt
+cnm_fs_test_begin
 CTL=$CNM_CTL_BIN
 
 # ctl_rc ARGS...: cnetmemctl's exit status (output in $CNM_TMP/ctl.out)

@@ -6,12 +6,10 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 
 rss_mib() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
-mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 1200M --slab-size 16M
 pid=$(cnm_fs_pid m)
 base=$(rss_mib "$pid")

@@ -21,9 +21,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
-mnt=$CNM_TMP/mnt
+cnm_fs_test_begin
 
 # cached_pages FILE: pages of FILE in the page cache.
 cached_pages() {
@@ -224,10 +222,5 @@ fio-verify)
 	fail "unknown case $1"
 	;;
 esac
-cnm_umount m
-for d in "${CNM_DONORS[@]}"; do
-	cnm_stop_donor "$d"
-	cnm_fail_on_log_errors "$(cnm_donor_log "$d")"
-done
-cnm_fail_on_log_errors "$(cnm_fs_log m)"
+cnm_fs_test_end m
 echo "ok: $1"

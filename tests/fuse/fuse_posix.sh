@@ -6,10 +6,8 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 
-mnt=$CNM_TMP/mnt
 cnm_start_donor d1 --memory 256M
 # shellcheck disable=SC2046
 cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --slab-size 4M \

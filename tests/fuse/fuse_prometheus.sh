@@ -8,11 +8,9 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 command -v prometheus >/dev/null || cnm_skip "no prometheus (Debian package)"
 command -v promtool >/dev/null || cnm_skip "no promtool"
-mnt=$CNM_TMP/mnt
 CTL=$CNM_CTL_BIN
 
 # bg NAME CMD...: a process the cleanup stops (through the donor list)

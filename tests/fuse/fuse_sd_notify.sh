@@ -5,9 +5,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
-mnt=$CNM_TMP/mnt
+cnm_fs_test_begin
 sock=$CNM_TMP/notify
 msgs=$CNM_TMP/notify.msgs
 

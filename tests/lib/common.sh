@@ -97,6 +97,28 @@ cnm_wait_for_log() {
 	return 1
 }
 
+# cnm_wait_pid PID SECONDS: wait for a process that is not our child.
+cnm_wait_pid() {
+	local pid=$1 t=$2 i
+	for ((i = 0; i < t * 20; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# cnm_reap PID PIDFILE WHAT: the exit status of our child PID, which has
+# exited; empties PIDFILE; fails, naming WHAT, unless the status is 0.
+cnm_reap() {
+	local rc=0
+	wait "$1" 2>/dev/null || rc=$?
+	: >"$2"
+	if [ "$rc" != 0 ]; then
+		cnm_log "$3 exited with status $rc"
+		return 1
+	fi
+}
+
 cnm_donor_pid() { cat "$CNM_TMP/$1.pid"; }
 cnm_donor_log() { echo "$CNM_TMP/$1.log"; }
 cnm_donor_port() { cat "$CNM_TMP/$1.port"; }
@@ -134,28 +156,28 @@ cnm_start_donor() {
 # cnm_stop_donor NAME: SIGTERM, fail if it does not exit within 10 s or
 # exits with a non-zero status.
 cnm_stop_donor() {
-	local name=$1 pid i rc=0
+	local name=$1 pid
 	pid=$(cnm_donor_pid "$name") || return 1
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! cnm_wait_pid "$pid" 10; then
 		cnm_log "donor $name (pid $pid) did not exit on SIGTERM"
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		: >"$CNM_TMP/$name.pid"
 		return 1
 	fi
-	wait "$pid" 2>/dev/null || rc=$?
-	: >"$CNM_TMP/$name.pid"
-	if [ "$rc" != 0 ]; then
-		cnm_log "donor $name exited with status $rc"
-		return 1
-	fi
-	return 0
+	cnm_reap "$pid" "$CNM_TMP/$name.pid" "donor $name"
+}
+
+# cnm_stop_donors NAME...: cnm_stop_donor each, and each log must have no
+# error line.
+cnm_stop_donors() {
+	local d
+	for d in "$@"; do
+		cnm_stop_donor "$d"
+		cnm_fail_on_log_errors "$(cnm_donor_log "$d")"
+	done
 }
 
 # cnm_kill_donor NAME: SIGKILL (a crash, for restart tests).

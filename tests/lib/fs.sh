@@ -63,20 +63,10 @@ cnm_mount() {
 	return 1
 }
 
-# cnm_wait_pid PID SECONDS: wait for a process that is not our child.
-cnm_wait_pid() {
-	local pid=$1 t=$2 i
-	for ((i = 0; i < t * 20; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # cnm_umount NAME: fusermount3 -u, then the daemon must exit with status 0
 # within 10 s.
 cnm_umount() {
-	local name=$1 mnt pid rc=0
+	local name=$1 mnt pid
 	mnt=$(cnm_fs_mnt "$name")
 	pid=$(cnm_fs_pid "$name")
 	fusermount3 -u "$mnt" || {
@@ -92,12 +82,7 @@ cnm_umount() {
 		fi
 		return 1
 	fi
-	wait "$pid" 2>/dev/null || rc=$?
-	: >"$CNM_TMP/fs-$name.pid"
-	if [ "$rc" != 0 ]; then
-		cnm_log "mount $name: cnetmem exited with status $rc"
-		return 1
-	fi
+	cnm_reap "$pid" "$CNM_TMP/fs-$name.pid" "mount $name: cnetmem"
 }
 
 # cnm_stat_json MOUNTPOINT PYTHON_EXPR: evaluates PYTHON_EXPR with `s` bound
@@ -141,6 +126,24 @@ cnm_fs_all_cleanup() {
 	fi
 	(exit "$rc")
 	cnm_cleanup
+}
+
+# cnm_fs_test_begin: the opening of a test that mounts, after sourcing
+# common.sh and fs.sh: mounts, swap and donors cleaned up on exit, a skip
+# (77) without FUSE, and $mnt, the test's mount point in $CNM_TMP.
+cnm_fs_test_begin() {
+	trap cnm_fs_all_cleanup EXIT
+	cnm_fuse_facilities
+	mnt=$CNM_TMP/mnt
+}
+
+# cnm_fs_test_end NAME: the close of such a test: unmount NAME, stop every
+# donor the test started; fails when one does not stop cleanly or its log
+# or the mount's has an error line.
+cnm_fs_test_end() {
+	cnm_umount "$1"
+	cnm_stop_donors "${CNM_DONORS[@]}"
+	cnm_fail_on_log_errors "$(cnm_fs_log "$1")"
 }
 
 # cnm_fuse_facilities: exit 77 unless we can mount FUSE filesystems.

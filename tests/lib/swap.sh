@@ -27,6 +27,16 @@ cnm_swap_facilities() {
 	losetup -f >/dev/null 2>&1 || cnm_skip "no free loop device"
 }
 
+# cnm_swap_test_begin: the opening of a swap test, after sourcing
+# common.sh, fs.sh and swap.sh: workload, swap, mounts and donors cleaned
+# up on exit (in that order), a skip (77) without swap on loop devices or
+# memory cgroups, and $mnt, the test's mount point in $CNM_TMP.
+cnm_swap_test_begin() {
+	trap cnm_fs_all_cleanup EXIT
+	cnm_swap_facilities
+	mnt=$CNM_TMP/mnt
+}
+
 # cnm_vmstat FIELD: a counter from /proc/vmstat.
 cnm_vmstat() {
 	awk -v f="$1" '$1 == f { print $2 }' /proc/vmstat

@@ -69,7 +69,7 @@ static void req_done(struct xport_io *io, int status)
 
 static int req_wait(struct req *r, unsigned int ms)
 {
-	uint64_t end = mono_ns() + (uint64_t)ms * 1000000;
+	uint64_t end = deadline_after_ms(ms);
 
 	while (!atomic_load(&r->done)) {
 		if (mono_ns() > end)
@@ -516,7 +516,7 @@ static int check_evict(void)
 		printf("fail: reclaim\n");
 		goto out;
 	}
-	end = mono_ns() + 10ull * 1000000000;
+	end = deadline_after_ms(10000);
 	while ((slab = atomic_load(&evicted)) < 0 && mono_ns() < end)
 		usleep(1000);
 	if (slab < 0) {
@@ -659,7 +659,7 @@ static int check_kill(const char *ready)
 	if (!buf || !r || open_x(&key, 7, 0, &x) || xport_alloc(x, &s))
 		goto out;
 	xport_register(x, buf, (size_t)RW_WINDOW * PAGE);
-	end = mono_ns() + 60ull * 1000000000;
+	end = deadline_after_ms(60000);
 	while (mono_ns() < end) {
 		for (i = 0; i < RW_WINDOW; i++)
 			req_init(&r[i], round & 1 ? XPORT_READ : XPORT_WRITE,

@@ -6,11 +6,9 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/swap.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_swap_facilities
+cnm_swap_test_begin
 [ -x "$CNM_PAGETOUCH" ] || cnm_skip "no $CNM_PAGETOUCH"
 
-mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 512M
 fallocate -l 256M "$mnt/swap0"
 CNM_SWAP_LOOP=$(losetup --direct-io=on -f --show "$mnt/swap0")

@@ -7,10 +7,8 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/swap.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_swap_facilities
+cnm_swap_test_begin
 
-mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 256M
 cnm_swap_on "$mnt/swap0" 64M 10
 pid=$(cnm_fs_pid m)

@@ -103,12 +103,7 @@ cnm_log "fincore: $cached bytes of the swap file cached"
 
 # teardown in order, then nothing may be left
 cnm_swap_cleanup
-cnm_umount m
-for d in "${CNM_DONORS[@]}"; do
-	cnm_stop_donor "$d"
-	cnm_fail_on_log_errors "$(cnm_donor_log "$d")"
-done
-cnm_fail_on_log_errors "$(cnm_fs_log m)"
+cnm_fs_test_end m
 left=$(grep -F "$mnt" /proc/swaps || true)
 left+=$(losetup -a | grep -F "$mnt" || true)
 left+=$(grep -F " $mnt " /proc/mounts || true)

@@ -9,13 +9,11 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/swap.sh"
-trap cnm_fs_all_cleanup EXIT
-cnm_swap_facilities
+cnm_swap_test_begin
 
 backend=${1:-donors}
 limit=$((48 << 20))
 total=$((768 << 20)) # 16 times the limit
-mnt=$CNM_TMP/mnt
 if [ "$backend" = donors ]; then
 	cnm_start_donor d1 --memory 1G
 	# shellcheck disable=SC2046
@@ -58,10 +56,5 @@ avg=$(cnm_stat_json "$mnt" 's["working_set"]["write_bytes"] // s["working_set"][
 [ "$avg" -ge $((64 << 10)) ] || fail "writeback requests average $avg bytes"
 rm -f "$mnt/big"
 cnm_swap_cleanup
-cnm_umount m
-for d in "${CNM_DONORS[@]}"; do
-	cnm_stop_donor "$d"
-	cnm_fail_on_log_errors "$(cnm_donor_log "$d")"
-done
-cnm_fail_on_log_errors "$(cnm_fs_log m)"
+cnm_fs_test_end m
 echo "ok: a writer at 16 times its cgroup limit finishes ($backend)"

@@ -54,9 +54,6 @@ cnm_pg_stop "$pg"
 cnm_swap_cleanup
 [ -z "$(ls -A "$mnt/pgtmp")" ] || true
 cnm_umount m
-for d in d1 d2; do
-	cnm_stop_donor "$d"
-	cnm_fail_on_log_errors "$(cnm_donor_log "$d")"
-done
+cnm_stop_donors d1 d2
 cnm_fail_on_log_errors "$(cnm_fs_log m)"
 echo "ok: PostgreSQL spills to cnetmem with the results of local disk"

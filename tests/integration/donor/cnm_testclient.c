@@ -38,13 +38,12 @@
 #include "common/clock.h"
 #include "common/parse.h"
 #include "rdma/auth.h"
+#include "rdma/dclient.h"
 #include "rdma/handshake.h"
 #include "rdma/proto.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -157,17 +156,11 @@ uint8_t pattern(uint64_t seed, uint32_t slab, uint64_t i)
 
 int tcp_connect(void)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
-	int fd, one = 1;
+	struct dcl c = { .timeout_ms = TMO };
 
-	if (getaddrinfo(g_host, g_port, &hints, &res))
-		die("cannot resolve %s", g_host);
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0)
-		die("connect %s:%s: %s", g_host, g_port, strerror(errno));
-	freeaddrinfo(res);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
+	if (dcl_connect(&c, g_host, g_port))
+		die("%s:%s: %s", g_host, g_port, c.err);
+	return c.fd;
 }
 
 int local_port(int fd)
@@ -182,16 +175,13 @@ int local_port(int fd)
 /* Connects and authenticates; returns the fd or -errno (err filled). */
 int open_session(const uint8_t *session, char *err, size_t errlen)
 {
-	struct hs_params p = { .key = &g_key,
-			       .slab_size = g_slab,
-			       .timeout_ms = TMO };
-	struct hs_result r;
-	int fd, ret;
+	struct hs_params p = { .key = &g_key, .slab_size = g_slab };
+	struct dcl c = { .timeout_ms = TMO };
+	int ret;
 
 	memcpy(p.session, session, PROTO_SESSION_LEN);
 	p.sess = secret_of(session);
-	fd = tcp_connect();
-	ret = hs_client(fd, &p, &r, err, errlen);
+	ret = dcl_open(&c, g_host, g_port, &p);
 	if (!ret && g_session_file &&
 	    !memcmp(session, g_session, PROTO_SESSION_LEN) && p.sess->have) {
 		FILE *f = fopen(g_session_file, "w");
@@ -205,10 +195,10 @@ int open_session(const uint8_t *session, char *err, size_t errlen)
 		fclose(f);
 	}
 	if (ret) {
-		close(fd);
+		snprintf(err, errlen, "%s", c.err);
 		return ret;
 	}
-	return fd;
+	return c.fd;
 }
 
 int must_open(const uint8_t *session)
@@ -228,64 +218,14 @@ int rpc(int fd, uint16_t op, const void *body, uint32_t len, const void *data,
 	uint32_t dlen, void *out, uint32_t outmax)
 {
 	static uint64_t id = 100;
-	static uint8_t msg[8192];
-	struct proto_hdr h = { .op = op, .id = ++id, .len = len + dlen };
-	uint8_t hdr[sizeof(struct wire_hdr)];
+	struct dcl c = { .fd = fd, .next_id = id, .timeout_ms = TMO };
 	int ret;
 
-	proto_hdr_enc(hdr, &h);
-	/* one send per request, as a real client batches */
-	if (sizeof(hdr) + len + dlen <= sizeof(msg)) {
-		memcpy(msg, hdr, sizeof(hdr));
-		if (len)
-			memcpy(msg + sizeof(hdr), body, len);
-		if (dlen)
-			memcpy(msg + sizeof(hdr) + len, data, dlen);
-		ret = hs_write_full(fd, msg, sizeof(hdr) + len + dlen, TMO);
-	} else {
-		ret = hs_write_full(fd, hdr, sizeof(hdr), TMO);
-		if (!ret && len)
-			ret = hs_write_full(fd, body, len, TMO);
-		if (!ret && dlen)
-			ret = hs_write_full(fd, data, dlen, TMO);
-	}
-	if (ret)
-		return ret;
-	/* unsolicited EVICTs may come in between: a real client notes them */
-	do {
-		uint8_t raw[sizeof(struct wire_hdr)];
-		struct wire_evict ev;
-
-		ret = hs_read_full(fd, raw, sizeof(raw), TMO);
-		if (!ret)
-			ret = proto_hdr_dec(raw, &h);
-		if (ret)
-			return ret;
-		if (h.op == PROTO_OP_EVICT && h.len == sizeof(ev)) {
-			ret = hs_read_full(fd, &ev, sizeof(ev), TMO);
-			if (ret)
-				return ret;
-			continue;
-		}
-		if (h.op == PROTO_OP_ERROR) {
-			char text[PROTO_ERRTEXT_MAX + 1] = { 0 };
-
-			hs_read_full(fd, text, h.len, TMO);
-			fprintf(stderr, "cnm_testclient: donor: %s\n", text);
-			return -EPROTO;
-		}
-		if (h.len > outmax)
-			return -EMSGSIZE;
-		if (h.len)
-			ret = hs_read_full(fd, out, h.len, TMO);
-		if (ret)
-			return ret;
-		break;
-	} while (1);
-	if (h.op != op || !(h.flags & PROTO_F_REPLY))
-		die("reply to %s is %s", proto_op_name(op),
-		    proto_op_name(h.op));
-	return h.status < 4096 ? -(int)h.status : -EPROTO;
+	ret = dcl_call(&c, op, body, len, data, dlen, out, outmax, NULL);
+	id = c.next_id;
+	if (ret && c.err[0])
+		fprintf(stderr, "cnm_testclient: %s\n", c.err);
+	return ret;
 }
 
 int do_alloc(int fd, uint32_t *slab)
@@ -557,7 +497,7 @@ static int cmd_watch(uint64_t seed)
 	fill_slab(fd, seed, slab);
 	printf("ready %u\n", slab);
 	fflush(stdout);
-	end = mono_ns() + 30000000000ull;
+	end = deadline_after_ms(30000);
 	do {
 		ret = rpc(fd, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0, NULL, 0);
 		usleep(50000);

@@ -44,7 +44,7 @@ static int log_lines(int port, const char *want, int *matching)
 /* Waits for the donor's one line about port, then checks it is one. */
 static void expect_log_line(int port, const char *want)
 {
-	uint64_t end = mono_ns() + 10000000000ull;
+	uint64_t end = deadline_after_ms(10000);
 	int n = 0, m = 0;
 
 	if (!g_log)
@@ -319,7 +319,7 @@ int cmd_slow(int n, int seconds)
 	static const uint8_t half[] = { 0x43, 0x4e, 0x4d, 0x57, 0x01 };
 	int fds[256], ok = 0, fd;
 	char err[256];
-	uint64_t end = mono_ns() + (uint64_t)seconds * 1000000000ull;
+	uint64_t end = deadline_after_ms(seconds * 1000u);
 
 	if (n > 256)
 		n = 256;

@@ -93,21 +93,6 @@ static void check(int ok, const char *what, const char *fmt, ...)
 		failures++;
 }
 
-/* CLOCK_REALTIME ms from now, for the timed waits of pthread and sem */
-static struct timespec deadline_in(unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 /* --- events --- */
 
 struct evlog {
@@ -146,12 +131,13 @@ static void evlog_init(struct evlog *e)
 /* Waits until *counter >= n; 0 or -ETIMEDOUT. */
 static int evlog_wait(struct evlog *e, int *counter, int n, unsigned int ms)
 {
-	struct timespec ts = deadline_in(ms);
+	struct timespec ts = deadline_timespec(deadline_after_ms(ms));
 	int ret = 0;
 
 	pthread_mutex_lock(&e->lock);
 	while (*counter < n && !ret)
-		ret = pthread_cond_timedwait(&e->cond, &e->lock, &ts)
+		ret = pthread_cond_clockwait(&e->cond, &e->lock,
+					     CLOCK_MONOTONIC, &ts)
 			      ? -ETIMEDOUT
 			      : 0;
 	if (*counter >= n)
@@ -201,9 +187,9 @@ static void sreq_done(struct xport_io *io, int status)
 
 static int sem_wait_ms(sem_t *s, unsigned int ms)
 {
-	struct timespec ts = deadline_in(ms);
+	struct timespec ts = deadline_timespec(deadline_after_ms(ms));
 
-	while (sem_timedwait(s, &ts))
+	while (sem_clockwait(s, CLOCK_MONOTONIC, &ts))
 		if (errno != EINTR)
 			return -ETIMEDOUT;
 	return 0;
@@ -416,7 +402,7 @@ static void *worker_main(void *arg)
 /* Waits for every submitted request of w; 0 or -ETIMEDOUT (a hang). */
 static int worker_drain(struct worker *w, unsigned int ms)
 {
-	uint64_t deadline = mono_ns() + (uint64_t)ms * 1000000;
+	uint64_t deadline = deadline_after_ms(ms);
 
 	while (atomic_load(&w->completed) < w->submitted) {
 		if (mono_ns() > deadline)
