@@ -39,6 +39,7 @@
 #include "placement/pstore.h"
 #include "placement/pstore_test.h"
 #include "rdma/auth.h"
+#include "rdma/fault.h"
 #include "rdma/xport.h"
 
 #include <errno.h>
@@ -334,11 +335,14 @@ static void read_without_each(struct pstore *ps, uint64_t *lpn,
 	for (unsigned int i = first; i < pstore_test_ndonors(ps); i++) {
 		int errors;
 
-		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		struct xport *x = pstore_test_xport(ps, i);
+
+		CHECK(xfault_fail(x, XFAULT_IO, -ECONNRESET) == 0,
+		      "donor %u: no fault transport", i);
 		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, gen);
 		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
 		      errors);
-		pstore_test_fail_donor(ps, i, 0);
+		xfault_fail(x, XFAULT_IO, 0);
 	}
 }
 
@@ -677,6 +681,9 @@ int main(int argc, char **argv)
 		argv += 1;
 		argc -= 1;
 	}
+	/* every donor under a fault transport: it passes everything through
+	 * until a check fails a donor on purpose */
+	xfault_wrap_all(true);
 	cfg.transport = XPORT_TCP;
 	cfg.capacity = CAPACITY;
 	cfg.slab_size = SLAB;
