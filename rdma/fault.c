@@ -87,18 +87,11 @@ static void set_active(struct xfault *f)
 	atomic_store(&f->active, on);
 }
 
-static void emit(struct xfault *f, enum xport_event_type type, int error,
-		 uint32_t slab, uint64_t deadline_ms)
+/* Passes ev to the opener's callback, as coming from the wrapper. */
+static void emit(struct xfault *f, const struct xport_event *ev)
 {
-	struct xport_event ev = {
-		.type = type,
-		.error = error,
-		.slab = slab,
-		.deadline_ms = deadline_ms,
-	};
-
 	if (f->event)
-		f->event(f->event_arg, &f->base, &ev);
+		f->event(f->event_arg, &f->base, ev);
 }
 
 /* The inner transport's events; its UP and DOWN mean nothing while the
@@ -112,10 +105,8 @@ static void inner_event(void *arg, struct xport *x,
 	pthread_mutex_lock(&f->lock);
 	broken = f->broken;
 	pthread_mutex_unlock(&f->lock);
-	if (broken && ev->type != XPORT_EV_EVICT)
-		return;
-	if (f->event)
-		f->event(f->event_arg, &f->base, ev);
+	if (!broken || ev->type == XPORT_EV_EVICT)
+		emit(f, ev);
 }
 
 static void fail_io(struct xfault *f, struct xport_io *io, int err)
@@ -314,7 +305,7 @@ int xfault_break(struct xport *x, int err)
 		fail_io(f, io, err);
 		io = next;
 	}
-	emit(f, XPORT_EV_DOWN, err, 0, 0);
+	emit(f, &(struct xport_event){ .type = XPORT_EV_DOWN, .error = err });
 	return 0;
 }
 
@@ -333,7 +324,7 @@ int xfault_restore(struct xport *x)
 	set_active(f);
 	pthread_mutex_unlock(&f->lock);
 	atomic_fetch_add(&f->reconnects, 1);
-	emit(f, XPORT_EV_UP, 0, 0, 0);
+	emit(f, &(struct xport_event){ .type = XPORT_EV_UP });
 	return 0;
 }
 
@@ -343,7 +334,9 @@ int xfault_evict(struct xport *x, uint32_t slab, uint64_t deadline_ms)
 
 	if (!f)
 		return -EINVAL;
-	emit(f, XPORT_EV_EVICT, 0, slab, deadline_ms);
+	emit(f, &(struct xport_event){ .type = XPORT_EV_EVICT,
+				       .slab = slab,
+				       .deadline_ms = deadline_ms });
 	return 0;
 }
 
