@@ -109,8 +109,10 @@ static void inner_event(void *arg, struct xport *x,
 		emit(f, ev);
 }
 
+/* Fails an io the inner transport never saw: counted here instead. */
 static void fail_io(struct xfault *f, struct xport_io *io, int err)
 {
+	atomic_fetch_add(&f->ios, 1);
 	atomic_fetch_add(&f->errors, 1);
 	io->t_submit_ns = 0;
 	io->done(io, err);
@@ -125,7 +127,6 @@ static bool fault_take(struct xfault *f, struct xport_io *io)
 	pthread_mutex_lock(&f->lock);
 	if (f->broken) {
 		pthread_mutex_unlock(&f->lock);
-		atomic_fetch_add(&f->ios, 1);
 		fail_io(f, io, -ENOTCONN);
 		return true;
 	}
@@ -141,7 +142,6 @@ static bool fault_take(struct xfault *f, struct xport_io *io)
 	pthread_mutex_unlock(&f->lock);
 	if (!err)
 		return false;
-	atomic_fetch_add(&f->ios, 1);
 	fail_io(f, io, err);
 	return true;
 }
@@ -301,7 +301,6 @@ int xfault_break(struct xport *x, int err)
 	while (io) {
 		struct xport_io *next = io->next;
 
-		atomic_fetch_add(&f->ios, 1);
 		fail_io(f, io, err);
 		io = next;
 	}
