@@ -164,27 +164,11 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 /* Submits io to d; the io's done() must call ps_donor_put(d). */
 void ps_donor_submit(struct ps_donor *d, struct xport_io *io)
 {
-	int err = atomic_load_explicit(&d->fail_err, memory_order_relaxed);
-
 	atomic_fetch_add(&d->users, 1);
-	if (atomic_load(&d->dstate) == PS_D_GONE)
-		err = -ENOTCONN;
-	if (err) {
+	if (atomic_load(&d->dstate) == PS_D_GONE) {
 		io->t_submit_ns = 0;
-		io->done(io, err);
+		io->done(io, -ENOTCONN);
 		return;
-	}
-	if (atomic_load_explicit(&d->hold, memory_order_relaxed)) {
-		struct pstore *ps = d->ps;
-
-		pthread_mutex_lock(&ps->hold_lock);
-		if (atomic_load(&d->hold)) {
-			io->next = d->held;
-			d->held = io;
-			pthread_mutex_unlock(&ps->hold_lock);
-			return;
-		}
-		pthread_mutex_unlock(&ps->hold_lock);
 	}
 	xport_submit(d->x, io);
 }
@@ -194,10 +178,7 @@ void ps_donor_submit(struct ps_donor *d, struct xport_io *io)
 void ps_donor_submit2(struct ps_donor *d, struct xport_io *a,
 		      struct xport_io *b)
 {
-	/* the test hooks see each io on its own */
-	if (atomic_load_explicit(&d->fail_err, memory_order_relaxed) ||
-	    atomic_load_explicit(&d->hold, memory_order_relaxed) ||
-	    atomic_load(&d->dstate) == PS_D_GONE) {
+	if (atomic_load(&d->dstate) == PS_D_GONE) {
 		ps_donor_submit(d, a);
 		ps_donor_submit(d, b);
 		return;

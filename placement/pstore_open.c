@@ -188,7 +188,6 @@ static void ps_free(struct pstore *ps)
 	}
 	seal_free(ps->seal);
 	free(ps->ver);
-	pthread_mutex_destroy(&ps->hold_lock);
 	pthread_cond_destroy(&ps->pool_cv);
 	pthread_mutex_destroy(&ps->pool_lock);
 	pthread_cond_destroy(&ps->tick_cv);
@@ -470,7 +469,6 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 		pthread_mutex_init(&ps->ifl[i], NULL);
 		pthread_cond_init(&ps->ifl_cv[i], NULL);
 	}
-	pthread_mutex_init(&ps->hold_lock, NULL);
 	pthread_mutex_init(&ps->admin_lock, NULL);
 	pthread_mutex_init(&ps->rank_lock, NULL);
 

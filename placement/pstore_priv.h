@@ -13,7 +13,8 @@
  *   pstore_repair.c  the repair thread: re-replication and migration
  *   pstore_open.c    open and close, donor events, add and drain
  *   pstore_stats.c   pstore_json()
- *   pstore_test.c    the hooks of pstore_test.h
+ *   pstore_test.c    a look into a store for tests (pstore_test.h), in
+ *                    a test-only library, never in cnetmem
  *
  * Objects:
  *
@@ -124,13 +125,10 @@ struct ps_donor {
 	struct xport *x;
 	char addr[PS_ADDR_MAX];
 	enum xport_kind kind;
-	atomic_bool up;	       /* set by open, events and the tick */
-	atomic_bool was_up;    /* an XPORT_EV_UP came before */
-	atomic_int dstate;     /* enum ps_dstate */
-	atomic_int users;      /* ios and calls using x: see ps_donor_get() */
-	atomic_int fail_err;   /* test hook: fail every io with this */
-	atomic_bool hold;      /* test hook: park ios until released */
-	struct xport_io *held; /* protected by ps->hold_lock */
+	atomic_bool up;	    /* set by open, events and the tick */
+	atomic_bool was_up; /* an XPORT_EV_UP came before */
+	atomic_int dstate;  /* enum ps_dstate */
+	atomic_int users;   /* ios and calls using x: see ps_donor_get() */
 	_Atomic uint64_t lat_ns;
 	_Atomic uint64_t bad_pages; /* pages that failed their AEAD check */
 	atomic_bool faulty;	    /* bad_pages reached PS_FAULTY_AFTER */
@@ -267,12 +265,10 @@ struct pstore {
 	_Atomic uint64_t repaired;   /* slabs brought back to R copies */
 	_Atomic uint64_t migrated;   /* slabs moved off a donor that evicts */
 	_Atomic uint64_t backup_bad; /* backup pages that failed the check */
-	atomic_bool repair_off;	     /* test hook */
 
 	pthread_mutex_t ifl[PS_NIFL];
 	/* sealed: a write waits here for overlapping writes to end */
 	pthread_cond_t ifl_cv[PS_NIFL];
-	pthread_mutex_t hold_lock; /* test hook only */
 
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;

@@ -261,9 +261,7 @@ void ps_read_order(struct pstore *ps, struct ps_slab *sl, struct ps_run *run)
 
 		if (sl->rep[j].stale || sl->rep[j].filling)
 			continue;
-		if (atomic_load(&d->fail_err))
-			lat = UINT64_MAX; /* test hook: last */
-		else if (!atomic_load(&d->up))
+		if (!atomic_load(&d->up))
 			lat = UINT64_MAX - 1;
 		else
 			lat = atomic_load_explicit(&d->lat_ns,

@@ -117,8 +117,6 @@ static unsigned int live_reps(const struct ps_slab *sl, bool count_evict)
 /* Picks a degraded slab that can be repaired; under ps->lock. */
 static int64_t repair_pick(struct pstore *ps)
 {
-	if (atomic_load(&ps->repair_off))
-		return -1;
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_slab *sl = &ps->slabs[s];
 		unsigned int live;
@@ -135,8 +133,7 @@ static int64_t repair_pick(struct pstore *ps)
 			struct ps_donor *d = ps_donor_at(ps, i);
 			bool holds = false;
 
-			if (!ps_donor_takes_slabs(d) || !d->free_slabs ||
-			    atomic_load(&d->fail_err))
+			if (!ps_donor_takes_slabs(d) || !d->free_slabs)
 				continue;
 			for (unsigned int k = 0; k < sl->nrep; k++)
 				holds |= sl->rep[k].donor == i &&
@@ -218,7 +215,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	struct ps_rep drop[PS_MAX_COPIES], evicted[PS_MAX_COPIES];
 	struct ps_rep nrep_new = { 0 };
 	unsigned int ndrop = 0, nevicted = 0, keep = 0, out[1], idx = 0, nd;
-	unsigned int healthy, failing[PS_SKIP_MAX], nfailing = 0;
+	unsigned int healthy;
 	int ret;
 
 	/* drop the stale copies; rank among donors without a live one */
@@ -231,10 +228,6 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	}
 	sl->nrep = (uint8_t)keep;
 	nd = ps->ndonors;
-	/* test hook: a donor made to fail every io takes no new copy */
-	for (unsigned int i = 0; i < nd && nfailing < PS_SKIP_MAX; i++)
-		if (atomic_load(&ps_donor_at(ps, i)->fail_err))
-			failing[nfailing++] = i;
 	for (unsigned int k = 0; k < ndrop; k++)
 		ps_donor_at(ps, drop[k].donor)->slabs--;
 	pthread_mutex_unlock(&ps->lock);
@@ -248,7 +241,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 
 	/* rank among donors without a live copy (sl->rep, under ps->lock) */
 	pthread_mutex_lock(&ps->rank_lock);
-	ps_rank_fill(ps, nd, failing, nfailing, s, &healthy);
+	ps_rank_fill(ps, nd, NULL, 0, s, &healthy);
 	ret = rank_choose(ps->rank_cand, nd, 1, ps->sample_d, &ps->w, ps_rand,
 			  ps, out);
 	pthread_mutex_unlock(&ps->rank_lock);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * pstore_test - the hooks of pstore_test.h: fault injection and a look at
- * the slab map, for tests only.
+ * pstore_test - the look into a store of pstore_test.h, for tests only:
+ * built into a test-only library (placement_test_dep), never into cnetmem.
+ * Faults are injected below the store, by the fault transport
+ * (rdma/fault.h), not here.
  *
- * Threading: any thread; parked ios are under ps->hold_lock, the slab map
- * under ps->lock.
+ * Threading: any thread; the slab map is read under ps->lock.
  */
 #include "placement/pstore_test.h"
 
@@ -12,16 +13,7 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdint.h>
-
-int pstore_test_fail_donor(struct pstore *ps, unsigned int donor, int err)
-{
-	if (donor >= ps->ndonors || err > 0)
-		return -EINVAL;
-	atomic_store(&ps_donor_at(ps, donor)->fail_err, err);
-	return 0;
-}
 
 int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
 			      unsigned int *donors, uint32_t *rslabs)
@@ -44,68 +36,6 @@ int pstore_test_slab_replicas(struct pstore *ps, uint64_t lpn,
 	}
 	pthread_mutex_unlock(&ps->lock);
 	return n;
-}
-
-int pstore_test_hold_donor(struct pstore *ps, unsigned int donor, bool hold)
-{
-	struct ps_donor *d;
-	struct xport_io *io, *rev = NULL;
-
-	if (donor >= ps->ndonors)
-		return -EINVAL;
-	d = ps_donor_at(ps, donor);
-	pthread_mutex_lock(&ps->hold_lock);
-	atomic_store(&d->hold, hold);
-	io = hold ? NULL : d->held;
-	if (!hold)
-		d->held = NULL;
-	pthread_mutex_unlock(&ps->hold_lock);
-	/* held newest first: submit in the original order */
-	while (io) {
-		struct xport_io *next = io->next;
-
-		io->next = rev;
-		rev = io;
-		io = next;
-	}
-	while (rev) {
-		struct xport_io *next = rev->next;
-
-		rev->next = NULL;
-		xport_submit(d->x, rev);
-		rev = next;
-	}
-	return 0;
-}
-
-unsigned int pstore_test_held(struct pstore *ps, unsigned int donor)
-{
-	unsigned int n = 0;
-
-	if (donor >= ps->ndonors)
-		return 0;
-	pthread_mutex_lock(&ps->hold_lock);
-	for (struct xport_io *io = ps_donor_at(ps, donor)->held; io;
-	     io = io->next)
-		n++;
-	pthread_mutex_unlock(&ps->hold_lock);
-	return n;
-}
-
-int pstore_test_evict(struct pstore *ps, unsigned int donor, uint32_t rslab)
-{
-	if (donor >= ps->ndonors)
-		return -EINVAL;
-	ps_evict_mark(ps, donor, rslab);
-	return 0;
-}
-
-void pstore_test_repair(struct pstore *ps, bool on)
-{
-	atomic_store(&ps->repair_off, !on);
-	pthread_mutex_lock(&ps->lock);
-	pthread_cond_broadcast(&ps->repair_cv);
-	pthread_mutex_unlock(&ps->lock);
 }
 
 struct xport *pstore_test_xport(struct pstore *ps, unsigned int donor)

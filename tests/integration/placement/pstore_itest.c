@@ -29,6 +29,15 @@
  *       (printing how long it took) and checks every page on each
  *       surviving replica.
  *
+ *   pstore_itest lose-each --kill PID,PID,... HOST:PORT...
+ *   pstore_itest lose-each --mem fault:NAME...
+ *       writes pages, then loses each donor in turn (SIGKILL of the tcp
+ *       donor's PID, or the fault transport's break over a local donor)
+ *       and prints, in words that must not depend on the transport, what
+ *       the reader saw and what the store's stats say: the donor's state,
+ *       the repair, the slabs left degraded, the error once no copy is
+ *       left.
+ *
  *   pstore_itest open-error EXPECT [--key FILE] [--replicas R] HOST:PORT...
  *       pstore_open must fail and its message must contain EXPECT.
  *
@@ -39,6 +48,7 @@
 #include "placement/pstore.h"
 #include "placement/pstore_test.h"
 #include "rdma/auth.h"
+#include "rdma/fault.h"
 #include "rdma/xport.h"
 
 #include <errno.h>
@@ -53,236 +63,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SLAB	    (1ull << 20)
-#define CAPACITY    (128ull << 20)
-#define INFLIGHT    32
-#define MAX_THREADS 16
-
-static int failures;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "FAIL: " __VA_ARGS__);                 \
-			fprintf(stderr, "\n");                                 \
-			failures++;                                            \
-		}                                                              \
-	} while (0)
-
-struct wreq {
-	struct pstore_req r;
-	uint64_t lpn;
-	char *buf;
-	atomic_int *left;
-	atomic_int *errors;
-	pthread_mutex_t *lock;
-	pthread_cond_t *cv;
-};
-
-static void fill(void *buf, uint64_t lpn, uint32_t gen)
-{
-	uint64_t *p = buf;
-
-	for (unsigned int i = 0; i < PSTORE_PAGE / 8; i++)
-		p[i] = (lpn * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)gen << 56) ^
-		       i;
-}
-
-static int page_ok(const void *buf, uint64_t lpn, uint32_t gen)
-{
-	uint64_t want[PSTORE_PAGE / 8];
-
-	fill(want, lpn, gen);
-	return memcmp(buf, want, PSTORE_PAGE) == 0;
-}
-
-static void wreq_done(struct pstore_req *r, int status)
-{
-	struct wreq *w = (struct wreq *)r;
-
-	if (status) {
-		fprintf(stderr, "page %" PRIu64 ": %s: %s\n", w->lpn,
-			r->dir == XPORT_WRITE ? "write" : "read",
-			strerror(-status));
-		atomic_fetch_add(w->errors, 1);
-	}
-	pthread_mutex_lock(w->lock);
-	if (atomic_fetch_sub(w->left, 1) == 1)
-		pthread_cond_signal(w->cv);
-	pthread_mutex_unlock(w->lock);
-}
-
-static int run_workers_(struct pstore *ps, uint64_t *lpn, unsigned int n,
-			unsigned int threads, enum xport_dir dir, uint32_t gen);
-
-struct worker {
-	struct pstore *ps;
-	unsigned int id;
-	uint64_t *lpn;
-	unsigned int n;
-	uint32_t gen;
-	enum xport_dir dir;
-	int errors; /* I/O errors and mismatches */
-};
-
-/* Keeps INFLIGHT single-page requests in flight at a time. */
-static void *worker_main(void *arg)
-{
-	struct worker *wk = arg;
-	static __thread struct wreq req[INFLIGHT];
-	static __thread char buf[INFLIGHT][PSTORE_PAGE];
-	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	atomic_int left, errors = 0;
-
-	for (unsigned int i = 0; i < wk->n; i += INFLIGHT) {
-		unsigned int m = wk->n - i < INFLIGHT ? wk->n - i : INFLIGHT;
-
-		atomic_store(&left, (int)m);
-		for (unsigned int k = 0; k < m; k++) {
-			struct wreq *w = &req[k];
-
-			memset(w, 0, sizeof(*w));
-			w->lpn = wk->lpn[i + k];
-			w->buf = buf[k];
-			w->left = &left;
-			w->errors = &errors;
-			w->lock = &lock;
-			w->cv = &cv;
-			w->r.dir = wk->dir;
-			w->r.npages = 1;
-			w->r.lpn = &w->lpn;
-			w->r.buf = w->buf;
-			w->r.done = wreq_done;
-			if (wk->dir == XPORT_WRITE)
-				fill(w->buf, w->lpn, wk->gen);
-			else
-				memset(w->buf, 0xee, PSTORE_PAGE);
-			pstore_submit(wk->ps, &w->r);
-		}
-		pthread_mutex_lock(&lock);
-		while (atomic_load(&left))
-			pthread_cond_wait(&cv, &lock);
-		pthread_mutex_unlock(&lock);
-		if (wk->dir == XPORT_READ) {
-			for (unsigned int k = 0; k < m; k++)
-				if (!page_ok(buf[k], req[k].lpn, wk->gen)) {
-					if (wk->errors < 5)
-						fprintf(stderr,
-							"page %" PRIu64
-							": wrong data\n",
-							req[k].lpn);
-					wk->errors++;
-				}
-		}
-	}
-	wk->errors += atomic_load(&errors);
-	return NULL;
-}
-
-static int run_workers(struct pstore *ps, uint64_t *lpn, unsigned int n,
-		       unsigned int threads, enum xport_dir dir, uint32_t gen)
-{
-	struct timespec t0, t1;
-	int ret;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = run_workers_(ps, lpn, n, threads, dir, gen);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	fprintf(stderr, "phase %s: %.3f s\n",
-		dir == XPORT_READ ? "read" : "write",
-		(double)(t1.tv_sec - t0.tv_sec) +
-			(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	return ret;
-}
-
-static int run_workers_(struct pstore *ps, uint64_t *lpn, unsigned int n,
-			unsigned int threads, enum xport_dir dir, uint32_t gen)
-{
-	pthread_t t[MAX_THREADS];
-	struct worker wk[MAX_THREADS];
-	unsigned int per = n / threads;
-	int errors = 0;
-
-	for (unsigned int i = 0; i < threads; i++) {
-		wk[i] = (struct worker){ ps,
-					 i,
-					 lpn + i * per,
-					 i == threads - 1 ? n - i * per : per,
-					 gen,
-					 dir,
-					 0 };
-		pthread_create(&t[i], NULL, worker_main, &wk[i]);
-	}
-	for (unsigned int i = 0; i < threads; i++) {
-		pthread_join(t[i], NULL);
-		errors += wk[i].errors;
-	}
-	return errors;
-}
+#include "itest.h"
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: pstore_itest spread|open-error ... (see the "
 			"source)\n");
-}
-
-/*
- * npages pages at random hints; seed goes on for the caller (spread
- * shuffles with it). NULL when out of memory.
- */
-static uint64_t *alloc_pages(struct pstore *ps, const struct pstore_cfg *cfg,
-			     unsigned int *seed, unsigned int npages)
-{
-	uint64_t *lpn = calloc(npages, sizeof(*lpn));
-	int ret;
-
-	if (!lpn)
-		return NULL;
-	for (unsigned int i = 0; i < npages; i++) {
-		uint64_t hint =
-			(uint64_t)rand_r(seed) % (cfg->capacity / PSTORE_PAGE);
-
-		ret = pstore_page_alloc(ps, hint, &lpn[i]);
-		CHECK(ret == 0, "page alloc %u: %d", i, ret);
-	}
-	return lpn;
-}
-
-static int open_store(struct pstore_cfg *cfg, struct pstore **ps)
-{
-	char err[512];
-	int ret = pstore_open(cfg, ps, err, sizeof(err));
-
-	if (ret)
-		fprintf(stderr, "FAIL: pstore_open: %s (%d)\n", err, ret);
-	return ret;
-}
-
-/* Opens the store and writes npages pages of generation gen: 1 if it
- * could not start. */
-static int open_and_write(struct pstore_cfg *cfg, unsigned int threads,
-			  unsigned int npages, unsigned int seed, uint32_t gen,
-			  struct pstore **ps, uint64_t **lpn)
-{
-	int errors;
-
-	if (open_store(cfg, ps))
-		return 1;
-	*lpn = alloc_pages(*ps, cfg, &seed, npages);
-	if (!*lpn)
-		return 1;
-	errors = run_workers(*ps, *lpn, npages, threads, XPORT_WRITE, gen);
-	CHECK(errors == 0, "%d write errors", errors);
-	return 0;
 }
 
 /*
@@ -334,23 +120,15 @@ static void read_without_each(struct pstore *ps, uint64_t *lpn,
 	for (unsigned int i = first; i < pstore_test_ndonors(ps); i++) {
 		int errors;
 
-		pstore_test_fail_donor(ps, i, -ECONNRESET);
+		struct xport *x = pstore_test_xport(ps, i);
+
+		CHECK(xfault_fail(x, XFAULT_IO, -ECONNRESET) == 0,
+		      "donor %u: no fault transport", i);
 		errors = run_workers(ps, lpn, npages, threads, XPORT_READ, gen);
 		CHECK(errors == 0, "without donor %u: %d pages wrong", i,
 		      errors);
-		pstore_test_fail_donor(ps, i, 0);
+		xfault_fail(x, XFAULT_IO, 0);
 	}
-}
-
-/* Fills json with the store's state; with want set, it must contain it. */
-static void get_json(struct pstore *ps, char *json, size_t size,
-		     const char *want, const char *why)
-{
-	int ret = pstore_json(ps, json, size);
-
-	CHECK(ret > 0, "pstore_json: %d", ret);
-	if (want)
-		CHECK(strstr(json, want) != NULL, "%s", why);
 }
 
 /* Prints the store's JSON, closes it and gives the exit status. */
@@ -654,6 +432,7 @@ int main(int argc, char **argv)
 		{ "kill", required_argument, NULL, 'k' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "add", required_argument, NULL, 'a' },
+		{ "mem", no_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pstore_cfg cfg = { 0 };
@@ -677,6 +456,9 @@ int main(int argc, char **argv)
 		argv += 1;
 		argc -= 1;
 	}
+	/* every donor under a fault transport: it passes everything through
+	 * until a check fails a donor on purpose */
+	xfault_wrap_all(true);
 	cfg.transport = XPORT_TCP;
 	cfg.capacity = CAPACITY;
 	cfg.slab_size = SLAB;
@@ -705,6 +487,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			add = optarg;
+			break;
+		case 'm':
+			cfg.transport = XPORT_MEM;
 			break;
 		case 'K':
 			if (auth_init() ||
@@ -740,6 +525,8 @@ int main(int argc, char **argv)
 		return cmd_evict(&cfg, threads, npages);
 	if (!strcmp(cmd, "kill-one") && kill_list)
 		return cmd_kill_one(&cfg, threads, npages, kill_list);
+	if (!strcmp(cmd, "lose-each"))
+		return cmd_lose_each(&cfg, threads, npages, kill_list);
 	if (!strcmp(cmd, "drain") && add)
 		return cmd_drain(&cfg, threads, npages, add);
 	if (expect)

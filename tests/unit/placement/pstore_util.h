@@ -2,13 +2,15 @@
 /*
  * pstore_util - helpers of the page store unit tests (test_pstore.c,
  * test_pstore_seal.c): synchronous requests, page patterns, a store over
- * XPORT_MEM donors ("mem:NAME[:SIZE]").
+ * XPORT_MEM donors, each wrapped in the fault transport ("fault:NAME[:SIZE]",
+ * rdma/fault.h), and the faults the tests inject through it.
  */
 #ifndef CNM_TEST_PSTORE_UTIL_H
 #define CNM_TEST_PSTORE_UTIL_H
 
 #include "placement/pstore.h"
 #include "placement/pstore_test.h"
+#include "rdma/fault.h"
 
 #include <check.h>
 #include <errno.h>
@@ -127,7 +129,8 @@ static inline struct pstore *open_mem(unsigned int ndonors,
 				      uint64_t capacity, uint64_t slab_size,
 				      const char *backup)
 {
-	static const char *const def[] = { "mem:a", "mem:b", "mem:c", "mem:d" };
+	static const char *const def[] = { "fault:a", "fault:b", "fault:c",
+					   "fault:d" };
 	struct pstore_cfg cfg = { 0 };
 	struct pstore *ps = NULL;
 	char err[256];
@@ -215,14 +218,47 @@ static inline void read_all(struct pstore *ps, const uint64_t *lpn,
 	}
 }
 
+/* The fault transport under donor slot d. */
+static inline struct xport *fx(struct pstore *ps, unsigned int d)
+{
+	struct xport *x = pstore_test_xport(ps, d);
+
+	ck_assert_msg(xfault_is(x), "donor %u is not a fault: donor", d);
+	return x;
+}
+
+/* Every io to donor slot d fails with err from now on (0 heals it). */
+static inline void fail_donor(struct pstore *ps, unsigned int d, int err)
+{
+	ck_assert_int_eq(xfault_fail(fx(ps, d), XFAULT_IO, err), 0);
+}
+
+/* Ios to donor slot d are held (true), or released in order (false). */
+static inline void hold_donor(struct pstore *ps, unsigned int d, bool hold)
+{
+	ck_assert_int_eq(xfault_hold(fx(ps, d), hold), 0);
+}
+
+/*
+ * on: no donor gives a new slab (ALLOC fails with EIO), so the repair
+ * thread finds no place for a new copy and a degraded slab stays degraded
+ * until !on. Only slabs already placed can be written meanwhile.
+ */
+static inline void no_new_copies(struct pstore *ps, bool on)
+{
+	for (unsigned int d = 0; d < pstore_test_ndonors(ps); d++)
+		ck_assert_int_eq(
+			xfault_fail(fx(ps, d), XFAULT_ALLOC, on ? -EIO : 0), 0);
+}
+
 /* With donor d failing, page p reads back generation gen (through buf). */
 static inline void read_without(struct pstore *ps, unsigned int d, uint64_t p,
 				uint32_t gen, char *buf)
 {
-	pstore_test_fail_donor(ps, d, -ECONNRESET);
+	fail_donor(ps, d, -ECONNRESET);
 	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
 	ck_assert(check_page(buf, p, gen));
-	pstore_test_fail_donor(ps, d, 0);
+	fail_donor(ps, d, 0);
 }
 
 #endif

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * pstore over XPORT_MEM donors ("mem:NAME[:SIZE]", each its own process-
- * local donor): data integrity, page allocation, slab life cycle, replica
+ * pstore over XPORT_MEM donors (each its own process-local donor, wrapped in
+ * the fault transport of rdma/fault.h as "fault:NAME[:SIZE]", which fails,
+ * holds or evicts below the store): data integrity, page allocation, slab life cycle, replica
  * placement, read fallback, backup, read-after-write, backpressure.
  */
 #include "placement/pstore.h"
@@ -209,12 +210,12 @@ START_TEST(read_falls_back_to_the_other_replica)
 	}
 	ck_assert_int_eq(io(ps, XPORT_WRITE, lpn, 8, buf), 0);
 	for (unsigned int bad = 0; bad < 2; bad++) {
-		pstore_test_fail_donor(ps, bad, -ECONNRESET);
+		fail_donor(ps, bad, -ECONNRESET);
 		memset(buf, 0, sizeof(buf));
 		ck_assert_int_eq(io(ps, XPORT_READ, lpn, 8, buf), 0);
 		for (int i = 0; i < 8; i++)
 			ck_assert(check_page(buf + i * PSTORE_PAGE, lpn[i], 4));
-		pstore_test_fail_donor(ps, bad, 0);
+		fail_donor(ps, bad, 0);
 	}
 	pstore_close(ps);
 }
@@ -226,13 +227,13 @@ START_TEST(every_copy_failing_reads_eio)
 	static char buf[PSTORE_PAGE];
 	uint64_t p = write_new(ps, 0, 1, buf);
 
-	pstore_test_fail_donor(ps, 0, -ETIMEDOUT);
-	pstore_test_fail_donor(ps, 1, -ECONNRESET);
+	fail_donor(ps, 0, -ETIMEDOUT);
+	fail_donor(ps, 1, -ECONNRESET);
 	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), -EIO);
 	/* and a write with no copy to take it */
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), -EIO);
-	pstore_test_fail_donor(ps, 0, 0);
-	pstore_test_fail_donor(ps, 1, 0);
+	fail_donor(ps, 0, 0);
+	fail_donor(ps, 1, 0);
 	pstore_close(ps);
 }
 END_TEST
@@ -245,18 +246,19 @@ START_TEST(write_failing_on_one_replica_leaves_it_stale_not_read)
 	uint32_t rs[PSTORE_MAX_REPLICAS];
 	uint64_t p;
 
-	pstore_test_repair(ps, false); /* keep the slab degraded */
 	p = write_new(ps, 0, 1, buf);
-	/* donor 0 misses generation 2: the write still succeeds on 1 */
-	pstore_test_fail_donor(ps, 0, -ECONNRESET);
+	/* donor 0 misses generation 2: the write still succeeds on 1; it
+	 * gives no new slab, so the repair cannot refill it */
+	ck_assert_int_eq(xfault_fail(fx(ps, 0), XFAULT_ALLOC, -EIO), 0);
+	ck_assert_int_eq(xfault_fail(fx(ps, 0), XFAULT_WRITE, -ECONNRESET), 0);
 	fill(buf, p, 2);
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
-	pstore_test_fail_donor(ps, 0, 0);
+	ck_assert_int_eq(xfault_fail(fx(ps, 0), XFAULT_WRITE, 0), 0);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, p, d, rs), 1);
 	ck_assert_uint_eq(d[0], 1);
 	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
 	ck_assert_ptr_nonnull(strstr(json, "\"degraded_slabs\":1"));
-	/* donor 0 is healthy again but holds old data: never read from */
+	/* donor 0 reads again but holds old data: never read from */
 	for (int i = 0; i < 20; i++) {
 		memset(buf, 0, sizeof(buf));
 		ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
@@ -287,8 +289,8 @@ START_TEST(backup_serves_reads_when_every_donor_copy_is_gone)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_ge((uint64_t)st.st_blocks * 512,
 			  (uint64_t)N * PSTORE_PAGE);
-	pstore_test_fail_donor(ps, 0, -ECONNRESET);
-	pstore_test_fail_donor(ps, 1, -ECONNRESET);
+	fail_donor(ps, 0, -ECONNRESET);
+	fail_donor(ps, 1, -ECONNRESET);
 	memset(buf, 0, sizeof(buf));
 	ck_assert_int_eq(io(ps, XPORT_READ, lpn, N, buf), 0);
 	for (int i = 0; i < N; i++)
@@ -308,8 +310,8 @@ START_TEST(backup_serves_reads_when_every_donor_copy_is_gone)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_lt((uint64_t)st.st_blocks * 512,
 			  (uint64_t)N * PSTORE_PAGE / 2);
-	pstore_test_fail_donor(ps, 0, 0);
-	pstore_test_fail_donor(ps, 1, 0);
+	fail_donor(ps, 0, 0);
+	fail_donor(ps, 1, 0);
 	pstore_close(ps);
 	unlink(path);
 }
@@ -317,7 +319,7 @@ END_TEST
 
 START_TEST(read_overlapping_an_in_flight_write_returns_the_new_data)
 {
-	struct pstore *ps = open_mem(0, NULL, 1, 16 * MiB, 1 * MiB, NULL);
+	struct pstore *ps = open_mem(1, NULL, 1, 16 * MiB, 1 * MiB, NULL);
 	static char wbuf[4 * PSTORE_PAGE], rbuf[4 * PSTORE_PAGE];
 	uint64_t lpn[4], rl[2];
 	struct sreq w;
@@ -328,7 +330,7 @@ START_TEST(read_overlapping_an_in_flight_write_returns_the_new_data)
 	}
 	ck_assert_int_eq(io(ps, XPORT_WRITE, lpn, 4, wbuf), 0);
 	/* generation 2 of pages 1 and 2 stays in flight */
-	pstore_test_hold_donor(ps, 0, true);
+	hold_donor(ps, 0, true);
 	for (int i = 1; i < 3; i++)
 		fill(wbuf + i * PSTORE_PAGE, lpn[i], 2);
 	sreq_start(ps, &w, XPORT_WRITE, &lpn[1], 2, wbuf + PSTORE_PAGE);
@@ -342,7 +344,7 @@ START_TEST(read_overlapping_an_in_flight_write_returns_the_new_data)
 	pthread_mutex_lock(&w.lock);
 	ck_assert_int_eq(w.finished, 0);
 	pthread_mutex_unlock(&w.lock);
-	pstore_test_hold_donor(ps, 0, false);
+	hold_donor(ps, 0, false);
 	ck_assert_int_eq(sreq_wait(&w), 0);
 	ck_assert_int_eq(io(ps, XPORT_READ, lpn, 4, rbuf), 0);
 	ck_assert(check_page(rbuf, lpn[0], 1));
@@ -372,6 +374,7 @@ static void *bp_thread(void *arg)
 
 START_TEST(full_pool_makes_submit_wait_until_io_completes)
 {
+	static const char *const one[] = { "fault:a" };
 	struct pstore_cfg cfg = { 0 };
 	struct pstore *ps;
 	char err[128];
@@ -381,6 +384,8 @@ START_TEST(full_pool_makes_submit_wait_until_io_completes)
 	struct bp_arg a;
 	pthread_t t;
 
+	cfg.donors = one;
+	cfg.ndonors = 1;
 	cfg.transport = XPORT_MEM;
 	cfg.capacity = 16 * MiB;
 	cfg.slab_size = 1 * MiB;
@@ -396,7 +401,7 @@ START_TEST(full_pool_makes_submit_wait_until_io_completes)
 	/* allocate the slab first so only the pool can block */
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p[0], buf[0]), 0);
 	fill(buf[0], p[0], 1); /* a sealed write leaves ciphertext there */
-	pstore_test_hold_donor(ps, 0, true);
+	hold_donor(ps, 0, true);
 	sreq_start(ps, &s[0], XPORT_WRITE, &p[0], 1, buf[0]);
 	sreq_start(ps, &s[1], XPORT_WRITE, &p[1], 1, buf[1]);
 	a.ps = ps;
@@ -407,12 +412,12 @@ START_TEST(full_pool_makes_submit_wait_until_io_completes)
 	usleep(100000);
 	/* still blocked: both pool entries are held by parked ios */
 	ck_assert_int_eq(__atomic_load_n(&a.submitted, __ATOMIC_SEQ_CST), 0);
-	pstore_test_hold_donor(ps, 0, false);
+	hold_donor(ps, 0, false);
 	ck_assert_int_eq(sreq_wait(&s[0]), 0);
 	ck_assert_int_eq(sreq_wait(&s[1]), 0);
 	pthread_join(t, NULL);
 	/* its io may have been parked too if it raced the release */
-	pstore_test_hold_donor(ps, 0, false);
+	hold_donor(ps, 0, false);
 	ck_assert_int_eq(sreq_wait(&a.s), 0);
 	for (int i = 0; i < 3; i++) {
 		char rb[PSTORE_PAGE];
@@ -426,7 +431,7 @@ END_TEST
 
 START_TEST(full_donor_is_skipped_and_all_full_is_enospc)
 {
-	static const char *const names[] = { "mem:small:1M", "mem:big:4M" };
+	static const char *const names[] = { "fault:small:1M", "fault:big:4M" };
 	struct pstore *ps = open_mem(2, names, 1, 16 * MiB, 1 * MiB, NULL);
 	static char buf[PSTORE_PAGE];
 	uint64_t p;
@@ -481,8 +486,8 @@ START_TEST(json_names_every_donor_and_refuses_a_short_buffer)
 	ck_assert_ptr_nonnull(strstr(json, "\"slab_size\":1048576"));
 	ck_assert_ptr_nonnull(strstr(json, "\"replicas\":2"));
 	ck_assert_ptr_nonnull(strstr(json, "\"slabs\":1,"));
-	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:a\""));
-	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:c\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"fault:a\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"fault:c\""));
 	ck_assert_ptr_nonnull(
 		strstr(json, "\"ops_per_post\":{\"le\":[1,3,7,15,"));
 	ck_assert_ptr_nonnull(strstr(json, "\"lost_pages\":0,"));
@@ -560,14 +565,14 @@ static void verify_each_donor_alone_missing(struct pstore *ps,
 	static char buf[PSTORE_PAGE];
 
 	for (unsigned int d = first; d < pstore_test_ndonors(ps); d++) {
-		pstore_test_fail_donor(ps, d, -ECONNRESET);
+		fail_donor(ps, d, -ECONNRESET);
 		for (unsigned int i = 0; i < n; i++) {
 			ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), 0);
 			ck_assert_msg(check_page(buf, lpn[i], gen[i]),
 				      "page %llu wrong without donor %u",
 				      (unsigned long long)lpn[i], d);
 		}
-		pstore_test_fail_donor(ps, d, 0);
+		fail_donor(ps, d, 0);
 	}
 }
 
@@ -590,14 +595,16 @@ static void wait_repaired(struct pstore *ps)
 }
 
 /* Writes gen 1 to lpn[0..n), then gen 2 with donor 0 failing: the slabs
- * with a copy there are degraded (repair must be off). */
+ * with a copy there are degraded, and stay so (no_new_copies()) until the
+ * caller lets the repair place copies again. */
 static void degrade(struct pstore *ps, const uint64_t *lpn, uint32_t *gen,
 		    unsigned int n)
 {
 	write_all(ps, lpn, gen, n, 1);
-	pstore_test_fail_donor(ps, 0, -ECONNRESET);
+	no_new_copies(ps, true);
+	fail_donor(ps, 0, -ECONNRESET);
 	write_all(ps, lpn, gen, n, 2);
-	pstore_test_fail_donor(ps, 0, 0);
+	fail_donor(ps, 0, 0);
 	ck_assert_int_gt(degraded(ps), 0);
 }
 
@@ -622,10 +629,9 @@ START_TEST(degraded_slabs_are_repaired_from_a_survivor)
 	static uint64_t lpn[N];
 	static uint32_t gen[N];
 
-	pstore_test_repair(ps, false);
 	alloc_all(ps, lpn, N, 1, 97);
 	degrade(ps, lpn, gen, N);
-	pstore_test_repair(ps, true);
+	no_new_copies(ps, false);
 	wait_repaired(ps);
 	check_full_replication(ps, lpn, N, 2);
 	verify_each_donor_alone_missing(ps, lpn, gen, N, 0);
@@ -676,7 +682,6 @@ START_TEST(writes_during_a_repair_reach_the_new_replica)
 	pthread_t t[T];
 	atomic_int stop = 0;
 
-	pstore_test_repair(ps, false);
 	alloc_all(ps, lpn, N, PER, 1024);
 	for (unsigned int i = 0; i < N; i++)
 		ck_assert_uint_eq(lpn[i], (uint64_t)(i / PER) * 1024 + i % PER);
@@ -686,7 +691,7 @@ START_TEST(writes_during_a_repair_reach_the_new_replica)
 		ck_assert_int_eq(pthread_create(&t[k], NULL, rewriter, &a[k]),
 				 0);
 	}
-	pstore_test_repair(ps, true);
+	no_new_copies(ps, false);
 	wait_repaired(ps);
 	atomic_store(&stop, 1);
 	for (unsigned int k = 0; k < T; k++) {
@@ -725,24 +730,24 @@ START_TEST(a_write_racing_the_repair_copy_is_not_overwritten)
 	pthread_t t;
 	uint64_t p;
 
-	pstore_test_repair(ps, false);
 	p = write_new(ps, 0, 1, buf);
-	pstore_test_fail_donor(ps, 1, -ECONNRESET);
+	no_new_copies(ps, true);
+	fail_donor(ps, 1, -ECONNRESET);
 	fill(buf, p, 2);
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
-	pstore_test_fail_donor(ps, 1, 0);
-	/* the copy's first read from donor 0 stays parked */
-	pstore_test_hold_donor(ps, 0, true);
-	pstore_test_repair(ps, true);
-	for (int i = 0; pstore_test_held(ps, 0) == 0 && i < 1000; i++)
+	fail_donor(ps, 1, 0);
+	/* the copy's first read from donor 0 stays held */
+	hold_donor(ps, 0, true);
+	no_new_copies(ps, false);
+	for (int i = 0; xfault_held(fx(ps, 0)) == 0 && i < 1000; i++)
 		usleep(5000);
-	ck_assert_uint_eq(pstore_test_held(ps, 0), 1);
+	ck_assert_uint_eq(xfault_held(fx(ps, 0)), 1);
 	/* generation 3 of page 0 arrives while the copy is in progress */
 	w.lpn = p;
 	fill(w.buf, p, 3);
 	ck_assert_int_eq(pthread_create(&t, NULL, write_one, &w), 0);
 	usleep(50000);
-	pstore_test_hold_donor(ps, 0, false);
+	hold_donor(ps, 0, false);
 	pthread_join(t, NULL);
 	ck_assert_int_eq(w.status, 0);
 	wait_repaired(ps);
@@ -762,17 +767,17 @@ START_TEST(a_slab_left_only_on_the_backup_is_copied_to_a_donor)
 
 	tmp_path(path, sizeof(path), "repair");
 	ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, path);
-	pstore_test_repair(ps, false);
 	alloc_all(ps, lpn, N, 1, 61);
 	write_all(ps, lpn, NULL, N, 1);
+	no_new_copies(ps, true);
 	/* both donors miss gen 2: only the backup has it */
-	pstore_test_fail_donor(ps, 0, -EIO);
-	pstore_test_fail_donor(ps, 1, -EIO);
+	fail_donor(ps, 0, -EIO);
+	fail_donor(ps, 1, -EIO);
 	write_all(ps, lpn, NULL, N, 2);
-	pstore_test_fail_donor(ps, 0, 0);
-	pstore_test_fail_donor(ps, 1, 0);
+	fail_donor(ps, 0, 0);
+	fail_donor(ps, 1, 0);
 	ck_assert_int_gt(degraded(ps), 0);
-	pstore_test_repair(ps, true);
+	no_new_copies(ps, false);
 	wait_repaired(ps);
 	check_full_replication(ps, lpn, N, 1);
 	/* reads go to the new donor copies first */
@@ -826,7 +831,7 @@ START_TEST(an_evicted_slab_moves_to_another_donor_and_is_freed)
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 2);
 	victim = d[0];
 	held = session_slabs(ps, victim);
-	ck_assert_int_eq(pstore_test_evict(ps, victim, rs[0]), 0);
+	ck_assert_int_eq(xfault_evict(fx(ps, victim), rs[0], 0), 0);
 	ck_assert_int_eq(wait_off_donor(ps, 0, victim, d, rs), 2);
 	ck_assert_uint_ne(d[0], d[1]);
 	/* the free follows the switch */
@@ -851,20 +856,20 @@ START_TEST(the_only_replica_evicted_is_moved_not_lost)
 	write_all(ps, lpn, NULL, N, 1);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
 	victim = d[0];
-	ck_assert_int_eq(pstore_test_evict(ps, victim, rs[0]), 0);
+	ck_assert_int_eq(xfault_evict(fx(ps, victim), rs[0], 0), 0);
 	ck_assert_int_eq(wait_off_donor(ps, 0, victim, d, rs), 1);
 	wait_session_slabs(ps, victim, 0);
 	/* the donor that evicted could not serve the data any more */
-	pstore_test_fail_donor(ps, victim, -ECONNRESET);
+	fail_donor(ps, victim, -ECONNRESET);
 	read_all(ps, lpn, N, 1);
-	pstore_test_fail_donor(ps, victim, 0);
+	fail_donor(ps, victim, 0);
 	pstore_close(ps);
 }
 END_TEST
 
 START_TEST(a_donor_added_while_open_takes_new_slabs)
 {
-	static const char *const two[] = { "mem:a", "mem:b" };
+	static const char *const two[] = { "fault:a", "fault:b" };
 	struct pstore *ps;
 	static char buf[PSTORE_PAGE], json[16384];
 	char err[256];
@@ -874,10 +879,10 @@ START_TEST(a_donor_added_while_open_takes_new_slabs)
 	w_other = 1;
 	for (uint64_t s = 0; s < 4; s++)
 		write_new(ps, s * 256, 1, buf);
-	ck_assert_int_eq(pstore_donor_add(ps, "mem:c", err, sizeof(err)), 0);
-	ck_assert_int_eq(pstore_donor_add(ps, "mem:c", err, sizeof(err)),
+	ck_assert_int_eq(pstore_donor_add(ps, "fault:c", err, sizeof(err)), 0);
+	ck_assert_int_eq(pstore_donor_add(ps, "fault:c", err, sizeof(err)),
 			 -EEXIST);
-	ck_assert_ptr_nonnull(strstr(err, "mem:c"));
+	ck_assert_ptr_nonnull(strstr(err, "fault:c"));
 	ck_assert_uint_eq(pstore_test_ndonors(ps), 3);
 	/* the newcomer has the most free slabs: it wins new slabs */
 	for (uint64_t s = 4; s < 12; s++)
@@ -885,7 +890,7 @@ START_TEST(a_donor_added_while_open_takes_new_slabs)
 	/* 64 free slabs against 60: a copy of each of the 8 new slabs */
 	ck_assert_uint_eq(session_slabs(ps, 2), 8);
 	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
-	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"mem:c\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"addr\":\"fault:c\""));
 	pstore_close(ps);
 }
 END_TEST
@@ -910,13 +915,13 @@ START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
 		ck_assert_int_eq(pthread_create(&t[k], NULL, rewriter, &a[k]),
 				 0);
 	}
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 20000, NULL, 0), 0);
+	ck_assert_int_eq(pstore_donor_drain(ps, "fault:a", 20000, NULL, 0), 0);
 	atomic_store(&stop, 1);
 	for (unsigned int k = 0; k < T; k++) {
 		pthread_join(t[k], NULL);
 		ck_assert_int_eq(a[k].errors, 0);
 	}
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 1000, NULL, 0),
+	ck_assert_int_eq(pstore_donor_drain(ps, "fault:a", 1000, NULL, 0),
 			 -ENOENT);
 	for (unsigned int i = 0; i < N; i++) {
 		unsigned int d[PSTORE_MAX_REPLICAS];
@@ -929,7 +934,7 @@ START_TEST(a_drained_donor_gives_every_slab_away_while_io_goes_on)
 		ck_assert_uint_ne(d[0], d[1]);
 	}
 	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
-	p = strstr(json, "\"addr\":\"mem:a\"");
+	p = strstr(json, "\"addr\":\"fault:a\"");
 	ck_assert_ptr_nonnull(p);
 	ck_assert_ptr_nonnull(strstr(p, "\"state\":\"drained\",\"slabs\":0"));
 	/* the two left each miss in turn: the other has every page */
@@ -941,23 +946,24 @@ END_TEST
 START_TEST(
 	a_drain_with_nowhere_to_go_says_why_keeps_the_data_and_can_be_cancelled)
 {
-	static const char *const two[] = { "mem:a", "mem:b" };
+	static const char *const two[] = { "fault:a", "fault:b" };
 	struct pstore *ps = open_mem(2, two, 2, 16 * MiB, 1 * MiB, NULL);
 	static char buf[PSTORE_PAGE];
 	uint64_t p = write_new(ps, 0, 1, buf);
 
 	char why[256] = "";
 
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:a", 300, why, sizeof(why)),
-			 -ETIMEDOUT);
+	ck_assert_int_eq(
+		pstore_donor_drain(ps, "fault:a", 300, why, sizeof(why)),
+		-ETIMEDOUT);
 	/* it says why, and the drain can be called off */
 	ck_assert_ptr_nonnull(strstr(why, "no other donor can take them"));
-	ck_assert_int_eq(pstore_donor_drain(ps, "mem:zz", 300, NULL, 0),
+	ck_assert_int_eq(pstore_donor_drain(ps, "fault:zz", 300, NULL, 0),
 			 -ENOENT);
 	read_without(ps, 1, p, 1, buf);
-	ck_assert_int_eq(pstore_donor_undrain(ps, "mem:a"), 0);
-	ck_assert_int_eq(pstore_donor_undrain(ps, "mem:a"), -EINVAL);
-	ck_assert_int_eq(pstore_donor_undrain(ps, "mem:zz"), -ENOENT);
+	ck_assert_int_eq(pstore_donor_undrain(ps, "fault:a"), 0);
+	ck_assert_int_eq(pstore_donor_undrain(ps, "fault:a"), -EINVAL);
+	ck_assert_int_eq(pstore_donor_undrain(ps, "fault:zz"), -ENOENT);
 	/* a donor taken back serves new slabs again */
 	write_new(ps, 64, 1, buf);
 	read_without(ps, 1, p, 1, buf);
@@ -976,9 +982,9 @@ START_TEST(a_slab_the_donor_lost_is_read_from_the_backup_and_replaced)
 
 	tmp_path(path, sizeof(path), "lost");
 	ps = open_mem(2, NULL, 1, 16 * MiB, 1 * MiB, path);
-	pstore_test_repair(ps, false);
 	alloc_all(ps, lpn, N, 1, 0);
 	write_all(ps, lpn, NULL, N, 1);
+	no_new_copies(ps, true);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
 	/* the donor loses the slab behind our back (a restart) */
 	ck_assert_int_eq(xport_free(pstore_test_xport(ps, d[0]), rs[0]), 0);
@@ -986,7 +992,7 @@ START_TEST(a_slab_the_donor_lost_is_read_from_the_backup_and_replaced)
 	/* the refused copy is no copy any more */
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 0);
 	ck_assert_int_eq(degraded(ps), 1);
-	pstore_test_repair(ps, true);
+	no_new_copies(ps, false);
 	wait_repaired(ps);
 	ck_assert_int_eq(pstore_test_slab_replicas(ps, 0, d, rs), 1);
 	read_all(ps, lpn, N, 1);

@@ -151,7 +151,7 @@ START_TEST(a_flipped_byte_on_one_copy_is_read_from_the_other_and_counted)
 	uint64_t p = write_new(ps, 5, 1, buf), q = write_new(ps, 6, 1, buf);
 	unsigned int bad = donor_of(ps, p, 0);
 
-	pstore_test_repair(ps, false);
+	no_new_copies(ps, true); /* the bad copy stays a copy, not refilled */
 	flip(ps, p, 0, _i);
 	/* the bad copy may be tried first or second: never read wrong */
 	for (int i = 0; i < 4; i++) {
@@ -164,9 +164,9 @@ START_TEST(a_flipped_byte_on_one_copy_is_read_from_the_other_and_counted)
 	ck_assert_uint_le(pstore_test_bad_pages(ps, bad), 1);
 	ck_assert_uint_eq(pstore_test_bad_pages(ps, 1 - bad), 0);
 	/* force the bad copy first: counted, then dropped as a copy */
-	pstore_test_fail_donor(ps, 1 - bad, -EIO);
+	fail_donor(ps, 1 - bad, -EIO);
 	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), -EIO);
-	pstore_test_fail_donor(ps, 1 - bad, 0);
+	fail_donor(ps, 1 - bad, 0);
 	ck_assert_uint_ge(pstore_test_bad_pages(ps, bad), 1);
 	pstore_close(ps);
 }
@@ -204,7 +204,7 @@ START_TEST(an_old_version_handed_back_is_refused)
 	uint64_t p = write_new(ps, 5, 1, buf);
 	uint32_t v1 = pstore_test_page_version(ps, p);
 
-	pstore_test_repair(ps, false);
+	no_new_copies(ps, true);
 	page_io(ps, p, 0, oldpg, oldtag, true);
 	fill(buf, p, 2);
 	ck_assert_int_eq(io1(ps, XPORT_WRITE, p, buf), 0);
@@ -213,9 +213,9 @@ START_TEST(an_old_version_handed_back_is_refused)
 	if (!_i) {
 		ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), -EIO);
 	} else {
-		pstore_test_fail_donor(ps, donor_of(ps, p, 1), -EIO);
+		fail_donor(ps, donor_of(ps, p, 1), -EIO);
 		ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), -EIO);
-		pstore_test_fail_donor(ps, donor_of(ps, p, 1), 0);
+		fail_donor(ps, donor_of(ps, p, 1), 0);
 		ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
 		ck_assert(check_page(buf, p, 2));
 	}
@@ -291,9 +291,9 @@ START_TEST(a_donor_that_keeps_failing_is_faulty_and_its_copies_rebuilt)
 	for (int i = 0; i < N && pstore_test_bad_pages(ps, bad) < 8; i++) {
 		flip(ps, lpn[i], 0, false);
 		/* only the bad copy answers, so each page counts */
-		pstore_test_fail_donor(ps, good, -EIO);
+		fail_donor(ps, good, -EIO);
 		ck_assert_int_eq(io1(ps, XPORT_READ, lpn[i], buf), -EIO);
-		pstore_test_fail_donor(ps, good, 0);
+		fail_donor(ps, good, 0);
 	}
 	ck_assert_int_gt(pstore_json(ps, json, sizeof(json)), 0);
 	ck_assert_ptr_nonnull(strstr(json, "\"state\":\"faulty\""));
