@@ -54,6 +54,7 @@
 #define DONE	   1 /* rx_step made progress */
 #define WAIT	   0 /* rx_step needs more input */
 #define TX_BLOCKED 1
+#define RUN_BUDGET 64 /* requests before the other connections' turn */
 
 _Static_assert(HDR + sizeof(struct wire_hello) <= REPLY_ROOM, "hello reply");
 _Static_assert(HDR + sizeof(struct wire_state) <= REPLY_ROOM, "query reply");
@@ -487,6 +488,8 @@ static int tc_io(struct dconn *dc, const struct proto_hdr *h,
 					   .id = h->id,
 					   .len = io->len },
 		      NULL, 0);
+	if (!ret && !io->len)
+		donor_observe_io(dc->d, mono_ns() - t0);
 	if (ret || !io->len)
 		return ret;
 	c->tx = 1;
@@ -505,16 +508,16 @@ static const struct dconn_ops tcp_ops = {
 int tconn_run(struct tconn *c)
 {
 	uint32_t want = EPOLLIN;
-	int ret = 0, rx;
+	int ret = 0, rx, budget = RUN_BUDGET;
 
 	for (;;) {
 		rx = DONE; /* not tried */
-		if (!c->closing && !tx_busy(c)) {
+		if (!c->closing && !tx_busy(c) && budget) {
 			evicts_out(c);
 			rx = rx_step(c);
 			if (rx < 0)
 				return rx;
-			if (rx == DONE)
+			if (rx == DONE && --budget)
 				continue;
 		}
 		ret = tx_flush(c);
@@ -524,13 +527,18 @@ int tconn_run(struct tconn *c)
 			break;
 		if (c->closing)
 			return -ECONNRESET; /* the answer left */
-		if (rx == WAIT)
-			break; /* all read and all sent */
-			       /* the output drained: read on */
+		/* all read and all sent, or the others' turn; else the
+		 * output drained and we read on */
+		if (rx == WAIT || !budget)
+			break;
 	}
 	/* back-pressure: no EPOLLIN while the output holds requests back */
 	if (ret == TX_BLOCKED)
 		want = c->closing || tx_busy(c) ? EPOLLOUT : EPOLLIN | EPOLLOUT;
+	else if (!budget)
+		/* requests may wait in our buffer, not in the socket: a
+		 * writable socket brings us back after the others' turn */
+		want = EPOLLIN | EPOLLOUT;
 	return evl_mod(c->evl, &c->src, want);
 }
 
