@@ -43,6 +43,9 @@ const struct opt_def donor_opt_defs[] = {
 	  "descriptors allow)" },
 	{ "max-startups", 0, OPT_INT, F(max_startups), "10", 1, 1024, NULL, "N",
 	  "connections still authenticating at once; the oldest makes way" },
+	{ "threads", 0, OPT_INT, F(threads), "0", 0, 64, NULL, "N",
+	  "threads serving TCP connections, whatever their number (0: one "
+	  "per CPU)" },
 	{ "low-watermark", 0, OPT_SIZE, F(low_watermark), "0", 0, 0, NULL,
 	  "SIZE", "below this host MemAvailable, ask slabs back (0: off)" },
 	{ "high-watermark", 0, OPT_SIZE, F(high_watermark), "0", 0, 0, NULL,

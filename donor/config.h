@@ -27,6 +27,7 @@ struct donor_opts {
 	int transport;	   /* enum donor_transport */
 	long max_clients;
 	long max_startups;
+	long threads; /* TCP event loops; 0: one per CPU */
 	uint64_t low_watermark;
 	uint64_t high_watermark;
 	long evict_wait; /* seconds */

@@ -250,6 +250,7 @@ int main(int argc, char **argv)
 	scfg.caps = dcfg.caps;
 	scfg.hs_timeout_ms = (unsigned int)c.handshake_timeout * 1000;
 	scfg.max_startups = (unsigned int)c.max_startups;
+	scfg.threads = (unsigned int)c.threads;
 	/* room for handshakes in flight beyond the clients served, and for
 	 * dropped ones not yet gone */
 	scfg.max_conns = (unsigned int)(c.max_clients + 2 * c.max_startups);

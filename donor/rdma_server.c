@@ -11,8 +11,9 @@
  * resources of a connection are built by rdma/verbs_setup.h, as the
  * client builds its own.
  *
- * One thread polls the listener's CM event channel, every connection's
- * completion channel and a wake eventfd. Per connection: RECV completion
+ * One thread serves every connection, however many: one epoll set holds
+ * the listener's CM event channel, every connection's completion channel
+ * and a wake eventfd, so a completion costs only its own connection. Per connection: RECV completion
  * -> re-post the receive -> check (donor/dmsg.h) -> the request core
  * (donor/serve.h: acts, registers a new slab through the slab_add hook,
  * deregisters a freed one through slab_del) -> SEND the reply (the re-post
@@ -33,18 +34,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <infiniband/verbs.h>
-#include <poll.h>
 #include <pthread.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #define RS_NSEND    (VB_CREDITS + VB_UNSOL)
-#define RS_MAXCONN  256
 #define RS_QUEUE    1024 /* unsolicited messages waiting for credits */
 #define RS_SEND_TAG (1ull << 62)
 
@@ -88,6 +88,8 @@ struct donor_server {
 	unsigned int port;
 	unsigned int hs_ms;
 	unsigned int max_startups; /* connections still authenticating */
+	unsigned int max_conns;	   /* connections at once */
+	int epfd;		   /* the CM channel, wake_fd, each channel */
 	int wake_fd;
 	int stop;
 	pthread_t thr;
@@ -534,6 +536,14 @@ static void startups_limit(struct donor_server *s)
 	conn_kill(oldest, "too many connections still authenticating");
 }
 
+/* Puts fd in the listener's epoll set with ptr as its data. */
+static int ep_add(struct donor_server *s, int fd, void *ptr)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ptr };
+
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
 /* A CONNECT_REQUEST: everything per client, then accept. */
 static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		     const struct rdma_conn_param *req)
@@ -564,7 +574,7 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	snprintf(c->dc.sc.peer, sizeof(c->dc.sc.peer), "%s:%u", host,
 		 (unsigned int)ntohs(rdma_get_dst_port(id)));
 	startups_limit(s);
-	if (s->nconns >= RS_MAXCONN)
+	if (s->nconns >= s->max_conns)
 		goto out_free;
 	c->msgs = calloc(VB_CREDITS + RS_NSEND, VB_MSG);
 	if (!c->msgs)
@@ -592,6 +602,8 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	cp.initiator_depth = 0;
 	cp.rnr_retry_count = 0;
 	if (rdma_accept(id, &cp))
+		goto out_free;
+	if (ep_add(s, c->vs.cc->fd, c))
 		goto out_free;
 	c->next = s->conns;
 	s->conns = c;
@@ -648,61 +660,75 @@ static void cm_event(struct donor_server *s)
 	}
 }
 
+/* Every connection on its completion channel: re-arm, then drain so
+ * nothing slips between. */
+static void conn_event(struct rconn *c)
+{
+	struct ibv_cq *cq;
+	void *ctx;
+
+	if (!ibv_get_cq_event(c->vs.cc, &cq, &ctx))
+		vsetup_ack_cq_event(&c->vs);
+	if (!c->dead)
+		ibv_req_notify_cq(c->vs.cq, 0);
+	conn_poll(c);
+}
+
+/* Handshakes past their deadline are dropped; a second's precision. */
+static void handshakes_expire(struct donor_server *s)
+{
+	for (struct rconn *c = s->conns; c; c = c->next)
+		if (!c->dead && c->dc.phase != DMSG_READY &&
+		    now_ms() - c->t_connect_ms > s->hs_ms)
+			conn_kill(c, "handshake timed out");
+}
+
+/*
+ * One thread, one epoll set: the CM channel, the wake eventfd and each
+ * connection's completion channel (added by conn_new(), gone with it), so
+ * a completion costs its own connection only, however many there are.
+ * CM events come last in a batch: they may free connections that earlier
+ * events of the batch name.
+ */
 static void *listener_main(void *arg)
 {
 	struct donor_server *s = arg;
-	struct pollfd *p = calloc(RS_MAXCONN + 2, sizeof(*p));
-	struct rconn *by[RS_MAXCONN];
+	struct epoll_event ev[64];
+	uint64_t last_expire = now_ms();
+	int n, i, cm, woken;
 
-	if (!p) {
-		log_err("rdma listener: out of memory");
-		return NULL;
-	}
 	for (;;) {
-		struct rconn *c;
-		unsigned int n = 2, i;
-
 		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
 			break;
-		p[0].fd = s->ec->fd;
-		p[0].events = POLLIN;
-		p[1].fd = s->wake_fd;
-		p[1].events = POLLIN;
-		for (c = s->conns; c && n < RS_MAXCONN + 2; c = c->next) {
-			by[n - 2] = c;
-			p[n].fd = c->vs.cc->fd;
-			p[n].events = POLLIN;
-			p[n].revents = 0;
-			n++;
-		}
-		if (poll(p, n, 1000) < 0 && errno != EINTR)
+		n = epoll_wait(s->epfd, ev, 64, 1000);
+		if (n < 0 && errno != EINTR)
 			break;
-		if (p[1].revents & POLLIN) {
+		cm = 0;
+		woken = 0;
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &s->ec)
+				cm = 1;
+			else if (ev[i].data.ptr == &s->wake_fd)
+				woken = 1;
+			else
+				conn_event(ev[i].data.ptr);
+		}
+		if (woken) {
 			uint64_t v;
 
 			if (read(s->wake_fd, &v, sizeof(v)) < 0)
 				v = 0;
+			/* queued EVICTs: every connection sends its own */
+			for (struct rconn *c = s->conns; c; c = c->next)
+				conn_poll(c);
 		}
-		for (i = 2; i < n; i++) {
-			struct ibv_cq *cq;
-			void *ctx;
-
-			c = by[i - 2];
-			if ((p[i].revents & POLLIN) &&
-			    !ibv_get_cq_event(c->vs.cc, &cq, &ctx))
-				vsetup_ack_cq_event(&c->vs);
-			/* re-arm, then drain so nothing slips between */
-			if (!c->dead)
-				ibv_req_notify_cq(c->vs.cq, 0);
-			conn_poll(c);
-			if (!c->dead && c->dc.phase != DMSG_READY &&
-			    now_ms() - c->t_connect_ms > s->hs_ms)
-				conn_kill(c, "handshake timed out");
+		if (now_ms() - last_expire >= 1000) {
+			last_expire = now_ms();
+			handshakes_expire(s);
 		}
-		if (p[0].revents & POLLIN)
+		if (cm)
 			cm_event(s);
 	}
-	free(p);
 	return NULL;
 }
 
@@ -723,6 +749,7 @@ static int rdma_server_start(struct donor *d,
 	s->donor = d;
 	s->hs_ms = cfg->hs_timeout_ms ? cfg->hs_timeout_ms : 10000;
 	s->max_startups = cfg->max_startups ? cfg->max_startups : 10;
+	s->max_conns = cfg->max_conns ? cfg->max_conns : 1024;
 	s->kr = cfg->kr;
 	pthread_mutex_init(&s->lock, NULL);
 	snprintf(err, errlen, "rdma listener: out of resources");
@@ -761,14 +788,25 @@ static int rdma_server_start(struct donor *d,
 		goto out_ai;
 	}
 	s->port = ntohs(rdma_get_src_port(s->listen));
-	ret = -pthread_create(&s->thr, NULL, listener_main, s);
-	if (ret)
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		ret = -errno;
 		goto out_ai;
+	}
+	ret = ep_add(s, s->ec->fd, &s->ec);
+	if (!ret)
+		ret = ep_add(s, s->wake_fd, &s->wake_fd);
+	if (!ret)
+		ret = -pthread_create(&s->thr, NULL, listener_main, s);
+	if (ret)
+		goto out_epoll;
 	rdma_freeaddrinfo(ai);
 	log_info("rdma listener %s:%u: accepting", cfg->host, s->port);
 	*bound_port = (uint16_t)s->port;
 	*out = s;
 	return 0;
+out_epoll:
+	close(s->epfd);
 out_ai:
 	rdma_freeaddrinfo(ai);
 out_id:
@@ -797,6 +835,7 @@ static void rdma_server_stop(struct donor_server *s)
 			rdma_disconnect(c->id);
 		conn_destroy(s, c);
 	}
+	close(s->epfd);
 	rdma_destroy_id(s->listen);
 	rdma_destroy_event_channel(s->ec);
 	close(s->wake_fd);

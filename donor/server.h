@@ -31,6 +31,7 @@ struct donor_server_cfg {
 	/* connections still authenticating (sshd MaxStartups); when full,
 	 * the oldest is dropped for the newcomer; 0 = 10 */
 	unsigned int max_startups;
+	unsigned int threads; /* TCP event loops; 0 = one per CPU */
 };
 
 /*

@@ -1,84 +1,73 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * tcp_server - the donor's TCP listener: one acceptor thread, one thread
- * per connection that reads requests in order and answers each before
- * reading the next (the client pipelines; TCP keeps the queue).
+ * tcp_server - the donor's TCP listener: a fixed pool of event loops
+ * (donor/evloop.h, --threads, one per CPU by default) serves every
+ * connection; connections run as non-blocking state machines
+ * (donor/tcp_conn.h) with the one request handler (donor/serve.h).
  *
- *   conn thread:  handshake (HELLO, AUTH; hs_timeout_ms in total)
- *                 loop: poll(socket, evict eventfd)
- *                       eventfd -> send queued EVICTs
- *                       socket  -> read header, dmsg_check_hdr()
- *                                  read fixed body, dmsg_decode_body()
- *                                  dconn_request() (donor/serve.h) acts
- *                                  and replies; its io op here: READ
- *                                  writev straight from the slab, WRITE
- *                                  recv straight into it
+ *   any loop:   the listening socket (EPOLLEXCLUSIVE in every loop)
+ *               -> accept_one(): max-startups, max-clients, a struct
+ *                  tconn with its buffers; the least busy loop gets it
+ *                  (its wake queue when it is another loop)
+ *   its loop:   socket ready -> tconn_run(); < 0: closed
+ *               wake        -> adopt new connections; send queued EVICTs
+ *               expire      -> close connections past their deadline
+ *                              (handshake from the accept; no progress
+ *                              on a message or on replies for 30 s)
+ *               after       -> free the connections closed in the batch
  *
- * A broken stream (bad header, bad body, handshake failure) gets ERROR or
- * an error reply, one warning naming the peer and the reason, and a close.
- * A refused request on a sound stream (range, slab not the client's, no
- * space) gets an error reply and the connection goes on.
+ * Threading: srv->lock guards the list of all connections and their
+ * authing/dropped flags (the accepting loop drops the oldest handshake of
+ * any loop by shutdown(2), which its own loop then notices); each loop's
+ * list is its thread's alone, its wake queue is guarded by inlock.
+ * Nothing blocks while holding a lock.
  */
-#include "donor/dmsg.h"
-#include "donor/serve.h"
+#include "donor/evloop.h"
 #include "donor/server.h"
+#include "donor/tcp_conn.h"
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "rdma/handshake.h"
 
-#include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#define EVQ_LEN	       64
-#define MSG_TIMEOUT_MS 30000 /* to finish a message once it started */
-#define DRAIN_BUF      (64 << 10)
-#define IN_BUF	       (64 << 10) /* requests are read in bulk from here */
-#define DIRECT_MIN     4096	  /* longer payloads bypass the buffer */
+#define ACCEPT_BATCH 32 /* accepts per wakeup, for fairness */
+#define THREADS_MAX  64
 
-struct tconn {
-	struct dconn dc; /* first; dc.sc.peer names the client */
+struct tloop {
 	struct donor_server *srv;
-	int fd;
-	int evfd;
-	pthread_t thread;
-	atomic_int done;
-	int authing;	  /* protected by srv->lock: still in the handshake */
-	int dropped;	  /* protected by srv->lock: shut down by accept_one */
-	uint64_t t_start; /* mono_ns() at accept */
-	pthread_mutex_t evlock;
-	uint32_t ev_slab[EVQ_LEN]; /* protected by evlock */
-	uint64_t ev_deadline[EVQ_LEN];
-	unsigned int ev_n;
-	atomic_int ev_pending; /* EVICTs queued since the last look */
-	struct tconn *next;    /* protected by srv->lock */
-	size_t in_off, in_len; /* buffered input: in[in_off, in_len) */
-	uint8_t in[IN_BUF];
-	uint8_t drain[DRAIN_BUF];
+	struct evl *evl;
+	struct evl_src lsrc; /* the listening socket, in this loop */
+	struct tconn *conns; /* this loop's thread only */
+	struct tconn *dead;  /* closed in this batch, freed after it */
+	atomic_uint n;	     /* connections, to place new ones */
+	atomic_int evicts;   /* a connection has EVICTs queued */
+	pthread_mutex_t inlock;
+	struct tconn *incoming; /* protected by inlock */
 };
 
 struct donor_server {
 	struct donor *d;
 	struct donor_server_cfg cfg;
 	int lfd;
-	int stopfd;
-	pthread_t acceptor;
+	struct evloop *ev;
+	struct tloop *loops;
+	unsigned int nloops;
 	pthread_mutex_t lock;
-	struct tconn *conns; /* protected by lock */
-	atomic_int stopping;
+	struct tconn *conns;	    /* protected by lock */
+	unsigned int nconns, nauth; /* protected by lock; not dropped ones */
 };
 
 static void peer_name(const struct sockaddr *sa, socklen_t len, char *buf,
@@ -95,600 +84,317 @@ static void peer_name(const struct sockaddr *sa, socklen_t len, char *buf,
 		 host, serv);
 }
 
-/* Sends the whole iovec; blocking socket with a send timeout. */
-static int send_iov_flags(int fd, struct iovec *iov, int n, int flags)
+void tcp_server_evict_wake(struct tconn *c)
 {
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n };
-	ssize_t w;
-
-	while (mh.msg_iovlen) {
-		w = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		while (mh.msg_iovlen && (size_t)w >= mh.msg_iov->iov_len) {
-			w -= mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen) {
-			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + w;
-			mh.msg_iov->iov_len -= w;
-		}
-	}
-	return 0;
+	atomic_store(&c->tl->evicts, 1);
+	evl_wake(c->evl);
 }
 
-static int send_iov(int fd, struct iovec *iov, int n)
+int tcp_server_authed(struct tconn *c)
 {
-	return send_iov_flags(fd, iov, n, 0);
-}
-
-static size_t in_avail(const struct tconn *c)
-{
-	return c->in_len - c->in_off;
-}
-
-/*
- * MSG_MORE while the next request is already here in full: its reply
- * follows at once, so replies to a pipelined burst leave in few segments.
- * Never while we might wait for the network, or a reply would sit corked.
- */
-static int more_flag(const struct tconn *c)
-{
-	struct wire_hdr w;
-
-	if (in_avail(c) < sizeof(w))
-		return 0;
-	memcpy(&w, c->in + c->in_off, sizeof(w));
-	if (le32toh(w.magic) != PROTO_MAGIC)
-		return 0;
-	return in_avail(c) - sizeof(w) >= le32toh(w.len) ? MSG_MORE : 0;
-}
-
-#define NO_DEADLINE UINT64_MAX
-
-/* The deadline ms milliseconds from now (common/clock.h time). */
-static uint64_t after_ms(unsigned int ms)
-{
-	return mono_ns() + (uint64_t)ms * 1000000ull;
-}
-
-/* Milliseconds left until deadline for poll(2): -1 forever, 0 if past. */
-static int ms_left(uint64_t deadline)
-{
-	uint64_t now = mono_ns();
-
-	if (deadline == NO_DEADLINE)
-		return -1;
-	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
-}
-
-/*
- * Waits until fd is readable or the absolute deadline passes (a peer
- * trickling bytes does not move it): 0, -ETIMEDOUT or -errno.
- */
-static int wait_in(int fd, uint64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int n;
-
-	do
-		n = poll(&pfd, 1, ms_left(deadline));
-	while (n < 0 && errno == EINTR);
-	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
-}
-
-/* Reads what the socket has into the buffer: 0, 1 on EOF, or -errno. */
-static int in_fill(struct tconn *c, uint64_t deadline)
-{
-	ssize_t n;
+	struct donor_server *srv = c->srv;
 	int ret;
 
-	if (c->in_off == c->in_len) {
-		c->in_off = 0;
-		c->in_len = 0;
-	} else if (c->in_len == IN_BUF) {
-		memmove(c->in, c->in + c->in_off, in_avail(c));
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-	}
-	for (;;) {
-		n = recv(c->fd, c->in + c->in_len, IN_BUF - c->in_len,
-			 MSG_DONTWAIT);
-		if (n > 0) {
-			c->in_len += n;
-			return 0;
-		}
-		if (n == 0)
-			return 1;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return errno == ECONNRESET ? 1 : -errno;
-		ret = wait_in(c->fd, deadline);
-		if (ret)
-			return ret;
-	}
-}
-
-/* Takes exactly n bytes of input by the deadline: 0, -ECONNRESET,
- * -ETIMEDOUT or -errno. */
-static int in_read(struct tconn *c, void *dst, size_t n, uint64_t deadline)
-{
-	uint8_t *p = dst;
-	size_t k;
-	int ret;
-
-	for (;;) {
-		k = in_avail(c) < n ? in_avail(c) : n;
-		memcpy(p, c->in + c->in_off, k);
-		c->in_off += k;
-		p += k;
-		n -= k;
-		if (!n)
-			return 0;
-		/* the buffer is empty now: big payloads go straight in */
-		if (n >= DIRECT_MIN)
-			return hs_read_full(c->fd, p, n,
-					    (unsigned int)ms_left(deadline));
-		ret = in_fill(c, deadline);
-		if (ret)
-			return ret > 0 ? -ECONNRESET : ret;
-	}
-}
-
-static int send_reply(struct tconn *c, uint16_t op, uint64_t id,
-		      uint32_t status, const void *body, uint32_t len)
-{
-	uint8_t hdr[sizeof(struct wire_hdr)];
-	struct proto_hdr h = { .op = op,
-			       .flags = PROTO_F_REPLY,
-			       .id = id,
-			       .len = status ? 0 : len,
-			       .status = status };
-	struct iovec iov[2] = { { hdr, sizeof(hdr) },
-				{ (void *)body, status ? 0 : len } };
-
-	proto_hdr_enc(hdr, &h);
-	return send_iov_flags(c->fd, iov, h.len ? 2 : 1, more_flag(c));
-}
-
-/* dconn_ops.reply */
-static int tc_reply(struct dconn *dc, const struct proto_hdr *req,
-		    uint32_t status, const void *body, uint32_t len)
-{
-	return send_reply((struct tconn *)dc, req->op, req->id, status, body,
-			  len);
-}
-
-/* dconn_ops.error: ERROR(why) with status err; the core logged it. */
-static void tc_error(struct dconn *dc, uint64_t id, uint32_t err,
-		     const char *why)
-{
-	struct tconn *c = (struct tconn *)dc;
-	uint8_t hdr[sizeof(struct wire_hdr)];
-	size_t n = strlen(why);
-	struct proto_hdr h = { .op = PROTO_OP_ERROR, .id = id, .status = err };
-	struct iovec iov[2];
-
-	if (n > PROTO_ERRTEXT_MAX)
-		n = PROTO_ERRTEXT_MAX;
-	h.len = n;
-	proto_hdr_enc(hdr, &h);
-	iov[0] = (struct iovec){ hdr, sizeof(hdr) };
-	iov[1] = (struct iovec){ (void *)why, n };
-	send_iov(c->fd, iov, 2);
-}
-
-static void conn_evict(struct session_conn *sc, uint32_t slab,
-		       uint64_t deadline_ms)
-{
-	struct tconn *c = (struct tconn *)sc;
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&c->evlock);
-	if (c->ev_n < EVQ_LEN) {
-		c->ev_slab[c->ev_n] = slab;
-		c->ev_deadline[c->ev_n] = deadline_ms;
-		c->ev_n++;
-	}
-	pthread_mutex_unlock(&c->evlock);
-	atomic_store(&c->ev_pending, 1);
-	if (write(c->evfd, &one, sizeof(one)) < 0) {
-		/* the counter is saturated: the thread is awake anyway */
-	}
-}
-
-static int send_evicts(struct tconn *c)
-{
-	uint32_t slab[EVQ_LEN];
-	uint64_t dl[EVQ_LEN];
-	unsigned int n;
-	int ret = 0;
-
-	pthread_mutex_lock(&c->evlock);
-	n = c->ev_n;
-	memcpy(slab, c->ev_slab, n * sizeof(slab[0]));
-	memcpy(dl, c->ev_deadline, n * sizeof(dl[0]));
-	c->ev_n = 0;
-	pthread_mutex_unlock(&c->evlock);
-	for (unsigned int i = 0; i < n && !ret; i++) {
-		struct wire_evict ev = { .slab = slab[i],
-					 .deadline_ms = dl[i] };
-		uint8_t hdr[sizeof(struct wire_hdr)];
-		struct proto_hdr h = { .op = PROTO_OP_EVICT,
-				       .len = sizeof(ev) };
-		struct iovec iov[2] = { { hdr, sizeof(hdr) },
-					{ &ev, sizeof(ev) } };
-
-		proto_evict_swap(&ev);
-		proto_hdr_enc(hdr, &h);
-		ret = send_iov(c->fd, iov, 2);
-	}
-	return ret;
-}
-
-/*
- * Reads one request header: 1 on a clean close before any byte, 0 with
- * *h set, or a negative errno (after logging and answering).
- */
-static int read_hdr(struct tconn *c, enum dmsg_phase phase, uint64_t deadline,
-		    struct proto_hdr *h)
-{
-	uint8_t raw[sizeof(struct wire_hdr)];
-	const char *why;
-	int ret;
-
-	if (!in_avail(c)) {
-		/* before authentication nobody may hold a thread for long */
-		ret = in_fill(c, phase != DMSG_READY ? deadline : NO_DEADLINE);
-		if (ret == -ETIMEDOUT)
-			LOG_RATELIMITED(
-				LOG_WARNING,
-				"client %s: no %s within %u ms; closing",
-				c->dc.sc.peer,
-				phase == DMSG_HELLO ? "hello" : "auth",
-				c->srv->cfg.hs_timeout_ms);
-		if (ret)
-			return ret;
-	}
-	ret = in_read(c, raw, sizeof(raw), deadline);
-	if (ret) {
-		LOG_RATELIMITED(LOG_WARNING,
-				"client %s: truncated header (%s); closing",
-				c->dc.sc.peer,
-				ret == -ETIMEDOUT ? "timed out" : "closed");
-		return ret;
-	}
-	ret = dmsg_check_hdr(phase, raw, h, &why);
-	if (ret) {
-		dconn_fail(&c->dc, 0, ret, why);
-		return ret;
-	}
-	return 0;
-}
-
-/* Reads and decodes the fixed body of h; logs and answers on error. */
-static int read_body(struct tconn *c, const struct proto_hdr *h,
-		     uint64_t deadline, union dmsg_body *b)
-{
-	uint8_t raw[sizeof(union dmsg_body)];
-	size_t n = dmsg_fixed_len(h);
-	const char *why;
-	int ret;
-
-	if (n > sizeof(raw)) {
-		dconn_fail(&c->dc, h->id, EMSGSIZE,
-			   "body length does not match the opcode");
-		return -EMSGSIZE;
-	}
-	ret = in_read(c, raw, n, deadline);
-	if (ret) {
-		LOG_RATELIMITED(LOG_WARNING,
-				"client %s: truncated %s message (%s); closing",
-				c->dc.sc.peer, proto_op_name(h->op),
-				ret == -ETIMEDOUT ? "timed out" : "closed");
-		return ret;
-	}
-	ret = dmsg_decode_body(h, raw, b, &why);
-	if (ret)
-		dconn_fail(&c->dc, h->id, ret, why);
-	return ret;
-}
-
-/*
- * HELLO and AUTH, through the request core, within hs_timeout_ms in
- * total. 0 once authenticated, else -errno (logged and answered).
- */
-static int handshake(struct tconn *c)
-{
-	/* absolute (sshd's LoginGraceTime): trickling bytes gains nothing */
-	uint64_t deadline = after_ms(c->srv->cfg.hs_timeout_ms);
-	struct proto_hdr h;
-	union dmsg_body b;
-	int ret = 0;
-
-	while (!ret && c->dc.phase != DMSG_READY) {
-		ret = read_hdr(c, c->dc.phase, deadline, &h);
-		if (ret > 0 && c->dc.phase == DMSG_AUTH)
-			LOG_RATELIMITED(
-				LOG_WARNING,
-				"client %s: closed during the handshake "
-				"(did it refuse our key?)",
-				c->dc.sc.peer);
-		if (ret > 0)
-			ret = -ECONNRESET;
-		if (!ret)
-			ret = read_body(c, &h, deadline, &b);
-		if (!ret)
-			ret = dconn_request(&c->dc, &h, &b);
-	}
-	return ret;
-}
-
-/* Reads and drops len bytes of a refused WRITE so the stream stays sane. */
-static int drain(struct tconn *c, uint32_t len)
-{
-	int ret = 0;
-
-	while (len && !ret) {
-		uint32_t n = len < DRAIN_BUF ? len : DRAIN_BUF;
-
-		ret = in_read(c, c->drain, n, after_ms(MSG_TIMEOUT_MS));
-		len -= n;
-	}
-	return ret;
-}
-
-/* dconn_ops.io: READ from the slab into the socket, WRITE the other
- * way, no copy in between. */
-static int tc_io(struct dconn *dc, const struct proto_hdr *h,
-		 const struct wire_io *io)
-{
-	struct tconn *c = (struct tconn *)dc;
-	uint8_t hdr[sizeof(struct wire_hdr)];
-	struct iovec iov[2];
-	uint64_t t0;
-	void *addr;
-	int ret;
-
-	t0 = mono_ns();
-	ret = session_io_begin(dc->s, io->slab, io->off, io->len, &addr);
-	if (ret) {
-		dconn_io_refused(dc, h, io, ret);
-		if (h->op == PROTO_OP_WRITE && drain(c, io->len))
-			return -ECONNRESET;
-		return send_reply(c, h->op, h->id, (uint32_t)-ret, NULL, 0);
-	}
-	if (h->op == PROTO_OP_READ) {
-		proto_hdr_enc(hdr, &(struct proto_hdr){ .op = h->op,
-							.flags = PROTO_F_REPLY,
-							.id = h->id,
-							.len = io->len });
-		iov[0] = (struct iovec){ hdr, sizeof(hdr) };
-		iov[1] = (struct iovec){ addr, io->len };
-		ret = send_iov_flags(c->fd, iov, io->len ? 2 : 1, more_flag(c));
-		session_io_end(dc->s, io->slab, ret ? 0 : io->len, 0);
-		if (!ret)
-			donor_observe_io(c->srv->d, mono_ns() - t0);
-		return ret;
-	}
-	ret = in_read(c, addr, io->len, after_ms(MSG_TIMEOUT_MS));
-	session_io_end(dc->s, io->slab, 0, ret ? 0 : io->len);
-	if (!ret)
-		donor_observe_io(c->srv->d, mono_ns() - t0);
-	if (ret) {
-		log_warn("client %s: truncated write (%s); closing",
-			 dc->sc.peer,
-			 ret == -ETIMEDOUT ? "timed out" : "closed");
-		return ret;
-	}
-	return send_reply(c, h->op, h->id, 0, NULL, 0);
-}
-
-static const struct dconn_ops tcp_ops = {
-	.reply = tc_reply,
-	.error = tc_error,
-	.io = tc_io,
-};
-
-static void serve(struct tconn *c)
-{
-	struct pollfd pfd[2] = { { .fd = c->fd, .events = POLLIN },
-				 { .fd = c->evfd, .events = POLLIN } };
-	struct proto_hdr h;
-	union dmsg_body b;
-	int ret;
-
-	while (!atomic_load(&c->srv->stopping)) {
-		if (atomic_exchange(&c->ev_pending, 0) && send_evicts(c))
-			break;
-		if (!in_avail(c)) {
-			if (poll(pfd, 2, -1) < 0) {
-				if (errno == EINTR)
-					continue;
-				break;
-			}
-			if (pfd[1].revents & POLLIN) {
-				uint64_t v;
-
-				/* clears the wakeup; ev_pending says what */
-				if (read(c->evfd, &v, sizeof(v)) < 0) {
-					/* already cleared */
-				}
-			}
-			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			ret = in_fill(c, mono_ns()); /* no wait */
-			if (ret == -ETIMEDOUT)
-				continue;
-			if (ret)
-				break; /* closed by the client, or reset */
-		}
-		ret = read_hdr(c, DMSG_READY, after_ms(MSG_TIMEOUT_MS), &h);
-		if (ret)
-			break;
-		if (read_body(c, &h, after_ms(MSG_TIMEOUT_MS), &b))
-			break;
-		if (dconn_request(&c->dc, &h, &b))
-			break;
-	}
-}
-
-static void *conn_main(void *arg)
-{
-	struct tconn *c = arg;
-	int ret;
-
-	ret = handshake(c);
-	pthread_mutex_lock(&c->srv->lock);
-	c->authing = 0;
-	ret = ret ? ret : c->dropped ? -ECONNRESET : 0;
-	pthread_mutex_unlock(&c->srv->lock);
-	if (!ret) {
-		serve(c);
-		log_debug("client %s: disconnected", c->dc.sc.peer);
-	}
-	dconn_close(&c->dc);
-	shutdown(c->fd, SHUT_RDWR);
-	atomic_store(&c->done, 1);
-	return NULL;
-}
-
-static void conn_free(struct tconn *c)
-{
-	close(c->fd);
-	close(c->evfd);
-	pthread_mutex_destroy(&c->evlock);
-	free(c);
-}
-
-/* Joins connections whose threads have finished. Caller holds srv->lock. */
-static void reap(struct donor_server *srv, int all)
-{
-	struct tconn **pp = &srv->conns;
-
-	while (*pp) {
-		struct tconn *c = *pp;
-
-		if (all || atomic_load(&c->done)) {
-			*pp = c->next;
-			pthread_join(c->thread, NULL);
-			conn_free(c);
-		} else {
-			pp = &c->next;
-		}
-	}
-}
-
-static void accept_one(struct donor_server *srv)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	struct timeval tv = { .tv_sec = MSG_TIMEOUT_MS / 1000 };
-	struct tconn *c, *oldest = NULL;
-	unsigned int nconns = 0, nauth = 0;
-	int fd, one = 1;
-
-	fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
-			LOG_RATELIMITED(LOG_WARNING, "donor: accept: %s",
-					strerror(errno));
-		return;
-	}
 	pthread_mutex_lock(&srv->lock);
-	reap(srv, 0);
-	for (c = srv->conns; c; c = c->next) {
-		/* dropped ones are on their way out */
-		if (c->dropped)
-			continue;
-		nconns++;
-		if (!c->authing)
-			continue;
-		nauth++;
-		if (!oldest || c->t_start < oldest->t_start)
-			oldest = c;
-	}
-	/*
-	 * sshd's MaxStartups, so that connections still authenticating
-	 * never lock out clients that can: when their room is full, the
-	 * oldest of them (nearest its deadline anyway) makes way.
-	 */
-	if (nauth >= srv->cfg.max_startups) {
-		oldest->dropped = 1;
-		shutdown(oldest->fd, SHUT_RDWR);
-		LOG_RATELIMITED(LOG_WARNING,
-				"client %s: dropped: %u connections still "
-				"authenticating (max-startups)",
-				oldest->dc.sc.peer, nauth);
+	c->authing = 0;
+	if (!c->dropped)
+		srv->nauth--;
+	ret = c->dropped ? -ECONNRESET : 0;
+	pthread_mutex_unlock(&srv->lock);
+	return ret;
+}
+
+/* Closes c on its loop; the memory goes after the batch. */
+static void conn_close(struct tloop *tl, struct tconn *c)
+{
+	struct donor_server *srv = tl->srv;
+
+	evl_del(tl->evl, &c->src);
+	pthread_mutex_lock(&srv->lock);
+	*c->gprev = c->gnext;
+	if (c->gnext)
+		c->gnext->gprev = c->gprev;
+	if (!c->dropped) {
+		srv->nconns--;
+		if (c->authing)
+			srv->nauth--;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	if (nconns >= srv->cfg.max_conns) {
-		LOG_RATELIMITED(LOG_WARNING,
-				"donor: %u connections open, refusing more",
-				nconns);
-		close(fd);
-		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		LOG_RATELIMITED(LOG_ERR, "donor: out of memory for a client");
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	c->srv = srv;
-	c->authing = 1;
-	c->t_start = mono_ns();
-	dconn_init(&c->dc, &tcp_ops, srv->d, srv->cfg.kr, 0, "client");
-	c->dc.sc.evict = conn_evict;
+	/* no EVICT reaches c once its session is detached */
+	tconn_fini(c);
+	shutdown(c->src.fd, SHUT_RDWR);
+	close(c->src.fd);
+	*c->lprev = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	atomic_fetch_sub(&tl->n, 1);
+	c->dead = 1;
+	c->lnext = tl->dead;
+	tl->dead = c;
+}
 
-	peer_name((struct sockaddr *)&ss, sl, c->dc.sc.peer,
-		  sizeof(c->dc.sc.peer));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	pthread_mutex_init(&c->evlock, NULL);
-	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->evfd < 0 || pthread_create(&c->thread, NULL, conn_main, c)) {
-		LOG_RATELIMITED(LOG_ERR, "client %s: cannot start: %s",
+static void conn_deadline(struct tloop *tl, struct tconn *c)
+{
+	c->deadline = tconn_deadline(c, tl->srv->cfg.hs_timeout_ms);
+	evl_deadline(tl->evl, c->deadline);
+}
+
+static void conn_run(struct tloop *tl, struct tconn *c)
+{
+	if (tconn_run(c)) {
+		conn_close(tl, c);
+		return;
+	}
+	conn_deadline(tl, c);
+}
+
+static void conn_ready(struct evl_src *s, uint32_t events)
+{
+	struct tconn *c =
+		(struct tconn *)((char *)s - offsetof(struct tconn, src));
+
+	(void)events;
+	if (!c->dead)
+		conn_run(c->tl, c);
+}
+
+/* Takes c into this loop. */
+static void adopt(struct tloop *tl, struct tconn *c)
+{
+	c->tl = tl;
+	c->evl = tl->evl;
+	c->src.ready = conn_ready;
+	c->lnext = tl->conns;
+	c->lprev = &tl->conns;
+	if (tl->conns)
+		tl->conns->lprev = &c->lnext;
+	tl->conns = c;
+	if (evl_add(tl->evl, &c->src, EPOLLIN)) {
+		LOG_RATELIMITED(LOG_ERR, "client %s: cannot watch: %s",
 				c->dc.sc.peer, strerror(errno));
-		if (c->evfd >= 0)
-			close(c->evfd);
-		close(fd);
-		pthread_mutex_destroy(&c->evlock);
-		free(c);
+		conn_close(tl, c);
 		return;
 	}
 	log_debug("client %s: connected", c->dc.sc.peer);
-	pthread_mutex_lock(&srv->lock);
-	c->next = srv->conns;
-	srv->conns = c;
-	reap(srv, 0);
-	pthread_mutex_unlock(&srv->lock);
+	conn_deadline(tl, c);
 }
 
-static void *acceptor_main(void *arg)
+/* The loop with the fewest connections. */
+static struct tloop *least_busy(struct donor_server *srv)
+{
+	struct tloop *best = &srv->loops[0];
+
+	for (unsigned int i = 1; i < srv->nloops; i++)
+		if (atomic_load(&srv->loops[i].n) < atomic_load(&best->n))
+			best = &srv->loops[i];
+	return best;
+}
+
+/*
+ * sshd's MaxStartups, so that connections still authenticating never
+ * lock out clients that can: when their room is full, the oldest of them
+ * (nearest its deadline anyway) makes way. Caller holds srv->lock.
+ */
+static void drop_oldest_startup(struct donor_server *srv)
+{
+	struct tconn *c, *oldest = NULL;
+
+	for (c = srv->conns; c; c = c->gnext)
+		if (c->authing && !c->dropped &&
+		    (!oldest || c->t_start < oldest->t_start))
+			oldest = c;
+	if (!oldest)
+		return;
+	oldest->dropped = 1;
+	srv->nauth--;
+	srv->nconns--;
+	/* its loop sees the end of the stream and closes it */
+	shutdown(oldest->src.fd, SHUT_RDWR);
+	LOG_RATELIMITED(LOG_WARNING,
+			"client %s: dropped: %u connections still "
+			"authenticating (max-startups)",
+			oldest->dc.sc.peer, srv->nauth + 1);
+}
+
+/* Accepts one connection: 0, or -EAGAIN when there is none. */
+static int accept_one(struct tloop *tl)
+{
+	struct donor_server *srv = tl->srv;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct tloop *to;
+	struct tconn *c;
+	int fd, ret;
+
+	fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl,
+		     SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno == EAGAIN)
+			return -EAGAIN;
+		if (errno != EINTR && errno != ECONNABORTED)
+			LOG_RATELIMITED(LOG_WARNING, "donor: accept: %s",
+					strerror(errno));
+		return errno == EMFILE || errno == ENFILE ? -EAGAIN : 0;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (srv->nauth >= srv->cfg.max_startups)
+		drop_oldest_startup(srv);
+	if (srv->nconns >= srv->cfg.max_conns) {
+		pthread_mutex_unlock(&srv->lock);
+		LOG_RATELIMITED(LOG_WARNING,
+				"donor: %u connections open, refusing more",
+				srv->nconns);
+		close(fd);
+		return 0;
+	}
+	srv->nconns++;
+	srv->nauth++;
+	pthread_mutex_unlock(&srv->lock);
+	/* its buffers, once, for its whole life */
+	c = calloc(1, sizeof(*c));
+	ret = c ? tconn_init(c, srv, srv->d, srv->cfg.kr, fd) : -ENOMEM;
+	if (c)
+		peer_name((struct sockaddr *)&ss, sl, c->dc.sc.peer,
+			  sizeof(c->dc.sc.peer));
+	pthread_mutex_lock(&srv->lock);
+	if (ret) {
+		srv->nconns--;
+		srv->nauth--;
+	} else {
+		c->authing = 1;
+		c->gnext = srv->conns;
+		c->gprev = &srv->conns;
+		if (srv->conns)
+			srv->conns->gprev = &c->gnext;
+		srv->conns = c;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (ret) {
+		LOG_RATELIMITED(LOG_ERR, "donor: cannot take a client: %s",
+				strerror(-ret));
+		free(c);
+		close(fd);
+		return 0;
+	}
+	to = least_busy(srv);
+	atomic_fetch_add(&to->n, 1);
+	if (to == tl) {
+		adopt(tl, c);
+		return 0;
+	}
+	c->tl = to;
+	c->evl = to->evl;
+	pthread_mutex_lock(&to->inlock);
+	c->lnext = to->incoming;
+	to->incoming = c;
+	pthread_mutex_unlock(&to->inlock);
+	evl_wake(to->evl);
+	return 0;
+}
+
+static void listen_ready(struct evl_src *s, uint32_t events)
+{
+	struct tloop *tl =
+		(struct tloop *)((char *)s - offsetof(struct tloop, lsrc));
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++)
+		if (accept_one(tl))
+			break;
+}
+
+/* evloop_ops.wake: new connections, EVICTs to send. */
+static void loop_wake(struct evl *l, void *arg)
 {
 	struct donor_server *srv = arg;
-	struct pollfd pfd[2] = { { .fd = srv->lfd, .events = POLLIN },
-				 { .fd = srv->stopfd, .events = POLLIN } };
+	struct tloop *tl = &srv->loops[evl_index(l)];
+	struct tconn *c, *next;
 
-	while (!atomic_load(&srv->stopping)) {
-		if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & POLLIN)
-			accept_one(srv);
-		pthread_mutex_lock(&srv->lock);
-		reap(srv, 0);
-		pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_lock(&tl->inlock);
+	c = tl->incoming;
+	tl->incoming = NULL;
+	pthread_mutex_unlock(&tl->inlock);
+	for (; c; c = next) {
+		next = c->lnext;
+		adopt(tl, c);
 	}
-	return NULL;
+	if (!atomic_exchange(&tl->evicts, 0))
+		return;
+	for (c = tl->conns; c; c = next) {
+		next = c->lnext;
+		if (atomic_load(&c->ev_pending))
+			conn_run(tl, c);
+	}
+}
+
+/* evloop_ops.expire: closes the connections past their deadline. */
+static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
+{
+	struct donor_server *srv = arg;
+	struct tloop *tl = &srv->loops[evl_index(l)];
+	uint64_t next = EVL_NEVER;
+	struct tconn *c, *cn;
+
+	for (c = tl->conns; c; c = cn) {
+		cn = c->lnext;
+		c->deadline = tconn_deadline(c, srv->cfg.hs_timeout_ms);
+		if (c->deadline <= now) {
+			tconn_log_expired(c, srv->cfg.hs_timeout_ms);
+			conn_close(tl, c);
+		} else if (c->deadline < next) {
+			next = c->deadline;
+		}
+	}
+	return next;
+}
+
+/* evloop_ops.after: frees what the batch closed. */
+static void loop_after(struct evl *l, void *arg)
+{
+	struct donor_server *srv = arg;
+	struct tloop *tl = &srv->loops[evl_index(l)];
+	struct tconn *c;
+
+	while ((c = tl->dead)) {
+		tl->dead = c->lnext;
+		free(c);
+	}
+}
+
+static const struct evloop_ops tcp_loop_ops = {
+	.wake = loop_wake,
+	.expire = loop_expire,
+	.after = loop_after,
+};
+
+static unsigned int threads_default(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (unsigned int)n;
+}
+
+/* After the loops stopped: every connection left, whatever its state. */
+static void free_conns(struct donor_server *srv)
+{
+	struct tconn *c;
+
+	while ((c = srv->conns)) {
+		srv->conns = c->gnext;
+		tconn_fini(c);
+		close(c->src.fd);
+	}
+	for (unsigned int i = 0; i < srv->nloops; i++) {
+		struct tloop *tl = &srv->loops[i];
+		struct tconn *lists[] = { tl->dead, tl->conns, tl->incoming };
+
+		for (unsigned int k = 0; k < 3; k++)
+			while ((c = lists[k])) {
+				lists[k] = c->lnext;
+				free(c);
+			}
+		pthread_mutex_destroy(&tl->inlock);
+	}
 }
 
 static int bind_listener(const char *host, const char *port, int *lfd,
@@ -741,6 +447,7 @@ static int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 			    char *err, size_t errlen)
 {
 	struct donor_server *srv;
+	unsigned int i;
 	int ret;
 
 	srv = calloc(1, sizeof(*srv));
@@ -758,55 +465,65 @@ static int tcp_server_start(struct donor *d, const struct donor_server_cfg *cfg,
 		srv->cfg.max_conns = 1024;
 	if (!srv->cfg.max_startups)
 		srv->cfg.max_startups = 10;
+	srv->nloops = cfg->threads ? cfg->threads : threads_default();
+	pthread_mutex_init(&srv->lock, NULL);
+	srv->loops = calloc(srv->nloops, sizeof(srv->loops[0]));
+	if (!srv->loops) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
+	for (i = 0; i < srv->nloops; i++) {
+		srv->loops[i].srv = srv;
+		pthread_mutex_init(&srv->loops[i].inlock, NULL);
+	}
 	ret = bind_listener(cfg->host, cfg->port, &srv->lfd, bound_port, err,
 			    errlen);
 	if (ret)
 		goto out_free;
-	srv->stopfd = eventfd(0, EFD_CLOEXEC);
-	if (srv->stopfd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+	fcntl(srv->lfd, F_SETFL, fcntl(srv->lfd, F_GETFL) | O_NONBLOCK);
+	ret = evloop_start(srv->nloops, "cnm-tcp", &tcp_loop_ops, srv,
+			   &srv->ev);
+	if (ret) {
+		snprintf(err, errlen, "cannot start %u threads: %s",
+			 srv->nloops, strerror(-ret));
 		goto out_close;
 	}
-	/* the acceptor takes the lock from its first loop on */
-	pthread_mutex_init(&srv->lock, NULL);
-	ret = -pthread_create(&srv->acceptor, NULL, acceptor_main, srv);
+	/* the loops are idle until the listening socket is in them */
+	for (i = 0; i < srv->nloops && !ret; i++) {
+		struct tloop *tl = &srv->loops[i];
+
+		tl->evl = evloop_get(srv->ev, i);
+		tl->lsrc.fd = srv->lfd;
+		tl->lsrc.ready = listen_ready;
+		ret = evl_add(tl->evl, &tl->lsrc, EPOLLIN | EPOLLEXCLUSIVE);
+	}
 	if (!ret) {
 		*out = srv;
 		return 0;
 	}
-	snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
-	pthread_mutex_destroy(&srv->lock);
-	close(srv->stopfd);
+	snprintf(err, errlen, "epoll: %s", strerror(-ret));
+	evloop_stop(srv->ev);
 out_close:
 	close(srv->lfd);
 out_free:
+	if (srv->loops)
+		for (i = 0; i < srv->nloops; i++)
+			pthread_mutex_destroy(&srv->loops[i].inlock);
+	free(srv->loops);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return ret;
 }
 
 static void tcp_server_stop(struct donor_server *srv)
 {
-	uint64_t one = 1;
-
 	if (!srv)
 		return;
-	atomic_store(&srv->stopping, 1);
-	if (write(srv->stopfd, &one, sizeof(one)) < 0) {
-		/* the acceptor also polls with a timeout */
-	}
-	pthread_join(srv->acceptor, NULL);
+	evloop_stop(srv->ev);
 	close(srv->lfd);
-	pthread_mutex_lock(&srv->lock);
-	for (struct tconn *c = srv->conns; c; c = c->next) {
-		shutdown(c->fd, SHUT_RDWR);
-		if (write(c->evfd, &one, sizeof(one)) < 0) {
-			/* the shutdown wakes it as well */
-		}
-	}
-	reap(srv, 1);
-	pthread_mutex_unlock(&srv->lock);
-	close(srv->stopfd);
+	free_conns(srv);
+	free(srv->loops);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -8,7 +8,8 @@
 # every slab on distinct donors and the drained donors' emptiness are
 # checked at the end. One donor per process: threads and locked memory,
 # not the code, bound how many this machine runs (each donor costs the
-# mount two threads, see docs/design.md).
+# mount two threads, see docs/design.md; each donor process runs three
+# with --threads 1, whatever its connections).
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
@@ -35,7 +36,7 @@ cnm_fuse_facilities
 
 args=()
 for ((i = 0; i < n; i++)); do
-	cnm_start_donor "d$i" --memory 4M >/dev/null 2>&1 ||
+	cnm_start_donor "d$i" --memory 4M --threads 1 >/dev/null 2>&1 ||
 		fail "donor $i did not start"
 	pids+=("$(cnm_donor_pid "d$i")")
 	args+=(--donor "127.0.0.1:$(cnm_donor_port "d$i")")

@@ -26,6 +26,10 @@
  *                             stall (those dropped come straight back, a
  *                             flood), while this process authenticates
  *                             every 200 ms: exit 0 when every one passed
+ *     many N PID              N connections of one session open at once,
+ *                             each writing a KiB of a shared slab and
+ *                             reading another's, verified; prints the
+ *                             thread counts of donor PID around it
  *   options: --key-file F, --key-name NAME, --session HEX (an id without
  *            its secret, as sniffed), --session-file F (id and secret,
  *            kept across runs), --forge-resume (claim a secret we do not
@@ -721,6 +725,8 @@ int main(int argc, char **argv)
 		ret = cmd_loris(atoi(argv[i]));
 	} else if (!strcmp(cmd, "slow") && i + 1 < argc) {
 		ret = cmd_slow(atoi(argv[i]), atoi(argv[i + 1]));
+	} else if (!strcmp(cmd, "many") && i + 1 < argc) {
+		ret = cmd_many(atoi(argv[i]), atoi(argv[i + 1]));
 	} else if (!strcmp(cmd, "expect-evict")) {
 		ret = cmd_expect_evict();
 	} else {

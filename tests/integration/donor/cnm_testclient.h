@@ -45,4 +45,7 @@ int cmd_attack(const char *kind);
 int cmd_loris(int seconds);
 int cmd_slow(int n, int seconds);
 
+/* tc_scale.c */
+int cmd_many(int n, int pid);
+
 #endif

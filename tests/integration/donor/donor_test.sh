@@ -55,8 +55,9 @@ case_pipelined_io() {
 	finish d
 }
 
+# every attack against a single serving thread: nobody blocks it
 case_attack() {
-	cnm_start_donor d --memory 64M
+	cnm_start_donor d --memory 64M --threads 1
 	tc d --log "$(cnm_donor_log d)" attack "$1"
 	finish d
 }
@@ -415,6 +416,19 @@ case_slow_connections_never_lock_out_clients() {
 		--handshake-timeout 10
 	tc d slow 24 4
 	grep -q 'still authenticating (max-startups)' "$(cnm_donor_log d)"
+	finish d
+}
+
+# issue 15: a fixed pool of threads serves any number of connections;
+# 1,000 at once, each verified, and not one thread more than with none
+case_thousand_connections_served_by_a_fixed_pool_of_threads() {
+	local out pool=2
+	cnm_start_donor d --threads $pool --transport tcp
+	out=$(tc d many 1000 "$(cnm_donor_pid d)")
+	cnm_log "$out"
+	# main, housekeeping and the pool
+	grep -qx "connections=1000 threads_before=$((pool + 2)) \
+threads_open=$((pool + 2)) threads_after=$((pool + 2))" <<<"$out"
 	finish d
 }
 

@@ -110,6 +110,51 @@ static void heartbeat_ok(int fd)
 		    strerror(-ret));
 }
 
+/* Sends READs of the whole slab until the socket has taken nothing for
+ * half a second: both sides' buffers are full. */
+static void stuff_reads(int fd, uint32_t slab)
+{
+	struct wire_io io = { .slab = slab, .len = (uint32_t)g_slab };
+	uint8_t msg[sizeof(struct wire_hdr) + sizeof(io)];
+	uint64_t idle_since = mono_ns();
+	size_t off = 0;
+	unsigned int n = 0;
+	ssize_t w;
+
+	proto_io_swap(&io);
+	memcpy(msg + sizeof(struct wire_hdr), &io, sizeof(io));
+	while (mono_ns() - idle_since < 500000000ull) {
+		if (!off)
+			proto_hdr_enc(msg,
+				      &(struct proto_hdr){ .op = PROTO_OP_READ,
+							   .id = ++n,
+							   .len = sizeof(io) });
+		w = send(fd, msg + off, sizeof(msg) - off,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno != EAGAIN)
+			die("send: %s", strerror(errno));
+		if (w <= 0) {
+			usleep(10000);
+			continue;
+		}
+		off = (off + (size_t)w) % sizeof(msg);
+		idle_since = mono_ns();
+	}
+	if (n < 8)
+		die("only %u reads went out", n);
+}
+
+/* The victim's requests are answered and its data is intact. */
+static void victim_served(int vfd, uint32_t vslab, const char *kind)
+{
+	int ret;
+
+	heartbeat_ok(vfd);
+	ret = check_slab(vfd, 77, vslab);
+	if (ret)
+		die("victim during %s: %s", kind, strerror(-ret));
+}
+
 int cmd_attack(const char *kind)
 {
 	uint8_t vs[PROTO_SESSION_LEN], as[PROTO_SESSION_LEN];
@@ -241,6 +286,32 @@ int cmd_attack(const char *kind)
 			die("%s answered %d, want -EINVAL", kind, ret);
 		heartbeat_ok(fd);
 		expect_log_line(port, "slab not held by this client");
+	} else if (!strcmp(kind, "never-reads")) {
+		/* READs of a whole slab, never a reply read, until neither
+		 * side's socket takes more: the donor stops reading from it,
+		 * and serves the victim meanwhile (even with one thread) */
+		fd = must_open(as);
+		if (do_alloc(fd, &aslab))
+			die("alloc");
+		stuff_reads(fd, aslab);
+		victim_served(vfd, vslab, kind);
+	} else if (!strcmp(kind, "stalled-write")) {
+		/* half a WRITE's data, then nothing: others are served */
+		struct wire_io io = { .len = 65536 };
+
+		fd = must_open(as);
+		port = local_port(fd);
+		if (do_alloc(fd, &aslab))
+			die("alloc");
+		io.slab = aslab;
+		proto_io_swap(&io);
+		send_hdr(fd, PROTO_OP_WRITE, 0, sizeof(io) + 65536, 0);
+		send_raw(fd, &io, sizeof(io));
+		send_raw(fd, buf, 4000);
+		victim_served(vfd, vslab, kind);
+		close(fd);
+		fd = -1;
+		expect_log_line(port, "truncated write");
 	} else if (!strcmp(kind, "alloc-too-much")) {
 		fd = must_open(as);
 		port = local_port(fd);

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tc_scale - many connections to one donor (issue 15): the donor's thread
+ * count must not grow with them, and every one of them must be served.
+ * Test code, single-threaded.
+ */
+#include "rdma/handshake.h"
+#include "rdma/proto.h"
+#include "tests/integration/donor/cnm_testclient.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define REGION 1024 /* bytes of the shared slab each connection writes */
+
+/* Threads of process pid, from /proc/PID/task. */
+static int threads_of(int pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		die("%s: %s", path, strerror(errno));
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void raise_fd_limit(int n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		die("getrlimit: %s", strerror(errno));
+	if (rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) ||
+		    rl.rlim_cur < (rlim_t)n + 64)
+			die("cannot have %d file descriptors", n + 64);
+	}
+}
+
+/* Sends one request without waiting for its reply. */
+static void send_io(int fd, uint16_t op, uint64_t id, uint32_t slab,
+		    uint64_t off, const void *data)
+{
+	uint8_t msg[sizeof(struct wire_hdr) + sizeof(struct wire_io) + REGION];
+	struct wire_io io = { .slab = slab, .off = off, .len = REGION };
+	uint32_t dlen = op == PROTO_OP_WRITE ? REGION : 0;
+	struct proto_hdr h = { .op = op, .id = id, .len = sizeof(io) + dlen };
+
+	proto_hdr_enc(msg, &h);
+	proto_io_swap(&io);
+	memcpy(msg + sizeof(struct wire_hdr), &io, sizeof(io));
+	if (dlen)
+		memcpy(msg + sizeof(struct wire_hdr) + sizeof(io), data, dlen);
+	if (hs_write_full(fd, msg, sizeof(struct wire_hdr) + sizeof(io) + dlen,
+			  TMO))
+		die("request %llu: send failed", (unsigned long long)id);
+}
+
+/* Takes the reply to id, with REGION bytes into buf for a READ. */
+static void recv_reply(int fd, uint64_t id, void *buf)
+{
+	uint8_t body[REGION];
+	struct proto_hdr h;
+	int ret;
+
+	ret = hs_recv_msg(fd, &h, body, sizeof(body), TMO);
+	if (ret || h.id != id || h.status)
+		die("reply to %llu: %d, id %llu, status %u",
+		    (unsigned long long)id, ret, (unsigned long long)h.id,
+		    h.status);
+	if (buf)
+		memcpy(buf, body, REGION);
+}
+
+/*
+ * n connections of one session, all open at once: connection i writes
+ * its own KiB of a shared slab, connection i + 1 reads it back, each
+ * round sent on every connection before any reply is read. Prints the
+ * donor's thread count before, with all open, and after the I/O.
+ */
+int cmd_many(int n, int pid)
+{
+	uint8_t sess[PROTO_SESSION_LEN], buf[REGION], want[REGION];
+	int t_before, t_open, t_after, *fds;
+	uint32_t slab;
+
+	raise_fd_limit(n);
+	fds = calloc((size_t)n, sizeof(*fds));
+	if (!fds)
+		die("out of memory");
+	t_before = threads_of(pid);
+	auth_random(sess, sizeof(sess));
+	for (int i = 0; i < n; i++)
+		fds[i] = must_open(sess); /* the others resume the session */
+	t_open = threads_of(pid);
+	if (do_alloc(fds[0], &slab))
+		die("alloc");
+	for (int i = 0; i < n; i++) {
+		for (int k = 0; k < REGION; k++)
+			want[k] = pattern(9, slab, (uint64_t)i * REGION + k);
+		send_io(fds[i], PROTO_OP_WRITE, 1000 + i, slab,
+			(uint64_t)i * REGION, want);
+	}
+	for (int i = 0; i < n; i++)
+		recv_reply(fds[i], 1000 + i, NULL);
+	for (int i = 0; i < n; i++)
+		send_io(fds[(i + 1) % n], PROTO_OP_READ, 5000 + i, slab,
+			(uint64_t)i * REGION, NULL);
+	for (int i = 0; i < n; i++) {
+		recv_reply(fds[(i + 1) % n], 5000 + i, buf);
+		for (int k = 0; k < REGION; k++)
+			if (buf[k] !=
+			    pattern(9, slab, (uint64_t)i * REGION + k))
+				die("connection %d read a wrong byte %d of "
+				    "region %d",
+				    (i + 1) % n, k, i);
+	}
+	t_after = threads_of(pid);
+	if (do_free(fds[0], slab))
+		die("free");
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	printf("connections=%d threads_before=%d threads_open=%d "
+	       "threads_after=%d\n",
+	       n, t_before, t_open, t_after);
+	return 0;
+}
