@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "placement/backup.h"
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 #include "placement/rank.h"
 
 #include <assert.h>
@@ -266,6 +267,7 @@ void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
 			sl->rep[j].stale = true;
 			sl->rep[j].lost |= lost;
 		}
+	ps_state_slab_save(ps, s); /* before the write is answered */
 	pthread_cond_broadcast(&ps->repair_cv);
 	pthread_mutex_unlock(&ps->lock);
 }
@@ -320,6 +322,7 @@ static void write_finish(struct ps_run *run)
 		if (run->backup && !(ok & OK_BACKUP)) {
 			pthread_mutex_lock(&ps->lock);
 			sl->backup = false;
+			ps_state_slab_save(ps, run->slab);
 			pthread_mutex_unlock(&ps->lock);
 		}
 		LOG_RATELIMITED(LOG_WARNING,
@@ -412,6 +415,7 @@ static void slab_restart(struct pstore *ps, uint32_t s, struct ps_slab *sl)
 	}
 	sl->nrep = 0;
 	sl->state = SLAB_EMPTY;
+	ps_state_slab_save(ps, s);
 	LOG_RATELIMITED(LOG_WARNING,
 			"pstore: slab %" PRIu32 ": no copy left, placed again "
 			"for new writes (its old pages read EIO)",
@@ -464,6 +468,7 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		sl->nrep = (uint8_t)nrep;
 		sl->backup = ps->backup != NULL;
 		sl->state = SLAB_READY;
+		ps_state_slab_save(ps, s); /* before its first write */
 		pthread_cond_broadcast(&ps->slab_cv);
 	}
 	if (!write_targets(sl, run)) {
@@ -753,6 +758,23 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 		pthread_cond_signal(&ps->tick_cv);
 	}
 	pthread_mutex_unlock(&ps->lock);
+}
+
+uint64_t pstore_pages_keep(struct pstore *ps, const uint64_t *keep)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (ps->npages + 63) / 64; w++) {
+		uint64_t extra;
+
+		pthread_mutex_lock(&ps->lock);
+		extra = ps->bits[w] & ~keep[w];
+		pthread_mutex_unlock(&ps->lock);
+		for (; extra; extra &= extra - 1, n++)
+			pstore_page_free(
+				ps, w * 64 + (uint64_t)__builtin_ctzll(extra));
+	}
+	return n;
 }
 
 uint64_t pstore_pages_total(struct pstore *ps)

@@ -18,6 +18,7 @@
  * backup call, and owns ps->repair_buf.
  */
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -227,6 +228,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			sl->rep[keep++] = sl->rep[k];
 	}
 	sl->nrep = (uint8_t)keep;
+	ps_state_slab_save(ps, s);
 	nd = ps->ndonors;
 	for (unsigned int k = 0; k < ndrop; k++)
 		ps_donor_at(ps, drop[k].donor)->slabs--;
@@ -259,6 +261,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	nrep_new.filling = true;
 	idx = sl->nrep;
 	sl->rep[sl->nrep++] = nrep_new;
+	ps_state_slab_save(ps, s); /* a successor gives it back */
 	pthread_mutex_unlock(&ps->lock);
 
 	for (uint32_t p = 0; p < ps->pages_per_slab && !ret;
@@ -301,6 +304,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			sl->rep[keep++] = sl->rep[k];
 		}
 		sl->nrep = (uint8_t)keep;
+		ps_state_slab_save(ps, s);
 		sl->fence = false;
 		pthread_cond_broadcast(&ps->slab_cv);
 		atomic_fetch_add(nevicted ? &ps->migrated : &ps->repaired, 1);
@@ -308,6 +312,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 		/* failed: a stale replica is dropped on the next round */
 		sl->rep[idx].filling = false;
 		sl->rep[idx].stale = true;
+		ps_state_slab_save(ps, s);
 	}
 	pthread_mutex_unlock(&ps->lock);
 	if (ret)

@@ -51,7 +51,7 @@ int xconn_init(struct xconn *c, const struct xport_backend *b,
 	c->event = cfg->event;
 	c->event_arg = cfg->event_arg;
 	c->hs.key = &c->key;
-	c->hs.sess = &c->hs_sess;
+	c->hs.sess = cfg->sess ? cfg->sess : &c->hs_sess;
 	c->hs.slab_size = cfg->slab_size ? cfg->slab_size : XCONN_DEF_SLAB;
 	memcpy(c->hs.session, cfg->session, PROTO_SESSION_LEN);
 	c->hs.timeout_ms = c->ctl_ms;
