@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *const op_names[OP_N] = {
 	"lookup",    "getattr", "setattr", "readlink", "mknod",	 "mkdir",
@@ -64,6 +65,12 @@ static int jput(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 	return 0;
 }
 
+void cnmfs_set_daemon(struct cnmfs *fs, unsigned int restarts, int supervisor)
+{
+	fs->daemon_restarts = restarts;
+	fs->daemon_supervisor = supervisor;
+}
+
 int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 {
 	unsigned int ninodes, nfiles;
@@ -87,14 +94,16 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 		",\"metadata_enospc\":%" PRIu64
 		",\"request_buffers\":%u,\"request_waits\":%lu,"
 		"\"bytes_read\":%llu,\"bytes_written\":%llu,"
-		"\"rmw_reads\":%llu,\"ops\":{",
+		"\"rmw_reads\":%llu,\"daemon\":{\"pid\":%d,\"restarts\":%u,"
+		"\"supervisor\":%d},\"ops\":{",
 		fs->mountpoint, pmap_capacity(fs->pool) * PG,
 		pmap_used(fs->pool) * PG, nfiles, ninodes,
 		pmap_pool_nodes_used(fs->pool), pmap_pool_nodes_total(fs->pool),
 		meta.budget, meta.node_bytes + meta.charged_bytes,
 		meta.charged_bytes, meta.touched_bytes, meta.refused, fs->nreqs,
 		atomic_load(&fs->req_waits), atomic_load(&fs->bytes_read),
-		atomic_load(&fs->bytes_written), atomic_load(&fs->rmw_reads));
+		atomic_load(&fs->bytes_written), atomic_load(&fs->rmw_reads),
+		(int)getpid(), fs->daemon_restarts, fs->daemon_supervisor);
 	for (int i = 0; !ret && i < OP_N; i++)
 		ret = jput(buf, len, &pos,
 			   "%s\"%s\":{\"count\":%lu,\"errors\":%lu}",

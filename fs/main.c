@@ -2,14 +2,22 @@
 /*
  * cnetmem - mount a cnetmem filesystem.
  *
+ * Two processes of this binary serve a mount (issue 14): the supervisor
+ * (fs/supervisor.h), which is what `cnetmem MOUNTPOINT` stays as, mounts
+ * and holds /dev/fuse; the serving process, started by it with
+ * SUP_SERVE_ARG in front of the same command line, connects to the donors
+ * and runs the FUSE loop on the inherited descriptor (fs/resume.h). When
+ * it dies, the supervisor starts another.
+ *
  * Start-up order matters: options and the mountpoint are checked first
  * (clear error, exit 1); then, unless --foreground, the process forks and
- * the parent waits (common/service.h) until the child has connected to its
- * donors and mounted, so that the exit status tells mount(8) whether it
- * worked and nothing is left mounted after a failure. Under a Type=notify
- * unit (--foreground) systemd gets READY=1 once mounted. The child protects itself
- * (mlockall, PR_SET_IO_FLUSHER, oom_score_adj -1000) before any thread or
- * pool exists.
+ * the parent waits (common/service.h) until the first serving process has
+ * connected to its donors and answered FUSE_INIT, so that the exit status
+ * tells mount(8) whether it worked and nothing is left mounted after a
+ * failure. Under a Type=notify unit (--foreground) systemd gets READY=1
+ * then. The serving process protects itself (mlockall, PR_SET_IO_FLUSHER,
+ * oom_score_adj -1000) before any thread or pool exists; the supervisor
+ * too.
  *
  * SIGTERM/SIGINT/SIGHUP end the daemon only while no file is open: a swap
  * file on a loop device keeps its file open, and exiting then would lose
@@ -22,7 +30,9 @@
 #include "common/service.h"
 #include "fs/config.h"
 #include "fs/fs.h"
+#include "fs/resume.h"
 #include "fs/srv.h"
+#include "fs/supervisor.h"
 #include "placement/pstore.h"
 #include "rdma/auth.h"
 
@@ -349,7 +359,69 @@ static int fuse_argv(const struct fs_cfg *c, const char *source,
 	return 0;
 }
 
-static int run(struct fs_cfg *c, const char *mp, const char *source)
+/*
+ * The serving process's side of the start: the connection the supervisor
+ * holds, past FUSE_INIT (kept or replayed), the unanswered requests of a
+ * predecessor queued again.
+ */
+static int attach_session(struct fuse_session *se, struct sup_serve *sv,
+			  const char *mp, int *replayed)
+{
+	struct resume_rec *rec;
+	char dev[32];
+	int ret;
+
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", sv->fuse_fd);
+	if (fuse_session_mount(se, dev)) {
+		log_err("mount %s: cannot use %s", mp, dev);
+		return -EBADF;
+	}
+	ret = resume_map(sv->resume_fd, &rec);
+	if (ret) {
+		log_err("mount %s: resume record: %s", mp, strerror(-ret));
+		return ret;
+	}
+	ret = resume_init(se, rec, replayed);
+	resume_unmap(rec);
+	if (ret) {
+		log_err("mount %s: FUSE_INIT: %s", mp, strerror(-ret));
+		return ret;
+	}
+	if (!*replayed)
+		return 0;
+	ret = resume_resend(sv->fuse_fd);
+	if (ret)
+		log_err("mount %s: FUSE_NOTIFY_RESEND: %s (Linux >= 6.9 "
+			"needed): requests the last process read are lost",
+			mp, strerror(-ret));
+	else
+		log_notice("mount %s: took over (restart %u); unanswered "
+			   "requests resent",
+			   mp, sv->restarts);
+	return 0;
+}
+
+/* The first serving process leaves the terminal as a daemon would. */
+static void leave_terminal(int foreground)
+{
+	int fd, syslog_taken;
+
+	if (foreground)
+		return;
+	syslog_taken = log_detach("cnetmem");
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	if (syslog_taken)
+		dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static int run(struct fs_cfg *c, const char *mp, const char *source,
+	       struct sup_serve *serve)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct cnmfs_params fp = { 0 };
@@ -360,7 +432,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
 	sigset_t stopsigs;
-	int ret, qos = -1, ndonors = 0;
+	int ret, qos = -1, ndonors = 0, replayed = 0;
 
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
@@ -467,19 +539,20 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	ret = set_signals();
 	if (ret)
 		goto out_session;
-	if (fuse_session_mount(g_se, mp)) {
-		log_err("mountpoint %s: cannot mount", mp);
-		ret = -EIO;
-		goto out_session;
-	}
-	log_notice("mounted %s: %s, %s capacity", mp,
-		   c->local_memory ? "local memory" : "donors",
-		   format_size(c->size, err, sizeof(err)));
+	cnmfs_set_daemon(g_fs, serve->restarts, serve->supervisor);
+	ret = attach_session(g_se, serve, mp, &replayed);
+	if (ret)
+		goto out_unmount;
+	if (!replayed)
+		log_notice("mounted %s: %s, %s capacity", mp,
+			   c->local_memory ? "local memory" : "donors",
+			   format_size(c->size, err, sizeof(err)));
 	/* started with the stop signals blocked, like the transports */
-	if (c->cache == FS_CACHE_WRITEBACK)
+	if (c->cache == FS_CACHE_WRITEBACK && !replayed)
 		start_tune_bdi(mp);
-	snprintf(err, sizeof(err), "mounted %s", mp);
-	service_ready("cnetmem", err);
+	sup_serve_ready(serve);
+	if (!serve->restarts)
+		leave_terminal(c->foreground);
 
 	/* the main thread and the FUSE workers it starts take them */
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
@@ -498,10 +571,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	if (ret)
 		log_warn("mount %s: session loop ended with %d", mp, ret);
 	ret = 0;
-	service_stopping();
 out_unmount:
+	/* a no-op on /dev/fd/N: the supervisor unmounts */
 	fuse_session_unmount(g_se);
-	log_notice("unmounted %s", mp);
 out_session:
 	fuse_session_destroy(g_se);
 	g_se = NULL;
@@ -521,16 +593,95 @@ out_donors:
 	return ret;
 }
 
+/*
+ * A serving process (started by the supervisor) sees SUP_SERVE_ARG,
+ * SUP_CWD_ARG and SUP_MP_ARG in front of the user's command line: takes
+ * them off, works from the user's directory while options are read.
+ * 1 if serving, 0 if not, -1 on a bad value.
+ */
+static int serve_args(int *argc, char ***argv, struct sup_serve *sv,
+		      const char **mp)
+{
+	char **v = *argv;
+	size_t ls = strlen(SUP_SERVE_ARG), lc = strlen(SUP_CWD_ARG),
+	       lm = strlen(SUP_MP_ARG);
+
+	if (*argc < 4 || strncmp(v[1], SUP_SERVE_ARG, ls))
+		return 0;
+	if (sup_serve_parse(v[1] + ls, sv) || strncmp(v[2], SUP_CWD_ARG, lc) ||
+	    strncmp(v[3], SUP_MP_ARG, lm) || v[3][lm] != '/') {
+		log_err("%s: not started by a cnetmem supervisor", v[1]);
+		return -1;
+	}
+	if (chdir(v[2] + lc))
+		log_warn("directory %s: %s (relative paths may not resolve)",
+			 v[2] + lc, strerror(errno));
+	*mp = v[3] + lm;
+	v[3] = v[0];
+	*argv = v + 3;
+	*argc -= 3;
+	return 1;
+}
+
+static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
+			   int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct sup_params sp = {
+		.mountpoint = mp, .args = &args, .argv = argv, .argc = argc
+	};
+	char *cwd = getcwd(NULL, 0);
+	int ret = 1, status;
+
+	if (!cwd) {
+		log_err("working directory: %s", strerror(errno));
+		return 1;
+	}
+	sp.cwd = cwd;
+	if (fuse_argv(c, source, &args)) {
+		log_err("out of memory");
+		goto out_args;
+	}
+	if (!c->foreground) {
+		ret = service_fork(&status);
+		if (ret < 0) {
+			log_err("fork: %s", strerror(-ret));
+			ret = 1;
+			goto out_args;
+		}
+		if (ret == 1) { /* the parent, with the child's word */
+			ret = status;
+			goto out_args;
+		}
+	}
+	if (chdir("/")) {
+		/* stay where we are */
+	}
+	protect_self();
+	ret = supervise(&sp);
+	if (ret)
+		service_failed(ret);
+out_args:
+	fuse_opt_free_args(&args);
+	free(cwd);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	const char *pos[3], *mountpoint = NULL, *source = NULL;
+	const char *pos[3], *mountpoint = NULL, *source = NULL,
+			    *serve_mp = NULL;
+	struct sup_serve sv = { -1, -1, -1, 0, 0 };
 	char *mp = NULL;
-	int npos = 0, ret, nargc, status = 1;
+	int npos = 0, ret, nargc, serving;
 	struct fs_cfg cfg;
 	struct opts o;
 	char **nargv;
 
 	memset(&cfg, 0, sizeof(cfg));
+	serving = serve_args(&argc, &argv, &sv, &serve_mp);
+	if (serving < 0)
+		return 1;
 	if (fs_cfg_rewrite_argv(argc, argv, &nargv, &nargc)) {
 		log_err("out of memory");
 		return 1;
@@ -553,7 +704,20 @@ int main(int argc, char **argv)
 	if (npos == 2)
 		source = pos[0];
 	log_set_level(cfg.debug ? LOG_DEBUG : log_level_of(cfg.log_level));
-	if (check_mountpoint(mountpoint) || auth_init()) {
+	if (serving) {
+		/* never stat the mountpoint here: nobody would answer */
+		if (auth_init() || make_absolute("key file", &cfg.key_file) ||
+		    make_absolute("backup", &cfg.backup)) {
+			ret = 1;
+			goto out_opts;
+		}
+		if (chdir("/")) {
+			/* stay where we are */
+		}
+		ret = run(&cfg, serve_mp, source, &sv) ? 1 : 0;
+		goto out_opts;
+	}
+	if (check_mountpoint(mountpoint)) {
 		ret = 1;
 		goto out_opts;
 	}
@@ -570,30 +734,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_opts;
 	}
-	/* the daemon works from /: relative paths are resolved here */
-	if (make_absolute("key file", &cfg.key_file) ||
-	    make_absolute("backup", &cfg.backup)) {
-		ret = 1;
-		goto out_opts;
-	}
-	if (!cfg.foreground) {
-		ret = service_fork(&status);
-		if (ret < 0) {
-			log_err("fork: %s", strerror(-ret));
-			ret = 1;
-			goto out_opts;
-		}
-		if (ret == 1) { /* the parent, with the child's word */
-			ret = status;
-			goto out_opts;
-		}
-		if (chdir("/")) {
-			/* stay where we are */
-		}
-	}
-	ret = run(&cfg, mp, source) ? 1 : 0;
-	if (ret)
-		service_failed(ret);
+	ret = supervise_mount(&cfg, mp, source, argc, argv);
 out_opts:
 	free(mp);
 	opts_free(&o);

@@ -13,7 +13,7 @@ rss_mib() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
 mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 1200M --slab-size 16M
-pid=$(cnm_fs_pid m)
+pid=$(cnm_fs_server_pid m)
 base=$(rss_mib "$pid")
 
 # one GiB in four files, a known pattern per file, then read back

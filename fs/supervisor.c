@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * supervisor - mount, hold /dev/fuse, run and re-run the serving process
+ * (fs/supervisor.h).
+ *
+ *   supervisor                          serving process (same binary)
+ *     mount, resume record, fork+exec ->  pstore, cnmfs, FUSE_INIT
+ *     (signalfd, ready pipe, SIGCHLD) <-- ready byte        (fs/resume.h)
+ *            ...                          serves until killed
+ *     SIGCHLD: waitpid, backoff,
+ *     fork+exec again --------------->  attach, replayed INIT, RESEND
+ */
+#include "fs/supervisor.h"
+
+#include "common/log.h"
+#include "common/service.h"
+#include "fs/resume.h"
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sup {
+	const struct sup_params *p;
+	struct fuse_session *se;
+	int fuse_fd, resume_fd, sfd;
+	char exe[PATH_MAX];
+	char serve[96]; /* SUP_SERVE_ARG value, rewritten per start */
+	char **argv;	/* exe, serve, cwd, mp, p->argv[1..] */
+	pid_t server;	/* 0: none running */
+	int ready_rd;	/* read end of the running one's ready pipe */
+	int ready;	/* the running one said it is ready */
+	int ever_ready; /* some serving process was */
+	int planned;	/* we killed it (restart), do not count it */
+	unsigned int restarts, quick;
+	long long started_ms, next_start_ms; /* -1: no start pending */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The binary to start: argv[0] as given (made absolute, symlinks kept, so
+ * an upgrade that swaps a link or a file is what the next start runs),
+ * found in PATH for a bare name, else the running binary.
+ */
+static void find_exe(struct sup *s, const char *argv0)
+{
+	const char *path = getenv("PATH");
+	char cand[PATH_MAX];
+
+	if (strchr(argv0, '/')) {
+		if (argv0[0] == '/')
+			snprintf(s->exe, sizeof(s->exe), "%s", argv0);
+		else
+			snprintf(s->exe, sizeof(s->exe), "%s/%s", s->p->cwd,
+				 argv0);
+		return;
+	}
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, path, argv0);
+		if (cand[0] == '/' && !access(cand, X_OK)) {
+			snprintf(s->exe, sizeof(s->exe), "%s", cand);
+			return;
+		}
+		path += n + (path[n] == ':');
+	}
+	if (readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1) < 0)
+		snprintf(s->exe, sizeof(s->exe), "/proc/self/exe");
+}
+
+static int build_argv(struct sup *s)
+{
+	const struct sup_params *p = s->p;
+	int n = 0;
+
+	s->argv = calloc((size_t)p->argc + 4, sizeof(*s->argv));
+	if (!s->argv)
+		return -ENOMEM;
+	s->argv[n++] = s->exe;
+	s->argv[n++] = s->serve;
+	if (asprintf(&s->argv[n++], "%s%s", SUP_CWD_ARG, p->cwd) < 0 ||
+	    asprintf(&s->argv[n++], "%s%s", SUP_MP_ARG, p->mountpoint) < 0)
+		return -ENOMEM;
+	for (int i = 1; i < p->argc; i++)
+		s->argv[n++] = p->argv[i];
+	return 0;
+}
+
+static void free_argv(struct sup *s)
+{
+	if (!s->argv)
+		return;
+	free(s->argv[2]);
+	free(s->argv[3]);
+	free(s->argv);
+}
+
+/* Child side of spawn(): only async-signal-safe calls until exec. */
+static void exec_server(struct sup *s, int ready_wr)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (fcntl(ready_wr, F_SETFD, 0))
+		_exit(127);
+	execv(s->exe, s->argv);
+	/* the file on disk is gone or broken: run the one we are */
+	execv("/proc/self/exe", s->argv);
+	_exit(127);
+}
+
+static int spawn(struct sup *s)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	snprintf(s->serve, sizeof(s->serve), "%s%d,%d,%d,%u,%d", SUP_SERVE_ARG,
+		 s->fuse_fd, s->resume_fd, fds[1], s->restarts, (int)getpid());
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
+	if (pid == 0)
+		exec_server(s, fds[1]);
+	close(fds[1]);
+	s->server = pid;
+	s->ready_rd = fds[0];
+	s->ready = 0;
+	s->planned = 0;
+	s->started_ms = now_ms();
+	s->next_start_ms = -1;
+	log_info("mount %s: serving process %d started (%s, restart %u)",
+		 s->p->mountpoint, (int)pid, s->exe, s->restarts);
+	return 0;
+}
+
+static void close_ready(struct sup *s)
+{
+	if (s->ready_rd >= 0)
+		close(s->ready_rd);
+	s->ready_rd = -1;
+}
+
+static void on_ready(struct sup *s)
+{
+	char b;
+	ssize_t n = read(s->ready_rd, &b, 1);
+
+	if (n < 0 && errno == EINTR)
+		return;
+	close_ready(s);
+	if (n != 1)
+		return; /* died first: SIGCHLD tells */
+	s->ready = 1;
+	log_info("mount %s: serving process %d ready after %lld ms",
+		 s->p->mountpoint, (int)s->server, now_ms() - s->started_ms);
+	if (!s->ever_ready) {
+		char text[PATH_MAX + 16];
+
+		s->ever_ready = 1;
+		snprintf(text, sizeof(text), "mounted %s", s->p->mountpoint);
+		service_ready("cnetmem", text);
+	}
+}
+
+/* 1: the mount ended (status in *rc), 0: go on. */
+static int on_death(struct sup *s, int status, int *rc)
+{
+	long long lived = now_ms() - s->started_ms;
+	unsigned int delay;
+	char how[48];
+
+	close_ready(s);
+	s->server = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && s->ever_ready) {
+		*rc = 0;
+		return 1;
+	}
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "killed by signal %d",
+			 WTERMSIG(status));
+	else
+		snprintf(how, sizeof(how), "exited with status %d",
+			 WEXITSTATUS(status));
+	if (!s->ever_ready) {
+		log_err("mount %s: serving process %s before the mount was "
+			"ready",
+			s->p->mountpoint, how);
+		*rc = 1;
+		return 1;
+	}
+	if (s->planned)
+		s->quick = 0;
+	else if (!s->ready || lived < SUP_QUICK_MS)
+		s->quick++;
+	else
+		s->quick = 0;
+	if (s->quick >= SUP_MAX_QUICK) {
+		log_err("mount %s: serving process %s; %u quick deaths in a "
+			"row, giving up: the mount is dead (fusermount3 -u %s)",
+			s->p->mountpoint, how, s->quick, s->p->mountpoint);
+		*rc = 1;
+		return 1;
+	}
+	delay = s->quick ? 100u << (s->quick - 1) : 0;
+	if (delay > 2000)
+		delay = 2000;
+	if (s->planned)
+		log_notice("mount %s: serving process replaced (restart)",
+			   s->p->mountpoint);
+	else
+		log_warn("mount %s: serving process %s after %lld ms; "
+			 "successor in %u ms",
+			 s->p->mountpoint, how, lived, delay);
+	s->next_start_ms = now_ms() + delay;
+	return 0;
+}
+
+/* 1: the mount ended (status in *rc), 0: go on. */
+static int on_signal(struct sup *s, int *rc)
+{
+	struct signalfd_siginfo si;
+	int status;
+	pid_t pid;
+
+	if (read(s->sfd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	switch (si.ssi_signo) {
+	case SIGCHLD:
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if (pid == s->server && on_death(s, status, rc))
+				return 1;
+		break;
+	case SIGUSR1:
+		if (s->server) {
+			log_notice("mount %s: restart asked: replacing "
+				   "serving process %d",
+				   s->p->mountpoint, (int)s->server);
+			s->planned = 1;
+			kill(s->server, SIGKILL);
+		}
+		break;
+	default: /* SIGTERM, SIGINT, SIGHUP: the server decides */
+		if (s->server)
+			kill(s->server, (int)si.ssi_signo);
+		break;
+	}
+	return 0;
+}
+
+static int run_loop(struct sup *s)
+{
+	struct pollfd pf[2];
+	int rc = 1, timeout, nfd;
+
+	for (;;) {
+		if (!s->server && s->next_start_ms >= 0 &&
+		    now_ms() >= s->next_start_ms) {
+			s->restarts += s->ever_ready;
+			int ret = spawn(s);
+
+			if (ret) {
+				log_err("mount %s: cannot start a serving "
+					"process: %s",
+					s->p->mountpoint, strerror(-ret));
+				return 1;
+			}
+		}
+		timeout = -1;
+		if (!s->server && s->next_start_ms >= 0) {
+			long long d = s->next_start_ms - now_ms();
+
+			timeout = d < 0 ? 0 : (int)d;
+		}
+		pf[0] = (struct pollfd){ .fd = s->sfd, .events = POLLIN };
+		pf[1] = (struct pollfd){ .fd = s->ready_rd, .events = POLLIN };
+		nfd = s->ready_rd >= 0 ? 2 : 1;
+		if (poll(pf, nfd, timeout) < 0 && errno != EINTR)
+			return 1;
+		if (nfd == 2 && pf[1].revents)
+			on_ready(s);
+		if (pf[0].revents && on_signal(s, &rc))
+			return rc;
+	}
+}
+
+int supervise(const struct sup_params *p)
+{
+	static const struct fuse_lowlevel_ops no_ops;
+	struct sup s = { .p = p,
+			 .fuse_fd = -1,
+			 .resume_fd = -1,
+			 .sfd = -1,
+			 .ready_rd = -1,
+			 .next_start_ms = 0 };
+	sigset_t set;
+	int rc = 1, ret;
+
+	find_exe(&s, p->argv[0]);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) ||
+	    (s.sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		log_err("supervisor: signalfd: %s", strerror(errno));
+		return 1;
+	}
+	ret = build_argv(&s);
+	if (!ret)
+		ret = resume_create(&s.resume_fd);
+	if (ret) {
+		log_err("mount %s: cannot start: %s", p->mountpoint,
+			strerror(-ret));
+		goto out_argv;
+	}
+	s.se = fuse_session_new(p->args, &no_ops, sizeof(no_ops), NULL);
+	if (!s.se) {
+		log_err("cannot start a FUSE session (bad -o option?)");
+		goto out_argv;
+	}
+	if (fuse_session_mount(s.se, p->mountpoint)) {
+		log_err("mountpoint %s: cannot mount", p->mountpoint);
+		goto out_session;
+	}
+	/* passed to every serving process by number */
+	s.fuse_fd = fuse_session_fd(s.se);
+	if (fcntl(s.fuse_fd, F_SETFD, 0)) {
+		log_err("mount %s: /dev/fuse: %s", p->mountpoint,
+			strerror(errno));
+		goto out_unmount;
+	}
+	rc = run_loop(&s);
+	if (s.server) { /* gave up or failed: take it down with us */
+		kill(s.server, SIGKILL);
+		waitpid(s.server, NULL, 0);
+	}
+	/* after giving up the mount point stays until fusermount3 -u, as
+	 * after a crash before issue 14: the connection dies with our
+	 * descriptor in fuse_session_destroy() */
+	if (rc && s.ever_ready)
+		goto out_session;
+	service_stopping();
+out_unmount:
+	fuse_session_unmount(s.se);
+	log_notice("unmounted %s", p->mountpoint);
+out_session:
+	fuse_session_destroy(s.se);
+out_argv:
+	free_argv(&s);
+	close_ready(&s);
+	if (s.resume_fd >= 0)
+		close(s.resume_fd);
+	close(s.sfd);
+	return rc;
+}
+
+int sup_serve_parse(const char *s, struct sup_serve *out)
+{
+	int n = 0;
+
+	if (sscanf(s, "%d,%d,%d,%u,%d%n", &out->fuse_fd, &out->resume_fd,
+		   &out->ready_fd, &out->restarts, &out->supervisor, &n) != 5 ||
+	    s[n] || out->fuse_fd < 0 || out->resume_fd < 0 || out->ready_fd < 0)
+		return -EINVAL;
+	return 0;
+}
+
+void sup_serve_ready(struct sup_serve *s)
+{
+	char b = 1;
+
+	if (s->ready_fd < 0)
+		return;
+	if (write(s->ready_fd, &b, 1) != 1) {
+		/* the supervisor is gone: nobody to tell */
+	}
+	close(s->ready_fd);
+	s->ready_fd = -1;
+}

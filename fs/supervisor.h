@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * supervisor - the process `cnetmem MOUNTPOINT ...` stays as (issue 14): it
+ * mounts, holds the /dev/fuse descriptor and the resume record
+ * (fs/resume.h) for the life of the mount, does no I/O on them, and runs
+ * the serving process: the same command line started again from the binary
+ * now on disk, with SUP_SERVE_ARG and two more items in front (the fds by
+ * number, the restart count, the working directory, the mountpoint).
+ *
+ * When the serving process dies by any signal or a non-zero exit, a
+ * successor starts at once; one that dies within SUP_QUICK_MS of its start
+ * counts as a quick death, the next start waits 100 ms doubling to 2 s,
+ * and after SUP_MAX_QUICK quick deaths in a row the supervisor gives up
+ * with an error and exits: the connection then dies as it did before
+ * there was a supervisor ("Transport endpoint is not connected"). SIGUSR1
+ * (cnetmemctl restart) kills the serving process and starts the binary on
+ * disk, never counted as quick. SIGTERM, SIGINT and SIGHUP are passed on to
+ * the serving process, which exits only when no file is open; once it
+ * exits with status 0 the supervisor unmounts and exits 0. If the first
+ * serving process fails before the mount is ready, the supervisor
+ * unmounts and fails (exit 1), as a failed mount did before.
+ *
+ * Threading: one thread; after start-up no allocation, only fork, exec,
+ * waitpid and poll on a signalfd and the ready pipe.
+ */
+#ifndef CNM_FS_SUPERVISOR_H
+#define CNM_FS_SUPERVISOR_H
+
+#define SUP_SERVE_ARG "--serve="     /* FUSEFD,RESUMEFD,READYFD,RESTARTS,SUP */
+#define SUP_CWD_ARG   "--serve-cwd=" /* the command's working directory */
+#define SUP_MP_ARG    "--serve-mp="  /* the mountpoint, absolute */
+#define SUP_QUICK_MS  3000
+#define SUP_MAX_QUICK 5
+
+struct fuse_args;
+
+struct sup_params {
+	const char *mountpoint; /* absolute, resolved */
+	struct fuse_args *args; /* libfuse options for the mount; borrowed */
+	char **argv;		/* the command line (argv[0] ignored) */
+	int argc;
+	const char *cwd; /* where relative paths of argv are resolved */
+};
+
+/* What a serving process was given (the values of SUP_SERVE_ARG). */
+struct sup_serve {
+	int fuse_fd, resume_fd, ready_fd;
+	unsigned int restarts;
+	int supervisor; /* pid */
+};
+
+/*
+ * Mounts and supervises until the end of the mount. Tells a waiting
+ * parent or systemd (common/service.h) once the first serving process is
+ * ready. Returns the exit status: 0 after a clean end, 1 otherwise.
+ */
+int supervise(const struct sup_params *p);
+/* Parses the value of SUP_SERVE_ARG. 0 or -EINVAL. */
+int sup_serve_parse(const char *s, struct sup_serve *out);
+/* In the serving process: tells the supervisor this one is ready. */
+void sup_serve_ready(struct sup_serve *s);
+
+#endif
