@@ -52,7 +52,19 @@ struct cnmfs_params {
 	const char *mountpoint; /* for the stats file; copied */
 	uint64_t metadata_max;	/* bytes (fs/pmap.h); 0: the default */
 	int cache_direct;	/* every file FOPEN_DIRECT_IO, no writeback */
+	/* NULL: the namespace lives in this process only. Else a state
+	 * arena (fs/state.h) with the sections cnmfs_arena_sections() asked
+	 * for: fresh, it is filled as the fs runs; left by a dead server,
+	 * the namespace and page maps in it are resumed (the nodeids the
+	 * kernel knows stay valid). Borrowed until cnmfs_destroy(). */
+	struct arena *arena;
 };
+
+struct arena_sec;
+#define CNMFS_ARENA_SECS 2
+/* The sections an fs of p needs in its arena; how many or -EINVAL. */
+int cnmfs_arena_sections(const struct cnmfs_params *p, struct arena_sec *secs,
+			 unsigned int max);
 
 /* ps is borrowed: close it after cnmfs_destroy(). 0 or -errno. */
 int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,

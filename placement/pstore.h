@@ -97,7 +97,24 @@ struct pstore_cfg {
 	unsigned int io_timeout_ms, ctl_timeout_ms;
 	unsigned int max_inflight_pages; /* pool size; 0 = default (8192) */
 	enum pstore_seal seal;
+	/* NULL: the store lives in this process only. Else a state arena
+	 * (fs/state.h) with the sections pstore_arena_sections() asked for:
+	 * a fresh one is filled as the store runs; one a dead server left
+	 * is resumed: its donors (cfg->donors is then ignored), session id
+	 * and secrets, page key, slab map and versions; the donors are
+	 * reconnected with RESUME, so they must still be in their grace
+	 * period. capacity, slab_size, replicas, transport and seal must
+	 * match what the arena holds (-EINVAL otherwise). Borrowed until
+	 * pstore_close(). */
+	struct arena *arena;
 };
+
+struct arena_sec;
+/* The sections a store of cfg needs in its arena, into secs[0..max);
+ * returns how many (at most PSTORE_ARENA_SECS) or -EINVAL. */
+#define PSTORE_ARENA_SECS 5
+int pstore_arena_sections(const struct pstore_cfg *cfg, struct arena_sec *secs,
+			  unsigned int max);
 
 struct pstore_req {
 	enum xport_dir dir;

@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 struct xport;
+struct hs_session;
 
 enum xport_kind { XPORT_TCP, XPORT_RDMA, XPORT_MEM, XPORT_AUTO };
 enum xport_state { XPORT_CONNECTING, XPORT_UP, XPORT_DOWN, XPORT_CLOSED };
@@ -104,6 +105,11 @@ struct xport_cfg {
 	xport_event_fn event;
 	void *event_arg;
 	uint64_t mem_bytes; /* XPORT_MEM: memory to serve */
+	/* NULL: the transport keeps the session's secret itself. Else the
+	 * caller's (a state arena's, issue 14): read to RESUME a session a
+	 * predecessor made, updated when the donor makes a new one. Borrowed
+	 * until xport_close(). */
+	struct hs_session *sess;
 };
 
 #define XPORT_HIST 12 /* power-of-two buckets */
