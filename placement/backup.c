@@ -105,8 +105,8 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int backup_open(const char *path, uint64_t size, unsigned int nthreads,
-		struct backup **out)
+static int open_file(const char *path, uint64_t size, unsigned int nthreads,
+		     int keep, struct backup **out)
 {
 	struct backup *b;
 	int ret;
@@ -125,7 +125,8 @@ int backup_open(const char *path, uint64_t size, unsigned int nthreads,
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	b->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	b->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC),
+		     0600);
 	if (b->fd < 0) {
 		ret = -errno;
 		goto out_free_path;
@@ -164,6 +165,18 @@ out_free_path:
 out_free:
 	free(b);
 	return ret;
+}
+
+int backup_open(const char *path, uint64_t size, unsigned int nthreads,
+		struct backup **out)
+{
+	return open_file(path, size, nthreads, 0, out);
+}
+
+int backup_resume(const char *path, uint64_t size, unsigned int nthreads,
+		  struct backup **out)
+{
+	return open_file(path, size, nthreads, 1, out);
 }
 
 void backup_submit(struct backup *b, struct backup_io *io)

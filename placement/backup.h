@@ -45,6 +45,10 @@ struct backup_io {
 /* 0 or -errno (the open/ftruncate error). nthreads 0 = default (2). */
 int backup_open(const char *path, uint64_t size, unsigned int nthreads,
 		struct backup **out);
+/* The same keeping what the file holds (a store resumed after its server
+ * died, issue 14). */
+int backup_resume(const char *path, uint64_t size, unsigned int nthreads,
+		  struct backup **out);
 void backup_submit(struct backup *b, struct backup_io *io);
 /* Deallocates [off, off+len); reads of it return zeros. 0 or -errno. */
 int backup_punch(struct backup *b, uint64_t off, uint64_t len);

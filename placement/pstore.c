@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "placement/backup.h"
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 #include "placement/rank.h"
 
 #include <assert.h>
@@ -296,6 +297,7 @@ void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
 			sl->rep[j].stale = true;
 			sl->rep[j].lost |= lost;
 		}
+	ps_state_slab_save(ps, s); /* before the write is answered */
 	pthread_cond_broadcast(&ps->repair_cv);
 	pthread_mutex_unlock(&ps->lock);
 }
@@ -350,6 +352,7 @@ static void write_finish(struct ps_run *run)
 		if (run->backup && !(ok & OK_BACKUP)) {
 			pthread_mutex_lock(&ps->lock);
 			sl->backup = false;
+			ps_state_slab_save(ps, run->slab);
 			pthread_mutex_unlock(&ps->lock);
 		}
 		LOG_RATELIMITED(LOG_WARNING,
@@ -442,6 +445,7 @@ static void slab_restart(struct pstore *ps, uint32_t s, struct ps_slab *sl)
 	}
 	sl->nrep = 0;
 	sl->state = SLAB_EMPTY;
+	ps_state_slab_save(ps, s);
 	LOG_RATELIMITED(LOG_WARNING,
 			"pstore: slab %" PRIu32 ": no copy left, placed again "
 			"for new writes (its old pages read EIO)",
@@ -494,6 +498,7 @@ static int slab_for_write(struct pstore *ps, uint32_t s, struct ps_run *run)
 		sl->nrep = (uint8_t)nrep;
 		sl->backup = ps->backup != NULL;
 		sl->state = SLAB_READY;
+		ps_state_slab_save(ps, s); /* before its first write */
 		pthread_cond_broadcast(&ps->slab_cv);
 	}
 	if (!write_targets(sl, run)) {

@@ -8,6 +8,7 @@
  * pstore_priv.h for the objects and locks, pstore.c for the data path.
  */
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 
 #include "common/log.h"
 
@@ -34,6 +35,7 @@ static void donor_drop_copies(struct pstore *ps, unsigned int di)
 			if (sl->rep[k].donor == di)
 				sl->rep[k].stale = true;
 	}
+	ps_state_slabs_save(ps);
 	pthread_cond_broadcast(&ps->repair_cv);
 }
 

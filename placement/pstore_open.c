@@ -20,6 +20,7 @@
 #include "common/parse.h"
 #include "placement/backup.h"
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -34,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PS_DEF_SLAB   (64ull << 20)
 #define PS_DEF_POOL   8192
 #define PS_DEF_CTL_MS 5000
 #define PS_REFUSED_MS 1000 /* a refused donor gets this long to appear */
@@ -69,6 +69,7 @@ void ps_evict_mark(struct pstore *ps, unsigned int di, uint32_t rslab)
 			if (sl->rep[k].donor == di &&
 			    sl->rep[k].rslab == rslab && !sl->rep[k].stale) {
 				sl->rep[k].evict = true;
+				ps_state_slab_save(ps, s);
 				found = true;
 				break;
 			}
@@ -187,7 +188,8 @@ static void ps_free(struct pstore *ps)
 		pthread_cond_destroy(&ps->ifl_cv[i]);
 	}
 	seal_free(ps->seal);
-	free(ps->ver);
+	if (!ps->arena)
+		free(ps->ver);
 	pthread_mutex_destroy(&ps->hold_lock);
 	pthread_cond_destroy(&ps->pool_cv);
 	pthread_mutex_destroy(&ps->pool_lock);
@@ -199,7 +201,8 @@ static void ps_free(struct pstore *ps)
 	free(ps->runs);
 	free(ps->owed);
 	free(ps->slabs);
-	free(ps->bits);
+	if (!ps->arena)
+		free(ps->bits);
 	for (unsigned int c = 0; c < PS_DCHUNKS && ps->dchunk[c]; c++)
 		free(ps->dchunk[c]);
 	free(ps->rank_cand);
@@ -295,6 +298,7 @@ static int slot_open(struct pstore *ps, unsigned int idx, const char *spec,
 	xc.port = port;
 	xc.event = on_event;
 	xc.event_arg = d;
+	xc.sess = ps_state_donor_sess(ps, idx);
 	ret = xport_open(&xc, &d->x);
 	if (ret)
 		errf(err, errlen, "donor %s: %s", spec, reason(ret));
@@ -350,6 +354,8 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		specs = mem_only;
 		n = 1;
 	}
+	if (ps->resumed)
+		n = ps_state_ndonors(ps); /* the slots a dead server had */
 	if (n == 0 || n > PS_MAX_DONORS) {
 		errf(err, errlen, "%s donors (1 to %d)", n ? "too many" : "no",
 		     PS_MAX_DONORS);
@@ -362,6 +368,7 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 		for (size_t i = 0; i < sizeof(session); i++)
 			session[i] = (uint8_t)ps_rand(ps);
 	}
+	ps_state_session(ps, session);
 	if (cfg->key)
 		ps->key = *cfg->key;
 	ps->xc_base.kind = cfg->transport;
@@ -377,8 +384,17 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 	ps->xc_base.reconnect_min_ms = 100;
 	ps->xc_base.reconnect_max_ms = cfg->transport == XPORT_MEM ? 0 : 5000;
 	for (unsigned int i = 0; i < n; i++) {
-		int ret = slot_open(ps, i, specs[i], err, errlen);
+		const char *spec =
+			ps->resumed ? ps_state_donor_addr(ps, i) : specs[i];
+		int ret = slot_open(ps, i, spec, err, errlen);
 
+		if (!ret && ps->resumed && ps_state_donor_gone(ps, i)) {
+			/* drained away before: a slot, no connection */
+			xport_close(ps_donor_at(ps, i)->x);
+			atomic_store(&ps_donor_at(ps, i)->dstate, PS_D_GONE);
+		}
+		if (!ret)
+			ret = ps_state_donor_save(ps, i);
 		if (ret)
 			return ret;
 		ps->ndonors++;
@@ -386,15 +402,22 @@ static int open_donors(struct pstore *ps, const struct pstore_cfg *cfg,
 
 	deadline = mono_ns() + (uint64_t)ps->ctl_timeout_ms * 1000000ull;
 	for (unsigned int i = 0; i < n; i++) {
-		int ret = slot_ready(ps, ps_donor_at(ps, i), deadline, err,
-				     errlen);
+		int ret;
+
+		if (atomic_load(&ps_donor_at(ps, i)->dstate) == PS_D_GONE)
+			continue;
+		ret = slot_ready(ps, ps_donor_at(ps, i), deadline, err, errlen);
 
 		if (!ret)
 			up++;
 		else if (!first_err)
 			first_err = ret;
 	}
-	if (up < ps->replicas) {
+	if (ps->resumed && up < ps->replicas) {
+		/* its slabs are there: reads wait for donors coming back */
+		log_warn("pstore: resumed with %u of %u donors reachable", up,
+			 n);
+	} else if (up < ps->replicas) {
 		char msg[64];
 
 		snprintf(msg, sizeof(msg),
@@ -412,16 +435,14 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 		size_t errlen)
 {
 	struct pstore *ps;
+	struct ps_geom g;
 	unsigned int pool;
 	int ret;
 
 	if (err && errlen)
 		err[0] = '\0';
 	*out = NULL;
-	if (!cfg || cfg->capacity < PSTORE_PAGE ||
-	    cfg->replicas > PSTORE_MAX_REPLICAS ||
-	    (cfg->slab_size && (cfg->slab_size % PSTORE_PAGE ||
-				cfg->slab_size / PSTORE_PAGE > UINT32_MAX)) ||
+	if (!cfg || ps_geometry(cfg, &g) ||
 	    !(cfg->w_free >= 0 && cfg->w_trend >= 0 && cfg->w_latency >= 0) ||
 	    cfg->band > 1) {
 		errf(err, errlen, "bad page store settings");
@@ -430,25 +451,25 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	ps = calloc(1, sizeof(*ps));
 	if (!ps)
 		return -ENOMEM;
-	ps->slab_size = cfg->slab_size ? cfg->slab_size : PS_DEF_SLAB;
-	ps->pages_per_slab = (uint32_t)(ps->slab_size / PSTORE_PAGE);
-	if (cfg->seal == PSTORE_SEAL_ON ||
-	    (cfg->seal == PSTORE_SEAL_AUTO && cfg->transport != XPORT_MEM)) {
-		ret = seal_new(0, &ps->seal);
+	ps->slab_size = g.slab_size;
+	ps->pages_per_slab = g.pages_per_slab;
+	ps->npages = g.npages;
+	ps->nslabs = g.nslabs;
+	ret = ps_state_find(ps, cfg, &g, err, errlen);
+	if (ret) {
+		free(ps);
+		return ret;
+	}
+	if (g.sealed) {
+		ret = ps_state_seal(ps);
 		if (ret) {
 			errf(err, errlen, "page encryption: %s",
 			     strerror(-ret));
 			free(ps);
 			return ret;
 		}
-		/* a remote slab holds its pages, then their tags */
-		ps->pages_per_slab =
-			(uint32_t)(ps->slab_size / (PSTORE_PAGE + SEAL_TAG));
 		ps->tag_base = (uint64_t)ps->pages_per_slab * PSTORE_PAGE;
 	}
-	ps->npages = cfg->capacity / PSTORE_PAGE;
-	ps->nslabs = (uint32_t)((ps->npages + ps->pages_per_slab - 1) /
-				ps->pages_per_slab);
 	ps->replicas = cfg->replicas ? cfg->replicas : 1;
 	ps->sample_d = cfg->sample_d;
 	ps->w.free = cfg->w_free;
@@ -474,7 +495,8 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	pthread_mutex_init(&ps->admin_lock, NULL);
 	pthread_mutex_init(&ps->rank_lock, NULL);
 
-	ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
+	if (!ps->arena)
+		ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
 	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
 	/* a slab has at most one copy per donor, plus one being replaced */
 	ps->owed_cap = 2 * ps->nslabs;
@@ -484,7 +506,7 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	/* the pages of a chunk, then their tags */
 	ps->repair_buf =
 		malloc((size_t)PS_RUN_MAX_PAGES * (PSTORE_PAGE + SEAL_TAG));
-	if (ps->seal)
+	if (ps->seal && !ps->arena)
 		ps->ver = calloc(ps->npages, sizeof(*ps->ver));
 	if (!ps->bits || !ps->slabs || !ps->owed || !ps->runs ||
 	    !ps->repair_buf || (ps->seal && !ps->ver)) {
@@ -501,14 +523,16 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	if (ret)
 		goto out_free;
 	if (cfg->backup_path) {
-		ret = backup_open(cfg->backup_path, ps->npages * PSTORE_PAGE, 0,
-				  &ps->backup);
+		ret = (ps->resumed ? backup_resume : backup_open)(
+			cfg->backup_path, ps->npages * PSTORE_PAGE, 0,
+			&ps->backup);
 		if (ret) {
 			errf(err, errlen, "backup %s: %s", cfg->backup_path,
 			     strerror(-ret));
 			goto out_free;
 		}
 	}
+	ps_state_resume_slabs(ps);
 	ret = -pthread_create(&ps->tick_thread, NULL, ps_tick_main, ps);
 	if (ret)
 		goto out_free;
@@ -518,6 +542,7 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	if (ret)
 		goto out_stop_tick;
 	ps->repair_started = true;
+	ps_state_published(ps);
 	*out = ps;
 	return 0;
 
@@ -634,6 +659,8 @@ int pstore_donor_add(struct pstore *ps, const char *addr, char *err,
 			 err, errlen);
 	for (unsigned int i = 0; i < ps->nregs && !ret; i++)
 		ret = xport_register(d->x, ps->regs[i].addr, ps->regs[i].len);
+	if (!ret)
+		ret = ps_state_donor_save(ps, n);
 	if (ret) {
 		xport_close(d->x);
 		memset(d, 0, sizeof(*d));
@@ -675,6 +702,7 @@ static uint32_t drain_mark(struct pstore *ps, unsigned int di)
 			sl->rep[keep++] = *r;
 		}
 		sl->nrep = (uint8_t)keep;
+		ps_state_slab_save(ps, s);
 	}
 	held = d->slabs;
 	pthread_cond_broadcast(&ps->repair_cv);
@@ -744,6 +772,7 @@ int pstore_donor_undrain(struct pstore *ps, const char *addr)
 			for (unsigned int k = 0; k < ps->slabs[s].nrep; k++)
 				if (ps->slabs[s].rep[k].donor == di)
 					ps->slabs[s].rep[k].evict = false;
+		ps_state_slabs_save(ps);
 		atomic_store(&d->dstate, PS_D_ACTIVE);
 		pthread_mutex_unlock(&ps->lock);
 		log_notice("donor %s: drain cancelled", d->addr);
@@ -785,6 +814,7 @@ int pstore_donor_drain(struct pstore *ps, const char *addr,
 	}
 	/* nothing of ours is left there: disconnect */
 	atomic_store(&d->dstate, PS_D_GONE);
+	ps_state_donor_save(ps, di);
 	atomic_store(&d->up, false);
 	pthread_mutex_lock(&ps->lock);
 	ps_owed_settle(ps, di, true); /* the session ends with us */

@@ -280,6 +280,14 @@ struct pstore {
 	unsigned int pool_waiters; /* protected by pool_lock */
 	struct ps_run *runs;
 	unsigned int nruns;
+
+	/* the state arena (pstore_state.c), NULL without; resumed: opened
+	 * on what a dead server left there */
+	struct arena *arena;
+	struct ps_state_meta *sv_meta;
+	struct ps_state_secret *sv_secret;
+	struct ps_state_slab *sv_slabs;
+	bool resumed;
 };
 
 static inline struct ps_donor *ps_donor_at(const struct pstore *ps,

@@ -18,6 +18,7 @@
  * backup call, and owns ps->repair_buf.
  */
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -230,6 +231,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			sl->rep[keep++] = sl->rep[k];
 	}
 	sl->nrep = (uint8_t)keep;
+	ps_state_slab_save(ps, s);
 	nd = ps->ndonors;
 	/* test hook: a donor made to fail every io takes no new copy */
 	for (unsigned int i = 0; i < nd && nfailing < PS_SKIP_MAX; i++)
@@ -266,6 +268,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 	nrep_new.filling = true;
 	idx = sl->nrep;
 	sl->rep[sl->nrep++] = nrep_new;
+	ps_state_slab_save(ps, s); /* a successor gives it back */
 	pthread_mutex_unlock(&ps->lock);
 
 	for (uint32_t p = 0; p < ps->pages_per_slab && !ret;
@@ -308,6 +311,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 			sl->rep[keep++] = sl->rep[k];
 		}
 		sl->nrep = (uint8_t)keep;
+		ps_state_slab_save(ps, s);
 		sl->fence = false;
 		pthread_cond_broadcast(&ps->slab_cv);
 		atomic_fetch_add(nevicted ? &ps->migrated : &ps->repaired, 1);
@@ -315,6 +319,7 @@ static int repair_slab(struct pstore *ps, uint32_t s)
 		/* failed: a stale replica is dropped on the next round */
 		sl->rep[idx].filling = false;
 		sl->rep[idx].stale = true;
+		ps_state_slab_save(ps, s);
 	}
 	pthread_mutex_unlock(&ps->lock);
 	if (ret)

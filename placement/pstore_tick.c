@@ -22,6 +22,7 @@
  * it holds ps->lock while it looks and drops it around every donor call.
  */
 #include "placement/pstore_priv.h"
+#include "placement/pstore_state.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -53,6 +54,7 @@ static void free_empty_slabs(struct pstore *ps)
 		    sl->repairing)
 			continue;
 		sl->state = SLAB_FREEING;
+		ps_state_slab_save(ps, s); /* before its copies go */
 		nrep = sl->nrep;
 		memcpy(rep, sl->rep, sizeof(rep));
 		pthread_mutex_unlock(&ps->lock);
@@ -136,6 +138,7 @@ static unsigned int give_up_copies(struct pstore *ps, unsigned int di,
 			r->stale = true;
 			r->lost |= gone;
 		}
+		ps_state_slab_save(ps, s);
 		if (gone && !sl->lost && !slab_has_copy(sl)) {
 			sl->lost = true;
 			ps->lost_pages += sl->used;

@@ -32,7 +32,7 @@ struct seal_ctx {
 };
 
 struct seal {
-	uint8_t key[32];
+	uint8_t key[SEAL_KEY_LEN];
 	uint8_t id[SEAL_ID_LEN];
 	enum seal_cipher cipher;
 	struct seal_ctx ctx[SEAL_NCTX];
@@ -114,6 +114,12 @@ void seal_free(struct seal *s)
 
 int seal_new(int force_xchacha, struct seal **out)
 {
+	return seal_new_from(force_xchacha, NULL, NULL, out);
+}
+
+int seal_new_from(int force_xchacha, const uint8_t key[SEAL_KEY_LEN],
+		  const uint8_t id[SEAL_ID_LEN], struct seal **out)
+{
 	struct seal *s;
 
 	if (sodium_init() < 0)
@@ -123,8 +129,13 @@ int seal_new(int force_xchacha, struct seal **out)
 	if (!s)
 		return -ENOMEM;
 	memset(s, 0, sizeof(*s));
-	randombytes_buf(s->key, sizeof(s->key));
-	randombytes_buf(s->id, sizeof(s->id));
+	if (key && id) {
+		memcpy(s->key, key, sizeof(s->key));
+		memcpy(s->id, id, sizeof(s->id));
+	} else {
+		randombytes_buf(s->key, sizeof(s->key));
+		randombytes_buf(s->id, sizeof(s->id));
+	}
 	s->cipher = SEAL_XCHACHA20POLY1305;
 	if (!force_xchacha && crypto_aead_aes256gcm_is_available()) {
 		s->cipher = SEAL_AES256GCM;
@@ -135,6 +146,13 @@ int seal_new(int force_xchacha, struct seal **out)
 	}
 	*out = s;
 	return 0;
+}
+
+void seal_export(const struct seal *s, uint8_t key[SEAL_KEY_LEN],
+		 uint8_t id[SEAL_ID_LEN])
+{
+	memcpy(key, s->key, SEAL_KEY_LEN);
+	memcpy(id, s->id, SEAL_ID_LEN);
 }
 
 /* A free context of the pool; spins only when every one is taken. */

@@ -30,9 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEAL_TAG    16u
-#define SEAL_PAGE   4096u
-#define SEAL_ID_LEN 16u
+#define SEAL_TAG     16u
+#define SEAL_PAGE    4096u
+#define SEAL_ID_LEN  16u
+#define SEAL_KEY_LEN 32u
 
 enum seal_cipher { SEAL_AES256GCM, SEAL_XCHACHA20POLY1305 };
 
@@ -41,6 +42,14 @@ struct seal;
 /* A fresh random key and mount id; cipher as above unless force_xchacha.
  * 0, -ENOMEM, or -EIO when libsodium cannot start. */
 int seal_new(int force_xchacha, struct seal **out);
+/* The same with a given key and mount id (a successor resuming a mount,
+ * issue 14: fs/state.h); both NULL: random, as seal_new(). */
+int seal_new_from(int force_xchacha, const uint8_t key[SEAL_KEY_LEN],
+		  const uint8_t id[SEAL_ID_LEN], struct seal **out);
+/* Copies the key and mount id out, for a state arena's secret section
+ * (mlocked, never dumped, never on disk); nowhere else. */
+void seal_export(const struct seal *s, uint8_t key[SEAL_KEY_LEN],
+		 uint8_t id[SEAL_ID_LEN]);
 void seal_free(struct seal *s);
 enum seal_cipher seal_cipher(const struct seal *s);
 const char *seal_cipher_name(const struct seal *s);

@@ -1347,7 +1347,7 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 	if (cfg->key)
 		c->key = *cfg->key;
 	c->hs.key = &c->key;
-	c->hs.sess = &c->hs_sess;
+	c->hs.sess = cfg->sess ? cfg->sess : &c->hs_sess;
 	c->hs.slab_size = cfg->slab_size ? cfg->slab_size : TCP_DEF_SLAB;
 	memcpy(c->hs.session, cfg->session, PROTO_SESSION_LEN);
 	c->hs.timeout_ms = c->ctl_ms;

@@ -1042,7 +1042,7 @@ static void regions_register(struct vx *x)
 static int conn_handshake(struct vx *x)
 {
 	struct hs_params p = { .key = &x->key,
-			       .sess = &x->hs_sess,
+			       .sess = x->cfg.sess ? x->cfg.sess : &x->hs_sess,
 			       .slab_size = x->cfg.slab_size,
 			       .caps = PROTO_CAP_RDMA,
 			       .timeout_ms = x->ctl_ms };
