@@ -1,5 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* pmap - radix-tree page maps over a preallocated node pool. */
+/*
+ * pmap - radix-tree page maps over a preallocated node pool.
+ *
+ * Nodes name their children by index in the pool (0: none), never by
+ * pointer, and a map's root and height are one 64-bit word, so a pool in
+ * a state arena (fs/state.h) reads the same in a successor mapped at
+ * another address. Every change is one store of an entry, a child index
+ * or the root word, made after what it points to is complete: a crash
+ * leaves the old or the new map. Free lists are not kept: a resumed pool
+ * rebuilds them from the maps (pmap_pool_resume_*).
+ */
 #include "fs/pmap.h"
 
 #include <errno.h>
@@ -17,20 +27,22 @@
 #define MAX_HEIGHT 9		     /* 7 + 8 * 6 = 55 bits */
 
 union node {
-	union node *child[NODE_N];
-	uint32_t e[LEAF_N];
-	union node *next_free;
+	_Atomic uint64_t child[NODE_N]; /* node indexes, 0: none */
+	_Atomic uint32_t e[LEAF_N];
+	uint64_t next_free; /* index, 0: none */
 };
 
 _Static_assert(sizeof(union node) == PMAP_NODE_BYTES, "node size");
 
 struct pmap_pool {
 	pthread_mutex_t lock;
-	union node *base;     /* mmap'd, nodes_total nodes */
+	union node *base;     /* nodes_total nodes; node 0 is never used */
+	int shared;	      /* base is the caller's memory (a state arena) */
+	uint8_t *mark;	      /* resuming: nodes reached from a map */
 	uint64_t nodes_total; /* fixed: the budget's worth of nodes */
 	uint64_t budget;      /* bytes, fixed */
 	uint64_t bump;	      /* protected by lock: nodes never handed out */
-	union node *free;     /* protected by lock */
+	uint64_t free;	      /* protected by lock, 0: none */
 	/* bytes of the budget in use: nodes and charges; protected by lock */
 	uint64_t meta_used;
 	atomic_uint_fast64_t nodes_used;
@@ -48,8 +60,21 @@ uint64_t pmap_default_budget(uint64_t capacity_pages)
 	return nodes * sizeof(union node) + PMAP_NS_BUDGET;
 }
 
+uint64_t pmap_pool_bytes(uint64_t capacity_pages, uint64_t budget)
+{
+	if (!budget)
+		budget = pmap_default_budget(capacity_pages);
+	return (budget / sizeof(union node) + 1) * sizeof(union node);
+}
+
 int pmap_pool_create(uint64_t capacity_pages, uint64_t budget,
 		     struct pmap_pool **out)
+{
+	return pmap_pool_create_at(capacity_pages, budget, NULL, 0, out);
+}
+
+int pmap_pool_create_at(uint64_t capacity_pages, uint64_t budget, void *mem,
+			uint64_t len, struct pmap_pool **out)
 {
 	struct pmap_pool *p;
 	uint64_t nodes;
@@ -58,18 +83,27 @@ int pmap_pool_create(uint64_t capacity_pages, uint64_t budget,
 	if (!budget)
 		budget = pmap_default_budget(capacity_pages);
 	nodes = budget / sizeof(union node);
-	if (nodes < 4)
+	if (nodes < 4 || (mem && len < (nodes + 1) * sizeof(union node)))
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	/* Reserved, not touched: pages are faulted in as nodes are used. */
-	p->base = mmap(NULL, nodes * sizeof(union node), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p->base == MAP_FAILED) {
-		ret = -ENOMEM;
-		goto out_free;
+	nodes++; /* node 0 stands for none */
+	if (mem) {
+		p->base = mem;
+		p->shared = 1;
+	} else {
+		/* Reserved, not touched: pages fault in as nodes are used. */
+		p->base = mmap(NULL, nodes * sizeof(union node),
+			       PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+		if (p->base == MAP_FAILED) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
 	}
+	p->bump = 1;
 	pthread_mutex_init(&p->lock, NULL);
 	p->nodes_total = nodes;
 	p->budget = budget;
@@ -86,7 +120,9 @@ void pmap_pool_destroy(struct pmap_pool *p)
 {
 	if (!p)
 		return;
-	munmap(p->base, p->nodes_total * sizeof(union node));
+	if (!p->shared)
+		munmap(p->base, p->nodes_total * sizeof(union node));
+	free(p->mark);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -140,39 +176,46 @@ void pmap_pool_meta(struct pmap_pool *p, struct pmap_meta *m)
 	m->charged_bytes = atomic_load(&p->charged);
 	m->refused = atomic_load(&p->refused);
 	pthread_mutex_lock(&p->lock);
-	m->touched_bytes = p->bump * sizeof(union node);
+	m->touched_bytes = (p->bump - 1) * sizeof(union node);
 	pthread_mutex_unlock(&p->lock);
 }
 
-static union node *node_get(struct pmap_pool *p)
+static union node *N(const struct pmap_pool *p, uint64_t i)
 {
-	union node *n = NULL;
+	return &p->base[i];
+}
+
+/* A zeroed node's index, 0 when the budget is reached. Nobody can reach
+ * the node before its index is stored in a map. */
+static uint64_t node_get(struct pmap_pool *p)
+{
+	uint64_t i = 0;
 
 	pthread_mutex_lock(&p->lock);
-	if (!budget_take(p, sizeof(*n))) {
+	if (!budget_take(p, sizeof(union node))) {
 		/* refused: counted */
 	} else if (p->free) {
-		n = p->free;
-		p->free = n->next_free;
+		i = p->free;
+		p->free = N(p, i)->next_free;
 	} else if (p->bump < p->nodes_total) {
-		n = &p->base[p->bump++];
+		i = p->bump++;
 	} else {
-		p->meta_used -= sizeof(*n); /* cannot happen: budget first */
+		p->meta_used -= sizeof(union node); /* budget first */
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (n) {
-		memset(n, 0, sizeof(*n));
+	if (i) {
+		memset(N(p, i), 0, sizeof(union node));
 		atomic_fetch_add(&p->nodes_used, 1);
 	}
-	return n;
+	return i;
 }
 
-static void node_put(struct pmap_pool *p, union node *n)
+static void node_put(struct pmap_pool *p, uint64_t i)
 {
 	pthread_mutex_lock(&p->lock);
-	n->next_free = p->free;
-	p->free = n;
-	p->meta_used -= sizeof(*n);
+	N(p, i)->next_free = p->free;
+	p->free = i;
+	p->meta_used -= sizeof(union node);
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_sub(&p->nodes_used, 1);
 }
@@ -203,10 +246,21 @@ uint64_t pmap_used(struct pmap_pool *p)
 	return atomic_load(&p->used);
 }
 
+#define RH(root, h) ((root) << 8 | (h))
+#define RH_ROOT(rh) ((rh) >> 8)
+#define RH_H(rh)    ((unsigned int)((rh)&0xff))
+
 void pmap_init(struct pmap *m)
 {
-	m->root = NULL;
-	m->height = 0;
+	m->pool = NULL;
+	atomic_store(&m->own, 0);
+	m->rh = &m->own;
+}
+
+void pmap_bind(struct pmap *m, struct pmap_pool *p, _Atomic uint64_t *word)
+{
+	m->pool = p;
+	m->rh = word;
 }
 
 /* Number of file pages a subtree of this height covers. */
@@ -223,62 +277,74 @@ static unsigned int shift_of(unsigned int height)
 
 uint32_t pmap_get(const struct pmap *m, uint64_t idx)
 {
-	const union node *n = m->root;
-	unsigned int h = m->height;
+	uint64_t rh = atomic_load_explicit(m->rh, memory_order_acquire);
+	uint64_t n = RH_ROOT(rh);
+	unsigned int h = RH_H(rh);
 
 	if (!n || idx >= span(h))
 		return PMAP_HOLE;
 	for (; h > 1; h--) {
-		n = n->child[(idx >> shift_of(h)) & (NODE_N - 1)];
+		n = atomic_load_explicit(
+			&N(m->pool, n)
+				 ->child[(idx >> shift_of(h)) & (NODE_N - 1)],
+			memory_order_acquire);
 		if (!n)
 			return PMAP_HOLE;
 	}
-	return n->e[idx & (LEAF_N - 1)];
+	return atomic_load_explicit(&N(m->pool, n)->e[idx & (LEAF_N - 1)],
+				    memory_order_relaxed);
 }
 
 int pmap_set(struct pmap_pool *p, struct pmap *m, uint64_t idx, uint32_t v)
 {
-	union node *n, **slot;
-	unsigned int h;
+	uint64_t rh = atomic_load(m->rh), root = RH_ROOT(rh), n;
+	unsigned int h = RH_H(rh);
+	_Atomic uint64_t *slot;
 
 	if (idx >= PMAP_MAX_INDEX)
 		return -EFBIG;
-	if (!m->root) {
+	m->pool = p;
+	if (!root) {
 		if (v == PMAP_HOLE)
 			return 0;
-		m->height = 1;
-		while (idx >= span(m->height))
-			m->height++;
+		h = 1;
+		while (idx >= span(h))
+			h++;
+		root = node_get(p);
+		if (!root)
+			return -ENOSPC;
+		atomic_store_explicit(m->rh, RH(root, h), memory_order_release);
 	}
-	while (idx >= span(m->height)) {
+	while (idx >= span(h)) {
 		if (v == PMAP_HOLE)
 			return 0;
 		n = node_get(p);
 		if (!n)
 			return -ENOSPC;
-		n->child[0] = m->root;
-		m->root = n;
-		m->height++;
+		atomic_store(&N(p, n)->child[0], root);
+		root = n;
+		h++;
+		/* the new root is complete: one store publishes it */
+		atomic_store_explicit(m->rh, RH(root, h), memory_order_release);
 	}
-	slot = (union node **)&m->root;
-	for (h = m->height; h > 1; h--) {
-		if (!*slot) {
+	n = root;
+	for (; h > 1; h--) {
+		uint64_t c;
+
+		slot = &N(p, n)->child[(idx >> shift_of(h)) & (NODE_N - 1)];
+		c = atomic_load(slot);
+		if (!c) {
 			if (v == PMAP_HOLE)
 				return 0;
-			*slot = node_get(p);
-			if (!*slot)
+			c = node_get(p);
+			if (!c)
 				return -ENOSPC;
+			atomic_store_explicit(slot, c, memory_order_release);
 		}
-		slot = &(*slot)->child[(idx >> shift_of(h)) & (NODE_N - 1)];
+		n = c;
 	}
-	if (!*slot) {
-		if (v == PMAP_HOLE)
-			return 0;
-		*slot = node_get(p);
-		if (!*slot)
-			return -ENOSPC;
-	}
-	(*slot)->e[idx & (LEAF_N - 1)] = v;
+	atomic_store_explicit(&N(p, n)->e[idx & (LEAF_N - 1)], v,
+			      memory_order_release);
 	return 0;
 }
 
@@ -289,26 +355,29 @@ struct clear_ctx {
 	void *arg;
 };
 
-/* Clears [c->first, c->last) inside the subtree at *slot; frees it if empty. */
-static void clear_node(struct clear_ctx *c, union node **slot, unsigned int h,
-		       uint64_t base)
+/* Clears [c->first, c->last) inside the subtree at *slot; frees it if
+ * empty (unlinked first: a crash never leaves a link to a free node). */
+static void clear_node(struct clear_ctx *c, _Atomic uint64_t *slot,
+		       unsigned int h, uint64_t base)
 {
-	union node *n = *slot;
-	uint64_t lo, hi, sub;
+	uint64_t ni = atomic_load(slot), lo, hi, sub;
+	union node *n = N(c->p, ni);
 	int empty = 1;
 
 	if (h == 1) {
 		for (unsigned int i = 0; i < LEAF_N; i++) {
 			uint64_t idx = base + i;
+			uint32_t e = atomic_load(&n->e[i]);
 
-			if (n->e[i] != PMAP_HOLE && idx >= c->first &&
+			if (e != PMAP_HOLE && idx >= c->first &&
 			    idx < c->last) {
+				atomic_store(&n->e[i], PMAP_HOLE);
 				if (c->fn)
-					c->fn(c->arg, idx, n->e[i]);
-				n->e[i] = PMAP_HOLE;
+					c->fn(c->arg, idx, e);
+				e = PMAP_HOLE;
 				c->cleared++;
 			}
-			if (n->e[i] != PMAP_HOLE)
+			if (e != PMAP_HOLE)
 				empty = 0;
 		}
 	} else {
@@ -316,15 +385,16 @@ static void clear_node(struct clear_ctx *c, union node **slot, unsigned int h,
 		for (unsigned int i = 0; i < NODE_N; i++) {
 			lo = base + i * sub;
 			hi = lo + sub;
-			if (n->child[i] && lo < c->last && hi > c->first)
+			if (atomic_load(&n->child[i]) && lo < c->last &&
+			    hi > c->first)
 				clear_node(c, &n->child[i], h - 1, lo);
-			if (n->child[i])
+			if (atomic_load(&n->child[i]))
 				empty = 0;
 		}
 	}
 	if (empty) {
-		node_put(c->p, n);
-		*slot = NULL;
+		atomic_store(slot, 0);
+		node_put(c->p, ni);
 	}
 }
 
@@ -334,28 +404,35 @@ uint64_t pmap_clear(struct pmap_pool *p, struct pmap *m, uint64_t first,
 		    void *arg)
 {
 	struct clear_ctx c = { p, first, last, 0, fn, arg };
+	uint64_t rh = atomic_load(m->rh);
+	_Atomic uint64_t root = RH_ROOT(rh);
+	unsigned int h = RH_H(rh);
 
-	if (!m->root || first >= last || first >= span(m->height))
+	if (!root || first >= last || first >= span(h))
 		return 0;
-	clear_node(&c, (union node **)&m->root, m->height, 0);
-	if (!m->root)
-		m->height = 0;
+	/* the root is cleared through a copy of its index: the map's word
+	 * changes once, at the end, if the whole tree went */
+	clear_node(&c, &root, h, 0);
+	if (!atomic_load(&root))
+		atomic_store(m->rh, 0);
 	return c.cleared;
 }
 
 /* First index >= start in this subtree matching want; UINT64_MAX if none. */
-static uint64_t find_node(const union node *n, unsigned int h, uint64_t base,
-			  uint64_t start, int want_data)
+static uint64_t find_node(const struct pmap_pool *p, uint64_t ni,
+			  unsigned int h, uint64_t base, uint64_t start,
+			  int want_data)
 {
+	const union node *n = N(p, ni);
 	uint64_t sub, lo, r;
 
-	if (!n)
+	if (!ni)
 		return want_data ? UINT64_MAX : (start > base ? start : base);
 	if (h == 1) {
 		for (unsigned int i = 0; i < LEAF_N; i++) {
 			if (base + i < start)
 				continue;
-			if ((n->e[i] != PMAP_HOLE) == !!want_data)
+			if ((atomic_load(&n->e[i]) != PMAP_HOLE) == !!want_data)
 				return base + i;
 		}
 		return UINT64_MAX;
@@ -365,7 +442,8 @@ static uint64_t find_node(const union node *n, unsigned int h, uint64_t base,
 		lo = base + i * sub;
 		if (lo + sub <= start)
 			continue;
-		r = find_node(n->child[i], h - 1, lo, start, want_data);
+		r = find_node(p, atomic_load(&n->child[i]), h - 1, lo, start,
+			      want_data);
 		if (r != UINT64_MAX)
 			return r;
 	}
@@ -374,14 +452,80 @@ static uint64_t find_node(const union node *n, unsigned int h, uint64_t base,
 
 uint64_t pmap_find(const struct pmap *m, uint64_t start, int want_data)
 {
-	uint64_t r;
+	uint64_t rh = atomic_load(m->rh), r;
+	unsigned int h = RH_H(rh);
 
 	if (start >= PMAP_MAX_INDEX)
 		return PMAP_MAX_INDEX;
-	if (!m->root || start >= span(m->height))
+	if (!RH_ROOT(rh) || start >= span(h))
 		return want_data ? PMAP_MAX_INDEX : start;
-	r = find_node(m->root, m->height, 0, start, want_data);
+	r = find_node(m->pool, RH_ROOT(rh), h, 0, start, want_data);
 	if (r == UINT64_MAX)
-		r = want_data ? PMAP_MAX_INDEX : span(m->height);
+		r = want_data ? PMAP_MAX_INDEX : span(h);
 	return r;
+}
+
+/* ---- resuming a pool left in a state arena ---- */
+
+/* Marks the subtree's nodes; counts entries that are not holes. False
+ * when an index is out of the pool or reached twice (a damaged map). */
+static bool mark_node(struct pmap_pool *p, uint64_t ni, unsigned int h,
+		      uint64_t *entries)
+{
+	if (!ni || ni >= p->nodes_total || p->mark[ni] || !h || h > MAX_HEIGHT)
+		return false;
+	p->mark[ni] = 1;
+	if (h == 1) {
+		for (unsigned int i = 0; i < LEAF_N; i++)
+			*entries += atomic_load(&N(p, ni)->e[i]) != PMAP_HOLE;
+		return true;
+	}
+	for (unsigned int i = 0; i < NODE_N; i++) {
+		uint64_t c = atomic_load(&N(p, ni)->child[i]);
+
+		if (c && !mark_node(p, c, h - 1, entries))
+			return false;
+	}
+	return true;
+}
+
+int pmap_pool_resume_begin(struct pmap_pool *p)
+{
+	p->mark = calloc(p->nodes_total, 1);
+	return p->mark ? 0 : -ENOMEM;
+}
+
+int pmap_resume(struct pmap_pool *p, struct pmap *m, uint64_t *entries)
+{
+	uint64_t rh = atomic_load(m->rh);
+
+	*entries = 0;
+	m->pool = p;
+	if (!RH_ROOT(rh))
+		return 0;
+	return mark_node(p, RH_ROOT(rh), RH_H(rh), entries) ? 0 : -EUCLEAN;
+}
+
+void pmap_pool_resume_end(struct pmap_pool *p)
+{
+	uint64_t top = 0, used = 0;
+
+	for (uint64_t i = 1; i < p->nodes_total; i++)
+		if (p->mark[i])
+			top = i;
+	/* free list: the unmarked nodes below the highest one in use */
+	p->free = 0;
+	for (uint64_t i = top; i >= 1; i--) {
+		if (p->mark[i]) {
+			used++;
+			continue;
+		}
+		N(p, i)->next_free = p->free;
+		p->free = i;
+	}
+	p->bump = top + 1;
+	p->meta_used += used * sizeof(union node);
+	atomic_store(&p->nodes_used, used);
+	free(p->mark);
+	p->mark = NULL;
 }

@@ -36,6 +36,7 @@
 #ifndef CNM_FS_PMAP_H
 #define CNM_FS_PMAP_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define PMAP_HOLE	0u
@@ -50,10 +51,12 @@
 
 struct pmap_pool;
 
-/* One file's map; embed it, treat the fields as private. */
+/* One file's map; embed it, treat the fields as private. Its root and
+ * height are one word (own, or a state record's: pmap_bind()). */
 struct pmap {
-	void *root;
-	unsigned int height; /* 0: empty; 1: root is a leaf */
+	struct pmap_pool *pool; /* set by pmap_set() or pmap_bind() */
+	_Atomic uint64_t *rh;
+	_Atomic uint64_t own;
 };
 
 #define PMAP_NS_BUDGET (64ull << 20) /* the default budget's namespace part */
@@ -67,6 +70,19 @@ uint64_t pmap_default_budget(uint64_t capacity_pages);
  */
 int pmap_pool_create(uint64_t capacity_pages, uint64_t budget,
 		     struct pmap_pool **out);
+/* The same in the caller's memory mem (len >= pmap_pool_bytes()), e.g.
+ * a state arena's section: zeroed for a new pool; a pool left there by a
+ * dead server is resumed with pmap_pool_resume_begin(), pmap_resume() of
+ * every map, then pmap_pool_resume_end(). mem is borrowed until destroy. */
+int pmap_pool_create_at(uint64_t capacity_pages, uint64_t budget, void *mem,
+			uint64_t len, struct pmap_pool **out);
+uint64_t pmap_pool_bytes(uint64_t capacity_pages, uint64_t budget);
+int pmap_pool_resume_begin(struct pmap_pool *p); /* 0 or -ENOMEM */
+/* Takes map m (bound with pmap_bind()) into the resumed pool; *entries:
+ * its entries that are not holes. -EUCLEAN: the map is damaged. */
+int pmap_resume(struct pmap_pool *p, struct pmap *m, uint64_t *entries);
+/* Every other node is free again; the budget counts the ones in use. */
+void pmap_pool_resume_end(struct pmap_pool *p);
 void pmap_pool_destroy(struct pmap_pool *p);
 uint64_t pmap_pool_nodes_total(struct pmap_pool *p); /* the budget's worth */
 uint64_t pmap_pool_nodes_used(struct pmap_pool *p);
@@ -92,6 +108,8 @@ uint64_t pmap_capacity(struct pmap_pool *p);
 uint64_t pmap_used(struct pmap_pool *p);
 
 void pmap_init(struct pmap *m);
+/* Keeps m's root word in *word (a state record), on pool p. */
+void pmap_bind(struct pmap *m, struct pmap_pool *p, _Atomic uint64_t *word);
 /* The entry at idx (PMAP_HOLE beyond the tree). */
 uint32_t pmap_get(const struct pmap *m, uint64_t idx);
 /* Sets the entry at idx; -ENOSPC when the budget is reached, -EFBIG
