@@ -32,6 +32,7 @@
 #include "fs/fs.h"
 #include "fs/resume.h"
 #include "fs/srv.h"
+#include "fs/state.h"
 #include "fs/supervisor.h"
 #include "placement/pstore.h"
 #include "rdma/auth.h"
@@ -360,14 +361,43 @@ static int fuse_argv(const struct fs_cfg *c, const char *source,
 }
 
 /*
+ * The settings of the page store and the fs that c gives, without donors
+ * or key: the supervisor lays out the state (fs/state.h) from them, the
+ * serving process adds the rest.
+ */
+static void store_cfg(const struct fs_cfg *c, struct pstore_cfg *pc,
+		      struct cnmfs_params *fp, const char *mp)
+{
+	pc->transport = kind_of(c);
+	pc->capacity = c->size;
+	pc->slab_size = c->slab_size;
+	pc->replicas = c->replicas;
+	pc->backup_path = c->backup;
+	pc->io_timeout_ms = c->io_timeout_ms;
+	pc->ctl_timeout_ms = c->ctl_timeout_ms;
+	if (c->plaintext_pages)
+		pc->seal = PSTORE_SEAL_OFF;
+	pc->sample_d = (unsigned int)c->rank_sample;
+	pc->w_free = c->rank_free;
+	pc->w_trend = c->rank_trend;
+	pc->w_latency = c->rank_latency;
+	/* pstore reads 0 as its default band; an exact 0 is near enough */
+	pc->band = c->rank_band ? c->rank_band : 1e-9;
+	fp->capacity = c->size;
+	fp->requests = c->requests;
+	fp->mountpoint = mp;
+	fp->metadata_max = c->metadata_max;
+	fp->cache_direct = c->cache == FS_CACHE_DIRECT;
+}
+
+/*
  * The serving process's side of the start: the connection the supervisor
  * holds, past FUSE_INIT (kept or replayed), the unanswered requests of a
  * predecessor queued again.
  */
 static int attach_session(struct fuse_session *se, struct sup_serve *sv,
-			  const char *mp, int *replayed)
+			  struct state *st, const char *mp, int *replayed)
 {
-	struct resume_rec *rec;
 	char dev[32];
 	int ret;
 
@@ -376,13 +406,7 @@ static int attach_session(struct fuse_session *se, struct sup_serve *sv,
 		log_err("mount %s: cannot use %s", mp, dev);
 		return -EBADF;
 	}
-	ret = resume_map(sv->resume_fd, &rec);
-	if (ret) {
-		log_err("mount %s: resume record: %s", mp, strerror(-ret));
-		return ret;
-	}
-	ret = resume_init(se, rec, replayed);
-	resume_unmap(rec);
+	ret = resume_init(se, st, replayed);
 	if (ret) {
 		log_err("mount %s: FUSE_INIT: %s", mp, strerror(-ret));
 		return ret;
@@ -431,14 +455,33 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	struct srv_watch *watch = NULL;
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
+	struct state *st = NULL;
 	sigset_t stopsigs;
 	int ret, qos = -1, ndonors = 0, replayed = 0;
 
+	ret = state_attach(serve->state_fd, &st);
+	if (ret) {
+		log_err("mount %s: cannot attach to the mount's state: %s%s",
+			mp, strerror(-ret),
+			ret == -EPROTO
+				? " (a binary with another state layout: "
+				  "remount to upgrade)"
+				: "");
+		return ret;
+	}
+	serve->state_fd = -1; /* st's now */
+	if (c->local_memory && serve->restarts) {
+		log_err("mount %s: local memory: its pages died with the last "
+			"serving process, nothing to resume",
+			mp);
+		ret = -ESTALE;
+		goto out_state;
+	}
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
 		if (ret) {
 			log_err("%s", err);
-			return ret;
+			goto out_state;
 		}
 		snprintf(key.name, sizeof(key.name), "%s",
 			 c->key_name ? c->key_name : AUTH_NAME_DEFAULT);
@@ -474,29 +517,17 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	sigaddset(&stopsigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 
+	store_cfg(c, &pc, &fp, mp);
 	pc.donors = (const char *const *)donors;
 	pc.ndonors = ndonors;
-	pc.transport = kind_of(c);
 	pc.key = c->key_file ? &key : NULL;
-	pc.capacity = c->size;
-	pc.slab_size = c->slab_size;
-	pc.replicas = c->replicas;
-	pc.backup_path = c->backup;
-	pc.io_timeout_ms = c->io_timeout_ms;
-	pc.ctl_timeout_ms = c->ctl_timeout_ms;
-	if (c->plaintext_pages) {
-		pc.seal = PSTORE_SEAL_OFF;
+	pc.arena = state_arena(st);
+	fp.arena = state_arena(st);
+	if (c->plaintext_pages)
 		log_warn("--insecure-plaintext-pages: pages go to the donors "
 			 "and the backup UNENCRYPTED and UNAUTHENTICATED; any "
 			 "donor, backup reader or network path can read and "
 			 "change them (benchmarks and diagnostics only)");
-	}
-	pc.sample_d = (unsigned int)c->rank_sample;
-	pc.w_free = c->rank_free;
-	pc.w_trend = c->rank_trend;
-	pc.w_latency = c->rank_latency;
-	/* pstore reads 0 as its default band; an exact 0 is near enough */
-	pc.band = c->rank_band ? c->rank_band : 1e-9;
 	ret = pstore_open(&pc, &ps, err, sizeof(err));
 	if (ret) {
 		log_err("cannot open the page store: %s",
@@ -517,11 +548,6 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 			goto out_pstore;
 		}
 	}
-	fp.capacity = c->size;
-	fp.requests = c->requests;
-	fp.mountpoint = mp;
-	fp.metadata_max = c->metadata_max;
-	fp.cache_direct = c->cache == FS_CACHE_DIRECT;
 	ret = cnmfs_create(&fp, ps, &g_fs);
 	if (ret) {
 		log_err("cannot create the filesystem: %s", strerror(-ret));
@@ -540,7 +566,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	if (ret)
 		goto out_session;
 	cnmfs_set_daemon(g_fs, serve->restarts, serve->supervisor);
-	ret = attach_session(g_se, serve, mp, &replayed);
+	ret = attach_session(g_se, serve, st, mp, &replayed);
 	if (ret)
 		goto out_unmount;
 	if (!replayed)
@@ -590,6 +616,8 @@ out_donors:
 		free(donors[i]);
 	free(donors);
 	cpu_latency_release(qos);
+out_state:
+	state_close(st);
 	return ret;
 }
 
@@ -630,7 +658,10 @@ static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
 	struct sup_params sp = {
 		.mountpoint = mp, .args = &args, .argv = argv, .argc = argc
 	};
+	struct cnmfs_params fp = { 0 };
+	struct pstore_cfg pc = { 0 };
 	char *cwd = getcwd(NULL, 0);
+	struct state *st = NULL;
 	int ret = 1, status;
 
 	if (!cwd) {
@@ -658,7 +689,18 @@ static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
 		/* stay where we are */
 	}
 	protect_self();
+	store_cfg(c, &pc, &fp, mp);
+	ret = state_create(&pc, &fp, &st);
+	if (ret) {
+		log_err("mount %s: cannot lay out its state: %s", mp,
+			strerror(-ret));
+		ret = 1;
+		service_failed(ret);
+		goto out_args;
+	}
+	sp.state_fd = state_fd(st);
 	ret = supervise(&sp);
+	state_close(st);
 	if (ret)
 		service_failed(ret);
 out_args:
@@ -714,7 +756,11 @@ int main(int argc, char **argv)
 		if (chdir("/")) {
 			/* stay where we are */
 		}
-		ret = run(&cfg, serve_mp, source, &sv) ? 1 : 0;
+		ret = run(&cfg, serve_mp, source, &sv);
+		/* a state it cannot resume: no successor would do better */
+		ret = ret == -EPROTO || ret == -ESTALE ? SUP_EXIT_FINAL
+		      : ret			       ? 1
+						       : 0;
 		goto out_opts;
 	}
 	if (check_mountpoint(mountpoint)) {

@@ -4,17 +4,17 @@
  * (fs/supervisor.h).
  *
  *   supervisor                          serving process (same binary)
- *     mount, resume record, fork+exec ->  pstore, cnmfs, FUSE_INIT
+ *     mount, state, fork+exec -------->  attach, pstore, cnmfs, FUSE_INIT
  *     (signalfd, ready pipe, SIGCHLD) <-- ready byte        (fs/resume.h)
  *            ...                          serves until killed
  *     SIGCHLD: waitpid, backoff,
- *     fork+exec again --------------->  attach, replayed INIT, RESEND
+ *     fork+exec again --------------->  attach (resume), replayed INIT,
+ *                                        RESEND
  */
 #include "fs/supervisor.h"
 
 #include "common/log.h"
 #include "common/service.h"
-#include "fs/resume.h"
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
@@ -35,7 +35,7 @@
 struct sup {
 	const struct sup_params *p;
 	struct fuse_session *se;
-	int fuse_fd, resume_fd, sfd;
+	int fuse_fd, sfd;
 	char exe[PATH_MAX];
 	char serve[96]; /* SUP_SERVE_ARG value, rewritten per start */
 	char **argv;	/* exe, serve, cwd, mp, p->argv[1..] */
@@ -138,7 +138,8 @@ static int spawn(struct sup *s)
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
 	snprintf(s->serve, sizeof(s->serve), "%s%d,%d,%d,%u,%d", SUP_SERVE_ARG,
-		 s->fuse_fd, s->resume_fd, fds[1], s->restarts, (int)getpid());
+		 s->fuse_fd, s->p->state_fd, fds[1], s->restarts,
+		 (int)getpid());
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
@@ -214,15 +215,18 @@ static int on_death(struct sup *s, int status, int *rc)
 		*rc = 1;
 		return 1;
 	}
-	if (s->planned)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_FINAL)
+		s->quick = SUP_MAX_QUICK;
+	else if (s->planned)
 		s->quick = 0;
 	else if (!s->ready || lived < SUP_QUICK_MS)
 		s->quick++;
 	else
 		s->quick = 0;
 	if (s->quick >= SUP_MAX_QUICK) {
-		log_err("mount %s: serving process %s; %u quick deaths in a "
-			"row, giving up: the mount is dead (fusermount3 -u %s)",
+		log_err("mount %s: serving process %s; giving up after %u "
+			"quick deaths or a state it cannot resume: the mount "
+			"is dead (fusermount3 -u %s)",
 			s->p->mountpoint, how, s->quick, s->p->mountpoint);
 		*rc = 1;
 		return 1;
@@ -314,7 +318,6 @@ int supervise(const struct sup_params *p)
 	static const struct fuse_lowlevel_ops no_ops;
 	struct sup s = { .p = p,
 			 .fuse_fd = -1,
-			 .resume_fd = -1,
 			 .sfd = -1,
 			 .ready_rd = -1,
 			 .next_start_ms = 0 };
@@ -334,8 +337,8 @@ int supervise(const struct sup_params *p)
 		return 1;
 	}
 	ret = build_argv(&s);
-	if (!ret)
-		ret = resume_create(&s.resume_fd);
+	if (!ret && fcntl(p->state_fd, F_SETFD, 0))
+		ret = -errno;
 	if (ret) {
 		log_err("mount %s: cannot start: %s", p->mountpoint,
 			strerror(-ret));
@@ -376,8 +379,6 @@ out_session:
 out_argv:
 	free_argv(&s);
 	close_ready(&s);
-	if (s.resume_fd >= 0)
-		close(s.resume_fd);
 	close(s.sfd);
 	return rc;
 }
@@ -386,9 +387,9 @@ int sup_serve_parse(const char *s, struct sup_serve *out)
 {
 	int n = 0;
 
-	if (sscanf(s, "%d,%d,%d,%u,%d%n", &out->fuse_fd, &out->resume_fd,
+	if (sscanf(s, "%d,%d,%d,%u,%d%n", &out->fuse_fd, &out->state_fd,
 		   &out->ready_fd, &out->restarts, &out->supervisor, &n) != 5 ||
-	    s[n] || out->fuse_fd < 0 || out->resume_fd < 0 || out->ready_fd < 0)
+	    s[n] || out->fuse_fd < 0 || out->state_fd < 0 || out->ready_fd < 0)
 		return -EINVAL;
 	return 0;
 }

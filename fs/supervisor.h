@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * supervisor - the process `cnetmem MOUNTPOINT ...` stays as (issue 14): it
- * mounts, holds the /dev/fuse descriptor and the resume record
- * (fs/resume.h) for the life of the mount, does no I/O on them, and runs
+ * mounts, holds the /dev/fuse descriptor and the mount's state (fs/state.h)
+ * for the life of the mount, does no I/O on them, and runs
  * the serving process: the same command line started again from the binary
  * now on disk, with SUP_SERVE_ARG and two more items in front (the fds by
  * number, the restart count, the working directory, the mountpoint).
@@ -11,7 +11,8 @@
  * successor starts at once; one that dies within SUP_QUICK_MS of its start
  * counts as a quick death, the next start waits 100 ms doubling to 2 s,
  * and after SUP_MAX_QUICK quick deaths in a row the supervisor gives up
- * with an error and exits: the connection then dies as it did before
+ * with an error and exits (at once when a serving process exits with
+ * SUP_EXIT_FINAL): the connection then dies as it did before
  * there was a supervisor ("Transport endpoint is not connected"). SIGUSR1
  * (cnetmemctl restart) kills the serving process and starts the binary on
  * disk, never counted as quick. SIGTERM, SIGINT and SIGHUP are passed on to
@@ -31,6 +32,9 @@
 #define SUP_MP_ARG    "--serve-mp="  /* the mountpoint, absolute */
 #define SUP_QUICK_MS  3000
 #define SUP_MAX_QUICK 5
+/* A serving process's exit status for "no successor can do better" (a
+ * state it cannot resume): the supervisor gives up at once. */
+#define SUP_EXIT_FINAL 78
 
 struct fuse_args;
 
@@ -40,11 +44,12 @@ struct sup_params {
 	char **argv;		/* the command line (argv[0] ignored) */
 	int argc;
 	const char *cwd; /* where relative paths of argv are resolved */
+	int state_fd;	 /* the state's memfd (fs/state.h); borrowed */
 };
 
 /* What a serving process was given (the values of SUP_SERVE_ARG). */
 struct sup_serve {
-	int fuse_fd, resume_fd, ready_fd;
+	int fuse_fd, state_fd, ready_fd;
 	unsigned int restarts;
 	int supervisor; /* pid */
 };
