@@ -80,6 +80,14 @@ int fs_inode_new(struct cnmfs *fs, mode_t mode, fuse_req_t req,
 	fs_now(&in->atime);
 	in->mtime = in->ctime = in->atime;
 	pmap_init(&in->map);
+	if (fs_rec_inode_new(fs, in, parent == NULL)) {
+		pthread_mutex_destroy(&in->lock);
+		pthread_mutex_destroy(&in->rmw);
+		pthread_cond_destroy(&in->idle);
+		free(in);
+		pmap_pool_uncharge(fs->pool, NS_INODE_COST);
+		return -ENOSPC;
+	}
 	in->next = fs->inodes.next;
 	in->prev = &fs->inodes;
 	fs->inodes.next->prev = in;
@@ -131,6 +139,7 @@ void fs_maybe_free(struct cnmfs *fs, struct inode *in)
 	}
 	if (in->nlookup)
 		return;
+	fs_rec_inode_free(fs, in);
 	in->prev->next = in->next;
 	in->next->prev = in->prev;
 	fs->ninodes--;
@@ -300,6 +309,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		goto out_free;
 	}
 	pthread_mutex_init(&fs->ns_lock, NULL);
+	pthread_mutex_init(&fs->fh_lock, NULL);
 	pthread_mutex_init(&fs->req_lock, NULL);
 	pthread_cond_init(&fs->req_cond, NULL);
 	fs->inodes.next = fs->inodes.prev = &fs->inodes;
@@ -310,7 +320,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		ret = -ENOMEM;
 		goto out_locks;
 	}
-	ret = pmap_pool_create(p->capacity / PG, p->metadata_max, &fs->pool);
+	ret = fs_store_open(fs, p);
 	if (ret)
 		goto out_locks;
 
@@ -355,12 +365,16 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	}
 
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = fs_inode_new(fs, S_IFDIR | 0755, NULL, NULL, &fs->root);
+	if (fs_store_resumed(fs))
+		ret = fs_state_resume(fs);
+	else
+		ret = fs_inode_new(fs, S_IFDIR | 0755, NULL, NULL, &fs->root);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (ret)
 		goto out_reqs;
-	fs->root->ino = FUSE_ROOT_ID;
+	fs_store_ready(fs);
 	fs->stats.ino = STATS_INO;
+	fs->stats.rec = FS_NOREC;
 	fs->stats.mode = S_IFREG | 0444;
 	fs->stats.nlink = 1;
 	pthread_mutex_init(&fs->stats.lock, NULL);
@@ -380,7 +394,7 @@ out_reqs:
 	free(fs->reqs);
 	if (fs->req_mem)
 		munmap(fs->req_mem, fs->req_mem_len);
-	pmap_pool_destroy(fs->pool);
+	fs_store_close(fs);
 out_locks:
 	free(fs->htab);
 	pthread_mutex_destroy(&fs->ns_lock);
@@ -441,8 +455,10 @@ void cnmfs_destroy(struct cnmfs *fs)
 	}
 	free(fs->reqs);
 	munmap(fs->req_mem, fs->req_mem_len);
-	pmap_pool_destroy(fs->pool);
+	fs_store_close(fs);
 	pthread_mutex_destroy(&fs->ns_lock);
+	pthread_mutex_destroy(&fs->fh_lock);
+	free(fs->fhs);
 	pthread_mutex_destroy(&fs->req_lock);
 	pthread_cond_destroy(&fs->req_cond);
 	pthread_mutex_destroy(&fs->stats.lock);

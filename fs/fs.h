@@ -61,7 +61,7 @@ struct cnmfs_params {
 };
 
 struct arena_sec;
-#define CNMFS_ARENA_SECS 2
+#define CNMFS_ARENA_SECS 4
 /* The sections an fs of p needs in its arena; how many or -EINVAL. */
 int cnmfs_arena_sections(const struct cnmfs_params *p, struct arena_sec *secs,
 			 unsigned int max);

@@ -28,11 +28,6 @@
 
 /* ---- helpers ---- */
 
-static fuse_ino_t nodeid_of(struct cnmfs *fs, struct inode *in)
-{
-	return in == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
-}
-
 static int valid_name(const char *name)
 {
 	size_t n = strlen(name);
@@ -46,7 +41,7 @@ static void fill_entry(struct cnmfs *fs, struct inode *in,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = nodeid_of(fs, in);
+	e->ino = fs_nodeid_of(fs, in);
 	e->generation = in->ino;
 	e->attr_timeout = TIMEOUT;
 	e->entry_timeout = TIMEOUT;
@@ -73,12 +68,16 @@ static struct dentry *find_child(struct cnmfs *fs, struct inode *dir,
 	return NULL;
 }
 
-/* A dentry charged to the metadata budget: 0, -ENOSPC or -ENOMEM. */
-static int dentry_new(struct cnmfs *fs, const char *name, struct inode *in,
-		      struct dentry **out)
+/* A dentry charged to the metadata budget, for dentry_add() to dir; its
+ * name record is published (replacing record + 1 `replaces`, 0: none)
+ * unless rec is given (resuming). 0, -ENOSPC or -ENOMEM. */
+static int dentry_make(struct cnmfs *fs, struct inode *dir, const char *name,
+		       struct inode *in, uint32_t replaces, uint32_t rec,
+		       struct dentry **out)
 {
 	size_t n = strlen(name) + 1;
 	struct dentry *d;
+	int ret;
 
 	if (pmap_pool_charge(fs->pool, NS_DENTRY_COST(n - 1)))
 		return -ENOSPC;
@@ -88,13 +87,31 @@ static int dentry_new(struct cnmfs *fs, const char *name, struct inode *in,
 		return -ENOMEM;
 	}
 	d->inode = in;
+	d->cookie = dir->next_cookie;
 	memcpy(d->name, name, n);
+	d->rec = rec;
+	if (rec == FS_NOREC) {
+		ret = fs_rec_name_new(fs, dir->rec, in->rec, name, d->cookie,
+				      replaces, &d->rec);
+		if (ret) {
+			pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(n - 1));
+			free(d);
+			return ret;
+		}
+	}
 	*out = d;
 	return 0;
 }
 
+static int dentry_new(struct cnmfs *fs, struct inode *dir, const char *name,
+		      struct inode *in, struct dentry **out)
+{
+	return dentry_make(fs, dir, name, in, 0, FS_NOREC, out);
+}
+
 static void dentry_free(struct cnmfs *fs, struct dentry *d)
 {
+	fs_rec_name_free(fs, d->rec);
 	pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(strlen(d->name)));
 	free(d);
 }
@@ -127,7 +144,9 @@ static void dentry_add(struct cnmfs *fs, struct inode *dir, struct dentry *d)
 {
 	struct dentry **b;
 
-	d->cookie = dir->next_cookie++;
+	/* d->cookie: dentry_make() took it from dir->next_cookie */
+	if (d->cookie >= dir->next_cookie)
+		dir->next_cookie = d->cookie + 1;
 	d->parent = dir;
 	d->next = NULL;
 	d->prev = dir->last_child;
@@ -182,6 +201,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (d) {
 			in = d->inode;
 			in->nlookup++;
+			fs_rec_lookup(fs, in);
 		}
 	}
 	if (in)
@@ -211,6 +231,7 @@ static void forget_one(struct cnmfs *fs, fuse_ino_t ino, uint64_t n)
 		return;
 	}
 	in->nlookup -= n;
+	fs_rec_lookup(fs, in);
 	fs_maybe_free(fs, in);
 }
 
@@ -272,7 +293,9 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 	if (ret)
 		return ret;
 	in->rdev = rdev;
-	if (target) {
+	if (target)
+		ret = fs_rec_target(fs, in, target);
+	if (target && !ret) {
 		if (pmap_pool_charge(fs->pool,
 				     strlen(target) + 1 + NS_MALLOC_COST))
 			ret = -ENOSPC;
@@ -283,20 +306,29 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 		if (!ret && !in->target)
 			ret = -ENOMEM;
 	}
-	if (!ret)
-		ret = dentry_new(fs, name, in, &d);
+	if (!ret) {
+		pthread_mutex_lock(&in->lock);
+		fs_rec_attr(fs, in);
+		pthread_mutex_unlock(&in->lock);
+		/* counted before the name makes it reachable: a successor
+		 * never frees what the kernel was told of */
+		in->nlookup = 1;
+		fs_rec_lookup(fs, in);
+		ret = dentry_new(fs, dir, name, in, &d);
+	}
 	if (ret) {
 		in->nlink = 0;
+		in->nlookup = 0;
 		fs_maybe_free(fs, in);
 		return ret;
 	}
 	dentry_add(fs, dir, d);
 	if (S_ISDIR(mode))
 		dir->nlink++;
-	in->nlookup = 1;
 	pthread_mutex_lock(&dir->lock);
 	fs_now(&dir->mtime);
 	dir->ctime = dir->mtime;
+	fs_rec_attr(fs, dir);
 	pthread_mutex_unlock(&dir->lock);
 	*out = in;
 	return 0;
@@ -359,6 +391,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			S_IFREG | (mode & 07777), 0, NULL, &in);
 	if (!ret) {
 		in->nopen++;
+		fs_rec_open(fs, in);
 		atomic_fetch_add(&fs->open_files, 1);
 		fill_entry(fs, in, &e);
 	}
@@ -373,25 +406,29 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		/* the kernel will send no release for this open */
 		pthread_mutex_lock(&fs->ns_lock);
 		in->nopen--;
+		fs_rec_open(fs, in);
 		atomic_fetch_sub(&fs->open_files, 1);
 		in->nlookup--;
+		fs_rec_lookup(fs, in);
 		fs_maybe_free(fs, in);
 		pthread_mutex_unlock(&fs->ns_lock);
 	}
 }
 
-static void touch_dir(struct inode *dir)
+static void touch_dir(struct cnmfs *fs, struct inode *dir)
 {
 	pthread_mutex_lock(&dir->lock);
 	fs_now(&dir->mtime);
 	dir->ctime = dir->mtime;
+	fs_rec_attr(fs, dir);
 	pthread_mutex_unlock(&dir->lock);
 }
 
-static void touch_ctime(struct inode *in)
+static void touch_ctime(struct cnmfs *fs, struct inode *in)
 {
 	pthread_mutex_lock(&in->lock);
 	fs_now(&in->ctime);
+	fs_rec_attr(fs, in);
 	pthread_mutex_unlock(&in->lock);
 }
 
@@ -436,8 +473,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	} else {
 		in->nlink--;
 	}
-	touch_dir(dir);
-	touch_ctime(in);
+	touch_dir(fs, dir);
+	touch_ctime(fs, in);
 	fs_maybe_free(fs, in);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -469,6 +506,7 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 {
 	struct dentry *sd, *dd, *nd;
 	struct inode *src, *dst;
+	uint32_t r1, r2;
 	int ret;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -492,6 +530,26 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 			return -ENOENT;
 		sd->inode = dst;
 		dd->inode = src;
+		/* two new names, then the old ones go (the newer of two
+		 * equal names wins on resume): an exchange cut short by a
+		 * crash leaves one of its names exchanged */
+		ret = fs_rec_name_new(fs, odir->rec, dst->rec, sd->name,
+				      sd->cookie, 0, &r1);
+		if (!ret) {
+			ret = fs_rec_name_new(fs, ndir->rec, src->rec, dd->name,
+					      dd->cookie, 0, &r2);
+			if (ret)
+				fs_rec_name_free(fs, r1);
+		}
+		if (ret) {
+			sd->inode = src;
+			dd->inode = dst;
+			return ret;
+		}
+		fs_rec_name_free(fs, sd->rec);
+		fs_rec_name_free(fs, dd->rec);
+		sd->rec = r1;
+		dd->rec = r2;
 		reparent(src, odir, ndir);
 		reparent(dst, ndir, odir);
 		goto out_touch;
@@ -508,7 +566,9 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 		if (S_ISDIR(dst->mode) && dst->nchildren)
 			return -ENOTEMPTY;
 	}
-	ret = dentry_new(fs, nname, src, &nd);
+	/* the new name first: a crash leaves the old or both (the newer
+	 * wins on resume, see fs_state.c) */
+	ret = dentry_make(fs, ndir, nname, src, sd->rec + 1, FS_NOREC, &nd);
 	if (ret)
 		return ret;
 	if (dst) {
@@ -520,7 +580,7 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 		} else {
 			dst->nlink--;
 		}
-		touch_ctime(dst);
+		touch_ctime(fs, dst);
 		fs_maybe_free(fs, dst);
 	}
 	dentry_remove(fs, odir, sd);
@@ -528,10 +588,10 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 	dentry_add(fs, ndir, nd);
 	reparent(src, odir, ndir);
 out_touch:
-	touch_ctime(src);
-	touch_dir(odir);
+	touch_ctime(fs, src);
+	touch_dir(fs, odir);
 	if (ndir != odir)
-		touch_dir(ndir);
+		touch_dir(fs, ndir);
 	return 0;
 }
 
@@ -573,14 +633,18 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		ret = -EEXIST;
 		goto out_unlock;
 	}
-	ret = dentry_new(fs, newname, in, &d);
-	if (ret)
+	in->nlookup++;
+	fs_rec_lookup(fs, in);
+	ret = dentry_new(fs, dir, newname, in, &d);
+	if (ret) {
+		in->nlookup--;
+		fs_rec_lookup(fs, in);
 		goto out_unlock;
+	}
 	dentry_add(fs, dir, d);
 	in->nlink++;
-	in->nlookup++;
-	touch_ctime(in);
-	touch_dir(dir);
+	touch_ctime(fs, in);
+	touch_dir(fs, dir);
 	fill_entry(fs, in, &e);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
@@ -588,6 +652,20 @@ out_unlock:
 		fs_reply_err(fs, req, OP_LINK, -ret);
 	else
 		fuse_reply_entry(req, &e);
+}
+
+int fs_dentry_resume(struct cnmfs *fs, struct inode *dir, struct inode *in,
+		     const char *name, uint64_t cookie, uint32_t rec)
+{
+	struct dentry *d;
+	int ret;
+
+	ret = dentry_make(fs, dir, name, in, 0, rec, &d);
+	if (ret)
+		return ret;
+	d->cookie = cookie;
+	dentry_add(fs, dir, d);
+	return 0;
 }
 
 /* ---- directories ---- */

@@ -80,6 +80,7 @@ int fs_set_size(struct cnmfs *fs, struct inode *in, uint64_t size)
 		in->wb_error = 0; /* nothing left of what was lost */
 	fs_now(&in->mtime);
 	in->ctime = in->mtime;
+	fs_rec_attr(fs, in);
 	if (PMAP_IS_LPN(e)) {
 		/* bytes past EOF must read as zeros if the file grows again */
 		in->inflight++;
@@ -134,6 +135,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		in->ctime = attr->st_ctim;
 	else
 		fs_now(&in->ctime);
+	fs_rec_attr(fs, in);
 out_unlock:
 	pthread_mutex_unlock(&in->lock);
 	if (ret) {
@@ -262,6 +264,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	if (!ret) {
 		fs_now(&in->ctime);
 		in->mtime = in->ctime;
+		fs_rec_attr(fs, in);
 	}
 	pthread_mutex_unlock(&in->lock);
 	fs_reply_err(fs, req, OP_FALLOCATE, -ret);

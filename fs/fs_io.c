@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,10 @@ void fs_set_cache_mode(struct cnmfs *fs, struct inode *in,
 		       struct fuse_file_info *fi)
 {
 	pthread_mutex_lock(&in->lock);
-	if (fi->flags & O_DIRECT)
+	if ((fi->flags & O_DIRECT) && !in->direct) {
 		in->direct = 1;
+		fs_rec_attr(fs, in);
+	}
 	fi->direct_io = fs->cache_direct || in->direct;
 	pthread_mutex_unlock(&in->lock);
 	fi->keep_cache = !fi->direct_io;
@@ -96,6 +99,49 @@ void fs_set_cache_mode(struct cnmfs *fs, struct inode *in,
 
 /* Control channel handles (fs/ctl.h) carry this bit in fi->fh. */
 #define CTL_FH 1ull
+
+/* Remembers a stats or control handle given out by this process; 0 or
+ * -ENOMEM. */
+static int fh_add(struct cnmfs *fs, uint64_t fh)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->fh_lock);
+	if (fs->nfh == fs->fh_cap) {
+		size_t cap = fs->fh_cap ? 2 * fs->fh_cap : 16;
+		uint64_t *n = realloc(fs->fhs, cap * sizeof(*n));
+
+		if (n) {
+			fs->fhs = n;
+			fs->fh_cap = cap;
+		}
+	}
+	if (fs->nfh < fs->fh_cap)
+		fs->fhs[fs->nfh++] = fh;
+	else
+		ret = -ENOMEM;
+	pthread_mutex_unlock(&fs->fh_lock);
+	return ret;
+}
+
+/* Whether this process gave out fh (drop: and forgets it). A handle of a
+ * dead predecessor (issue 14) is never dereferenced. */
+static bool fh_ours(struct cnmfs *fs, uint64_t fh, bool drop)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&fs->fh_lock);
+	for (size_t i = 0; i < fs->nfh; i++) {
+		if (fs->fhs[i] != fh)
+			continue;
+		found = true;
+		if (drop)
+			fs->fhs[i] = fs->fhs[--fs->nfh];
+		break;
+	}
+	pthread_mutex_unlock(&fs->fh_lock);
+	return found;
+}
 
 static void ctl_open(struct cnmfs *fs, fuse_req_t req,
 		     struct fuse_file_info *fi)
@@ -114,8 +160,15 @@ static void ctl_open(struct cnmfs *fs, fuse_req_t req,
 		return;
 	}
 	fi->fh = (uintptr_t)c | CTL_FH;
-	if (fuse_reply_open(req, fi))
+	if (fh_add(fs, fi->fh)) {
 		fsctl_close(c);
+		fs_reply_err(fs, req, OP_OPEN, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(req, fi)) {
+		fh_ours(fs, fi->fh, true);
+		fsctl_close(c);
+	}
 }
 
 static void ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size,
@@ -170,12 +223,20 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		fi->fh = (uintptr_t)snap;
-		if (fuse_reply_open(req, fi))
+		if (fh_add(fs, fi->fh)) {
 			free(snap);
+			fs_reply_err(fs, req, OP_OPEN, ENOMEM);
+			return;
+		}
+		if (fuse_reply_open(req, fi)) {
+			fh_ours(fs, fi->fh, true);
+			free(snap);
+		}
 		return;
 	}
 	pthread_mutex_lock(&fs->ns_lock);
 	in->nopen++;
+	fs_rec_open(fs, in);
 	atomic_fetch_add(&fs->open_files, 1);
 	pthread_mutex_unlock(&fs->ns_lock);
 	fs_set_cache_mode(fs, in, fi);
@@ -188,6 +249,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret || fuse_reply_open(req, fi)) {
 		pthread_mutex_lock(&fs->ns_lock);
 		in->nopen--;
+		fs_rec_open(fs, in);
 		atomic_fetch_sub(&fs->open_files, 1);
 		fs_maybe_free(fs, in);
 		pthread_mutex_unlock(&fs->ns_lock);
@@ -202,14 +264,19 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct inode *in = fs_inode_of(fs, ino);
 
 	fs_count(fs, OP_RELEASE);
-	if (in == &fs->stats && (fi->fh & CTL_FH)) {
+	if (in == &fs->stats && !fh_ours(fs, fi->fh, true)) {
+		/* a handle of a dead predecessor: nothing of it lives here */
+	} else if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		fsctl_close((struct fsctl *)(uintptr_t)(fi->fh & ~CTL_FH));
 	} else if (in == &fs->stats) {
 		free((void *)(uintptr_t)fi->fh);
 	} else {
 		pthread_mutex_lock(&fs->ns_lock);
-		in->nopen--;
-		atomic_fetch_sub(&fs->open_files, 1);
+		if (in->nopen) {
+			in->nopen--;
+			atomic_fetch_sub(&fs->open_files, 1);
+		}
+		fs_rec_open(fs, in);
 		fs_maybe_free(fs, in);
 		pthread_mutex_unlock(&fs->ns_lock);
 	}
@@ -255,6 +322,26 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fsreq *r;
 
 	fs_count(fs, OP_READ);
+	if (in == &fs->stats && !fh_ours(fs, fi->fh, false)) {
+		/* opened under a dead predecessor: the control channel's
+		 * state is gone; a stats reader gets today's numbers */
+		if (fi->fh & CTL_FH) {
+			fs_reply_err(fs, req, OP_READ, EIO);
+			return;
+		}
+		snap = fs_stats_snapshot(fs);
+		if (!snap) {
+			fs_reply_err(fs, req, OP_READ, ENOMEM);
+			return;
+		}
+		if (off < 0 || (size_t)off >= snap->len)
+			size = 0;
+		else if (size > snap->len - off)
+			size = snap->len - off;
+		fuse_reply_buf(req, size ? snap->data + off : NULL, size);
+		free(snap);
+		return;
+	}
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		ctl_read(req, fi, size, off);
 		return;
@@ -410,8 +497,10 @@ static void write_undo_locked(struct fsreq *r)
 		}
 		pstore_page_free(fs->ps, r->lpn[i]);
 	}
-	if (in->size == end && r->old_size < end)
+	if (in->size == end && r->old_size < end) {
 		in->size = r->old_size;
+		fs_rec_attr(fs, in);
+	}
 }
 
 /*
@@ -484,6 +573,11 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	struct fsreq *r;
 
 	fs_count(fs, OP_WRITE);
+	if (in == &fs->stats && (fi->fh & CTL_FH) &&
+	    !fh_ours(fs, fi->fh, false)) {
+		fs_reply_err(fs, req, OP_WRITE, EIO); /* a dead server's */
+		return;
+	}
 	if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		ctl_write(fs, req, fi, data, size);
 		return;
@@ -562,6 +656,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		in->size = off + size;
 	fs_now(&in->mtime);
 	in->ctime = in->mtime;
+	fs_rec_attr(fs, in); /* the state's copy: fs_state.c */
 	in->inflight++;
 	pthread_mutex_unlock(&in->lock);
 

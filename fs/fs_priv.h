@@ -86,6 +86,7 @@ enum op {
  * readdir) and in the mount's hash table (parent, name) for lookups. */
 struct dentry {
 	struct dentry *next, *prev; /* in the parent's list */
+	uint32_t rec;		    /* its name record (fs_state.c) */
 	struct dentry *hnext;	    /* hash chain */
 	struct inode *parent;
 	struct inode *inode;
@@ -94,8 +95,11 @@ struct dentry {
 	char name[];
 };
 
+#define FS_NOREC UINT32_MAX /* the stats file: no record */
+
 struct inode {
 	uint64_t ino; /* st_ino, never reused */
+	uint32_t rec; /* its inode record (fs_state.c): nodeid - 1 */
 	/* protected by fs->ns_lock */
 	uint64_t nlookup;
 	unsigned int nopen;
@@ -155,9 +159,19 @@ struct opstat {
 	atomic_ulong count, errors;
 };
 
+struct fs_store;
+
 struct cnmfs {
 	struct pstore *ps;
 	struct pmap_pool *pool;
+	struct fs_store *store; /* the records (fs_state.c) */
+	/* stats and control handles this process gave out (fi->fh): a
+	 * successor gets the dead server's back from the kernel and must
+	 * not dereference them; protected by fh_lock */
+	pthread_mutex_t fh_lock;
+	uint64_t *fhs;
+	size_t nfh, fh_cap;
+	struct inode **itab; /* inode record -> inode; under ns_lock */
 	char *mountpoint;
 	pthread_mutex_t ns_lock;
 	struct inode *root;
@@ -216,7 +230,17 @@ static inline struct inode *fs_inode_of(struct cnmfs *fs, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
 		return fs->root;
-	return (struct inode *)(uintptr_t)ino;
+	if (ino == STATS_INO)
+		return &fs->stats;
+	/* the kernel names only nodeids we gave it and did not forget */
+	return ino - 1 < FS_MAX_INODES ? fs->itab[ino - 1] : NULL;
+}
+
+static inline fuse_ino_t fs_nodeid_of(struct cnmfs *fs, struct inode *in)
+{
+	if (in == &fs->stats)
+		return STATS_INO;
+	return (fuse_ino_t)in->rec + 1;
 }
 
 static inline void fs_now(struct timespec *ts)
@@ -334,6 +358,34 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi);
+
+/* ---- fs_state.c: where the namespace and page maps are stored ---- */
+
+/* The records and the page-map pool, in p->arena or in this process. */
+int fs_store_open(struct cnmfs *fs, const struct cnmfs_params *p);
+void fs_store_close(struct cnmfs *fs);
+int fs_store_resumed(struct cnmfs *fs); /* 1: records a dead server left */
+void fs_store_ready(struct cnmfs *fs);	/* a new namespace counts now */
+/* Rebuilds the namespace from the records; ns_lock held. */
+int fs_state_resume(struct cnmfs *fs);
+/* Inode records; ns_lock held. new: root takes record 0; binds the map. */
+int fs_rec_inode_new(struct cnmfs *fs, struct inode *in, int root);
+void fs_rec_inode_free(struct cnmfs *fs, struct inode *in);
+/* Attributes and size (in->lock held), lookup count (ns_lock held). */
+void fs_rec_attr(struct cnmfs *fs, struct inode *in);
+void fs_rec_lookup(struct cnmfs *fs, struct inode *in);
+void fs_rec_open(struct cnmfs *fs, struct inode *in); /* nopen, ns_lock */
+/* Name records; ns_lock held. replaces: the record + 1 a rename moves
+ * away from, 0 for none. */
+int fs_rec_name_new(struct cnmfs *fs, uint32_t parent, uint32_t inode,
+		    const char *name, uint64_t cookie, uint32_t replaces,
+		    uint32_t *out);
+void fs_rec_name_free(struct cnmfs *fs, uint32_t rec);
+/* A symlink's target (at most NAME_MAX bytes: -ENAMETOOLONG). */
+int fs_rec_target(struct cnmfs *fs, struct inode *in, const char *target);
+/* fs_dir.c: puts a resumed name (record rec) in dir; ns_lock held. */
+int fs_dentry_resume(struct cnmfs *fs, struct inode *dir, struct inode *in,
+		     const char *name, uint64_t cookie, uint32_t rec);
 
 /* ---- fs_stats.c ---- */
 

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The state that outlives a serving process (fs/state.h, issue 14): the
+ * arena, the blobs, and the namespace and page maps of fs/ resumed by a
+ * successor after the server that built them died without any cleanup
+ * (_exit, or SIGKILL at a random instant).
+ *
+ * The FUSE ops run on fake requests: this file defines the fuse_reply_*
+ * and fuse_req_* functions fs/ calls (the executable's definitions come
+ * before libfuse's), so a test calls an op and reads its reply.
+ */
+#include "common/arena.h"
+#include "fs/fs.h"
+#include "fs/state.h"
+#include "placement/pstore.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CAP (64ull << 20)
+
+/* ---- fake requests ---- */
+
+struct fuse_req {
+	struct cnmfs *fs;
+	struct fuse_ctx ctx;
+	int err; /* 0 or the positive errno replied */
+	struct fuse_entry_param e;
+	struct stat attr;
+	char buf[8192];
+	size_t len;
+};
+
+static struct fuse_req *req_new(struct cnmfs *fs)
+{
+	static struct fuse_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.fs = fs;
+	return &r;
+}
+
+void *fuse_req_userdata(fuse_req_t req)
+{
+	return req->fs;
+}
+
+const struct fuse_ctx *fuse_req_ctx(fuse_req_t req)
+{
+	return &req->ctx;
+}
+
+int fuse_reply_err(fuse_req_t req, int err)
+{
+	req->err = err;
+	return 0;
+}
+
+void fuse_reply_none(fuse_req_t req)
+{
+}
+
+int fuse_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
+{
+	req->e = *e;
+	return 0;
+}
+
+int fuse_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
+		      const struct fuse_file_info *fi)
+{
+	req->e = *e;
+	return 0;
+}
+
+int fuse_reply_attr(fuse_req_t req, const struct stat *attr,
+		    double attr_timeout)
+{
+	req->attr = *attr;
+	return 0;
+}
+
+int fuse_reply_readlink(fuse_req_t req, const char *link)
+{
+	snprintf(req->buf, sizeof(req->buf), "%s", link);
+	return 0;
+}
+
+int fuse_reply_buf(fuse_req_t req, const char *buf, size_t size)
+{
+	req->len = size < sizeof(req->buf) ? size : sizeof(req->buf);
+	memcpy(req->buf, buf, req->len);
+	return 0;
+}
+
+int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
+{
+	return 0;
+}
+
+int fuse_reply_write(fuse_req_t req, size_t count)
+{
+	return 0;
+}
+
+int fuse_reply_statfs(fuse_req_t req, const struct statvfs *stbuf)
+{
+	return 0;
+}
+
+int fuse_reply_xattr(fuse_req_t req, size_t count)
+{
+	return 0;
+}
+
+int fuse_reply_lseek(fuse_req_t req, off_t off)
+{
+	return 0;
+}
+
+/* readdir entries here: the name, NUL */
+size_t fuse_add_direntry(fuse_req_t req, char *buf, size_t bufsize,
+			 const char *name, const struct stat *stbuf, off_t off)
+{
+	size_t n = strlen(name) + 1;
+
+	if (n <= bufsize)
+		memcpy(buf, name, n);
+	return n;
+}
+
+/* ---- ops ---- */
+
+static const struct fuse_lowlevel_ops *ops;
+
+static fuse_ino_t lookup(struct cnmfs *fs, fuse_ino_t dir, const char *name)
+{
+	struct fuse_req *r = req_new(fs);
+
+	ops->lookup(r, dir, name);
+	return r->err ? 0 : r->e.ino;
+}
+
+static struct stat getattr(struct cnmfs *fs, fuse_ino_t ino)
+{
+	struct fuse_req *r = req_new(fs);
+
+	ops->getattr(r, ino, NULL);
+	ck_assert_int_eq(r->err, 0);
+	return r->attr;
+}
+
+static fuse_ino_t mkdir_(struct cnmfs *fs, fuse_ino_t dir, const char *name)
+{
+	struct fuse_req *r = req_new(fs);
+
+	ops->mkdir(r, dir, name, 0750);
+	return r->err ? 0 : r->e.ino;
+}
+
+static fuse_ino_t create(struct cnmfs *fs, fuse_ino_t dir, const char *name)
+{
+	struct fuse_file_info fi = { .flags = O_RDWR };
+	struct fuse_req *r = req_new(fs);
+	fuse_ino_t ino;
+
+	ops->create(r, dir, name, 0640, &fi);
+	if (r->err)
+		return 0;
+	ino = r->e.ino;
+	r = req_new(fs);
+	ops->release(r, ino, &fi);
+	return ino;
+}
+
+static int setsize(struct cnmfs *fs, fuse_ino_t ino, off_t size)
+{
+	struct fuse_req *r = req_new(fs);
+	struct stat st = { .st_size = size };
+
+	ops->setattr(r, ino, &st, FUSE_SET_ATTR_SIZE, NULL);
+	return r->err;
+}
+
+static int falloc(struct cnmfs *fs, fuse_ino_t ino, off_t off, off_t len)
+{
+	struct fuse_req *r = req_new(fs);
+
+	ops->fallocate(r, ino, 0, off, len, NULL);
+	return r->err;
+}
+
+static int op2(struct cnmfs *fs, int which, fuse_ino_t a, const char *x,
+	       fuse_ino_t b, const char *y)
+{
+	struct fuse_req *r = req_new(fs);
+
+	switch (which) {
+	case 'u':
+		ops->unlink(r, a, x);
+		break;
+	case 'd':
+		ops->rmdir(r, a, x);
+		break;
+	case 'r':
+		ops->rename(r, a, x, b, y, 0);
+		break;
+	case 'l':
+		ops->link(r, a, b, y);
+		break;
+	case 's':
+		ops->symlink(r, x, b, y);
+		break;
+	}
+	return r->err;
+}
+
+/* The names in dir, in readdir order, "a,b,c" (no . and ..). */
+static void list(struct cnmfs *fs, fuse_ino_t dir, char *out, size_t len)
+{
+	struct fuse_req *r = req_new(fs);
+	size_t pos = 0;
+
+	out[0] = '\0';
+	ops->readdir(r, dir, sizeof(r->buf), 0, NULL);
+	ck_assert_int_eq(r->err, 0);
+	for (size_t i = 0; i < r->len; i += strlen(r->buf + i) + 1) {
+		const char *n = r->buf + i;
+
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		pos += (size_t)snprintf(out + pos, len - pos, "%s%s",
+					pos ? "," : "", n);
+	}
+}
+
+/* ---- servers ---- */
+
+static struct state *st0; /* the supervisor's */
+
+static void supervisor_setup(void)
+{
+	struct pstore_cfg pc = { .transport = XPORT_MEM, .capacity = CAP };
+	struct cnmfs_params fp = { .capacity = CAP, .requests = 2 };
+
+	ck_assert_int_eq(state_create(&pc, &fp, &st0), 0);
+	ops = cnmfs_ops();
+}
+
+static void supervisor_teardown(void)
+{
+	state_close(st0);
+}
+
+/* A server on the state: attaches, makes or resumes the fs. */
+static struct cnmfs *server(struct state **st)
+{
+	struct cnmfs_params fp = { .capacity = CAP,
+				   .requests = 2,
+				   .mountpoint = "/test" };
+	struct cnmfs *fs;
+
+	ck_assert_int_eq(state_attach(dup(state_fd(st0)), st), 0);
+	fp.arena = state_arena(*st);
+	ck_assert_int_eq(cnmfs_create(&fp, NULL, &fs), 0);
+	return fs;
+}
+
+/* ---- tests ---- */
+
+START_TEST(blobs_read_whole_and_servers_are_counted)
+{
+	struct state *a, *b;
+	char buf[STATE_BLOB_MAX];
+
+	ck_assert_int_eq(
+		state_blob_get(st0, STATE_BLOB_FUSE_INIT, buf, sizeof(buf)),
+		-ENOENT);
+	ck_assert_int_eq(state_attach(dup(state_fd(st0)), &a), 0);
+	ck_assert_uint_eq(state_restarts(a), 0);
+	ck_assert_int_eq(state_blob_put(a, STATE_BLOB_FUSE_INIT, "init1", 5),
+			 0);
+	ck_assert_int_eq(state_blob_put(a, STATE_BLOB_FUSE_INIT, "ini2", 4), 0);
+	ck_assert_int_eq(state_blob_put(a, STATE_BLOB_FUSE_INIT, buf,
+					STATE_BLOB_MAX + 1),
+			 -EINVAL);
+	state_close(a);
+	ck_assert_int_eq(state_attach(dup(state_fd(st0)), &b), 0);
+	ck_assert_uint_eq(state_restarts(b), 1);
+	ck_assert_int_eq(
+		state_blob_get(b, STATE_BLOB_FUSE_INIT, buf, sizeof(buf)), 4);
+	ck_assert(!memcmp(buf, "ini2", 4));
+	ck_assert_int_eq(state_blob_get(b, STATE_BLOB_FUSE_INIT, buf, 3),
+			 -ENOSPC);
+	state_close(b);
+}
+END_TEST
+
+START_TEST(attach_refuses_what_is_not_a_state)
+{
+	struct state *st;
+	int fd = memfd_create("x", MFD_ALLOW_SEALING), bad;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+	/* not sealed against shrinking: not ours */
+	ck_assert_int_eq(state_attach(fd, &st), -EINVAL);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	/* sealed but no header: another layout */
+	ck_assert_int_eq(state_attach(fd, &st), -EPROTO);
+	/* the fd stays the caller's on failure */
+	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	close(fd);
+	bad = open("/dev/null", O_RDWR);
+	ck_assert_int_eq(state_attach(bad, &st), -EINVAL);
+	close(bad);
+}
+END_TEST
+
+START_TEST(secret_section_is_locked_in_memory)
+{
+	char line[256];
+	long locked = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &locked) == 1)
+			break;
+	fclose(f);
+	/* the store's secrets: the page key and every donor's session */
+	ck_assert_int_gt(locked, 0);
+}
+END_TEST
+
+/* Builds a tree, then dies without a word: the successor sees it whole. */
+static void build_tree(struct cnmfs *fs, fuse_ino_t *keep)
+{
+	fuse_ino_t d, f, g;
+
+	d = mkdir_(fs, FUSE_ROOT_ID, "dir");
+	ck_assert_uint_ne(d, 0);
+	ck_assert_uint_ne(mkdir_(fs, d, "sub"), 0);
+	f = create(fs, d, "swapfile");
+	ck_assert_uint_ne(f, 0);
+	ck_assert_int_eq(falloc(fs, f, 0, 10 << 20), 0);
+	g = create(fs, FUSE_ROOT_ID, "sparse");
+	ck_assert_int_eq(setsize(fs, g, 1ll << 40), 0);
+	ck_assert_int_eq(falloc(fs, g, 1ll << 30, 8192), 0);
+	ck_assert_int_eq(op2(fs, 'l', f, NULL, FUSE_ROOT_ID, "hardlink"), 0);
+	ck_assert_int_eq(op2(fs, 's', 0, "dir/swapfile", FUSE_ROOT_ID, "sym"),
+			 0);
+	ck_assert_uint_ne(create(fs, d, "gone"), 0);
+	ck_assert_int_eq(op2(fs, 'u', d, "gone", 0, NULL), 0);
+	ck_assert_uint_ne(create(fs, FUSE_ROOT_ID, "old"), 0);
+	ck_assert_int_eq(op2(fs, 'r', FUSE_ROOT_ID, "old", d, "new"), 0);
+	keep[0] = d;
+	keep[1] = f;
+	keep[2] = g;
+	{
+		/* a handle the kernel keeps open across the restart */
+		struct fuse_file_info fi = { .flags = O_RDWR };
+
+		ops->open(req_new(fs), f, &fi);
+		ck_assert_int_eq(cnmfs_open_files(fs), 1);
+	}
+}
+
+START_TEST(namespace_and_maps_survive_a_server_that_exits_without_cleanup)
+{
+	fuse_ino_t *keep = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct stat a, b;
+	struct cnmfs *fs;
+	struct state *st;
+	char names[512];
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		fs = server(&st);
+		build_tree(fs, keep);
+		_exit(0); /* no destroy, no close */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+
+	fs = server(&st);
+	ck_assert_uint_eq(state_restarts(st), 1);
+	/* the nodeids the kernel knows are the same inodes */
+	ck_assert_uint_eq(lookup(fs, FUSE_ROOT_ID, "dir"), keep[0]);
+	ck_assert_uint_eq(lookup(fs, keep[0], "swapfile"), keep[1]);
+	ck_assert_uint_eq(lookup(fs, FUSE_ROOT_ID, "sparse"), keep[2]);
+	ck_assert_uint_eq(lookup(fs, FUSE_ROOT_ID, "hardlink"), keep[1]);
+	ck_assert_uint_eq(lookup(fs, keep[0], "gone"), 0);
+	ck_assert_uint_eq(lookup(fs, FUSE_ROOT_ID, "old"), 0);
+	ck_assert_uint_ne(lookup(fs, keep[0], "new"), 0);
+	a = getattr(fs, keep[1]);
+	ck_assert_int_eq(a.st_size, 10 << 20);
+	ck_assert_int_eq(a.st_blocks, (10 << 20) / 512);
+	ck_assert_int_eq(a.st_nlink, 2);
+	ck_assert_int_eq(a.st_mode, S_IFREG | 0640);
+	b = getattr(fs, keep[2]);
+	ck_assert_int_eq(b.st_size, 1ll << 40);
+	ck_assert_int_eq(b.st_blocks, 8192 / 512);
+	a = getattr(fs, keep[0]);
+	ck_assert_int_eq(a.st_nlink, 3);
+	ck_assert_int_eq(a.st_mode, S_IFDIR | 0750);
+	list(fs, keep[0], names, sizeof(names));
+	ck_assert_str_eq(names, "sub,swapfile,new");
+	list(fs, FUSE_ROOT_ID, names, sizeof(names));
+	ck_assert_str_eq(names, "dir,sparse,hardlink,sym");
+	{
+		struct fuse_req *r = req_new(fs);
+
+		ops->readlink(r, lookup(fs, FUSE_ROOT_ID, "sym"));
+		ck_assert_str_eq(r->buf, "dir/swapfile");
+	}
+	/* the open handle of the dead server: counted, released once */
+	ck_assert_int_eq(cnmfs_open_files(fs), 1);
+	{
+		struct fuse_file_info fi = { .flags = O_RDWR };
+		struct fuse_req *r;
+
+		ops->release(req_new(fs), keep[1], &fi);
+		ck_assert_int_eq(cnmfs_open_files(fs), 0);
+		ops->release(req_new(fs), keep[1], &fi);
+		ck_assert_int_eq(cnmfs_open_files(fs), 0);
+		/* a stats handle the dead server gave out: a pointer of its
+		 * own, never dereferenced here; the read gets fresh stats */
+		fi.fh = 0x7f0000001000ull;
+		fi.flags = O_RDONLY;
+		r = req_new(fs);
+		ops->read(r, 2, 4096, 0, &fi);
+		ck_assert_int_eq(r->err, 0);
+		ck_assert_int_gt(r->len, 0);
+		ck_assert_int_eq(r->buf[0], '{');
+		ops->release(req_new(fs), 2, &fi);
+		fi.fh |= 1; /* a control handle of the dead server */
+		r = req_new(fs);
+		ops->read(r, 2, 4096, 0, &fi);
+		ck_assert_int_eq(r->err, EIO);
+	}
+	/* and it carries on: new names, new inodes */
+	ck_assert_uint_ne(create(fs, keep[0], "after"), 0);
+	ck_assert_int_eq(op2(fs, 'u', keep[0], "swapfile", 0, NULL), 0);
+	ck_assert_int_eq(getattr(fs, keep[1]).st_nlink, 1);
+	cnmfs_destroy(fs);
+	state_close(st);
+	munmap(keep, 4096);
+}
+END_TEST
+
+/*
+ * A server renames, creates, unlinks and truncates in a loop and is
+ * SIGKILLed at a random instant; after each kill a successor checks that
+ * every operation the server finished is there, the one in progress is
+ * done or not done (never half), and no name or page is lost.
+ */
+#define NFILES 64
+
+struct log {
+	_Atomic int phase[NFILES]; /* 0: "aN", 1: "bN" done, 2: in rename */
+	_Atomic int64_t size[NFILES];
+	_Atomic int64_t want[NFILES]; /* size being set, -1: none */
+	_Atomic fuse_ino_t ino[NFILES];
+};
+
+static void churn(struct log *lg, unsigned int seed)
+{
+	struct state *st;
+	struct cnmfs *fs = server(&st);
+	char a[16], b[16];
+
+	srand(seed);
+	for (;;) {
+		int i = rand() % NFILES, ph = atomic_load(&lg->phase[i]);
+
+		snprintf(a, sizeof(a), "a%d", i);
+		snprintf(b, sizeof(b), "b%d", i);
+		if (!atomic_load(&lg->ino[i])) {
+			fuse_ino_t ino = create(fs, FUSE_ROOT_ID, a);
+
+			if (!ino)
+				_exit(3);
+			atomic_store(&lg->ino[i], ino);
+			continue;
+		}
+		if (rand() % 2) {
+			int64_t sz = (rand() % 64) * 4096 + rand() % 4096;
+
+			atomic_store(&lg->want[i], sz);
+			if (setsize(fs, atomic_load(&lg->ino[i]), sz))
+				_exit(4);
+			atomic_store(&lg->size[i], sz);
+			atomic_store(&lg->want[i], -1);
+			continue;
+		}
+		atomic_store(&lg->phase[i], 2);
+		if (op2(fs, 'r', FUSE_ROOT_ID, ph ? b : a, FUSE_ROOT_ID,
+			ph ? a : b))
+			_exit(5);
+		atomic_store(&lg->phase[i], !ph);
+	}
+}
+
+START_TEST(namespace_stays_consistent_when_killed_at_random_instants)
+{
+	struct log *lg = mmap(NULL, sizeof(*lg), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	for (int i = 0; i < NFILES; i++)
+		atomic_store(&lg->want[i], -1);
+	for (unsigned int round = 0; round < 8; round++) {
+		struct state *st;
+		struct cnmfs *fs;
+		char a[16], b[16];
+		pid_t pid;
+		int status;
+
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (!pid)
+			churn(lg, round * 7919 + 1);
+		usleep(20000 + (useconds_t)(rand() % 80000));
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFSIGNALED(status));
+
+		fs = server(&st);
+		for (int i = 0; i < NFILES; i++) {
+			fuse_ino_t ino = atomic_load(&lg->ino[i]), ia, ib;
+			int ph = atomic_load(&lg->phase[i]);
+			int64_t want = atomic_load(&lg->want[i]);
+			struct stat s;
+
+			snprintf(a, sizeof(a), "a%d", i);
+			snprintf(b, sizeof(b), "b%d", i);
+			ia = lookup(fs, FUSE_ROOT_ID, a);
+			ib = lookup(fs, FUSE_ROOT_ID, b);
+			if (!ino) {
+				/* a create cut short: at most the name */
+				ck_assert(!ib);
+				if (ia)
+					atomic_store(&lg->ino[i], ia);
+				continue;
+			}
+			if (ph == 2) {
+				/* the rename in progress: one name, not both */
+				ck_assert((ia == ino) != (ib == ino));
+				ph = ib == ino;
+				atomic_store(&lg->phase[i], ph);
+			}
+			ck_assert_uint_eq(ph ? ib : ia, ino);
+			ck_assert_uint_eq(ph ? ia : ib, 0);
+			s = getattr(fs, ino);
+			ck_assert_int_eq(s.st_nlink, 1);
+			if (s.st_size != atomic_load(&lg->size[i])) {
+				ck_assert_int_eq(s.st_size, want);
+				atomic_store(&lg->size[i], want);
+			}
+			atomic_store(&lg->want[i], -1);
+		}
+		/* this server dies too: the next round kills another */
+		state_close(st);
+	}
+	munmap(lg, sizeof(*lg));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fs_state");
+	TCase *tc = tcase_create("state");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, supervisor_setup, supervisor_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, blobs_read_whole_and_servers_are_counted);
+	tcase_add_test(tc, attach_refuses_what_is_not_a_state);
+	tcase_add_test(tc, secret_section_is_locked_in_memory);
+	tcase_add_test(
+		tc,
+		namespace_and_maps_survive_a_server_that_exits_without_cleanup);
+	tcase_add_test(
+		tc, namespace_stays_consistent_when_killed_at_random_instants);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
