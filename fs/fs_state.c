@@ -452,6 +452,30 @@ static int inode_of_rec(struct cnmfs *fs, uint32_t i, struct inode **out)
 	return 0;
 }
 
+/* Gives back the store's pages no map names (a crash between taking a
+ * page and mapping it, or between unmapping and freeing it). */
+static uint64_t keep_pages(struct cnmfs *fs)
+{
+	uint64_t total = pstore_pages_total(fs->ps), n;
+	uint64_t *keep = calloc((total + 63) / 64, sizeof(*keep));
+	struct inode *in;
+
+	if (!keep)
+		return 0;
+	for (in = fs->inodes.next; in != &fs->inodes; in = in->next)
+		for (uint64_t i = pmap_find(&in->map, 0, 1); i < PMAP_MAX_INDEX;
+		     i = pmap_find(&in->map, i + 1, 1)) {
+			uint32_t e = pmap_get(&in->map, i);
+
+			if (PMAP_IS_LPN(e) && PMAP_TO_LPN(e) < total)
+				keep[PMAP_TO_LPN(e) / 64] |=
+					1ull << (PMAP_TO_LPN(e) % 64);
+		}
+	n = pstore_pages_keep(fs->ps, keep);
+	free(keep);
+	return n;
+}
+
 int fs_state_resume(struct cnmfs *fs)
 {
 	struct fs_store *s = fs->store;
@@ -459,6 +483,7 @@ int fs_state_resume(struct cnmfs *fs)
 	uint32_t nhigh = atomic_load(&s->meta->nhigh);
 	struct fs_nrec **names = NULL;
 	uint32_t *newer = NULL, n = 0, freed = 0;
+	uint64_t leaked = 0;
 	struct inode *in, *next;
 	int ret;
 
@@ -601,9 +626,11 @@ int fs_state_resume(struct cnmfs *fs)
 			freed++;
 		}
 	}
+	if (fs->ps)
+		leaked = keep_pages(fs);
 	log_notice("mount %s: resumed %u inodes (%u unreachable freed), "
-		   "%u names",
-		   fs->mountpoint, fs->ninodes, freed, n);
+		   "%u names, %" PRIu64 " pages no map named freed",
+		   fs->mountpoint, fs->ninodes, freed, n, leaked);
 	ret = 0;
 out:
 	free(names);

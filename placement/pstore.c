@@ -790,6 +790,23 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 	pthread_mutex_unlock(&ps->lock);
 }
 
+uint64_t pstore_pages_keep(struct pstore *ps, const uint64_t *keep)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (ps->npages + 63) / 64; w++) {
+		uint64_t extra;
+
+		pthread_mutex_lock(&ps->lock);
+		extra = ps->bits[w] & ~keep[w];
+		pthread_mutex_unlock(&ps->lock);
+		for (; extra; extra &= extra - 1, n++)
+			pstore_page_free(
+				ps, w * 64 + (uint64_t)__builtin_ctzll(extra));
+	}
+	return n;
+}
+
 uint64_t pstore_pages_total(struct pstore *ps)
 {
 	return ps->npages;

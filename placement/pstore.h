@@ -140,6 +140,10 @@ void pstore_close(struct pstore *ps);
  * sequential files get contiguous pages; -ENOSPC when full. */
 int pstore_page_alloc(struct pstore *ps, uint64_t hint, uint64_t *lpn);
 void pstore_page_free(struct pstore *ps, uint64_t lpn);
+/* A resumed store (issue 14): frees every allocated page whose bit is
+ * clear in keep (pstore_pages_total() bits: the pages the resumed maps
+ * name), the pages a crash left between allocation and map; how many. */
+uint64_t pstore_pages_keep(struct pstore *ps, const uint64_t *keep);
 uint64_t pstore_pages_total(struct pstore *ps);
 uint64_t pstore_pages_used(struct pstore *ps);
 
