@@ -172,13 +172,13 @@ int ps_state_find(struct pstore *ps, const struct pstore_cfg *cfg,
 	ps->sv_meta = m;
 	ps->arena = a;
 	if (atomic_load(&m->ready) != PS_STATE_READY) {
-		/* fresh, or its first server died before the first I/O */
+		/* fresh, or its first server died before the first I/O:
+		 * only the settings and secrets may have been written (the
+		 * slab map, versions and bitmap change only after ready; a
+		 * memfd starts zeroed, and touching them would fault in
+		 * every page) */
 		memset(m, 0, len[0]);
 		memset(ps->sv_secret, 0, len[1]);
-		memset(ps->sv_slabs, 0, len[2]);
-		memset(len[3] ? arena_section(a, PS_SEC_VER, NULL) : m, 0,
-		       len[3]);
-		memset(ps->bits, 0, len[4]);
 		m->slab_size = g->slab_size;
 		m->npages = g->npages;
 		m->pages_per_slab = g->pages_per_slab;
