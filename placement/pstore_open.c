@@ -299,6 +299,7 @@ static int slot_open(struct pstore *ps, unsigned int idx, const char *spec,
 	xc.event = on_event;
 	xc.event_arg = d;
 	xc.sess = ps_state_donor_sess(ps, idx);
+	ps_state_mem(ps, idx, &xc);
 	ret = xport_open(&xc, &d->x);
 	if (ret)
 		errf(err, errlen, "donor %s: %s", spec, reason(ret));

@@ -12,6 +12,9 @@
  *                  backup} and which one holds (see ps_state_slab_save())
  *   PS_SEC_VER     ps->ver itself: each page's seal version (pstore_priv.h)
  *   PS_SEC_BITS    ps->bits itself: the allocated logical pages
+ *   PS_SEC_MEM     a local-memory store (XPORT_MEM, no donors named):
+ *   PS_SEC_MEMST   the memory its one donor serves, and that donor's
+ *                  slab states (rdma/mem.c keeps them as they are)
  *
  * Consistency at any instant of a crash:
  * - a slab record is written in the copy not in use, then one release
@@ -136,7 +139,13 @@ int pstore_arena_sections(const struct pstore_cfg *cfg, struct arena_sec *secs,
 					       : 0 };
 	secs[4] = (struct arena_sec){ PS_SEC_BITS, 0,
 				      (g.npages + 63) / 64 * sizeof(uint64_t) };
-	return PSTORE_ARENA_SECS;
+	if (cfg->transport != XPORT_MEM || cfg->ndonors > 0)
+		return 5;
+	/* as donor_cfg() (pstore_open.c) sizes the local-memory donor */
+	secs[5] = (struct arena_sec){ PS_SEC_MEM, 0,
+				      (uint64_t)g.nslabs * g.slab_size };
+	secs[6] = (struct arena_sec){ PS_SEC_MEMST, 0, g.nslabs };
+	return 7;
 }
 
 static void errf(char *err, size_t errlen, const char *what)
@@ -197,9 +206,11 @@ int ps_state_find(struct pstore *ps, const struct pstore_cfg *cfg,
 		     "the mount's settings differ from the state's");
 		return -EINVAL;
 	}
-	if (cfg->transport == XPORT_MEM) {
-		/* its pages lived in the dead process */
-		errf(err, errlen, "a local-memory store cannot be resumed");
+	if (cfg->transport == XPORT_MEM &&
+	    (cfg->ndonors > 0 || !arena_section(a, PS_SEC_MEM, NULL))) {
+		/* named local donors: their pages lived in the dead process */
+		errf(err, errlen,
+		     "a store of named local-memory donors cannot be resumed");
 		return -EOPNOTSUPP;
 	}
 	ps->resumed = true;
@@ -248,6 +259,22 @@ const char *ps_state_donor_addr(const struct pstore *ps, unsigned int i)
 bool ps_state_donor_gone(const struct pstore *ps, unsigned int i)
 {
 	return atomic_load(&ps->sv_meta->donor[i].dstate) == PS_D_GONE;
+}
+
+void ps_state_mem(struct pstore *ps, unsigned int idx, struct xport_cfg *xc)
+{
+	uint64_t len = 0, slen = 0;
+	void *mem, *st;
+
+	if (!ps->arena || idx || xc->kind != XPORT_MEM)
+		return;
+	mem = arena_section(ps->arena, PS_SEC_MEM, &len);
+	st = arena_section(ps->arena, PS_SEC_MEMST, &slen);
+	if (!mem || !st || len < xc->mem_bytes ||
+	    slen < xc->mem_bytes / ps->slab_size)
+		return;
+	xc->mem_base = mem;
+	xc->mem_slabs = st;
 }
 
 struct hs_session *ps_state_donor_sess(struct pstore *ps, unsigned int i)

@@ -29,6 +29,8 @@ enum {
 	PS_SEC_SLABS,
 	PS_SEC_VER,
 	PS_SEC_BITS,
+	PS_SEC_MEM,   /* a local-memory store: the memory it serves */
+	PS_SEC_MEMST, /* and its slabs' states (rdma/mem.c) */
 };
 
 struct pstore;
@@ -62,6 +64,8 @@ struct hs_session *ps_state_donor_sess(struct pstore *ps, unsigned int i);
 /* Saves slot i (new: its address, then the count; else its dstate);
  * -ENOSPC past PS_STATE_DONORS. */
 int ps_state_donor_save(struct pstore *ps, unsigned int i);
+/* A local-memory store's only donor (slot 0) serves the arena's memory. */
+void ps_state_mem(struct pstore *ps, unsigned int idx, struct xport_cfg *xc);
 /* Publishes slab s's replica set as it is now; under ps->lock. */
 void ps_state_slab_save(struct pstore *ps, uint32_t s);
 void ps_state_slabs_save(struct pstore *ps); /* every slab */

@@ -51,6 +51,7 @@ struct xmem {
 	struct batch_queue q;
 	uint8_t *mem;
 	size_t map_len;
+	bool shared; /* mem and slab_state are the caller's (a state) */
 	uint64_t slab_size;
 	uint32_t nslabs;
 	uint64_t t_open_ns;
@@ -174,6 +175,8 @@ static void mem_submit_chain(struct xport *x, struct xport_io *io)
 		batch_submit_chain(&m->q, head);
 }
 
+static void give_back(struct xmem *m, uint8_t *p);
+
 static int mem_open(const struct xport_cfg *cfg, struct xport **out)
 {
 	struct batch_limits lim = {
@@ -198,6 +201,23 @@ static int mem_open(const struct xport_cfg *cfg, struct xport **out)
 	m->t_open_ns = mono_ns();
 	snprintf(m->peer, sizeof(m->peer), "%s", cfg->host ? cfg->host : "mem");
 	ret = -ENOMEM;
+	if (cfg->mem_base && cfg->mem_slabs) {
+		/* slabs a dead predecessor used stay used; one it was
+		 * giving back is free (nothing refers to it any more) */
+		m->shared = true;
+		m->mem = cfg->mem_base;
+		m->slab_state = cfg->mem_slabs;
+		for (uint32_t s = 0; s < m->nslabs; s++) {
+			if (atomic_load(&m->slab_state[s]) != SLAB_FREEING)
+				continue;
+			give_back(m, m->mem + (size_t)s * m->slab_size);
+			atomic_store(&m->slab_state[s], SLAB_FREE);
+		}
+		for (uint32_t s = 0; s < m->nslabs; s++)
+			if (atomic_load(&m->slab_state[s]) != SLAB_FREE)
+				m->nfree--;
+		goto out_queue;
+	}
 	m->slab_state = calloc(m->nslabs, sizeof(*m->slab_state));
 	if (!m->slab_state)
 		goto out_free;
@@ -205,6 +225,7 @@ static int mem_open(const struct xport_cfg *cfg, struct xport **out)
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->mem == MAP_FAILED)
 		goto out_free_state;
+out_queue:
 	ret = batch_queue_init(&m->q, &lim, mem_post, m);
 	if (ret)
 		goto out_unmap;
@@ -213,9 +234,11 @@ static int mem_open(const struct xport_cfg *cfg, struct xport **out)
 	return 0;
 
 out_unmap:
-	munmap(m->mem, m->map_len);
+	if (!m->shared)
+		munmap(m->mem, m->map_len);
 out_free_state:
-	free(m->slab_state);
+	if (!m->shared)
+		free(m->slab_state);
 out_free:
 	free(m);
 	return ret;
@@ -252,14 +275,16 @@ static int mem_alloc(struct xport *x, struct xport_slab *out)
 /* Drops a slab's pages (they read as zeros after), or zeroes it. */
 static void give_back(struct xmem *m, uint8_t *p)
 {
+	/* shared memory keeps its pages through MADV_DONTNEED */
+	int advice = m->shared ? MADV_REMOVE : MADV_DONTNEED;
 	bool relock = false;
 
-	if (!madvise(p, m->slab_size, MADV_DONTNEED))
+	if (!madvise(p, m->slab_size, advice))
 		return;
 	/* EINVAL: locked (mlockall); the slab is ours alone until freed */
 	if (errno == EINVAL && !munlock(p, m->slab_size)) {
 		relock = true;
-		if (!madvise(p, m->slab_size, MADV_DONTNEED))
+		if (!madvise(p, m->slab_size, advice))
 			goto out_relock;
 	}
 	LOG_RATELIMITED(LOG_WARNING,
@@ -361,8 +386,10 @@ static void mem_close(struct xport *x)
 	atomic_store(&m->closed, 1);
 	pthread_mutex_destroy(&m->lock);
 	batch_queue_destroy(&m->q);
-	munmap(m->mem, m->map_len);
-	free(m->slab_state);
+	if (!m->shared) {
+		munmap(m->mem, m->map_len);
+		free(m->slab_state);
+	}
 	free(m);
 }
 

@@ -110,6 +110,12 @@ struct xport_cfg {
 	 * predecessor made, updated when the donor makes a new one. Borrowed
 	 * until xport_close(). */
 	struct hs_session *sess;
+	/* XPORT_MEM: NULL, its own memory; else the caller's (a state
+	 * arena's, issue 14): mem_bytes of slabs and one state byte per
+	 * slab, kept as they are, so a successor serves the same slabs.
+	 * Borrowed until xport_close(). */
+	void *mem_base;
+	_Atomic uint8_t *mem_slabs;
 };
 
 #define XPORT_HIST 12 /* power-of-two buckets */

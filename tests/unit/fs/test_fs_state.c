@@ -276,6 +276,47 @@ static struct cnmfs *server(struct state **st)
 	return fs;
 }
 
+/* A server with a local-memory page store on the state too. */
+static struct cnmfs *server_ps(struct state **st, struct pstore **ps)
+{
+	struct pstore_cfg pc = { .transport = XPORT_MEM,
+				 .capacity = CAP,
+				 .w_free = 1 };
+	struct cnmfs_params fp = { .capacity = CAP,
+				   .requests = 2,
+				   .mountpoint = "/test" };
+	struct cnmfs *fs;
+	char err[256];
+
+	ck_assert_int_eq(state_attach(dup(state_fd(st0)), st), 0);
+	pc.arena = state_arena(*st);
+	ck_assert_msg(!pstore_open(&pc, ps, err, sizeof(err)), "%s", err);
+	fp.arena = state_arena(*st);
+	ck_assert_int_eq(cnmfs_create(&fp, *ps, &fs), 0);
+	return fs;
+}
+
+static void fill(char *buf, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)((i * 131 + seed) % 251);
+}
+
+static int rw(struct cnmfs *fs, int write, fuse_ino_t ino, char *buf,
+	      size_t len, off_t off)
+{
+	struct fuse_file_info fi = { .flags = O_RDWR | O_DIRECT };
+	struct fuse_req *r = req_new(fs);
+
+	if (write)
+		ops->write(r, ino, buf, len, off, &fi);
+	else
+		ops->read(r, ino, len, off, &fi);
+	if (!write && !r->err)
+		memcpy(buf, r->buf, r->len < len ? r->len : len);
+	return r->err;
+}
+
 /* ---- tests ---- */
 
 START_TEST(blobs_read_whole_and_servers_are_counted)
@@ -579,6 +620,62 @@ START_TEST(namespace_stays_consistent_when_killed_at_random_instants)
 }
 END_TEST
 
+START_TEST(local_memory_files_survive_a_server_that_exits_without_cleanup)
+{
+	fuse_ino_t *ino = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	static char want[4096], got[4096];
+	struct pstore *ps;
+	struct cnmfs *fs;
+	struct state *st;
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		fs = server_ps(&st, &ps);
+		ino[0] = create(fs, FUSE_ROOT_ID, "ws");
+		ck_assert_uint_ne(ino[0], 0);
+		for (unsigned int i = 0; i < 256; i++) {
+			fill(want, sizeof(want), i);
+			ck_assert_int_eq(rw(fs, 1, ino[0], want, sizeof(want),
+					    (off_t)i * 4096),
+					 0);
+		}
+		fill(want, sizeof(want), 999);
+		ck_assert_int_eq(
+			rw(fs, 1, ino[0], want, sizeof(want), 40ll << 20), 0);
+		_exit(0); /* no destroy, no close */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+
+	fs = server_ps(&st, &ps);
+	ck_assert_uint_eq(lookup(fs, FUSE_ROOT_ID, "ws"), ino[0]);
+	ck_assert_int_eq(getattr(fs, ino[0]).st_size, (40 << 20) + 4096);
+	for (unsigned int i = 0; i < 256; i++) {
+		fill(want, sizeof(want), i);
+		ck_assert_int_eq(
+			rw(fs, 0, ino[0], got, sizeof(got), (off_t)i * 4096),
+			0);
+		ck_assert_msg(!memcmp(got, want, sizeof(got)), "page %u", i);
+	}
+	fill(want, sizeof(want), 999);
+	ck_assert_int_eq(rw(fs, 0, ino[0], got, sizeof(got), 40ll << 20), 0);
+	ck_assert(!memcmp(got, want, sizeof(got)));
+	/* a hole between reads as zeros */
+	ck_assert_int_eq(rw(fs, 0, ino[0], got, sizeof(got), 20ll << 20), 0);
+	memset(want, 0, sizeof(want));
+	ck_assert(!memcmp(got, want, sizeof(got)));
+	ck_assert_uint_eq(pstore_pages_used(ps), 257);
+	cnmfs_destroy(fs);
+	pstore_close(ps);
+	state_close(st);
+	munmap(ino, 4096);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs_state");
@@ -596,6 +693,9 @@ int main(void)
 		namespace_and_maps_survive_a_server_that_exits_without_cleanup);
 	tcase_add_test(
 		tc, namespace_stays_consistent_when_killed_at_random_instants);
+	tcase_add_test(
+		tc,
+		local_memory_files_survive_a_server_that_exits_without_cleanup);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
