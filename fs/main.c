@@ -470,13 +470,6 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		return ret;
 	}
 	serve->state_fd = -1; /* st's now */
-	if (c->local_memory && serve->restarts) {
-		log_err("mount %s: local memory: its pages died with the last "
-			"serving process, nothing to resume",
-			mp);
-		ret = -ESTALE;
-		goto out_state;
-	}
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
 		if (ret) {
@@ -758,9 +751,7 @@ int main(int argc, char **argv)
 		}
 		ret = run(&cfg, serve_mp, source, &sv);
 		/* a state it cannot resume: no successor would do better */
-		ret = ret == -EPROTO || ret == -ESTALE ? SUP_EXIT_FINAL
-		      : ret			       ? 1
-						       : 0;
+		ret = ret == -EPROTO ? SUP_EXIT_FINAL : ret ? 1 : 0;
 		goto out_opts;
 	}
 	if (check_mountpoint(mountpoint)) {
