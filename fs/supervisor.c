@@ -45,7 +45,8 @@ struct sup {
 	int ever_ready; /* some serving process was */
 	int planned;	/* we killed it (restart), do not count it */
 	unsigned int restarts, quick;
-	long long started_ms, next_start_ms; /* -1: no start pending */
+	long long started_ms, ready_ms;
+	long long next_start_ms; /* -1: no start pending */
 };
 
 static long long now_ms(void)
@@ -178,6 +179,7 @@ static void on_ready(struct sup *s)
 	if (n != 1)
 		return; /* died first: SIGCHLD tells */
 	s->ready = 1;
+	s->ready_ms = now_ms();
 	log_info("mount %s: serving process %d ready after %lld ms",
 		 s->p->mountpoint, (int)s->server, now_ms() - s->started_ms);
 	if (!s->ever_ready) {
@@ -219,7 +221,7 @@ static int on_death(struct sup *s, int status, int *rc)
 		s->quick = SUP_MAX_QUICK;
 	else if (s->planned)
 		s->quick = 0;
-	else if (!s->ready || lived < SUP_QUICK_MS)
+	else if (!s->ready || now_ms() - s->ready_ms < SUP_QUICK_MS)
 		s->quick++;
 	else
 		s->quick = 0;

@@ -8,12 +8,13 @@
  * number, the restart count, the working directory, the mountpoint).
  *
  * When the serving process dies by any signal or a non-zero exit, a
- * successor starts at once; one that dies within SUP_QUICK_MS of its start
- * counts as a quick death, the next start waits 100 ms doubling to 2 s,
- * and after SUP_MAX_QUICK quick deaths in a row the supervisor gives up
- * with an error and exits (at once when a serving process exits with
- * SUP_EXIT_FINAL): the connection then dies as it did before
- * there was a supervisor ("Transport endpoint is not connected"). SIGUSR1
+ * successor starts at once; one that dies before it is ready or within
+ * SUP_QUICK_MS of being ready counts as a quick death, and the next start
+ * waits 100 ms, doubling up to 2 s. After SUP_MAX_QUICK quick deaths in a
+ * row (at once when a serving process exits with SUP_EXIT_FINAL) the
+ * supervisor gives up with an error and exits: the connection then dies
+ * as it did before there was a supervisor ("Transport endpoint is not
+ * connected"). SIGUSR1
  * (cnetmemctl restart) kills the serving process and starts the binary on
  * disk, never counted as quick. SIGTERM, SIGINT and SIGHUP are passed on to
  * the serving process, which exits only when no file is open; once it
@@ -30,7 +31,7 @@
 #define SUP_SERVE_ARG "--serve="     /* FUSEFD,RESUMEFD,READYFD,RESTARTS,SUP */
 #define SUP_CWD_ARG   "--serve-cwd=" /* the command's working directory */
 #define SUP_MP_ARG    "--serve-mp="  /* the mountpoint, absolute */
-#define SUP_QUICK_MS  3000
+#define SUP_QUICK_MS  1000
 #define SUP_MAX_QUICK 5
 /* A serving process's exit status for "no successor can do better" (a
  * state it cannot resume): the supervisor gives up at once. */
