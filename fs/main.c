@@ -425,7 +425,7 @@ static int attach_session(struct fuse_session *se, struct sup_serve *sv,
 	return 0;
 }
 
-/* The first serving process leaves the terminal as a daemon would. */
+/* The serving process leaves the terminal as a daemon would. */
 static void leave_terminal(int foreground)
 {
 	int fd, syslog_taken;
@@ -570,8 +570,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	if (c->cache == FS_CACHE_WRITEBACK && !replayed)
 		start_tune_bdi(mp);
 	sup_serve_ready(serve);
-	if (!serve->restarts)
-		leave_terminal(c->foreground);
+	/* a successor too: its stderr is the supervisor's, /dev/null once
+	 * syslog took the logs */
+	leave_terminal(c->foreground);
 
 	/* the main thread and the FUSE workers it starts take them */
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
