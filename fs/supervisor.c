@@ -37,13 +37,14 @@ struct sup {
 	struct fuse_session *se;
 	int fuse_fd, sfd;
 	char exe[PATH_MAX];
-	char serve[96]; /* SUP_SERVE_ARG value, rewritten per start */
-	char **argv;	/* exe, serve, cwd, mp, p->argv[1..] */
-	pid_t server;	/* 0: none running */
-	int ready_rd;	/* read end of the running one's ready pipe */
-	int ready;	/* the running one said it is ready */
-	int ever_ready; /* some serving process was */
-	int planned;	/* we killed it (restart), do not count it */
+	char serve[96];	 /* SUP_SERVE_ARG value, rewritten per start */
+	char **argv;	 /* exe, serve, cwd, mp, p->argv[1..] */
+	pid_t server;	 /* 0: none running */
+	int ready_rd;	 /* read end of the running one's ready pipe */
+	int ready;	 /* the running one said it is ready */
+	int ever_ready;	 /* some serving process was */
+	int planned;	 /* we killed it (restart), do not count it */
+	int killed_slow; /* we killed it: not ready in time */
 	unsigned int restarts, quick;
 	long long started_ms, ready_ms;
 	long long next_start_ms; /* -1: no start pending */
@@ -154,6 +155,7 @@ static int spawn(struct sup *s)
 	s->ready_rd = fds[0];
 	s->ready = 0;
 	s->planned = 0;
+	s->killed_slow = 0;
 	s->started_ms = now_ms();
 	s->next_start_ms = -1;
 	log_info("mount %s: serving process %d started (%s, restart %u)",
@@ -302,6 +304,18 @@ static int run_loop(struct sup *s)
 			long long d = s->next_start_ms - now_ms();
 
 			timeout = d < 0 ? 0 : (int)d;
+		} else if (s->server && !s->ready && s->ever_ready) {
+			long long d = s->started_ms + SUP_READY_MS - now_ms();
+
+			if (d <= 0 && !s->killed_slow) {
+				log_warn("mount %s: serving process %d not "
+					 "ready after %d ms: killed",
+					 s->p->mountpoint, (int)s->server,
+					 SUP_READY_MS);
+				kill(s->server, SIGKILL);
+				s->killed_slow = 1;
+			}
+			timeout = d <= 0 ? -1 : (int)d;
 		}
 		pf[0] = (struct pollfd){ .fd = s->sfd, .events = POLLIN };
 		pf[1] = (struct pollfd){ .fd = s->ready_rd, .events = POLLIN };

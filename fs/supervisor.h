@@ -33,6 +33,9 @@
 #define SUP_MP_ARG    "--serve-mp="  /* the mountpoint, absolute */
 #define SUP_QUICK_MS  1000
 #define SUP_MAX_QUICK 5
+/* A successor not ready by then (a donor that accepts and never answers)
+ * is killed and counts as a quick death; the first start has no limit. */
+#define SUP_READY_MS 60000
 /* A serving process's exit status for "no successor can do better" (a
  * state it cannot resume): the supervisor gives up at once. */
 #define SUP_EXIT_FINAL 78
