@@ -558,7 +558,8 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	ret = set_signals();
 	if (ret)
 		goto out_session;
-	cnmfs_set_daemon(g_fs, serve->restarts, serve->supervisor);
+	/* counted in the state: true across supervisors too (fd store) */
+	cnmfs_set_daemon(g_fs, state_restarts(st), serve->supervisor);
 	ret = attach_session(g_se, serve, st, mp, &replayed);
 	if (ret)
 		goto out_unmount;
@@ -645,12 +646,19 @@ static int serve_args(int *argc, char ***argv, struct sup_serve *sv,
 	return 1;
 }
 
+/* adopt_fuse, adopt_state: -1, or a live mount from systemd's fd store */
 static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
-			   int argc, char **argv)
+			   int argc, char **argv, int adopt_fuse,
+			   int adopt_state)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct sup_params sp = {
-		.mountpoint = mp, .args = &args, .argv = argv, .argc = argc
+		.mountpoint = mp,
+		.args = &args,
+		.argv = argv,
+		.argc = argc,
+		.fuse_fd = adopt_fuse,
+		.state_fd = adopt_state,
 	};
 	struct cnmfs_params fp = { 0 };
 	struct pstore_cfg pc = { 0 };
@@ -683,6 +691,10 @@ static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
 		/* stay where we are */
 	}
 	protect_self();
+	if (adopt_state >= 0) {
+		ret = supervise(&sp);
+		goto out_failed;
+	}
 	store_cfg(c, &pc, &fp, mp);
 	ret = state_create(&pc, &fp, &st);
 	if (ret) {
@@ -695,6 +707,7 @@ static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
 	sp.state_fd = state_fd(st);
 	ret = supervise(&sp);
 	state_close(st);
+out_failed:
 	if (ret)
 		service_failed(ret);
 out_args:
@@ -709,7 +722,7 @@ int main(int argc, char **argv)
 			    *serve_mp = NULL;
 	struct sup_serve sv = { -1, -1, -1, 0, 0 };
 	char *mp = NULL;
-	int npos = 0, ret, nargc, serving;
+	int npos = 0, ret, nargc, serving, adopt_fuse = -1, adopt_state = -1;
 	struct fs_cfg cfg;
 	struct opts o;
 	char **nargv;
@@ -755,6 +768,18 @@ int main(int argc, char **argv)
 		ret = ret == -EPROTO ? SUP_EXIT_FINAL : ret ? 1 : 0;
 		goto out_opts;
 	}
+	if (sup_fdstore_take(&adopt_fuse, &adopt_state)) {
+		/* the mount is live but unserved: never stat it here */
+		mp = mountpoint[0] == '/' ? strdup(mountpoint) : NULL;
+		ret = mp ? supervise_mount(&cfg, mp, source, argc, argv,
+					   adopt_fuse, adopt_state)
+			 : 1;
+		if (!mp)
+			log_err("mountpoint %s: must be absolute to take a "
+				"mount over from systemd",
+				mountpoint);
+		goto out_opts;
+	}
 	if (check_mountpoint(mountpoint)) {
 		ret = 1;
 		goto out_opts;
@@ -772,7 +797,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_opts;
 	}
-	ret = supervise_mount(&cfg, mp, source, argc, argv);
+	ret = supervise_mount(&cfg, mp, source, argc, argv, -1, -1);
 out_opts:
 	free(mp);
 	opts_free(&o);

@@ -13,6 +13,7 @@
  */
 #include "fs/supervisor.h"
 
+#include "cnm_config.h"
 #include "common/log.h"
 #include "common/service.h"
 
@@ -27,10 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#if CNM_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 struct sup {
 	const struct sup_params *p;
@@ -43,6 +49,7 @@ struct sup {
 	int ready_rd;	 /* read end of the running one's ready pipe */
 	int ready;	 /* the running one said it is ready */
 	int ever_ready;	 /* some serving process was */
+	int told_ready;	 /* service_ready() done */
 	int planned;	 /* we killed it (restart), do not count it */
 	int killed_slow; /* we killed it: not ready in time */
 	unsigned int restarts, quick;
@@ -184,10 +191,11 @@ static void on_ready(struct sup *s)
 	s->ready_ms = now_ms();
 	log_info("mount %s: serving process %d ready after %lld ms",
 		 s->p->mountpoint, (int)s->server, now_ms() - s->started_ms);
-	if (!s->ever_ready) {
+	s->ever_ready = 1;
+	if (!s->told_ready) {
 		char text[PATH_MAX + 16];
 
-		s->ever_ready = 1;
+		s->told_ready = 1;
 		snprintf(text, sizeof(text), "mounted %s", s->p->mountpoint);
 		service_ready("cnetmem", text);
 	}
@@ -329,6 +337,77 @@ static int run_loop(struct sup *s)
 	}
 }
 
+/* Into systemd's fd store, if we run under systemd; else nothing. */
+static void fdstore_push(struct sup *s)
+{
+#if CNM_HAVE_SYSTEMD
+	static const char *const names[2] = { SUP_FDNAME_FUSE,
+					      SUP_FDNAME_STATE };
+	int fds[2] = { s->fuse_fd, s->p->state_fd };
+	char msg[64];
+
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	for (int i = 0; i < 2; i++) {
+		snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", names[i]);
+		if (sd_pid_notify_with_fds(0, 0, msg, &fds[i], 1) <= 0)
+			log_warn("mount %s: systemd's fd store did not take "
+				 "%s",
+				 s->p->mountpoint, names[i]);
+	}
+#else
+	(void)s;
+#endif
+}
+
+int sup_fdstore_take(int *fuse_fd, int *state_fd)
+{
+	int n = 0, found = 0;
+#if CNM_HAVE_SYSTEMD
+	char **names = NULL;
+
+	*fuse_fd = *state_fd = -1;
+	n = sd_listen_fds_with_names(1, &names);
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (!strcmp(names[i], SUP_FDNAME_FUSE) && *fuse_fd < 0)
+			*fuse_fd = fd;
+		else if (!strcmp(names[i], SUP_FDNAME_STATE) && *state_fd < 0)
+			*state_fd = fd;
+		else
+			close(fd);
+		free(names[i]);
+	}
+	free(names);
+	found = *fuse_fd >= 0 && *state_fd >= 0;
+	if (!found) {
+		if (*fuse_fd >= 0)
+			close(*fuse_fd);
+		if (*state_fd >= 0)
+			close(*state_fd);
+		*fuse_fd = *state_fd = -1;
+	}
+#else
+	(void)n;
+	*fuse_fd = *state_fd = -1;
+#endif
+	return found;
+}
+
+/* A taken-over mount has no libfuse mount to undo: detach it ourselves
+ * while its connection lives (root only, as libfuse does for root). */
+static void unmount_adopted(struct sup *s)
+{
+	struct pollfd pf = { .fd = s->fuse_fd };
+
+	if (poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR))
+		return; /* already unmounted */
+	if (umount2(s->p->mountpoint, MNT_DETACH))
+		log_warn("mount %s: cannot unmount: %s (fusermount3 -u)",
+			 s->p->mountpoint, strerror(errno));
+}
+
 int supervise(const struct sup_params *p)
 {
 	static const struct fuse_lowlevel_ops no_ops;
@@ -360,6 +439,27 @@ int supervise(const struct sup_params *p)
 			strerror(-ret));
 		goto out_argv;
 	}
+	if (p->fuse_fd >= 0) {
+		/* a live mount from systemd's fd store: no mount, no INIT */
+		s.fuse_fd = p->fuse_fd;
+		s.ever_ready = 1;
+		log_notice("mount %s: taken over from systemd's fd store",
+			   p->mountpoint);
+		if (fcntl(s.fuse_fd, F_SETFD, 0))
+			goto out_argv;
+		rc = run_loop(&s);
+		if (s.server) {
+			kill(s.server, SIGKILL);
+			waitpid(s.server, NULL, 0);
+		}
+		if (!rc) {
+			service_stopping();
+			unmount_adopted(&s);
+			log_notice("unmounted %s", p->mountpoint);
+		}
+		close(s.fuse_fd);
+		goto out_argv;
+	}
 	s.se = fuse_session_new(p->args, &no_ops, sizeof(no_ops), NULL);
 	if (!s.se) {
 		log_err("cannot start a FUSE session (bad -o option?)");
@@ -376,6 +476,7 @@ int supervise(const struct sup_params *p)
 			strerror(errno));
 		goto out_unmount;
 	}
+	fdstore_push(&s);
 	rc = run_loop(&s);
 	if (s.server) { /* gave up or failed: take it down with us */
 		kill(s.server, SIGKILL);

@@ -22,6 +22,14 @@
  * serving process fails before the mount is ready, the supervisor
  * unmounts and fails (exit 1), as a failed mount did before.
  *
+ * Under systemd the supervisor also leaves both descriptors in the unit's
+ * fd store (FDSTORE=1, names SUP_FDNAME_FUSE and SUP_FDNAME_STATE; kept
+ * only with FileDescriptorStoreMax=): if the supervisor itself dies,
+ * systemd starts the unit again with them (LISTEN_FDS) and the new
+ * supervisor takes the live mount over instead of mounting
+ * (sup_fdstore_take()), killing nothing: the old serving process, if
+ * still alive, is killed by systemd (KillMode=mixed) and replaced.
+ *
  * Threading: one thread; after start-up no allocation, only fork, exec,
  * waitpid and poll on a signalfd and the ready pipe.
  */
@@ -49,6 +57,7 @@ struct sup_params {
 	int argc;
 	const char *cwd; /* where relative paths of argv are resolved */
 	int state_fd;	 /* the state's memfd (fs/state.h); borrowed */
+	int fuse_fd;	 /* -1: mount; else a live connection (fd store) */
 };
 
 /* What a serving process was given (the values of SUP_SERVE_ARG). */
@@ -64,6 +73,14 @@ struct sup_serve {
  * ready. Returns the exit status: 0 after a clean end, 1 otherwise.
  */
 int supervise(const struct sup_params *p);
+#define SUP_FDNAME_FUSE	 "cnetmem-fuse"
+#define SUP_FDNAME_STATE "cnetmem-state"
+/*
+ * The descriptors a dead supervisor of this unit left in systemd's fd
+ * store (LISTEN_FDS): 1 with both set (owned by the caller), 0 if there
+ * are none (or not both: those are closed).
+ */
+int sup_fdstore_take(int *fuse_fd, int *state_fd);
 /* Parses the value of SUP_SERVE_ARG. 0 or -EINVAL. */
 int sup_serve_parse(const char *s, struct sup_serve *out);
 /* In the serving process: tells the supervisor this one is ready. */
