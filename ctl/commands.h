@@ -41,3 +41,6 @@ CTL_COMMAND("metrics", cmd_metrics, "metrics [--listen ADDR:PORT]",
 CTL_COMMAND("list", cmd_list, "list [--grace SECONDS] [MOUNTPOINT...]",
 	    "list every cnetmem mount of this host (or those named) with its "
 	    "state; exit 3 when one is unhealthy")
+CTL_COMMAND("restart", cmd_restart, "restart MOUNTPOINT [--timeout SECONDS]",
+	    "replace a mount's serving process with the cnetmem binary now on "
+	    "disk, without unmounting (swap may be active; root)")

@@ -77,6 +77,13 @@ const struct fuse_lowlevel_ops *cnmfs_ops(void);
 /* Open file handles right now; async-signal-safe (an atomic load). */
 int cnmfs_open_files(struct cnmfs *fs);
 
+/*
+ * The serving process's place (fs/supervisor.h) for the stats' "daemon"
+ * object: successors started before it, the supervisor's pid (0: none).
+ * Call before the FUSE loop starts.
+ */
+void cnmfs_set_daemon(struct cnmfs *fs, unsigned int restarts, int supervisor);
+
 /* The stats file's content: a JSON object (jansson) the caller owns;
  * the page store's members follow the mount's. NULL on ENOMEM. */
 json_t *cnmfs_stats(struct cnmfs *fs);

@@ -208,6 +208,9 @@ struct cnmfs {
 	/* FUSE reads and writes of working-set (not direct) files */
 	atomic_ulong ws_reads, ws_writes;
 	atomic_ullong ws_read_bytes, ws_write_bytes;
+	/* the serving process (issue 14): set once before the loop */
+	unsigned int daemon_restarts;
+	int daemon_supervisor; /* pid, 0: none */
 };
 
 /* The stats file as one read-only open saw it: that open's fi->fh. */

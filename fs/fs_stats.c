@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const op_names[OP_N] = {
 	"lookup",    "getattr", "setattr", "readlink", "mknod",	 "mkdir",
@@ -71,6 +72,12 @@ static json_t *ops_json(struct cnmfs *fs)
 	return ops;
 }
 
+void cnmfs_set_daemon(struct cnmfs *fs, unsigned int restarts, int supervisor)
+{
+	fs->daemon_restarts = restarts;
+	fs->daemon_supervisor = supervisor;
+}
+
 json_t *cnmfs_stats(struct cnmfs *fs)
 {
 	unsigned int ninodes, nfiles, io_le[IO_HIST - 1];
@@ -106,7 +113,12 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 		return NULL;
 	/* one member a line, in the file's order: a NULL value (ENOMEM)
 	 * fails its set and the whole object */
-	err = json_object_set_new(root, "ops", ops_json(fs));
+	err = json_object_set_new(
+		root, "daemon",
+		json_pack("{s:i,s:I,s:i}", "pid", (int)getpid(), "restarts",
+			  J(fs->daemon_restarts), "supervisor",
+			  fs->daemon_supervisor));
+	err |= json_object_set_new(root, "ops", ops_json(fs));
 	err |= json_object_set_new(
 		root, "cache",
 		json_string(fs->cache_direct ? "direct" : "writeback"));

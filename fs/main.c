@@ -2,14 +2,22 @@
 /*
  * cnetmem - mount a cnetmem filesystem.
  *
+ * Two processes of this binary serve a mount (issue 14): the supervisor
+ * (fs/supervisor.h), which is what `cnetmem MOUNTPOINT` stays as, mounts
+ * and holds /dev/fuse; the serving process, started by it with
+ * SUP_SERVE_ARG in front of the same command line, connects to the donors
+ * and runs the FUSE loop on the inherited descriptor (fs/resume.h). When
+ * it dies, the supervisor starts another.
+ *
  * Start-up order matters: options and the mountpoint are checked first
  * (clear error, exit 1); then, unless --foreground, the process forks and
- * the parent waits (common/service.h) until the child has connected to its
- * donors and mounted, so that the exit status tells mount(8) whether it
- * worked and nothing is left mounted after a failure. Under a Type=notify
- * unit (--foreground) systemd gets READY=1 once mounted. The child protects itself
- * (mlockall, PR_SET_IO_FLUSHER, oom_score_adj -1000) before any thread or
- * pool exists.
+ * the parent waits (common/service.h) until the first serving process has
+ * connected to its donors and answered FUSE_INIT, so that the exit status
+ * tells mount(8) whether it worked and nothing is left mounted after a
+ * failure. Under a Type=notify unit (--foreground) systemd gets READY=1
+ * then. The serving process protects itself (mlockall, PR_SET_IO_FLUSHER,
+ * oom_score_adj -1000) before any thread or pool exists; the supervisor
+ * too.
  *
  * SIGTERM/SIGINT/SIGHUP end the daemon only while no file is open: a swap
  * file on a loop device keeps its file open, and exiting then would lose
@@ -23,7 +31,10 @@
 #include "common/service.h"
 #include "fs/config.h"
 #include "fs/fs.h"
+#include "fs/resume.h"
 #include "fs/srv.h"
+#include "fs/state.h"
+#include "fs/supervisor.h"
 #include "placement/pstore.h"
 #include "rdma/auth.h"
 
@@ -322,7 +333,92 @@ static int fuse_argv(const struct fs_cfg *c, const char *source,
 	return 0;
 }
 
-static int run(struct fs_cfg *c, const char *mp, const char *source)
+/*
+ * The settings of the page store and the fs that c gives, without donors
+ * or key: the supervisor lays out the state (fs/state.h) from them, the
+ * serving process adds the rest.
+ */
+static void store_cfg(const struct fs_cfg *c, struct pstore_cfg *pc,
+		      struct cnmfs_params *fp, const char *mp)
+{
+	pc->transport = kind_of(c);
+	pc->capacity = c->size;
+	pc->slab_size = c->slab_size;
+	pc->replicas = c->replicas;
+	pc->backup_path = c->backup;
+	pc->io_timeout_ms = c->io_timeout_ms;
+	pc->ctl_timeout_ms = c->ctl_timeout_ms;
+	if (c->plaintext_pages)
+		pc->seal = PSTORE_SEAL_OFF;
+	pc->sample_d = (unsigned int)c->rank_sample;
+	pc->w_free = c->rank_free;
+	pc->w_trend = c->rank_trend;
+	pc->w_latency = c->rank_latency;
+	/* pstore reads 0 as its default band; an exact 0 is near enough */
+	pc->band = c->rank_band ? c->rank_band : 1e-9;
+	fp->capacity = c->size;
+	fp->requests = c->requests;
+	fp->mountpoint = mp;
+	fp->metadata_max = c->metadata_max;
+	fp->cache_direct = c->cache == FS_CACHE_DIRECT;
+}
+
+/*
+ * The serving process's side of the start: the connection the supervisor
+ * holds, past FUSE_INIT (kept or replayed), the unanswered requests of a
+ * predecessor queued again.
+ */
+static int attach_session(struct fuse_session *se, struct sup_serve *sv,
+			  struct state *st, const char *mp, int *replayed)
+{
+	char dev[32];
+	int ret;
+
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", sv->fuse_fd);
+	if (fuse_session_mount(se, dev)) {
+		log_err("mount %s: cannot use %s", mp, dev);
+		return -EBADF;
+	}
+	ret = resume_init(se, st, replayed);
+	if (ret) {
+		log_err("mount %s: FUSE_INIT: %s", mp, strerror(-ret));
+		return ret;
+	}
+	if (!*replayed)
+		return 0;
+	ret = resume_resend(sv->fuse_fd);
+	if (ret)
+		log_err("mount %s: FUSE_NOTIFY_RESEND: %s (Linux >= 6.9 "
+			"needed): requests the last process read are lost",
+			mp, strerror(-ret));
+	else
+		log_notice("mount %s: took over (restart %u); unanswered "
+			   "requests resent",
+			   mp, sv->restarts);
+	return 0;
+}
+
+/* The serving process leaves the terminal as a daemon would. */
+static void leave_terminal(int foreground)
+{
+	int fd, syslog_taken;
+
+	if (foreground)
+		return;
+	syslog_taken = log_detach("cnetmem");
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	if (syslog_taken)
+		dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static int run(struct fs_cfg *c, const char *mp, const char *source,
+	       struct sup_serve *serve)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct cnmfs_params fp = { 0 };
@@ -332,14 +428,26 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	struct srv_watch *watch = NULL;
 	struct auth_key key = { 0 };
 	char err[512] = "", **donors = NULL;
+	struct state *st = NULL;
 	sigset_t stopsigs;
-	int ret, qos = -1, ndonors = 0;
+	int ret, qos = -1, ndonors = 0, replayed = 0;
 
+	ret = state_attach(serve->state_fd, &st);
+	if (ret) {
+		log_err("mount %s: cannot attach to the mount's state: %s%s",
+			mp, strerror(-ret),
+			ret == -EPROTO
+				? " (a binary with another state layout: "
+				  "remount to upgrade)"
+				: "");
+		return ret;
+	}
+	serve->state_fd = -1; /* st's now */
 	if (c->key_file) {
 		ret = auth_key_load(c->key_file, &key, err, sizeof(err));
 		if (ret) {
 			log_err("%s", err);
-			return ret;
+			goto out_state;
 		}
 		snprintf(key.name, sizeof(key.name), "%s",
 			 c->key_name ? c->key_name : AUTH_NAME_DEFAULT);
@@ -375,29 +483,17 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	sigaddset(&stopsigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
 
+	store_cfg(c, &pc, &fp, mp);
 	pc.donors = (const char *const *)donors;
 	pc.ndonors = ndonors;
-	pc.transport = kind_of(c);
 	pc.key = c->key_file ? &key : NULL;
-	pc.capacity = c->size;
-	pc.slab_size = c->slab_size;
-	pc.replicas = c->replicas;
-	pc.backup_path = c->backup;
-	pc.io_timeout_ms = c->io_timeout_ms;
-	pc.ctl_timeout_ms = c->ctl_timeout_ms;
-	if (c->plaintext_pages) {
-		pc.seal = PSTORE_SEAL_OFF;
+	pc.arena = state_arena(st);
+	fp.arena = state_arena(st);
+	if (c->plaintext_pages)
 		log_warn("--insecure-plaintext-pages: pages go to the donors "
 			 "and the backup UNENCRYPTED and UNAUTHENTICATED; any "
 			 "donor, backup reader or network path can read and "
 			 "change them (benchmarks and diagnostics only)");
-	}
-	pc.sample_d = (unsigned int)c->rank_sample;
-	pc.w_free = c->rank_free;
-	pc.w_trend = c->rank_trend;
-	pc.w_latency = c->rank_latency;
-	/* pstore reads 0 as its default band; an exact 0 is near enough */
-	pc.band = c->rank_band ? c->rank_band : 1e-9;
 	ret = pstore_open(&pc, &ps, err, sizeof(err));
 	if (ret) {
 		log_err("cannot open the page store: %s",
@@ -418,11 +514,6 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 			goto out_pstore;
 		}
 	}
-	fp.capacity = c->size;
-	fp.requests = c->requests;
-	fp.mountpoint = mp;
-	fp.metadata_max = c->metadata_max;
-	fp.cache_direct = c->cache == FS_CACHE_DIRECT;
 	ret = cnmfs_create(&fp, ps, &g_fs);
 	if (ret) {
 		log_err("cannot create the filesystem: %s", strerror(-ret));
@@ -440,19 +531,22 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	ret = set_signals();
 	if (ret)
 		goto out_session;
-	if (fuse_session_mount(g_se, mp)) {
-		log_err("mountpoint %s: cannot mount", mp);
-		ret = -EIO;
-		goto out_session;
-	}
-	log_notice("mounted %s: %s, %s capacity", mp,
-		   c->local_memory ? "local memory" : "donors",
-		   format_size(c->size, err, sizeof(err)));
+	/* counted in the state: true across supervisors too (fd store) */
+	cnmfs_set_daemon(g_fs, state_restarts(st), serve->supervisor);
+	ret = attach_session(g_se, serve, st, mp, &replayed);
+	if (ret)
+		goto out_unmount;
+	if (!replayed)
+		log_notice("mounted %s: %s, %s capacity", mp,
+			   c->local_memory ? "local memory" : "donors",
+			   format_size(c->size, err, sizeof(err)));
 	/* started with the stop signals blocked, like the transports */
-	if (c->cache == FS_CACHE_WRITEBACK)
+	if (c->cache == FS_CACHE_WRITEBACK && !replayed)
 		start_tune_bdi(mp);
-	snprintf(err, sizeof(err), "mounted %s", mp);
-	service_ready("cnetmem", err);
+	sup_serve_ready(serve);
+	/* a successor too: its stderr is the supervisor's, /dev/null once
+	 * syslog took the logs */
+	leave_terminal(c->foreground);
 
 	/* the main thread and the FUSE workers it starts take them */
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
@@ -471,10 +565,9 @@ static int run(struct fs_cfg *c, const char *mp, const char *source)
 	if (ret)
 		log_warn("mount %s: session loop ended with %d", mp, ret);
 	ret = 0;
-	service_stopping();
 out_unmount:
+	/* a no-op on /dev/fd/N: the supervisor unmounts */
 	fuse_session_unmount(g_se);
-	log_notice("unmounted %s", mp);
 out_session:
 	fuse_session_destroy(g_se);
 	g_se = NULL;
@@ -491,19 +584,126 @@ out_donors:
 		free(donors[i]);
 	free(donors);
 	cpu_latency_release(qos);
+out_state:
+	state_close(st);
+	return ret;
+}
+
+/*
+ * A serving process (started by the supervisor) sees SUP_SERVE_ARG,
+ * SUP_CWD_ARG and SUP_MP_ARG in front of the user's command line: takes
+ * them off, works from the user's directory while options are read.
+ * 1 if serving, 0 if not, -1 on a bad value.
+ */
+static int serve_args(int *argc, char ***argv, struct sup_serve *sv,
+		      const char **mp)
+{
+	char **v = *argv;
+	size_t ls = strlen(SUP_SERVE_ARG), lc = strlen(SUP_CWD_ARG),
+	       lm = strlen(SUP_MP_ARG);
+
+	if (*argc < 4 || strncmp(v[1], SUP_SERVE_ARG, ls))
+		return 0;
+	if (sup_serve_parse(v[1] + ls, sv) || strncmp(v[2], SUP_CWD_ARG, lc) ||
+	    strncmp(v[3], SUP_MP_ARG, lm) || v[3][lm] != '/') {
+		log_err("%s: not started by a cnetmem supervisor", v[1]);
+		return -1;
+	}
+	if (chdir(v[2] + lc))
+		log_warn("directory %s: %s (relative paths may not resolve)",
+			 v[2] + lc, strerror(errno));
+	*mp = v[3] + lm;
+	v[3] = v[0];
+	*argv = v + 3;
+	*argc -= 3;
+	return 1;
+}
+
+/* adopt_fuse, adopt_state: -1, or a live mount from systemd's fd store */
+static int supervise_mount(struct fs_cfg *c, const char *mp, const char *source,
+			   int argc, char **argv, int adopt_fuse,
+			   int adopt_state)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct sup_params sp = {
+		.mountpoint = mp,
+		.args = &args,
+		.argv = argv,
+		.argc = argc,
+		.fuse_fd = adopt_fuse,
+		.state_fd = adopt_state,
+	};
+	struct cnmfs_params fp = { 0 };
+	struct pstore_cfg pc = { 0 };
+	char *cwd = getcwd(NULL, 0);
+	struct state *st = NULL;
+	int ret = 1, status;
+
+	if (!cwd) {
+		log_err("working directory: %s", strerror(errno));
+		return 1;
+	}
+	sp.cwd = cwd;
+	if (fuse_argv(c, source, &args)) {
+		log_err("out of memory");
+		goto out_args;
+	}
+	if (!c->foreground) {
+		ret = service_fork(&status);
+		if (ret < 0) {
+			log_err("fork: %s", strerror(-ret));
+			ret = 1;
+			goto out_args;
+		}
+		if (ret == 1) { /* the parent, with the child's word */
+			ret = status;
+			goto out_args;
+		}
+	}
+	if (chdir("/")) {
+		/* stay where we are */
+	}
+	protect_self();
+	if (adopt_state >= 0) {
+		ret = supervise(&sp);
+		goto out_failed;
+	}
+	store_cfg(c, &pc, &fp, mp);
+	ret = state_create(&pc, &fp, &st);
+	if (ret) {
+		log_err("mount %s: cannot lay out its state: %s", mp,
+			strerror(-ret));
+		ret = 1;
+		service_failed(ret);
+		goto out_args;
+	}
+	sp.state_fd = state_fd(st);
+	ret = supervise(&sp);
+	state_close(st);
+out_failed:
+	if (ret)
+		service_failed(ret);
+out_args:
+	fuse_opt_free_args(&args);
+	free(cwd);
 	return ret;
 }
 
 int main(int argc, char **argv)
 {
-	const char *pos[3], *mountpoint = NULL, *source = NULL;
+	const char *pos[3], *mountpoint = NULL, *source = NULL,
+			    *serve_mp = NULL;
+	struct sup_serve sv = { -1, -1, -1, 0, 0 };
 	char *mp = NULL;
-	int npos = 0, ret, nargc, status = 1;
+	int npos = 0, ret, nargc, serving, adopt_fuse = -1, adopt_state = -1;
 	struct fs_cfg cfg;
 	struct opts o;
 	char **nargv;
 
 	memset(&cfg, 0, sizeof(cfg));
+	serving = serve_args(&argc, &argv, &sv, &serve_mp);
+	if (serving < 0)
+		return 1;
 	if (fs_cfg_rewrite_argv(argc, argv, &nargv, &nargc)) {
 		log_err("out of memory");
 		return 1;
@@ -526,7 +726,34 @@ int main(int argc, char **argv)
 	if (npos == 2)
 		source = pos[0];
 	log_set_level(cfg.debug ? LOG_DEBUG : log_level_of(cfg.log_level));
-	if (check_mountpoint(mountpoint) || auth_init()) {
+	if (serving) {
+		/* never stat the mountpoint here: nobody would answer */
+		if (auth_init() || make_absolute("key file", &cfg.key_file) ||
+		    make_absolute("backup", &cfg.backup)) {
+			ret = 1;
+			goto out_opts;
+		}
+		if (chdir("/")) {
+			/* stay where we are */
+		}
+		ret = run(&cfg, serve_mp, source, &sv);
+		/* a state it cannot resume: no successor would do better */
+		ret = ret == -EPROTO ? SUP_EXIT_FINAL : ret ? 1 : 0;
+		goto out_opts;
+	}
+	if (sup_fdstore_take(&adopt_fuse, &adopt_state)) {
+		/* the mount is live but unserved: never stat it here */
+		mp = mountpoint[0] == '/' ? strdup(mountpoint) : NULL;
+		ret = mp ? supervise_mount(&cfg, mp, source, argc, argv,
+					   adopt_fuse, adopt_state)
+			 : 1;
+		if (!mp)
+			log_err("mountpoint %s: must be absolute to take a "
+				"mount over from systemd",
+				mountpoint);
+		goto out_opts;
+	}
+	if (check_mountpoint(mountpoint)) {
 		ret = 1;
 		goto out_opts;
 	}
@@ -543,30 +770,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_opts;
 	}
-	/* the daemon works from /: relative paths are resolved here */
-	if (make_absolute("key file", &cfg.key_file) ||
-	    make_absolute("backup", &cfg.backup)) {
-		ret = 1;
-		goto out_opts;
-	}
-	if (!cfg.foreground) {
-		ret = service_fork(&status);
-		if (ret < 0) {
-			log_err("fork: %s", strerror(-ret));
-			ret = 1;
-			goto out_opts;
-		}
-		if (ret == 1) { /* the parent, with the child's word */
-			ret = status;
-			goto out_opts;
-		}
-		if (chdir("/")) {
-			/* stay where we are */
-		}
-	}
-	ret = run(&cfg, mp, source) ? 1 : 0;
-	if (ret)
-		service_failed(ret);
+	ret = supervise_mount(&cfg, mp, source, argc, argv, -1, -1);
 out_opts:
 	free(mp);
 	opts_free(&o);

@@ -11,7 +11,7 @@ cnm_fs_test_begin
 rss_mib() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
 cnm_mount m "$mnt" --local-memory --size 1200M --slab-size 16M
-pid=$(cnm_fs_pid m)
+pid=$(cnm_fs_server_pid m)
 base=$(rss_mib "$pid")
 
 # one GiB in four files, a known pattern per file, then read back

@@ -18,7 +18,7 @@ cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 1G
 
 # memory per GiB stored: dense files on the fresh mount, after a first
 # file has touched the request buffers and the connection's memory
-pid=$(cnm_fs_pid m)
+pid=$(cnm_fs_server_pid m)
 dd if=/dev/urandom of="$mnt/warm" bs=1M count=64 oflag=direct status=none ||
 	fail "warm-up file"
 before=$(rss_kib "$pid")

@@ -19,7 +19,7 @@
 CNM_FS_BIN=${CNM_FS_BIN:-$BUILD_ROOT/fs/cnetmem}
 CNM_FS_MOUNTS=()
 
-cnm_fs_pid() { cat "$CNM_TMP/fs-$1.pid"; }
+cnm_fs_pid() { cat "$CNM_TMP/fs-$1.pid"; } # the supervisor (fs/supervisor.h)
 cnm_fs_log() { echo "$CNM_TMP/fs-$1.log"; }
 cnm_fs_mnt() { cat "$CNM_TMP/fs-$1.mnt"; }
 
@@ -93,6 +93,10 @@ s = json.load(open(sys.argv[1] + "/.cnetmem-stats"))
 print(eval(sys.argv[2]))' "$1" "$2"
 }
 
+# cnm_fs_server_pid NAME: the mount's serving process (the "daemon" object
+# of its stats), where its memory and threads are.
+cnm_fs_server_pid() { cnm_stat_json "$(cnm_fs_mnt "$1")" "s['daemon']['pid']"; }
+
 cnm_fs_cleanup() {
 	local name mnt pid
 	for name in "${CNM_FS_MOUNTS[@]}"; do
@@ -103,7 +107,11 @@ cnm_fs_cleanup() {
 				umount -l "$mnt" 2>/dev/null || true
 		fi
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-			cnm_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+			# its serving process first, or it would outlive it
+			cnm_wait_pid "$pid" 5 || {
+				kill -KILL $(cat "/proc/$pid/task/$pid/children" \
+					2>/dev/null) "$pid" 2>/dev/null
+			}
 			wait "$pid" 2>/dev/null || true
 		fi
 	done
