@@ -113,6 +113,19 @@ int cnmfs_stats_json(struct cnmfs *fs, char *buf, size_t len)
 			   atomic_load(&fs->ws_read_bytes),
 			   atomic_load(&fs->ws_writes),
 			   atomic_load(&fs->ws_write_bytes));
+	/* what really carries the requests (fs/fuse_loop.h): io_uring once
+	 * one came through a ring; ring threads that took their context, and
+	 * ring requests that had to use the pool */
+	if (!ret)
+		ret = jput(buf, len, &pos,
+			   ",\"fuse_transport\":\"%s\",\"fuse_rings\":{"
+			   "\"threads\":%u,\"contexts\":%u,\"overflow\":%lu}",
+			   atomic_load(&fs->uring_seen) ? "io_uring"
+							: "dev_fuse",
+			   atomic_load(&fs->ring_claimed) < fs->nring
+				   ? atomic_load(&fs->ring_claimed)
+				   : fs->nring,
+			   fs->nring, atomic_load(&fs->ring_overflow));
 	for (int h = 0; h < 2; h++) {
 		atomic_ulong *hist = h ? fs->write_kib : fs->read_kib;
 
