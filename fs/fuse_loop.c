@@ -14,7 +14,8 @@
 
 #define ENABLE_URING "/sys/module/fuse/parameters/enable_uring"
 
-/* 1 when the kernel offers FUSE-over-io_uring now, 0 if not; why says. */
+/* 1 when the kernel offers FUSE-over-io_uring now, 0 if it is off, -1 if
+ * the kernel has none; why says. */
 static int kernel_uring(const char **why)
 {
 	char c = 0;
@@ -24,7 +25,7 @@ static int kernel_uring(const char **why)
 	if (fd < 0) {
 		*why = "the kernel has no FUSE-over-io_uring "
 		       "(no " ENABLE_URING ")";
-		return 0;
+		return -1;
 	}
 	if (read(fd, &c, 1) == 1 && (c == 'Y' || c == '1'))
 		ok = 1;
@@ -47,7 +48,8 @@ int floop_args(int mode, const char *mp, struct fuse_args *args)
 		      "< 3.18.3; see .ci/build-libfuse)";
 		kernel = 0;
 	}
-	if (!CNM_HAVE_FUSE_URING || (mode == FS_FUSE_AUTO && !kernel)) {
+	if (!CNM_HAVE_FUSE_URING || kernel < 0 ||
+	    (mode == FS_FUSE_AUTO && !kernel)) {
 		if (mode == FS_FUSE_URING)
 			log_warn("mount %s: fuse-transport=uring: %s: "
 				 "/dev/fuse instead",
