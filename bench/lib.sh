@@ -62,12 +62,21 @@ bench_setup() {
 		mkswap "/dev/zram$B_ZRAM" >/dev/null
 		swapon -p "$SWAP_PRIO" "/dev/zram$B_ZRAM" ;;
 	local)
-		mount_cnetmem --local-memory
+		mount_cnetmem --local-memory --fuse-transport dev
 		swap_on_file "$B_MNT/swap0" ;;
-	tcp-r1|tcp-r2)
+	local-uring)
+		# the same over FUSE-over-io_uring (bench/run sets enable_uring)
+		mount_cnetmem --local-memory --fuse-transport uring
+		bench_check_uring
+		swap_on_file "$B_MNT/swap0" ;;
+	tcp-r1|tcp-r2|tcp-r1-uring)
 		start_donors 2
 		for p in "${B_PORTS[@]}"; do args+=(--donor "127.0.0.1:$p"); done
-		mount_cnetmem "${args[@]}" --replicas "${1#tcp-r}" --transport tcp
+		p=${1%-uring}
+		if [ "$p" != "$1" ]; then args+=(--fuse-transport uring)
+		else args+=(--fuse-transport dev); fi
+		mount_cnetmem "${args[@]}" --replicas "${p#tcp-r}" --transport tcp
+		[ "$p" = "$1" ] || bench_check_uring
 		swap_on_file "$B_MNT/swap0" ;;
 	tcp-r1-plain)
 		# tcp-r1 without page sealing: what the encryption costs
@@ -79,6 +88,14 @@ bench_setup() {
 	*)
 		say "unknown backend $1"; return 1 ;;
 	esac
+}
+
+# the mount really runs over io_uring (libfuse falls back silently)
+bench_check_uring() {
+	local t
+	t=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fuse_transport"])' \
+		"$B_MNT/.cnetmem-stats")
+	[ "$t" = io_uring ] || { say "asked for io_uring, the mount runs on $t"; return 1; }
 }
 
 bench_stats() {

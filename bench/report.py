@@ -56,7 +56,8 @@ lines = [
 ] + (lambda h: ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)])(
     ["limit", "threads", "phase"] + backends
     + [f"{b}/disk" for b in backends if b != "disk"]
-    + [f"{b}/local" for b in backends if b.startswith("tcp")]
+    + [f"{b}/local" for b in backends
+       if b.startswith("tcp") or b == "local-uring"]
     + (["tcp-r1/plain"] if SEALCMP else []))
 for lim, thr in configs:
     for ph in PHASES:
@@ -65,7 +66,8 @@ for lim, thr in configs:
         rd = [ratio(m(b, lim, thr, ph), m("disk", lim, thr, ph))
               for b in backends if b != "disk"]
         rl = [ratio(m(b, lim, thr, ph), m("local", lim, thr, ph))
-              for b in backends if b.startswith("tcp")]
+              for b in backends
+              if b.startswith("tcp") or b == "local-uring"]
         # sealed pages against plaintext pages, same run
         rs = ([ratio(m("tcp-r1", lim, thr, ph),
                      m("tcp-r1-plain", lim, thr, ph))] if SEALCMP else [])

@@ -15,6 +15,8 @@
 
 static const char *const transport_choices[] = { "auto", "tcp", "rdma", NULL };
 static const char *const cache_choices[] = { "writeback", "direct", NULL };
+static const char *const fuse_transport_choices[] = { "auto", "uring", "dev",
+						      NULL };
 
 #define F(x) offsetof(struct fs_cfg, x)
 
@@ -51,6 +53,10 @@ const struct opt_def fs_opt_defs[] = {
 	  "writeback|direct",
 	  "working-set files through the page cache, or every file direct "
 	  "(swap files are always direct)" },
+	{ "fuse-transport", 0, OPT_ENUM, F(fuse_transport), "auto", 0, 0,
+	  fuse_transport_choices, "auto|uring|dev",
+	  "how FUSE requests reach the daemon: io_uring (a ring per CPU) or "
+	  "/dev/fuse (auto: io_uring when libfuse and the kernel offer it)" },
 	{ "foreground", 'f', OPT_BOOL, F(foreground), "false", 0, 0, NULL, NULL,
 	  "stay in the foreground, log to stderr" },
 	{ "options", 'o', OPT_STRLIST, F(options), NULL, 0, 0, NULL, "OPTS",

@@ -25,6 +25,8 @@
 
 enum fs_transport { FS_XPORT_AUTO, FS_XPORT_TCP, FS_XPORT_RDMA };
 enum fs_cache { FS_CACHE_WRITEBACK, FS_CACHE_DIRECT };
+/* fs/fuse_loop.h; same order as the option's choices */
+enum fs_fuse_transport { FS_FUSE_AUTO, FS_FUSE_URING, FS_FUSE_DEV };
 
 struct fs_cfg {
 	char *config;
@@ -38,8 +40,9 @@ struct fs_cfg {
 	char *key_name; /* identity the key is for; NULL: "default" */
 	int insecure;	/* donors without keys */
 	char *backup;
-	int transport; /* enum fs_transport */
-	int cache;     /* enum fs_cache */
+	int transport;	    /* enum fs_transport */
+	int cache;	    /* enum fs_cache */
+	int fuse_transport; /* enum fs_fuse_transport */
 	int foreground;
 	struct opt_strlist options; /* -o items passed to libfuse */
 	uint64_t slab_size;

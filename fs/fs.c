@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 
 /* ---- helpers ---- */
@@ -325,11 +326,15 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		goto out_locks;
 
 	/* p->requests big contexts, SMALL_PER_BIG times as many small ones;
-	 * each has one more page for read-modify-write */
+	 * each has one more page for read-modify-write; then one big one per
+	 * io_uring ring thread (libfuse makes one per configured CPU), in
+	 * the same registered memory but on no free list */
+	fs->nring = CNM_HAVE_FUSE_URING ? (unsigned int)get_nprocs_conf() : 0;
 	fs->nreqs = p->requests * (1 + SMALL_PER_BIG);
-	fs->reqs = calloc(fs->nreqs, sizeof(*fs->reqs));
+	fs->reqs = calloc(fs->nreqs + fs->nring, sizeof(*fs->reqs));
+	fs->ring_reqs = fs->reqs ? fs->reqs + fs->nreqs : NULL;
 	fs->req_mem_len =
-		(size_t)p->requests * (REQ_PAGES + 1) * PG +
+		(size_t)(p->requests + fs->nring) * (REQ_PAGES + 1) * PG +
 		(size_t)p->requests * SMALL_PER_BIG * (SMALL_PAGES + 1) * PG;
 	fs->req_mem = mmap(NULL, fs->req_mem_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -338,11 +343,12 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		ret = -ENOMEM;
 		goto out_reqs;
 	}
-	for (unsigned int i = 0; i < fs->nreqs; i++) {
+	for (unsigned int i = 0; i < fs->nreqs + fs->nring; i++) {
 		struct fsreq *r = &fs->reqs[i];
 
 		r->fs = fs;
-		r->big = i < p->requests;
+		r->ring = i >= fs->nreqs;
+		r->big = i < p->requests || r->ring;
 		r->cap = r->big ? REQ_PAGES : SMALL_PAGES;
 		r->buf = fs->req_mem + off;
 		r->old = r->buf + (size_t)r->cap * PG;
@@ -354,6 +360,8 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 			goto out_reqs;
 		}
 		sem_init(&r->sem, 0, 0);
+		if (r->ring)
+			continue;
 		r->next_free = fs->free_reqs[r->big];
 		fs->free_reqs[r->big] = r;
 		fs->nfree++;
@@ -387,7 +395,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 
 out_reqs:
 	if (fs->reqs)
-		for (unsigned int i = 0; i < fs->nreqs; i++) {
+		for (unsigned int i = 0; i < fs->nreqs + fs->nring; i++) {
 			free(fs->reqs[i].lpn);
 			free(fs->reqs[i].fresh);
 		}
@@ -448,7 +456,7 @@ void cnmfs_destroy(struct cnmfs *fs)
 		free(in);
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
-	for (unsigned int i = 0; i < fs->nreqs; i++) {
+	for (unsigned int i = 0; i < fs->nreqs + fs->nring; i++) {
 		free(fs->reqs[i].lpn);
 		free(fs->reqs[i].fresh);
 		sem_destroy(&fs->reqs[i].sem);

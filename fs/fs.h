@@ -22,11 +22,18 @@
  * (backpressure). Partial-page writes read the old page first, serialized
  * per inode. No malloc on the read/write path.
  *
+ * Over FUSE-over-io_uring (fs/fuse_loop.h) a read or write runs to
+ * completion on the ring thread that received it: with that thread's own
+ * context (one per configured CPU, never on the pool's free lists), it
+ * submits, waits for the completion (done() only wakes it) and replies
+ * itself. A reply from another thread would take the ring's queue lock,
+ * which the ring thread holds while its handlers run.
+ *
  * MOUNTPOINT/.cnetmem-stats is a read-only virtual file (hidden from
  * readdir) holding cnmfs_stats() as text.
  *
- * Threading: FUSE ops run on libfuse worker threads, pstore completions on
- * transport threads. fs->ns_lock guards the namespace (dentries, link,
+ * Threading: FUSE ops run on libfuse worker threads (or ring threads),
+ * pstore completions on transport threads. fs->ns_lock guards the namespace (dentries, link,
  * lookup and open counts); each inode's lock guards its size, attributes,
  * page map and in-flight count and is taken after ns_lock, never held
  * while waiting on the network. Pool and capacity have their own locks.

@@ -3,7 +3,9 @@
  * fs_io - open files and the data path: open and release (of files, of the
  * stats file's snapshots and of its control channel), then read and write,
  * each a request context and one page-store request answered from its
- * completion (see fs/fs.h), and flush and fsync.
+ * completion (see fs/fs.h), and flush and fsync. A read or write that came
+ * through an io_uring ring is run to completion and answered on its ring
+ * thread instead (fs/fs.h).
  */
 #include "fs/fs_priv.h"
 
@@ -202,6 +204,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int ret = 0;
 
 	fs_count(fs, OP_OPEN);
+	fs_note_transport(fs, req);
 	fi->fh = 0;
 	if (in == &fs->stats) {
 		/* generated content, read through: never cached */
@@ -294,9 +297,8 @@ static void reply_io_err(struct cnmfs *fs, struct fsreq *r, enum op op,
 	fs_reply_err(fs, r->req, op, status == -ENOSPC ? ENOSPC : EIO);
 }
 
-static void read_done(struct pstore_req *pr, int status)
+static void read_finish(struct fsreq *r, int status)
 {
-	struct fsreq *r = pr->priv;
 	struct cnmfs *fs = r->fs;
 
 	io_end(r->in);
@@ -309,6 +311,11 @@ static void read_done(struct pstore_req *pr, int status)
 		fuse_reply_buf(r->req, r->buf + r->head, r->len);
 	}
 	fs_req_put(fs, r);
+}
+
+static void read_done(struct pstore_req *pr, int status)
+{
+	read_finish(pr->priv, status);
 }
 
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -362,7 +369,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (size > CNMFS_MAX_IO)
 		size = CNMFS_MAX_IO;
 	count_size(fs->read_kib, &fs->read_kib_sum, size);
-	r = fs_req_get(fs, ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
+	r = fs_req_get_for(fs, req,
+			   ((off & (PG - 1)) + size + PG - 1) >> PG_SHIFT);
 	r->t0_ns = t0;
 	pthread_mutex_lock(&in->lock);
 	count_ws(fs, in, OP_READ, size);
@@ -408,7 +416,10 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	r->pr.done = read_done;
 	r->pr.priv = r;
 	if (holes == npages)
-		read_done(&r->pr, 0);
+		read_finish(r, 0);
+	else if (r->inl) /* answered on this ring thread (fs/fs.h) */
+		read_finish(r, fs_sync_io(fs, r, XPORT_READ, r->lpn, npages,
+					  r->buf));
 	else
 		pstore_submit(fs->ps, &r->pr);
 }
@@ -602,7 +613,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	head = off & (PG - 1);
 	first = (uint64_t)off >> PG_SHIFT;
 	npages = (head + size + PG - 1) >> PG_SHIFT;
-	r = fs_req_get(fs, npages);
+	r = fs_req_get_for(fs, req, npages);
 	r->t0_ns = t0;
 	fresh = r->fresh;
 	memcpy(r->buf + head, data, size);
@@ -680,6 +691,11 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 					 r->buf);
 		pthread_mutex_unlock(&in->rmw);
 		write_finish(r, ret);
+		return;
+	}
+	if (r->inl) { /* answered on this ring thread (fs/fs.h) */
+		write_finish(r, fs_sync_io(fs, r, XPORT_WRITE, r->lpn, npages,
+					   r->buf));
 		return;
 	}
 	r->kind = RK_WRITE;

@@ -22,6 +22,7 @@
 #ifndef CNM_FS_FS_PRIV_H
 #define CNM_FS_FS_PRIV_H
 
+#include "cnm_config.h"
 #include "fs/fs.h"
 #include "fs/pmap.h"
 #include "placement/pstore.h"
@@ -150,6 +151,8 @@ struct fsreq {
 	uint64_t t0_ns;	      /* read/write: when the request came in */
 	unsigned char *fresh; /* cap entries, writes: see map_for_write */
 	enum req_kind kind;
+	int ring;  /* a ring thread's own context, never on a free list */
+	int inl;   /* came through an io_uring ring: answer on this thread */
 	sem_t sem; /* RK_SYNC */
 	int status;
 	struct fsreq *next_free;
@@ -191,6 +194,13 @@ struct cnmfs {
 	char *req_mem;
 	size_t req_mem_len;
 	atomic_ulong req_waits;
+	/* FUSE-over-io_uring: nring big contexts after the pool's, one per
+	 * ring thread (libfuse starts one per configured CPU) */
+	struct fsreq *ring_reqs;
+	unsigned int nring;
+	atomic_uint ring_claimed;
+	atomic_ulong ring_overflow; /* ring requests that used the pool */
+	atomic_int uring_seen;	    /* a request came through a ring */
 
 	struct opstat ops[OP_N];
 	atomic_ullong bytes_read, bytes_written;
@@ -284,6 +294,15 @@ void fs_maybe_free(struct cnmfs *fs, struct inode *in);
 
 /* A context with room for npages; blocks while none is free. */
 struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages);
+/*
+ * A context for FUSE request req of npages. A request that came through an
+ * io_uring ring gets its ring thread's own context and r->inl set: the
+ * caller runs it to completion and replies before returning (fs/fs.h).
+ */
+struct fsreq *fs_req_get_for(struct cnmfs *fs, fuse_req_t req,
+			     unsigned int npages);
+/* Notes (and logs once) a request that came through an io_uring ring. */
+void fs_note_transport(struct cnmfs *fs, fuse_req_t req);
 void fs_req_put(struct cnmfs *fs, struct fsreq *r);
 /* Runs one page-store request on r and waits for it; its status. */
 int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,

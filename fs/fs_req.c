@@ -2,8 +2,12 @@
 /*
  * fs_req - the pool of request contexts made by cnmfs_create(): each holds
  * the buffer, lpn array and page-store request of one FUSE read or write.
+ * Besides the pool, one big context per FUSE-over-io_uring ring thread
+ * (fs/fuse_loop.h), claimed by that thread on its first read or write.
  */
 #include "fs/fs_priv.h"
+
+#include "common/log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -43,8 +47,66 @@ struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages)
 	return r;
 }
 
+/*
+ * The ring thread's own context: a ring thread serves one request at a
+ * time to completion, so one context each never runs out. Keyed by the
+ * mount, as a process may hold two.
+ */
+static __thread struct cnmfs *tl_fs;
+static __thread struct fsreq *tl_req;
+
+static struct fsreq *ring_req(struct cnmfs *fs)
+{
+	unsigned int i;
+
+	if (tl_fs == fs)
+		return tl_req;
+	i = atomic_fetch_add(&fs->ring_claimed, 1);
+	tl_fs = fs;
+	tl_req = i < fs->nring ? &fs->ring_reqs[i] : NULL;
+	return tl_req;
+}
+
+void fs_note_transport(struct cnmfs *fs, fuse_req_t req)
+{
+	int uring = 0;
+
+#if CNM_HAVE_FUSE_URING
+	uring = fuse_req_is_uring(req);
+#endif
+	if (uring &&
+	    !atomic_load_explicit(&fs->uring_seen, memory_order_relaxed) &&
+	    !atomic_exchange(&fs->uring_seen, 1))
+		log_notice("mount %s: FUSE requests arrive over io_uring "
+			   "(a ring per CPU; replies from the ring thread)",
+			   fs->mountpoint);
+}
+
+struct fsreq *fs_req_get_for(struct cnmfs *fs, fuse_req_t req,
+			     unsigned int npages)
+{
+	struct fsreq *r = NULL;
+	int inl = 0;
+
+#if CNM_HAVE_FUSE_URING
+	inl = fuse_req_is_uring(req);
+#endif
+	fs_note_transport(fs, req);
+	if (inl) {
+		r = ring_req(fs);
+		if (!r)
+			atomic_fetch_add(&fs->ring_overflow, 1);
+	}
+	if (!r)
+		r = fs_req_get(fs, npages);
+	r->inl = inl;
+	return r;
+}
+
 void fs_req_put(struct cnmfs *fs, struct fsreq *r)
 {
+	if (r->ring)
+		return; /* its ring thread's for good */
 	pthread_mutex_lock(&fs->req_lock);
 	r->next_free = fs->free_reqs[r->big];
 	fs->free_reqs[r->big] = r;

@@ -129,6 +129,21 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 			  J(atomic_load(&fs->ws_read_bytes)), "writes",
 			  J(atomic_load(&fs->ws_writes)), "write_bytes",
 			  J(atomic_load(&fs->ws_write_bytes))));
+	/* what really carries the requests (fs/fuse_loop.h): io_uring once
+	 * one came through a ring; ring threads that took their context, and
+	 * ring requests that had to use the pool */
+	err |= json_object_set_new(
+		root, "fuse_transport",
+		json_string(atomic_load(&fs->uring_seen) ? "io_uring"
+							 : "dev_fuse"));
+	err |= json_object_set_new(
+		root, "fuse_rings",
+		json_pack("{s:I,s:I,s:I}", "threads",
+			  J(atomic_load(&fs->ring_claimed) < fs->nring
+				    ? atomic_load(&fs->ring_claimed)
+				    : fs->nring),
+			  "contexts", J(fs->nring), "overflow",
+			  J(atomic_load(&fs->ring_overflow))));
 	err |= json_object_set_new(root, "read_kib",
 				   hist_json(io_le, fs->read_kib, IO_HIST,
 					     "sum_bytes",

@@ -31,6 +31,7 @@
 #include "common/service.h"
 #include "fs/config.h"
 #include "fs/fs.h"
+#include "fs/fuse_loop.h"
 #include "fs/resume.h"
 #include "fs/srv.h"
 #include "fs/state.h"
@@ -422,7 +423,6 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct cnmfs_params fp = { 0 };
-	struct fuse_loop_config *lc;
 	struct pstore_cfg pc = { 0 };
 	struct pstore *ps = NULL;
 	struct srv_watch *watch = NULL;
@@ -520,6 +520,8 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 		goto out_pstore;
 	}
 	ret = fuse_argv(c, source, &args);
+	if (!ret)
+		ret = floop_args(c->fuse_transport, mp, &args);
 	if (ret)
 		goto out_fs;
 	g_se = fuse_session_new(&args, cnmfs_ops(), sizeof(*cnmfs_ops()), g_fs);
@@ -550,18 +552,7 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 
 	/* the main thread and the FUSE workers it starts take them */
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
-	lc = fuse_loop_cfg_create();
-	if (!lc) {
-		ret = -ENOMEM;
-		goto out_unmount;
-	}
-	/* a fixed pool: as many idle threads allowed as threads, so none is
-	 * ever torn down and re-created per request */
-	fuse_loop_cfg_set_max_threads(lc, c->threads);
-	fuse_loop_cfg_set_idle_threads(lc, c->threads);
-	fuse_loop_cfg_set_clone_fd(lc, 0);
-	ret = fuse_session_loop_mt(g_se, lc);
-	fuse_loop_cfg_destroy(lc);
+	ret = floop_run(g_se, (unsigned int)c->threads);
 	if (ret)
 		log_warn("mount %s: session loop ended with %d", mp, ret);
 	ret = 0;

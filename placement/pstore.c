@@ -279,10 +279,13 @@ void ps_mark_stale(struct pstore *ps, uint32_t s, const struct ps_rep *r,
 bool ps_park(struct ps_run *run)
 {
 	struct pstore *ps = run->ps;
+	uint64_t now = mono_ns(), expired = atomic_load(&ps->park_expired_ns);
 	bool parked = false;
 
-	if (mono_ns() >= run->t0_ns + ps->io_timeout_ns)
+	if (now >= run->t0_ns + ps->io_timeout_ns)
 		return false;
+	if (expired && now - expired < ps->io_timeout_ns)
+		return false; /* the same outage outlasted a whole timeout */
 	pthread_mutex_lock(&ps->lock);
 	if (!ps->stopping) {
 		run->park_next = ps->parked;
@@ -607,6 +610,8 @@ void ps_parked_retry(struct pstore *ps)
 		bool targets = !expired;
 
 		next = run->park_next;
+		if (expired && !stopping)
+			atomic_store(&ps->park_expired_ns, mono_ns());
 		if (run->dir == XPORT_READ && ps->seal) {
 			ps_read_capture(run);
 			run->badmask = 0; /* copy indices change below */

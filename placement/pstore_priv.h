@@ -254,6 +254,12 @@ struct pstore {
 	struct ps_run
 		*parked; /* protected by lock: reads waiting for a donor */
 	uint64_t io_timeout_ns;
+	/* when a parked run last waited its whole io timeout in vain (0: a
+	 * donor was reached since): for an io timeout after that, runs that
+	 * reach no donor fail at once instead of parking, so that requests
+	 * served one at a time (a FUSE ring thread, fs/fs.h) do not each
+	 * wait out the same outage */
+	_Atomic uint64_t park_expired_ns;
 	bool stopping; /* protected by lock */
 	pthread_cond_t tick_cv;
 	pthread_t tick_thread;

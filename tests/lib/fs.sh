@@ -12,7 +12,9 @@
 #
 # Every mount runs in the foreground (-f) with its log in
 # $CNM_TMP/fs-NAME.log; CNM_FS_CACHE=writeback|direct in the environment
-# adds --cache to every mount (the fuse suite runs both modes). cnm_fs_all_cleanup unmounts what is left, kills
+# adds --cache to every mount (the fuse suite runs both modes);
+# CNM_FUSE_TRANSPORT=auto|uring|dev adds --fuse-transport (tests/run-all runs
+# suites again under tests/lib/with-fuse-uring). cnm_fs_all_cleanup unmounts what is left, kills
 # the daemons, then runs swap cleanup (if tests/lib/swap.sh is loaded)
 # first and cnm_cleanup (donors, $CNM_TMP) last, keeping the exit status.
 
@@ -41,6 +43,9 @@ cnm_mount() {
 	cnm_has_key_arg "$@" || keys=(--key-file "$CNM_KEY")
 	if [ -n "${CNM_FS_CACHE:-}" ]; then
 		set -- --cache "$CNM_FS_CACHE" "$@"
+	fi
+	if [ -n "${CNM_FUSE_TRANSPORT:-}" ]; then
+		set -- --fuse-transport "$CNM_FUSE_TRANSPORT" "$@"
 	fi
 	"$CNM_FS_BIN" "$mnt" -f "${keys[@]}" "$@" >>"$CNM_TMP/fs-$name.log" 2>&1 &
 	pid=$!

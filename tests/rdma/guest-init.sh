@@ -111,6 +111,13 @@ scan_donor() {
 	done </proc/$1/maps
 	echo $hits
 }
+# the host's tests/lib/with-fuse-uring asks for io_uring here too
+FT=$(cat /fuse-transport 2>/dev/null)
+if [ "$FT" = uring ] && [ ! -e /sys/module/fuse/parameters/enable_uring ]; then
+	echo "guest: kernel $(uname -r) has no FUSE-over-io_uring: the mounts run on /dev/fuse"
+fi
+[ -z "$FT" ] || [ ! -e /sys/module/fuse/parameters/enable_uring ] ||
+	echo Y >/sys/module/fuse/parameters/enable_uring
 # marker_run NAME [MOUNT ARGS...]: mount over rdma, write the marker file,
 # sync, read it back (--cache direct: from the donor), unmount after the
 # scan; prints the scan's count, fails when any step fails
@@ -119,6 +126,7 @@ marker_run() {
 	shift
 	mkdir -p $MNT
 	cnetmem $MNT -f --key-file /key --donor $IP:$PORT --transport rdma \
+		${FT:+--fuse-transport $FT} \
 		--cache direct --size 16M --slab-size 4M --io-timeout-ms 5000 \
 		"$@" >/tmp/$name.fs.log 2>&1 &
 	FSPID=$!
@@ -132,7 +140,7 @@ marker_run() {
 		n=$((n + 1))
 	done
 	# the stats say how pages go, and over which transport
-	grep -o '"encryption":"[^"]*"\|"transport":"[^"]*"' $MNT/.cnetmem-stats
+	grep -o '"encryption":"[^"]*"\|"transport":"[^"]*"\|"fuse_transport":"[^"]*"' $MNT/.cnetmem-stats
 	yes "$MARK" | head -c 1048576 >/tmp/secret.ref
 	rc=0
 	timeout $CHECK_TIMEOUT cp /tmp/secret.ref $MNT/secret &&

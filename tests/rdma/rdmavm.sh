@@ -67,6 +67,9 @@ mv "$R$FS_BIN" "$R/usr/bin/cnetmem"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key.op"
 chmod 600 "$R/key" "$R/key.op"
+# under tests/lib/with-fuse-uring the guest's mounts ask for io_uring too
+# (Debian's guest kernel may lack it: then they say so and use /dev/fuse)
+[ -z "${CNM_FUSE_TRANSPORT:-}" ] || echo "$CNM_FUSE_TRANSPORT" >"$R/fuse-transport"
 # rxe needs crc32_generic loaded explicitly (its ICRC shash)
 # fuse: the marker checks mount cnetmem over verbs
 guest_modules crc32_generic rdma_ucm rdma_rxe dummy fuse
