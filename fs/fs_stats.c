@@ -132,10 +132,10 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 	/* what really carries the requests (fs/fuse_loop.h): io_uring once
 	 * one came through a ring; ring threads that took their context, and
 	 * ring requests that had to use the pool */
-	err |= json_object_set_new(
-		root, "fuse_transport",
-		json_string(atomic_load(&fs->uring_seen) ? "io_uring"
-							 : "dev_fuse"));
+	err |= json_object_set_new(root, "fuse_transport",
+				   json_string(atomic_load(&fs->uring_seen)
+						       ? "io_uring"
+						       : "dev_fuse"));
 	err |= json_object_set_new(
 		root, "fuse_rings",
 		json_pack("{s:I,s:I,s:I}", "threads",

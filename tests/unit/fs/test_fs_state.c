@@ -50,87 +50,88 @@ static struct fuse_req *req_new(struct cnmfs *fs)
 	return &r;
 }
 
-void *fuse_req_userdata(fuse_req_t req)
+void *__wrap_fuse_req_userdata(fuse_req_t req)
 {
 	return req->fs;
 }
 
-const struct fuse_ctx *fuse_req_ctx(fuse_req_t req)
+const struct fuse_ctx *__wrap_fuse_req_ctx(fuse_req_t req)
 {
 	return &req->ctx;
 }
 
-int fuse_reply_err(fuse_req_t req, int err)
+int __wrap_fuse_reply_err(fuse_req_t req, int err)
 {
 	req->err = err;
 	return 0;
 }
 
-void fuse_reply_none(fuse_req_t req)
+void __wrap_fuse_reply_none(fuse_req_t req)
 {
 }
 
-int fuse_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
-{
-	req->e = *e;
-	return 0;
-}
-
-int fuse_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
-		      const struct fuse_file_info *fi)
+int __wrap_fuse_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 {
 	req->e = *e;
 	return 0;
 }
 
-int fuse_reply_attr(fuse_req_t req, const struct stat *attr,
-		    double attr_timeout)
+int __wrap_fuse_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
+			     const struct fuse_file_info *fi)
+{
+	req->e = *e;
+	return 0;
+}
+
+int __wrap_fuse_reply_attr(fuse_req_t req, const struct stat *attr,
+			   double attr_timeout)
 {
 	req->attr = *attr;
 	return 0;
 }
 
-int fuse_reply_readlink(fuse_req_t req, const char *link)
+int __wrap_fuse_reply_readlink(fuse_req_t req, const char *link)
 {
 	snprintf(req->buf, sizeof(req->buf), "%s", link);
 	return 0;
 }
 
-int fuse_reply_buf(fuse_req_t req, const char *buf, size_t size)
+int __wrap_fuse_reply_buf(fuse_req_t req, const char *buf, size_t size)
 {
 	req->len = size < sizeof(req->buf) ? size : sizeof(req->buf);
 	memcpy(req->buf, buf, req->len);
 	return 0;
 }
 
-int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
+int __wrap_fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
 {
 	return 0;
 }
 
-int fuse_reply_write(fuse_req_t req, size_t count)
+int __wrap_fuse_reply_write(fuse_req_t req, size_t count)
 {
 	return 0;
 }
 
-int fuse_reply_statfs(fuse_req_t req, const struct statvfs *stbuf)
+int __wrap_fuse_reply_statfs(fuse_req_t req, const struct statvfs *stbuf)
 {
 	return 0;
 }
 
-int fuse_reply_xattr(fuse_req_t req, size_t count)
+int __wrap_fuse_reply_xattr(fuse_req_t req, size_t count)
 {
 	return 0;
 }
 
-int fuse_reply_lseek(fuse_req_t req, off_t off)
+int __wrap_fuse_reply_lseek(fuse_req_t req, off_t off)
 {
 	return 0;
 }
 
 /* readdir entries here: the name, NUL */
-size_t fuse_add_direntry(fuse_req_t req, char *buf, size_t bufsize,
-			 const char *name, const struct stat *stbuf, off_t off)
+size_t __wrap_fuse_add_direntry(fuse_req_t req, char *buf, size_t bufsize,
+				const char *name, const struct stat *stbuf,
+				off_t off)
 {
 	size_t n = strlen(name) + 1;
 
