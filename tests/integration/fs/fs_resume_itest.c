@@ -24,6 +24,7 @@
 #include "placement/pstore.h"
 #include "rdma/auth.h"
 #include "rdma/xport.h"
+#include "tests/unit/fuse_fakes.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,6 +13,7 @@
 #include "fs/fs.h"
 #include "fs/state.h"
 #include "placement/pstore.h"
+#include "tests/unit/fuse_fakes.h"
 
 #include <check.h>
 #include <errno.h>
