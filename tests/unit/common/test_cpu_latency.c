@@ -3,6 +3,7 @@
  * (/dev/cpu_dma_latency is 0600); skipped otherwise. Other processes may
  * hold limits too, so checks are "at most", never "exactly", except for 0. */
 #include "common/cpu_latency.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -37,17 +38,11 @@ int main(void)
 {
 	Suite *s = suite_create("cpu_latency");
 	TCase *tc = tcase_create("cpu_latency");
-	SRunner *sr;
-	int failed;
 
 	if (access("/dev/cpu_dma_latency", W_OK))
 		return 77; /* meson: skipped */
 	tcase_add_test(tc, values_out_of_range_are_refused);
 	tcase_add_test(tc, a_held_limit_is_in_force_until_released);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "common/log.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -32,15 +33,9 @@ int main(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("log");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, ratelimit_lets_a_burst_through_then_suppresses);
 	tcase_add_test(tc, errors_are_counted_even_when_filtered);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "common/opts.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -149,17 +150,11 @@ int main(void)
 {
 	Suite *s = suite_create("opts");
 	TCase *tc = tcase_create("opts");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, defaults_then_file_then_argv);
 	tcase_add_test(tc, bad_value_names_file_and_line);
 	tcase_add_test(tc, bad_argv_is_an_error_not_an_exit);
 	tcase_add_test(tc, config_flag_loads_file_before_other_flags);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "common/parse.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -72,17 +73,11 @@ int main(void)
 {
 	Suite *s = suite_create("parse");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, size_suffixes_are_binary_units);
 	tcase_add_test(tc, size_rejects_garbage_and_overflow);
 	tcase_add_test(tc, hostport_forms);
 	tcase_add_test(tc, hostport_rejects_bad_input);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "common/prom.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -65,8 +66,6 @@ int main(void)
 {
 	Suite *s = suite_create("prom");
 	TCase *tc = tcase_create("prom");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc,
 		       histogram_buckets_are_cumulative_with_inf_sum_and_count);
@@ -75,9 +74,5 @@ int main(void)
 	tcase_add_test(tc,
 		       integers_print_without_a_fraction_and_the_buffer_grows);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -3,6 +3,7 @@
  * command line, and the protocol's answers to requests that make no mount
  * (the mounting itself is tests/docker/docker_volume.sh). */
 #include "ctl/docker.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -199,8 +200,6 @@ int main(void)
 {
 	Suite *s = suite_create("ctl_docker");
 	TCase *tc = tcase_create("docker");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, volume_names_are_docker_names_without_paths);
 	tcase_add_test(
@@ -212,9 +211,5 @@ int main(void)
 	tcase_add_test(tc, protocol_answers_activate_capabilities_and_list);
 	tcase_add_test(tc, bad_requests_get_json_errors);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return cnm_check_run(s);
 }

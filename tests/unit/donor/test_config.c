@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "donor/config.h"
 #include "donor/keys.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -139,8 +140,6 @@ int main(void)
 {
 	Suite *s = suite_create("donor_config");
 	TCase *tc = tcase_create("donor_config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, example_config_parses_and_validates);
 	tcase_add_test(tc, bad_value_names_file_and_line);
@@ -149,9 +148,5 @@ int main(void)
 	tcase_add_test(tc,
 		       text_settings_take_strings_and_files_must_be_regular);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "donor/dmsg.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -103,17 +104,11 @@ int main(void)
 {
 	Suite *s = suite_create("dmsg");
 	TCase *tc = tcase_create("dmsg");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, handshake_order_is_enforced);
 	tcase_add_test(tc, client_cannot_send_replies_or_donor_messages);
 	tcase_add_test(tc, body_lengths_must_match_the_opcode);
 	tcase_add_test(tc, io_bodies_are_checked);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

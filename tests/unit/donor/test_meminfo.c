@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "donor/meminfo.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -100,8 +101,6 @@ int main(void)
 {
 	Suite *s = suite_create("meminfo");
 	TCase *tc = tcase_create("meminfo");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parses_memavailable);
 	tcase_add_test(tc, rejects_missing_or_malformed_memavailable);
@@ -110,9 +109,5 @@ int main(void)
 	tcase_add_test(tc, trend_fits_noise_between_the_points);
 	tcase_add_test(tc, trend_window_slides);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

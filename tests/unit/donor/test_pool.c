@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "donor/pool.h"
 #include "donor/session.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -213,8 +214,6 @@ int main(void)
 {
 	Suite *s = suite_create("pool");
 	TCase *tc = tcase_create("pool");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, pool_carves_whole_chunks);
 	tcase_add_test(tc, pool_allocates_contiguous_runs_first_fit);
@@ -226,9 +225,5 @@ int main(void)
 	tcase_add_test(tc, sessions_touch_only_their_own_slabs);
 	tcase_add_test(tc, state_counts_slabs_and_bytes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "fs/config.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -312,8 +313,6 @@ int main(void)
 {
 	Suite *s = suite_create("fs_config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, command_line_donors_and_size);
 	tcase_add_test(tc, mount_helper_form_moves_settings_out_of_o);
@@ -329,9 +328,5 @@ int main(void)
 	tcase_add_test(tc, example_config_parses_and_validates);
 	tcase_add_test(tc, config_file_errors_say_file_and_line);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

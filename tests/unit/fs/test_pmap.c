@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "fs/pmap.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -240,8 +241,6 @@ int main(void)
 {
 	Suite *s = suite_create("pmap");
 	TCase *tc = tcase_create("pmap");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, unset_entries_read_as_holes);
@@ -255,9 +254,5 @@ int main(void)
 		tc, namespace_charges_share_the_budget_and_are_refused_past_it);
 	tcase_add_test(tc, a_full_sequential_file_fits_the_default_pool);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

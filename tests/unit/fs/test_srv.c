@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "fs/srv.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -135,17 +136,11 @@ int main(void)
 {
 	Suite *s = suite_create("fs_srv");
 	TCase *tc = tcase_create("srv");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(
 		tc, srv_answer_gives_targets_as_host_port_and_the_smallest_ttl);
 	tcase_add_test(tc, truncated_or_garbage_answers_are_ebadmsg);
 	tcase_add_test(tc, a_bad_resolver_address_is_einval);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

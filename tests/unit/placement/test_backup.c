@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "placement/backup.h"
 #include "rdma/xport.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -127,15 +128,9 @@ int main(void)
 {
 	Suite *s = suite_create("backup");
 	TCase *tc = tcase_create("backup");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, pages_written_read_back_holes_read_zero_punch_frees);
 	tcase_add_test(tc, open_reports_a_bad_path);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

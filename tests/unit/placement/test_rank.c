@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "placement/rank.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -481,8 +482,6 @@ int main(void)
 {
 	Suite *s = suite_create("rank");
 	TCase *tc = tcase_create("rank");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, dense_points_give_equal_values_equal_points);
 	tcase_add_test(tc,
@@ -514,9 +513,5 @@ int main(void)
 	tcase_add_test(
 		tc, default_ranking_keeps_a_cluster_balanced_until_95_percent);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* placement/seal.h: the per-page AEAD, for both ciphers. */
 #include "placement/seal.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -182,8 +183,6 @@ int main(void)
 {
 	Suite *s = suite_create("seal");
 	TCase *tc = tcase_create("seal");
-	SRunner *sr;
-	int failed;
 
 	/* _i = 0: the default cipher; 1: XChaCha20-Poly1305 */
 	tcase_add_loop_test(
@@ -198,9 +197,5 @@ int main(void)
 	tcase_add_test(tc, the_cipher_is_aes_gcm_where_available_else_xchacha);
 	tcase_add_loop_test(tc, many_threads_at_once_seal_and_open_right, 0, 2);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -2,6 +2,7 @@
 #include "rdma/auth.h"
 #include "rdma/handshake.h"
 #include "rdma/proto.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <endian.h>
@@ -415,8 +416,6 @@ int main(void)
 {
 	Suite *s = suite_create("proto");
 	TCase *tc = tcase_create("proto");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, header_round_trips_in_little_endian);
 	tcase_add_test(tc, header_rejects_bad_magic);
@@ -434,9 +433,5 @@ int main(void)
 	tcase_add_test(tc, handshake_refuses_bad_version_and_slab_sizes);
 	tcase_add_test(tc, hs_client_reports_timeout_and_reset);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }
