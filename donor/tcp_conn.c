@@ -102,7 +102,8 @@ static int out_msg(struct tconn *c, const struct proto_hdr *h, const void *body,
 		return -ENOBUFS;
 	}
 	proto_hdr_enc(c->out + c->out_len, h);
-	memcpy(c->out + c->out_len + HDR, body, len);
+	if (len)
+		memcpy(c->out + c->out_len + HDR, body, len);
 	c->out_len += HDR + len;
 	return 0;
 }
