@@ -136,6 +136,12 @@ void fs_maybe_free(struct cnmfs *fs, struct inode *in)
 		fs_drop_pages(fs, in, 0, PMAP_MAX_INDEX);
 		pthread_mutex_unlock(&in->lock);
 		in->data_freed = 1;
+		/* no name, not open: its budget is free for new files now,
+		 * not when the kernel gets round to forgetting it */
+		if (in->target)
+			pmap_pool_uncharge(fs->pool, strlen(in->target) + 1 +
+							     NS_MALLOC_COST);
+		pmap_pool_uncharge(fs->pool, NS_INODE_COST);
 	}
 	if (in->nlookup)
 		return;
@@ -148,10 +154,6 @@ void fs_maybe_free(struct cnmfs *fs, struct inode *in)
 	pthread_mutex_destroy(&in->lock);
 	pthread_mutex_destroy(&in->rmw);
 	pthread_cond_destroy(&in->idle);
-	if (in->target)
-		pmap_pool_uncharge(fs->pool,
-				   strlen(in->target) + 1 + NS_MALLOC_COST);
-	pmap_pool_uncharge(fs->pool, NS_INODE_COST);
 	free(in->target);
 	free(in);
 }

@@ -186,8 +186,16 @@ int ps_state_find(struct pstore *ps, const struct pstore_cfg *cfg,
 		 * slab map, versions and bitmap change only after ready; a
 		 * memfd starts zeroed, and touching them would fault in
 		 * every page) */
-		memset(m, 0, len[0]);
-		memset(ps->sv_secret, 0, len[1]);
+		uint32_t n = atomic_load(&m->ndonors);
+
+		if (n > PS_STATE_DONORS)
+			n = PS_STATE_DONORS;
+		/* the slots it filled; the rest was never touched */
+		memset(m->donor, 0, n * sizeof(m->donor[0]));
+		memset(m, 0, sizeof(*m));
+		explicit_bzero(ps->sv_secret,
+			       sizeof(*ps->sv_secret) +
+				       n * sizeof(struct hs_session));
 		m->slab_size = g->slab_size;
 		m->npages = g->npages;
 		m->pages_per_slab = g->pages_per_slab;

@@ -14,13 +14,16 @@
 #define CNM_PLACEMENT_PSTORE_STATE_H
 
 #include "placement/pstore.h"
+#include "placement/pstore_priv.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define PS_DEF_SLAB (64ull << 20)
-/* donor slots a store with an arena can have over its life */
-#define PS_STATE_DONORS 256
+/* donor slots a store with an arena can have over its life: as many as
+ * without one (the slots' addresses are reserved, touched as used; the
+ * secrets, 36 bytes a slot, are locked in memory: 2.3 MiB) */
+#define PS_STATE_DONORS PS_MAX_DONORS
 
 /* arena section ids of the page store (fs/state.h gives out the others) */
 enum {

@@ -676,6 +676,35 @@ START_TEST(local_memory_files_survive_a_server_that_exits_without_cleanup)
 }
 END_TEST
 
+START_TEST(a_store_on_a_state_takes_more_than_a_thousand_donors)
+{
+	static char names[1100][32];
+	const char *donors[1100];
+	struct pstore_cfg pc = { .transport = XPORT_MEM,
+				 .capacity = CAP,
+				 .slab_size = 1 << 20,
+				 .w_free = 1,
+				 .donors = donors,
+				 .ndonors = 1100 };
+	struct cnmfs_params fp = { .capacity = CAP, .requests = 2 };
+	struct state *st, *srv;
+	struct pstore *ps;
+	char err[256];
+
+	for (int i = 0; i < 1100; i++) {
+		snprintf(names[i], sizeof(names[i]), "mem:d%d:1M", i);
+		donors[i] = names[i];
+	}
+	ck_assert_int_eq(state_create(&pc, &fp, &st), 0);
+	ck_assert_int_eq(state_attach(dup(state_fd(st)), &srv), 0);
+	pc.arena = state_arena(srv);
+	ck_assert_msg(!pstore_open(&pc, &ps, err, sizeof(err)), "%s", err);
+	pstore_close(ps);
+	state_close(srv);
+	state_close(st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs_state");
@@ -696,6 +725,8 @@ int main(void)
 	tcase_add_test(
 		tc,
 		local_memory_files_survive_a_server_that_exits_without_cleanup);
+	tcase_add_test(tc,
+		       a_store_on_a_state_takes_more_than_a_thousand_donors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
