@@ -504,7 +504,8 @@ int sup_serve_parse(const char *s, struct sup_serve *out)
 {
 	int n = 0;
 
-	if (sscanf(s, "%d,%d,%d,%u,%d%n", &out->fuse_fd, &out->state_fd,
+	if (strpbrk(s, " \t\n") ||
+	    sscanf(s, "%d,%d,%d,%u,%d%n", &out->fuse_fd, &out->state_fd,
 		   &out->ready_fd, &out->restarts, &out->supervisor, &n) != 5 ||
 	    s[n] || out->fuse_fd < 0 || out->state_fd < 0 || out->ready_fd < 0)
 		return -EINVAL;

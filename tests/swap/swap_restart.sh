@@ -50,7 +50,7 @@ for ((k = 0; k < 3; k++)); do
 			sleep 0.01
 		done
 	else
-		sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 2.5), 2))')"
+		sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 1.5), 2))')"
 	fi
 	kill -0 "$work" 2>/dev/null || break
 	old=$(cnm_fs_server_pid m)
