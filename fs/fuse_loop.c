@@ -37,8 +37,15 @@ static int kernel_uring(const char **why)
 int floop_args(int mode, const char *mp, struct fuse_args *args)
 {
 	const char *why = "fuse-transport=dev";
-	int kernel = mode == FS_FUSE_DEV ? 0 : kernel_uring(&why);
+	int kernel = mode == FS_FUSE_URING ? kernel_uring(&why) : 0;
 
+	if (mode == FS_FUSE_AUTO) {
+		/* a restart could strand the requests on a dead ring */
+		log_info("mount %s: fuse transport /dev/fuse (auto: only "
+			 "/dev/fuse survives a restart of the serving process)",
+			 mp);
+		return 0;
+	}
 	if (mode == FS_FUSE_DEV) {
 		log_info("mount %s: fuse transport /dev/fuse (%s)", mp, why);
 		return 0;
@@ -48,15 +55,10 @@ int floop_args(int mode, const char *mp, struct fuse_args *args)
 		      "< 3.18.3; see .ci/build-libfuse)";
 		kernel = 0;
 	}
-	if (!CNM_HAVE_FUSE_URING || kernel < 0 ||
-	    (mode == FS_FUSE_AUTO && !kernel)) {
-		if (mode == FS_FUSE_URING)
-			log_warn("mount %s: fuse-transport=uring: %s: "
-				 "/dev/fuse instead",
-				 mp, why);
-		else
-			log_info("mount %s: fuse transport /dev/fuse (%s)", mp,
-				 why);
+	if (!CNM_HAVE_FUSE_URING || kernel < 0) {
+		log_warn(
+			"mount %s: fuse-transport=uring: %s: /dev/fuse instead",
+			mp, why);
 		return 0;
 	}
 	if (!kernel)
@@ -64,8 +66,10 @@ int floop_args(int mode, const char *mp, struct fuse_args *args)
 			 "fall back to /dev/fuse",
 			 mp, why);
 	else
-		log_info("mount %s: fuse transport io_uring asked for (%s)", mp,
-			 why);
+		log_info("mount %s: fuse transport io_uring asked for (%s); a "
+			 "request in flight on a ring when the serving process "
+			 "dies is not resent (fs/README.md)",
+			 mp, why);
 	if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, "io_uring"))
 		return -ENOMEM;
 	return 0;

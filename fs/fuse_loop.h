@@ -12,9 +12,13 @@
  * received it (fs/fs.h): a reply from another thread would take the ring's
  * queue lock, which the ring thread holds while its handlers run.
  *
- * auto asks for io_uring when both the library and the kernel offer it;
- * uring asks for it whatever enable_uring says (libfuse falls back to
- * /dev/fuse without a word when the kernel refuses); dev never asks. What
+ * auto and dev never ask for io_uring: Linux (6.18) resends the requests
+ * a dead serving process had read from /dev/fuse (FUSE_NOTIFY_RESEND) but
+ * not those it held on a ring, whose callers would then wait forever, so
+ * only /dev/fuse keeps the promise of a restart (fs/supervisor.h). uring
+ * asks for it, trading that for speed, whatever enable_uring says
+ * (libfuse falls back to /dev/fuse without a word when the kernel
+ * refuses). What
  * was asked for is logged at start; what is really in use shows in the
  * stats file ("fuse_transport") and in a log line at the first request
  * that comes through a ring. The daemon never writes enable_uring.

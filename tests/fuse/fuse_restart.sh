@@ -9,6 +9,7 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/restart.sh"
+cnm_restart_needs_dev_fuse
 
 ref=
 cleanup() {

@@ -6,6 +6,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
+cnm_restart_needs_dev_fuse
 trap cnm_fs_all_cleanup EXIT
 cnm_fuse_facilities
 grep -q "CNM_HAVE_SYSTEMD 1" "$BUILD_ROOT/cnm_config.h" ||

@@ -9,6 +9,7 @@
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
+cnm_restart_needs_dev_fuse
 trap cnm_fs_all_cleanup EXIT
 cnm_fuse_facilities
 

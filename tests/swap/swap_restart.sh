@@ -14,6 +14,7 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/swap.sh"
 . "$SOURCE_ROOT/tests/lib/restart.sh"
+cnm_restart_needs_dev_fuse
 trap cnm_fs_all_cleanup EXIT
 
 how=${1:?KILL|SEGV|ABRT|ctl|burst}
