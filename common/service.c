@@ -57,7 +57,7 @@ static void tell_parent(char status)
 	ready_fd = -1;
 }
 
-static void leave_terminal(const char *ident)
+void service_leave_terminal(const char *ident)
 {
 	int fd, syslog_taken = log_detach(ident);
 
@@ -77,7 +77,7 @@ void service_ready(const char *ident, const char *status)
 {
 	if (ready_fd >= 0) {
 		tell_parent(0);
-		leave_terminal(ident);
+		service_leave_terminal(ident);
 	}
 #if CNM_HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=%s", status);

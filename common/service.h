@@ -34,6 +34,9 @@ int service_fork(int *status);
  * ident names the process in syslog.
  */
 void service_ready(const char *ident, const char *status);
+/* The part of service_ready() that leaves the terminal, for a process
+ * started by another daemon (a mount's serving process). */
+void service_leave_terminal(const char *ident);
 /* Start-up failed: the waiting parent exits with status (no-op if told). */
 void service_failed(int status);
 /* STATUS=text for systemctl status (printf-style); no-op without systemd */

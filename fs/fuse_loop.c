@@ -53,9 +53,9 @@ int floop_args(int mode, const char *mp, struct fuse_args *args)
 	if (!CNM_HAVE_FUSE_URING) {
 		why = "this libfuse has no io_uring (built against libfuse "
 		      "< 3.18.3; see .ci/build-libfuse)";
-		kernel = 0;
+		kernel = -1;
 	}
-	if (!CNM_HAVE_FUSE_URING || kernel < 0) {
+	if (kernel < 0) {
 		log_warn(
 			"mount %s: fuse-transport=uring: %s: /dev/fuse instead",
 			mp, why);

@@ -399,25 +399,6 @@ static int attach_session(struct fuse_session *se, struct sup_serve *sv,
 	return 0;
 }
 
-/* The serving process leaves the terminal as a daemon would. */
-static void leave_terminal(int foreground)
-{
-	int fd, syslog_taken;
-
-	if (foreground)
-		return;
-	syslog_taken = log_detach("cnetmem");
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	if (syslog_taken)
-		dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-}
-
 static int run(struct fs_cfg *c, const char *mp, const char *source,
 	       struct sup_serve *serve)
 {
@@ -548,7 +529,8 @@ static int run(struct fs_cfg *c, const char *mp, const char *source,
 	sup_serve_ready(serve);
 	/* a successor too: its stderr is the supervisor's, /dev/null once
 	 * syslog took the logs */
-	leave_terminal(c->foreground);
+	if (!c->foreground)
+		service_leave_terminal("cnetmem");
 
 	/* the main thread and the FUSE workers it starts take them */
 	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);

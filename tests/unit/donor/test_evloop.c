@@ -4,6 +4,7 @@
 #include "donor/evloop.h"
 
 #include "common/clock.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -155,17 +156,11 @@ int main(void)
 {
 	Suite *s = suite_create("evloop");
 	TCase *tc = tcase_create("evloop");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, wake_runs_on_the_loop_woken);
 	tcase_add_test(tc, a_ready_source_is_called_and_after_follows);
 	tcase_add_test(tc, expire_runs_once_its_deadline_passed);
 	tcase_add_test(tc, stop_leaves_no_thread);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return cnm_check_run(s);
 }

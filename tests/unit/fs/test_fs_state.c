@@ -13,6 +13,7 @@
 #include "fs/fs.h"
 #include "fs/state.h"
 #include "placement/pstore.h"
+#include "tests/unit/check_run.h"
 #include "tests/unit/fuse_fakes.h"
 
 #include <check.h>
@@ -711,8 +712,6 @@ int main(void)
 {
 	Suite *s = suite_create("fs_state");
 	TCase *tc = tcase_create("state");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, supervisor_setup, supervisor_teardown);
 	tcase_set_timeout(tc, 60);
@@ -730,9 +729,5 @@ int main(void)
 	tcase_add_test(tc,
 		       a_store_on_a_state_takes_more_than_a_thousand_donors);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

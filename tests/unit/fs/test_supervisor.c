@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* fs/supervisor.c: what a serving process is told, the fd store. */
 #include "fs/supervisor.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -49,16 +50,10 @@ int main(void)
 {
 	Suite *s = suite_create("fs_supervisor");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, serve_arg_gives_every_number);
 	tcase_add_test(tc, serve_arg_short_long_or_negative_is_einval);
 	tcase_add_test(tc, fd_store_without_listen_fds_is_empty);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

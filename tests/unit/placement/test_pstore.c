@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "pstore_util.h"
+#include "tests/unit/check_run.h"
 
 /* -------------------------------------------------------------- tests */
 
@@ -562,8 +563,6 @@ static int run_suite(void)
 	Suite *s = suite_create(seal_mode == PSTORE_SEAL_ON ? "pstore sealed"
 							    : "pstore");
 	TCase *tc = tcase_create("pstore");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, unwritten_pages_read_as_zeros_without_io);
@@ -588,11 +587,7 @@ static int run_suite(void)
 		tc,
 		concurrent_writers_on_two_replicas_read_back_their_own_data);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed;
+	return cnm_check_run(s);
 }
 
 int main(void)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "pstore_util.h"
+#include "tests/unit/check_run.h"
 
 /* Reads every page with each donor from first on failing in turn: every
  * live replica (and nothing stale) holds gen[i]. */
@@ -474,8 +475,6 @@ static int run_suite(void)
 					? "pstore repair sealed"
 					: "pstore repair");
 	TCase *tc = tcase_create("repair");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, degraded_slabs_are_repaired_from_a_survivor);
@@ -493,11 +492,7 @@ static int run_suite(void)
 	tcase_add_test(
 		tc, a_slab_the_donor_lost_is_read_from_the_backup_and_replaced);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed;
+	return cnm_check_run(s);
 }
 
 int main(void)

@@ -7,6 +7,7 @@
  * else EIO; the failures are counted against that donor.
  */
 #include "pstore_util.h"
+#include "tests/unit/check_run.h"
 
 #include <fcntl.h>
 
@@ -360,8 +361,6 @@ int main(void)
 {
 	Suite *s = suite_create("pstore_seal");
 	TCase *tc = tcase_create("pstore_seal");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, donor_memory_holds_no_plaintext_and_pages_read_back);
@@ -383,9 +382,5 @@ int main(void)
 		a_donor_that_keeps_failing_is_faulty_and_its_copies_rebuilt);
 	tcase_add_test(tc, reads_racing_writes_of_the_page_get_a_whole_version);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of batch_form's merge and chain rules and of the leader queue. */
 #include "rdma/batch.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -490,11 +491,5 @@ static Suite *batch_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(batch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(batch_suite());
 }

@@ -8,6 +8,7 @@
  */
 #include "rdma/fault.h"
 #include "rdma/xport.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -296,8 +297,6 @@ int main(void)
 {
 	Suite *s = suite_create("fault transport");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc,
@@ -313,9 +312,5 @@ int main(void)
 	tcase_add_test(tc, close_fails_what_is_still_held);
 	tcase_add_test(tc, only_fault_donors_are_wrapped_unless_asked);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

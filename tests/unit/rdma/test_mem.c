@@ -5,6 +5,7 @@
  * once, data right, chains longer than one op under concurrency).
  */
 #include "rdma/xport.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -510,11 +511,5 @@ static Suite *mem_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(mem_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(mem_suite());
 }

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/sock.h"
 #include "rdma/proto.h"
+#include "tests/unit/check_run.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -192,11 +193,5 @@ static Suite *prims_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(prims_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(prims_suite());
 }

@@ -7,6 +7,7 @@
  */
 #include "rdma/handshake.h"
 #include "rdma/xport.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -798,11 +799,5 @@ static Suite *tcp_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tcp_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(tcp_suite());
 }

@@ -9,6 +9,7 @@
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
 #include "rdma/verbs_setup.c"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -700,8 +701,6 @@ int main(void)
 {
 	Suite *s = suite_create("verbs");
 	TCase *tc = tcase_create("verbs");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(
@@ -738,9 +737,5 @@ int main(void)
 	tcase_add_test(tc,
 		       open_without_an_rdma_path_fails_fast_for_auto_fallback);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }

@@ -10,6 +10,7 @@
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
 #include "rdma/verbs_setup.c"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -599,8 +600,6 @@ int main(void)
 {
 	Suite *s = suite_create("verbs_conn");
 	TCase *tc = tcase_create("verbs_conn");
-	SRunner *sr;
-	int failed;
 
 	auth_init();
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -614,9 +613,5 @@ int main(void)
 	tcase_add_test(tc, bad_or_early_io_fails_at_submit_and_counts_an_error);
 	tcase_add_test(tc, close_fails_pending_io_with_econnaborted);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cnm_check_run(s);
 }
