@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import sys
+import time
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long,
@@ -52,6 +53,24 @@ def renameat2(a, b, flags):
     if libc.renameat2(-100, a.encode(), -100, b.encode(), flags):
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
+
+
+def bfree_settled(m, want=None, secs=5.0):
+    """statfs's free blocks once the kernel's RELEASEs are in: FUSE sends
+    RELEASE after close(2) returns, and an unlinked file's pages go back
+    only then. With want: until f_bfree is want (or secs pass); without:
+    until two reads 0.2 s apart agree."""
+    end = time.monotonic() + secs
+    last = os.statvfs(m).f_bfree
+    while time.monotonic() < end:
+        if want is not None and last == want:
+            break
+        time.sleep(0.2)
+        cur = os.statvfs(m).f_bfree
+        if want is None and cur == last:
+            break
+        last = cur
+    return last
 
 
 def stats(m):
@@ -257,13 +276,13 @@ def main():
     check(sv.f_frsize * sv.f_blocks == size,
           'statfs reports --size (%d vs %d)' % (sv.f_frsize * sv.f_blocks,
                                                size))
-    free0 = sv.f_bfree
+    free0 = bfree_settled(m)
     if stats(m)['cache'] == 'writeback':
         enospc_writeback(p, m, size)
     else:
         enospc_direct(p, m, size, free0)
     os.unlink(p('big'))
-    check(os.statvfs(m).f_bfree == free0, 'unlink gives the space back')
+    check(bfree_settled(m, free0) == free0, 'unlink gives the space back')
 
     # the stats file
     s = stats(m)
