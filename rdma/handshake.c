@@ -36,7 +36,6 @@ int hs_slab_size_ok(uint64_t s)
 	return s >= HS_SLAB_MIN && s <= HS_SLAB_MAX && !(s & (s - 1));
 }
 
-/* A peer's reply status as -errno; nonsense values become -EPROTO. */
 /* A refusal's status as -errno; a refusal saying 0 is a broken peer. */
 static int status_err(uint32_t status)
 {
