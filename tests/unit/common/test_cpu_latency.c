@@ -36,13 +36,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("cpu_latency");
-	TCase *tc = tcase_create("cpu_latency");
-
 	if (access("/dev/cpu_dma_latency", W_OK))
 		return 77; /* meson: skipped */
-	tcase_add_test(tc, values_out_of_range_are_refused);
-	tcase_add_test(tc, a_held_limit_is_in_force_until_released);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"cpu_latency", NULL,
+		CNM_TESTS(values_out_of_range_are_refused,
+			  a_held_limit_is_in_force_until_released));
 }

@@ -31,11 +31,8 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("log");
-
-	tcase_add_test(tc, ratelimit_lets_a_burst_through_then_suppresses);
-	tcase_add_test(tc, errors_are_counted_even_when_filtered);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"log", NULL,
+		CNM_TESTS(ratelimit_lets_a_burst_through_then_suppresses,
+			  errors_are_counted_even_when_filtered));
 }

@@ -62,13 +62,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("mountinfo");
-	TCase *tc = tcase_create("mountinfo");
-
-	tcase_add_test(tc, line_gives_mount_point_and_type);
-	tcase_add_test(tc, mount_point_escapes_are_undone);
-	tcase_add_test(tc, line_without_separator_or_fields_is_refused);
-	tcase_add_test(tc, proc_is_found_by_its_type_and_not_by_another);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"mountinfo", NULL,
+		CNM_TESTS(line_gives_mount_point_and_type,
+			  mount_point_escapes_are_undone,
+			  line_without_separator_or_fields_is_refused,
+			  proc_is_found_by_its_type_and_not_by_another));
 }

@@ -148,13 +148,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("opts");
-	TCase *tc = tcase_create("opts");
-
-	tcase_add_test(tc, defaults_then_file_then_argv);
-	tcase_add_test(tc, bad_value_names_file_and_line);
-	tcase_add_test(tc, bad_argv_is_an_error_not_an_exit);
-	tcase_add_test(tc, config_flag_loads_file_before_other_flags);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"opts", NULL,
+		CNM_TESTS(defaults_then_file_then_argv,
+			  bad_value_names_file_and_line,
+			  bad_argv_is_an_error_not_an_exit,
+			  config_flag_loads_file_before_other_flags));
 }

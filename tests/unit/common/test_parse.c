@@ -71,13 +71,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("parse");
-	TCase *tc = tcase_create("parse");
-
-	tcase_add_test(tc, size_suffixes_are_binary_units);
-	tcase_add_test(tc, size_rejects_garbage_and_overflow);
-	tcase_add_test(tc, hostport_forms);
-	tcase_add_test(tc, hostport_rejects_bad_input);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main("parse", NULL,
+			      CNM_TESTS(size_suffixes_are_binary_units,
+					size_rejects_garbage_and_overflow,
+					hostport_forms,
+					hostport_rejects_bad_input));
 }

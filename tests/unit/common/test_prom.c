@@ -64,15 +64,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("prom");
-	TCase *tc = tcase_create("prom");
-
-	tcase_add_test(tc,
-		       histogram_buckets_are_cumulative_with_inf_sum_and_count);
-	tcase_add_test(tc, label_values_are_escaped);
-	tcase_add_test(tc, a_long_label_is_cut_inside_its_buffer);
-	tcase_add_test(tc,
-		       integers_print_without_a_fraction_and_the_buffer_grows);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"prom", NULL,
+		CNM_TESTS(
+			histogram_buckets_are_cumulative_with_inf_sum_and_count,
+			label_values_are_escaped,
+			a_long_label_is_cut_inside_its_buffer,
+			integers_print_without_a_fraction_and_the_buffer_grows));
 }

@@ -198,18 +198,15 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("ctl_docker");
-	TCase *tc = tcase_create("docker");
-
-	tcase_add_test(tc, volume_names_are_docker_names_without_paths);
-	tcase_add_test(
-		tc, driver_defaults_then_volume_options_make_the_command_line);
-	tcase_add_test(tc, volume_donors_replace_the_drivers);
-	tcase_add_test(tc, local_memory_is_a_flag);
-	tcase_add_test(tc, unknown_empty_or_control_values_are_refused_by_name);
-	tcase_add_test(tc, too_many_donors_is_an_error_not_an_overflow);
-	tcase_add_test(tc, protocol_answers_activate_capabilities_and_list);
-	tcase_add_test(tc, bad_requests_get_json_errors);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"ctl_docker", NULL,
+		CNM_TESTS(
+			volume_names_are_docker_names_without_paths,
+			driver_defaults_then_volume_options_make_the_command_line,
+			volume_donors_replace_the_drivers,
+			local_memory_is_a_flag,
+			unknown_empty_or_control_values_are_refused_by_name,
+			too_many_donors_is_an_error_not_an_overflow,
+			protocol_answers_activate_capabilities_and_list,
+			bad_requests_get_json_errors));
 }

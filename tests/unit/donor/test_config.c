@@ -138,15 +138,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("donor_config");
-	TCase *tc = tcase_create("donor_config");
-
-	tcase_add_test(tc, example_config_parses_and_validates);
-	tcase_add_test(tc, bad_value_names_file_and_line);
-	tcase_add_test(tc, validate_checks_relations_with_origin);
-	tcase_add_test(tc, client_specs_parse_name_key_and_quota);
-	tcase_add_test(tc,
-		       text_settings_take_strings_and_files_must_be_regular);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"donor_config", NULL,
+		CNM_TESTS(
+			example_config_parses_and_validates,
+			bad_value_names_file_and_line,
+			validate_checks_relations_with_origin,
+			client_specs_parse_name_key_and_quota,
+			text_settings_take_strings_and_files_must_be_regular));
 }

@@ -102,13 +102,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("dmsg");
-	TCase *tc = tcase_create("dmsg");
-
-	tcase_add_test(tc, handshake_order_is_enforced);
-	tcase_add_test(tc, client_cannot_send_replies_or_donor_messages);
-	tcase_add_test(tc, body_lengths_must_match_the_opcode);
-	tcase_add_test(tc, io_bodies_are_checked);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"dmsg", NULL,
+		CNM_TESTS(handshake_order_is_enforced,
+			  client_cannot_send_replies_or_donor_messages,
+			  body_lengths_must_match_the_opcode,
+			  io_bodies_are_checked));
 }

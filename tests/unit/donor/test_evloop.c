@@ -154,13 +154,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("evloop");
-	TCase *tc = tcase_create("evloop");
-
-	tcase_add_test(tc, wake_runs_on_the_loop_woken);
-	tcase_add_test(tc, a_ready_source_is_called_and_after_follows);
-	tcase_add_test(tc, expire_runs_once_its_deadline_passed);
-	tcase_add_test(tc, stop_leaves_no_thread);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"evloop", NULL,
+		CNM_TESTS(wake_runs_on_the_loop_woken,
+			  a_ready_source_is_called_and_after_follows,
+			  expire_runs_once_its_deadline_passed,
+			  stop_leaves_no_thread));
 }

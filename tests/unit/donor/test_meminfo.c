@@ -99,15 +99,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("meminfo");
-	TCase *tc = tcase_create("meminfo");
-
-	tcase_add_test(tc, parses_memavailable);
-	tcase_add_test(tc, rejects_missing_or_malformed_memavailable);
-	tcase_add_test(tc, reads_the_real_proc_meminfo);
-	tcase_add_test(tc, trend_is_the_least_squares_slope);
-	tcase_add_test(tc, trend_fits_noise_between_the_points);
-	tcase_add_test(tc, trend_window_slides);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"meminfo", NULL,
+		CNM_TESTS(parses_memavailable,
+			  rejects_missing_or_malformed_memavailable,
+			  reads_the_real_proc_meminfo,
+			  trend_is_the_least_squares_slope,
+			  trend_fits_noise_between_the_points,
+			  trend_window_slides));
 }

@@ -212,18 +212,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("pool");
-	TCase *tc = tcase_create("pool");
-
-	tcase_add_test(tc, pool_carves_whole_chunks);
-	tcase_add_test(tc, pool_allocates_contiguous_runs_first_fit);
-	tcase_add_test(
-		tc,
-		free_slab_counts_follow_every_alloc_and_release_after_a_query);
-	tcase_add_test(tc, pool_exhaustion_is_enospc);
-	tcase_add_test(tc, pool_zeroes_a_slab_before_reuse);
-	tcase_add_test(tc, sessions_touch_only_their_own_slabs);
-	tcase_add_test(tc, state_counts_slabs_and_bytes);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"pool", NULL,
+		CNM_TESTS(
+			pool_carves_whole_chunks,
+			pool_allocates_contiguous_runs_first_fit,
+			free_slab_counts_follow_every_alloc_and_release_after_a_query,
+			pool_exhaustion_is_enospc,
+			pool_zeroes_a_slab_before_reuse,
+			sessions_touch_only_their_own_slabs,
+			state_counts_slabs_and_bytes));
 }

@@ -311,22 +311,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fs_config");
-	TCase *tc = tcase_create("config");
-
-	tcase_add_test(tc, command_line_donors_and_size);
-	tcase_add_test(tc, mount_helper_form_moves_settings_out_of_o);
-	tcase_add_test(tc, flag_inside_o);
-	tcase_add_test(
-		tc, rank_settings_come_from_o_and_all_zero_weights_are_refused);
-	tcase_add_test(tc,
-		       donor_srv_from_o_is_enough_and_excludes_local_memory);
-	tcase_add_test(tc, cache_mode_defaults_to_writeback_and_takes_direct);
-	tcase_add_test(tc, no_donor_and_no_local_memory_is_an_error);
-	tcase_add_test(tc, donors_need_a_key_or_insecure);
-	tcase_add_test(tc, bad_values_name_their_origin);
-	tcase_add_test(tc, example_config_parses_and_validates);
-	tcase_add_test(tc, config_file_errors_say_file_and_line);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"fs_config", NULL,
+		CNM_TESTS(
+			command_line_donors_and_size,
+			mount_helper_form_moves_settings_out_of_o,
+			flag_inside_o,
+			rank_settings_come_from_o_and_all_zero_weights_are_refused,
+			donor_srv_from_o_is_enough_and_excludes_local_memory,
+			cache_mode_defaults_to_writeback_and_takes_direct,
+			no_donor_and_no_local_memory_is_an_error,
+			donors_need_a_key_or_insecure,
+			bad_values_name_their_origin,
+			example_config_parses_and_validates,
+			config_file_errors_say_file_and_line));
 }

@@ -710,24 +710,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fs_state");
-	TCase *tc = tcase_create("state");
-
-	tcase_add_checked_fixture(tc, supervisor_setup, supervisor_teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, blobs_read_whole_and_servers_are_counted);
-	tcase_add_test(tc, attach_refuses_what_is_not_a_state);
-	tcase_add_test(tc, secret_section_is_locked_in_memory);
-	tcase_add_test(
-		tc,
-		namespace_and_maps_survive_a_server_that_exits_without_cleanup);
-	tcase_add_test(
-		tc, namespace_stays_consistent_when_killed_at_random_instants);
-	tcase_add_test(
-		tc,
-		local_memory_files_survive_a_server_that_exits_without_cleanup);
-	tcase_add_test(tc,
-		       a_store_on_a_state_takes_more_than_a_thousand_donors);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"fs_state",
+		&(const struct cnm_tcase_opt){ .setup = supervisor_setup,
+					       .teardown = supervisor_teardown,
+					       .timeout = 60 },
+		CNM_TESTS(
+			blobs_read_whole_and_servers_are_counted,
+			attach_refuses_what_is_not_a_state,
+			secret_section_is_locked_in_memory,
+			namespace_and_maps_survive_a_server_that_exits_without_cleanup,
+			namespace_stays_consistent_when_killed_at_random_instants,
+			local_memory_files_survive_a_server_that_exits_without_cleanup,
+			a_store_on_a_state_takes_more_than_a_thousand_donors));
 }

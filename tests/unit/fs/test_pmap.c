@@ -239,20 +239,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("pmap");
-	TCase *tc = tcase_create("pmap");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, unset_entries_read_as_holes);
-	tcase_add_test(tc, set_get_across_growing_heights);
-	tcase_add_test(tc, clear_range_frees_only_that_range);
-	tcase_add_test(tc, find_data_and_holes);
-	tcase_add_test(tc, exhausted_node_pool_is_enospc);
-	tcase_add_test(tc, capacity_is_counted_and_bounded);
-	tcase_add_test(tc, default_budget_holds_one_leaf_per_page_of_capacity);
-	tcase_add_test(
-		tc, namespace_charges_share_the_budget_and_are_refused_past_it);
-	tcase_add_test(tc, a_full_sequential_file_fits_the_default_pool);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"pmap",
+		&(const struct cnm_tcase_opt){ .setup = setup,
+					       .teardown = teardown },
+		CNM_TESTS(
+			unset_entries_read_as_holes,
+			set_get_across_growing_heights,
+			clear_range_frees_only_that_range, find_data_and_holes,
+			exhausted_node_pool_is_enospc,
+			capacity_is_counted_and_bounded,
+			default_budget_holds_one_leaf_per_page_of_capacity,
+			namespace_charges_share_the_budget_and_are_refused_past_it,
+			a_full_sequential_file_fits_the_default_pool));
 }

@@ -134,13 +134,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fs_srv");
-	TCase *tc = tcase_create("srv");
-
-	tcase_add_test(
-		tc, srv_answer_gives_targets_as_host_port_and_the_smallest_ttl);
-	tcase_add_test(tc, truncated_or_garbage_answers_are_ebadmsg);
-	tcase_add_test(tc, a_bad_resolver_address_is_einval);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"fs_srv", NULL,
+		CNM_TESTS(
+			srv_answer_gives_targets_as_host_port_and_the_smallest_ttl,
+			truncated_or_garbage_answers_are_ebadmsg,
+			a_bad_resolver_address_is_einval));
 }

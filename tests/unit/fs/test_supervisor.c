@@ -48,12 +48,9 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fs_supervisor");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, serve_arg_gives_every_number);
-	tcase_add_test(tc, serve_arg_short_long_or_negative_is_einval);
-	tcase_add_test(tc, fd_store_without_listen_fds_is_empty);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"fs_supervisor", NULL,
+		CNM_TESTS(serve_arg_gives_every_number,
+			  serve_arg_short_long_or_negative_is_einval,
+			  fd_store_without_listen_fds_is_empty));
 }

@@ -11,6 +11,7 @@
 #include "placement/pstore.h"
 #include "placement/pstore_test.h"
 #include "rdma/fault.h"
+#include "tests/unit/check_run.h"
 
 #include <check.h>
 #include <errno.h>
@@ -259,6 +260,25 @@ static inline void read_without(struct pstore *ps, unsigned int d, uint64_t p,
 	ck_assert_int_eq(io1(ps, XPORT_READ, p, buf), 0);
 	ck_assert(check_page(buf, p, gen));
 	fail_donor(ps, d, 0);
+}
+
+/* a page store suite's main(): the suite NAME of tests (30 s each) with
+ * plaintext pages, then "NAME sealed" with sealed ones; the exit status */
+static inline int pstore_check_main(const char *name, const TTest *const *tests)
+{
+	static const struct cnm_tcase_opt opt = { .timeout = 30 };
+	char sealed[64];
+	Suite *s;
+	int failed;
+
+	seal_mode = PSTORE_SEAL_OFF;
+	failed = cnm_check_main(name, &opt, tests);
+	snprintf(sealed, sizeof(sealed), "%s sealed", name);
+	seal_mode = PSTORE_SEAL_ON;
+	s = suite_create(sealed);
+	cnm_check_tcase(s, name, &opt, tests);
+	failed += cnm_check_run(s);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 #endif

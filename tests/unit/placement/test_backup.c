@@ -126,11 +126,8 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("backup");
-	TCase *tc = tcase_create("backup");
-
-	tcase_add_test(tc, pages_written_read_back_holes_read_zero_punch_frees);
-	tcase_add_test(tc, open_reports_a_bad_path);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"backup", NULL,
+		CNM_TESTS(pages_written_read_back_holes_read_zero_punch_frees,
+			  open_reports_a_bad_path));
 }

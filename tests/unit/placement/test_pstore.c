@@ -558,43 +558,25 @@ START_TEST(concurrent_writers_on_two_replicas_read_back_their_own_data)
 }
 END_TEST
 
-static int run_suite(void)
-{
-	Suite *s = suite_create(seal_mode == PSTORE_SEAL_ON ? "pstore sealed"
-							    : "pstore");
-	TCase *tc = tcase_create("pstore");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, unwritten_pages_read_as_zeros_without_io);
-	tcase_add_test(tc, random_pages_read_back_what_was_written);
-	tcase_add_test(
-		tc, page_alloc_prefers_hint_then_next_free_and_fails_when_full);
-	tcase_add_test(tc, slab_is_given_back_when_all_its_pages_are_freed);
-	tcase_add_test(tc, replicas_land_on_distinct_donors_and_spread);
-	tcase_add_test(tc, ranking_on_free_slabs_balances_the_donors);
-	tcase_add_test(tc, read_falls_back_to_the_other_replica);
-	tcase_add_test(tc, every_copy_failing_reads_eio);
-	tcase_add_test(tc,
-		       write_failing_on_one_replica_leaves_it_stale_not_read);
-	tcase_add_test(tc, backup_serves_reads_when_every_donor_copy_is_gone);
-	tcase_add_test(
-		tc, read_overlapping_an_in_flight_write_returns_the_new_data);
-	tcase_add_test(tc, full_pool_makes_submit_wait_until_io_completes);
-	tcase_add_test(tc, full_donor_is_skipped_and_all_full_is_enospc);
-	tcase_add_test(tc, open_fails_clearly_with_fewer_donors_than_replicas);
-	tcase_add_test(tc, json_names_every_donor_and_refuses_a_short_buffer);
-	tcase_add_test(
-		tc,
-		concurrent_writers_on_two_replicas_read_back_their_own_data);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
-}
-
 int main(void)
 {
-	int failed = run_suite();
-
-	seal_mode = PSTORE_SEAL_ON;
-	failed += run_suite();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pstore_check_main(
+		"pstore",
+		CNM_TESTS(
+			unwritten_pages_read_as_zeros_without_io,
+			random_pages_read_back_what_was_written,
+			page_alloc_prefers_hint_then_next_free_and_fails_when_full,
+			slab_is_given_back_when_all_its_pages_are_freed,
+			replicas_land_on_distinct_donors_and_spread,
+			ranking_on_free_slabs_balances_the_donors,
+			read_falls_back_to_the_other_replica,
+			every_copy_failing_reads_eio,
+			write_failing_on_one_replica_leaves_it_stale_not_read,
+			backup_serves_reads_when_every_donor_copy_is_gone,
+			read_overlapping_an_in_flight_write_returns_the_new_data,
+			full_pool_makes_submit_wait_until_io_completes,
+			full_donor_is_skipped_and_all_full_is_enospc,
+			open_fails_clearly_with_fewer_donors_than_replicas,
+			json_names_every_donor_and_refuses_a_short_buffer,
+			concurrent_writers_on_two_replicas_read_back_their_own_data));
 }

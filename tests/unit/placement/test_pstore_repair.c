@@ -469,37 +469,19 @@ START_TEST(a_slab_the_donor_lost_is_read_from_the_backup_and_replaced)
 }
 END_TEST
 
-static int run_suite(void)
-{
-	Suite *s = suite_create(seal_mode == PSTORE_SEAL_ON
-					? "pstore repair sealed"
-					: "pstore repair");
-	TCase *tc = tcase_create("repair");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, degraded_slabs_are_repaired_from_a_survivor);
-	tcase_add_test(tc, writes_during_a_repair_reach_the_new_replica);
-	tcase_add_test(tc, a_write_racing_the_repair_copy_is_not_overwritten);
-	tcase_add_test(tc, a_slab_left_only_on_the_backup_is_copied_to_a_donor);
-	tcase_add_test(tc, an_evicted_slab_moves_to_another_donor_and_is_freed);
-	tcase_add_test(tc, the_only_replica_evicted_is_moved_not_lost);
-	tcase_add_test(tc, a_donor_added_while_open_takes_new_slabs);
-	tcase_add_test(tc,
-		       a_drained_donor_gives_every_slab_away_while_io_goes_on);
-	tcase_add_test(
-		tc,
-		a_drain_with_nowhere_to_go_says_why_keeps_the_data_and_can_be_cancelled);
-	tcase_add_test(
-		tc, a_slab_the_donor_lost_is_read_from_the_backup_and_replaced);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
-}
-
 int main(void)
 {
-	int failed = run_suite();
-
-	seal_mode = PSTORE_SEAL_ON;
-	failed += run_suite();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pstore_check_main(
+		"pstore repair",
+		CNM_TESTS(
+			degraded_slabs_are_repaired_from_a_survivor,
+			writes_during_a_repair_reach_the_new_replica,
+			a_write_racing_the_repair_copy_is_not_overwritten,
+			a_slab_left_only_on_the_backup_is_copied_to_a_donor,
+			an_evicted_slab_moves_to_another_donor_and_is_freed,
+			the_only_replica_evicted_is_moved_not_lost,
+			a_donor_added_while_open_takes_new_slabs,
+			a_drained_donor_gives_every_slab_away_while_io_goes_on,
+			a_drain_with_nowhere_to_go_says_why_keeps_the_data_and_can_be_cancelled,
+			a_slab_the_donor_lost_is_read_from_the_backup_and_replaced));
 }

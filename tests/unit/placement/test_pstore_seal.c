@@ -360,27 +360,23 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("pstore_seal");
-	TCase *tc = tcase_create("pstore_seal");
 
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, donor_memory_holds_no_plaintext_and_pages_read_back);
+	cnm_check_tcase(
+		s, "pstore_seal",
+		&(const struct cnm_tcase_opt){ .timeout = 30 },
+		CNM_TESTS(
+			donor_memory_holds_no_plaintext_and_pages_read_back,
+			another_pages_ciphertext_handed_back_is_refused,
+			the_backup_is_sealed_and_serves_when_the_donor_copy_is_bad,
+			a_donor_that_keeps_failing_is_faulty_and_its_copies_rebuilt,
+			reads_racing_writes_of_the_page_get_a_whole_version));
 	/* _i = 0: a bit of the page; 1: a bit of its tag */
-	tcase_add_loop_test(
-		tc,
-		a_flipped_byte_on_one_copy_is_read_from_the_other_and_counted,
-		0, 2);
-	tcase_add_loop_test(
-		tc,
-		with_one_copy_a_flipped_byte_reads_eio_and_the_rest_reads_back,
-		0, 2);
-	tcase_add_loop_test(tc, an_old_version_handed_back_is_refused, 0, 2);
-	tcase_add_test(tc, another_pages_ciphertext_handed_back_is_refused);
-	tcase_add_test(
-		tc, the_backup_is_sealed_and_serves_when_the_donor_copy_is_bad);
-	tcase_add_test(
-		tc,
-		a_donor_that_keeps_failing_is_faulty_and_its_copies_rebuilt);
-	tcase_add_test(tc, reads_racing_writes_of_the_page_get_a_whole_version);
-	suite_add_tcase(s, tc);
+	cnm_check_tcase(
+		s, "flipped",
+		&(const struct cnm_tcase_opt){ .timeout = 30, .loop = 2 },
+		CNM_TESTS(
+			a_flipped_byte_on_one_copy_is_read_from_the_other_and_counted,
+			with_one_copy_a_flipped_byte_reads_eio_and_the_rest_reads_back,
+			an_old_version_handed_back_is_refused));
 	return cnm_check_run(s);
 }

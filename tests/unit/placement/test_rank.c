@@ -480,38 +480,27 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("rank");
-	TCase *tc = tcase_create("rank");
-
-	tcase_add_test(tc, dense_points_give_equal_values_equal_points);
-	tcase_add_test(tc,
-		       sample_size_one_picks_the_sampled_donor_even_if_worse);
-	tcase_add_test(tc, sample_size_one_spreads_over_all_donors);
-	tcase_add_test(tc, donors_not_sampled_are_never_chosen);
-	tcase_add_test(tc, best_ranked_donors_win_when_all_are_sampled);
-	tcase_add_test(tc, each_criterion_points_the_right_way);
-	tcase_add_test(tc, weights_decide_between_criteria);
-	tcase_add_test(tc, ties_are_broken_at_random);
-	tcase_add_test(
-		tc, all_equal_donors_give_r_distinct_choices_spread_over_all);
-	tcase_add_test(tc, zero_weights_choose_at_random_among_the_sample);
-	tcase_add_test(tc, unhealthy_and_full_donors_are_never_chosen);
-	tcase_add_test(tc, fewer_healthy_donors_than_r_fail_with_ehostdown);
-	tcase_add_test(tc, full_donors_fail_with_enospc);
-	tcase_add_test(tc, sample_smaller_than_r_is_raised_to_r);
-	tcase_add_test(tc, bad_arguments_are_einval);
-	tcase_add_test(tc,
-		       random_candidates_always_give_distinct_eligible_choices);
-	tcase_add_test(
-		tc, band_keeps_the_emptier_donor_ahead_of_a_faster_fuller_one);
-	tcase_add_test(
-		tc,
-		donors_outside_the_band_fill_in_when_the_band_has_fewer_than_r);
-	tcase_add_test(
-		tc,
-		thousands_of_candidates_with_few_eligible_still_give_eligible_ones);
-	tcase_add_test(
-		tc, default_ranking_keeps_a_cluster_balanced_until_95_percent);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"rank", NULL,
+		CNM_TESTS(
+			dense_points_give_equal_values_equal_points,
+			sample_size_one_picks_the_sampled_donor_even_if_worse,
+			sample_size_one_spreads_over_all_donors,
+			donors_not_sampled_are_never_chosen,
+			best_ranked_donors_win_when_all_are_sampled,
+			each_criterion_points_the_right_way,
+			weights_decide_between_criteria,
+			ties_are_broken_at_random,
+			all_equal_donors_give_r_distinct_choices_spread_over_all,
+			zero_weights_choose_at_random_among_the_sample,
+			unhealthy_and_full_donors_are_never_chosen,
+			fewer_healthy_donors_than_r_fail_with_ehostdown,
+			full_donors_fail_with_enospc,
+			sample_smaller_than_r_is_raised_to_r,
+			bad_arguments_are_einval,
+			random_candidates_always_give_distinct_eligible_choices,
+			band_keeps_the_emptier_donor_ahead_of_a_faster_fuller_one,
+			donors_outside_the_band_fill_in_when_the_band_has_fewer_than_r,
+			thousands_of_candidates_with_few_eligible_still_give_eligible_ones,
+			default_ranking_keeps_a_cluster_balanced_until_95_percent));
 }

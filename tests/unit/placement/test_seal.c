@@ -182,20 +182,20 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("seal");
-	TCase *tc = tcase_create("seal");
 
 	/* _i = 0: the default cipher; 1: XChaCha20-Poly1305 */
-	tcase_add_loop_test(
-		tc, nonce_and_ad_carry_page_and_version_little_endian, 0, 2);
-	tcase_add_loop_test(
-		tc, sealed_page_hides_the_data_and_opens_to_the_same_bytes, 0,
-		2);
-	tcase_add_loop_test(tc, a_flipped_bit_in_data_or_tag_fails, 0, 2);
-	tcase_add_loop_test(tc, an_older_version_of_the_page_fails, 0, 2);
-	tcase_add_loop_test(tc, another_pages_ciphertext_fails, 0, 2);
-	tcase_add_loop_test(tc, another_mounts_ciphertext_fails, 0, 2);
-	tcase_add_test(tc, the_cipher_is_aes_gcm_where_available_else_xchacha);
-	tcase_add_loop_test(tc, many_threads_at_once_seal_and_open_right, 0, 2);
-	suite_add_tcase(s, tc);
+	cnm_check_tcase(
+		s, "seal", &(const struct cnm_tcase_opt){ .loop = 2 },
+		CNM_TESTS(
+			nonce_and_ad_carry_page_and_version_little_endian,
+			sealed_page_hides_the_data_and_opens_to_the_same_bytes,
+			a_flipped_bit_in_data_or_tag_fails,
+			an_older_version_of_the_page_fails,
+			another_pages_ciphertext_fails,
+			another_mounts_ciphertext_fails,
+			many_threads_at_once_seal_and_open_right));
+	cnm_check_tcase(
+		s, "cipher", NULL,
+		CNM_TESTS(the_cipher_is_aes_gcm_where_available_else_xchacha));
 	return cnm_check_run(s);
 }

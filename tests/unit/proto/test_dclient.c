@@ -159,19 +159,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("dclient");
-	TCase *tc = tcase_create("dclient");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, reply_body_is_copied_after_unsolicited_evicts);
-	tcase_add_test(tc, request_body_and_data_go_out_as_one_request);
-	tcase_add_test(tc, refusal_status_is_minus_errno_without_words);
-	tcase_add_test(tc, status_out_of_errno_range_is_eproto);
-	tcase_add_test(tc, donor_error_message_gives_its_status_and_text);
-	tcase_add_test(tc, reply_to_another_op_is_eproto_and_says_so);
-	tcase_add_test(tc, reply_longer_than_the_buffer_is_emsgsize);
-	tcase_add_test(tc, donor_gone_is_econnreset_and_says_so);
-	tcase_add_test(tc, silent_donor_times_out);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"dclient",
+		&(const struct cnm_tcase_opt){ .setup = setup,
+					       .teardown = teardown },
+		CNM_TESTS(reply_body_is_copied_after_unsolicited_evicts,
+			  request_body_and_data_go_out_as_one_request,
+			  refusal_status_is_minus_errno_without_words,
+			  status_out_of_errno_range_is_eproto,
+			  donor_error_message_gives_its_status_and_text,
+			  reply_to_another_op_is_eproto_and_says_so,
+			  reply_longer_than_the_buffer_is_emsgsize,
+			  donor_gone_is_econnreset_and_says_so,
+			  silent_donor_times_out));
 }

@@ -414,24 +414,20 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("proto");
-	TCase *tc = tcase_create("proto");
-
-	tcase_add_test(tc, header_round_trips_in_little_endian);
-	tcase_add_test(tc, header_rejects_bad_magic);
-	tcase_add_test(tc, header_rejects_unknown_flags);
-	tcase_add_test(tc, header_rejects_unknown_opcodes);
-	tcase_add_test(tc, header_rejects_lengths_over_each_opcode_limit);
-	tcase_add_test(tc, error_reply_carries_no_body_except_hello);
-	tcase_add_test(tc, bodies_round_trip);
-	tcase_add_test(tc, names_and_messages_cover_every_code);
-	tcase_add_test(tc, handshake_same_key_passes_both_ways);
-	tcase_add_test(tc, handshake_refuses_a_key_on_one_side_or_a_wrong_key);
-	tcase_add_test(tc, handshake_picks_the_key_by_identity_name);
-	tcase_add_test(tc, resuming_a_session_needs_its_secret);
-	tcase_add_test(tc, donor_refuses_a_forged_client_proof);
-	tcase_add_test(tc, handshake_refuses_bad_version_and_slab_sizes);
-	tcase_add_test(tc, hs_client_reports_timeout_and_reset);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"proto", NULL,
+		CNM_TESTS(
+			header_round_trips_in_little_endian,
+			header_rejects_bad_magic, header_rejects_unknown_flags,
+			header_rejects_unknown_opcodes,
+			header_rejects_lengths_over_each_opcode_limit,
+			error_reply_carries_no_body_except_hello,
+			bodies_round_trip, names_and_messages_cover_every_code,
+			handshake_same_key_passes_both_ways,
+			handshake_refuses_a_key_on_one_side_or_a_wrong_key,
+			handshake_picks_the_key_by_identity_name,
+			resuming_a_session_needs_its_secret,
+			donor_refuses_a_forged_client_proof,
+			handshake_refuses_bad_version_and_slab_sizes,
+			hs_client_reports_timeout_and_reset));
 }

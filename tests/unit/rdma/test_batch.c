@@ -462,34 +462,27 @@ START_TEST(a_chain_submitted_at_once_leaves_in_one_post)
 }
 END_TEST
 
-static Suite *batch_suite(void)
-{
-	Suite *s = suite_create("batch");
-	TCase *tc = tcase_create("form");
-
-	tcase_add_test(tc, contiguous_ios_merge_in_offset_order);
-	tcase_add_test(tc, a_chain_submitted_at_once_leaves_in_one_post);
-	tcase_add_test(tc, descending_ios_merge_by_prepending);
-	tcase_add_test(tc, gap_makes_two_ops_in_one_chain);
-	tcase_add_test(tc, slab_boundary_is_never_crossed);
-	tcase_add_test(tc, max_op_bytes_splits_a_run);
-	tcase_add_test(tc, io_larger_than_max_op_bytes_is_its_own_op);
-	tcase_add_test(tc, max_ios_per_op_splits_a_run);
-	tcase_add_test(tc, max_chain_leaves_the_rest_in_order);
-	tcase_add_test(tc, full_chain_still_takes_ios_that_merge);
-	tcase_add_test(tc, reads_and_writes_mixed_merge_per_direction);
-	tcase_add_test(tc, overlapping_ios_are_never_reordered);
-	tcase_add_test(tc, same_range_twice_keeps_order);
-	tcase_add_test(tc, opaque_entries_are_barriers);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("queue");
-	tcase_add_test(tc, leader_drains_what_others_queued_meanwhile);
-	tcase_add_test(tc, idle_submitter_posts_at_once);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return cnm_check_run(batch_suite());
+	Suite *s = suite_create("batch");
+
+	cnm_check_tcase(s, "form", NULL,
+			CNM_TESTS(contiguous_ios_merge_in_offset_order,
+				  a_chain_submitted_at_once_leaves_in_one_post,
+				  descending_ios_merge_by_prepending,
+				  gap_makes_two_ops_in_one_chain,
+				  slab_boundary_is_never_crossed,
+				  max_op_bytes_splits_a_run,
+				  io_larger_than_max_op_bytes_is_its_own_op,
+				  max_ios_per_op_splits_a_run,
+				  max_chain_leaves_the_rest_in_order,
+				  full_chain_still_takes_ios_that_merge,
+				  reads_and_writes_mixed_merge_per_direction,
+				  overlapping_ios_are_never_reordered,
+				  same_range_twice_keeps_order,
+				  opaque_entries_are_barriers));
+	cnm_check_tcase(s, "queue", NULL,
+			CNM_TESTS(leader_drains_what_others_queued_meanwhile,
+				  idle_submitter_posts_at_once));
+	return cnm_check_run(s);
 }

@@ -295,22 +295,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("fault transport");
-	TCase *tc = tcase_create("core");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc,
-		       with_no_fault_every_call_reaches_the_inner_transport);
-	tcase_add_test(
-		tc,
-		a_failed_kind_of_call_fails_with_its_errno_and_the_rest_work);
-	tcase_add_test(
-		tc,
-		held_io_completes_only_when_released_and_in_submission_order);
-	tcase_add_test(tc,
-		       a_break_fails_held_io_says_down_and_a_restore_says_up);
-	tcase_add_test(tc, close_fails_what_is_still_held);
-	tcase_add_test(tc, only_fault_donors_are_wrapped_unless_asked);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"fault transport",
+		&(const struct cnm_tcase_opt){ .timeout = 30 },
+		CNM_TESTS(
+			with_no_fault_every_call_reaches_the_inner_transport,
+			a_failed_kind_of_call_fails_with_its_errno_and_the_rest_work,
+			held_io_completes_only_when_released_and_in_submission_order,
+			a_break_fails_held_io_says_down_and_a_restore_says_up,
+			close_fails_what_is_still_held,
+			only_fault_donors_are_wrapped_unless_asked));
 }

@@ -490,26 +490,16 @@ START_TEST(concurrent_submitters_share_chains)
 }
 END_TEST
 
-static Suite *mem_suite(void)
-{
-	Suite *s = suite_create("mem");
-	TCase *tc = tcase_create("mem");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, alloc_until_full_then_enospc);
-	tcase_add_test(tc, freed_slab_reads_back_zeroed);
-	tcase_add_test(tc, bad_range_or_slab_is_refused);
-	tcase_add_test(tc,
-		       completion_runs_in_the_submitter_before_submit_returns);
-	tcase_add_test(tc, bad_config_is_einval);
-	tcase_add_test(tc,
-		       many_submitters_complete_exactly_once_with_right_data);
-	tcase_add_test(tc, concurrent_submitters_share_chains);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return cnm_check_run(mem_suite());
+	return cnm_check_main(
+		"mem", &(const struct cnm_tcase_opt){ .timeout = 60 },
+		CNM_TESTS(
+			alloc_until_full_then_enospc,
+			freed_slab_reads_back_zeroed,
+			bad_range_or_slab_is_refused,
+			completion_runs_in_the_submitter_before_submit_returns,
+			bad_config_is_einval,
+			many_submitters_complete_exactly_once_with_right_data,
+			concurrent_submitters_share_chains));
 }

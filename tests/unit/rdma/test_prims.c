@@ -173,25 +173,17 @@ START_TEST(connect_host_cancel_gives_up_when_the_fd_is_readable)
 }
 END_TEST
 
-static Suite *prims_suite(void)
-{
-	Suite *s = suite_create("prims");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, status_errno_maps_zero_errno_and_out_of_range);
-	tcase_add_test(tc, deadline_left_counts_down_to_zero);
-	tcase_add_test(tc, send_and_recv_all_move_every_byte);
-	tcase_add_test(tc, recv_all_times_out_on_a_silent_peer);
-	tcase_add_test(tc, send_all_to_a_closed_peer_fails_without_sigpipe);
-	tcase_add_test(tc, connect_host_reaches_a_listener_and_talks);
-	tcase_add_test(tc, connect_host_reports_refused_and_unresolvable);
-	tcase_add_test(tc,
-		       connect_host_cancel_gives_up_when_the_fd_is_readable);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return cnm_check_run(prims_suite());
+	return cnm_check_main(
+		"prims", NULL,
+		CNM_TESTS(
+			status_errno_maps_zero_errno_and_out_of_range,
+			deadline_left_counts_down_to_zero,
+			send_and_recv_all_move_every_byte,
+			recv_all_times_out_on_a_silent_peer,
+			send_all_to_a_closed_peer_fails_without_sigpipe,
+			connect_host_reaches_a_listener_and_talks,
+			connect_host_reports_refused_and_unresolvable,
+			connect_host_cancel_gives_up_when_the_fd_is_readable));
 }

@@ -771,33 +771,24 @@ START_TEST(every_request_completes_once_while_the_connection_breaks)
 }
 END_TEST
 
-static Suite *tcp_suite(void)
-{
-	Suite *s = suite_create("tcp");
-	TCase *tc = tcase_create("tcp");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, refused_port_fails_fast_without_reconnect);
-	tcase_add_test(tc, donor_without_our_key_is_eacces_and_not_retried);
-	tcase_add_test(tc, bad_or_early_io_fails_at_submit_and_counts_an_error);
-	tcase_add_test(tc, silent_donor_times_out_the_handshake);
-	tcase_add_test(tc, close_interrupts_a_handshake_in_progress);
-	tcase_add_test(tc, reads_writes_and_control_calls_work);
-	tcase_add_test(tc, done_callback_may_resubmit_on_the_same_connection);
-	tcase_add_test(tc, evict_from_the_donor_becomes_an_event);
-	tcase_add_test(tc, garbage_from_the_donor_resets_the_connection);
-	tcase_add_test(tc, reply_to_an_unknown_id_resets_the_connection);
-	tcase_add_test(tc, error_message_from_the_donor_is_a_loss);
-	tcase_add_test(tc, unanswered_request_times_out_then_reconnects);
-	tcase_add_test(tc, close_fails_pending_requests_with_econnaborted);
-	tcase_add_test(tc, auto_falls_back_to_tcp_without_an_rdma_path);
-	tcase_add_test(
-		tc, every_request_completes_once_while_the_connection_breaks);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return cnm_check_run(tcp_suite());
+	return cnm_check_main(
+		"tcp", &(const struct cnm_tcase_opt){ .timeout = 30 },
+		CNM_TESTS(
+			refused_port_fails_fast_without_reconnect,
+			donor_without_our_key_is_eacces_and_not_retried,
+			bad_or_early_io_fails_at_submit_and_counts_an_error,
+			silent_donor_times_out_the_handshake,
+			close_interrupts_a_handshake_in_progress,
+			reads_writes_and_control_calls_work,
+			done_callback_may_resubmit_on_the_same_connection,
+			evict_from_the_donor_becomes_an_event,
+			garbage_from_the_donor_resets_the_connection,
+			reply_to_an_unknown_id_resets_the_connection,
+			error_message_from_the_donor_is_a_loss,
+			unanswered_request_times_out_then_reconnects,
+			close_fails_pending_requests_with_econnaborted,
+			auto_falls_back_to_tcp_without_an_rdma_path,
+			every_request_completes_once_while_the_connection_breaks));
 }

@@ -699,43 +699,30 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("verbs");
-	TCase *tc = tcase_create("verbs");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(
-		tc,
-		contiguous_registered_pages_become_one_wr_with_one_sge_each);
-	tcase_add_test(tc,
-		       more_ios_than_max_sge_are_copied_into_one_bounce_sge);
-	tcase_add_test(tc,
-		       unregistered_read_lands_through_bounce_on_completion);
-	tcase_add_test(tc, many_small_ios_are_copied_rather_than_gathered);
-	tcase_add_test(
-		tc,
-		separate_ops_are_chained_in_one_post_only_the_last_signalled);
-	tcase_add_test(tc, range_outside_the_slab_fails_without_posting);
-	tcase_add_test(tc, submit_while_down_fails_at_once_with_enotconn);
-	tcase_add_test(tc,
-		       one_signalled_completion_retires_every_earlier_request);
-	tcase_add_test(tc,
-		       failed_completion_fails_its_request_and_every_later_one);
-	tcase_add_test(tc,
-		       disconnect_fails_every_pending_request_and_control_call);
-	tcase_add_test(tc, io_timeout_is_reported_as_etimedout);
-	tcase_add_test(tc,
-		       a_request_takes_a_credit_and_its_reply_gives_it_back);
-	tcase_add_test(tc, reply_status_becomes_a_negative_errno);
-	tcase_add_test(tc,
-		       unsolicited_messages_are_owed_back_in_the_next_send_imm);
-	tcase_add_test(tc, slab_refresh_after_reconnect_replaces_the_key);
-	tcase_add_test(tc, garbage_control_message_breaks_the_connection);
-	tcase_add_test(tc, failed_receive_completion_is_a_lost_connection);
-	tcase_add_test(tc, wrong_key_and_version_stop_reconnecting);
-	tcase_add_test(tc, handshake_may_send_before_up_but_not_after_a_loss);
-	tcase_add_test(tc, wc_status_maps_to_the_transport_errors);
-	tcase_add_test(tc,
-		       open_without_an_rdma_path_fails_fast_for_auto_fallback);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"verbs",
+		&(const struct cnm_tcase_opt){ .setup = setup,
+					       .teardown = teardown },
+		CNM_TESTS(
+			contiguous_registered_pages_become_one_wr_with_one_sge_each,
+			more_ios_than_max_sge_are_copied_into_one_bounce_sge,
+			unregistered_read_lands_through_bounce_on_completion,
+			many_small_ios_are_copied_rather_than_gathered,
+			separate_ops_are_chained_in_one_post_only_the_last_signalled,
+			range_outside_the_slab_fails_without_posting,
+			submit_while_down_fails_at_once_with_enotconn,
+			one_signalled_completion_retires_every_earlier_request,
+			failed_completion_fails_its_request_and_every_later_one,
+			disconnect_fails_every_pending_request_and_control_call,
+			io_timeout_is_reported_as_etimedout,
+			a_request_takes_a_credit_and_its_reply_gives_it_back,
+			reply_status_becomes_a_negative_errno,
+			unsolicited_messages_are_owed_back_in_the_next_send_imm,
+			slab_refresh_after_reconnect_replaces_the_key,
+			garbage_control_message_breaks_the_connection,
+			failed_receive_completion_is_a_lost_connection,
+			wrong_key_and_version_stop_reconnecting,
+			handshake_may_send_before_up_but_not_after_a_loss,
+			wc_status_maps_to_the_transport_errors,
+			open_without_an_rdma_path_fails_fast_for_auto_fallback));
 }

@@ -598,20 +598,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("verbs_conn");
-	TCase *tc = tcase_create("verbs_conn");
-
 	auth_init();
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, handshake_over_send_recv_brings_the_connection_up);
-	tcase_add_test(tc, refused_connect_is_final_without_reconnect);
-	tcase_add_test(tc, refused_connects_are_retried_with_backoff_until_up);
-	tcase_add_test(tc, donor_with_another_key_is_eacces_and_not_retried);
-	tcase_add_test(
-		tc, disconnect_fails_the_pending_io_emits_down_and_reconnects);
-	tcase_add_test(tc, bad_or_early_io_fails_at_submit_and_counts_an_error);
-	tcase_add_test(tc, close_fails_pending_io_with_econnaborted);
-	suite_add_tcase(s, tc);
-	return cnm_check_run(s);
+	return cnm_check_main(
+		"verbs_conn",
+		&(const struct cnm_tcase_opt){
+			.setup = setup, .teardown = teardown, .timeout = 20 },
+		CNM_TESTS(
+			handshake_over_send_recv_brings_the_connection_up,
+			refused_connect_is_final_without_reconnect,
+			refused_connects_are_retried_with_backoff_until_up,
+			donor_with_another_key_is_eacces_and_not_retried,
+			disconnect_fails_the_pending_io_emits_down_and_reconnects,
+			bad_or_early_io_fails_at_submit_and_counts_an_error,
+			close_fails_pending_io_with_econnaborted));
 }
