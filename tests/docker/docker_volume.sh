@@ -69,9 +69,7 @@ cleanup() {
 	fi
 	if [ "$rc" != 0 ]; then
 		for f in driver.log dockerd.log; do
-			[ -f "$CNM_TMP/$f" ] || continue
-			cnm_log "$f:"
-			tail -n 25 "$CNM_TMP/$f" | sed 's/^/#   /' >&2
+			cnm_log_tail "$f" "$CNM_TMP/$f" 25
 		done
 	fi
 	(exit "$rc")

@@ -14,11 +14,7 @@
 # bound), full replication again (degraded_slabs == 0), and the seconds
 # from the fault to that printed as "recovery: ...".
 set -euo pipefail
-. "$SOURCE_ROOT/tests/lib/common.sh"
-. "$SOURCE_ROOT/tests/lib/fs.sh"
-. "$SOURCE_ROOT/tests/lib/swap.sh"
 . "$SOURCE_ROOT/tests/faults/lib.sh"
-trap faults_cleanup EXIT
 
 fault=${1:?usage: faults.sh kill|linkcut|restart|reclaim|drain|add}
 ws_mib=${CNM_FAULTS_WS_MIB:-256}

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Helpers of the faults suite (sourced after tests/lib/{common,fs,swap}.sh):
+# Helpers of the faults suite: a test sources this file alone, which
+# sources tests/lib/{common,fs,swap}.sh and sets faults_cleanup as the EXIT
+# trap. It holds:
 # donors each in their own network namespace with their own address on a
 # veth pair to a bridge in the root namespace (where the mount runs), and
 # the two verifying workloads (pagetouch through swap in a memory cgroup,
@@ -8,6 +10,11 @@
 #
 # Addresses come from 198.18.0.0/24 (the benchmarking range), on a bridge
 # and namespaces this test makes and deletes: no traffic leaves the machine.
+
+. "$SOURCE_ROOT/tests/lib/common.sh"
+. "$SOURCE_ROOT/tests/lib/fs.sh"
+. "$SOURCE_ROOT/tests/lib/swap.sh"
+trap faults_cleanup EXIT
 
 FAULTS_ID=$(($$ % 100000))
 FAULTS_BR=cnfb$FAULTS_ID

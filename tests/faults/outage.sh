@@ -18,11 +18,7 @@
 #                    client must tell, so pages it held read EIO and never
 #                    the data of a file written after the links came back
 set -euo pipefail
-. "$SOURCE_ROOT/tests/lib/common.sh"
-. "$SOURCE_ROOT/tests/lib/fs.sh"
-. "$SOURCE_ROOT/tests/lib/swap.sh"
 . "$SOURCE_ROOT/tests/faults/lib.sh"
-trap faults_cleanup EXIT
 
 case=${1:?usage: outage.sh all-links-cut|io-waits|one-link-cut|session-expired}
 FAULTS_MNT=$CNM_TMP/mnt

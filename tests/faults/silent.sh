@@ -4,11 +4,7 @@
 # down, and its copies are rebuilt on the others (degraded_slabs back to
 # 0) while the link is still down; the data reads back intact.
 set -euo pipefail
-. "$SOURCE_ROOT/tests/lib/common.sh"
-. "$SOURCE_ROOT/tests/lib/fs.sh"
-. "$SOURCE_ROOT/tests/lib/swap.sh"
 . "$SOURCE_ROOT/tests/faults/lib.sh"
-trap faults_cleanup EXIT
 
 FAULTS_MNT=$CNM_TMP/mnt
 faults_facilities

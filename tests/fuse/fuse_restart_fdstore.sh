@@ -7,12 +7,10 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 cnm_restart_needs_dev_fuse
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 grep -q "CNM_HAVE_SYSTEMD 1" "$BUILD_ROOT/cnm_config.h" ||
 	cnm_skip "built without libsystemd"
 
-mnt=$CNM_TMP/mnt
 mkdir -p "$mnt"
 rc=0
 python3 "$SOURCE_ROOT/tests/fuse/fdstore_systemd.py" "$CNM_TMP/notify" \

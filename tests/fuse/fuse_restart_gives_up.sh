@@ -10,13 +10,11 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 cnm_restart_needs_dev_fuse
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 
 mkdir -p "$CNM_TMP/bin"
 cp "$BUILD_ROOT/fs/cnetmem" "$CNM_TMP/bin/cnetmem"
 CNM_FS_BIN=$CNM_TMP/bin/cnetmem
-mnt=$CNM_TMP/mnt
 cnm_mount m "$mnt" --local-memory --size 64M
 echo data >"$mnt/f"
 sup=$(cnm_fs_pid m)

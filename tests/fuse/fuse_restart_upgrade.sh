@@ -8,15 +8,13 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 cnm_restart_needs_dev_fuse
-trap cnm_fs_all_cleanup EXIT
-cnm_fuse_facilities
+cnm_fs_test_begin
 [ -x "$CNM_CTL_BIN" ] || cnm_skip "cnetmemctl not built"
 
 mkdir -p "$CNM_TMP/bin"
 cp "$BUILD_ROOT/fs/cnetmem" "$CNM_TMP/bin/cnetmem"
 CNM_FS_BIN=$CNM_TMP/bin/cnetmem
 cnm_start_donor d1 --memory 128M --grace-period 30
-mnt=$CNM_TMP/mnt
 # shellcheck disable=SC2046
 cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 256M
 head -c $((5 << 20)) /dev/urandom >"$CNM_TMP/f"

@@ -208,6 +208,29 @@ cnm_fail_on_log_errors() {
 	return 0
 }
 
+# cnm_kill_rounds TAG ITEST ARGS...: runs ITEST --rounds 3 ARGS, a program
+# that SIGKILLs a serving process three times and checks what each
+# successor reads; the test fails, naming TAG, when a page came back wrong
+# or ITEST gave no "ok: 3 kills" verdict. Its output is in $CNM_TMP/TAG.out.
+cnm_kill_rounds() {
+	local tag=$1 itest=$2
+	shift 2
+	"$itest" --rounds 3 "$@" >"$CNM_TMP/$tag.out" 2>"$CNM_TMP/$tag.err" || {
+		cat "$CNM_TMP/$tag.out" "$CNM_TMP/$tag.err"
+		fail "$tag: a page came back wrong after a kill"
+	}
+	cat "$CNM_TMP/$tag.out"
+	grep -q '^ok: 3 kills' "$CNM_TMP/$tag.out" || fail "$tag: no verdict"
+}
+
+# cnm_log_tail TITLE FILE [LINES]: the last LINES (30) lines of FILE, if it
+# exists, on stderr under "TITLE:" (what a failed test shows of a log).
+cnm_log_tail() {
+	[ -f "$2" ] || return 0
+	cnm_log "$1:"
+	tail -n "${3:-30}" "$2" | sed 's/^/#   /' >&2
+}
+
 # cnm_cleanup: for `trap cnm_cleanup EXIT`; keeps the exit status.
 cnm_cleanup() {
 	local rc=$? name pid names=()
@@ -223,9 +246,7 @@ cnm_cleanup() {
 	done
 	if [ "$rc" != 0 ]; then
 		for name in "${names[@]}"; do
-			[ -f "$CNM_TMP/$name.log" ] || continue
-			cnm_log "log of donor $name:"
-			tail -n 30 "$CNM_TMP/$name.log" | sed 's/^/#   /' >&2
+			cnm_log_tail "log of donor $name" "$CNM_TMP/$name.log"
 		done
 	fi
 	if [ "${CNM_KEEP:-0}" = 1 ]; then

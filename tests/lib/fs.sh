@@ -140,9 +140,7 @@ cnm_fs_all_cleanup() {
 	cnm_fs_cleanup
 	if [ "$rc" != 0 ]; then
 		for name in "${CNM_FS_MOUNTS[@]}"; do
-			[ -f "$CNM_TMP/fs-$name.log" ] || continue
-			cnm_log "log of mount $name:"
-			tail -n 30 "$CNM_TMP/fs-$name.log" | sed 's/^/#   /' >&2
+			cnm_log_tail "log of mount $name" "$CNM_TMP/fs-$name.log"
 		done
 	fi
 	(exit "$rc")
