@@ -145,6 +145,27 @@ static bool fh_ours(struct cnmfs *fs, uint64_t fh, bool drop)
 	return found;
 }
 
+/*
+ * Answers an open of the stats file with handle fh (a snapshot or the
+ * control channel), which fh_ours() then knows; false when the open failed
+ * (ENOMEM, or the kernel did not take the reply): the caller frees what fh
+ * names. The request is answered either way.
+ */
+static bool fh_reply_open(struct cnmfs *fs, fuse_req_t req,
+			  struct fuse_file_info *fi, uint64_t fh)
+{
+	fi->fh = fh;
+	if (fh_add(fs, fh)) {
+		fs_reply_err(fs, req, OP_OPEN, ENOMEM);
+		return false;
+	}
+	if (fuse_reply_open(req, fi)) {
+		fh_ours(fs, fh, true);
+		return false;
+	}
+	return true;
+}
+
 static void ctl_open(struct cnmfs *fs, fuse_req_t req,
 		     struct fuse_file_info *fi)
 {
@@ -161,16 +182,8 @@ static void ctl_open(struct cnmfs *fs, fuse_req_t req,
 		fs_reply_err(fs, req, OP_OPEN, -ret);
 		return;
 	}
-	fi->fh = (uintptr_t)c | CTL_FH;
-	if (fh_add(fs, fi->fh)) {
+	if (!fh_reply_open(fs, req, fi, (uintptr_t)c | CTL_FH))
 		fsctl_close(c);
-		fs_reply_err(fs, req, OP_OPEN, ENOMEM);
-		return;
-	}
-	if (fuse_reply_open(req, fi)) {
-		fh_ours(fs, fi->fh, true);
-		fsctl_close(c);
-	}
 }
 
 static void ctl_read(fuse_req_t req, struct fuse_file_info *fi, size_t size,
@@ -225,16 +238,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fs_reply_err(fs, req, OP_OPEN, ENOMEM);
 			return;
 		}
-		fi->fh = (uintptr_t)snap;
-		if (fh_add(fs, fi->fh)) {
+		if (!fh_reply_open(fs, req, fi, (uintptr_t)snap))
 			free(snap);
-			fs_reply_err(fs, req, OP_OPEN, ENOMEM);
-			return;
-		}
-		if (fuse_reply_open(req, fi)) {
-			fh_ours(fs, fi->fh, true);
-			free(snap);
-		}
 		return;
 	}
 	pthread_mutex_lock(&fs->ns_lock);

@@ -223,20 +223,29 @@ static int conn_live(struct vx *x)
 }
 
 /*
+ * Waits (lock held) for completions to free ring entries or bounce slots:
+ * the worker cannot wait for itself, so it polls the CQ (the lock dropped
+ * meanwhile); another thread waits on xc.cond.
+ */
+static void wait_completions(struct vx *x)
+{
+	if (xconn_on_thread(&x->xc)) {
+		pthread_mutex_unlock(&x->xc.lock);
+		vb_poll_cq(x);
+		pthread_mutex_lock(&x->xc.lock);
+	} else {
+		pthread_cond_wait(&x->xc.cond, &x->xc.lock);
+	}
+}
+
+/*
  * Waits (lock held) until the ring has `need` free entries or the
- * connection is gone. The worker cannot wait for itself: it polls.
+ * connection is gone.
  */
 static int wait_ring(struct vx *x, unsigned int need)
 {
-	while (conn_live(x) && VB_SQ - x->count < need) {
-		if (xconn_on_thread(&x->xc)) {
-			pthread_mutex_unlock(&x->xc.lock);
-			vb_poll_cq(x);
-			pthread_mutex_lock(&x->xc.lock);
-		} else {
-			pthread_cond_wait(&x->xc.cond, &x->xc.lock);
-		}
-	}
+	while (conn_live(x) && VB_SQ - x->count < need)
+		wait_completions(x);
 	return conn_live(x) ? 0 : -ENOTCONN;
 }
 
@@ -505,13 +514,7 @@ void vb_post(void *ctx, struct batch_op *ops, unsigned int nops)
 				ret = -ENOBUFS;
 				break;
 			}
-			if (xconn_on_thread(&x->xc)) {
-				pthread_mutex_unlock(&x->xc.lock);
-				vb_poll_cq(x);
-				pthread_mutex_lock(&x->xc.lock);
-			} else {
-				pthread_cond_wait(&x->xc.cond, &x->xc.lock);
-			}
+			wait_completions(x);
 			if (x->xc.state != XPORT_UP)
 				break;
 			s = slab_find(x, o->slab);

@@ -165,22 +165,20 @@ def fill(name):
     for _ in range(16):
         os.write(fd, os.urandom(1 << 20))   # into the page cache: succeeds
     return fd
+def fails_eio(call, fd):
+    try:
+        call(fd)
+    except OSError as e:
+        assert e.errno == errno.EIO, "%s: %s" % (call.__name__, e)
+        return
+    raise SystemExit("%s succeeded with the only donor dead" % call.__name__)
 fd = fill("a")
-try:
-    os.fsync(fd)
-    raise SystemExit("fsync succeeded with the only donor dead")
-except OSError as e:
-    assert e.errno == errno.EIO, "fsync: %s" % e
+fails_eio(os.fsync, fd)
 try:
     os.close(fd)
 except OSError:
     pass  # reported again or not: fsync told
-fd = fill("b")
-try:
-    os.close(fd)
-    raise SystemExit("close succeeded with the only donor dead")
-except OSError as e:
-    assert e.errno == errno.EIO, "close: %s" % e
+fails_eio(os.close, fill("b"))
 PY
 	kill -0 "$(cnm_fs_pid m)" || fail "cnetmem exited"
 	rm -f "$mnt/a" "$mnt/b" "$mnt/warm"
