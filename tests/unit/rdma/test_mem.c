@@ -261,6 +261,21 @@ static void fill(uint8_t *p, unsigned int thr, unsigned int page,
 	}
 }
 
+/* Submits r, one page at off of t's slab, once t's window has room. */
+static void creq_submit(struct cthr *t, struct creq *r, enum xport_dir dir,
+			uint64_t off, uint8_t *buf)
+{
+	sem_wait(&t->window);
+	r->window = &t->window;
+	r->io.dir = dir;
+	r->io.slab = t->slab;
+	r->io.off = off;
+	r->io.len = K4;
+	r->io.buf = buf;
+	r->io.done = creq_done;
+	xport_submit(t->x, &r->io);
+}
+
 static void *cthread(void *arg)
 {
 	struct cthr *t = arg;
@@ -271,39 +286,23 @@ static void *cthread(void *arg)
 
 	/* phase 1: write runs of pages (half contiguous, half scattered) */
 	for (i = 0; i < PER_THR; i++) {
-		struct creq *r = &t->reqs[i];
 		unsigned int page = (i & 1) ? (i * 37u) % PAGES : i % PAGES;
+		uint8_t *buf = t->bufs + (size_t)i * K4;
 
-		sem_wait(&t->window);
-		r->window = &t->window;
-		r->io.dir = XPORT_WRITE;
-		r->io.slab = t->slab;
-		r->io.off = base + (uint64_t)page * K4;
-		r->io.len = K4;
-		r->io.buf = t->bufs + (size_t)i * K4;
-		r->io.done = creq_done;
-		fill(r->io.buf, t->id, page, i);
+		fill(buf, t->id, page, i);
 		gen[page] = i;
-		xport_submit(t->x, &r->io);
+		creq_submit(t, &t->reqs[i], XPORT_WRITE,
+			    base + (uint64_t)page * K4, buf);
 	}
 	for (w = 0; w < WINDOW; w++)
 		sem_wait(&t->window);
 	for (w = 0; w < WINDOW; w++)
 		sem_post(&t->window);
 	/* phase 2: read every page back, verify the last write won */
-	for (i = 0; i < PAGES; i++) {
-		struct creq *r = &t->reqs[PER_THR + i];
-
-		sem_wait(&t->window);
-		r->window = &t->window;
-		r->io.dir = XPORT_READ;
-		r->io.slab = t->slab;
-		r->io.off = base + (uint64_t)i * K4;
-		r->io.len = K4;
-		r->io.buf = t->bufs + (size_t)(PER_THR + i) * K4;
-		r->io.done = creq_done;
-		xport_submit(t->x, &r->io);
-	}
+	for (i = 0; i < PAGES; i++)
+		creq_submit(t, &t->reqs[PER_THR + i], XPORT_READ,
+			    base + (uint64_t)i * K4,
+			    t->bufs + (size_t)(PER_THR + i) * K4);
 	for (w = 0; w < WINDOW; w++)
 		sem_wait(&t->window);
 	for (i = 0; i < PAGES; i++) {
