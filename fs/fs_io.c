@@ -35,6 +35,19 @@ static void io_end(struct inode *in)
 	pthread_mutex_unlock(&in->lock);
 }
 
+/* Counts r's I/O on in as in flight (until io_end()) and releases in->lock,
+ * held by the caller; r is req's, of len bytes. */
+static void io_begin(struct fsreq *r, struct cnmfs *fs, fuse_req_t req,
+		     struct inode *in, size_t len)
+{
+	in->inflight++;
+	pthread_mutex_unlock(&in->lock);
+	r->fs = fs;
+	r->req = req;
+	r->in = in;
+	r->len = len;
+}
+
 static void count_size(atomic_ulong *hist, atomic_ullong *sum, size_t bytes)
 {
 	unsigned int b = 0;
@@ -406,13 +419,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			holes++;
 		}
 	}
-	in->inflight++;
-	pthread_mutex_unlock(&in->lock);
-
-	r->fs = fs;
-	r->req = req;
-	r->in = in;
-	r->len = size;
+	io_begin(r, fs, req, in, size);
 	r->kind = RK_READ;
 	r->pr.dir = XPORT_READ;
 	r->pr.npages = npages;
@@ -673,13 +680,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	fs_now(&in->mtime);
 	in->ctime = in->mtime;
 	fs_rec_attr(fs, in); /* the state's copy: fs_state.c */
-	in->inflight++;
-	pthread_mutex_unlock(&in->lock);
-
-	r->fs = fs;
-	r->req = req;
-	r->in = in;
-	r->len = size;
+	io_begin(r, fs, req, in, size);
 	r->head = head;
 	r->first = first;
 	r->npages = npages;

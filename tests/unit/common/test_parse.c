@@ -6,33 +6,48 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* sizes and what they parse to */
+static const struct {
+	const char *text;
+	uint64_t bytes;
+} good_sizes[] = {
+	{ "4096", 4096 },	{ "64M", 64ull << 20 }, { "2g", 2ull << 30 },
+	{ "1GiB", 1ull << 30 }, { "3T", 3ull << 40 },
+};
+
 START_TEST(size_suffixes_are_binary_units)
 {
 	uint64_t v;
 
-	ck_assert_int_eq(parse_size("4096", &v), 0);
-	ck_assert_uint_eq(v, 4096);
-	ck_assert_int_eq(parse_size("64M", &v), 0);
-	ck_assert_uint_eq(v, 64ull << 20);
-	ck_assert_int_eq(parse_size("2g", &v), 0);
-	ck_assert_uint_eq(v, 2ull << 30);
-	ck_assert_int_eq(parse_size("1GiB", &v), 0);
-	ck_assert_uint_eq(v, 1ull << 30);
-	ck_assert_int_eq(parse_size("3T", &v), 0);
-	ck_assert_uint_eq(v, 3ull << 40);
+	for (size_t i = 0; i < sizeof(good_sizes) / sizeof(good_sizes[0]);
+	     i++) {
+		ck_assert_int_eq(parse_size(good_sizes[i].text, &v), 0);
+		ck_assert_uint_eq(v, good_sizes[i].bytes);
+	}
 }
 END_TEST
+
+/* sizes refused and the error each gets */
+static const struct {
+	const char *text;
+	int err;
+} bad_sizes[] = {
+	{ "", -EINVAL },
+	{ "-1M", -EINVAL },
+	{ "12Q", -EINVAL },
+	{ "1MX", -EINVAL },
+	{ "99999999999T", -ERANGE },
+	{ "99999999999999999999999", -ERANGE },
+};
 
 START_TEST(size_rejects_garbage_and_overflow)
 {
 	uint64_t v = 7;
 
-	ck_assert_int_eq(parse_size("", &v), -EINVAL);
-	ck_assert_int_eq(parse_size("-1M", &v), -EINVAL);
-	ck_assert_int_eq(parse_size("12Q", &v), -EINVAL);
-	ck_assert_int_eq(parse_size("1MX", &v), -EINVAL);
-	ck_assert_int_eq(parse_size("99999999999T", &v), -ERANGE);
-	ck_assert_int_eq(parse_size("99999999999999999999999", &v), -ERANGE);
+	for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++)
+		ck_assert_int_eq(parse_size(bad_sizes[i].text, &v),
+				 bad_sizes[i].err);
+	/* a refused size leaves the result alone */
 	ck_assert_uint_eq(v, 7);
 }
 END_TEST

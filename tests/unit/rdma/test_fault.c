@@ -209,6 +209,17 @@ START_TEST(held_io_completes_only_when_released_and_in_submission_order)
 }
 END_TEST
 
+/* Allocates s, starts a hold and submits r, a read of s's first page into
+ * buf, which the hold keeps. */
+static void submit_held(struct xport *x, struct xport_slab *s, struct rec *r,
+			char *buf)
+{
+	ck_assert_int_eq(xport_alloc(x, s), 0);
+	ck_assert_int_eq(xfault_hold(x, true), 0);
+	rec_init(r, XPORT_READ, s->slab, 0, buf, NULL);
+	xport_submit(x, &r->io);
+}
+
 START_TEST(a_break_fails_held_io_says_down_and_a_restore_says_up)
 {
 	struct evlog l = { 0 };
@@ -218,10 +229,7 @@ START_TEST(a_break_fails_held_io_says_down_and_a_restore_says_up)
 	struct xport_stats xs;
 	struct rec held;
 
-	ck_assert_int_eq(xport_alloc(x, &s), 0);
-	ck_assert_int_eq(xfault_hold(x, true), 0);
-	rec_init(&held, XPORT_READ, s.slab, 0, buf, NULL);
-	xport_submit(x, &held.io);
+	submit_held(x, &s, &held, buf);
 	ck_assert_int_eq(xfault_break(x, -ECONNRESET), 0);
 	ck_assert_int_eq(xfault_break(x, -ECONNRESET), -EALREADY);
 	/* what was pending fails with the reason, once */
@@ -260,10 +268,7 @@ START_TEST(close_fails_what_is_still_held)
 	struct xport_slab s;
 	struct rec r;
 
-	ck_assert_int_eq(xport_alloc(x, &s), 0);
-	ck_assert_int_eq(xfault_hold(x, true), 0);
-	rec_init(&r, XPORT_READ, s.slab, 0, buf, NULL);
-	xport_submit(x, &r.io);
+	submit_held(x, &s, &r, buf);
 	xport_close(x);
 	ck_assert_int_eq(atomic_load(&r.calls), 1);
 	ck_assert_int_eq(atomic_load(&r.status), -ECONNABORTED);
