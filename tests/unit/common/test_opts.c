@@ -37,17 +37,29 @@ static const struct opt_def demo_defs[] = {
 	OPT_END
 };
 
+/* every test starts from the defaults of demo_defs in d (o) */
+static struct demo d;
+static struct opts o;
+
+static void setup(void)
+{
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(opts_init(&o, demo_defs, &d), 0);
+}
+
+static void teardown(void)
+{
+	opts_free(&o);
+}
+
 START_TEST(defaults_then_file_then_argv)
 {
-	struct demo d = { 0 };
-	struct opts o;
 	const char *pos[2];
 	char *argv[] = {
 		"x", "--replicas", "3", "/mnt", "--donor", "c:3", NULL
 	};
 	int npos;
 
-	ck_assert_int_eq(opts_init(&o, demo_defs, &d), 0);
 	ck_assert_uint_eq(d.memory, 1ull << 30);
 	ck_assert_int_eq(d.transport, 2);
 	ck_assert_int_eq(opts_load_string(&o,
@@ -67,16 +79,11 @@ START_TEST(defaults_then_file_then_argv)
 	ck_assert_str_eq(pos[0], "/mnt");
 	ck_assert_int_eq(d.donors.n, 3);
 	ck_assert_str_eq(d.donors.v[2], "c:3");
-	opts_free(&o);
 }
 END_TEST
 
 START_TEST(bad_value_names_file_and_line)
 {
-	struct demo d = { 0 };
-	struct opts o;
-
-	ck_assert_int_eq(opts_init(&o, demo_defs, &d), 0);
 	ck_assert_int_eq(opts_load_string(&o,
 					  "replicas = 1;\n\nmemory = \"12Q\";",
 					  "bad.conf"),
@@ -94,21 +101,17 @@ START_TEST(bad_value_names_file_and_line)
 	ck_assert_msg(strstr(o.err, "syn.conf:1:"), "%s", o.err);
 	ck_assert_int_eq(opts_load_string(&o, "transport = \"udp\";", "e.conf"),
 			 -EINVAL);
-	opts_free(&o);
 }
 END_TEST
 
 START_TEST(bad_argv_is_an_error_not_an_exit)
 {
-	struct demo d = { 0 };
-	struct opts o;
 	const char *pos[1];
 	char *a1[] = { "x", "--bogus", NULL };
 	char *a2[] = { "x", "--memory", NULL };
 	char *a3[] = { "x", "one", "two", NULL };
 	int npos;
 
-	ck_assert_int_eq(opts_init(&o, demo_defs, &d), 0);
 	ck_assert_int_eq(opts_parse_argv(&o, 2, a1, pos, 1, &npos, "x"),
 			 -EINVAL);
 	ck_assert_msg(strstr(o.err, "unknown option"), "%s", o.err);
@@ -118,14 +121,11 @@ START_TEST(bad_argv_is_an_error_not_an_exit)
 	ck_assert_int_eq(opts_parse_argv(&o, 3, a3, pos, 1, &npos, "x"),
 			 -EINVAL);
 	ck_assert_msg(strstr(o.err, "unexpected argument 'two'"), "%s", o.err);
-	opts_free(&o);
 }
 END_TEST
 
 START_TEST(config_flag_loads_file_before_other_flags)
 {
-	struct demo d = { 0 };
-	struct opts o;
 	const char *pos[1];
 	char path[] = "/tmp/cnm-opts-XXXXXX";
 	char *argv[] = { "x", "--replicas", "4", "--config", path, NULL };
@@ -137,19 +137,19 @@ START_TEST(config_flag_loads_file_before_other_flags)
 	f = fdopen(fd, "w");
 	fputs("replicas = 2;\nmemory = \"8M\";\n", f);
 	fclose(f);
-	ck_assert_int_eq(opts_init(&o, demo_defs, &d), 0);
 	ck_assert_int_eq(opts_parse_argv(&o, 5, argv, pos, 1, &npos, "x"), 0);
 	ck_assert_int_eq(d.replicas, 4);
 	ck_assert_uint_eq(d.memory, 8u << 20);
 	unlink(path);
-	opts_free(&o);
 }
 END_TEST
 
 int main(void)
 {
 	return cnm_check_main(
-		"opts", NULL,
+		"opts",
+		&(const struct cnm_tcase_opt){ .setup = setup,
+					       .teardown = teardown },
 		CNM_TESTS(defaults_then_file_then_argv,
 			  bad_value_names_file_and_line,
 			  bad_argv_is_an_error_not_an_exit,

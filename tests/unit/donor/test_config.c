@@ -10,32 +10,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* every test starts from the defaults of donor_opt_defs in c (o) */
+static struct donor_opts c;
+static struct opts o;
+
+static void setup(void)
+{
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
+}
+
+static void teardown(void)
+{
+	opts_free(&o);
+}
+
 START_TEST(example_config_parses_and_validates)
 {
-	struct donor_opts c = { 0 };
 	char path[PATH_MAX];
-	struct opts o;
 	const char *dir = getenv("ETC_DIR");
 
 	ck_assert_ptr_nonnull(dir);
 	snprintf(path, sizeof(path), "%s/cnetmem-donor.conf", dir);
-	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
 	ck_assert_msg(opts_load_file(&o, path) == 0, "%s", o.err);
 	ck_assert_msg(donor_opts_validate(&o, &c) == 0, "%s", o.err);
 	ck_assert_str_eq(c.listen, "0.0.0.0:7700");
 	ck_assert_uint_eq(c.memory, 4ull << 30);
 	ck_assert_int_eq(c.grace_period, 60);
 	ck_assert_ptr_nonnull(c.key_file);
-	opts_free(&o);
 }
 END_TEST
 
 START_TEST(bad_value_names_file_and_line)
 {
-	struct donor_opts c = { 0 };
-	struct opts o;
-
-	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
 	ck_assert_int_eq(opts_load_string(&o,
 					  "listen = \"127.0.0.1:7700\";\n"
 					  "memory = \"1G\";\n"
@@ -46,16 +53,11 @@ START_TEST(bad_value_names_file_and_line)
 	ck_assert_int_eq(opts_load_string(&o, "transport = \"udp\";", "t.conf"),
 			 -EINVAL);
 	ck_assert_msg(strstr(o.err, "t.conf:1: transport"), "%s", o.err);
-	opts_free(&o);
 }
 END_TEST
 
 START_TEST(validate_checks_relations_with_origin)
 {
-	struct donor_opts c = { 0 };
-	struct opts o;
-
-	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
 	/* listen and memory are required */
 	ck_assert_int_eq(donor_opts_validate(&o, &c), -EINVAL);
 	ck_assert_msg(strstr(o.err, "listen: required"), "%s", o.err);
@@ -77,7 +79,6 @@ START_TEST(validate_checks_relations_with_origin)
 	ck_assert_int_eq(
 		opts_load_string(&o, "high-watermark = \"3G\";", "w2.conf"), 0);
 	ck_assert_msg(donor_opts_validate(&o, &c) == 0, "%s", o.err);
-	opts_free(&o);
 }
 END_TEST
 
@@ -118,10 +119,6 @@ END_TEST
 
 START_TEST(text_settings_take_strings_and_files_must_be_regular)
 {
-	struct donor_opts c = { 0 };
-	struct opts o;
-
-	ck_assert_int_eq(opts_init(&o, donor_opt_defs, &c), 0);
 	ck_assert_int_eq(opts_load_string(&o, "listen = 5;\n", "n.conf"),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(o.err, "n.conf:1: listen"));
@@ -132,14 +129,15 @@ START_TEST(text_settings_take_strings_and_files_must_be_regular)
 	ck_assert_int_eq(c.client.n, 2);
 	ck_assert_int_eq(opts_load_file(&o, "/"), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(o.err, "not a regular file"));
-	opts_free(&o);
 }
 END_TEST
 
 int main(void)
 {
 	return cnm_check_main(
-		"donor_config", NULL,
+		"donor_config",
+		&(const struct cnm_tcase_opt){ .setup = setup,
+					       .teardown = teardown },
 		CNM_TESTS(
 			example_config_parses_and_validates,
 			bad_value_names_file_and_line,
