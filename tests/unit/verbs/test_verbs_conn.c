@@ -495,6 +495,18 @@ static void treq_done(struct xport_io *io, int status)
 	atomic_fetch_add(&r->done, 1);
 }
 
+/* Submits r: dir, len bytes at offset 0 of slab, from or into buf. */
+static void treq_submit(struct xport *x, struct treq *r, uint8_t dir,
+			uint32_t slab, void *buf, uint32_t len)
+{
+	r->io.dir = dir;
+	r->io.slab = slab;
+	r->io.len = len;
+	r->io.buf = buf;
+	r->io.done = treq_done;
+	xport_rdma_backend.submit(x, &r->io);
+}
+
 static int wait_done(struct treq *r, unsigned int ms)
 {
 	while (!atomic_load(&r->done) && ms--)
@@ -515,12 +527,7 @@ START_TEST(disconnect_fails_the_pending_io_emits_down_and_reconnects)
 	ck_assert_int_eq(xport_rdma_backend.wait_up(x, 5000), 0);
 	ck_assert_int_eq(xport_rdma_backend.alloc(x, &s), 0);
 	hold_data = 1; /* the write stays in flight */
-	r.io.dir = XPORT_WRITE;
-	r.io.slab = s.slab;
-	r.io.len = sizeof(buf);
-	r.io.buf = buf;
-	r.io.done = treq_done;
-	xport_rdma_backend.submit(x, &r.io);
+	treq_submit(x, &r, XPORT_WRITE, s.slab, buf, sizeof(buf));
 	usleep(50 * 1000);
 	ck_assert_int_eq(atomic_load(&r.done), 0);
 	push_cm(RDMA_CM_EVENT_DISCONNECTED);
@@ -552,12 +559,7 @@ START_TEST(bad_or_early_io_fails_at_submit_and_counts_an_error)
 	refuse = 100;
 	x = open_fake(0);
 	ck_assert_int_eq(xport_rdma_backend.wait_up(x, 5000), -ECONNREFUSED);
-	r.io.dir = XPORT_WRITE;
-	r.io.slab = 3;
-	r.io.len = sizeof(buf);
-	r.io.buf = buf;
-	r.io.done = treq_done;
-	xport_rdma_backend.submit(x, &r.io);
+	treq_submit(x, &r, XPORT_WRITE, 3, buf, sizeof(buf));
 	ck_assert(wait_done(&r, 3000));
 	ck_assert_int_eq(atomic_load(&r.status), -ENOTCONN);
 	b.io = r.io;
@@ -584,12 +586,7 @@ START_TEST(close_fails_pending_io_with_econnaborted)
 	ck_assert_int_eq(xport_rdma_backend.wait_up(x, 5000), 0);
 	ck_assert_int_eq(xport_rdma_backend.alloc(x, &s), 0);
 	hold_data = 1;
-	r.io.dir = XPORT_READ;
-	r.io.slab = s.slab;
-	r.io.len = sizeof(buf);
-	r.io.buf = buf;
-	r.io.done = treq_done;
-	xport_rdma_backend.submit(x, &r.io);
+	treq_submit(x, &r, XPORT_READ, s.slab, buf, sizeof(buf));
 	xport_rdma_backend.close(x);
 	ck_assert_int_eq(atomic_load(&r.done), 1);
 	ck_assert_int_eq(atomic_load(&r.status), -ECONNABORTED);
