@@ -78,43 +78,47 @@ static void srv(struct msg *m, uint32_t ttl, unsigned int port,
 	put(m, rd.b, rd.len);
 }
 
+/* what parse() made of the last answer */
+static char got[4][SRV_ADDR_LEN];
+static unsigned int got_n;
+static uint32_t got_ttl;
+
+/* srv_parse() of the first len bytes of m into room entries of got */
+static int parse(const struct msg *m, int len, unsigned int room)
+{
+	return srv_parse(m->b, len, got, room, &got_n, &got_ttl);
+}
+
 START_TEST(srv_answer_gives_targets_as_host_port_and_the_smallest_ttl)
 {
 	struct msg m;
-	char out[4][SRV_ADDR_LEN];
-	unsigned int n;
-	uint32_t ttl;
 
 	start(&m, 3);
 	srv(&m, 30, 7700, "donor-0.donors.svc.cluster.local");
 	srv(&m, 10, 7701, "10.0.0.2");
 	srv(&m, 5, 7702, ""); /* "." : no service, ignored */
-	ck_assert_int_eq(srv_parse(m.b, m.len, out, 4, &n, &ttl), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert_str_eq(out[0], "donor-0.donors.svc.cluster.local:7700");
-	ck_assert_str_eq(out[1], "10.0.0.2:7701");
-	ck_assert_uint_eq(ttl, 10);
+	ck_assert_int_eq(parse(&m, m.len, 4), 0);
+	ck_assert_uint_eq(got_n, 2);
+	ck_assert_str_eq(got[0], "donor-0.donors.svc.cluster.local:7700");
+	ck_assert_str_eq(got[1], "10.0.0.2:7701");
+	ck_assert_uint_eq(got_ttl, 10);
 	/* room for one: the rest is dropped, not overrun */
-	ck_assert_int_eq(srv_parse(m.b, m.len, out, 1, &n, &ttl), 0);
-	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(parse(&m, m.len, 1), 0);
+	ck_assert_uint_eq(got_n, 1);
 }
 END_TEST
 
 START_TEST(truncated_or_garbage_answers_are_ebadmsg)
 {
 	struct msg m;
-	char out[4][SRV_ADDR_LEN];
-	unsigned int n;
-	uint32_t ttl;
 
 	start(&m, 1);
 	srv(&m, 30, 7700, "donor.test");
 	for (int len = 0; len < m.len; len++)
-		ck_assert_int_eq(srv_parse(m.b, len, out, 4, &n, &ttl),
-				 -EBADMSG);
+		ck_assert_int_eq(parse(&m, len, 4), -EBADMSG);
 	memset(m.b + 12, 0xc0, 8); /* a name that points at itself */
-	ck_assert_int_eq(srv_parse(m.b, m.len, out, 4, &n, &ttl), -EBADMSG);
-	ck_assert_int_eq(srv_parse(m.b, -1, out, 4, &n, &ttl), -EBADMSG);
+	ck_assert_int_eq(parse(&m, m.len, 4), -EBADMSG);
+	ck_assert_int_eq(parse(&m, -1, 4), -EBADMSG);
 }
 END_TEST
 
