@@ -8,7 +8,9 @@
  * and destroy), fs_req.c (the pool of request contexts), fs_dir.c (names:
  * lookup, forget, create, remove, rename, link, readdir), fs_file.c
  * (attributes, truncate, fallocate, lseek, xattrs), fs_io.c (open, read,
- * write, release: the data path) and fs_stats.c (the stats file).
+ * write, release: the data path), fs_stats.c (the stats file) and
+ * fs_ns_redo.c (a request's unique, for namespace changes resent after a
+ * restart).
  *
  * Threading: FUSE ops run on libfuse worker threads, pstore completions
  * (a request context's done()) on transport threads. fs->ns_lock guards the

@@ -15,6 +15,12 @@
  *                  cookie, a sequence number, and for a rename the
  *                  record it replaces; a symlink's target is a name
  *                  record of its own (so a target holds NAME_MAX bytes).
+ *                  The unique of the request that made it, and once
+ *                  retired by an unlink or rmdir not answered yet, that
+ *                  request's unique (fs/fs_ns_redo.c): such a record
+ *                  stays off the free lists, this server's until the
+ *                  reply, a successor's until the resent request came
+ *                  (at most FS_HELD_MAX of them).
  *   page maps      the pmap node pool (fs/pmap.h) in its own section.
  *
  * Consistency at any instant of a crash: a record is filled, then one
