@@ -48,8 +48,9 @@
  * in the thread that calls those (the inner transport's own events on its
  * thread), so the caller must hold no lock the event callback takes. A
  * hang runs one watchdog thread of its own until it ends: the timeout's
- * failed I/O and DOWN come on that thread; a control call to a hung
- * donor blocks its caller up to ctl_timeout_ms.
+ * failed I/O and DOWN come on that thread (so xfault_hang(x, false), which
+ * joins it, must not be called from a done() or an event callback); a
+ * control call to a hung donor blocks its caller up to ctl_timeout_ms.
  */
 #ifndef CNM_RDMA_FAULT_H
 #define CNM_RDMA_FAULT_H
