@@ -69,11 +69,12 @@ static struct dentry *find_child(struct cnmfs *fs, struct inode *dir,
 }
 
 /* A dentry charged to the metadata budget, for dentry_add() to dir; its
- * name record is published (replacing record + 1 `replaces`, 0: none)
- * unless rec is given (resuming). 0, -ENOSPC or -ENOMEM. */
+ * name record is published (replacing record + 1 `replaces`, 0: none;
+ * made by request key, 0: unknown) unless rec is given (resuming). 0,
+ * -ENOSPC or -ENOMEM. */
 static int dentry_make(struct cnmfs *fs, struct inode *dir, const char *name,
-		       struct inode *in, uint32_t replaces, uint32_t rec,
-		       struct dentry **out)
+		       struct inode *in, uint32_t replaces, uint64_t key,
+		       uint32_t rec, struct dentry **out)
 {
 	size_t n = strlen(name) + 1;
 	struct dentry *d;
@@ -92,7 +93,7 @@ static int dentry_make(struct cnmfs *fs, struct inode *dir, const char *name,
 	d->rec = rec;
 	if (rec == FS_NOREC) {
 		ret = fs_rec_name_new(fs, dir->rec, in->rec, name, d->cookie,
-				      replaces, &d->rec);
+				      replaces, key, &d->rec);
 		if (ret) {
 			pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(n - 1));
 			free(d);
@@ -104,16 +105,22 @@ static int dentry_make(struct cnmfs *fs, struct inode *dir, const char *name,
 }
 
 static int dentry_new(struct cnmfs *fs, struct inode *dir, const char *name,
-		      struct inode *in, struct dentry **out)
+		      struct inode *in, uint64_t key, struct dentry **out)
 {
-	return dentry_make(fs, dir, name, in, 0, FS_NOREC, out);
+	return dentry_make(fs, dir, name, in, 0, key, FS_NOREC, out);
+}
+
+/* Frees d but not its name record. */
+static void dentry_put(struct cnmfs *fs, struct dentry *d)
+{
+	pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(strlen(d->name)));
+	free(d);
 }
 
 static void dentry_free(struct cnmfs *fs, struct dentry *d)
 {
 	fs_rec_name_free(fs, d->rec);
-	pmap_pool_uncharge(fs->pool, NS_DENTRY_COST(strlen(d->name)));
-	free(d);
+	dentry_put(fs, d);
 }
 
 /* Doubles the hash table when it gets full; keeps the old one if memory is
@@ -183,6 +190,26 @@ static void dentry_remove(struct cnmfs *fs, struct inode *dir, struct dentry *d)
 	dir->nchildren--;
 }
 
+/*
+ * A resent request (unique has FS_UNIQUE_RESEND) that a dead server had
+ * already done: the name (dir, name) it made is there, marked with its
+ * key (fs/fs_ns_redo.c). The kernel holds dir locked until the request is
+ * answered, so nothing else changed that name meanwhile. ns_lock held.
+ */
+static struct dentry *made_by(struct cnmfs *fs, struct inode *dir,
+			      const char *name, uint64_t unique)
+{
+	struct dentry *d;
+
+	if (!(unique & FS_UNIQUE_RESEND) || !fs_req_key(unique) ||
+	    !S_ISDIR(dir->mode))
+		return NULL;
+	d = find_child(fs, dir, name);
+	if (!d || fs_rec_name_unique(fs, d->rec) != fs_req_key(unique))
+		return NULL;
+	return d;
+}
+
 /* ---- names ---- */
 
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -193,10 +220,14 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct dentry *d;
 
 	fs_count(fs, OP_LOOKUP);
+	if (!dir) {
+		fs_reply_err(fs, req, OP_LOOKUP, ESTALE);
+		return;
+	}
 	pthread_mutex_lock(&fs->ns_lock);
 	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
 		in = &fs->stats;
-	} else {
+	} else if (S_ISDIR(dir->mode)) {
 		d = find_child(fs, dir, name);
 		if (d) {
 			in = d->inode;
@@ -219,7 +250,8 @@ static void forget_one(struct cnmfs *fs, fuse_ino_t ino, uint64_t n)
 {
 	struct inode *in = fs_inode_of(fs, ino);
 
-	if (in == fs->root || in == &fs->stats)
+	/* a nodeid this server does not know: nothing to forget */
+	if (!in || in == fs->root || in == &fs->stats)
 		return;
 	if (in->nlookup < n) {
 		/* the kernel forgets more than it looked up: a bug there;
@@ -263,17 +295,19 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct inode *in = fs_inode_of(fs, ino);
 
 	fs_count(fs, OP_READLINK);
-	if (!S_ISLNK(in->mode)) {
-		fs_reply_err(fs, req, OP_READLINK, EINVAL);
+	if (!in || !S_ISLNK(in->mode)) {
+		fs_reply_err(fs, req, OP_READLINK, in ? EINVAL : ESTALE);
 		return;
 	}
 	fuse_reply_readlink(req, in->target);
 }
 
-/* Creates name in parent; ns_lock held. On success *out has nlookup 1. */
+/* Creates name in parent for request key; ns_lock held. On success *out
+ * has nlookup 1, and nopen 1 if open (a create). */
 static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 		     const char *name, mode_t mode, dev_t rdev,
-		     const char *target, struct inode **out)
+		     const char *target, int open, uint64_t key,
+		     struct inode **out)
 {
 	struct inode *in;
 	struct dentry *d;
@@ -311,14 +345,18 @@ static int make_node(struct cnmfs *fs, fuse_req_t req, struct inode *dir,
 		fs_rec_attr(fs, in);
 		pthread_mutex_unlock(&in->lock);
 		/* counted before the name makes it reachable: a successor
-		 * never frees what the kernel was told of */
+		 * never frees what the kernel was told of, and a create it
+		 * finds done (made_by()) has its open counted */
 		in->nlookup = 1;
 		fs_rec_lookup(fs, in);
-		ret = dentry_new(fs, dir, name, in, &d);
+		in->nopen = !!open;
+		fs_rec_open(fs, in);
+		ret = dentry_new(fs, dir, name, in, key, &d);
 	}
 	if (ret) {
 		in->nlink = 0;
 		in->nlookup = 0;
+		in->nopen = 0;
 		fs_maybe_free(fs, in);
 		return ret;
 	}
@@ -338,21 +376,31 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev, const char *target, enum op op)
 {
 	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = fs_inode_of(fs, parent), *in;
+	uint64_t unique = fs_req_unique(req);
 	struct fuse_entry_param e;
-	struct inode *in;
-	int ret;
+	struct dentry *d;
+	int ret = -ESTALE;
 
 	fs_count(fs, op);
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = make_node(fs, req, fs_inode_of(fs, parent), name, mode, rdev,
-			target, &in);
+	d = dir ? made_by(fs, dir, name, unique) : NULL;
+	if (d && (d->inode->mode & S_IFMT) == (mode & S_IFMT)) {
+		in = d->inode; /* nlookup counted by the first execution */
+		ret = 0;
+	} else if (dir) {
+		ret = make_node(fs, req, dir, name, mode, rdev, target, 0,
+				fs_req_key(unique), &in);
+	}
 	if (!ret)
 		fill_entry(fs, in, &e);
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (ret)
+	if (ret) {
 		fs_reply_err(fs, req, op, -ret);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	fs_redo_test_kill(fs, op, unique);
+	fuse_reply_entry(req, &e);
 }
 
 void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -381,20 +429,27 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = fs_inode_of(fs, parent), *in;
+	uint64_t unique = fs_req_unique(req);
 	struct fuse_entry_param e;
-	struct inode *in;
-	int ret;
+	struct dentry *d;
+	int ret = -ESTALE;
 
 	fs_count(fs, OP_CREATE);
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = make_node(fs, req, fs_inode_of(fs, parent), name,
-			S_IFREG | (mode & 07777), 0, NULL, &in);
-	if (!ret) {
-		in->nopen++;
-		fs_rec_open(fs, in);
-		atomic_fetch_add(&fs->open_files, 1);
-		fill_entry(fs, in, &e);
+	if (dir && (d = made_by(fs, dir, name, unique)) &&
+	    S_ISREG(d->inode->mode)) {
+		/* the first execution counted the lookup and the open */
+		in = d->inode;
+		ret = 0;
+	} else if (dir) {
+		ret = make_node(fs, req, dir, name, S_IFREG | (mode & 07777), 0,
+				NULL, 1, fs_req_key(unique), &in);
+		if (!ret)
+			atomic_fetch_add(&fs->open_files, 1);
 	}
+	if (!ret)
+		fill_entry(fs, in, &e);
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (ret) {
 		fs_reply_err(fs, req, OP_CREATE, -ret);
@@ -402,6 +457,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	fs_set_cache_mode(fs, in, fi);
 	fi->fh = 0;
+	fs_redo_test_kill(fs, OP_CREATE, unique);
 	if (fuse_reply_create(req, &e, fi)) {
 		/* the kernel will send no release for this open */
 		pthread_mutex_lock(&fs->ns_lock);
@@ -438,18 +494,27 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct cnmfs *fs = fs_of(req);
 	struct inode *dir = fs_inode_of(fs, parent), *in;
 	enum op op = is_rmdir ? OP_RMDIR : OP_UNLINK;
+	uint64_t unique = fs_req_unique(req), key = fs_req_key(unique);
+	uint32_t kept = FS_NOREC;
 	struct dentry *d;
 	int ret = 0;
 
 	fs_count(fs, op);
 	pthread_mutex_lock(&fs->ns_lock);
+	if (!dir) {
+		ret = -ESTALE;
+		goto out_unlock;
+	}
 	if (dir == fs->root && !strcmp(name, CNMFS_STATS_NAME)) {
 		ret = -EPERM;
 		goto out_unlock;
 	}
 	d = find_child(fs, dir, name);
 	if (!d) {
-		ret = -ENOENT;
+		/* a dead server removed it for this very request */
+		if (!(unique & FS_UNIQUE_RESEND) || !key ||
+		    fs_rec_name_removed(fs, key, dir->rec, name, &kept))
+			ret = -ENOENT;
 		goto out_unlock;
 	}
 	in = d->inode;
@@ -466,7 +531,14 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out_unlock;
 	}
 	dentry_remove(fs, dir, d);
-	dentry_free(fs, d);
+	if (key) {
+		/* kept until answered: a resent copy must find it */
+		fs_rec_name_retire(fs, d->rec, key);
+		kept = d->rec;
+		dentry_put(fs, d);
+	} else {
+		dentry_free(fs, d);
+	}
 	if (is_rmdir) {
 		in->nlink = 0;
 		dir->nlink--;
@@ -478,7 +550,14 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_maybe_free(fs, in);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
+	if (!ret)
+		fs_redo_test_kill(fs, op, unique);
 	fs_reply_err(fs, req, op, -ret);
+	if (kept != FS_NOREC) {
+		pthread_mutex_lock(&fs->ns_lock);
+		fs_rec_name_release(fs, kept);
+		pthread_mutex_unlock(&fs->ns_lock);
+	}
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -502,8 +581,10 @@ static void reparent(struct inode *in, struct inode *from, struct inode *to)
 }
 
 static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
-		     struct inode *ndir, const char *nname, unsigned int flags)
+		     struct inode *ndir, const char *nname, unsigned int flags,
+		     uint64_t unique)
 {
+	uint64_t key = fs_req_key(unique);
 	struct dentry *sd, *dd, *nd;
 	struct inode *src, *dst;
 	uint32_t r1, r2;
@@ -519,6 +600,13 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 	if ((odir == fs->root && !strcmp(oname, CNMFS_STATS_NAME)) ||
 	    (ndir == fs->root && !strcmp(nname, CNMFS_STATS_NAME)))
 		return -EPERM;
+	if (!S_ISDIR(odir->mode) || !S_ISDIR(ndir->mode))
+		return -ENOTDIR;
+	/* done by a dead server: the new name (an exchange: either) is
+	 * marked with this request's key */
+	if (made_by(fs, ndir, nname, unique) ||
+	    made_by(fs, odir, oname, unique))
+		return 0;
 	sd = find_child(fs, odir, oname);
 	if (!sd)
 		return -ENOENT;
@@ -534,10 +622,10 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 		 * equal names wins on resume): an exchange cut short by a
 		 * crash leaves one of its names exchanged */
 		ret = fs_rec_name_new(fs, odir->rec, dst->rec, sd->name,
-				      sd->cookie, 0, &r1);
+				      sd->cookie, 0, key, &r1);
 		if (!ret) {
 			ret = fs_rec_name_new(fs, ndir->rec, src->rec, dd->name,
-					      dd->cookie, 0, &r2);
+					      dd->cookie, 0, key, &r2);
 			if (ret)
 				fs_rec_name_free(fs, r1);
 		}
@@ -568,7 +656,8 @@ static int do_rename(struct cnmfs *fs, struct inode *odir, const char *oname,
 	}
 	/* the new name first: a crash leaves the old or both (the newer
 	 * wins on resume, see fs_state.c) */
-	ret = dentry_make(fs, ndir, nname, src, sd->rec + 1, FS_NOREC, &nd);
+	ret = dentry_make(fs, ndir, nname, src, sd->rec + 1, key, FS_NOREC,
+			  &nd);
 	if (ret)
 		return ret;
 	if (dst) {
@@ -599,13 +688,18 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct cnmfs *fs = fs_of(req);
-	int ret;
+	struct inode *odir = fs_inode_of(fs, parent),
+		     *ndir = fs_inode_of(fs, newparent);
+	uint64_t unique = fs_req_unique(req);
+	int ret = -ESTALE;
 
 	fs_count(fs, OP_RENAME);
 	pthread_mutex_lock(&fs->ns_lock);
-	ret = do_rename(fs, fs_inode_of(fs, parent), name,
-			fs_inode_of(fs, newparent), newname, flags);
+	if (odir && ndir)
+		ret = do_rename(fs, odir, name, ndir, newname, flags, unique);
 	pthread_mutex_unlock(&fs->ns_lock);
+	if (!ret)
+		fs_redo_test_kill(fs, OP_RENAME, unique);
 	fs_reply_err(fs, req, OP_RENAME, -ret);
 }
 
@@ -615,6 +709,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct cnmfs *fs = fs_of(req);
 	struct inode *in = fs_inode_of(fs, ino),
 		     *dir = fs_inode_of(fs, newparent);
+	uint64_t unique = fs_req_unique(req);
 	struct fuse_entry_param e;
 	struct dentry *d;
 	int ret;
@@ -624,6 +719,20 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	ret = valid_name(newname);
 	if (ret)
 		goto out_unlock;
+	if (!in || !dir) {
+		ret = -ESTALE;
+		goto out_unlock;
+	}
+	d = made_by(fs, dir, newname, unique);
+	if (d && d->inode == in) {
+		/* nlookup counted by the first execution */
+		fill_entry(fs, in, &e);
+		goto out_unlock;
+	}
+	if (!S_ISDIR(dir->mode)) {
+		ret = -ENOTDIR;
+		goto out_unlock;
+	}
 	if (S_ISDIR(in->mode) || in == &fs->stats) {
 		ret = -EPERM;
 		goto out_unlock;
@@ -635,7 +744,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	}
 	in->nlookup++;
 	fs_rec_lookup(fs, in);
-	ret = dentry_new(fs, dir, newname, in, &d);
+	ret = dentry_new(fs, dir, newname, in, fs_req_key(unique), &d);
 	if (ret) {
 		in->nlookup--;
 		fs_rec_lookup(fs, in);
@@ -648,10 +757,12 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fill_entry(fs, in, &e);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (ret)
+	if (ret) {
 		fs_reply_err(fs, req, OP_LINK, -ret);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	fs_redo_test_kill(fs, OP_LINK, unique);
+	fuse_reply_entry(req, &e);
 }
 
 int fs_dentry_resume(struct cnmfs *fs, struct inode *dir, struct inode *in,
@@ -660,7 +771,7 @@ int fs_dentry_resume(struct cnmfs *fs, struct inode *dir, struct inode *in,
 	struct dentry *d;
 	int ret;
 
-	ret = dentry_make(fs, dir, name, in, 0, rec, &d);
+	ret = dentry_make(fs, dir, name, in, 0, 0, rec, &d);
 	if (ret)
 		return ret;
 	d->cookie = cookie;
@@ -673,9 +784,10 @@ int fs_dentry_resume(struct cnmfs *fs, struct inode *dir, struct inode *in,
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
+	struct inode *dir = fs_inode_of(fs, ino);
 
-	if (!S_ISDIR(fs_inode_of(fs, ino)->mode)) {
-		fuse_reply_err(req, ENOTDIR);
+	if (!dir || !S_ISDIR(dir->mode)) {
+		fuse_reply_err(req, dir ? ENOTDIR : ESTALE);
 		return;
 	}
 	fi->cache_readdir = 0;
@@ -692,6 +804,10 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 
 	fs_count(fs, OP_READDIR);
+	if (!dir || !S_ISDIR(dir->mode)) {
+		fs_reply_err(fs, req, OP_READDIR, dir ? ENOTDIR : ESTALE);
+		return;
+	}
 	buf = malloc(size);
 	if (!buf) {
 		fs_reply_err(fs, req, OP_READDIR, ENOMEM);

@@ -49,12 +49,20 @@ static int zero_in_page(struct cnmfs *fs, struct inode *in, uint64_t lpn,
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cnmfs *fs = fs_of(req);
+	struct inode *in;
 	struct stat st;
 
 	fs_count(fs, OP_GETATTR);
 	pthread_mutex_lock(&fs->ns_lock);
-	fs_fill_stat(fs, fs_inode_of(fs, ino), &st);
+	in = fs_inode_of(fs, ino);
+	if (in)
+		fs_fill_stat(fs, in, &st);
 	pthread_mutex_unlock(&fs->ns_lock);
+	if (!in) {
+		/* a nodeid this server never gave (or a buggy kernel) */
+		fs_reply_err(fs, req, OP_GETATTR, ESTALE);
+		return;
+	}
 	fuse_reply_attr(req, &st, TIMEOUT);
 }
 
@@ -104,8 +112,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	int ret = 0;
 
 	fs_count(fs, OP_SETATTR);
-	if (in == &fs->stats) {
-		fs_reply_err(fs, req, OP_SETATTR, EPERM);
+	if (!in || in == &fs->stats) {
+		fs_reply_err(fs, req, OP_SETATTR, in ? EPERM : ESTALE);
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
@@ -236,9 +244,11 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	int ret = 0;
 
 	fs_count(fs, OP_FALLOCATE);
-	if (in == &fs->stats || !S_ISREG(in->mode)) {
+	if (!in || in == &fs->stats || !S_ISREG(in->mode)) {
 		fs_reply_err(fs, req, OP_FALLOCATE,
-			     in == &fs->stats ? EPERM : ENODEV);
+			     !in		? ESTALE
+			     : in == &fs->stats ? EPERM
+						: ENODEV);
 		return;
 	}
 	if (off < 0 || len <= 0) {
@@ -279,6 +289,10 @@ void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	int ret = 0;
 
 	fs_count(fs, OP_LSEEK);
+	if (!in) {
+		fs_reply_err(fs, req, OP_LSEEK, ESTALE);
+		return;
+	}
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fs_reply_err(fs, req, OP_LSEEK, EINVAL);
 		return;

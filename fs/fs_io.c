@@ -232,6 +232,11 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fs_count(fs, OP_OPEN);
 	fs_note_transport(fs, req);
 	fi->fh = 0;
+	if (!in) {
+		/* a nodeid this server never gave (or a buggy kernel) */
+		fs_reply_err(fs, req, OP_OPEN, ESTALE);
+		return;
+	}
 	if (in == &fs->stats) {
 		/* generated content, read through: never cached */
 		fi->direct_io = 1;
@@ -285,7 +290,9 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct inode *in = fs_inode_of(fs, ino);
 
 	fs_count(fs, OP_RELEASE);
-	if (in == &fs->stats && !fh_ours(fs, fi->fh, true)) {
+	if (!in) {
+		/* an inode this server does not know: nothing to release */
+	} else if (in == &fs->stats && !fh_ours(fs, fi->fh, true)) {
 		/* a handle of a dead predecessor: nothing of it lives here */
 	} else if (in == &fs->stats && (fi->fh & CTL_FH)) {
 		fsctl_close((struct fsctl *)(uintptr_t)(fi->fh & ~CTL_FH));
@@ -347,6 +354,10 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fsreq *r;
 
 	fs_count(fs, OP_READ);
+	if (!in) {
+		fs_reply_err(fs, req, OP_READ, ESTALE);
+		return;
+	}
 	if (in == &fs->stats && !fh_ours(fs, fi->fh, false)) {
 		/* opened under a dead predecessor: the control channel's
 		 * state is gone; a stats reader gets today's numbers */
@@ -596,6 +607,10 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	struct fsreq *r;
 
 	fs_count(fs, OP_WRITE);
+	if (!in) {
+		fs_reply_err(fs, req, OP_WRITE, ESTALE);
+		return;
+	}
 	if (in == &fs->stats && (fi->fh & CTL_FH) &&
 	    !fh_ours(fs, fi->fh, false)) {
 		fs_reply_err(fs, req, OP_WRITE, EIO); /* a dead server's */

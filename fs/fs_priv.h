@@ -8,7 +8,9 @@
  * and destroy), fs_req.c (the pool of request contexts), fs_dir.c (names:
  * lookup, forget, create, remove, rename, link, readdir), fs_file.c
  * (attributes, truncate, fallocate, lseek, xattrs), fs_io.c (open, read,
- * write, release: the data path) and fs_stats.c (the stats file).
+ * write, release: the data path), fs_stats.c (the stats file) and
+ * fs_ns_redo.c (a request's unique, for namespace changes resent after a
+ * restart).
  *
  * Threading: FUSE ops run on libfuse worker threads, pstore completions
  * (a request context's done()) on transport threads. fs->ns_lock guards the
@@ -395,16 +397,46 @@ void fs_rec_attr(struct cnmfs *fs, struct inode *in);
 void fs_rec_lookup(struct cnmfs *fs, struct inode *in);
 void fs_rec_open(struct cnmfs *fs, struct inode *in); /* nopen, ns_lock */
 /* Name records; ns_lock held. replaces: the record + 1 a rename moves
- * away from, 0 for none. */
+ * away from, 0 for none; unique: fs_req_key() of the request making it,
+ * published with it (0: unknown). */
 int fs_rec_name_new(struct cnmfs *fs, uint32_t parent, uint32_t inode,
 		    const char *name, uint64_t cookie, uint32_t replaces,
-		    uint32_t *out);
+		    uint64_t unique, uint32_t *out);
 void fs_rec_name_free(struct cnmfs *fs, uint32_t rec);
+/* The unique name record rec was made with (0: unknown). */
+uint64_t fs_rec_name_unique(struct cnmfs *fs, uint32_t rec);
+/* Removes name record rec for request unique (non-zero) but keeps it off
+ * the free list, so that a successor finds it if that request comes
+ * again, until fs_rec_name_release() once the request is answered. */
+void fs_rec_name_retire(struct cnmfs *fs, uint32_t rec, uint64_t unique);
+void fs_rec_name_release(struct cnmfs *fs, uint32_t rec);
+/* The record a dead server removed (parent record, name) for request
+ * unique without answering it: 0 and *rec (now the caller's to release),
+ * or -ENOENT. */
+int fs_rec_name_removed(struct cnmfs *fs, uint64_t unique, uint32_t parent,
+			const char *name, uint32_t *rec);
 /* A symlink's target (at most NAME_MAX bytes: -ENAMETOOLONG). */
 int fs_rec_target(struct cnmfs *fs, struct inode *in, const char *target);
 /* fs_dir.c: puts a resumed name (record rec) in dir; ns_lock held. */
 int fs_dentry_resume(struct cnmfs *fs, struct inode *dir, struct inode *in,
 		     const char *name, uint64_t cookie, uint32_t rec);
+
+/* ---- fs_ns_redo.c: namespace requests the kernel sends again ---- */
+
+/* FUSE_UNIQUE_RESEND: the kernel resends a request a dead server read
+ * and did not answer with this bit set in its unique (Linux >= 6.9). */
+#define FS_UNIQUE_RESEND (1ull << 63)
+/* The kernel's unique of req, FS_UNIQUE_RESEND included; 0 when unknown. */
+uint64_t fs_req_unique(fuse_req_t req);
+/* The key a record keeps: the unique without FS_UNIQUE_RESEND. */
+static inline uint64_t fs_req_key(uint64_t unique)
+{
+	return unique & ~FS_UNIQUE_RESEND;
+}
+/* Test hook (CNETMEM_TEST_KILL_BEFORE_REPLY=OPNAME, fs/README.md): the
+ * first serving process of a mount SIGKILLs itself after op took effect
+ * and before its reply, once; nothing when the variable is unset. */
+void fs_redo_test_kill(struct cnmfs *fs, enum op op, uint64_t unique);
 
 /* ---- fs_stats.c ---- */
 

@@ -15,6 +15,12 @@
  *                  cookie, a sequence number, and for a rename the
  *                  record it replaces; a symlink's target is a name
  *                  record of its own (so a target holds NAME_MAX bytes).
+ *                  The unique of the request that made it, and once
+ *                  retired by an unlink or rmdir not answered yet, that
+ *                  request's unique (fs/fs_ns_redo.c): such a record
+ *                  stays off the free lists, this server's until the
+ *                  reply, a successor's until the resent request came
+ *                  (at most FS_HELD_MAX of them).
  *   page maps      the pmap node pool (fs/pmap.h) in its own section.
  *
  * Consistency at any instant of a crash: a record is filled, then one
@@ -60,6 +66,9 @@
 #define FS_NREC	      FS_MAX_INODES
 #define FS_READY      0x31534653504d4e43ull /* "CNMPSFS1" */
 #define IREC_DIRECT   1u
+/* removals a successor keeps for their resent requests: more than a
+ * server has requests in flight (its threads); past it, the oldest go */
+#define FS_HELD_MAX 256u
 
 struct fs_meta {
 	_Atomic uint64_t ready;
@@ -91,6 +100,12 @@ struct fs_nrec {
 	uint64_t seq;
 	uint32_t replaces; /* name record + 1 this one replaced (rename) */
 	uint32_t len;
+	/* the kernel's id of the request that made this name (0: unknown),
+	 * published with it: a resent request finds it was done */
+	uint64_t unique;
+	/* not live: the request that removed it (unlink, rmdir) and has
+	 * not been answered yet; the record stays off the free list */
+	uint64_t removed_by;
 	char name[NAME_MAX + 1];
 };
 
@@ -102,6 +117,10 @@ struct fs_store {
 	size_t anon_len;
 	uint32_t ifree, nfree; /* record + 1, 0: none; under ns_lock */
 	int resumed;
+	/* records a dead server removed for a request it did not answer
+	 * (removed_by set), for its resent copy; under ns_lock */
+	uint32_t held[FS_HELD_MAX];
+	unsigned int nheld;
 };
 
 static size_t pool_bytes(const struct cnmfs_params *p)
@@ -315,7 +334,7 @@ void fs_rec_inode_free(struct cnmfs *fs, struct inode *in)
 
 int fs_rec_name_new(struct cnmfs *fs, uint32_t parent, uint32_t inode,
 		    const char *name, uint64_t cookie, uint32_t replaces,
-		    uint32_t *out)
+		    uint64_t unique, uint32_t *out)
 {
 	struct fs_store *s = fs->store;
 	size_t len = strlen(name);
@@ -339,6 +358,8 @@ int fs_rec_name_new(struct cnmfs *fs, uint32_t parent, uint32_t inode,
 	r->cookie = cookie;
 	r->seq = atomic_fetch_add(&s->meta->seq, 1) + 1;
 	r->replaces = replaces;
+	r->unique = unique;
+	r->removed_by = 0;
 	r->len = (uint32_t)len;
 	memcpy(r->name, name, len + 1);
 	high(&s->meta->nhigh, i);
@@ -352,8 +373,46 @@ void fs_rec_name_free(struct cnmfs *fs, uint32_t i)
 	struct fs_store *s = fs->store;
 
 	atomic_store(&s->nrec[i].live, 0);
+	s->nrec[i].removed_by = 0;
 	s->nrec[i].next_free = s->nfree;
 	s->nfree = i + 1;
+}
+
+uint64_t fs_rec_name_unique(struct cnmfs *fs, uint32_t i)
+{
+	return fs->store->nrec[i].unique;
+}
+
+void fs_rec_name_retire(struct cnmfs *fs, uint32_t i, uint64_t unique)
+{
+	struct fs_nrec *r = &fs->store->nrec[i];
+
+	/* who removed it, before the store that removes it */
+	r->removed_by = unique;
+	atomic_store_explicit(&r->live, 0, memory_order_release);
+}
+
+void fs_rec_name_release(struct cnmfs *fs, uint32_t i)
+{
+	fs_rec_name_free(fs, i);
+}
+
+int fs_rec_name_removed(struct cnmfs *fs, uint64_t unique, uint32_t parent,
+			const char *name, uint32_t *out)
+{
+	struct fs_store *s = fs->store;
+
+	for (unsigned int k = 0; k < s->nheld; k++) {
+		struct fs_nrec *r = &s->nrec[s->held[k]];
+
+		if (r->removed_by != unique || r->parent != parent ||
+		    strcmp(r->name, name))
+			continue;
+		*out = s->held[k];
+		s->held[k] = s->held[--s->nheld];
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int fs_rec_target(struct cnmfs *fs, struct inode *in, const char *target)
@@ -361,7 +420,7 @@ int fs_rec_target(struct cnmfs *fs, struct inode *in, const char *target)
 	uint32_t i;
 	int ret;
 
-	ret = fs_rec_name_new(fs, UINT32_MAX, in->rec, target, 0, 0, &i);
+	ret = fs_rec_name_new(fs, UINT32_MAX, in->rec, target, 0, 0, 0, &i);
 	if (!ret)
 		fs->store->irec[in->rec].target = i + 1;
 	return ret;
@@ -537,6 +596,14 @@ int fs_state_resume(struct cnmfs *fs)
 	for (uint32_t i = 0; i < nhigh; i++) {
 		struct fs_nrec *r = &s->nrec[i];
 		int keep = atomic_load(&r->live) && !newer[i];
+
+		if (!atomic_load(&r->live) && r->removed_by &&
+		    r->parent != UINT32_MAX && s->nheld < FS_HELD_MAX &&
+		    r->len <= NAME_MAX && !r->name[r->len]) {
+			/* removed for a request that may come again */
+			s->held[s->nheld++] = i;
+			continue;
+		}
 
 		if (keep && r->parent == UINT32_MAX) {
 			/* a symlink's target */

@@ -21,7 +21,7 @@
 
 /* bumped whenever a section's record layout changes: a successor of
  * another layout refuses the state instead of misreading it */
-#define STATE_LAYOUT  1u
+#define STATE_LAYOUT  2u /* 2: name records keep request uniques */
 #define STATE_SEC_HDR 1u
 
 struct state_blob_slot {

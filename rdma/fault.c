@@ -4,12 +4,23 @@
  * backend forwards to an inner transport, failing, holding or cutting
  * what the test asks for. Not linked into cnetmem.
  *
- * Threading: the fault settings, the held queue and the broken flag are
- * under f->lock; no call into the inner transport, no done() and no event
+ * A hang (xfault_hang) is a hold with a clock: a watchdog thread, started
+ * by the hang and joined when it ends, declares the connection dead
+ * (xfault_break(-ETIMEDOUT)) once the oldest unanswered request is
+ * io_timeout_ms old, as the tcp transport's timeout scan does for a
+ * donor that stopped answering; a control call waits ctl_timeout_ms and
+ * gives up with -ETIMEDOUT, as tcp_ctl() does.
+ *
+ * Threading: the fault settings, the held queue, the hang and the broken
+ * flag are under f->lock (f->cv, on the monotonic clock, signals their
+ * changes); no call into the inner transport, no done() and no event
  * runs with it held. The per-operation errnos are atomics read without
  * the lock on every call.
  */
 #include "rdma/fault.h"
+
+#include "common/clock.h"
+#include "rdma/conn.h" /* the transports' default timeouts */
 
 #include <errno.h>
 #include <pthread.h>
@@ -38,8 +49,17 @@ struct xfault {
 	struct xport_io *held, **held_tail; /* protected by lock */
 	unsigned int nheld;		    /* protected by lock */
 
+	/* xfault_hang(): a donor connected but never answering */
+	pthread_cond_t cv;   /* CLOCK_MONOTONIC; on changes under lock */
+	bool hung;	     /* protected by lock */
+	bool hang_down;	     /* its io timeout broke it; protected by lock */
+	uint64_t hang_since; /* oldest unanswered request, mono_ns; 0: none;
+			      * protected by lock */
+	pthread_t watchdog;  /* runs while hung */
+	unsigned int io_ms, ctl_ms;
+
 	/* counted on top of the inner transport's stats */
-	atomic_uint_least64_t ios, errors, reconnects;
+	atomic_uint_least64_t ios, errors, timeouts, reconnects;
 };
 
 static const struct xport_backend xport_fault_backend;
@@ -80,7 +100,7 @@ static int op_err(struct xfault *f, enum xfault_op op)
 /* Recomputes f->active; under f->lock. */
 static void set_active(struct xfault *f)
 {
-	bool on = f->hold || f->broken;
+	bool on = f->hold || f->broken || f->hung;
 
 	for (unsigned int i = 0; i < XFAULT_NOPS; i++)
 		on |= atomic_load(&f->err[i]) != 0;
@@ -114,6 +134,8 @@ static void fail_io(struct xfault *f, struct xport_io *io, int err)
 {
 	atomic_fetch_add(&f->ios, 1);
 	atomic_fetch_add(&f->errors, 1);
+	if (err == -ETIMEDOUT)
+		atomic_fetch_add(&f->timeouts, 1);
 	io->t_submit_ns = 0;
 	io->done(io, err);
 }
@@ -131,11 +153,16 @@ static bool fault_take(struct xfault *f, struct xport_io *io)
 		return true;
 	}
 	err = op_err(f, io->dir == XPORT_READ ? XFAULT_READ : XFAULT_WRITE);
-	if (!err && f->hold) {
+	if (f->hung || (!err && f->hold)) {
+		/* a hung donor answers nothing, not even an error */
 		io->next = NULL;
 		*f->held_tail = io;
 		f->held_tail = &io->next;
 		f->nheld++;
+		if (f->hung && !f->hang_since) {
+			f->hang_since = mono_ns();
+			pthread_cond_broadcast(&f->cv);
+		}
 		pthread_mutex_unlock(&f->lock);
 		return true;
 	}
@@ -204,7 +231,18 @@ int xfault_open(const struct xport_cfg *cfg, struct xport **out)
 	f->event = cfg->event;
 	f->event_arg = cfg->event_arg;
 	f->held_tail = &f->held;
+	f->io_ms = cfg->io_timeout_ms ? cfg->io_timeout_ms : XCONN_DEF_IO_MS;
+	f->ctl_ms =
+		cfg->ctl_timeout_ms ? cfg->ctl_timeout_ms : XCONN_DEF_CTL_MS;
 	pthread_mutex_init(&f->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&f->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	c = *cfg;
 	c.event = inner_event;
 	c.event_arg = f;
@@ -215,6 +253,7 @@ int xfault_open(const struct xport_cfg *cfg, struct xport **out)
 	return 0;
 
 out_free:
+	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 	return ret;
@@ -294,8 +333,10 @@ int xfault_break(struct xport *x, int err)
 	}
 	f->broken = true;
 	f->broken_err = err;
+	f->hang_since = 0; /* nothing is unanswered any more */
 	io = take_held(f);
 	set_active(f);
+	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->lock);
 	/* a lost connection fails every pending request, then says DOWN */
 	while (io) {
@@ -339,6 +380,103 @@ int xfault_evict(struct xport *x, uint32_t slab, uint64_t deadline_ms)
 	return 0;
 }
 
+/* A control call to a hung donor: sent, never answered; gives up after
+ * ctl_ms (-ETIMEDOUT) unless the hang ends first (0: go on) or the
+ * connection breaks (its error). Under f->lock. */
+static int ctl_hung(struct xfault *f)
+{
+	uint64_t deadline = deadline_after_ms(f->ctl_ms);
+	struct timespec ts = deadline_timespec(deadline);
+
+	/* unanswered, it counts for the io timeout even once given up on */
+	if (!f->hang_since) {
+		f->hang_since = mono_ns();
+		pthread_cond_broadcast(&f->cv);
+	}
+	while (f->hung && !f->broken && mono_ns() < deadline)
+		pthread_cond_timedwait(&f->cv, &f->lock, &ts);
+	if (f->broken)
+		return f->broken_err;
+	return f->hung ? -ETIMEDOUT : 0;
+}
+
+/* The watchdog of a hang: the io timeout, as tcp_rx.c's scan. */
+static void *watchdog_main(void *arg)
+{
+	struct xfault *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	while (f->hung) {
+		uint64_t due = f->hang_since + (uint64_t)f->io_ms * 1000000;
+		struct timespec ts;
+
+		if (f->broken || !f->hang_since) {
+			pthread_cond_wait(&f->cv, &f->lock);
+			continue;
+		}
+		if (mono_ns() < due) {
+			ts = deadline_timespec(due);
+			pthread_cond_timedwait(&f->cv, &f->lock, &ts);
+			continue;
+		}
+		/* what a transport does when a donor stops answering */
+		f->hang_down = true;
+		pthread_mutex_unlock(&f->lock);
+		xfault_break(&f->base, -ETIMEDOUT);
+		pthread_mutex_lock(&f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+int xfault_hang(struct xport *x, bool hang)
+{
+	struct xfault *f = to_fault(x);
+	struct xport_io *io = NULL;
+	bool down;
+	int ret;
+
+	if (!f)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (f->hung == hang) {
+		pthread_mutex_unlock(&f->lock);
+		return -EALREADY;
+	}
+	f->hung = hang;
+	if (hang) {
+		/* held from an earlier hold: unanswered from now on */
+		f->hang_since = f->nheld ? mono_ns() : 0;
+		ret = -pthread_create(&f->watchdog, NULL, watchdog_main, f);
+		if (ret)
+			f->hung = false;
+		set_active(f);
+		pthread_mutex_unlock(&f->lock);
+		return ret;
+	}
+	/* it answers again (SIGCONT): what waits completes, or it was
+	 * declared dead meanwhile and reconnects */
+	down = f->hang_down;
+	f->hang_down = false;
+	f->hang_since = 0;
+	if (!down && !f->hold)
+		io = take_held(f);
+	set_active(f);
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->watchdog, NULL);
+	while (io) {
+		struct xport_io *next = io->next;
+
+		io->next = NULL;
+		xport_submit(f->inner, io);
+		io = next;
+	}
+	if (down)
+		xfault_restore(x);
+	return 0;
+}
+
 /* 0 when a control call may go on to the inner transport. */
 static int ctl_err(struct xfault *f, enum xfault_op op)
 {
@@ -349,6 +487,8 @@ static int ctl_err(struct xfault *f, enum xfault_op op)
 	pthread_mutex_lock(&f->lock);
 	if (f->broken)
 		err = -ENOTCONN;
+	else if (f->hung)
+		err = ctl_hung(f);
 	pthread_mutex_unlock(&f->lock);
 	return err ? err : op_err(f, op);
 }
@@ -428,6 +568,7 @@ static void fault_get_stats(struct xport *x, struct xport_stats *out)
 	xport_get_stats(f->inner, out);
 	out->ios += atomic_load(&f->ios);
 	out->errors += atomic_load(&f->errors);
+	out->timeouts += atomic_load(&f->timeouts);
 	out->reconnects += atomic_load(&f->reconnects);
 	out->state = fault_state(x);
 }
@@ -441,7 +582,15 @@ static void fault_close(struct xport *x)
 {
 	struct xfault *f = to_fault(x);
 	struct xport_io *io;
+	bool hung;
 
+	pthread_mutex_lock(&f->lock);
+	hung = f->hung;
+	f->hung = false;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+	if (hung)
+		pthread_join(f->watchdog, NULL);
 	pthread_mutex_lock(&f->lock);
 	io = take_held(f);
 	pthread_mutex_unlock(&f->lock);
@@ -452,6 +601,7 @@ static void fault_close(struct xport *x)
 		io = next;
 	}
 	xport_close(f->inner);
+	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

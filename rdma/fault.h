@@ -30,12 +30,27 @@
  *                    on meanwhile); xfault_restore() emits XPORT_EV_UP
  *                    and counts a reconnect
  *   xfault_evict()   emits XPORT_EV_EVICT, as a donor asking a slab back
+ *   xfault_hang()    the donor stays connected but answers nothing, as a
+ *                    SIGSTOPped cnetmem-donor does to the tcp transport:
+ *                    I/O is held; a control call gives up after
+ *                    ctl_timeout_ms with -ETIMEDOUT; io_timeout_ms after
+ *                    the oldest unanswered request the connection is
+ *                    declared dead as xfault_break(-ETIMEDOUT) would
+ *                    (held I/O fails -ETIMEDOUT, counted as errors and
+ *                    timeouts; DOWN). Ending the hang (SIGCONT): a
+ *                    connection declared dead comes back (UP, one
+ *                    reconnect counted), else the held I/O goes on
+ *                    to the inner transport and completes
  *
  * Threading: any thread, concurrently; the fault settings and the held
  * queue are under the object's lock, never held across a call into the
  * inner transport or a done(). Events from break, restore and evict run
  * in the thread that calls those (the inner transport's own events on its
- * thread), so the caller must hold no lock the event callback takes.
+ * thread), so the caller must hold no lock the event callback takes. A
+ * hang runs one watchdog thread of its own until it ends: the timeout's
+ * failed I/O and DOWN come on that thread (so xfault_hang(x, false), which
+ * joins it, must not be called from a done() or an event callback); a
+ * control call to a hung donor blocks its caller up to ctl_timeout_ms.
  */
 #ifndef CNM_RDMA_FAULT_H
 #define CNM_RDMA_FAULT_H
@@ -88,5 +103,9 @@ int xfault_break(struct xport *x, int err);
 int xfault_restore(struct xport *x);
 /* As if the donor asked for slab back (XPORT_EV_EVICT). */
 int xfault_evict(struct xport *x, uint32_t slab, uint64_t deadline_ms);
+/* hang: the donor stops answering (SIGSTOP), !hang: it answers again
+ * (SIGCONT); see the top. -EALREADY when already so, -errno when the
+ * watchdog thread cannot start. */
+int xfault_hang(struct xport *x, bool hang);
 
 #endif

@@ -3,7 +3,7 @@
  * itest - what the commands of pstore_itest share (itest.c): the page
  * pattern, writer and reader threads, opening a store and writing it,
  * its JSON, and CHECK(), which counts a failed check in `failures`.
- * itest_lose.c holds the lose-each command.
+ * itest_lose.c holds the lose-each and hang-one commands.
  *
  * Threading: run_workers() starts and joins its own threads; everything
  * else runs on the main thread.
@@ -65,5 +65,9 @@ void get_json(struct pstore *ps, char *json, size_t size, const char *want,
 /* pstore_itest lose-each (itest_lose.c) */
 int cmd_lose_each(struct pstore_cfg *cfg, unsigned int threads,
 		  unsigned int npages, const char *pid_list);
+/* pstore_itest hang-one (itest_lose.c): stop_pid NULL: the fault
+ * transport's hang of donor 0, else SIGSTOP/SIGCONT of that process */
+int cmd_hang_one(struct pstore_cfg *cfg, unsigned int threads,
+		 unsigned int npages, const char *stop_pid);
 
 #endif

@@ -5,6 +5,8 @@
  * donor, the fault transport's break over a local one), and what a reader
  * sees and what the store's stats say is printed in words that must not
  * depend on the transport, so the shell test can compare the two runs.
+ * pstore_itest hang-one: the same for a donor that stays connected but
+ * stops answering (SIGSTOP, or the fault transport's hang).
  *
  * Threading: the main thread; completions come on the store's threads
  * and signal it under a lock.
@@ -14,8 +16,10 @@
 #include "placement/pstore_test.h"
 #include "rdma/fault.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -214,6 +218,126 @@ int cmd_lose_each(struct pstore_cfg *cfg, unsigned int threads,
 				       : "not every slab");
 		}
 	}
+	/* the JSON goes to stderr: its counters differ between transports */
+	fprintf(stderr, "%s\n", json);
+	free(lpn);
+	pstore_close(ps);
+	return failures ? 1 : 0;
+}
+
+/* true once every thread of pid is stopped: kill() returns before a
+ * thread running on another CPU has stopped, and it could still answer */
+static bool all_stopped(pid_t pid)
+{
+	char path[64], line[512];
+	bool all = true;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (all && (e = readdir(d))) {
+		const char *st;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat",
+			 (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* a thread that just ended */
+		st = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		all = st && st[1] == ' ' && (st[2] == 'T' || st[2] == 't');
+		fclose(f);
+	}
+	closedir(d);
+	return all;
+}
+
+/* Donor 0 stops answering (stop) or answers again (!stop): SIGSTOP or
+ * SIGCONT of the tcp donor's process, or the fault transport's hang. */
+static void hang_donor0(struct pstore *ps, const char *pid, bool stop)
+{
+	int tries = 0;
+
+	if (pid) {
+		CHECK(kill((pid_t)atoi(pid), stop ? SIGSTOP : SIGCONT) == 0,
+		      "%s donor 0: %s", stop ? "stop" : "continue",
+		      strerror(errno));
+		while (stop && !all_stopped((pid_t)atoi(pid)) && tries++ < 400)
+			usleep(5000);
+		CHECK(!stop || tries <= 400, "donor 0 did not stop");
+	} else {
+		CHECK(xfault_hang(pstore_test_xport(ps, 0), stop) == 0,
+		      "donor 0: no fault transport");
+	}
+}
+
+/*
+ * Donor 0 stays connected but stops answering until its io timeout
+ * declares it dead, then answers again. With another copy, every page is
+ * written meanwhile (each write reaches donor 0 and times out there: the
+ * reads alone would go to the faster copy, whichever it is); then read.
+ * Prints what a writer and a reader see (the other copy serves, or EIO
+ * when donor 0 held the only one) and what the stats say of donor 0
+ * (down, requests timed out, one reconnect), in words that must not
+ * depend on the transport; afterwards every page reads back right.
+ */
+int cmd_hang_one(struct pstore_cfg *cfg, unsigned int threads,
+		 unsigned int npages, const char *stop_pid)
+{
+	static char json[65536];
+	long timeouts, errors, reconnects;
+	struct pstore *ps;
+	unsigned int failed;
+	uint32_t gen = 7;
+	uint64_t *lpn;
+	int err;
+
+	/* short, so that donor 0 is back within the store's down grace */
+	cfg->io_timeout_ms = 1000;
+	cfg->ctl_timeout_ms = 500;
+	if (open_and_write(cfg, threads, npages, 29, gen, &ps, &lpn))
+		return 1;
+	get_json(ps, json, sizeof(json), NULL, NULL);
+	timeouts = donor_field(json, 0, "timeouts");
+	errors = donor_field(json, 0, "errors");
+	reconnects = donor_field(json, 0, "reconnects");
+	printf("%u donors, %u replicas, %u pages written\n",
+	       pstore_test_ndonors(ps), cfg->replicas, npages);
+
+	hang_donor0(ps, stop_pid, true);
+	if (cfg->replicas > 1) {
+		gen = 8;
+		failed = (unsigned int)run_workers(ps, lpn, npages, threads,
+						   XPORT_WRITE, gen);
+		printf("donor 0 hung: %u of %u pages fail to write\n", failed,
+		       npages);
+	}
+	failed = read_each(ps, lpn, npages, gen, &err);
+	printf("donor 0 hung: %u of %u pages fail to read%s%s\n", failed,
+	       npages, failed ? ": " : "", failed ? strerror(-err) : "");
+	CHECK(wait_state(ps, json, sizeof(json), 0, "down") == 0,
+	      "donor 0 is not down");
+	printf("donor 0: state down\n");
+	printf("donor 0: %s, %s\n",
+	       donor_field(json, 0, "timeouts") > timeouts
+		       ? "requests timed out"
+		       : "no request timed out",
+	       donor_field(json, 0, "errors") > errors ? "errors counted"
+						       : "no error counted");
+
+	hang_donor0(ps, stop_pid, false);
+	CHECK(wait_state(ps, json, sizeof(json), 0, "up") == 0,
+	      "donor 0 is not up again");
+	printf("donor 0: state up, %ld reconnect(s)\n",
+	       donor_field(json, 0, "reconnects") - reconnects);
+	failed = read_each(ps, lpn, npages, gen, &err);
+	printf("donor 0 back: %u of %u pages fail to read%s%s\n", failed,
+	       npages, failed ? ": " : "", failed ? strerror(-err) : "");
 	/* the JSON goes to stderr: its counters differ between transports */
 	fprintf(stderr, "%s\n", json);
 	free(lpn);

@@ -38,6 +38,15 @@
  *       the repair, the slabs left degraded, the error once no copy is
  *       left.
  *
+ *   pstore_itest hang-one --stop PID HOST:PORT...
+ *   pstore_itest hang-one --mem fault:NAME...
+ *       writes pages, then donor 0 stops answering while connected
+ *       (SIGSTOP of the tcp donor's PID, or the fault transport's hang)
+ *       until its io timeout declares it dead, then answers again
+ *       (SIGCONT, or the hang's end), and prints, in words that must not
+ *       depend on the transport, what the reader saw and what the
+ *       store's stats say.
+ *
  *   pstore_itest open-error EXPECT [--key FILE] [--replicas R] HOST:PORT...
  *       pstore_open must fail and its message must contain EXPECT.
  *
@@ -433,11 +442,13 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'K' },
 		{ "add", required_argument, NULL, 'a' },
 		{ "mem", no_argument, NULL, 'm' },
+		{ "stop", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pstore_cfg cfg = { 0 };
 	struct auth_key key = { 0 };
 	const char *cmd, *kill_list = NULL, *expect = NULL, *add = NULL;
+	const char *stop_pid = NULL;
 	unsigned int threads = 4, npages = 8192;
 	char err[256];
 	int c;
@@ -491,6 +502,9 @@ int main(int argc, char **argv)
 		case 'm':
 			cfg.transport = XPORT_MEM;
 			break;
+		case 's':
+			stop_pid = optarg;
+			break;
 		case 'K':
 			if (auth_init() ||
 			    auth_key_load(optarg, &key, err, sizeof(err))) {
@@ -527,6 +541,8 @@ int main(int argc, char **argv)
 		return cmd_kill_one(&cfg, threads, npages, kill_list);
 	if (!strcmp(cmd, "lose-each"))
 		return cmd_lose_each(&cfg, threads, npages, kill_list);
+	if (!strcmp(cmd, "hang-one"))
+		return cmd_hang_one(&cfg, threads, npages, stop_pid);
 	if (!strcmp(cmd, "drain") && add)
 		return cmd_drain(&cfg, threads, npages, add);
 	if (expect)

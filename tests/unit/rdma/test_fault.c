@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define K4 4096u
@@ -94,12 +95,15 @@ static void on_event(void *arg, struct xport *x, const struct xport_event *ev)
 	}
 }
 
-static struct xport *open_fault(struct evlog *l)
+static struct xport *open_fault_ms(struct evlog *l, unsigned int io_ms,
+				   unsigned int ctl_ms)
 {
 	struct xport_cfg cfg = { .kind = XPORT_MEM,
 				 .host = "fault:t",
 				 .slab_size = 1 << 20,
 				 .mem_bytes = 4 << 20,
+				 .io_timeout_ms = io_ms,
+				 .ctl_timeout_ms = ctl_ms,
 				 .event = l ? on_event : NULL,
 				 .event_arg = l };
 	struct xport *x;
@@ -110,6 +114,11 @@ static struct xport *open_fault(struct evlog *l)
 	if (l)
 		l->x = x;
 	return x;
+}
+
+static struct xport *open_fault(struct evlog *l)
+{
+	return open_fault_ms(l, 0, 0);
 }
 
 START_TEST(with_no_fault_every_call_reaches_the_inner_transport)
@@ -261,6 +270,91 @@ START_TEST(a_break_fails_held_io_says_down_and_a_restore_says_up)
 }
 END_TEST
 
+static uint64_t ms_since(struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000 +
+	       (uint64_t)(t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+START_TEST(a_hung_donor_times_out_goes_down_and_reconnects_when_it_answers)
+{
+	struct evlog l = { 0 };
+	struct xport *x = open_fault_ms(&l, 300, 100);
+	static char buf[K4], back[K4];
+	struct xport_slab s;
+	struct xport_stats xs;
+	struct timespec t0;
+	struct rec r;
+
+	ck_assert_int_eq(xport_alloc(x, &s), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	ck_assert_int_eq(one(x, XPORT_WRITE, s.slab, buf), 0);
+	ck_assert_int_eq(xfault_hang(x, true), 0);
+	ck_assert_int_eq(xfault_hang(x, true), -EALREADY);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rec_init(&r, XPORT_READ, s.slab, 0, back, NULL);
+	xport_submit(x, &r.io);
+	/* connected, but nothing answers: a control call gives up */
+	ck_assert_int_eq(xport_state(x), XPORT_UP);
+	ck_assert_int_eq(xport_heartbeat(x, NULL), -ETIMEDOUT);
+	ck_assert_uint_ge(ms_since(&t0), 100);
+	ck_assert_int_eq(atomic_load(&r.calls), 0);
+	/* io_timeout_ms after the read: the connection is declared dead */
+	ck_assert_int_eq(rec_wait(&r), -ETIMEDOUT);
+	ck_assert_uint_ge(ms_since(&t0), 300);
+	ck_assert_int_eq(atomic_load(&l.down), 1);
+	ck_assert_int_eq(atomic_load(&l.last_error), -ETIMEDOUT);
+	ck_assert_int_eq(xport_state(x), XPORT_DOWN);
+	ck_assert_int_eq(one(x, XPORT_WRITE, s.slab, buf), -ENOTCONN);
+	ck_assert_int_eq(xport_heartbeat(x, NULL), -ENOTCONN);
+	xport_get_stats(x, &xs);
+	ck_assert_uint_eq(xs.timeouts, 1);
+	ck_assert_uint_eq(xs.errors, 2);
+	ck_assert_uint_eq(xs.reconnects, 0);
+	/* it answers again: reconnected, its memory as it was */
+	ck_assert_int_eq(xfault_hang(x, false), 0);
+	ck_assert_int_eq(xfault_hang(x, false), -EALREADY);
+	ck_assert_int_eq(atomic_load(&l.up), 1);
+	ck_assert_int_eq(xport_state(x), XPORT_UP);
+	ck_assert_int_eq(one(x, XPORT_READ, s.slab, back), 0);
+	ck_assert(!memcmp(buf, back, sizeof(buf)));
+	xport_get_stats(x, &xs);
+	ck_assert_uint_eq(xs.reconnects, 1);
+	xport_close(x);
+}
+END_TEST
+
+START_TEST(a_hang_shorter_than_the_io_timeout_only_delays)
+{
+	struct evlog l = { 0 };
+	struct xport *x = open_fault_ms(&l, 5000, 5000);
+	static char buf[K4];
+	struct xport_slab s;
+	struct rec r;
+
+	ck_assert_int_eq(xport_alloc(x, &s), 0);
+	ck_assert_int_eq(xfault_hang(x, true), 0);
+	rec_init(&r, XPORT_WRITE, s.slab, 0, buf, NULL);
+	xport_submit(x, &r.io);
+	usleep(50000);
+	ck_assert_int_eq(atomic_load(&r.calls), 0);
+	ck_assert_uint_eq(xfault_held(x), 1);
+	ck_assert_int_eq(xfault_hang(x, false), 0);
+	ck_assert_int_eq(rec_wait(&r), 0);
+	ck_assert_int_eq(atomic_load(&l.down), 0);
+	ck_assert_int_eq(atomic_load(&l.up), 0);
+	/* and a close while hung ends the hang and fails what waits */
+	ck_assert_int_eq(xfault_hang(x, true), 0);
+	rec_init(&r, XPORT_WRITE, s.slab, 0, buf, NULL);
+	xport_submit(x, &r.io);
+	xport_close(x);
+	ck_assert_int_eq(atomic_load(&r.status), -ECONNABORTED);
+}
+END_TEST
+
 START_TEST(close_fails_what_is_still_held)
 {
 	struct xport *x = open_fault(NULL);
@@ -309,5 +403,7 @@ int main(void)
 			held_io_completes_only_when_released_and_in_submission_order,
 			a_break_fails_held_io_says_down_and_a_restore_says_up,
 			close_fails_what_is_still_held,
+			a_hung_donor_times_out_goes_down_and_reconnects_when_it_answers,
+			a_hang_shorter_than_the_io_timeout_only_delays,
 			only_fault_donors_are_wrapped_unless_asked));
 }
