@@ -11,14 +11,16 @@
  * resources of a connection are built by rdma/verbs_setup.h, as the
  * client builds its own.
  *
- * One thread serves every connection, however many: one epoll set holds
- * the listener's CM event channel, every connection's completion channel
- * and a wake eventfd, so a completion costs only its own connection. Per connection: RECV completion
- * -> re-post the receive -> check (donor/dmsg.h) -> the request core
+ * One thread serves every connection, however many, and a connection
+ * costs no file descriptor: one epoll set holds the listener's CM event
+ * channel, a wake eventfd and one completion channel per device, shared
+ * by the CQs of every connection through that device (each CQ's context
+ * names its connection, so a completion costs only its own connection).
+ * Per connection: RECV completion -> re-post the receive -> check (donor/dmsg.h) -> the request core
  * (donor/serve.h: acts, registers a new slab through the slab_add hook,
  * deregisters a freed one through slab_del) -> SEND the reply (the re-post
- * before the reply is what returns the client's credit). Unsolicited messages (EVICT, slab refreshes after a
- * reconnect) wait in a small queue until the client has handed back an
+ * before the reply is what returns the client's credit). Unsolicited
+ * messages (EVICT, slab refreshes after a reconnect) wait in a small queue until the client has handed back an
  * unsolicited credit (immediate data of its SENDs).
  */
 #include "donor/server.h"
@@ -59,6 +61,13 @@ struct runsol {
 	uint64_t deadline_ms;
 };
 
+/* A completion channel shared by every connection through one device. */
+struct rchan {
+	struct ibv_context *verbs;
+	struct ibv_comp_channel *cc;
+	struct rchan *next;
+};
+
 struct rconn {
 	struct dconn dc; /* first: the core's callbacks cast back */
 	struct donor_server *srv;
@@ -91,6 +100,7 @@ struct donor_server {
 	unsigned int max_conns;	   /* connections at once */
 	int epfd;		   /* the CM channel, wake_fd, each channel */
 	int wake_fd;
+	struct rchan *chans; /* listener thread only; kept until stop */
 	int stop;
 	pthread_t thr;
 	pthread_mutex_t lock; /* conn queues (q, qhead, qlen) */
@@ -544,12 +554,53 @@ static int ep_add(struct donor_server *s, int fd, void *ptr)
 	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
 }
 
+/* The completion channel of verbs, made (and watched) on first use. */
+static struct ibv_comp_channel *chan_of(struct donor_server *s,
+					struct ibv_context *verbs)
+{
+	struct rchan *ch;
+
+	for (ch = s->chans; ch; ch = ch->next)
+		if (ch->verbs == verbs)
+			return ch->cc;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return NULL;
+	ch->verbs = verbs;
+	ch->cc = ibv_create_comp_channel(verbs);
+	if (!ch->cc)
+		goto out_free;
+	if (vsetup_nonblock(ch->cc->fd) || ep_add(s, ch->cc->fd, ch))
+		goto out_destroy;
+	ch->next = s->chans;
+	s->chans = ch;
+	return ch->cc;
+out_destroy:
+	ibv_destroy_comp_channel(ch->cc);
+out_free:
+	free(ch);
+	return NULL;
+}
+
+/* After every connection is gone: no CQ uses a channel any more. */
+static void chans_destroy(struct donor_server *s)
+{
+	struct rchan *ch;
+
+	while ((ch = s->chans)) {
+		s->chans = ch->next;
+		ibv_destroy_comp_channel(ch->cc);
+		free(ch);
+	}
+}
+
 /* A CONNECT_REQUEST: everything per client, then accept. */
 static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 		     const struct rdma_conn_param *req)
 {
 	struct rdma_conn_param cp = { 0 };
 	struct sockaddr *sa = rdma_get_peer_addr(id);
+	struct ibv_comp_channel *cc;
 	char host[INET6_ADDRSTRLEN] = "?";
 	struct rconn *c;
 	int ret;
@@ -579,12 +630,16 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	c->msgs = calloc(VB_CREDITS + RS_NSEND, VB_MSG);
 	if (!c->msgs)
 		goto out_free;
+	cc = chan_of(s, id->verbs);
+	if (!cc)
+		goto out_free;
 	/* a PD of its own: this client's keys only */
 	c->vs_cfg = (struct vsetup_cfg){ .send_wr = RS_NSEND,
 					 .recv_wr = VB_CREDITS,
 					 .max_send_sge = 1,
 					 .cqe = VB_CREDITS + RS_NSEND + 8,
 					 .cq_ctx = c,
+					 .cc = cc,
 					 .msgs = c->msgs,
 					 .msg_size = VB_MSG,
 					 .nmsgs = VB_CREDITS + RS_NSEND,
@@ -602,8 +657,6 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	cp.initiator_depth = 0;
 	cp.rnr_retry_count = 0;
 	if (rdma_accept(id, &cp))
-		goto out_free;
-	if (ep_add(s, c->vs.cc->fd, c))
 		goto out_free;
 	c->next = s->conns;
 	s->conns = c;
@@ -660,18 +713,27 @@ static void cm_event(struct donor_server *s)
 	}
 }
 
-/* Every connection on its completion channel: re-arm, then drain so
- * nothing slips between. */
-static void conn_event(struct rconn *c)
+/*
+ * A device's channel: each event names one connection's CQ (its context
+ * is the connection); per connection re-arm, then drain so nothing slips
+ * between. A batch at a time, for the other sources; the channel is
+ * level-triggered and comes back with what is left. The connections are
+ * alive: only cm_event() destroys them, after the batch, and destroying
+ * a CQ takes its events off the channel.
+ */
+static void chan_event(struct rchan *ch)
 {
 	struct ibv_cq *cq;
 	void *ctx;
 
-	if (!ibv_get_cq_event(c->vs.cc, &cq, &ctx))
+	for (int i = 0; i < 64 && !ibv_get_cq_event(ch->cc, &cq, &ctx); i++) {
+		struct rconn *c = ctx;
+
 		vsetup_ack_cq_event(&c->vs);
-	if (!c->dead)
-		ibv_req_notify_cq(c->vs.cq, 0);
-	conn_poll(c);
+		if (!c->dead)
+			ibv_req_notify_cq(c->vs.cq, 0);
+		conn_poll(c);
+	}
 }
 
 /* Handshakes past their deadline are dropped; a second's precision. */
@@ -685,8 +747,9 @@ static void handshakes_expire(struct donor_server *s)
 
 /*
  * One thread, one epoll set: the CM channel, the wake eventfd and each
- * connection's completion channel (added by conn_new(), gone with it), so
- * a completion costs its own connection only, however many there are.
+ * device's completion channel (added by chan_of() on the first
+ * connection through it), so a completion costs its own connection only,
+ * however many there are.
  * CM events come last in a batch: they may free connections that earlier
  * events of the batch name.
  */
@@ -711,7 +774,7 @@ static void *listener_main(void *arg)
 			else if (ev[i].data.ptr == &s->wake_fd)
 				woken = 1;
 			else
-				conn_event(ev[i].data.ptr);
+				chan_event(ev[i].data.ptr);
 		}
 		if (woken) {
 			uint64_t v;
@@ -835,6 +898,7 @@ static void rdma_server_stop(struct donor_server *s)
 			rdma_disconnect(c->id);
 		conn_destroy(s, c);
 	}
+	chans_destroy(s);
 	close(s->epfd);
 	rdma_destroy_id(s->listen);
 	rdma_destroy_event_channel(s->ec);

@@ -89,6 +89,9 @@ if [ -n "$PORT" ]; then
 	check control-credits ctl
 	check wrong-psk badkey
 	check foreign-rkey foreign
+	# issue 15: the donor's threads and descriptors do not grow with
+	# its RDMA connections
+	check connections-cost-no-thread-nor-descriptor "conns $DONOR_PID"
 fi
 
 # issue 13 over verbs: a marker written through a cnetmem mount over
