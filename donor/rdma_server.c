@@ -716,8 +716,8 @@ static void cm_event(struct evl_src *src, uint32_t events)
  * is the connection); per connection re-arm, then drain so nothing slips
  * between. A batch at a time, for the other sources; the channel is
  * level-triggered and comes back with what is left. The connections are
- * alive: only cm_event() destroys them, after the batch, and destroying
- * a CQ takes its events off the channel.
+ * alive: only cm_event() destroys them, and destroying a CQ takes its
+ * events off the channel.
  */
 static void chan_event(struct evl_src *src, uint32_t events)
 {
@@ -863,7 +863,8 @@ static void rdma_server_stop(struct donor_server *s)
 {
 	if (!s)
 		return;
-	evloop_stop(s->ev);
+	/* an EVICT may still wake the loop until its connection is closed */
+	evloop_join(s->ev);
 	while (s->conns) {
 		struct rconn *c = s->conns;
 
@@ -872,6 +873,7 @@ static void rdma_server_stop(struct donor_server *s)
 		conn_destroy(s, c);
 	}
 	chans_destroy(s);
+	evloop_stop(s->ev);
 	rdma_destroy_id(s->listen);
 	rdma_destroy_event_channel(s->ec);
 	pthread_mutex_destroy(&s->lock);

@@ -601,9 +601,11 @@ static void tcp_server_stop(struct donor_server *srv)
 {
 	if (!srv)
 		return;
-	evloop_stop(srv->ev);
+	/* an EVICT may still wake a connection's loop until it is closed */
+	evloop_join(srv->ev);
 	close(srv->lfd);
 	free_conns(srv);
+	evloop_stop(srv->ev);
 	free(srv->loops);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -152,6 +152,22 @@ START_TEST(stop_leaves_no_thread)
 }
 END_TEST
 
+START_TEST(wake_after_join_is_harmless_until_stop)
+{
+	static struct rec r;
+	struct evloop *ev;
+	int before = threads();
+
+	ck_assert_int_eq(evloop_start(2, "t", &ops, &r, &ev), 0);
+	evloop_join(ev);
+	ck_assert_int_eq(threads(), before);
+	/* a listener's connection queued an EVICT while it closes */
+	evl_wake(evloop_get(ev, 1));
+	ck_assert_int_eq(atomic_load(&r.woken[1]), 0);
+	evloop_stop(ev);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("evloop");
@@ -161,6 +177,7 @@ int main(void)
 	tcase_add_test(tc, a_ready_source_is_called_and_after_follows);
 	tcase_add_test(tc, expire_runs_once_its_deadline_passed);
 	tcase_add_test(tc, stop_leaves_no_thread);
+	tcase_add_test(tc, wake_after_join_is_harmless_until_stop);
 	suite_add_tcase(s, tc);
 	return cnm_check_run(s);
 }
