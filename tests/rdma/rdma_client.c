@@ -20,10 +20,8 @@
  *               rkey must be refused (remote access error), data intact
  *     kill FILE keeps I/O flowing, creates FILE, and then requires every
  *               request to complete (with errors) after the donor dies
- *     conns PID CONNS_N connections to donor PID, each one served (a
- *               query, an alloc and a free): its threads and its
- *               anonymous descriptors (event channels, eventfds, epoll)
- *               must be as many with CONNS_N as with one (issue 15)
+ *     silent    see rdma_donor_cost.c
+ *     conns PID see rdma_donor_cost.c
  *
  * Prints "ok: ..." or "fail: ..." lines; exit 0 only when the check holds.
  * Threading: main plus the submitter threads of `rw`; completions arrive on
@@ -36,8 +34,8 @@
 #include "rdma/auth.h"
 #include "rdma/verbs_probe.h"
 #include "rdma/xport.h"
+#include "tests/rdma/rdma_client.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -54,10 +52,10 @@
 #define RW_WINDOW  32 /* in flight per thread */
 #define LAT_ROUNDS 200
 #define WAIT_MS	   20000
-#define CONNS_N	   8
 
-static const char *host, *port;
-static struct auth_key key, opkey; /* opkey: the operator's, KEYFILE.op */
+const char *host, *port;
+struct auth_key key;
+static struct auth_key opkey; /* the operator's, KEYFILE.op */
 
 struct req {
 	struct xport_io io;
@@ -98,8 +96,8 @@ static void req_init(struct req *r, int dir, uint32_t slab, uint64_t off,
 	atomic_store(&r->done, 0);
 }
 
-static int open_x(const struct auth_key *k, uint8_t sess_byte,
-		  unsigned int reconnect_ms, struct xport **out)
+int open_x(const struct auth_key *k, uint8_t sess_byte,
+	   unsigned int reconnect_ms, struct xport **out)
 {
 	struct xport_cfg cfg = { 0 };
 	int ret;
@@ -717,82 +715,6 @@ out_hang:
 	_exit(1);
 }
 
-/* Entries of /proc/PID/DIR; fd: only those of anon_inode:[...]. */
-static int proc_count(const char *pid, const char *dir)
-{
-	char path[300], link[64];
-	struct dirent *e;
-	ssize_t n;
-	DIR *d;
-	int count = 0;
-
-	snprintf(path, sizeof(path), "/proc/%s/%s", pid, dir);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (!strcmp(dir, "fd")) {
-			snprintf(path, sizeof(path), "/proc/%s/fd/%s", pid,
-				 e->d_name);
-			n = readlink(path, link, sizeof(link) - 1);
-			if (n < 0)
-				continue;
-			link[n] = '\0';
-			if (strncmp(link, "anon_inode:", 11))
-				continue; /* files come and go (meminfo) */
-		}
-		count++;
-	}
-	closedir(d);
-	return count;
-}
-
-/* One round-trip and a slab registered and deregistered on x. */
-static int conn_serve(struct xport *x, int i)
-{
-	struct wire_state ws;
-	struct xport_slab a;
-	int ret;
-
-	ret = xport_query(x, &ws);
-	if (!ret)
-		ret = xport_alloc(x, &a);
-	if (!ret)
-		ret = xport_free(x, a.slab);
-	if (ret)
-		printf("fail: connection %d: %s\n", i, strerror(-ret));
-	return ret;
-}
-
-static int check_conns(const char *pid)
-{
-	struct xport *x[CONNS_N] = { 0 };
-	int t1, f1, tn = -1, fn = -1, i, ret = 1;
-
-	if (open_x(&key, 0x60, 0, &x[0]) || conn_serve(x[0], 0))
-		goto out;
-	t1 = proc_count(pid, "task");
-	f1 = proc_count(pid, "fd");
-	for (i = 1; i < CONNS_N; i++)
-		if (open_x(&key, (uint8_t)(0x60 + i), 0, &x[i]) ||
-		    conn_serve(x[i], i))
-			goto out;
-	tn = proc_count(pid, "task");
-	fn = proc_count(pid, "fd");
-	printf("%s: donor threads %d with 1 connection, %d with %d; anonymous "
-	       "descriptors %d, %d\n",
-	       t1 > 0 && tn == t1 && fn == f1 ? "ok" : "fail", t1, tn, CONNS_N,
-	       f1, fn);
-	ret = t1 > 0 && tn == t1 && fn == f1 ? 0 : 1;
-out:
-	for (i = 0; i < CONNS_N; i++)
-		if (x[i])
-			xport_close(x[i]);
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	char err[200], oppath[4096];
@@ -803,7 +725,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: rdma_client HOST PORT KEYFILE "
 			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE|"
-			"conns PID\n");
+			"silent|conns PID\n");
 		return 2;
 	}
 	host = argv[1];
@@ -836,6 +758,8 @@ int main(int argc, char **argv)
 		ret = check_foreign();
 	else if (!strcmp(argv[4], "kill") && argc > 5)
 		ret = check_kill(argv[5]);
+	else if (!strcmp(argv[4], "silent"))
+		ret = check_silent();
 	else if (!strcmp(argv[4], "conns") && argc > 5)
 		ret = check_conns(argv[5]);
 	else
