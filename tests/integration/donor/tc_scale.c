@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,9 +223,14 @@ int cmd_fd_full(int pid, int seconds)
 	spinner = fork();
 	if (spinner < 0)
 		die("fork: %s", strerror(errno));
-	if (!spinner)
+	if (!spinner) {
+		/* never outlives this process nor the measure, whatever
+		 * happens to it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm((unsigned int)seconds + 10);
 		for (;;)
 			spin++;
+	}
 	w0 = mono_ns();
 	t0 = cpu_ticks(pid);
 	s0 = cpu_ticks(spinner);
