@@ -270,7 +270,8 @@ static void accept_unstarved(struct donor_server *srv)
 			(unsigned long long)((mono_ns() - since) / 1000000));
 }
 
-/* evloop_ops.expire, for the listener: 0 or when to look again. */
+/* evloop_ops.expire, for the listener: watches it again once its pause
+ * is over; returns when to look again (EVL_NEVER: not paused). */
 static uint64_t accept_resume(struct tloop *tl, uint64_t now)
 {
 	int ret;
