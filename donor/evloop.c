@@ -38,6 +38,7 @@ struct evloop {
 	void *arg;
 	char name[12];
 	atomic_int stopping;
+	int joined; /* controlling thread only */
 	unsigned int n;
 	struct evl loops[];
 };
@@ -107,20 +108,30 @@ static void loop_close(struct evl *l)
 		close(l->wake.fd);
 }
 
+void evloop_join(struct evloop *ev)
+{
+	unsigned int i;
+
+	if (ev->joined)
+		return;
+	ev->joined = 1;
+	atomic_store(&ev->stopping, 1);
+	for (i = 0; i < ev->n; i++)
+		evl_wake(&ev->loops[i]);
+	for (i = 0; i < ev->n; i++)
+		if (ev->loops[i].started)
+			pthread_join(ev->loops[i].thread, NULL);
+}
+
 void evloop_stop(struct evloop *ev)
 {
 	unsigned int i;
 
 	if (!ev)
 		return;
-	atomic_store(&ev->stopping, 1);
+	evloop_join(ev);
 	for (i = 0; i < ev->n; i++)
-		evl_wake(&ev->loops[i]);
-	for (i = 0; i < ev->n; i++) {
-		if (ev->loops[i].started)
-			pthread_join(ev->loops[i].thread, NULL);
 		loop_close(&ev->loops[i]);
-	}
 	free(ev);
 }
 

@@ -15,7 +15,8 @@
  *             the batch may be freed there, not before (a later event of
  *             the same batch may still name them)
  *
- * Threading: evloop_start() and evloop_stop() from one controlling thread;
+ * Threading: evloop_start(), evloop_join() and evloop_stop() from one
+ * controlling thread;
  * evl_wake(), evloop_pick() and evl_index() from any thread; evl_add(),
  * evl_mod() and evl_del() from any thread for a source no loop serves
  * yet, else from the source's own loop; evl_deadline() from the loop's
@@ -50,8 +51,12 @@ struct evloop_ops {
  */
 int evloop_start(unsigned int n, const char *name, const struct evloop_ops *ops,
 		 void *arg, struct evloop **out);
-/* Stops and joins every loop; sources left are the caller's to close.
- * NULL: no-op. */
+/* Stops and joins every loop, but keeps them: another thread may still
+ * evl_wake() one (it does nothing) until evloop_stop(), so a listener
+ * can close its connections, which others may still wake, in between. */
+void evloop_join(struct evloop *ev);
+/* Joins (when evloop_join() did not) and frees every loop; sources left
+ * are the caller's to close. NULL: no-op. */
 void evloop_stop(struct evloop *ev);
 unsigned int evloop_size(const struct evloop *ev);
 struct evl *evloop_get(struct evloop *ev, unsigned int i);

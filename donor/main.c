@@ -66,19 +66,19 @@ static const struct donor_listener *listener_named(const char *name)
 	return NULL;
 }
 
-/* Writes the port to path through a temporary file and rename(2). */
 /*
- * max-clients 0: each client costs a descriptor (and a thread), so serve
- * as many as the descriptor limit allows once the soft limit is raised
- * to the hard one, keeping 64 for listeners, handshakes and files.
+ * Each TCP client costs a descriptor: the soft limit is raised to the
+ * hard one, and max-clients 0 serves as many as that allows, keeping 64
+ * for listeners, handshakes and files. A larger max-clients is warned
+ * about: past the limit, accepts wait for a descriptor to free.
  */
-static long clients_limit(void)
+static long clients_limit(long max_clients)
 {
 	struct rlimit rl;
 	rlim_t n;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return 1024;
+		return max_clients ? max_clients : 1024;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rlim_t cur = rl.rlim_cur;
 
@@ -89,9 +89,18 @@ static long clients_limit(void)
 	n = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
 	if (n > (1u << 20))
 		n = 1u << 20;
-	return n > 128 ? (long)(n - 64) : 64;
+	n = n > 128 ? n - 64 : 64;
+	if (!max_clients)
+		return (long)n;
+	if ((rlim_t)max_clients > n)
+		log_warn("donor: max-clients %ld is more than the descriptor "
+			 "limit allows (%lu); new connections will wait for "
+			 "descriptors",
+			 max_clients, (unsigned long)n);
+	return max_clients;
 }
 
+/* Writes the port to path through a temporary file and rename(2). */
 static int write_port_file(const char *path, uint16_t port)
 {
 	char tmp[4096], text[16];
@@ -225,8 +234,7 @@ int main(int argc, char **argv)
 		log_err("donor: %s", err);
 		goto out_keys;
 	}
-	if (!c.max_clients)
-		c.max_clients = clients_limit();
+	c.max_clients = clients_limit(c.max_clients);
 	dcfg.grace_ms = (unsigned int)c.grace_period * 1000;
 	dcfg.max_conns = (unsigned int)c.max_clients;
 	dcfg.low_watermark = c.low_watermark;

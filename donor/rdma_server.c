@@ -11,20 +11,31 @@
  * resources of a connection are built by rdma/verbs_setup.h, as the
  * client builds its own.
  *
- * One thread serves every connection, however many: one epoll set holds
- * the listener's CM event channel, every connection's completion channel
- * and a wake eventfd, so a completion costs only its own connection. Per connection: RECV completion
- * -> re-post the receive -> check (donor/dmsg.h) -> the request core
- * (donor/serve.h: acts, registers a new slab through the slab_add hook,
- * deregisters a freed one through slab_del) -> SEND the reply (the re-post
- * before the reply is what returns the client's credit). Unsolicited messages (EVICT, slab refreshes after a
- * reconnect) wait in a small queue until the client has handed back an
- * unsolicited credit (immediate data of its SENDs).
+ * One event loop (donor/evloop.h, thread cnm-rdma/0) serves every
+ * connection, however many, and a connection costs no file descriptor:
+ * the loop watches the listener's CM event channel and one completion
+ * channel per device, shared by the CQs of every connection through that
+ * device (each CQ's context names its connection, so a completion costs
+ * only its own connection); its wake brings queued EVICTs, its deadline
+ * the handshakes' end. Per connection: RECV completion -> re-post the
+ * receive -> check (donor/dmsg.h) -> the request core (donor/serve.h:
+ * acts, registers a new slab through the slab_add hook, deregisters a
+ * freed one through slab_del) -> SEND the reply (the re-post before the
+ * reply is what returns the client's credit). Unsolicited messages
+ * (EVICT, slab refreshes after a reconnect) wait in a small queue until
+ * the client has handed back an unsolicited credit (immediate data of its
+ * SENDs).
+ *
+ * Threading: everything but rc_evict() runs on the loop's thread;
+ * rc_evict() (any thread, under the donor's lock) only queues under
+ * srv->lock and wakes the loop.
  */
 #include "donor/server.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "donor/dmsg.h"
+#include "donor/evloop.h"
 #include "donor/serve.h"
 #include "rdma/handshake.h"
 #include "rdma/verbs_setup.h"
@@ -36,12 +47,11 @@
 #include <infiniband/verbs.h>
 #include <pthread.h>
 #include <rdma/rdma_cma.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RS_NSEND    (VB_CREDITS + VB_UNSOL)
@@ -57,6 +67,14 @@ struct runsol {
 	uint16_t op; /* PROTO_OP_EVICT or PROTO_OP_ALLOC (refresh) */
 	uint32_t slab;
 	uint64_t deadline_ms;
+};
+
+/* A completion channel shared by every connection through one device. */
+struct rchan {
+	struct evl_src src; /* first: the loop hands it back */
+	struct ibv_context *verbs;
+	struct ibv_comp_channel *cc;
+	struct rchan *next;
 };
 
 struct rconn {
@@ -89,10 +107,10 @@ struct donor_server {
 	unsigned int hs_ms;
 	unsigned int max_startups; /* connections still authenticating */
 	unsigned int max_conns;	   /* connections at once */
-	int epfd;		   /* the CM channel, wake_fd, each channel */
-	int wake_fd;
-	int stop;
-	pthread_t thr;
+	struct evloop *ev;	   /* one loop */
+	struct evl *evl;
+	struct evl_src cm;    /* the CM channel */
+	struct rchan *chans;  /* loop thread only; kept until stop */
 	pthread_mutex_t lock; /* conn queues (q, qhead, qlen) */
 	struct rconn *conns;  /* listener thread only */
 	unsigned int nconns;
@@ -100,18 +118,7 @@ struct donor_server {
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void wake(struct donor_server *s)
-{
-	uint64_t one = 1;
-
-	if (write(s->wake_fd, &one, sizeof(one)) < 0)
-		log_debug("rdma listener: wake: %s", strerror(errno));
+	return mono_ns() / 1000000;
 }
 
 /* session_conn.evict: runs under the donor's lock, only queues. */
@@ -130,7 +137,7 @@ static void rc_evict(struct session_conn *sc, uint32_t slab,
 		u->deadline_ms = deadline_ms;
 	}
 	pthread_mutex_unlock(&s->lock);
-	wake(s);
+	evl_wake(s->evl);
 }
 
 static int post_recv(struct rconn *c, unsigned int i)
@@ -536,12 +543,48 @@ static void startups_limit(struct donor_server *s)
 	conn_kill(oldest, "too many connections still authenticating");
 }
 
-/* Puts fd in the listener's epoll set with ptr as its data. */
-static int ep_add(struct donor_server *s, int fd, void *ptr)
-{
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = ptr };
+static void chan_event(struct evl_src *src, uint32_t events);
 
-	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+/* The completion channel of verbs, made (and watched) on first use. */
+static struct ibv_comp_channel *chan_of(struct donor_server *s,
+					struct ibv_context *verbs)
+{
+	struct rchan *ch;
+
+	for (ch = s->chans; ch; ch = ch->next)
+		if (ch->verbs == verbs)
+			return ch->cc;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return NULL;
+	ch->verbs = verbs;
+	ch->cc = ibv_create_comp_channel(verbs);
+	if (!ch->cc)
+		goto out_free;
+	ch->src.fd = ch->cc->fd;
+	ch->src.ready = chan_event;
+	if (vsetup_nonblock(ch->cc->fd) || evl_add(s->evl, &ch->src, EPOLLIN))
+		goto out_destroy;
+	ch->next = s->chans;
+	s->chans = ch;
+	return ch->cc;
+out_destroy:
+	ibv_destroy_comp_channel(ch->cc);
+out_free:
+	free(ch);
+	return NULL;
+}
+
+/* After every connection is gone: no CQ uses a channel any more. */
+static void chans_destroy(struct donor_server *s)
+{
+	struct rchan *ch;
+
+	while ((ch = s->chans)) {
+		s->chans = ch->next;
+		ibv_destroy_comp_channel(ch->cc);
+		free(ch);
+	}
 }
 
 /* A CONNECT_REQUEST: everything per client, then accept. */
@@ -550,6 +593,7 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 {
 	struct rdma_conn_param cp = { 0 };
 	struct sockaddr *sa = rdma_get_peer_addr(id);
+	struct ibv_comp_channel *cc;
 	char host[INET6_ADDRSTRLEN] = "?";
 	struct rconn *c;
 	int ret;
@@ -579,12 +623,16 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	c->msgs = calloc(VB_CREDITS + RS_NSEND, VB_MSG);
 	if (!c->msgs)
 		goto out_free;
+	cc = chan_of(s, id->verbs);
+	if (!cc)
+		goto out_free;
 	/* a PD of its own: this client's keys only */
 	c->vs_cfg = (struct vsetup_cfg){ .send_wr = RS_NSEND,
 					 .recv_wr = VB_CREDITS,
 					 .max_send_sge = 1,
 					 .cqe = VB_CREDITS + RS_NSEND + 8,
 					 .cq_ctx = c,
+					 .cc = cc,
 					 .msgs = c->msgs,
 					 .msg_size = VB_MSG,
 					 .nmsgs = VB_CREDITS + RS_NSEND,
@@ -603,11 +651,10 @@ static void conn_new(struct donor_server *s, struct rdma_cm_id *id,
 	cp.rnr_retry_count = 0;
 	if (rdma_accept(id, &cp))
 		goto out_free;
-	if (ep_add(s, c->vs.cc->fd, c))
-		goto out_free;
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
+	evl_deadline(s->evl, (c->t_connect_ms + s->hs_ms) * 1000000ull);
 	LOG_RATELIMITED(LOG_INFO, "rdma client %s: connected", c->dc.sc.peer);
 	return;
 out_free:
@@ -621,10 +668,14 @@ out_reject:
 	rdma_destroy_id(id);
 }
 
-static void cm_event(struct donor_server *s)
+static void cm_event(struct evl_src *src, uint32_t events)
 {
+	struct donor_server *s =
+		(struct donor_server *)((char *)src -
+					offsetof(struct donor_server, cm));
 	struct rdma_cm_event *ev;
 
+	(void)events;
 	while (!rdma_get_cm_event(s->ec, &ev)) {
 		struct rdma_cm_id *id = ev->id;
 		enum rdma_cm_event_type t = ev->event;
@@ -660,77 +711,74 @@ static void cm_event(struct donor_server *s)
 	}
 }
 
-/* Every connection on its completion channel: re-arm, then drain so
- * nothing slips between. */
-static void conn_event(struct rconn *c)
+/*
+ * A device's channel: each event names one connection's CQ (its context
+ * is the connection); per connection re-arm, then drain so nothing slips
+ * between. A batch at a time, for the other sources; the channel is
+ * level-triggered and comes back with what is left. The connections are
+ * alive: only cm_event() destroys them, and destroying a CQ takes its
+ * events off the channel.
+ */
+static void chan_event(struct evl_src *src, uint32_t events)
 {
+	struct rchan *ch = (struct rchan *)src;
 	struct ibv_cq *cq;
 	void *ctx;
 
-	if (!ibv_get_cq_event(c->vs.cc, &cq, &ctx))
+	(void)events;
+	for (int i = 0; i < 64 && !ibv_get_cq_event(ch->cc, &cq, &ctx); i++) {
+		struct rconn *c = ctx;
+
 		vsetup_ack_cq_event(&c->vs);
-	if (!c->dead)
-		ibv_req_notify_cq(c->vs.cq, 0);
-	conn_poll(c);
+		if (!c->dead)
+			ibv_req_notify_cq(c->vs.cq, 0);
+		conn_poll(c);
+	}
 }
 
-/* Handshakes past their deadline are dropped; a second's precision. */
-static void handshakes_expire(struct donor_server *s)
-{
-	for (struct rconn *c = s->conns; c; c = c->next)
-		if (!c->dead && c->dc.phase != DMSG_READY &&
-		    now_ms() - c->t_connect_ms > s->hs_ms)
-			conn_kill(c, "handshake timed out");
-}
-
-/*
- * One thread, one epoll set: the CM channel, the wake eventfd and each
- * connection's completion channel (added by conn_new(), gone with it), so
- * a completion costs its own connection only, however many there are.
- * CM events come last in a batch: they may free connections that earlier
- * events of the batch name.
- */
-static void *listener_main(void *arg)
+/* evloop_ops.expire: handshakes past their deadline are dropped. */
+static uint64_t rs_expire(struct evl *l, void *arg, uint64_t now)
 {
 	struct donor_server *s = arg;
-	struct epoll_event ev[64];
-	uint64_t last_expire = now_ms();
-	int n, i, cm, woken;
+	uint64_t next = EVL_NEVER, end;
 
-	for (;;) {
-		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
-			break;
-		n = epoll_wait(s->epfd, ev, 64, 1000);
-		if (n < 0 && errno != EINTR)
-			break;
-		cm = 0;
-		woken = 0;
-		for (i = 0; i < n; i++) {
-			if (ev[i].data.ptr == &s->ec)
-				cm = 1;
-			else if (ev[i].data.ptr == &s->wake_fd)
-				woken = 1;
-			else
-				conn_event(ev[i].data.ptr);
-		}
-		if (woken) {
-			uint64_t v;
-
-			if (read(s->wake_fd, &v, sizeof(v)) < 0)
-				v = 0;
-			/* queued EVICTs: every connection sends its own */
-			for (struct rconn *c = s->conns; c; c = c->next)
-				conn_poll(c);
-		}
-		if (now_ms() - last_expire >= 1000) {
-			last_expire = now_ms();
-			handshakes_expire(s);
-		}
-		if (cm)
-			cm_event(s);
+	(void)l;
+	for (struct rconn *c = s->conns; c; c = c->next) {
+		if (c->dead || c->dc.phase == DMSG_READY)
+			continue;
+		end = (c->t_connect_ms + s->hs_ms) * 1000000ull;
+		if (end <= now)
+			conn_kill(c, "handshake timed out");
+		else if (end < next)
+			next = end;
 	}
-	return NULL;
+	return next;
 }
+
+/* evloop_ops.wake: queued EVICTs; every connection sends its own. */
+static void rs_wake(struct evl *l, void *arg)
+{
+	struct donor_server *s = arg;
+
+	(void)l;
+	for (struct rconn *c = s->conns; c; c = c->next)
+		conn_poll(c);
+}
+
+/* evloop_ops.after: connections are freed on their CM event already
+ * (nothing of theirs stays in a batch: destroying a CQ takes its events
+ * off the channel) */
+static void rs_after(struct evl *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+}
+
+static const struct evloop_ops rdma_loop_ops = {
+	.wake = rs_wake,
+	.expire = rs_expire,
+	.after = rs_after,
+};
 
 static int rdma_server_start(struct donor *d,
 			     const struct donor_server_cfg *cfg,
@@ -753,17 +801,12 @@ static int rdma_server_start(struct donor *d,
 	s->kr = cfg->kr;
 	pthread_mutex_init(&s->lock, NULL);
 	snprintf(err, errlen, "rdma listener: out of resources");
-	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wake_fd < 0) {
-		ret = -errno;
-		goto out_free;
-	}
 	s->ec = rdma_create_event_channel();
 	if (!s->ec) {
 		ret = errno ? -errno : -ENODEV;
 		snprintf(err, errlen, "rdma listener: no rdma devices (%s)",
 			 strerror(-ret));
-		goto out_wake;
+		goto out_free;
 	}
 	ret = vsetup_nonblock(s->ec->fd);
 	if (ret)
@@ -788,33 +831,28 @@ static int rdma_server_start(struct donor *d,
 		goto out_ai;
 	}
 	s->port = ntohs(rdma_get_src_port(s->listen));
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->epfd < 0) {
-		ret = -errno;
-		goto out_ai;
-	}
-	ret = ep_add(s, s->ec->fd, &s->ec);
-	if (!ret)
-		ret = ep_add(s, s->wake_fd, &s->wake_fd);
-	if (!ret)
-		ret = -pthread_create(&s->thr, NULL, listener_main, s);
+	ret = evloop_start(1, "cnm-rdma", &rdma_loop_ops, s, &s->ev);
 	if (ret)
-		goto out_epoll;
+		goto out_ai;
+	s->evl = evloop_get(s->ev, 0);
+	s->cm.fd = s->ec->fd;
+	s->cm.ready = cm_event;
+	ret = evl_add(s->evl, &s->cm, EPOLLIN);
+	if (ret)
+		goto out_loop;
 	rdma_freeaddrinfo(ai);
 	log_info("rdma listener %s:%u: accepting", cfg->host, s->port);
 	*bound_port = (uint16_t)s->port;
 	*out = s;
 	return 0;
-out_epoll:
-	close(s->epfd);
+out_loop:
+	evloop_stop(s->ev);
 out_ai:
 	rdma_freeaddrinfo(ai);
 out_id:
 	rdma_destroy_id(s->listen);
 out_ec:
 	rdma_destroy_event_channel(s->ec);
-out_wake:
-	close(s->wake_fd);
 out_free:
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -825,9 +863,8 @@ static void rdma_server_stop(struct donor_server *s)
 {
 	if (!s)
 		return;
-	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-	wake(s);
-	pthread_join(s->thr, NULL);
+	/* an EVICT may still wake the loop until its connection is closed */
+	evloop_join(s->ev);
 	while (s->conns) {
 		struct rconn *c = s->conns;
 
@@ -835,10 +872,10 @@ static void rdma_server_stop(struct donor_server *s)
 			rdma_disconnect(c->id);
 		conn_destroy(s, c);
 	}
-	close(s->epfd);
+	chans_destroy(s);
+	evloop_stop(s->ev);
 	rdma_destroy_id(s->listen);
 	rdma_destroy_event_channel(s->ec);
-	close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -9,11 +9,16 @@
  *               -> accept_one(): max-startups, max-clients, a struct
  *                  tconn with its buffers; the least busy loop gets it
  *                  (its wake queue when it is another loop)
+ *               out of descriptors (EMFILE, ENFILE) or kernel memory:
+ *                  the loop stops watching the listener for
+ *                  ACCEPT_PAUSE_MS (nginx's answer), so a socket that
+ *                  stays readable cannot spin it; logged once a spell
  *   its loop:   socket ready -> tconn_run(); < 0: closed
  *               wake        -> adopt new connections; send queued EVICTs
  *               expire      -> close connections past their deadline
  *                              (handshake from the accept; no progress
- *                              on a message or on replies for 30 s)
+ *                              on a message or on replies for 30 s);
+ *                              watch a paused listener again
  *               after       -> free the connections closed in the batch
  *
  * Threading: srv->lock guards the list of all connections and their
@@ -45,15 +50,21 @@
 
 #define ACCEPT_BATCH 32 /* accepts per wakeup, for fairness */
 #define THREADS_MAX  64
+/* how long a loop leaves the listener alone after an accept ran out of
+ * descriptors: one failed accept4(2) per loop this often costs nothing,
+ * and a freed descriptor is used within this */
+#define ACCEPT_PAUSE_MS 100
 
 struct tloop {
 	struct donor_server *srv;
 	struct evl *evl;
-	struct evl_src lsrc; /* the listening socket, in this loop */
-	struct tconn *conns; /* this loop's thread only */
-	struct tconn *dead;  /* closed in this batch, freed after it */
-	atomic_uint n;	     /* connections, to place new ones */
-	atomic_int evicts;   /* a connection has EVICTs queued */
+	struct evl_src lsrc;   /* the listening socket, in this loop */
+	uint64_t paused_until; /* 0, or when lsrc is watched again; this
+				* loop's thread only */
+	struct tconn *conns;   /* this loop's thread only */
+	struct tconn *dead;    /* closed in this batch, freed after it */
+	atomic_uint n;	       /* connections, to place new ones */
+	atomic_int evicts;     /* a connection has EVICTs queued */
 	pthread_mutex_t inlock;
 	struct tconn *incoming; /* protected by inlock */
 };
@@ -68,6 +79,9 @@ struct donor_server {
 	pthread_mutex_t lock;
 	struct tconn *conns;	    /* protected by lock */
 	unsigned int nconns, nauth; /* protected by lock; not dropped ones */
+	/* mono_ns() when accepts began to run out of descriptors, 0 when
+	 * they do not: one warning a spell, one notice at its end */
+	_Atomic uint64_t starved_since;
 };
 
 static void peer_name(const struct sockaddr *sa, socklen_t len, char *buf,
@@ -216,7 +230,67 @@ static void drop_oldest_startup(struct donor_server *srv)
 			oldest->dc.sc.peer, srv->nauth + 1);
 }
 
-/* Accepts one connection: 0, or -EAGAIN when there is none. */
+/*
+ * An accept ran out of descriptors (or kernel memory): the pending
+ * connection stays queued and the socket readable, so this loop stops
+ * watching it for ACCEPT_PAUSE_MS; loop_expire() watches it again.
+ * EPOLLEXCLUSIVE cannot be modified, only deleted and added back.
+ */
+static void accept_pause(struct tloop *tl, int err)
+{
+	struct donor_server *srv = tl->srv;
+	uint64_t now = mono_ns(), none = 0;
+	unsigned int n;
+
+	evl_del(tl->evl, &tl->lsrc);
+	tl->paused_until = now + ACCEPT_PAUSE_MS * 1000000ull;
+	evl_deadline(tl->evl, tl->paused_until);
+	if (!atomic_compare_exchange_strong(&srv->starved_since, &none, now))
+		return;
+	pthread_mutex_lock(&srv->lock);
+	n = srv->nconns;
+	pthread_mutex_unlock(&srv->lock);
+	LOG_RATELIMITED(LOG_WARNING,
+			"donor: accept: %s with %u connections open; new "
+			"ones wait in the backlog until a descriptor frees",
+			strerror(err), n);
+}
+
+/* An accept worked: ends a spell without descriptors, if one ran. */
+static void accept_unstarved(struct donor_server *srv)
+{
+	uint64_t since = atomic_load(&srv->starved_since);
+
+	if (!since ||
+	    !atomic_compare_exchange_strong(&srv->starved_since, &since, 0))
+		return;
+	LOG_RATELIMITED(LOG_NOTICE,
+			"donor: accepting again after %llu ms "
+			"without descriptors",
+			(unsigned long long)((mono_ns() - since) / 1000000));
+}
+
+/* evloop_ops.expire, for the listener: watches it again once its pause
+ * is over; returns when to look again (EVL_NEVER: not paused). */
+static uint64_t accept_resume(struct tloop *tl, uint64_t now)
+{
+	int ret;
+
+	if (!tl->paused_until || now < tl->paused_until)
+		return tl->paused_until ? tl->paused_until : EVL_NEVER;
+	ret = evl_add(tl->evl, &tl->lsrc, EPOLLIN | EPOLLEXCLUSIVE);
+	if (!ret) {
+		tl->paused_until = 0;
+		return EVL_NEVER;
+	}
+	LOG_RATELIMITED(LOG_ERR, "donor: cannot watch the listener: %s",
+			strerror(-ret));
+	tl->paused_until = now + ACCEPT_PAUSE_MS * 1000000ull;
+	return tl->paused_until;
+}
+
+/* Accepts one connection: 0, -EAGAIN when there is none, or -errno when
+ * the kernel is out of descriptors or memory (the connection waits). */
 static int accept_one(struct tloop *tl)
 {
 	struct donor_server *srv = tl->srv;
@@ -229,13 +303,19 @@ static int accept_one(struct tloop *tl)
 	fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl,
 		     SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
-		if (errno == EAGAIN)
+		ret = errno;
+		if (ret == EAGAIN)
 			return -EAGAIN;
-		if (errno != EINTR && errno != ECONNABORTED)
+		/* the connection stays queued: retrying at once would spin */
+		if (ret == EMFILE || ret == ENFILE || ret == ENOBUFS ||
+		    ret == ENOMEM)
+			return -ret;
+		if (ret != EINTR && ret != ECONNABORTED)
 			LOG_RATELIMITED(LOG_WARNING, "donor: accept: %s",
-					strerror(errno));
-		return errno == EMFILE || errno == ENFILE ? -EAGAIN : 0;
+					strerror(ret));
+		return 0;
 	}
+	accept_unstarved(srv);
 	pthread_mutex_lock(&srv->lock);
 	if (srv->nauth >= srv->cfg.max_startups)
 		drop_oldest_startup(srv);
@@ -296,11 +376,13 @@ static void listen_ready(struct evl_src *s, uint32_t events)
 {
 	struct tloop *tl =
 		(struct tloop *)((char *)s - offsetof(struct tloop, lsrc));
+	int ret = 0;
 
 	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH; i++)
-		if (accept_one(tl))
-			break;
+	for (int i = 0; i < ACCEPT_BATCH && !ret; i++)
+		ret = accept_one(tl);
+	if (ret && ret != -EAGAIN)
+		accept_pause(tl, -ret);
 }
 
 /* evloop_ops.wake: new connections, EVICTs to send. */
@@ -332,7 +414,7 @@ static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 {
 	struct donor_server *srv = arg;
 	struct tloop *tl = &srv->loops[evl_index(l)];
-	uint64_t next = EVL_NEVER;
+	uint64_t next = accept_resume(tl, now);
 	struct tconn *c, *cn;
 
 	for (c = tl->conns; c; c = cn) {
@@ -520,9 +602,11 @@ static void tcp_server_stop(struct donor_server *srv)
 {
 	if (!srv)
 		return;
-	evloop_stop(srv->ev);
+	/* an EVICT may still wake a connection's loop until it is closed */
+	evloop_join(srv->ev);
 	close(srv->lfd);
 	free_conns(srv);
+	evloop_stop(srv->ev);
 	free(srv->loops);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -58,12 +58,12 @@ int vsetup_create(struct vsetup *v, struct rdma_cm_id *id,
 	v->init_rd_atom = rd_atom(da.max_qp_init_rd_atom);
 	v->resp_rd_atom = rd_atom(da.max_qp_rd_atom);
 	v->pd = ibv_alloc_pd(id->verbs);
-	v->cc = ibv_create_comp_channel(id->verbs);
+	v->cc = cfg->cc ? cfg->cc : ibv_create_comp_channel(id->verbs);
 	if (!v->pd || !v->cc) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = vsetup_nonblock(v->cc->fd);
+	ret = cfg->cc ? 0 : vsetup_nonblock(v->cc->fd);
 	if (ret)
 		goto out;
 	v->cq = ibv_create_cq(id->verbs, (int)cfg->cqe, cfg->cq_ctx, v->cc, 0);
@@ -124,7 +124,7 @@ void vsetup_destroy(struct vsetup *v)
 	}
 	v->cq_events = 0;
 	v->cq = NULL;
-	if (v->cc)
+	if (v->cc && v->cc != v->cfg->cc)
 		ibv_destroy_comp_channel(v->cc);
 	v->cc = NULL;
 	if (v->pd)

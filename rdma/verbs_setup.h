@@ -8,7 +8,8 @@
  * buffer of control messages with its receives posted.
  *
  *   vsetup_create()  PD -> channel -> CQ (armed) -> QP -> message MR
- *   vsetup_destroy() message MR -> CQ (acks its events) -> channel -> PD,
+ *   vsetup_destroy() message MR -> CQ (acks its events) -> channel (its
+ *                    own, not a borrowed cfg->cc) -> PD,
  *                    after the caller destroyed the QP
  *                    (vsetup_destroy_qp) and deregistered its own MRs
  *
@@ -36,6 +37,9 @@ struct vsetup_cfg {
 	unsigned int max_send_sge;     /* wanted; capped by the device */
 	unsigned int cqe;	       /* CQ entries */
 	void *cq_ctx;
+	/* borrowed, on id's device: the CQ's events go there (the donor
+	 * shares one among its connections); NULL: a channel of its own */
+	struct ibv_comp_channel *cc;
 	void *msgs;	    /* control message buffers, registered */
 	size_t msg_size;    /* bytes of one message buffer */
 	unsigned int nmsgs; /* buffers at msgs (receives, then sends) */
@@ -45,7 +49,7 @@ struct vsetup_cfg {
 
 struct vsetup {
 	struct ibv_pd *pd;
-	struct ibv_comp_channel *cc;
+	struct ibv_comp_channel *cc; /* cfg->cc, or its own */
 	struct ibv_cq *cq;
 	struct ibv_mr *msg_mr;
 	unsigned int cq_events;	      /* channel events not acked yet */

@@ -89,6 +89,15 @@ if [ -n "$PORT" ]; then
 	check control-credits ctl
 	check wrong-psk badkey
 	check foreign-rkey foreign
+	# issue 15: the donor's threads and descriptors do not grow with
+	# its RDMA connections
+	check connections-cost-no-thread-nor-descriptor "conns $DONOR_PID"
+	# the RDMA loop's deadline: a connection that never says HELLO is
+	# closed at the donor's --handshake-timeout (10 s), and says why
+	check handshake-deadline-closes-a-silent-connection silent
+	ts=$(up)
+	grep -q 'closing: handshake timed out' /tmp/donor1.log
+	result handshake-deadline-logged $? "$ts"
 fi
 
 # issue 13 over verbs: a marker written through a cnetmem mount over

@@ -20,6 +20,8 @@
  *               rkey must be refused (remote access error), data intact
  *     kill FILE keeps I/O flowing, creates FILE, and then requires every
  *               request to complete (with errors) after the donor dies
+ *     silent    see rdma_donor_cost.c
+ *     conns PID see rdma_donor_cost.c
  *
  * Prints "ok: ..." or "fail: ..." lines; exit 0 only when the check holds.
  * Threading: main plus the submitter threads of `rw`; completions arrive on
@@ -32,6 +34,7 @@
 #include "rdma/auth.h"
 #include "rdma/verbs_probe.h"
 #include "rdma/xport.h"
+#include "tests/rdma/rdma_client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,8 +53,9 @@
 #define LAT_ROUNDS 200
 #define WAIT_MS	   20000
 
-static const char *host, *port;
-static struct auth_key key, opkey; /* opkey: the operator's, KEYFILE.op */
+const char *host, *port;
+struct auth_key key;
+static struct auth_key opkey; /* the operator's, KEYFILE.op */
 
 struct req {
 	struct xport_io io;
@@ -92,8 +96,8 @@ static void req_init(struct req *r, int dir, uint32_t slab, uint64_t off,
 	atomic_store(&r->done, 0);
 }
 
-static int open_x(const struct auth_key *k, uint8_t sess_byte,
-		  unsigned int reconnect_ms, struct xport **out)
+int open_x(const struct auth_key *k, uint8_t sess_byte,
+	   unsigned int reconnect_ms, struct xport **out)
 {
 	struct xport_cfg cfg = { 0 };
 	int ret;
@@ -720,7 +724,8 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fprintf(stderr,
 			"usage: rdma_client HOST PORT KEYFILE "
-			"alloc|rw|lat|ctl|evict|badkey|foreign|kill [FILE]\n");
+			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE|"
+			"silent|conns PID\n");
 		return 2;
 	}
 	host = argv[1];
@@ -753,6 +758,10 @@ int main(int argc, char **argv)
 		ret = check_foreign();
 	else if (!strcmp(argv[4], "kill") && argc > 5)
 		ret = check_kill(argv[5]);
+	else if (!strcmp(argv[4], "silent"))
+		ret = check_silent();
+	else if (!strcmp(argv[4], "conns") && argc > 5)
+		ret = check_conns(argv[5]);
 	else
 		ret = 2;
 	return ret;

@@ -30,6 +30,11 @@
  *                             each writing a KiB of a shared slab and
  *                             reading another's, verified; prints the
  *                             thread counts of donor PID around it
+ *     fd-full PID SECONDS     authenticated connections until donor PID
+ *                             takes no more (out of descriptors), more
+ *                             left waiting; prints its CPU use over
+ *                             SECONDS while full; all close, then one
+ *                             more must be served
  *   options: --key-file F, --key-name NAME, --session HEX (an id without
  *            its secret, as sniffed), --session-file F (id and secret,
  *            kept across runs), --forge-resume (claim a secret we do not
@@ -176,11 +181,16 @@ int local_port(int fd)
 	return ntohs(sa.sin_port);
 }
 
-/* Connects and authenticates; returns the fd or -errno (err filled). */
 int open_session(const uint8_t *session, char *err, size_t errlen)
 {
+	return open_session_tmo(session, TMO, err, errlen);
+}
+
+int open_session_tmo(const uint8_t *session, unsigned int tmo_ms, char *err,
+		     size_t errlen)
+{
 	struct hs_params p = { .key = &g_key, .slab_size = g_slab };
-	struct dcl c = { .timeout_ms = TMO };
+	struct dcl c = { .timeout_ms = tmo_ms };
 	int ret;
 
 	memcpy(p.session, session, PROTO_SESSION_LEN);
@@ -727,6 +737,8 @@ int main(int argc, char **argv)
 		ret = cmd_slow(atoi(argv[i]), atoi(argv[i + 1]));
 	} else if (!strcmp(cmd, "many") && i + 1 < argc) {
 		ret = cmd_many(atoi(argv[i]), atoi(argv[i + 1]));
+	} else if (!strcmp(cmd, "fd-full") && i + 1 < argc) {
+		ret = cmd_fd_full(atoi(argv[i]), atoi(argv[i + 1]));
 	} else if (!strcmp(cmd, "expect-evict")) {
 		ret = cmd_expect_evict();
 	} else {

@@ -28,7 +28,10 @@ uint8_t pattern(uint64_t seed, uint32_t slab, uint64_t i);
 int tcp_connect(void);
 int local_port(int fd);
 /* Connects and authenticates; returns the fd or -errno (err filled). */
+/* Connects and authenticates; returns the fd or -errno (err filled). */
 int open_session(const uint8_t *session, char *err, size_t errlen);
+int open_session_tmo(const uint8_t *session, unsigned int tmo_ms, char *err,
+		     size_t errlen);
 int must_open(const uint8_t *session);
 /* One synchronous request; returns -status or a transport error. */
 int rpc(int fd, uint16_t op, const void *body, uint32_t len, const void *data,
@@ -47,5 +50,6 @@ int cmd_slow(int n, int seconds);
 
 /* tc_scale.c */
 int cmd_many(int n, int pid);
+int cmd_fd_full(int pid, int seconds);
 
 #endif

@@ -432,6 +432,30 @@ threads_open=$((pool + 2)) threads_after=$((pool + 2))" <<<"$out"
 	finish d
 }
 
+# issue 15: a donor out of file descriptors does not spin on its listener
+# (the queued connections keep it readable) and serves again once
+# clients leave. --max-clients above the limit, so that the descriptors
+# run out before the donor's own count refuses anyone.
+case_out_of_descriptors_neither_spins_nor_stops_serving() {
+	local pid out served pct spin
+	cnm_start_donor d --threads 1 --transport tcp --max-clients 1000
+	pid=$(cnm_donor_pid d)
+	prlimit --pid "$pid" --nofile=40:40
+	out=$(tc d fd-full "$pid" 3)
+	cnm_log "$out"
+	served=$(sed -n 's/^served=\([0-9]*\) .*/\1/p' <<<"$out")
+	pct=$(sed -n 's/.* cpu_pct=\([0-9]*\) .*/\1/p' <<<"$out")
+	spin=$(sed -n 's/.* spinner_pct=\([0-9]*\)$/\1/p' <<<"$out")
+	# the limit, not --max-clients, stopped it
+	[ "$served" -gt 10 ] && [ "$served" -lt 40 ]
+	# a spinning loop burns a CPU (100 % of wall time), or on a loaded
+	# machine about what the spinning process next to it gets
+	[ "$pct" -lt 50 ] && [ $((pct * 2)) -lt "$spin" ]
+	grep -q 'donor: accept: Too many open files with' "$(cnm_donor_log d)"
+	grep -q 'donor: accepting again after' "$(cnm_donor_log d)"
+	finish d
+}
+
 # attack 5: RECLAIM is the operator's
 case_reclaim_needs_the_operator_key() {
 	local addr out

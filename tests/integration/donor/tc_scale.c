@@ -4,16 +4,20 @@
  * count must not grow with them, and every one of them must be served.
  * Test code, single-threaded.
  */
+#include "common/clock.h"
 #include "rdma/handshake.h"
 #include "rdma/proto.h"
 #include "tests/integration/donor/cnm_testclient.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define REGION 1024 /* bytes of the shared slab each connection writes */
@@ -138,5 +142,114 @@ int cmd_many(int n, int pid)
 	printf("connections=%d threads_before=%d threads_open=%d "
 	       "threads_after=%d\n",
 	       n, t_before, t_open, t_after);
+	return 0;
+}
+
+/* CPU time (user + system, clock ticks) of process pid so far. */
+static unsigned long long cpu_ticks(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the name may hold spaces and parentheses: count from the last ) */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%llu %llu",
+			 &ut, &st) != 2)
+		die("%s: cannot parse", path);
+	return ut + st;
+}
+
+/* ticks of CPU time as a percentage of wall_ns */
+static unsigned long long pct_of(unsigned long long ticks, long hz,
+				 uint64_t wall_ns)
+{
+	return ticks * 100ull * 1000000000ull / (unsigned long long)hz /
+	       wall_ns;
+}
+
+#define FULL_MAX     4096 /* connections before we call the donor limitless */
+#define FULL_WAITING 8	  /* connections left queued while it is full */
+
+/*
+ * Issue 15: a donor out of file descriptors must not spin on its
+ * listener. Authenticates connections until one is not served within
+ * 2 s (the donor cannot accept it), leaves FULL_WAITING more queued,
+ * measures the donor's CPU time over `seconds` of wall time next to a
+ * process that spins, then closes everything and expects the next
+ * connection to be served. Prints "served=N cpu_pct=P spinner_pct=S".
+ */
+int cmd_fd_full(int pid, int seconds)
+{
+	uint8_t sess[PROTO_SESSION_LEN];
+	int *fds, waiting[FULL_WAITING], n = 0, fd;
+	unsigned long long t0, t1, s0, s1;
+	static volatile unsigned long spin;
+	uint64_t w0, w1;
+	pid_t spinner;
+	char err[256];
+	long hz = sysconf(_SC_CLK_TCK);
+
+	raise_fd_limit(FULL_MAX + FULL_WAITING);
+	fds = calloc(FULL_MAX, sizeof(*fds));
+	if (!fds)
+		die("out of memory");
+	auth_random(sess, sizeof(sess));
+	for (;;) {
+		fd = open_session_tmo(sess, 2000, err, sizeof(err));
+		if (fd < 0)
+			break;
+		if (n == FULL_MAX)
+			die("the donor served %d connections and more", n);
+		fds[n++] = fd;
+	}
+	if (!n)
+		die("the donor served no connection: %s", err);
+	/* queued in the backlog: the listening socket stays readable */
+	for (int i = 0; i < FULL_WAITING; i++)
+		waiting[i] = tcp_connect();
+	/* a process that spins, for scale: on a loaded machine a spinning
+	 * donor gets about its share, a sleeping one next to nothing */
+	spinner = fork();
+	if (spinner < 0)
+		die("fork: %s", strerror(errno));
+	if (!spinner) {
+		/* never outlives this process nor the measure, whatever
+		 * happens to it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm((unsigned int)seconds + 10);
+		for (;;)
+			spin++;
+	}
+	w0 = mono_ns();
+	t0 = cpu_ticks(pid);
+	s0 = cpu_ticks(spinner);
+	sleep((unsigned int)seconds);
+	t1 = cpu_ticks(pid);
+	s1 = cpu_ticks(spinner);
+	w1 = mono_ns();
+	kill(spinner, SIGKILL);
+	waitpid(spinner, NULL, 0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	for (int i = 0; i < FULL_WAITING; i++)
+		close(waiting[i]);
+	free(fds);
+	fd = open_session_tmo(sess, TMO, err, sizeof(err));
+	if (fd < 0)
+		die("not served again once clients left: %s", err);
+	close(fd);
+	printf("served=%d cpu_pct=%llu spinner_pct=%llu\n", n,
+	       pct_of(t1 - t0, hz, w1 - w0), pct_of(s1 - s0, hz, w1 - w0));
 	return 0;
 }

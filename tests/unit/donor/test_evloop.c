@@ -152,6 +152,22 @@ START_TEST(stop_leaves_no_thread)
 }
 END_TEST
 
+START_TEST(wake_after_join_is_harmless_until_stop)
+{
+	static struct rec r;
+	struct evloop *ev;
+	int before = threads();
+
+	ck_assert_int_eq(evloop_start(2, "t", &ops, &r, &ev), 0);
+	evloop_join(ev);
+	ck_assert_int_eq(threads(), before);
+	/* a listener's connection queued an EVICT while it closes */
+	evl_wake(evloop_get(ev, 1));
+	ck_assert_int_eq(atomic_load(&r.woken[1]), 0);
+	evloop_stop(ev);
+}
+END_TEST
+
 int main(void)
 {
 	return cnm_check_main(
@@ -159,5 +175,6 @@ int main(void)
 		CNM_TESTS(wake_runs_on_the_loop_woken,
 			  a_ready_source_is_called_and_after_follows,
 			  expire_runs_once_its_deadline_passed,
-			  stop_leaves_no_thread));
+			  stop_leaves_no_thread,
+			  wake_after_join_is_harmless_until_stop));
 }
