@@ -511,8 +511,12 @@ START_TEST(a_map_with_runs_resumes_in_a_new_pool)
 END_TEST
 
 struct model {
+	struct pmap_pool *p;
+	struct pmap m;
+	unsigned int seed;
+	int ret;
 	uint32_t *e;
-	uint64_t n, cleared, bad;
+	uint64_t n, cleared, bad, shrank;
 };
 
 static void model_cb(void *arg, uint64_t idx, uint32_t old)
@@ -552,74 +556,128 @@ static void model_check(const struct pmap *m, const struct model *md)
 	ck_assert_uint_eq(bad, UINT64_MAX);
 }
 
-START_TEST(random_sets_and_clears_match_a_plain_array)
+/* ops random writes, fallocates, single sets and clears on md->m, each
+ * applied to md->e too; stops at the first difference (md->bad). */
+static void model_ops(struct model *md, int ops)
 {
-	struct model md = { .n = 5 * SUB2 };
-	uint64_t a, len, cleared, used, shrank = 0;
-	unsigned int seed = 15;
-	struct pmap m;
-	int ret = 0;
+	uint64_t a, len, cleared, used;
 
-	md.e = calloc(md.n, sizeof(*md.e));
-	ck_assert_ptr_nonnull(md.e);
-	pmap_init(&m);
-	for (int op = 0; op < 3000 && !ret && !md.bad; op++) {
-		int kind = rand_r(&seed) % 8;
-		uint32_t base = 2 + rand_r(&seed) % 100000, v;
+	for (int op = 0; op < ops && !md->ret && !md->bad; op++) {
+		int kind = rand_r(&md->seed) % 8;
+		uint32_t base = 2 + rand_r(&md->seed) % 100000, v;
 
-		a = rand_r(&seed) % md.n;
+		a = rand_r(&md->seed) % md->n;
 		/* lengths that make and cut runs of leaves and subtrees */
-		len = 1 + rand_r(&seed) % (kind < 3 ? 3 * SUB2 : 300);
-		if (a + len > md.n)
-			len = md.n - a;
-		used = pmap_pool_nodes_used(pool);
+		len = 1 + rand_r(&md->seed) % (kind < 3 ? 3 * SUB2 : 300);
+		if (a + len > md->n)
+			len = md->n - a;
+		used = pmap_pool_nodes_used(md->p);
 		if (kind == 3) { /* a punch or truncate */
-			md.cleared = 0;
-			cleared =
-				pmap_clear(pool, &m, a, a + len, model_cb, &md);
-			if (cleared != md.cleared)
-				md.bad++;
+			md->cleared = 0;
+			cleared = pmap_clear(md->p, &md->m, a, a + len,
+					     model_cb, md);
+			if (cleared != md->cleared)
+				md->bad++;
 			continue;
 		}
-		for (uint64_t i = 0; i < len && !ret; i++) {
+		for (uint64_t i = 0; i < len && !md->ret; i++) {
 			if (kind < 2 || kind == 4) /* a sequential write */
 				v = base + i;
 			else if (kind == 2 || kind == 5) /* an fallocate */
 				v = PMAP_RESERVED;
-			else /* single entries of every kind */
-				v = i			     ? md.e[a + i]
-				    : rand_r(&seed) % 3 == 0 ? PMAP_HOLE
-				    : rand_r(&seed) % 2	     ? PMAP_RESERVED
-							     : base;
-			ret = pmap_set(pool, &m, a + i, v);
-			md.e[a + i] = v;
+			else if (rand_r(&md->seed) % 3 == 0) /* single sets */
+				v = PMAP_HOLE;
+			else
+				v = rand_r(&md->seed) % 2 ? PMAP_RESERVED
+							  : base;
+			md->ret = pmap_set(md->p, &md->m, a + i, v);
+			md->e[a + i] = v;
 			if (kind >= 6)
 				break;
 		}
-		if (pmap_pool_nodes_used(pool) < used)
-			shrank++; /* a write made runs */
+		if (pmap_pool_nodes_used(md->p) < used)
+			md->shrank++; /* a write made runs */
 		if (op % 100 == 0)
-			model_check(&m, &md);
+			model_check(&md->m, md);
 		for (int k = 0; k < 20; k++) {
-			uint64_t i = rand_r(&seed) % md.n;
+			uint64_t i = rand_r(&md->seed) % md->n;
 
-			if (pmap_get(&m, i) != md.e[i])
-				md.bad++;
+			if (pmap_get(&md->m, i) != md->e[i])
+				md->bad++;
 		}
 	}
-	ck_assert_int_eq(ret, 0);
-	ck_assert_uint_eq(md.bad, 0);
-	ck_assert_uint_gt(shrank, 100);
-	model_check(&m, &md);
-	md.cleared = 0;
-	pmap_clear(pool, &m, 0, PMAP_MAX_INDEX, model_cb, &md);
-	ck_assert_uint_eq(md.bad, 0);
-	for (uint64_t i = 0; i < md.n; i++)
-		if (md.e[i] != PMAP_HOLE)
-			md.bad++;
-	ck_assert_uint_eq(md.bad, 0);
-	ck_assert_uint_eq(pmap_pool_nodes_used(pool), 0);
+	ck_assert_int_eq(md->ret, 0);
+	ck_assert_uint_eq(md->bad, 0);
+	model_check(&md->m, md);
+}
+
+/* Clears the whole map: every entry the array has comes back once. */
+static void model_clear_all(struct model *md)
+{
+	md->cleared = 0;
+	pmap_clear(md->p, &md->m, 0, PMAP_MAX_INDEX, model_cb, md);
+	ck_assert_uint_eq(md->bad, 0);
+	for (uint64_t i = 0; i < md->n; i++)
+		if (md->e[i] != PMAP_HOLE)
+			md->bad++;
+	ck_assert_uint_eq(md->bad, 0);
+	ck_assert_uint_eq(pmap_pool_nodes_used(md->p), 0);
+}
+
+START_TEST(random_sets_and_clears_match_a_plain_array)
+{
+	struct model md = { .n = 5 * SUB2, .p = pool, .seed = 15 };
+
+	md.e = calloc(md.n, sizeof(*md.e));
+	ck_assert_ptr_nonnull(md.e);
+	pmap_init(&md.m);
+	model_ops(&md, 3000);
+	ck_assert_uint_gt(md.shrank, 100);
+	model_clear_all(&md);
 	free(md.e);
+}
+END_TEST
+
+START_TEST(random_sets_and_clears_match_a_plain_array_across_resumes)
+{
+	const uint64_t budget = 4096 * PMAP_NODE_BYTES;
+	uint64_t len = pmap_pool_bytes(1 << 20, budget), entries, used, n;
+	struct model md = { .n = 5 * SUB2, .seed = 1415 };
+	_Atomic uint64_t word = 0;
+	void *mem = calloc(1, len);
+
+	md.e = calloc(md.n, sizeof(*md.e));
+	ck_assert_ptr_nonnull(mem);
+	ck_assert_ptr_nonnull(md.e);
+	ck_assert_int_eq(pmap_pool_create_at(1 << 20, budget, mem, len, &md.p),
+			 0);
+	pmap_init(&md.m);
+	pmap_bind(&md.m, md.p, &word);
+	for (int round = 0; round < 6; round++) {
+		model_ops(&md, 500);
+		/* the process dies; a successor resumes the pool in mem */
+		used = pmap_pool_nodes_used(md.p);
+		pmap_pool_destroy(md.p);
+		ck_assert_int_eq(
+			pmap_pool_create_at(1 << 20, budget, mem, len, &md.p),
+			0);
+		pmap_init(&md.m);
+		pmap_bind(&md.m, md.p, &word);
+		ck_assert_int_eq(pmap_pool_resume_begin(md.p), 0);
+		ck_assert_int_eq(pmap_resume(md.p, &md.m, &entries), 0);
+		pmap_pool_resume_end(md.p);
+		n = 0;
+		for (uint64_t i = 0; i < md.n; i++)
+			n += md.e[i] != PMAP_HOLE;
+		ck_assert_uint_eq(entries, n);
+		ck_assert_uint_eq(pmap_pool_nodes_used(md.p), used);
+		model_check(&md.m, &md);
+	}
+	ck_assert_uint_gt(md.shrank, 100);
+	model_clear_all(&md);
+	pmap_pool_destroy(md.p);
+	free(md.e);
+	free(mem);
 }
 END_TEST
 
@@ -644,5 +702,6 @@ int main(void)
 			find_and_clear_work_across_runs,
 			the_budget_counts_a_run_as_the_nodes_it_stands_for,
 			a_map_with_runs_resumes_in_a_new_pool,
-			random_sets_and_clears_match_a_plain_array));
+			random_sets_and_clears_match_a_plain_array,
+			random_sets_and_clears_match_a_plain_array_across_resumes));
 }
