@@ -18,8 +18,13 @@
  * becomes one (the run word is stored in its slot, then the node is
  * unreferenced and goes back to the pool), and upward while the parent is
  * one too; a set that breaks a run expands it into a node of runs one
- * level down (filled, then published by one store of its index). The root
- * stays a node.
+ * level down (filled, then published by one store of its index).
+ *
+ * Root runs: a map whose entries are [0, n) of a run (n <= 128) and holes
+ * after (a small file written from its start, a file up to 512 KiB
+ * fallocated) keeps ROOT_RUN(v, n) as its root word and no node at all. A
+ * set at n that continues the run makes it ROOT_RUN(v, n + 1) (one
+ * store); any other change expands it into a root leaf first.
  *
  * Budget: a run is charged as the nodes it stands for (a leaf run one
  * node, a run of height h 1 + 64 x that of h - 1), so the budget counts
@@ -48,6 +53,9 @@
 #define RUN_BIT	   (1ull << 63)
 #define IS_RUN(c)  (((c)&RUN_BIT) != 0)
 #define RUN_V(c)   ((uint32_t)(c))
+/* a root word: entries [0, n) of run v, holes after; 1 <= n <= LEAF_N */
+#define ROOT_RUN(v, n) (RUN_BIT | (uint64_t)(n) << 32 | (v))
+#define ROOT_N(rh)     ((rh) >> 32 & 0x7fffffffu)
 
 union node {
 	_Atomic uint64_t child[NODE_N]; /* node indexes, 0: none */
@@ -415,12 +423,75 @@ static uint64_t run_expand(struct pmap_pool *p, uint64_t c, unsigned int h)
 	return ni;
 }
 
+/* Whether entries [0, n) of run v are entries (an lpn run stays below
+ * the largest entry). */
+static bool root_run_ok(uint32_t v, uint64_t n)
+{
+	if (!n || n > LEAF_N)
+		return false;
+	return v == PMAP_RESERVED ||
+	       (PMAP_IS_LPN(v) && (uint64_t)v + n - 1 <= UINT32_MAX);
+}
+
+/* The root run rh as a root leaf, published; 0 or -ENOSPC (only if the
+ * pool's invariant broke: the run's budget covers the leaf). */
+static int root_run_expand(struct pmap_pool *p, struct pmap *m, uint64_t rh)
+{
+	uint64_t ni = node_get_mem(p), n = ROOT_N(rh);
+	union node *leaf;
+
+	if (!ni)
+		return -ENOSPC;
+	leaf = N(p, ni);
+	for (unsigned int i = 0; i < LEAF_N; i++)
+		atomic_store_explicit(&leaf->e[i],
+				      i < n ? run_entry(rh, i) : PMAP_HOLE,
+				      memory_order_relaxed);
+	atomic_store_explicit(m->rh, RH(ni, 1), memory_order_release);
+	return 0;
+}
+
+/* A set on a map that is empty or a root run, if it can stay one: 1 done,
+ * 0 not (the caller goes on with the root word now in m), or -errno. */
+static int root_run_set(struct pmap_pool *p, struct pmap *m, uint64_t idx,
+			uint32_t v)
+{
+	uint64_t rh = atomic_load(m->rh), n = ROOT_N(rh);
+	bool ok;
+
+	if (!rh) {
+		if (idx || !root_run_ok(v, 1))
+			return 0;
+		pthread_mutex_lock(&p->lock);
+		ok = budget_take(p, sizeof(union node)); /* the leaf it is */
+		pthread_mutex_unlock(&p->lock);
+		if (!ok)
+			return -ENOSPC;
+		atomic_store_explicit(m->rh, ROOT_RUN(v, 1),
+				      memory_order_release);
+		return 1;
+	}
+	if (idx < n && run_entry(rh, idx) == v)
+		return 1;
+	if (idx == n && v == run_entry(rh, n) &&
+	    root_run_ok(RUN_V(rh), n + 1)) {
+		atomic_store_explicit(m->rh, ROOT_RUN(RUN_V(rh), n + 1),
+				      memory_order_release);
+		return 1;
+	}
+	if (idx >= n && v == PMAP_HOLE)
+		return 1;
+	return root_run_expand(p, m, rh);
+}
+
 uint32_t pmap_get(const struct pmap *m, uint64_t idx)
 {
 	uint64_t rh = atomic_load_explicit(m->rh, memory_order_acquire);
 	uint64_t n = RH_ROOT(rh);
 	unsigned int h = RH_H(rh);
 
+	if (IS_RUN(rh))
+		return idx < ROOT_N(rh) ? run_entry(rh, idx) : PMAP_HOLE;
 	if (!n || idx >= span(h))
 		return PMAP_HOLE;
 	for (; h > 1; h--) {
@@ -456,14 +527,23 @@ static void collapse_path(struct pmap_pool *p, _Atomic uint64_t **slots,
 
 int pmap_set(struct pmap_pool *p, struct pmap *m, uint64_t idx, uint32_t v)
 {
-	uint64_t rh = atomic_load(m->rh), root = RH_ROOT(rh), n;
+	uint64_t rh = atomic_load(m->rh), root, n;
 	_Atomic uint64_t *slots[MAX_HEIGHT];
 	uint64_t nodes[MAX_HEIGHT];
-	unsigned int h = RH_H(rh), root_h;
+	unsigned int h, root_h;
+	int ret;
 
 	if (idx >= PMAP_MAX_INDEX)
 		return -EFBIG;
 	m->pool = p;
+	if (!rh || IS_RUN(rh)) {
+		ret = root_run_set(p, m, idx, v);
+		if (ret)
+			return ret < 0 ? ret : 0;
+		rh = atomic_load(m->rh);
+	}
+	root = RH_ROOT(rh);
+	h = RH_H(rh);
 	if (!root) {
 		if (v == PMAP_HOLE)
 			return 0;
@@ -611,10 +691,29 @@ uint64_t pmap_clear(struct pmap_pool *p, struct pmap *m, uint64_t first,
 		    void *arg)
 {
 	struct clear_ctx c = { p, first, last, 0, fn, arg };
-	uint64_t rh = atomic_load(m->rh);
-	_Atomic uint64_t root = RH_ROOT(rh);
-	unsigned int h = RH_H(rh);
+	uint64_t rh = atomic_load(m->rh), n = ROOT_N(rh);
+	_Atomic uint64_t root;
+	unsigned int h;
+	int ret;
 
+	if (IS_RUN(rh) && first < last && first < n) {
+		if (last >= n) { /* a tail: the run gets shorter */
+			atomic_store(m->rh,
+				     first ? ROOT_RUN(RUN_V(rh), first) : 0);
+			if (!first)
+				budget_give(p, 1);
+			for (uint64_t i = first; i < n && fn; i++)
+				fn(arg, i, run_entry(rh, i));
+			return n - first;
+		}
+		ret = root_run_expand(p, m, rh);
+		assert(!ret); /* the run's budget covers the leaf */
+		rh = atomic_load(m->rh);
+	}
+	if (IS_RUN(rh))
+		return 0;
+	root = RH_ROOT(rh);
+	h = RH_H(rh);
 	if (!root || first >= last || first >= span(h))
 		return 0;
 	/* the root is cleared through a copy of its index: the map's word
@@ -667,6 +766,11 @@ uint64_t pmap_find(const struct pmap *m, uint64_t start, int want_data)
 
 	if (start >= PMAP_MAX_INDEX)
 		return PMAP_MAX_INDEX;
+	if (IS_RUN(rh)) {
+		if (start < ROOT_N(rh))
+			return want_data ? start : ROOT_N(rh);
+		return want_data ? PMAP_MAX_INDEX : start;
+	}
 	if (!RH_ROOT(rh) || start >= span(h))
 		return want_data ? PMAP_MAX_INDEX : start;
 	r = find_node(m->pool, RH_ROOT(rh), h, 0, start, want_data);
@@ -722,6 +826,14 @@ int pmap_resume(struct pmap_pool *p, struct pmap *m, uint64_t *entries)
 
 	*entries = 0;
 	m->pool = p;
+	if (IS_RUN(rh)) {
+		if (rh != ROOT_RUN(RUN_V(rh), ROOT_N(rh)) ||
+		    !root_run_ok(RUN_V(rh), ROOT_N(rh)))
+			return -EUCLEAN;
+		*entries = ROOT_N(rh);
+		p->resume_nodes++;
+		return 0;
+	}
 	if (!RH_ROOT(rh))
 		return 0;
 	return mark_node(p, RH_ROOT(rh), RH_H(rh), entries) ? 0 : -EUCLEAN;

@@ -11,8 +11,10 @@
  * PMAP_RESERVED, or consecutive logical pages (a sequential write, which
  * gets them: fs/fs_io.c asks for the page after the previous one), is held
  * as one word in its parent instead of nodes (a run): a dense file costs
- * a few nodes, not a leaf per 512 KiB. pmap_pool_nodes_used() and the
- * meta's node_bytes count the nodes really in use.
+ * a few nodes, not a leaf per 512 KiB, and a file whose pages are such a
+ * run from its start up to 512 KiB (a small file) no node at all, its
+ * run in the root word. pmap_pool_nodes_used() and the meta's node_bytes
+ * count the nodes really in use.
  *
  * Metadata budget: the pool's address space is reserved at mount time for
  * the whole budget (MAP_NORESERVE, not touched: memory is taken page by

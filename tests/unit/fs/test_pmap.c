@@ -510,11 +510,114 @@ START_TEST(a_map_with_runs_resumes_in_a_new_pool)
 }
 END_TEST
 
+START_TEST(a_small_file_written_from_its_start_takes_no_node)
+{
+	struct pmap_pool *small;
+	struct seen s = { 0 };
+	struct pmap m;
+
+	ck_assert_int_eq(pmap_pool_create(1 << 20, 4 * PMAP_NODE_BYTES, &small),
+			 0);
+	pmap_init(&m);
+	set_seq(small, &m, 0, 10, 70);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 0);
+	ck_assert_uint_eq(pmap_get(&m, 9), PMAP_LPN(79));
+	ck_assert_uint_eq(pmap_get(&m, 10), PMAP_HOLE);
+	ck_assert_uint_eq(pmap_find(&m, 0, 0), 10);
+	ck_assert_uint_eq(pmap_find(&m, 3, 1), 3);
+	ck_assert_uint_eq(pmap_find(&m, 10, 1), PMAP_MAX_INDEX);
+	/* charged as the leaf it stands for */
+	ck_assert_int_eq(pmap_pool_charge(small, 3 * PMAP_NODE_BYTES), 0);
+	ck_assert_int_eq(pmap_pool_charge(small, 1), -ENOSPC);
+	pmap_pool_uncharge(small, 3 * PMAP_NODE_BYTES);
+	/* a truncate shortens it */
+	ck_assert_uint_eq(
+		pmap_clear(small, &m, 6, PMAP_MAX_INDEX, count_cb, &s), 4);
+	ck_assert_uint_eq(s.sum_lpn, 76 + 77 + 78 + 79);
+	ck_assert_uint_eq(pmap_get(&m, 5), PMAP_LPN(75));
+	ck_assert_uint_eq(pmap_get(&m, 6), PMAP_HOLE);
+	/* a set elsewhere, or a punch inside, makes it a leaf */
+	ck_assert_int_eq(pmap_set(small, &m, 2, PMAP_RESERVED), 0);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 1);
+	ck_assert_uint_eq(pmap_get(&m, 2), PMAP_RESERVED);
+	ck_assert_uint_eq(pmap_get(&m, 3), PMAP_LPN(73));
+	pmap_clear(small, &m, 0, PMAP_MAX_INDEX, NULL, NULL);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 0);
+	set_seq(small, &m, 0, 6, 70);
+	ck_assert_uint_eq(pmap_clear(small, &m, 1, 2, NULL, NULL), 1);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 1);
+	ck_assert_uint_eq(pmap_get(&m, 1), PMAP_HOLE);
+	ck_assert_uint_eq(pmap_get(&m, 5), PMAP_LPN(75));
+	pmap_clear(small, &m, 0, PMAP_MAX_INDEX, NULL, NULL);
+	/* fallocated up to 512 KiB, then grown past a leaf */
+	for (uint64_t i = 0; i < LEAF; i++)
+		ck_assert_int_eq(pmap_set(small, &m, i, PMAP_RESERVED), 0);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 0);
+	ck_assert_int_eq(pmap_set(small, &m, LEAF, PMAP_RESERVED), 0);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 2); /* root, leaf */
+	ck_assert_uint_eq(pmap_get(&m, LEAF - 1), PMAP_RESERVED);
+	ck_assert_uint_eq(pmap_get(&m, LEAF), PMAP_RESERVED);
+	ck_assert_uint_eq(pmap_clear(small, &m, 0, PMAP_MAX_INDEX, NULL, NULL),
+			  LEAF + 1);
+	ck_assert_uint_eq(pmap_pool_nodes_used(small), 0);
+	/* all the budget is back */
+	ck_assert_int_eq(pmap_pool_charge(small, 4 * PMAP_NODE_BYTES), 0);
+	pmap_pool_uncharge(small, 4 * PMAP_NODE_BYTES);
+	pmap_pool_destroy(small);
+}
+END_TEST
+
+START_TEST(a_root_run_resumes_and_a_damaged_one_is_refused)
+{
+	uint64_t len = pmap_pool_bytes(1 << 20, 256 * PMAP_NODE_BYTES), entries;
+	static const uint64_t bad[] = {
+		1ull << 63 | 0ull << 32 | 9,	     /* no entries */
+		1ull << 63 | 129ull << 32 | 9,	     /* more than a leaf */
+		1ull << 63 | 3ull << 32 | PMAP_HOLE, /* a run of holes */
+		1ull << 63 | 3ull << 32 | (UINT32_MAX - 1), /* past the end */
+		1ull << 63 | 1ull << 50 | 3ull << 32 | 9,   /* stray bits */
+	};
+	_Atomic uint64_t word = 0;
+	void *mem = calloc(1, len);
+	struct pmap_pool *p;
+	struct pmap m;
+
+	ck_assert_ptr_nonnull(mem);
+	p = pool_at(mem, len);
+	pmap_init(&m);
+	pmap_bind(&m, p, &word);
+	set_seq(p, &m, 0, 7, 1000);
+	pmap_pool_destroy(p);
+	p = pool_at(mem, len);
+	pmap_init(&m);
+	pmap_bind(&m, p, &word);
+	ck_assert_int_eq(pmap_pool_resume_begin(p), 0);
+	ck_assert_int_eq(pmap_resume(p, &m, &entries), 0);
+	pmap_pool_resume_end(p);
+	ck_assert_uint_eq(entries, 7);
+	ck_assert_uint_eq(pmap_pool_nodes_used(p), 0);
+	ck_assert_uint_eq(pmap_get(&m, 6), PMAP_LPN(1006));
+	/* its leaf's worth of budget is counted */
+	ck_assert_int_eq(pmap_pool_charge(p, 255 * PMAP_NODE_BYTES), 0);
+	ck_assert_int_eq(pmap_pool_charge(p, 1), -ENOSPC);
+	pmap_pool_destroy(p);
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		atomic_store(&word, bad[i]);
+		p = pool_at(mem, len);
+		ck_assert_int_eq(pmap_pool_resume_begin(p), 0);
+		ck_assert_int_eq(pmap_resume(p, &m, &entries), -EUCLEAN);
+		pmap_pool_resume_end(p);
+		pmap_pool_destroy(p);
+	}
+	free(mem);
+}
+END_TEST
+
 struct model {
 	struct pmap_pool *p;
 	struct pmap m;
 	unsigned int seed;
-	int ret;
+	int ret, small; /* small: writes from 0 and truncates, often */
 	uint32_t *e;
 	uint64_t n, cleared, bad, shrank;
 };
@@ -569,7 +672,13 @@ static void model_ops(struct model *md, int ops)
 		a = rand_r(&md->seed) % md->n;
 		/* lengths that make and cut runs of leaves and subtrees */
 		len = 1 + rand_r(&md->seed) % (kind < 3 ? 3 * SUB2 : 300);
-		if (a + len > md->n)
+		if (md->small && rand_r(&md->seed) % 3 == 0) {
+			a = 0; /* files written from their start */
+			len = 1 + rand_r(&md->seed) % 160;
+		}
+		if (md->small && kind == 3 && rand_r(&md->seed) % 2)
+			a = rand_r(&md->seed) % 2 ? 0 : a; /* and truncated */
+		if (a + len > md->n || (md->small && kind == 3 && a % 2 == 0))
 			len = md->n - a;
 		used = pmap_pool_nodes_used(md->p);
 		if (kind == 3) { /* a punch or truncate */
@@ -633,6 +742,19 @@ START_TEST(random_sets_and_clears_match_a_plain_array)
 	pmap_init(&md.m);
 	model_ops(&md, 3000);
 	ck_assert_uint_gt(md.shrank, 100);
+	model_clear_all(&md);
+	free(md.e);
+}
+END_TEST
+
+START_TEST(random_sets_and_clears_match_a_plain_array_of_a_small_file)
+{
+	struct model md = { .n = 200, .p = pool, .seed = 12, .small = 1 };
+
+	md.e = calloc(md.n, sizeof(*md.e));
+	ck_assert_ptr_nonnull(md.e);
+	pmap_init(&md.m);
+	model_ops(&md, 4000);
 	model_clear_all(&md);
 	free(md.e);
 }
@@ -702,6 +824,9 @@ int main(void)
 			find_and_clear_work_across_runs,
 			the_budget_counts_a_run_as_the_nodes_it_stands_for,
 			a_map_with_runs_resumes_in_a_new_pool,
+			a_small_file_written_from_its_start_takes_no_node,
+			a_root_run_resumes_and_a_damaged_one_is_refused,
 			random_sets_and_clears_match_a_plain_array,
+			random_sets_and_clears_match_a_plain_array_of_a_small_file,
 			random_sets_and_clears_match_a_plain_array_across_resumes));
 }
