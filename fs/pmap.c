@@ -9,9 +9,33 @@
  * or the root word, made after what it points to is complete: a crash
  * leaves the old or the new map. Free lists are not kept: a resumed pool
  * rebuilds them from the maps (pmap_pool_resume_*).
+ *
+ * Runs: a child slot holds a node's index, 0 (none: every entry of that
+ * subtree is a hole) or a run word, RUN_BIT | v: every entry of the
+ * subtree is v (v == PMAP_RESERVED, an fallocated range) or v + i for the
+ * subtree's i-th entry (v an lpn entry: consecutive logical pages, what a
+ * sequential write gets). pmap_set() collapses a node into a run when it
+ * becomes one (the run word is stored in its slot, then the node is
+ * unreferenced and goes back to the pool), and upward while the parent is
+ * one too; a set that breaks a run expands it into a node of runs one
+ * level down (filled, then published by one store of its index).
+ *
+ * Root runs: a map whose entries are [0, n) of a run (n <= 128) and holes
+ * after (a small file written from its start, a file up to 512 KiB
+ * fallocated) keeps ROOT_RUN(v, n) as its root word and no node at all. A
+ * set at n that continues the run makes it ROOT_RUN(v, n + 1) (one
+ * store); any other change expands it into a root leaf first.
+ *
+ * Budget: a run is charged as the nodes it stands for (a leaf run one
+ * node, a run of height h 1 + 64 x that of h - 1), so the budget counts
+ * the tree as it was before runs existed, and the pool's memory (the
+ * nodes really in use, pmap_pool_nodes_used()) is never more than that.
+ * So expanding a run never takes budget and always finds a free node: a
+ * clear or a set back to a hole or reserved page never fails on a run.
  */
 #include "fs/pmap.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +49,13 @@
 #define NODE_BITS  6
 #define NODE_N	   (1u << NODE_BITS) /* 64 children */
 #define MAX_HEIGHT 9		     /* 7 + 8 * 6 = 55 bits */
+
+#define RUN_BIT	   (1ull << 63)
+#define IS_RUN(c)  (((c)&RUN_BIT) != 0)
+#define RUN_V(c)   ((uint32_t)(c))
+/* a root word: entries [0, n) of run v, holes after; 1 <= n <= LEAF_N */
+#define ROOT_RUN(v, n) (RUN_BIT | (uint64_t)(n) << 32 | (v))
+#define ROOT_N(rh)     ((rh) >> 32 & 0x7fffffffu)
 
 union node {
 	_Atomic uint64_t child[NODE_N]; /* node indexes, 0: none */
@@ -45,6 +76,7 @@ struct pmap_pool {
 	uint64_t free;	      /* protected by lock, 0: none */
 	/* bytes of the budget in use: nodes and charges; protected by lock */
 	uint64_t meta_used;
+	uint64_t resume_nodes; /* resuming: nodes the maps stand for */
 	atomic_uint_fast64_t nodes_used;
 	atomic_uint_fast64_t charged;
 	atomic_uint_fast64_t refused;
@@ -210,6 +242,43 @@ static uint64_t node_get(struct pmap_pool *p)
 	return i;
 }
 
+/* A node's memory only, for a run being expanded: the run's budget
+ * already covers it (see the top), so there is always one. */
+static uint64_t node_get_mem(struct pmap_pool *p)
+{
+	uint64_t i = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->free) {
+		i = p->free;
+		p->free = N(p, i)->next_free;
+	} else if (p->bump < p->nodes_total) {
+		i = p->bump++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (i)
+		atomic_fetch_add(&p->nodes_used, 1);
+	return i;
+}
+
+/* Gives back a node's memory, not its budget: a node collapsed into a run
+ * (unreferenced already). */
+static void node_put_mem(struct pmap_pool *p, uint64_t i)
+{
+	pthread_mutex_lock(&p->lock);
+	N(p, i)->next_free = p->free;
+	p->free = i;
+	pthread_mutex_unlock(&p->lock);
+	atomic_fetch_sub(&p->nodes_used, 1);
+}
+
+static void budget_give(struct pmap_pool *p, uint64_t nodes)
+{
+	pthread_mutex_lock(&p->lock);
+	p->meta_used -= nodes * sizeof(union node);
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void node_put(struct pmap_pool *p, uint64_t i)
 {
 	pthread_mutex_lock(&p->lock);
@@ -275,12 +344,154 @@ static unsigned int shift_of(unsigned int height)
 	return LEAF_BITS + (height - 2) * NODE_BITS;
 }
 
+/* Nodes a full subtree of this height has: what a run of it is charged. */
+static uint64_t run_nodes(unsigned int height)
+{
+	return height <= 1 ? 1 : 1 + NODE_N * run_nodes(height - 1);
+}
+
+/* The entry at offset off of a run (off < the run's span). */
+static uint32_t run_entry(uint64_t c, uint64_t off)
+{
+	uint32_t v = RUN_V(c);
+
+	return v == PMAP_RESERVED ? v : v + (uint32_t)off;
+}
+
+/* The run word of a subtree of this height starting with entry v, 0 when
+ * it cannot be one (a hole, or an lpn run past the largest entry). */
+static uint64_t run_word(uint32_t v, unsigned int height)
+{
+	if (v == PMAP_RESERVED)
+		return RUN_BIT | v;
+	if (!PMAP_IS_LPN(v) || (uint64_t)v + span(height) - 1 > UINT32_MAX)
+		return 0;
+	return RUN_BIT | v;
+}
+
+/* Node ni of this height as a run word, 0 when it is not one. */
+static uint64_t node_run(const struct pmap_pool *p, uint64_t ni, unsigned int h)
+{
+	const union node *n = N(p, ni);
+	uint64_t c0, sub;
+	uint32_t v;
+
+	if (h == 1) {
+		v = atomic_load(&n->e[0]);
+		c0 = run_word(v, 1);
+		/* the last entry first: a sequential write fills it last */
+		if (!c0 ||
+		    atomic_load(&n->e[LEAF_N - 1]) != run_entry(c0, LEAF_N - 1))
+			return 0;
+		for (unsigned int i = 1; i < LEAF_N - 1; i++)
+			if (atomic_load(&n->e[i]) != run_entry(c0, i))
+				return 0;
+		return c0;
+	}
+	c0 = atomic_load(&n->child[0]);
+	if (!IS_RUN(c0) || !run_word(RUN_V(c0), h))
+		return 0;
+	sub = span(h - 1);
+	for (unsigned int i = 1; i < NODE_N; i++)
+		if (atomic_load(&n->child[i]) !=
+		    (RUN_BIT | run_entry(c0, i * sub)))
+			return 0;
+	return RUN_BIT | RUN_V(c0);
+}
+
+/* Run c of this height as a new node of runs one level down (or of
+ * entries), not yet published; 0 only if the pool's invariant broke. */
+static uint64_t run_expand(struct pmap_pool *p, uint64_t c, unsigned int h)
+{
+	uint64_t ni = node_get_mem(p), sub;
+	union node *n;
+
+	if (!ni)
+		return 0;
+	n = N(p, ni);
+	if (h == 1) {
+		for (unsigned int i = 0; i < LEAF_N; i++)
+			atomic_store_explicit(&n->e[i], run_entry(c, i),
+					      memory_order_relaxed);
+	} else {
+		sub = span(h - 1);
+		for (unsigned int i = 0; i < NODE_N; i++)
+			atomic_store_explicit(&n->child[i],
+					      RUN_BIT | run_entry(c, i * sub),
+					      memory_order_relaxed);
+	}
+	return ni;
+}
+
+/* Whether entries [0, n) of run v are entries (an lpn run stays below
+ * the largest entry). */
+static bool root_run_ok(uint32_t v, uint64_t n)
+{
+	if (!n || n > LEAF_N)
+		return false;
+	return v == PMAP_RESERVED ||
+	       (PMAP_IS_LPN(v) && (uint64_t)v + n - 1 <= UINT32_MAX);
+}
+
+/* The root run rh as a root leaf, published; 0 or -ENOSPC (only if the
+ * pool's invariant broke: the run's budget covers the leaf). */
+static int root_run_expand(struct pmap_pool *p, struct pmap *m, uint64_t rh)
+{
+	uint64_t ni = node_get_mem(p), n = ROOT_N(rh);
+	union node *leaf;
+
+	if (!ni)
+		return -ENOSPC;
+	leaf = N(p, ni);
+	for (unsigned int i = 0; i < LEAF_N; i++)
+		atomic_store_explicit(&leaf->e[i],
+				      i < n ? run_entry(rh, i) : PMAP_HOLE,
+				      memory_order_relaxed);
+	atomic_store_explicit(m->rh, RH(ni, 1), memory_order_release);
+	return 0;
+}
+
+/* A set on a map that is empty or a root run, if it can stay one: 1 done,
+ * 0 not (the caller goes on with the root word now in m), or -errno. */
+static int root_run_set(struct pmap_pool *p, struct pmap *m, uint64_t idx,
+			uint32_t v)
+{
+	uint64_t rh = atomic_load(m->rh), n = ROOT_N(rh);
+	bool ok;
+
+	if (!rh) {
+		if (idx || !root_run_ok(v, 1))
+			return 0;
+		pthread_mutex_lock(&p->lock);
+		ok = budget_take(p, sizeof(union node)); /* the leaf it is */
+		pthread_mutex_unlock(&p->lock);
+		if (!ok)
+			return -ENOSPC;
+		atomic_store_explicit(m->rh, ROOT_RUN(v, 1),
+				      memory_order_release);
+		return 1;
+	}
+	if (idx < n && run_entry(rh, idx) == v)
+		return 1;
+	if (idx == n && v == run_entry(rh, n) &&
+	    root_run_ok(RUN_V(rh), n + 1)) {
+		atomic_store_explicit(m->rh, ROOT_RUN(RUN_V(rh), n + 1),
+				      memory_order_release);
+		return 1;
+	}
+	if (idx >= n && v == PMAP_HOLE)
+		return 1;
+	return root_run_expand(p, m, rh);
+}
+
 uint32_t pmap_get(const struct pmap *m, uint64_t idx)
 {
 	uint64_t rh = atomic_load_explicit(m->rh, memory_order_acquire);
 	uint64_t n = RH_ROOT(rh);
 	unsigned int h = RH_H(rh);
 
+	if (IS_RUN(rh))
+		return idx < ROOT_N(rh) ? run_entry(rh, idx) : PMAP_HOLE;
 	if (!n || idx >= span(h))
 		return PMAP_HOLE;
 	for (; h > 1; h--) {
@@ -290,20 +501,49 @@ uint32_t pmap_get(const struct pmap *m, uint64_t idx)
 			memory_order_acquire);
 		if (!n)
 			return PMAP_HOLE;
+		if (IS_RUN(n))
+			return run_entry(n, idx & (span(h - 1) - 1));
 	}
 	return atomic_load_explicit(&N(m->pool, n)->e[idx & (LEAF_N - 1)],
 				    memory_order_relaxed);
 }
 
+/* After a set: the nodes on idx's path (nodes[h] in slots[h], below the
+ * root) that are runs now become run words, from the leaf up. */
+static void collapse_path(struct pmap_pool *p, _Atomic uint64_t **slots,
+			  const uint64_t *nodes, unsigned int root_h)
+{
+	for (unsigned int h = 1; h < root_h; h++) {
+		uint64_t c = node_run(p, nodes[h], h);
+
+		if (!c)
+			break;
+		/* one store: the run replaces the node, then the node is
+		 * unreferenced (a crash before the store keeps the node) */
+		atomic_store_explicit(slots[h], c, memory_order_release);
+		node_put_mem(p, nodes[h]);
+	}
+}
+
 int pmap_set(struct pmap_pool *p, struct pmap *m, uint64_t idx, uint32_t v)
 {
-	uint64_t rh = atomic_load(m->rh), root = RH_ROOT(rh), n;
-	unsigned int h = RH_H(rh);
-	_Atomic uint64_t *slot;
+	uint64_t rh = atomic_load(m->rh), root, n;
+	_Atomic uint64_t *slots[MAX_HEIGHT];
+	uint64_t nodes[MAX_HEIGHT];
+	unsigned int h, root_h;
+	int ret;
 
 	if (idx >= PMAP_MAX_INDEX)
 		return -EFBIG;
 	m->pool = p;
+	if (!rh || IS_RUN(rh)) {
+		ret = root_run_set(p, m, idx, v);
+		if (ret)
+			return ret < 0 ? ret : 0;
+		rh = atomic_load(m->rh);
+	}
+	root = RH_ROOT(rh);
+	h = RH_H(rh);
 	if (!root) {
 		if (v == PMAP_HOLE)
 			return 0;
@@ -316,24 +556,41 @@ int pmap_set(struct pmap_pool *p, struct pmap *m, uint64_t idx, uint32_t v)
 		atomic_store_explicit(m->rh, RH(root, h), memory_order_release);
 	}
 	while (idx >= span(h)) {
+		uint64_t c;
+
 		if (v == PMAP_HOLE)
 			return 0;
 		n = node_get(p);
 		if (!n)
 			return -ENOSPC;
-		atomic_store(&N(p, n)->child[0], root);
+		/* the old root (never collapsed: a root is a node) goes
+		 * under the new one as a run if it is one */
+		c = node_run(p, root, h);
+		atomic_store(&N(p, n)->child[0], c ? c : root);
+		/* the new root is complete: one store publishes it */
+		atomic_store_explicit(m->rh, RH(n, h + 1),
+				      memory_order_release);
+		if (c)
+			node_put_mem(p, root);
 		root = n;
 		h++;
-		/* the new root is complete: one store publishes it */
-		atomic_store_explicit(m->rh, RH(root, h), memory_order_release);
 	}
+	root_h = h;
 	n = root;
 	for (; h > 1; h--) {
+		_Atomic uint64_t *slot;
 		uint64_t c;
 
 		slot = &N(p, n)->child[(idx >> shift_of(h)) & (NODE_N - 1)];
 		c = atomic_load(slot);
-		if (!c) {
+		if (IS_RUN(c)) {
+			if (run_entry(c, idx & (span(h - 1) - 1)) == v)
+				return 0;
+			c = run_expand(p, c, h - 1);
+			if (!c)
+				return -ENOSPC;
+			atomic_store_explicit(slot, c, memory_order_release);
+		} else if (!c) {
 			if (v == PMAP_HOLE)
 				return 0;
 			c = node_get(p);
@@ -341,10 +598,14 @@ int pmap_set(struct pmap_pool *p, struct pmap *m, uint64_t idx, uint32_t v)
 				return -ENOSPC;
 			atomic_store_explicit(slot, c, memory_order_release);
 		}
+		slots[h - 1] = slot;
+		nodes[h - 1] = c;
 		n = c;
 	}
 	atomic_store_explicit(&N(p, n)->e[idx & (LEAF_N - 1)], v,
 			      memory_order_release);
+	if (v != PMAP_HOLE)
+		collapse_path(p, slots, nodes, root_h);
 	return 0;
 }
 
@@ -355,15 +616,41 @@ struct clear_ctx {
 	void *arg;
 };
 
+/* Clears run c of this height at base, all of it: already unlinked. */
+static void clear_run(struct clear_ctx *c, uint64_t run, unsigned int h,
+		      uint64_t base)
+{
+	uint64_t n = span(h);
+
+	budget_give(c->p, run_nodes(h));
+	if (c->fn)
+		for (uint64_t i = 0; i < n; i++)
+			c->fn(c->arg, base + i, run_entry(run, i));
+	c->cleared += n;
+}
+
 /* Clears [c->first, c->last) inside the subtree at *slot; frees it if
  * empty (unlinked first: a crash never leaves a link to a free node). */
 static void clear_node(struct clear_ctx *c, _Atomic uint64_t *slot,
 		       unsigned int h, uint64_t base)
 {
 	uint64_t ni = atomic_load(slot), lo, hi, sub;
-	union node *n = N(c->p, ni);
+	union node *n;
 	int empty = 1;
 
+	if (IS_RUN(ni)) {
+		if (c->first <= base && c->last >= base + span(h)) {
+			atomic_store(slot, 0);
+			clear_run(c, ni, h, base);
+			return;
+		}
+		/* part of it: as a node (the run's budget covers one) */
+		lo = run_expand(c->p, ni, h);
+		assert(lo); /* see "Budget" at the top */
+		atomic_store_explicit(slot, lo, memory_order_release);
+		ni = lo;
+	}
+	n = N(c->p, ni);
 	if (h == 1) {
 		for (unsigned int i = 0; i < LEAF_N; i++) {
 			uint64_t idx = base + i;
@@ -404,10 +691,29 @@ uint64_t pmap_clear(struct pmap_pool *p, struct pmap *m, uint64_t first,
 		    void *arg)
 {
 	struct clear_ctx c = { p, first, last, 0, fn, arg };
-	uint64_t rh = atomic_load(m->rh);
-	_Atomic uint64_t root = RH_ROOT(rh);
-	unsigned int h = RH_H(rh);
+	uint64_t rh = atomic_load(m->rh), n = ROOT_N(rh);
+	_Atomic uint64_t root;
+	unsigned int h;
+	int ret;
 
+	if (IS_RUN(rh) && first < last && first < n) {
+		if (last >= n) { /* a tail: the run gets shorter */
+			atomic_store(m->rh,
+				     first ? ROOT_RUN(RUN_V(rh), first) : 0);
+			if (!first)
+				budget_give(p, 1);
+			for (uint64_t i = first; i < n && fn; i++)
+				fn(arg, i, run_entry(rh, i));
+			return n - first;
+		}
+		ret = root_run_expand(p, m, rh);
+		assert(!ret); /* the run's budget covers the leaf */
+		rh = atomic_load(m->rh);
+	}
+	if (IS_RUN(rh))
+		return 0;
+	root = RH_ROOT(rh);
+	h = RH_H(rh);
 	if (!root || first >= last || first >= span(h))
 		return 0;
 	/* the root is cleared through a copy of its index: the map's word
@@ -423,11 +729,14 @@ static uint64_t find_node(const struct pmap_pool *p, uint64_t ni,
 			  unsigned int h, uint64_t base, uint64_t start,
 			  int want_data)
 {
-	const union node *n = N(p, ni);
+	const union node *n;
 	uint64_t sub, lo, r;
 
 	if (!ni)
 		return want_data ? UINT64_MAX : (start > base ? start : base);
+	if (IS_RUN(ni)) /* no holes */
+		return want_data ? (start > base ? start : base) : UINT64_MAX;
+	n = N(p, ni);
 	if (h == 1) {
 		for (unsigned int i = 0; i < LEAF_N; i++) {
 			if (base + i < start)
@@ -457,6 +766,11 @@ uint64_t pmap_find(const struct pmap *m, uint64_t start, int want_data)
 
 	if (start >= PMAP_MAX_INDEX)
 		return PMAP_MAX_INDEX;
+	if (IS_RUN(rh)) {
+		if (start < ROOT_N(rh))
+			return want_data ? start : ROOT_N(rh);
+		return want_data ? PMAP_MAX_INDEX : start;
+	}
 	if (!RH_ROOT(rh) || start >= span(h))
 		return want_data ? PMAP_MAX_INDEX : start;
 	r = find_node(m->pool, RH_ROOT(rh), h, 0, start, want_data);
@@ -467,14 +781,17 @@ uint64_t pmap_find(const struct pmap *m, uint64_t start, int want_data)
 
 /* ---- resuming a pool left in a state arena ---- */
 
-/* Marks the subtree's nodes; counts entries that are not holes. False
- * when an index is out of the pool or reached twice (a damaged map). */
+/* Marks the subtree's nodes; counts entries that are not holes, and the
+ * nodes the subtree stands for (runs as their full subtrees). False when
+ * an index is out of the pool or reached twice, or a run word is not one
+ * (a damaged map). */
 static bool mark_node(struct pmap_pool *p, uint64_t ni, unsigned int h,
 		      uint64_t *entries)
 {
 	if (!ni || ni >= p->nodes_total || p->mark[ni] || !h || h > MAX_HEIGHT)
 		return false;
 	p->mark[ni] = 1;
+	p->resume_nodes++;
 	if (h == 1) {
 		for (unsigned int i = 0; i < LEAF_N; i++)
 			*entries += atomic_load(&N(p, ni)->e[i]) != PMAP_HOLE;
@@ -483,14 +800,22 @@ static bool mark_node(struct pmap_pool *p, uint64_t ni, unsigned int h,
 	for (unsigned int i = 0; i < NODE_N; i++) {
 		uint64_t c = atomic_load(&N(p, ni)->child[i]);
 
-		if (c && !mark_node(p, c, h - 1, entries))
+		if (IS_RUN(c)) {
+			if (c != (RUN_BIT | RUN_V(c)) ||
+			    run_word(RUN_V(c), h - 1) != c)
+				return false;
+			*entries += span(h - 1);
+			p->resume_nodes += run_nodes(h - 1);
+		} else if (c && !mark_node(p, c, h - 1, entries)) {
 			return false;
+		}
 	}
 	return true;
 }
 
 int pmap_pool_resume_begin(struct pmap_pool *p)
 {
+	p->resume_nodes = 0;
 	p->mark = calloc(p->nodes_total, 1);
 	return p->mark ? 0 : -ENOMEM;
 }
@@ -501,6 +826,14 @@ int pmap_resume(struct pmap_pool *p, struct pmap *m, uint64_t *entries)
 
 	*entries = 0;
 	m->pool = p;
+	if (IS_RUN(rh)) {
+		if (rh != ROOT_RUN(RUN_V(rh), ROOT_N(rh)) ||
+		    !root_run_ok(RUN_V(rh), ROOT_N(rh)))
+			return -EUCLEAN;
+		*entries = ROOT_N(rh);
+		p->resume_nodes++;
+		return 0;
+	}
 	if (!RH_ROOT(rh))
 		return 0;
 	return mark_node(p, RH_ROOT(rh), RH_H(rh), entries) ? 0 : -EUCLEAN;
@@ -524,7 +857,8 @@ void pmap_pool_resume_end(struct pmap_pool *p)
 		p->free = i;
 	}
 	p->bump = top + 1;
-	p->meta_used += used * sizeof(union node);
+	/* the budget counts what the maps stand for, runs as full subtrees */
+	p->meta_used += p->resume_nodes * sizeof(union node);
 	atomic_store(&p->nodes_used, used);
 	free(p->mark);
 	p->mark = NULL;

@@ -7,14 +7,24 @@
  * 32-bit entries (one leaf maps 512 KiB of file). Every node is 512 bytes
  * and comes from the mount's node pool, so the I/O path never calls
  * malloc. The tree grows in height as a file grows; nodes left empty by
- * pmap_clear() go back to the pool.
+ * pmap_clear() go back to the pool. A subtree whose entries are all
+ * PMAP_RESERVED, or consecutive logical pages (a sequential write, which
+ * gets them: fs/fs_io.c asks for the page after the previous one), is held
+ * as one word in its parent instead of nodes (a run): a dense file costs
+ * a few nodes, not a leaf per 512 KiB, and a file whose pages are such a
+ * run from its start up to 512 KiB (a small file) no node at all, its
+ * run in the root word. pmap_pool_nodes_used() and the meta's node_bytes
+ * count the nodes really in use.
  *
  * Metadata budget: the pool's address space is reserved at mount time for
  * the whole budget (MAP_NORESERVE, not touched: memory is taken page by
  * page as nodes are first used, and stays with the pool once touched).
  * The namespace (inodes, names) charges its bytes to the same budget
  * through pmap_pool_charge(). A node or a charge past the budget is
- * -ENOSPC and counted (pmap_pool_meta()). The default budget holds a leaf
+ * -ENOSPC and counted (pmap_pool_meta()). The budget charges a run as the
+ * nodes it stands for (the tree as if there were no runs), so breaking a
+ * run (a set inside it, a clear of part of it) never fails for want of a
+ * node, and ENOSPC comes exactly where it did. The default budget holds a leaf
  * per page of capacity (a mount of 4 KiB files or of pages 512 KiB apart
  * is 1/8 metadata) plus its interior nodes, and 64 MiB for the namespace:
  * metadata never runs out before capacity unless the namespace passes
