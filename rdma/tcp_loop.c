@@ -143,7 +143,8 @@ static void loop_wake(struct evl *l, void *arg)
 	}
 }
 
-/* The timer: each connection's scan when due; the next deadline. */
+/* The timer: each connection's scan when (nearly) due; the next
+ * deadline. */
 static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 {
 	struct tcp_loop *tl = &((struct tcp_pool *)arg)->loops[evl_index(l)];
@@ -153,9 +154,13 @@ static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 
 	tls_on_loop = 1;
 	for (c = tl->conns; c; c = next) {
+		uint64_t period = (uint64_t)c->scan_ms * 1000000;
+
 		next = c->lnext;
-		if (now >= c->next_scan) {
-			c->next_scan = now + (uint64_t)c->scan_ms * 1000000;
+		/* half a period early: the scans of a loop fall together,
+		 * one wake-up per period however many connections */
+		if (now + period / 2 >= c->next_scan) {
+			c->next_scan = now + period;
 			ret = tcp_rx_tick(c, now);
 			if (ret) {
 				detach(tl, c, ret);
