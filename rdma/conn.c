@@ -296,7 +296,8 @@ static void job_unlink_locked(struct xconn *c)
 	c->job_queued = 0;
 }
 
-/* Queues c's job at due (mono ns), or moves it there if queued. */
+/* Queues c's job at due (mono ns), or moves it there if queued. Lock
+ * order: c->lock (may be held), then xcp.lock. */
 static void job_queue(struct xconn *c, uint64_t due)
 {
 	struct xconn **pp = &xcp.head;
@@ -339,6 +340,7 @@ static void job_finish(struct xconn *c)
 static void job_run(struct xconn *c)
 {
 	bool was_up = false;
+	uint64_t due;
 	int ret, stop;
 
 	tls_conn = c;
@@ -364,16 +366,22 @@ static void job_run(struct xconn *c)
 	if (was_up)
 		c->backoff = c->rc_min_ms;
 	c->prev_err = ret;
+	tls_conn = NULL;
 	pthread_mutex_lock(&c->lock);
 	/* a wrong key or version does not fix itself: no retry */
 	stop = c->closing || !c->rc_max_ms || xconn_permanent(ret);
+	if (!stop) {
+		/* queued under c->lock: xconn_stop() either finds the job
+		 * queued and hurries it, or set closing before we looked;
+		 * c is another connector's once queued */
+		due = deadline_after_ms(c->backoff);
+		c->backoff = c->backoff * 2 < c->rc_max_ms ? c->backoff * 2
+							   : c->rc_max_ms;
+		job_queue(c, due);
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (stop)
-		goto out_finish;
-	tls_conn = NULL;
-	job_queue(c, deadline_after_ms(c->backoff));
-	c->backoff =
-		c->backoff * 2 < c->rc_max_ms ? c->backoff * 2 : c->rc_max_ms;
+		job_finish(c);
 	return;
 
 out_finish:
