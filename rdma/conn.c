@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -296,15 +297,11 @@ static void job_unlink_locked(struct xconn *c)
 	c->job_queued = 0;
 }
 
-/* Queues c's job at due (mono ns), or moves it there if queued. Lock
- * order: c->lock (may be held), then xcp.lock. */
-static void job_queue(struct xconn *c, uint64_t due)
+/* xcp.lock held: c's job goes in at due, by due time. */
+static void job_insert_locked(struct xconn *c, uint64_t due)
 {
 	struct xconn **pp = &xcp.head;
 
-	pthread_mutex_lock(&xcp.lock);
-	if (c->job_queued)
-		job_unlink_locked(c);
 	while (*pp && (*pp)->job_due <= due)
 		pp = &(*pp)->job_next;
 	c->job_next = *pp;
@@ -312,19 +309,28 @@ static void job_queue(struct xconn *c, uint64_t due)
 	c->job_due = due;
 	c->job_queued = 1;
 	pthread_cond_broadcast(&xcp.cond);
+}
+
+/* Queues c's job at due (mono ns); c has none queued or running. Lock
+ * order: c->lock (may be held), then xcp.lock. */
+static void job_queue(struct xconn *c, uint64_t due)
+{
+	pthread_mutex_lock(&xcp.lock);
+	assert(!c->job_queued);
+	job_insert_locked(c, due);
 	pthread_mutex_unlock(&xcp.lock);
 }
 
-/* A queued job of c (a backoff wait) becomes due now. */
+/* A queued job of c (a backoff wait) becomes due now; one being run
+ * stays the connector's (never a second job of c). */
 static void job_hurry(struct xconn *c)
 {
-	int queued;
-
 	pthread_mutex_lock(&xcp.lock);
-	queued = c->job_queued;
+	if (c->job_queued) {
+		job_unlink_locked(c);
+		job_insert_locked(c, 0);
+	}
 	pthread_mutex_unlock(&xcp.lock);
-	if (queued)
-		job_queue(c, 0);
 }
 
 static void job_finish(struct xconn *c)
