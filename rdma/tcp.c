@@ -34,6 +34,9 @@
  * waiting for in-flight slots, or blocked in sendmsg while the donor
  * waits for us to read its replies, would wait for itself. A control
  * call from a loop or a connector fails with -EDEADLK for the same reason.
+ * While deferred ios of a connection wait, its other submitters defer
+ * too (c->ndeferred), so that ios go out in the order of the submit
+ * calls.
  *
  * Memory: the in-flight table, the control entries, the leader's headers
  * and iovecs are allocated at open; nothing is allocated per request.
@@ -77,6 +80,14 @@ static struct tcp_conn *to_tcp(struct xport *x)
 static bool must_defer(struct tcp_conn *c)
 {
 	return tcp_loop_on_thread() || xconn_on_thread(&c->xc);
+}
+
+/* Deferred, or behind ios deferred before: the connection sends in the
+ * order of the submit calls, as the page store expects (a repair's
+ * write issued from a READ's done() must not pass a newer write). */
+static bool goes_deferred(struct tcp_conn *c)
+{
+	return must_defer(c) || atomic_load(&c->ndeferred);
 }
 
 /* --- in-flight table (c->xc.lock held) --- */
@@ -290,7 +301,7 @@ static void tcp_submit(struct xport *x, struct xport_io *io)
 
 	if (!xconn_accept_io(&c->xc, io, c->max_io))
 		return;
-	if (must_defer(c)) {
+	if (goes_deferred(c)) {
 		tcp_loop_defer(c, io);
 		return;
 	}
@@ -298,17 +309,20 @@ static void tcp_submit(struct xport *x, struct xport_io *io)
 }
 
 /* The ios of a chain that pass the checks go to the queue together; on
- * a loop or connector thread each goes the deferred way of tcp_submit().
+ * a loop or connector thread, or behind deferred ones, all go the
+ * deferred way of tcp_submit().
  * done() of a failed io may end its caller's request: next is read first. */
 static void tcp_submit_chain(struct xport *x, struct xport_io *io)
 {
 	struct tcp_conn *c = to_tcp(x);
 	struct xport_io *head = NULL, **tail = &head, *next;
+	bool defer = goes_deferred(c); /* the whole chain, in order */
 
 	for (; io; io = next) {
 		next = io->next;
-		if (must_defer(c)) {
-			tcp_submit(x, io);
+		if (defer) {
+			if (xconn_accept_io(&c->xc, io, c->max_io))
+				tcp_loop_defer(c, io);
 			continue;
 		}
 		if (!xconn_accept_io(&c->xc, io, c->max_io))
@@ -382,7 +396,10 @@ static int tcp_ctl(struct xconn *xc, uint16_t op, const void *body,
 	if (body_len)
 		memcpy(ctl->body, body, body_len);
 	ctl->reply_len = 0;
-	batch_submit(&c->q, &ctl->io);
+	if (atomic_load(&c->ndeferred))
+		tcp_loop_defer(c, &ctl->io); /* after the ios before it */
+	else
+		batch_submit(&c->q, &ctl->io);
 
 	pthread_mutex_lock(&c->xc.lock);
 	while (ctl->state == CTL_BUSY)
@@ -430,6 +447,7 @@ static void tcp_teardown(struct xconn *xc, int err)
 	pthread_mutex_unlock(&xc->lock);
 	if (fd >= 0)
 		close(fd);
+	tcp_loop_flush(c, status);
 	while (list && list != &c->inflight) {
 		s = list;
 		list = s->next;

@@ -19,7 +19,9 @@
  * loop's socket may be the one whose replies would free them. An io
  * submitted on a loop (or by a connector, before the loop serves the
  * link) goes to the worker of its connection's loop, which may block;
- * the worker never waits for the loop's callbacks.
+ * the worker never waits for the loop's callbacks. While a connection
+ * has deferred ios not yet queued (c->ndeferred), its other submitters
+ * defer too, so its ios go out in the order they were submitted.
  *
  * Threading: pool_life guards the pool's existence and each loop's
  * count of connections; tl->lock the attach queue and the worker's
@@ -229,6 +231,8 @@ static void *worker_main(void *arg)
 		for (; io; io = next) {
 			next = io->next;
 			batch_submit(&c->q, io);
+			/* in the queue: later submits need not wait for it */
+			atomic_fetch_sub(&c->ndeferred, 1);
 		}
 		pthread_mutex_lock(&tl->lock);
 		tl->dcur = NULL;
@@ -243,6 +247,7 @@ void tcp_loop_defer(struct tcp_conn *c, struct xport_io *io)
 	struct tcp_loop *tl = c->tl;
 
 	io->next = NULL;
+	atomic_fetch_add(&c->ndeferred, 1);
 	pthread_mutex_lock(&tl->lock);
 	if (c->dtail)
 		c->dtail->next = io;
@@ -345,14 +350,13 @@ out_unlock:
 	return ret;
 }
 
-void tcp_loop_put(struct tcp_conn *c)
+/* Waits until the worker is not submitting c's ios, takes c out of its
+ * queue and returns c's deferred ios. */
+static struct xport_io *take_deferred(struct tcp_loop *tl, struct tcp_conn *c)
 {
-	struct tcp_loop *tl = c->tl;
-	struct xport_io *io, *next;
 	struct tcp_conn **pp, *prev = NULL;
+	struct xport_io *io;
 
-	if (!tl)
-		return;
 	pthread_mutex_lock(&tl->lock);
 	while (tl->dcur == c)
 		pthread_cond_wait(&tl->dcond, &tl->lock);
@@ -362,16 +366,37 @@ void tcp_loop_put(struct tcp_conn *c)
 		*pp = c->dnext;
 		if (tl->dtail == c)
 			tl->dtail = prev;
+		c->dnext = NULL;
 		c->dqueued = 0;
 	}
 	io = c->dhead;
 	c->dhead = c->dtail = NULL;
 	pthread_mutex_unlock(&tl->lock);
-	/* closed: each fails with -ECONNABORTED */
-	for (; io; io = next) {
+	return io;
+}
+
+void tcp_loop_flush(struct tcp_conn *c, int status)
+{
+	struct xport_io *io, *next;
+
+	if (!c->tl)
+		return;
+	for (io = take_deferred(c->tl, c); io; io = next) {
 		next = io->next;
-		batch_submit(&c->q, io);
+		io->next = NULL;
+		tcp_complete_ios(c, io, status);
+		atomic_fetch_sub(&c->ndeferred, 1);
 	}
+}
+
+void tcp_loop_put(struct tcp_conn *c)
+{
+	struct tcp_loop *tl = c->tl;
+
+	if (!tl)
+		return;
+	/* closed: each fails with -ECONNABORTED */
+	tcp_loop_flush(c, -ECONNABORTED);
 	pthread_mutex_lock(&pool_life);
 	tl->nconns--;
 	if (!--pool_users) {

@@ -18,6 +18,7 @@
 #include "rdma/batch.h"
 #include "rdma/conn.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <stdint.h>
@@ -108,6 +109,7 @@ struct tcp_conn {
 	struct xport_io *dhead, *dtail; /* tl->lock */
 	struct tcp_conn *dnext;		/* tl->lock: the worker's queue */
 	int dqueued;			/* tl->lock */
+	atomic_uint ndeferred; /* deferred and not yet in the batch queue */
 };
 
 static inline void tcp_slot_unlink(struct tcp_slot *s)
@@ -131,6 +133,9 @@ int tcp_loop_get(struct tcp_conn *c);
 void tcp_loop_put(struct tcp_conn *c);
 /* xconn_ops.attach: the loop serves c's socket until the link ends. */
 void tcp_loop_attach(struct xconn *xc);
+/* The link those ios were accepted for has ended (teardown): c's
+ * deferred ios complete with status, none goes out on a later link. */
+void tcp_loop_flush(struct tcp_conn *c, int status);
 /* Hands io to c's loop's deferred-submit worker. Any thread. */
 void tcp_loop_defer(struct tcp_conn *c, struct xport_io *io);
 /* 1 on a loop thread of the TCP transport. */
