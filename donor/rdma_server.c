@@ -11,7 +11,7 @@
  * resources of a connection are built by rdma/verbs_setup.h, as the
  * client builds its own.
  *
- * One event loop (donor/evloop.h, thread cnm-rdma/0) serves every
+ * One event loop (common/evloop.h, thread cnm-rdma/0) serves every
  * connection, however many, and a connection costs no file descriptor:
  * the loop watches the listener's CM event channel and one completion
  * channel per device, shared by the CQs of every connection through that
@@ -33,9 +33,9 @@
 #include "donor/server.h"
 
 #include "common/clock.h"
+#include "common/evloop.h"
 #include "common/log.h"
 #include "donor/dmsg.h"
-#include "donor/evloop.h"
 #include "donor/serve.h"
 #include "rdma/handshake.h"
 #include "rdma/verbs_setup.h"

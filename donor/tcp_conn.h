@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * tcp_conn - one TCP connection of the donor, as a state machine run by
- * an event loop (donor/evloop.h): non-blocking socket, an input buffer
+ * an event loop (common/evloop.h): non-blocking socket, an input buffer
  * read in bulk, an output buffer the replies are queued in, and at most
  * one READ payload sent straight from its slab. donor/tcp_server.c owns
  * the loops, accepts, places each connection on a loop and closes it
@@ -20,7 +20,7 @@
 #ifndef CNM_DONOR_TCP_CONN_H
 #define CNM_DONOR_TCP_CONN_H
 
-#include "donor/evloop.h"
+#include "common/evloop.h"
 #include "donor/serve.h"
 
 #include <pthread.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * tcp_server - the donor's TCP listener: a fixed pool of event loops
- * (donor/evloop.h, --threads, one per CPU by default) serves every
+ * (common/evloop.h, --threads, one per CPU by default) serves every
  * connection; connections run as non-blocking state machines
  * (donor/tcp_conn.h) with the one request handler (donor/serve.h).
  *
@@ -27,7 +27,7 @@
  * list is its thread's alone, its wake queue is guarded by inlock.
  * Nothing blocks while holding a lock.
  */
-#include "donor/evloop.h"
+#include "common/evloop.h"
 #include "donor/server.h"
 #include "donor/tcp_conn.h"
 

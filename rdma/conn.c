@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -125,7 +126,7 @@ void xconn_set_down_locked(struct xconn *c, int err)
 	pthread_cond_broadcast(&c->cond);
 }
 
-/* ---- the conn thread ---- */
+/* ---- the conn thread (run mode) ---- */
 
 /* Sleeps up to ms; 1 when woken by close. */
 static int sleep_or_close(struct xconn *c, unsigned int ms)
@@ -139,12 +140,12 @@ static int sleep_or_close(struct xconn *c, unsigned int ms)
 	return n > 0;
 }
 
-/* One connection attempt and, when it comes up, its life; returns the
- * error that ended it. */
-static int attempt(struct xconn *c, int prev_err, bool *was_up)
+/* connect() and, when it works, UP and XPORT_EV_UP: 0, or the error
+ * (the attempt torn down, DOWN). */
+static int attempt_connect(struct xconn *c, int prev_err)
 {
 	char err[256] = "";
-	int ret, closing;
+	int ret;
 
 	ret = c->ops->connect(c, err, sizeof(err));
 	pthread_mutex_lock(&c->lock);
@@ -173,10 +174,17 @@ static int attempt(struct xconn *c, int prev_err, bool *was_up)
 				 err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	*was_up = true;
 	log_info("donor %s: connected over %s", c->peer, c->base.ops->name);
 	xconn_emit(c, XPORT_EV_UP, 0, 0, 0);
-	ret = c->ops->run(c);
+	return 0;
+}
+
+/* The link that was UP ended with ret: DOWN, teardown(), XPORT_EV_DOWN;
+ * returns the error that ended it. */
+static int link_ended(struct xconn *c, int ret)
+{
+	int closing;
+
 	if (!ret)
 		ret = -ECONNRESET;
 	pthread_mutex_lock(&c->lock);
@@ -193,6 +201,19 @@ static int attempt(struct xconn *c, int prev_err, bool *was_up)
 	if (!closing)
 		xconn_emit(c, XPORT_EV_DOWN, ret, 0, 0);
 	return ret;
+}
+
+/* One connection attempt and, when it comes up, its life; returns the
+ * error that ended it. */
+static int attempt(struct xconn *c, int prev_err, bool *was_up)
+{
+	int ret;
+
+	ret = attempt_connect(c, prev_err);
+	if (ret)
+		return ret;
+	*was_up = true;
+	return link_ended(c, c->ops->run(c));
 }
 
 static void *conn_main(void *arg)
@@ -232,10 +253,249 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
+/* ---- attach mode: the connector pool ---- */
+
+/*
+ * Jobs are connections, in a list sorted by due time; a connector takes
+ * the first one due and runs it: a connect attempt (then attach() hands
+ * the link to the transport) or, after xconn_link_down(), the teardown;
+ * then it queues the next attempt after the backoff, or the connection
+ * is finished. A connection is in at most one place at a time: queued,
+ * run by one connector, or attached to its transport's loop.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* CLOCK_MONOTONIC; the list changed */
+	struct xconn *head;  /* protected by lock, by job_due */
+	int stop;	     /* protected by lock */
+	unsigned int users;  /* protected by life */
+	pthread_t threads[XCONN_CONNECTORS];
+	unsigned int nthreads;
+} xcp = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static pthread_mutex_t xcp_life = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t xcp_once = PTHREAD_ONCE_INIT;
+
+static void xcp_init_cond(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&xcp.cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* xcp.lock held */
+static void job_unlink_locked(struct xconn *c)
+{
+	struct xconn **pp = &xcp.head;
+
+	while (*pp != c)
+		pp = &(*pp)->job_next;
+	*pp = c->job_next;
+	c->job_next = NULL;
+	c->job_queued = 0;
+}
+
+/* xcp.lock held: c's job goes in at due, by due time. */
+static void job_insert_locked(struct xconn *c, uint64_t due)
+{
+	struct xconn **pp = &xcp.head;
+
+	while (*pp && (*pp)->job_due <= due)
+		pp = &(*pp)->job_next;
+	c->job_next = *pp;
+	*pp = c;
+	c->job_due = due;
+	c->job_queued = 1;
+	pthread_cond_broadcast(&xcp.cond);
+}
+
+/* Queues c's job at due (mono ns); c has none queued or running. Lock
+ * order: c->lock (may be held), then xcp.lock. */
+static void job_queue(struct xconn *c, uint64_t due)
+{
+	pthread_mutex_lock(&xcp.lock);
+	assert(!c->job_queued);
+	job_insert_locked(c, due);
+	pthread_mutex_unlock(&xcp.lock);
+}
+
+/* A queued job of c (a backoff wait) becomes due now; one being run
+ * stays the connector's (never a second job of c). */
+static void job_hurry(struct xconn *c)
+{
+	pthread_mutex_lock(&xcp.lock);
+	if (c->job_queued) {
+		job_unlink_locked(c);
+		job_insert_locked(c, 0);
+	}
+	pthread_mutex_unlock(&xcp.lock);
+}
+
+static void job_finish(struct xconn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->given_up = 1;
+	c->finished = 1;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* One job of c; c is not touched after attach() or job_finish(). */
+static void job_run(struct xconn *c)
+{
+	bool was_up = false;
+	uint64_t due;
+	int ret, stop;
+
+	tls_conn = c;
+	if (c->job_down) {
+		c->job_down = 0;
+		was_up = true;
+		ret = link_ended(c, c->link_err);
+	} else {
+		pthread_mutex_lock(&c->lock);
+		stop = c->closing;
+		if (!stop)
+			c->state = XPORT_CONNECTING;
+		pthread_mutex_unlock(&c->lock);
+		if (stop)
+			goto out_finish;
+		ret = attempt_connect(c, c->prev_err);
+		if (!ret) {
+			tls_conn = NULL;
+			c->ops->attach(c);
+			return;
+		}
+	}
+	if (was_up)
+		c->backoff = c->rc_min_ms;
+	c->prev_err = ret;
+	tls_conn = NULL;
+	pthread_mutex_lock(&c->lock);
+	/* a wrong key or version does not fix itself: no retry */
+	stop = c->closing || !c->rc_max_ms || xconn_permanent(ret);
+	if (!stop) {
+		/* queued under c->lock: xconn_stop() either finds the job
+		 * queued and hurries it, or set closing before we looked;
+		 * c is another connector's once queued */
+		due = deadline_after_ms(c->backoff);
+		c->backoff = c->backoff * 2 < c->rc_max_ms ? c->backoff * 2
+							   : c->rc_max_ms;
+		job_queue(c, due);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (stop)
+		job_finish(c);
+	return;
+
+out_finish:
+	tls_conn = NULL;
+	job_finish(c);
+}
+
+static void *connector_main(void *arg)
+{
+	struct timespec ts;
+	struct xconn *c;
+
+	(void)arg;
+	pthread_mutex_lock(&xcp.lock);
+	while (!xcp.stop) {
+		c = xcp.head;
+		if (!c) {
+			pthread_cond_wait(&xcp.cond, &xcp.lock);
+			continue;
+		}
+		if (c->job_due > mono_ns()) {
+			ts = deadline_timespec(c->job_due);
+			pthread_cond_timedwait(&xcp.cond, &xcp.lock, &ts);
+			continue;
+		}
+		xcp.head = c->job_next;
+		c->job_next = NULL;
+		c->job_queued = 0;
+		pthread_mutex_unlock(&xcp.lock);
+		job_run(c);
+		pthread_mutex_lock(&xcp.lock);
+	}
+	pthread_mutex_unlock(&xcp.lock);
+	return NULL;
+}
+
+static void xcp_stop_locked(void)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&xcp.lock);
+	xcp.stop = 1;
+	pthread_cond_broadcast(&xcp.cond);
+	pthread_mutex_unlock(&xcp.lock);
+	for (i = 0; i < xcp.nthreads; i++)
+		pthread_join(xcp.threads[i], NULL);
+	xcp.nthreads = 0;
+	xcp.stop = 0;
+}
+
+/* One more user of the connector pool: starts it for the first. */
+static int xcp_get(void)
+{
+	char name[16];
+	int ret = 0;
+
+	pthread_once(&xcp_once, xcp_init_cond);
+	pthread_mutex_lock(&xcp_life);
+	while (xcp.nthreads < XCONN_CONNECTORS) {
+		ret = -pthread_create(&xcp.threads[xcp.nthreads], NULL,
+				      connector_main, NULL);
+		if (ret)
+			break;
+		snprintf(name, sizeof(name), "cnm-connect/%u", xcp.nthreads);
+		pthread_setname_np(xcp.threads[xcp.nthreads], name);
+		xcp.nthreads++;
+	}
+	if (ret && !xcp.users)
+		xcp_stop_locked();
+	if (!ret)
+		xcp.users++;
+	pthread_mutex_unlock(&xcp_life);
+	return ret;
+}
+
+static void xcp_put(void)
+{
+	pthread_mutex_lock(&xcp_life);
+	if (!--xcp.users)
+		xcp_stop_locked();
+	pthread_mutex_unlock(&xcp_life);
+}
+
+void xconn_link_down(struct xconn *c, int err)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->closing)
+		xconn_set_down_locked(c, err);
+	pthread_mutex_unlock(&c->lock);
+	c->link_err = err;
+	c->job_down = 1;
+	job_queue(c, 0);
+}
+
 int xconn_start(struct xconn *c, struct xport **out)
 {
 	int ret;
 
+	if (c->ops->attach) {
+		ret = xcp_get();
+		if (ret)
+			return ret;
+		c->thread_started = 1;
+		c->backoff = c->rc_min_ms;
+		*out = &c->base;
+		job_queue(c, 0);
+		return 0;
+	}
 	ret = -pthread_create(&c->thread, NULL, conn_main, c);
 	c->thread_started = !ret;
 	if (!ret)
@@ -257,8 +517,16 @@ void xconn_stop(struct xconn *c)
 	if (write(c->wake_fd, &one, sizeof(one)) < 0)
 		log_warn("donor %s: cannot wake the connection thread",
 			 c->peer);
-	if (c->thread_started)
+	if (c->thread_started && c->ops->attach) {
+		job_hurry(c);
+		pthread_mutex_lock(&c->lock);
+		while (!c->finished)
+			pthread_cond_wait(&c->cond, &c->lock);
+		pthread_mutex_unlock(&c->lock);
+		xcp_put();
+	} else if (c->thread_started) {
 		pthread_join(c->thread, NULL);
+	}
 	c->thread_started = 0;
 }
 

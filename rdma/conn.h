@@ -13,6 +13,18 @@
  *   a permanent error (xconn_permanent) or reconnect_max_ms 0: the
  *   thread stops trying (given_up) and the state stays DOWN
  *
+ * Two ways to run that machine, chosen by the transport's ops:
+ *   run (verbs): one conn thread per connection, as drawn above.
+ *   attach (tcp): no thread of its own. A small process-wide pool of
+ *   connector threads (XCONN_CONNECTORS, shared by every connection)
+ *   runs connect() and, once the link ended, teardown(), the events and
+ *   the backoff, taking each connection as a job due at a time (now, or
+ *   after the backoff). Once UP, attach() hands the link to the
+ *   transport's event loop and the connector moves on; the transport
+ *   calls xconn_link_down() exactly once when the link ends, which
+ *   queues the teardown job. The states, events, backoff and given-up
+ *   rules are the same either way.
+ *
  * The core owns the state, the last error, the backoff, XPORT_EV_UP/DOWN,
  * the wait for UP (xport_wait_up: a permanent error - wrong key, version,
  * bad config - returns at once, others when the thread has given up or
@@ -26,10 +38,13 @@
  * Threading: c->lock guards everything marked so and every transport
  * field its transport says it guards (the transports share this lock);
  * c->cond (CLOCK_MONOTONIC) is broadcast on any change of them. The conn
- * thread calls connect(), run() and teardown() with no lock held;
+ * thread (or the connector running the connection's job) calls
+ * connect(), run() or attach(), and teardown() with no lock held;
  * kick() runs with c->lock held and must not block. Event callbacks run
- * on the conn thread with no lock held. No call of the core blocks on the
- * network while it holds c->lock.
+ * on that thread with no lock held (EVICT: on the transport's loop). The
+ * connector pool's lock guards the job fields and is never held across
+ * a call into a transport. No call of the core blocks on the network
+ * while it holds c->lock.
  */
 #ifndef CNM_RDMA_CONN_H
 #define CNM_RDMA_CONN_H
@@ -47,6 +62,7 @@
 #define XCONN_DEF_CTL_MS       5000
 #define XCONN_DEF_IO_MS	       10000
 #define XCONN_RECONNECT_MIN_MS 100
+#define XCONN_CONNECTORS       4 /* connector threads of attach mode */
 
 struct xconn;
 
@@ -54,8 +70,12 @@ struct xconn_ops {
 	/* One attempt, handshake included: 0 with the link ready for
 	 * run(), or -errno with a reason in err. Conn thread, no lock. */
 	int (*connect)(struct xconn *c, char *err, size_t errlen);
-	/* Moves bytes while the link lives; returns why it ended. */
+	/* Moves bytes while the link lives; returns why it ended. Either
+	 * run or attach. */
 	int (*run)(struct xconn *c);
+	/* The link is UP: serve it elsewhere (an event loop) and call
+	 * xconn_link_down() once when it ends. Must not block. */
+	void (*attach)(struct xconn *c);
 	/* After run() or a failed connect(): fails everything pending with
 	 * err (-ECONNABORTED when closing) and releases the link. */
 	void (*teardown)(struct xconn *c, int err);
@@ -97,6 +117,16 @@ struct xconn {
 	atomic_int up;		/* state == XPORT_UP, for submit */
 	pthread_t thread;
 	int thread_started;
+	int finished; /* protected by lock: attach mode, no job left */
+
+	/* attach mode: the connector pool's job (see conn.c) */
+	struct xconn *job_next; /* protected by the pool's lock */
+	uint64_t job_due;	/* protected by the pool's lock */
+	int job_queued;		/* protected by the pool's lock */
+	int job_down;		/* the link ended: teardown first */
+	int link_err;		/* why, given to xconn_link_down() */
+	int prev_err;		/* the connector's: last attempt's error */
+	unsigned int backoff;	/* the connector's */
 
 	struct xstats st;
 };
@@ -112,10 +142,17 @@ static inline struct xconn *to_xconn(struct xport *x)
 int xconn_init(struct xconn *c, const struct xport_backend *b,
 	       const struct xconn_ops *ops, enum xport_kind kind,
 	       const struct xport_cfg *cfg);
-/* Starts the conn thread; on success *out is the transport. */
+/* Starts the conn thread (run) or queues the first connect on the
+ * connector pool (attach); on success *out is the transport. */
 int xconn_start(struct xconn *c, struct xport **out);
-/* Closing: state CLOSED, kick(), wakes and joins the conn thread. */
+/* Closing: state CLOSED, kick(), wakes and joins the conn thread, or
+ * waits until the connector pool holds no job of c. Not from a
+ * callback of c. */
 void xconn_stop(struct xconn *c);
+/* attach mode: the link attach() took has ended with err (-errno); any
+ * thread, no lock held, once per attach(). Submissions fail fast from
+ * now on; a connector tears it down and reconnects. */
+void xconn_link_down(struct xconn *c, int err);
 void xconn_destroy(struct xconn *c);
 
 /* c->lock held: the link is broken (not when closing): DOWN, last_err,
@@ -127,7 +164,7 @@ void xconn_emit(struct xconn *c, enum xport_event_type type, int error,
 		uint32_t slab, uint64_t deadline_ms);
 /* c->lock held: waits on c->cond until deadline; ETIMEDOUT after. */
 int xconn_cond_wait_until(struct xconn *c, uint64_t deadline);
-/* 1 when called on c's conn thread. */
+/* 1 when called on c's conn thread, or by the connector running c. */
 int xconn_on_thread(struct xconn *c);
 
 /* Counts io, checks it (xport_io_check, the link up) and stamps its

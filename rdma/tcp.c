@@ -8,13 +8,17 @@
  *                                      one sendmsg per chain (headers,
  *                                      wire_io, WRITE payloads straight
  *                                      from the ios' buffers)
- *   conn thread:  connect() - sock_connect_host (bounded, cancelled by
- *                 close) and hs_client(); run() - the receive loop of
- *                 tcp_rx.c: reply header, match the id in the in-flight
- *                 table, READ payload straight into the ios' buffers,
- *                 done(); EVICT -> XPORT_EV_EVICT; every scan period
- *                 (the header recv's SO_RCVTIMEO) look at the oldest
- *                 request for io_timeout_ms; teardown() - fail everything
+ *   connector:    connect() - sock_connect_host (bounded, cancelled by
+ *                 close) and hs_client(), on the core's shared pool of
+ *                 connector threads (rdma/conn.h, attach mode); then
+ *                 attach() gives the socket to one of the process-wide
+ *                 event loops (tcp_loop.c)
+ *   event loop:   tcp_rx.c's parser on a readable socket: reply header,
+ *                 match the id in the in-flight table, READ payload
+ *                 straight into the ios' buffers, done(); EVICT ->
+ *                 XPORT_EV_EVICT; the loop's timer looks at the oldest
+ *                 request for io_timeout_ms
+ *   connector:    teardown() once the link ended - fail everything
  *                 pending, close the fd.
  *
  * Control calls (ctl(), under the core's alloc, free, query, heartbeat,
@@ -24,11 +28,15 @@
  * waits on the core's condvar for its reply, up to ctl_timeout_ms,
  * holding no lock.
  *
- * The conn thread never sends: an io submitted from it (a done() or event
- * callback resubmitting) is handed to the deferred-submit thread, since a
- * conn thread waiting for in-flight slots, or blocked in sendmsg while the
- * donor waits for us to read its replies, would wait for itself. A control
- * call from the conn thread fails with -EDEADLK for the same reason.
+ * A loop thread never sends: an io submitted from one (a done() or event
+ * callback resubmitting) or from a connector is handed to the deferred-
+ * submit worker of the connection's loop (tcp_loop.c), since a loop
+ * waiting for in-flight slots, or blocked in sendmsg while the donor
+ * waits for us to read its replies, would wait for itself. A control
+ * call from a loop or a connector fails with -EDEADLK for the same reason.
+ * While deferred ios of a connection wait, its other submitters defer
+ * too (c->ndeferred), so that ios go out in the order of the submit
+ * calls.
  *
  * Memory: the in-flight table, the control entries, the leader's headers
  * and iovecs are allocated at open; nothing is allocated per request.
@@ -36,11 +44,12 @@
  * Threading: c->xc.lock (the core's) guards the state, the fd number, the
  * in-flight table and the control entries; it is never held across a
  * send, a receive or a callback. The socket is written only by the batch
- * leader (one at a time) and read only by the conn thread. Other threads
- * break a connection by shutdown(2) under the lock; only the conn thread
- * closes the fd, after the leader has left sendmsg (c->sending), so an fd
- * number is never used after it was closed and an io's buffer is never
- * read after its done().
+ * leader (one at a time) and read only by its loop thread. Other threads
+ * break a connection by shutdown(2) under the lock; only teardown (on a
+ * connector, after the loop let go of the socket) closes the fd, after
+ * the leader has left sendmsg (c->sending), so an fd number is never
+ * used after it was closed and an io's buffer is never read after its
+ * done().
  */
 #include "common/clock.h"
 #include "common/log.h"
@@ -65,6 +74,20 @@
 static struct tcp_conn *to_tcp(struct xport *x)
 {
 	return (struct tcp_conn *)x;
+}
+
+/* On a thread that must not send or wait for slots (see the top). */
+static bool must_defer(struct tcp_conn *c)
+{
+	return tcp_loop_on_thread() || xconn_on_thread(&c->xc);
+}
+
+/* Deferred, or behind ios deferred before: the connection sends in the
+ * order of the submit calls, as the page store expects (a repair's
+ * write issued from a READ's done() must not pass a newer write). */
+static bool goes_deferred(struct tcp_conn *c)
+{
+	return must_defer(c) || atomic_load(&c->ndeferred);
 }
 
 /* --- in-flight table (c->xc.lock held) --- */
@@ -278,33 +301,28 @@ static void tcp_submit(struct xport *x, struct xport_io *io)
 
 	if (!xconn_accept_io(&c->xc, io, c->max_io))
 		return;
-	if (xconn_on_thread(&c->xc)) {
-		io->next = NULL;
-		pthread_mutex_lock(&c->dlock);
-		if (c->dtail)
-			c->dtail->next = io;
-		else
-			c->dhead = io;
-		c->dtail = io;
-		pthread_mutex_unlock(&c->dlock);
-		pthread_cond_signal(&c->dcond);
+	if (goes_deferred(c)) {
+		tcp_loop_defer(c, io);
 		return;
 	}
 	batch_submit(&c->q, io);
 }
 
 /* The ios of a chain that pass the checks go to the queue together; on
- * the connection's own thread each goes the deferred way of tcp_submit().
+ * a loop or connector thread, or behind deferred ones, all go the
+ * deferred way of tcp_submit().
  * done() of a failed io may end its caller's request: next is read first. */
 static void tcp_submit_chain(struct xport *x, struct xport_io *io)
 {
 	struct tcp_conn *c = to_tcp(x);
 	struct xport_io *head = NULL, **tail = &head, *next;
+	bool defer = goes_deferred(c); /* the whole chain, in order */
 
 	for (; io; io = next) {
 		next = io->next;
-		if (xconn_on_thread(&c->xc)) {
-			tcp_submit(x, io);
+		if (defer) {
+			if (xconn_accept_io(&c->xc, io, c->max_io))
+				tcp_loop_defer(c, io);
 			continue;
 		}
 		if (!xconn_accept_io(&c->xc, io, c->max_io))
@@ -315,35 +333,6 @@ static void tcp_submit_chain(struct xport *x, struct xport_io *io)
 	}
 	if (head)
 		batch_submit_chain(&c->q, head);
-}
-
-static void *deferred_main(void *arg)
-{
-	struct tcp_conn *c = arg;
-	struct xport_io *io, *next;
-	int stop;
-
-	for (;;) {
-		pthread_mutex_lock(&c->dlock);
-		while (!c->dhead && !c->dstop)
-			pthread_cond_wait(&c->dcond, &c->dlock);
-		io = c->dhead;
-		c->dhead = c->dtail = NULL;
-		stop = c->dstop;
-		pthread_mutex_unlock(&c->dlock);
-		for (; io; io = next) {
-			next = io->next;
-			batch_submit(&c->q, io);
-		}
-		if (stop) {
-			pthread_mutex_lock(&c->dlock);
-			stop = !c->dhead;
-			pthread_mutex_unlock(&c->dlock);
-			if (stop)
-				break;
-		}
-	}
-	return NULL;
 }
 
 static void ctl_done(struct xport_io *io, int status)
@@ -373,7 +362,7 @@ static int tcp_ctl(struct xconn *xc, uint16_t op, const void *body,
 	unsigned int i;
 	int ret = 0;
 
-	if (xconn_on_thread(&c->xc)) {
+	if (must_defer(c)) {
 		LOG_RATELIMITED(LOG_ERR,
 				"donor %s: %s called from a transport callback",
 				c->xc.peer, proto_op_name(op));
@@ -407,7 +396,10 @@ static int tcp_ctl(struct xconn *xc, uint16_t op, const void *body,
 	if (body_len)
 		memcpy(ctl->body, body, body_len);
 	ctl->reply_len = 0;
-	batch_submit(&c->q, &ctl->io);
+	if (atomic_load(&c->ndeferred))
+		tcp_loop_defer(c, &ctl->io); /* after the ios before it */
+	else
+		batch_submit(&c->q, &ctl->io);
 
 	pthread_mutex_lock(&c->xc.lock);
 	while (ctl->state == CTL_BUSY)
@@ -455,6 +447,7 @@ static void tcp_teardown(struct xconn *xc, int err)
 	pthread_mutex_unlock(&xc->lock);
 	if (fd >= 0)
 		close(fd);
+	tcp_loop_flush(c, status);
 	while (list && list != &c->inflight) {
 		s = list;
 		list = s->next;
@@ -479,14 +472,7 @@ static int set_timeouts(int fd, unsigned int rcv_ms, unsigned int snd_ms)
 	return 0;
 }
 
-static int tcp_run(struct xconn *xc)
-{
-	struct tcp_conn *c = to_tcp(&xc->base);
-
-	return tcp_recv_loop(c, c->fd);
-}
-
-/* lock held: a connect or the receive loop returns at once */
+/* lock held: a connect or the loop's receive fails at once */
 static void tcp_kick(struct xconn *xc)
 {
 	struct tcp_conn *c = to_tcp(&xc->base);
@@ -496,7 +482,7 @@ static void tcp_kick(struct xconn *xc)
 }
 
 /* One attempt: connect (bounded by ctl_ms, cancelled by close), then the
- * handshake; 0 with c->fd ready for the receive loop. */
+ * handshake; 0 with c->fd ready for attach(). */
 static int tcp_connect(struct xconn *xc, char *err, size_t errlen)
 {
 	struct tcp_conn *c = to_tcp(&xc->base);
@@ -520,7 +506,7 @@ static int tcp_connect(struct xconn *xc, char *err, size_t errlen)
 	if (!ret)
 		ret = hs_client(fd, &xc->hs, &hr, err, errlen);
 	if (!ret)
-		ret = set_timeouts(fd, c->scan_ms, xc->io_ms);
+		ret = set_timeouts(fd, 0, xc->io_ms); /* recvs: MSG_DONTWAIT */
 	if (ret)
 		goto out_forget;
 	log_debug("donor %s: slab size %llu", xc->peer,
@@ -551,33 +537,22 @@ static void free_conn(struct tcp_conn *c)
 
 static void tcp_destroy(struct tcp_conn *c)
 {
-	pthread_cond_destroy(&c->dcond);
-	pthread_mutex_destroy(&c->dlock);
 	batch_queue_destroy(&c->q);
 	free_conn(c);
 }
 
-static void stop_deferred(struct tcp_conn *c)
-{
-	pthread_mutex_lock(&c->dlock);
-	c->dstop = 1;
-	pthread_mutex_unlock(&c->dlock);
-	pthread_cond_signal(&c->dcond);
-	pthread_join(c->dthread, NULL);
-}
-
-/* xconn_ops.destroy: the conn thread has ended */
+/* xconn_ops.destroy: no connector or loop holds c any more */
 static void tcp_close(struct xconn *xc)
 {
 	struct tcp_conn *c = to_tcp(&xc->base);
 
 	/* what callbacks resubmitted meanwhile fails as closed */
-	stop_deferred(c);
+	tcp_loop_put(c);
 	tcp_destroy(c);
 }
 
 static const struct xconn_ops tcp_conn_ops = { .connect = tcp_connect,
-					       .run = tcp_run,
+					       .attach = tcp_loop_attach,
 					       .teardown = tcp_teardown,
 					       .ctl = tcp_ctl,
 					       .kick = tcp_kick,
@@ -632,18 +607,16 @@ static int tcp_open(const struct xport_cfg *cfg, struct xport **out)
 	ret = batch_queue_init(&c->q, &lim, tcp_post, c);
 	if (ret)
 		goto out_free;
-	pthread_mutex_init(&c->dlock, NULL);
-	pthread_cond_init(&c->dcond, NULL);
-	ret = -pthread_create(&c->dthread, NULL, deferred_main, c);
+	ret = tcp_loop_get(c);
 	if (ret)
 		goto out_destroy;
 	ret = xconn_start(&c->xc, out);
 	if (ret)
-		goto out_stop_deferred;
+		goto out_put_loop;
 	return 0;
 
-out_stop_deferred:
-	stop_deferred(c);
+out_put_loop:
+	tcp_loop_put(c);
 out_destroy:
 	tcp_destroy(c);
 	return ret;

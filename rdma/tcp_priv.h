@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * tcp_priv - what the two halves of the TCP transport share: tcp.c (the
- * send side, connect, control calls, open/close) and tcp_rx.c (the conn
- * thread's receive loop). Private to rdma/.
+ * tcp_priv - what the three parts of the TCP transport share: tcp.c (the
+ * send side, connect, control calls, open/close), tcp_loop.c (the
+ * process-wide event loops and their deferred-submit workers) and
+ * tcp_rx.c (the receive parser a loop runs on a readable socket).
+ * Private to rdma/.
  *
  * Threading: the tcp_conn fields marked "protected by lock" are guarded
- * by the core's c->xc.lock (rdma/conn.h); see tcp.c for the rest.
+ * by the core's c->xc.lock (rdma/conn.h), those marked "loop" are the
+ * loop thread's the connection is attached to, those marked "tl->lock"
+ * its loop's lock; see tcp.c for the rest.
  */
 #ifndef CNM_RDMA_TCP_PRIV_H
 #define CNM_RDMA_TCP_PRIV_H
 
+#include "common/evloop.h"
 #include "rdma/batch.h"
 #include "rdma/conn.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include <stdint.h>
 #include <sys/uio.h>
@@ -22,7 +30,9 @@
 #define TCP_IOV		1024 /* iovecs per sendmsg/readv */
 #define TCP_OP_HDR	(sizeof(struct wire_hdr) + sizeof(struct wire_io))
 #define TCP_SCAN_MS_MAX 100
-#define TCP_RBUF	(64u << 10) /* the conn thread's receive buffer */
+#define TCP_RBUF	(64u << 10) /* a connection's receive buffer */
+#define TCP_LOOPS_MAX	4	    /* event loops: min(CPUs, this) */
+#define TCP_RX_BUDGET	32	    /* recvs per readiness, for fairness */
 #define TCP_RDIRECT	(16u << 10) /* bigger payload rests: readv */
 
 enum ctl_state { CTL_FREE, CTL_BUSY, CTL_DONE, CTL_ABANDONED };
@@ -77,18 +87,29 @@ struct tcp_conn {
 	struct iovec *siov;
 	struct tcp_slot **chain;
 
-	/* the conn thread's */
+	/* the receive parser's (loop) */
 	struct iovec *riov;
 	uint8_t *rbuf; /* TCP_RBUF bytes received, [roff, rlen) not parsed */
 	size_t roff, rlen;
-	uint64_t msg_deadline; /* to finish reading the current message */
+	uint64_t msg_deadline; /* to finish the current message; 0: none */
+	int rx_state;	       /* enum in tcp_rx.c */
+	struct proto_hdr rh;   /* the current message's header */
+	struct tcp_slot *rs;   /* its slot, unlinked from the in-flight list */
+	int rstatus;	       /* its reply status */
+	struct xport_io *rio;  /* READ payload: the io being filled */
+	size_t rdone, rleft;   /* bytes in rio so far, of the op still */
+	uint64_t next_scan;    /* loop: next io_timeout_ms scan */
 
-	/* ios submitted from the conn thread, sent by the deferred thread */
-	pthread_mutex_t dlock;
-	pthread_cond_t dcond;
-	struct xport_io *dhead, *dtail; /* protected by dlock */
-	int dstop;			/* protected by dlock */
-	pthread_t dthread;
+	/* the event loop (tcp_loop.c) */
+	struct tcp_loop *tl;		/* chosen at open, fixed */
+	struct evl_src src;		/* the socket, while attached */
+	struct tcp_conn *lprev, *lnext; /* loop: attached connections */
+	struct tcp_conn *inext;		/* tl->lock: waiting to attach */
+	/* ios submitted from a loop or connector, sent by the worker */
+	struct xport_io *dhead, *dtail; /* tl->lock */
+	struct tcp_conn *dnext;		/* tl->lock: the worker's queue */
+	int dqueued;			/* tl->lock */
+	atomic_uint ndeferred; /* deferred and not yet in the batch queue */
 };
 
 static inline void tcp_slot_unlink(struct tcp_slot *s)
@@ -102,7 +123,33 @@ static inline void tcp_slot_unlink(struct tcp_slot *s)
 void tcp_complete_ios(struct tcp_conn *c, struct xport_io *io, int status);
 void tcp_slot_put(struct tcp_conn *c, struct tcp_slot *s); /* lock held */
 void tcp_iov_advance(struct iovec **iov, int *cnt, size_t n);
-/* tcp_rx.c: the conn thread while UP; returns why the link ended */
-int tcp_recv_loop(struct tcp_conn *c, int fd);
+
+/* tcp_loop.c */
+/* Joins the process-wide loops (started for the first connection) and
+ * picks c's loop: 0 or -errno. Undo with tcp_loop_put(). */
+int tcp_loop_get(struct tcp_conn *c);
+/* After xconn_stop(): c's deferred ios fail, the worker forgets c, the
+ * loops stop with the last connection. */
+void tcp_loop_put(struct tcp_conn *c);
+/* xconn_ops.attach: the loop serves c's socket until the link ends. */
+void tcp_loop_attach(struct xconn *xc);
+/* The link those ios were accepted for has ended (teardown): c's
+ * deferred ios complete with status, none goes out on a later link. */
+void tcp_loop_flush(struct tcp_conn *c, int status);
+/* Hands io to c's loop's deferred-submit worker. Any thread. */
+void tcp_loop_defer(struct tcp_conn *c, struct xport_io *io);
+/* 1 on a loop thread of the TCP transport. */
+bool tcp_loop_on_thread(void);
+
+/* tcp_rx.c, on c's loop thread */
+void tcp_rx_reset(struct tcp_conn *c);
+/* The socket is readable: parses what it holds, completes replies,
+ * emits EVICTs. 0, or the error that ends the link. */
+int tcp_rx_ready(struct tcp_conn *c);
+/* Timer: the current message's deadline, requests past io_timeout_ms.
+ * 0, or -ETIMEDOUT that ends the link. */
+int tcp_rx_tick(struct tcp_conn *c, uint64_t now);
+/* The link ended with err: fails the message being received. */
+void tcp_rx_abort(struct tcp_conn *c, int err);
 
 #endif

@@ -1,20 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * tcp_rx - the receive side of the TCP transport: the conn thread's loop
- * while the connection is UP (rdma/conn.h calls it as run()).
+ * tcp_rx - the receive side of the TCP transport: an incremental parser
+ * per connection, run by the connection's event loop (tcp_loop.c) each
+ * time its socket is readable, and the loop's timer.
+ *
+ *   RX_HDR ---header---> reply:  look up the in-flight slot, then
+ *     ^                          RX_BODY (control reply) or
+ *     |                          RX_PAYLOAD (READ data) or complete
+ *     |                  EVICT, ERROR: RX_BODY
+ *     +---- message complete: done() / XPORT_EV_EVICT
  *
  * Replies are read through c->rbuf: one recv takes whatever the socket
  * holds (a burst of WRITE acks, READ data with the headers around it), so
  * a pipelined burst costs one syscall rather than two per reply. Only the
- * rest of a big READ payload goes straight into the ios' buffers.
+ * rest of a big READ payload goes straight into the ios' buffers. Every
+ * recv is MSG_DONTWAIT: the parser keeps its place (c->rx_state, c->rs,
+ * c->rio) and returns when the socket is empty; nothing is allocated.
  *
- * The socket's SO_RCVTIMEO is the timeout scan period, so that the conn
- * thread can wait for a header in one blocking recv; inside a message,
- * the reads go on until io_timeout_ms has passed since its header.
+ * A message must be finished within io_timeout_ms of its first bytes
+ * (c->msg_deadline), and the timer scan fails requests older than
+ * io_timeout_ms; either ends the link.
  *
- * Threading: only the conn thread runs this file; it takes c->xc.lock
- * only to look up and release in-flight slots, never across a receive or
- * a callback.
+ * Threading: only the loop thread of the connection runs this file; it
+ * takes c->xc.lock only to look up and release in-flight slots, never
+ * across a receive or a callback.
  */
 #include "common/clock.h"
 #include "common/log.h"
@@ -25,14 +34,16 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+enum { RX_HDR, RX_BODY, RX_PAYLOAD };
+
 static size_t rx_avail(const struct tcp_conn *c)
 {
 	return c->rlen - c->roff;
 }
 
-/* One recv into the buffer: 0, or -errno (-EAGAIN when SO_RCVTIMEO
- * expired, -ECONNRESET at EOF). */
-static int rx_fill(struct tcp_conn *c, int fd)
+/* One non-blocking recv into the buffer: 0, or -errno (-EAGAIN when the
+ * socket is empty, -ECONNRESET at EOF). */
+static int rx_fill(struct tcp_conn *c)
 {
 	ssize_t n;
 
@@ -44,32 +55,14 @@ static int rx_fill(struct tcp_conn *c, int fd)
 		c->roff = 0;
 	}
 	do
-		n = recv(fd, c->rbuf + c->rlen, TCP_RBUF - c->rlen, 0);
+		n = recv(c->src.fd, c->rbuf + c->rlen, TCP_RBUF - c->rlen,
+			 MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n == 0)
 		return -ECONNRESET;
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	c->rlen += n;
-	return 0;
-}
-
-/* Waits for at least len (<= TCP_RBUF / 2) buffered bytes, up to
- * c->msg_deadline. */
-static int rx_need(struct tcp_conn *c, int fd, size_t len)
-{
-	int ret;
-
-	while (rx_avail(c) < len) {
-		ret = rx_fill(c, fd);
-		if (ret == -EAGAIN) {
-			if (mono_ns() < c->msg_deadline)
-				continue;
-			return -ETIMEDOUT;
-		}
-		if (ret)
-			return ret;
-	}
 	return 0;
 }
 
@@ -83,88 +76,72 @@ static size_t rx_copy(struct tcp_conn *c, void *buf, size_t len)
 	return k;
 }
 
-/* Reads exactly len bytes (at most TCP_RBUF / 2) into buf. */
-static int read_full(struct tcp_conn *c, int fd, void *buf, size_t len)
+/* The current message is over: its slot (if any) completes with status
+ * and goes back to the free list. */
+static void rx_complete(struct tcp_conn *c, int status)
 {
-	int ret = rx_need(c, fd, len);
+	struct tcp_slot *s = c->rs;
 
-	if (!ret)
-		rx_copy(c, buf, len);
-	return ret;
+	c->rs = NULL;
+	c->rio = NULL;
+	c->rx_state = RX_HDR;
+	c->msg_deadline = 0;
+	if (!s)
+		return;
+	tcp_complete_ios(c, s->ios, status);
+	pthread_mutex_lock(&c->xc.lock);
+	tcp_slot_put(c, s);
+	pthread_mutex_unlock(&c->xc.lock);
 }
 
-static int readv_full(int fd, struct iovec *iov, int cnt, uint64_t deadline)
+/* A reply that breaks the protocol: its request fails, the link ends. */
+static int rx_bad(struct tcp_conn *c)
 {
-	ssize_t n;
+	rx_complete(c, -ECONNRESET);
+	LOG_RATELIMITED(LOG_WARNING, "donor %s: bad %s reply", c->xc.peer,
+			proto_op_name(c->rh.op));
+	return -EPROTO;
+}
 
-	while (cnt > 0) {
-		n = readv(fd, iov, cnt);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (mono_ns() < deadline)
-					continue;
-				return -ETIMEDOUT;
-			}
-			return -errno;
-		}
-		tcp_iov_advance(&iov, &cnt, (size_t)n);
+static int rx_unsolicited(struct tcp_conn *c)
+{
+	const struct proto_hdr *h = &c->rh;
+
+	switch (h->op) {
+	case PROTO_OP_EVICT:
+		if (h->len != sizeof(struct wire_evict))
+			return -EPROTO;
+		break;
+	case PROTO_OP_ERROR:
+		if (h->len > PROTO_ERRTEXT_MAX)
+			return -EPROTO;
+		break;
+	default:
+		log_warn("donor %s: unexpected %s message", c->xc.peer,
+			 proto_op_name(h->op));
+		return -EPROTO;
 	}
+	c->rx_state = RX_BODY;
 	return 0;
 }
 
-/*
- * Reads a READ reply's data straight into the buffers of the op's ios:
- * first what the buffer holds; a small rest through the buffer (one recv
- * also brings the next replies), a big one with readv.
- */
-static int read_payload(struct tcp_conn *c, int fd, struct tcp_slot *s)
+/* A whole header is buffered: decodes it and starts its message. */
+static int rx_header(struct tcp_conn *c)
 {
-	struct xport_io *io = s->ios;
-	size_t done = 0, left = s->len;
-	int n = 0, ret = 0;
-
-	while (io && rx_avail(c) && left) {
-		size_t k = rx_copy(c, (char *)io->buf + done, io->len - done);
-
-		done += k;
-		left -= k;
-		if (done == io->len) {
-			io = io->next;
-			done = 0;
-		}
-	}
-	if (!left)
-		return 0;
-	if (left <= TCP_RDIRECT) {
-		ret = rx_need(c, fd, left);
-		for (; io && !ret; io = io->next, done = 0)
-			rx_copy(c, (char *)io->buf + done, io->len - done);
-		return ret;
-	}
-	for (; io && !ret; io = io->next, done = 0) {
-		c->riov[n].iov_base = (char *)io->buf + done;
-		c->riov[n++].iov_len = io->len - done;
-		if (n == TCP_IOV) {
-			ret = readv_full(fd, c->riov, n, c->msg_deadline);
-			n = 0;
-		}
-	}
-	if (!ret && n)
-		ret = readv_full(fd, c->riov, n, c->msg_deadline);
-	return ret;
-}
-
-/* A reply for slot s, header h: reads its body, completes it. */
-static int handle_reply(struct tcp_conn *c, int fd, const struct proto_hdr *h)
-{
-	uint32_t idx = (uint32_t)h->id;
+	struct proto_hdr *h = &c->rh;
 	struct tcp_slot *s = NULL;
-	int status = proto_status_errno(h->status), ret = 0;
+	uint32_t idx;
+	int ret;
 
+	ret = proto_hdr_dec(c->rbuf + c->roff, h);
+	c->roff += sizeof(struct wire_hdr);
+	if (ret) {
+		log_warn("donor %s: %s", c->xc.peer, proto_strerror(ret));
+		return -EPROTO;
+	}
+	if (!(h->flags & PROTO_F_REPLY))
+		return rx_unsolicited(c);
+	idx = (uint32_t)h->id;
 	pthread_mutex_lock(&c->xc.lock);
 	if (idx < c->nslots && c->slots[idx].id == h->id &&
 	    c->slots[idx].prev) {
@@ -179,74 +156,182 @@ static int handle_reply(struct tcp_conn *c, int fd, const struct proto_hdr *h)
 				(unsigned long long)h->id);
 		if (!s)
 			return -EPROTO;
-		ret = -EPROTO;
-		status = -ECONNRESET;
-		goto out_complete;
+		c->rs = s;
+		return rx_bad(c);
 	}
+	c->rs = s;
+	c->rstatus = proto_status_errno(h->status);
 	if (s->dir == TCP_DIR_CTL) {
-		struct tcp_ctl *ctl = (struct tcp_ctl *)s->ios;
-
-		ret = h->len <= sizeof(ctl->reply) ? 0 : -EPROTO;
-		if (!ret)
-			ret = read_full(c, fd, ctl->reply, h->len);
-		ctl->reply_len = h->len;
-	} else if (s->op == PROTO_OP_READ && !status) {
-		ret = h->len == s->len ? read_payload(c, fd, s) : -EPROTO;
+		if (h->len > sizeof(((struct tcp_ctl *)0)->reply))
+			return rx_bad(c);
+		c->rx_state = RX_BODY;
+	} else if (s->op == PROTO_OP_READ && !c->rstatus) {
+		if (h->len != s->len)
+			return rx_bad(c);
+		c->rio = s->ios;
+		c->rdone = 0;
+		c->rleft = s->len;
+		c->rx_state = RX_PAYLOAD;
 	} else if (h->len) {
-		ret = -EPROTO;
+		return rx_bad(c);
+	} else {
+		rx_complete(c, c->rstatus);
 	}
-	if (ret)
-		status = ret == -ETIMEDOUT ? ret : -ECONNRESET;
-out_complete:
-	tcp_complete_ios(c, s->ios, status);
-	pthread_mutex_lock(&c->xc.lock);
-	tcp_slot_put(c, s);
-	pthread_mutex_unlock(&c->xc.lock);
-	if (ret == -EPROTO)
-		LOG_RATELIMITED(LOG_WARNING, "donor %s: bad %s reply",
-				c->xc.peer, proto_op_name(h->op));
-	return ret;
+	return 0;
 }
 
-static int handle_unsolicited(struct tcp_conn *c, int fd,
-			      const struct proto_hdr *h)
+/* The whole body (h.len bytes) is buffered. */
+static int rx_body(struct tcp_conn *c)
 {
 	char text[PROTO_ERRTEXT_MAX + 1];
 	struct wire_evict ev;
-	int ret;
+	struct tcp_ctl *ctl;
 
-	switch (h->op) {
-	case PROTO_OP_EVICT:
-		if (h->len != sizeof(ev))
-			return -EPROTO;
-		ret = read_full(c, fd, &ev, sizeof(ev));
-		if (ret)
-			return ret;
-		proto_evict_swap(&ev);
-		/* a hostile donor may flood these: rate-limited */
-		LOG_RATELIMITED(LOG_INFO, "donor %s: asks slab %u back",
-				c->xc.peer, ev.slab);
-		xconn_emit(&c->xc, XPORT_EV_EVICT, 0, ev.slab, ev.deadline_ms);
+	if (c->rs) {
+		ctl = (struct tcp_ctl *)c->rs->ios;
+		rx_copy(c, ctl->reply, c->rh.len);
+		ctl->reply_len = c->rh.len;
+		rx_complete(c, c->rstatus);
 		return 0;
-	case PROTO_OP_ERROR:
-		ret = read_full(c, fd, text, h->len);
-		if (ret)
-			return ret;
-		text[h->len] = '\0';
+	}
+	c->rx_state = RX_HDR;
+	c->msg_deadline = 0;
+	if (c->rh.op == PROTO_OP_ERROR) {
+		rx_copy(c, text, c->rh.len);
+		text[c->rh.len] = '\0';
 		log_warn("donor %s: closed the connection: %s", c->xc.peer,
 			 text);
 		return -EPROTO;
-	default:
-		log_warn("donor %s: unexpected %s message", c->xc.peer,
-			 proto_op_name(h->op));
-		return -EPROTO;
+	}
+	rx_copy(c, &ev, sizeof(ev));
+	proto_evict_swap(&ev);
+	/* a hostile donor may flood these: rate-limited */
+	LOG_RATELIMITED(LOG_INFO, "donor %s: asks slab %u back", c->xc.peer,
+			ev.slab);
+	xconn_emit(&c->xc, XPORT_EV_EVICT, 0, ev.slab, ev.deadline_ms);
+	return 0;
+}
+
+/* n more payload bytes landed in rio at rdone */
+static void rx_advance(struct tcp_conn *c, size_t n)
+{
+	while (n && c->rio) {
+		size_t k =
+			c->rio->len - c->rdone < n ? c->rio->len - c->rdone : n;
+
+		c->rdone += k;
+		c->rleft -= k;
+		n -= k;
+		if (c->rdone == c->rio->len) {
+			c->rio = c->rio->next;
+			c->rdone = 0;
+		}
 	}
 }
 
-/* Fails the requests older than io_timeout_ms; -ETIMEDOUT if any. */
-static int scan_timeouts(struct tcp_conn *c)
+/* Buffered payload bytes into the ios. */
+static void rx_payload_copy(struct tcp_conn *c)
 {
-	uint64_t now = mono_ns(), lim = (uint64_t)c->xc.io_ms * 1000000;
+	while (c->rio && c->rleft && rx_avail(c))
+		rx_advance(c, rx_copy(c, (char *)c->rio->buf + c->rdone,
+				      c->rio->len - c->rdone));
+}
+
+/* One recvmsg straight into the ios' buffers: 0, -EAGAIN or -errno. */
+static int rx_direct(struct tcp_conn *c)
+{
+	struct msghdr mh = { .msg_iov = c->riov };
+	struct xport_io *io = c->rio;
+	size_t done = c->rdone;
+	ssize_t n;
+	int cnt = 0;
+
+	for (; io && cnt < TCP_IOV; io = io->next, done = 0) {
+		c->riov[cnt].iov_base = (char *)io->buf + done;
+		c->riov[cnt++].iov_len = io->len - done;
+	}
+	mh.msg_iovlen = cnt;
+	do
+		n = recvmsg(c->src.fd, &mh, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ECONNRESET;
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	rx_advance(c, (size_t)n);
+	return 0;
+}
+
+void tcp_rx_reset(struct tcp_conn *c)
+{
+	c->roff = c->rlen = 0;
+	c->rx_state = RX_HDR;
+	c->rs = NULL;
+	c->rio = NULL;
+	c->msg_deadline = 0;
+}
+
+int tcp_rx_ready(struct tcp_conn *c)
+{
+	unsigned int budget = TCP_RX_BUDGET;
+	int ret = 0;
+
+	for (;;) {
+		switch (c->rx_state) {
+		case RX_HDR:
+			if (rx_avail(c) < sizeof(struct wire_hdr))
+				goto fill;
+			ret = rx_header(c);
+			break;
+		case RX_BODY:
+			if (rx_avail(c) < c->rh.len)
+				goto fill;
+			ret = rx_body(c);
+			break;
+		default: /* RX_PAYLOAD */
+			rx_payload_copy(c);
+			if (!c->rleft) {
+				rx_complete(c, 0);
+				break;
+			}
+			if (c->rleft <= TCP_RDIRECT)
+				goto fill;
+			if (!budget--)
+				goto out_later;
+			ret = rx_direct(c);
+			if (ret == -EAGAIN)
+				goto out_later;
+			break;
+		}
+		if (ret)
+			return ret;
+		continue;
+	fill:
+		if (!budget--)
+			goto out_later;
+		ret = rx_fill(c);
+		if (ret == -EAGAIN)
+			goto out_later;
+		if (ret)
+			return ret;
+	}
+
+out_later:
+	/* a message begun must end within io_timeout_ms */
+	if (!c->msg_deadline && (c->rx_state != RX_HDR || rx_avail(c)))
+		c->msg_deadline = mono_ns() + (uint64_t)c->xc.io_ms * 1000000;
+	return 0;
+}
+
+void tcp_rx_abort(struct tcp_conn *c, int err)
+{
+	rx_complete(c, err == -ETIMEDOUT ? err : -ECONNRESET);
+}
+
+/* Fails the requests older than io_timeout_ms; -ETIMEDOUT if any. */
+static int scan_timeouts(struct tcp_conn *c, uint64_t now)
+{
+	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000;
 	struct tcp_slot *s, *expired = NULL;
 	unsigned int n = 0;
 
@@ -281,52 +366,13 @@ static int scan_timeouts(struct tcp_conn *c)
 	return -ETIMEDOUT;
 }
 
-int tcp_recv_loop(struct tcp_conn *c, int fd)
+int tcp_rx_tick(struct tcp_conn *c, uint64_t now)
 {
-	uint8_t hbuf[sizeof(struct wire_hdr)];
-	uint64_t scan_ns = (uint64_t)c->scan_ms * 1000000;
-	uint64_t now, next_scan = mono_ns() + scan_ns;
-	struct proto_hdr h;
-	int ret = 0;
-
-	c->roff = c->rlen = 0;
-	while (!ret) {
-		/* one blocking recv for what the socket holds, only when no
-		 * whole header is buffered; SO_RCVTIMEO (scan_ms) wakes us
-		 * to look for timed-out requests, close() shuts the socket
-		 * down */
-		if (!rx_avail(c)) {
-			ret = rx_fill(c, fd);
-			now = mono_ns();
-			if (ret == -EAGAIN) {
-				ret = scan_timeouts(c);
-				next_scan = now + scan_ns;
-				continue;
-			}
-			if (ret)
-				break;
-		} else {
-			now = mono_ns();
-		}
-		c->msg_deadline = now + (uint64_t)c->xc.io_ms * 1000000;
-		ret = read_full(c, fd, hbuf, sizeof(hbuf));
-		if (ret)
-			break;
-		ret = proto_hdr_dec(hbuf, &h);
-		if (ret) {
-			log_warn("donor %s: %s", c->xc.peer,
-				 proto_strerror(ret));
-			ret = -EPROTO;
-			break;
-		}
-		if (h.flags & PROTO_F_REPLY)
-			ret = handle_reply(c, fd, &h);
-		else
-			ret = handle_unsolicited(c, fd, &h);
-		if (!ret && now >= next_scan) {
-			ret = scan_timeouts(c);
-			next_scan = now + scan_ns;
-		}
+	if (c->msg_deadline && now >= c->msg_deadline) {
+		LOG_RATELIMITED(LOG_WARNING,
+				"donor %s: message unfinished after %u ms",
+				c->xc.peer, c->xc.io_ms);
+		return -ETIMEDOUT;
 	}
-	return ret;
+	return scan_timeouts(c, now);
 }

@@ -6,10 +6,12 @@
 # workload spreads over them, a tenth of the donors is drained one after
 # the other while the data stays readable, and every byte, both copies of
 # every slab on distinct donors and the drained donors' emptiness are
-# checked at the end. One donor per process: threads and locked memory,
-# not the code, bound how many this machine runs (each donor costs the
-# mount two threads, see docs/design.md; each donor process runs three
-# with --threads 1, whatever its connections).
+# checked at the end. The mount's serving process must stay under
+# CNM_MOUNT_THREADS_MAX threads (64) however many donors it has: over TCP
+# a few shared event loops and connector threads serve every donor (see
+# docs/design.md). One donor per process: locked memory, not the code,
+# bounds how many this machine runs (each donor process runs three
+# threads with --threads 1, whatever its connections).
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
@@ -47,6 +49,16 @@ cnm_mount m "$mnt" "${args[@]}" --transport tcp --replicas 2 \
 	--slab-size 1M --size $((n * 2))M --ctl-timeout-ms 20000
 [ "$(cnm_stat_json "$mnt" 'len(s["donors"])')" = "$n" ] ||
 	fail "the mount does not know all $n donors"
+# the threads of the serving process do not grow with the donors
+check_threads() {
+	local pid nthr
+	pid=$(cnm_fs_server_pid m)
+	nthr=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l)
+	cnm_log "serving process $pid: $nthr threads, $n donors ($1)"
+	[ "$nthr" -lt "${CNM_MOUNT_THREADS_MAX:-64}" ] ||
+		fail "the mount runs $nthr threads for $n donors ($1)"
+}
+check_threads "mounted"
 
 # a MiB per donor of patterned data: about n slabs, two copies each
 verify() {
@@ -75,6 +87,7 @@ for ((i = 0; i < n / 10; i++)); do
 	((i % 10 == 9)) && { verify read || fail "data after $((i + 1)) drains"; }
 done
 verify read || fail "data after the drains"
+check_threads "after the workload and the drains"
 
 python3 - "$mnt/.cnetmem-stats" "$((n / 10))" <<'PY' || fail "placement"
 import json, sys

@@ -10,6 +10,7 @@
 #include "tests/unit/check_run.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -771,6 +772,48 @@ START_TEST(every_request_completes_once_while_the_connection_breaks)
 }
 END_TEST
 
+/* threads of this process (the test runs in a forked child) */
+static unsigned int nthreads(void)
+{
+	unsigned int n = 0;
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
+
+	ck_assert_ptr_nonnull(dir);
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+#define MANY_CONNS 32
+
+/* 2 threads a connection before issue 15; now the connector pool (4),
+ * the loops and their workers (2 x min(CPUs, 4)), whatever their number */
+START_TEST(many_connections_add_a_fixed_number_of_threads)
+{
+	static struct conn c[MANY_CONNS];
+	unsigned int i, before;
+	struct req r;
+
+	for (i = 0; i < MANY_CONNS; i++)
+		conn_start(&c[i], FAKE_SERVE, false);
+	before = nthreads(); /* the fakes' threads and ours */
+	for (i = 0; i < MANY_CONNS; i++)
+		conn_open(&c[i]);
+	for (i = 0; i < MANY_CONNS; i++) {
+		ck_assert_int_eq(xport_wait_up(c[i].x, 10000), 0);
+		ck_assert_int_eq(xport_heartbeat(c[i].x, NULL), 0);
+		ck_assert_int_eq(req_do(c[i].x, &r, XPORT_WRITE), 0);
+	}
+	ck_assert_uint_le(nthreads(), before + 4 + 2 * 4);
+	for (i = 0; i < MANY_CONNS; i++)
+		conn_stop(&c[i]);
+	/* the pools stop with the last connection */
+	ck_assert_uint_eq(nthreads(), before - MANY_CONNS);
+}
+END_TEST
+
 int main(void)
 {
 	return cnm_check_main(
@@ -790,5 +833,6 @@ int main(void)
 			unanswered_request_times_out_then_reconnects,
 			close_fails_pending_requests_with_econnaborted,
 			auto_falls_back_to_tcp_without_an_rdma_path,
-			every_request_completes_once_while_the_connection_breaks));
+			every_request_completes_once_while_the_connection_breaks,
+			many_connections_add_a_fixed_number_of_threads));
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * evloop - a fixed pool of event loops for the donor's listeners: n
- * threads, each with its own epoll set, so that the donor's thread count
- * does not grow with its connections. A listener embeds a struct evl_src
- * per file descriptor it watches (level-triggered) and gets ready() called
- * on the loop the source was added to; every source stays on that loop.
+ * evloop - a fixed pool of event loops: n threads, each with its own
+ * epoll set, so that a process's thread count does not grow with its
+ * connections (the donor's listeners, the client's TCP transport). A
+ * listener embeds a struct evl_src per file descriptor it watches
+ * (level-triggered) and gets ready() called on the loop the source was
+ * added to; every source stays on that loop.
  *
  * Per loop, the listener's ops are called on the loop's thread:
  *   wake()    after evl_wake() (from any thread): new connections, queued
@@ -22,8 +23,8 @@
  * yet, else from the source's own loop; evl_deadline() from the loop's
  * own thread. Nothing here blocks but epoll_wait(2) itself.
  */
-#ifndef CNM_DONOR_EVLOOP_H
-#define CNM_DONOR_EVLOOP_H
+#ifndef CNM_COMMON_EVLOOP_H
+#define CNM_COMMON_EVLOOP_H
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The donor's event loops (donor/evloop.h): wake, sources, deadlines,
+/* The event loops (common/evloop.h): wake, sources, deadlines,
  * and no thread left after stop. */
-#include "donor/evloop.h"
+#include "common/evloop.h"
 
 #include "common/clock.h"
 #include "tests/unit/check_run.h"

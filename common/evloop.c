@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * evloop - n epoll loops on n threads (donor/evloop.h).
+ * evloop - n epoll loops on n threads (common/evloop.h).
  *
  *   loop thread:  epoll_wait(until the earliest deadline)
  *                   wake eventfd -> ops->wake()
@@ -8,7 +8,7 @@
  *                 deadline passed -> ops->expire() gives the next one
  *                 ops->after()
  */
-#include "donor/evloop.h"
+#include "common/evloop.h"
 
 #include "common/clock.h"
 
