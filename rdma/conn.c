@@ -142,6 +142,26 @@ static int sleep_or_close(struct xconn *c, unsigned int ms)
 
 /* connect() and, when it works, UP and XPORT_EV_UP: 0, or the error
  * (the attempt torn down, DOWN). */
+/* CONNECTING for the next attempt; false when the connection is closing. */
+static bool enter_connecting(struct xconn *c)
+{
+	bool go;
+
+	pthread_mutex_lock(&c->lock);
+	go = !c->closing;
+	if (go)
+		c->state = XPORT_CONNECTING;
+	pthread_mutex_unlock(&c->lock);
+	return go;
+}
+
+/* After an attempt that returned ret: closing, retries off, or an error
+ * that does not fix itself (a wrong key or version). c->lock held. */
+static bool done_trying_locked(const struct xconn *c, int ret)
+{
+	return c->closing || !c->rc_max_ms || xconn_permanent(ret);
+}
+
 static int attempt_connect(struct xconn *c, int prev_err)
 {
 	char err[256] = "";
@@ -225,12 +245,7 @@ static void *conn_main(void *arg)
 
 	tls_conn = c;
 	for (;;) {
-		pthread_mutex_lock(&c->lock);
-		stop = c->closing;
-		if (!stop)
-			c->state = XPORT_CONNECTING;
-		pthread_mutex_unlock(&c->lock);
-		if (stop)
+		if (!enter_connecting(c))
 			break;
 		was_up = false;
 		ret = attempt(c, prev_err, &was_up);
@@ -238,8 +253,7 @@ static void *conn_main(void *arg)
 			backoff = c->rc_min_ms;
 		prev_err = ret;
 		pthread_mutex_lock(&c->lock);
-		/* a wrong key or version does not fix itself: no retry */
-		stop = c->closing || !c->rc_max_ms || xconn_permanent(ret);
+		stop = done_trying_locked(c, ret);
 		pthread_mutex_unlock(&c->lock);
 		if (stop || sleep_or_close(c, backoff))
 			break;
@@ -355,12 +369,7 @@ static void job_run(struct xconn *c)
 		was_up = true;
 		ret = link_ended(c, c->link_err);
 	} else {
-		pthread_mutex_lock(&c->lock);
-		stop = c->closing;
-		if (!stop)
-			c->state = XPORT_CONNECTING;
-		pthread_mutex_unlock(&c->lock);
-		if (stop)
+		if (!enter_connecting(c))
 			goto out_finish;
 		ret = attempt_connect(c, c->prev_err);
 		if (!ret) {
@@ -374,8 +383,7 @@ static void job_run(struct xconn *c)
 	c->prev_err = ret;
 	tls_conn = NULL;
 	pthread_mutex_lock(&c->lock);
-	/* a wrong key or version does not fix itself: no retry */
-	stop = c->closing || !c->rc_max_ms || xconn_permanent(ret);
+	stop = done_trying_locked(c, ret);
 	if (!stop) {
 		/* queued under c->lock: xconn_stop() either finds the job
 		 * queued and hurries it, or set closing before we looked;
