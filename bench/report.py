@@ -51,7 +51,10 @@ lines = [
     + (f"A PM QoS CPU latency limit of {os.environ['BENCH_CPU_LATENCY']} us "
        "was held for the whole run (bench/run --cpu-latency), every backend "
        "alike." if os.environ.get("BENCH_CPU_LATENCY") else
-       "No PM QoS CPU latency limit was held (idle CPUs could halt)."),
+       "No PM QoS CPU latency limit was held (idle CPUs could halt).")
+    + (f" The workload was pinned to CPU(s) {os.environ['BENCH_PIN']} "
+       "(bench/run --pin), every backend alike."
+       if os.environ.get("BENCH_PIN") else ""),
     "",
 ] + (lambda h: ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)])(
     ["limit", "threads", "phase"] + backends
