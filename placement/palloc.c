@@ -12,6 +12,8 @@
  */
 #include "placement/palloc.h"
 
+#include "common/log.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +59,8 @@ uint64_t palloc_sum_bytes(uint64_t npages, unsigned int shift)
 
 /* Gives chunk c's bitmap page back when it is whole pages (real chunks;
  * a test's small chunks share pages and are left alone). Only a
- * published FREE or FULL chunk's: the next PART rewrites it whole. */
+ * published FREE or FULL chunk's: the next PART rewrites it whole. A
+ * failure leaves the page as it is: memory, never a wrong bit. */
 static void chunk_release(const struct palloc *pa, uint32_t c)
 {
 	uint64_t len = chunk_words(pa) * 8;
@@ -66,8 +69,32 @@ static void chunk_release(const struct palloc *pa, uint32_t c)
 
 	if (psz <= 0 || len % (uint64_t)psz || (uintptr_t)p % (uint64_t)psz)
 		return;
-	/* an error leaves the page as it is: memory, never a wrong bit */
-	madvise(p, len, MADV_REMOVE);
+	if (!madvise(p, len, MADV_REMOVE))
+		return;
+	/* EINVAL: locked (the daemon's mlockall, on fault): unlocked,
+	 * dropped and locked on fault again, as rdma/mem.c gives a slab
+	 * back; nobody reads the page meanwhile */
+	if (errno != EINVAL || munlock(p, len))
+		goto out_warn;
+	if (madvise(p, len, MADV_REMOVE)) {
+		int err = errno;
+
+		mlock2(p, len, MLOCK_ONFAULT);
+		errno = err;
+		goto out_warn;
+	}
+	if (mlock2(p, len, MLOCK_ONFAULT))
+		LOG_RATELIMITED(LOG_WARNING,
+				"page allocator: chunk %u: cannot lock its "
+				"bitmap page again: %s",
+				c, strerror(errno));
+	return;
+
+out_warn:
+	LOG_RATELIMITED(LOG_WARNING,
+			"page allocator: chunk %u: cannot give its bitmap "
+			"page back: %s",
+			c, strerror(errno));
 }
 
 /* Writes chunk c's bitmap as its summary says it is (FREE: no bit, FULL:

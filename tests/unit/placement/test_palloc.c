@@ -270,14 +270,12 @@ static unsigned int resident(const struct palloc *pa, unsigned int n)
 	return k;
 }
 
-START_TEST(only_partly_allocated_chunks_hold_a_bitmap_page)
+static void only_partly_allocated(void)
 {
 	const uint64_t cp = 1ull << PALLOC_SHIFT;
 	struct palloc pa;
 	uint64_t p;
 
-	if (sysconf(_SC_PAGESIZE) != 4096)
-		return; /* the release is for 4 KiB pages only */
 	/* its own memory, as a store without an arena */
 	ck_assert_int_eq(palloc_init(&pa, 4 * cp, PALLOC_SHIFT, NULL, NULL), 0);
 	ck_assert_uint_eq(resident(&pa, 4), 0);
@@ -301,6 +299,24 @@ START_TEST(only_partly_allocated_chunks_hold_a_bitmap_page)
 	ck_assert_uint_eq(resident(&pa, 4), 0);
 	ck_assert_uint_eq(pa.used, 2 * cp);
 	palloc_fini(&pa);
+}
+
+START_TEST(only_partly_allocated_chunks_hold_a_bitmap_page)
+{
+	if (sysconf(_SC_PAGESIZE) != 4096)
+		return; /* the release is for 4 KiB pages only */
+	only_partly_allocated();
+}
+END_TEST
+
+START_TEST(bitmap_pages_are_given_back_under_mlockall_as_the_daemon_has)
+{
+	if (sysconf(_SC_PAGESIZE) != 4096)
+		return;
+	/* as fs/main.c's protect_self(): MADV_REMOVE refuses locked pages */
+	ck_assert_int_eq(mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT), 0);
+	only_partly_allocated();
+	munlockall();
 }
 END_TEST
 
@@ -520,6 +536,7 @@ int main(void)
 			enospc_comes_exactly_at_capacity_and_the_freed_page_is_found,
 			attach_settles_chunks_a_crash_left_between_two_stores,
 			only_partly_allocated_chunks_hold_a_bitmap_page,
+			bitmap_pages_are_given_back_under_mlockall_as_the_daemon_has,
 			a_kill_at_any_instant_keeps_every_change_that_returned,
 			a_crash_between_any_two_stores_leaves_what_returned,
 			bad_geometry_is_einval));
