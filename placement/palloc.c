@@ -290,7 +290,7 @@ uint64_t palloc_count(const struct palloc *pa, uint64_t first, uint64_t n)
 
 /* Reads chunk c as a crash may have left it: counts its bits and settles
  * a PART chunk that is in fact FREE or FULL. */
-static void chunk_attach(struct palloc *pa, uint32_t c)
+static void chunk_attach(struct palloc *pa, uint32_t c, bool held)
 {
 	int s = atomic_load_explicit(&pa->sum[c], memory_order_acquire);
 	uint64_t n = chunk_pages(pa, c), *w = chunk_bits(pa, c);
@@ -310,15 +310,39 @@ static void chunk_attach(struct palloc *pa, uint32_t c)
 		for (uint64_t i = 0; i < (n + 63) / 64; i++)
 			pa->count[c] += (uint32_t)__builtin_popcountll(w[i]);
 		chunk_publish(pa, c, PALLOC_PART);
-	} else {
+	} else if (held) {
 		chunk_release(pa, c);
 	}
 	pa->used += pa->count[c];
 }
 
+/* Which chunks' bitmap pages are in memory (mincore), so that attach
+ * gives back only those a crash left, not every page of a fresh state;
+ * NULL when that cannot be told (then every FREE or FULL chunk's page is
+ * given back). Chunks of whole pages only. */
+static unsigned char *chunks_held(const struct palloc *pa)
+{
+	uint64_t len = chunk_words(pa) * 8;
+	long psz = sysconf(_SC_PAGESIZE);
+	unsigned char *v;
+
+	if (psz <= 0 || len != (uint64_t)psz ||
+	    (uintptr_t)pa->bits % (uint64_t)psz)
+		return NULL;
+	v = malloc(pa->nchunks);
+	if (v && mincore(pa->bits, (size_t)pa->nchunks * len, v)) {
+		free(v);
+		v = NULL;
+	}
+	for (uint32_t c = 0; v && c < pa->nchunks; c++)
+		v[c] &= 1;
+	return v;
+}
+
 int palloc_init(struct palloc *pa, uint64_t npages, unsigned int shift,
 		uint64_t *bits, _Atomic uint8_t *sum)
 {
+	unsigned char *held;
 	int ret = 0;
 
 	memset(pa, 0, sizeof(*pa));
@@ -349,8 +373,10 @@ int palloc_init(struct palloc *pa, uint64_t npages, unsigned int shift,
 	}
 	pa->bits = bits;
 	pa->sum = sum;
+	held = chunks_held(pa);
 	for (uint32_t c = 0; c < pa->nchunks; c++)
-		chunk_attach(pa, c);
+		chunk_attach(pa, c, !held || held[c]);
+	free(held);
 	return 0;
 
 out_free:

@@ -309,6 +309,34 @@ START_TEST(only_partly_allocated_chunks_hold_a_bitmap_page)
 }
 END_TEST
 
+START_TEST(attach_gives_back_the_bitmap_pages_a_crash_left)
+{
+	const uint64_t cp = 1ull << PALLOC_SHIFT;
+	struct palloc pa;
+	struct mem m;
+
+	if (sysconf(_SC_PAGESIZE) != 4096)
+		return;
+	mem_get(&m, 3 * cp, PALLOC_SHIFT);
+	/* killed after publishing chunk 0 FULL and chunk 1 FREE, before
+	 * their pages went back; chunk 2 is PART */
+	atomic_store(&m.sum[0], PALLOC_FULL);
+	memset(m.bits, 0xff, 4096);
+	memset(m.bits + 512, 0x11, 4096);
+	atomic_store(&m.sum[2], PALLOC_PART);
+	m.bits[1024] = 0x3;
+	ck_assert_int_eq(palloc_init(&pa, 3 * cp, PALLOC_SHIFT, m.bits, m.sum),
+			 0);
+	ck_assert_uint_eq(resident(&pa, 3), 1);
+	ck_assert_uint_eq(pa.used, cp + 2);
+	ck_assert(palloc_test(&pa, 7) && !palloc_test(&pa, cp + 4));
+	ck_assert(palloc_test(&pa, 2 * cp + 1) &&
+		  !palloc_test(&pa, 2 * cp + 2));
+	palloc_fini(&pa);
+	mem_put(&m);
+}
+END_TEST
+
 START_TEST(bitmap_pages_are_given_back_under_mlockall_as_the_daemon_has)
 {
 	if (sysconf(_SC_PAGESIZE) != 4096)
@@ -537,6 +565,7 @@ int main(void)
 			attach_settles_chunks_a_crash_left_between_two_stores,
 			only_partly_allocated_chunks_hold_a_bitmap_page,
 			bitmap_pages_are_given_back_under_mlockall_as_the_daemon_has,
+			attach_gives_back_the_bitmap_pages_a_crash_left,
 			a_kill_at_any_instant_keeps_every_change_that_returned,
 			a_crash_between_any_two_stores_leaves_what_returned,
 			bad_geometry_is_einval));
