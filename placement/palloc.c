@@ -168,28 +168,32 @@ bool palloc_test(const struct palloc *pa, uint64_t p)
 	return pa->bits[p / 64] & (1ull << (p % 64));
 }
 
-/* The first free page of chunk c at or after page from (inside c), or
+/* The first page of chunk c at or after from (inside c) that is free
+ * (want_free), or allocated and clear in keep (NULL: any), else
  * UINT64_MAX. */
-static uint64_t chunk_find_free(const struct palloc *pa, uint32_t c,
-				uint64_t from)
+static uint64_t chunk_scan(const struct palloc *pa, uint32_t c, uint64_t from,
+			   bool want_free, const uint64_t *keep)
 {
-	uint64_t first = (uint64_t)c << pa->shift;
-	uint64_t end = first + chunk_pages(pa, c);
+	uint64_t end = ((uint64_t)c << pa->shift) + chunk_pages(pa, c);
 	int s = atomic_load_explicit(&pa->sum[c], memory_order_relaxed);
 
-	if (from >= end || s == PALLOC_FULL)
+	if (from >= end || s == (want_free ? PALLOC_FULL : PALLOC_FREE))
 		return UINT64_MAX;
-	if (s == PALLOC_FREE)
+	if (want_free && s == PALLOC_FREE)
 		return from;
 	for (uint64_t w = from / 64; w * 64 < end; w++) {
-		uint64_t free_bits = ~pa->bits[w];
+		uint64_t b = s == PALLOC_FULL ? ~0ull : pa->bits[w];
 
+		if (want_free)
+			b = ~b;
+		else if (keep)
+			b &= ~keep[w];
 		if (w == from / 64)
-			free_bits &= ~0ull << (from % 64);
+			b &= ~0ull << (from % 64);
 		if ((w + 1) * 64 > end)
-			free_bits &= (1ull << (end % 64)) - 1;
-		if (free_bits)
-			return w * 64 + (uint64_t)__builtin_ctzll(free_bits);
+			b &= (1ull << (end % 64)) - 1;
+		if (b)
+			return w * 64 + (uint64_t)__builtin_ctzll(b);
 	}
 	return UINT64_MAX;
 }
@@ -214,7 +218,7 @@ int palloc_alloc(struct palloc *pa, uint64_t hint, uint64_t *page)
 		if (k == 0)
 			from = start;
 		if (pa->count[c] < chunk_pages(pa, c))
-			p = chunk_find_free(pa, c, from);
+			p = chunk_scan(pa, c, from, true, NULL);
 	}
 	if (p == UINT64_MAX)
 		return -ENOSPC; /* the counts disagree with the bits: never */
@@ -240,29 +244,15 @@ uint64_t palloc_next(const struct palloc *pa, uint64_t from,
 		     const uint64_t *keep)
 {
 	uint32_t c;
-	uint64_t end;
-	int s;
+	uint64_t p;
 
 	if (from >= pa->npages)
 		return pa->npages;
 	c = (uint32_t)(from >> pa->shift);
-	end = ((uint64_t)c << pa->shift) + chunk_pages(pa, c);
-	s = atomic_load_explicit(&pa->sum[c], memory_order_relaxed);
-	if (s == PALLOC_FREE)
-		return end;
-	for (uint64_t w = from / 64; w * 64 < end; w++) {
-		uint64_t b = s == PALLOC_FULL ? ~0ull : pa->bits[w];
-
-		if (keep)
-			b &= ~keep[w];
-		if (w == from / 64)
-			b &= ~0ull << (from % 64);
-		if ((w + 1) * 64 > end)
-			b &= (1ull << (end % 64)) - 1;
-		if (b)
-			return w * 64 + (uint64_t)__builtin_ctzll(b);
-	}
-	return end;
+	p = chunk_scan(pa, c, from, false, keep);
+	return p != UINT64_MAX
+		       ? p
+		       : ((uint64_t)c << pa->shift) + chunk_pages(pa, c);
 }
 
 uint64_t palloc_count(const struct palloc *pa, uint64_t first, uint64_t n)

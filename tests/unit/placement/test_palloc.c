@@ -57,11 +57,43 @@ static int sum_of(const struct palloc *pa, uint32_t c)
 	return atomic_load(&pa->sum[c]);
 }
 
+/* palloc_next() with a keep mask (every third page kept) walks exactly
+ * the allocated pages the mask does not keep. */
+static void check_next(const struct palloc *pa, const uint8_t *model)
+{
+	uint64_t *keep = calloc((pa->npages + 63) / 64, 8), want = 0, p = 0;
+
+	ck_assert_ptr_nonnull(keep);
+	for (uint64_t q = 0; q < pa->npages; q += 3)
+		keep[q / 64] |= 1ull << (q % 64);
+	for (;; p++) {
+		uint64_t q;
+
+		while (want < pa->npages && (!model[want] || want % 3 == 0))
+			want++;
+		do {
+			q = palloc_next(pa, p, keep);
+			if (q >= pa->npages || q >> pa->shift == p >> pa->shift)
+				break;
+			p = q; /* none in p's chunk: q is the next chunk's */
+		} while (1);
+		if (q >= pa->npages)
+			break;
+		ck_assert_uint_eq(q, want);
+		p = q;
+		want++;
+	}
+	ck_assert_uint_eq(want, pa->npages);
+	free(keep);
+}
+
 /* Every page as the model has it, the counts, and each chunk's summary
  * as its count says. */
 static void check_model(const struct palloc *pa, const uint8_t *model)
 {
 	uint64_t used = 0;
+
+	check_next(pa, model);
 
 	for (uint64_t p = 0; p < pa->npages; p++) {
 		ck_assert_msg(palloc_test(pa, p) == !!model[p],
