@@ -8,7 +8,7 @@
  * another address. Every change is one store of an entry, a child index
  * or the root word, made after what it points to is complete: a crash
  * leaves the old or the new map. Free lists are not kept: a resumed pool
- * rebuilds them from the maps (pmap_pool_resume_*).
+ * rebuilds them from the maps (fs/pmap_resume.c).
  *
  * Runs: a child slot holds a node's index, 0 (none: every entry of that
  * subtree is a hole) or a run word, RUN_BIT | v: every entry of the
@@ -34,6 +34,7 @@
  * clear or a set back to a hole or reserved page never fails on a run.
  */
 #include "fs/pmap.h"
+#include "fs/pmap_priv.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -43,46 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-
-#define LEAF_BITS  7
-#define LEAF_N	   (1u << LEAF_BITS) /* 128 entries */
-#define NODE_BITS  6
-#define NODE_N	   (1u << NODE_BITS) /* 64 children */
-#define MAX_HEIGHT 9		     /* 7 + 8 * 6 = 55 bits */
-
-#define RUN_BIT	   (1ull << 63)
-#define IS_RUN(c)  (((c)&RUN_BIT) != 0)
-#define RUN_V(c)   ((uint32_t)(c))
-/* a root word: entries [0, n) of run v, holes after; 1 <= n <= LEAF_N */
-#define ROOT_RUN(v, n) (RUN_BIT | (uint64_t)(n) << 32 | (v))
-#define ROOT_N(rh)     ((rh) >> 32 & 0x7fffffffu)
-
-union node {
-	_Atomic uint64_t child[NODE_N]; /* node indexes, 0: none */
-	_Atomic uint32_t e[LEAF_N];
-	uint64_t next_free; /* index, 0: none */
-};
-
-_Static_assert(sizeof(union node) == PMAP_NODE_BYTES, "node size");
-
-struct pmap_pool {
-	pthread_mutex_t lock;
-	union node *base;     /* nodes_total nodes; node 0 is never used */
-	int shared;	      /* base is the caller's memory (a state arena) */
-	uint8_t *mark;	      /* resuming: nodes reached from a map */
-	uint64_t nodes_total; /* fixed: the budget's worth of nodes */
-	uint64_t budget;      /* bytes, fixed */
-	uint64_t bump;	      /* protected by lock: nodes never handed out */
-	uint64_t free;	      /* protected by lock, 0: none */
-	/* bytes of the budget in use: nodes and charges; protected by lock */
-	uint64_t meta_used;
-	uint64_t resume_nodes; /* resuming: nodes the maps stand for */
-	atomic_uint_fast64_t nodes_used;
-	atomic_uint_fast64_t charged;
-	atomic_uint_fast64_t refused;
-	uint64_t capacity; /* pages, fixed */
-	atomic_uint_fast64_t used;
-};
 
 uint64_t pmap_default_budget(uint64_t capacity_pages)
 {
@@ -212,11 +173,6 @@ void pmap_pool_meta(struct pmap_pool *p, struct pmap_meta *m)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static union node *N(const struct pmap_pool *p, uint64_t i)
-{
-	return &p->base[i];
-}
-
 /* A zeroed node's index, 0 when the budget is reached. Nobody can reach
  * the node before its index is stored in a map. */
 static uint64_t node_get(struct pmap_pool *p)
@@ -315,10 +271,6 @@ uint64_t pmap_used(struct pmap_pool *p)
 	return atomic_load(&p->used);
 }
 
-#define RH(root, h) ((root) << 8 | (h))
-#define RH_ROOT(rh) ((rh) >> 8)
-#define RH_H(rh)    ((unsigned int)((rh)&0xff))
-
 void pmap_init(struct pmap *m)
 {
 	m->pool = NULL;
@@ -332,22 +284,10 @@ void pmap_bind(struct pmap *m, struct pmap_pool *p, _Atomic uint64_t *word)
 	m->rh = word;
 }
 
-/* Number of file pages a subtree of this height covers. */
-static uint64_t span(unsigned int height)
-{
-	return height ? 1ull << (LEAF_BITS + (height - 1) * NODE_BITS) : 0;
-}
-
 static unsigned int shift_of(unsigned int height)
 {
 	/* the index bits that select a child of a node of this height */
 	return LEAF_BITS + (height - 2) * NODE_BITS;
-}
-
-/* Nodes a full subtree of this height has: what a run of it is charged. */
-static uint64_t run_nodes(unsigned int height)
-{
-	return height <= 1 ? 1 : 1 + NODE_N * run_nodes(height - 1);
 }
 
 /* The entry at offset off of a run (off < the run's span). */
@@ -356,17 +296,6 @@ static uint32_t run_entry(uint64_t c, uint64_t off)
 	uint32_t v = RUN_V(c);
 
 	return v == PMAP_RESERVED ? v : v + (uint32_t)off;
-}
-
-/* The run word of a subtree of this height starting with entry v, 0 when
- * it cannot be one (a hole, or an lpn run past the largest entry). */
-static uint64_t run_word(uint32_t v, unsigned int height)
-{
-	if (v == PMAP_RESERVED)
-		return RUN_BIT | v;
-	if (!PMAP_IS_LPN(v) || (uint64_t)v + span(height) - 1 > UINT32_MAX)
-		return 0;
-	return RUN_BIT | v;
 }
 
 /* Node ni of this height as a run word, 0 when it is not one. */
@@ -421,16 +350,6 @@ static uint64_t run_expand(struct pmap_pool *p, uint64_t c, unsigned int h)
 					      memory_order_relaxed);
 	}
 	return ni;
-}
-
-/* Whether entries [0, n) of run v are entries (an lpn run stays below
- * the largest entry). */
-static bool root_run_ok(uint32_t v, uint64_t n)
-{
-	if (!n || n > LEAF_N)
-		return false;
-	return v == PMAP_RESERVED ||
-	       (PMAP_IS_LPN(v) && (uint64_t)v + n - 1 <= UINT32_MAX);
 }
 
 /* The root run rh as a root leaf, published; 0 or -ENOSPC (only if the
@@ -777,89 +696,4 @@ uint64_t pmap_find(const struct pmap *m, uint64_t start, int want_data)
 	if (r == UINT64_MAX)
 		r = want_data ? PMAP_MAX_INDEX : span(h);
 	return r;
-}
-
-/* ---- resuming a pool left in a state arena ---- */
-
-/* Marks the subtree's nodes; counts entries that are not holes, and the
- * nodes the subtree stands for (runs as their full subtrees). False when
- * an index is out of the pool or reached twice, or a run word is not one
- * (a damaged map). */
-static bool mark_node(struct pmap_pool *p, uint64_t ni, unsigned int h,
-		      uint64_t *entries)
-{
-	if (!ni || ni >= p->nodes_total || p->mark[ni] || !h || h > MAX_HEIGHT)
-		return false;
-	p->mark[ni] = 1;
-	p->resume_nodes++;
-	if (h == 1) {
-		for (unsigned int i = 0; i < LEAF_N; i++)
-			*entries += atomic_load(&N(p, ni)->e[i]) != PMAP_HOLE;
-		return true;
-	}
-	for (unsigned int i = 0; i < NODE_N; i++) {
-		uint64_t c = atomic_load(&N(p, ni)->child[i]);
-
-		if (IS_RUN(c)) {
-			if (c != (RUN_BIT | RUN_V(c)) ||
-			    run_word(RUN_V(c), h - 1) != c)
-				return false;
-			*entries += span(h - 1);
-			p->resume_nodes += run_nodes(h - 1);
-		} else if (c && !mark_node(p, c, h - 1, entries)) {
-			return false;
-		}
-	}
-	return true;
-}
-
-int pmap_pool_resume_begin(struct pmap_pool *p)
-{
-	p->resume_nodes = 0;
-	p->mark = calloc(p->nodes_total, 1);
-	return p->mark ? 0 : -ENOMEM;
-}
-
-int pmap_resume(struct pmap_pool *p, struct pmap *m, uint64_t *entries)
-{
-	uint64_t rh = atomic_load(m->rh);
-
-	*entries = 0;
-	m->pool = p;
-	if (IS_RUN(rh)) {
-		if (rh != ROOT_RUN(RUN_V(rh), ROOT_N(rh)) ||
-		    !root_run_ok(RUN_V(rh), ROOT_N(rh)))
-			return -EUCLEAN;
-		*entries = ROOT_N(rh);
-		p->resume_nodes++;
-		return 0;
-	}
-	if (!RH_ROOT(rh))
-		return 0;
-	return mark_node(p, RH_ROOT(rh), RH_H(rh), entries) ? 0 : -EUCLEAN;
-}
-
-void pmap_pool_resume_end(struct pmap_pool *p)
-{
-	uint64_t top = 0, used = 0;
-
-	for (uint64_t i = 1; i < p->nodes_total; i++)
-		if (p->mark[i])
-			top = i;
-	/* free list: the unmarked nodes below the highest one in use */
-	p->free = 0;
-	for (uint64_t i = top; i >= 1; i--) {
-		if (p->mark[i]) {
-			used++;
-			continue;
-		}
-		N(p, i)->next_free = p->free;
-		p->free = i;
-	}
-	p->bump = top + 1;
-	/* the budget counts what the maps stand for, runs as full subtrees */
-	p->meta_used += p->resume_nodes * sizeof(union node);
-	atomic_store(&p->nodes_used, used);
-	free(p->mark);
-	p->mark = NULL;
 }

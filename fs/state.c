@@ -21,7 +21,8 @@
 
 /* bumped whenever a section's record layout changes: a successor of
  * another layout refuses the state instead of misreading it */
-#define STATE_LAYOUT  2u /* 2: name records keep request uniques */
+#define STATE_LAYOUT                                                           \
+	3u /* 3: the page allocator by chunk (placement/palloc.h) */
 #define STATE_SEC_HDR 1u
 
 struct state_blob_slot {

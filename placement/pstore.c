@@ -25,7 +25,6 @@
 #include "placement/pstore_state.h"
 #include "placement/rank.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -694,36 +693,12 @@ out_put:
 
 int pstore_page_alloc(struct pstore *ps, uint64_t hint, uint64_t *lpn)
 {
-	uint64_t nwords = (ps->npages + 63) / 64, start, p = UINT64_MAX;
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&ps->lock);
-	if (ps->used >= ps->npages) {
-		ret = -ENOSPC;
-		goto out_unlock;
-	}
-	start = hint < ps->npages ? hint : ps->cursor;
-	if (start >= ps->npages)
-		start = 0;
-	/* from start to the end, then from 0: one pass over the words */
-	for (uint64_t k = 0; k <= nwords && p == UINT64_MAX; k++) {
-		uint64_t w = (start / 64 + k) % nwords;
-		uint64_t free_bits = ~ps->bits[w];
-
-		if (k == 0)
-			free_bits &= ~0ull << (start % 64);
-		if (w == nwords - 1 && ps->npages % 64)
-			free_bits &= (1ull << (ps->npages % 64)) - 1;
-		if (free_bits)
-			p = w * 64 + (uint64_t)__builtin_ctzll(free_bits);
-	}
-	assert(p != UINT64_MAX); /* used < npages */
-	ps->bits[p / 64] |= 1ull << (p % 64);
-	ps->used++;
-	ps->slabs[slab_of(ps, p)].used++;
-	ps->cursor = p + 1;
-	*lpn = p;
-out_unlock:
+	ret = palloc_alloc(&ps->pa, hint, lpn);
+	if (!ret)
+		ps->slabs[slab_of(ps, *lpn)].used++;
 	pthread_mutex_unlock(&ps->lock);
 	return ret;
 }
@@ -737,20 +712,18 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 				lpn);
 		return;
 	}
-	/* punch while the page is still ours: once its bit is clear it can
-   * be taken and written again */
+	/* punch while the page is still ours: once it is free it can be
+	 * taken and written again */
 	if (ps->backup)
 		backup_punch(ps->backup, lpn * PSTORE_PAGE, PSTORE_PAGE);
 	pthread_mutex_lock(&ps->lock);
-	if (!(ps->bits[lpn / 64] & (1ull << (lpn % 64)))) {
+	if (palloc_free(&ps->pa, lpn)) {
 		pthread_mutex_unlock(&ps->lock);
 		LOG_RATELIMITED(LOG_ERR,
 				"pstore: free of unallocated page %" PRIu64,
 				lpn);
 		return;
 	}
-	ps->bits[lpn / 64] &= ~(1ull << (lpn % 64));
-	ps->used--;
 	/* reads as zeros until written again; the count goes on, so the
 	 * next write never reuses a nonce */
 	if (ps->seal)
@@ -767,17 +740,22 @@ void pstore_page_free(struct pstore *ps, uint64_t lpn)
 
 uint64_t pstore_pages_keep(struct pstore *ps, const uint64_t *keep)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, p = 0;
 
-	for (uint64_t w = 0; w < (ps->npages + 63) / 64; w++) {
-		uint64_t extra;
+	/* a chunk at most per hold of the lock (palloc_next()) */
+	while (p < ps->npages) {
+		uint64_t q;
 
 		pthread_mutex_lock(&ps->lock);
-		extra = ps->bits[w] & ~keep[w];
+		q = palloc_next(&ps->pa, p, keep);
 		pthread_mutex_unlock(&ps->lock);
-		for (; extra; extra &= extra - 1, n++)
-			pstore_page_free(
-				ps, w * 64 + (uint64_t)__builtin_ctzll(extra));
+		if (q >= ps->npages || q >> ps->pa.shift != p >> ps->pa.shift) {
+			p = q; /* none in p's chunk: q is the next one's */
+			continue;
+		}
+		pstore_page_free(ps, q);
+		n++;
+		p = q + 1;
 	}
 	return n;
 }
@@ -792,7 +770,7 @@ uint64_t pstore_pages_used(struct pstore *ps)
 	uint64_t u;
 
 	pthread_mutex_lock(&ps->lock);
-	u = ps->used;
+	u = ps->pa.used;
 	pthread_mutex_unlock(&ps->lock);
 	return u;
 }

@@ -113,7 +113,7 @@ struct pstore_cfg {
 struct arena_sec;
 /* The sections a store of cfg needs in its arena, into secs[0..max);
  * returns how many (at most PSTORE_ARENA_SECS) or -EINVAL. */
-#define PSTORE_ARENA_SECS 7
+#define PSTORE_ARENA_SECS 8
 int pstore_arena_sections(const struct pstore_cfg *cfg, struct arena_sec *secs,
 			  unsigned int max);
 

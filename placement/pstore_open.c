@@ -200,8 +200,7 @@ static void ps_free(struct pstore *ps)
 	free(ps->runs);
 	free(ps->owed);
 	free(ps->slabs);
-	if (!ps->arena)
-		free(ps->bits);
+	palloc_fini(&ps->pa);
 	for (unsigned int c = 0; c < PS_DCHUNKS && ps->dchunk[c]; c++)
 		free(ps->dchunk[c]);
 	free(ps->rank_cand);
@@ -494,8 +493,9 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 	pthread_mutex_init(&ps->admin_lock, NULL);
 	pthread_mutex_init(&ps->rank_lock, NULL);
 
-	if (!ps->arena)
-		ps->bits = calloc((ps->npages + 63) / 64, sizeof(*ps->bits));
+	ret = ps_state_palloc(ps);
+	if (ret)
+		goto out_free;
 	ps->slabs = calloc(ps->nslabs, sizeof(*ps->slabs));
 	/* a slab has at most one copy per donor, plus one being replaced */
 	ps->owed_cap = 2 * ps->nslabs;
@@ -507,8 +507,8 @@ int pstore_open(const struct pstore_cfg *cfg, struct pstore **out, char *err,
 		malloc((size_t)PS_RUN_MAX_PAGES * (PSTORE_PAGE + SEAL_TAG));
 	if (ps->seal && !ps->arena)
 		ps->ver = calloc(ps->npages, sizeof(*ps->ver));
-	if (!ps->bits || !ps->slabs || !ps->owed || !ps->runs ||
-	    !ps->repair_buf || (ps->seal && !ps->ver)) {
+	if (!ps->slabs || !ps->owed || !ps->runs || !ps->repair_buf ||
+	    (ps->seal && !ps->ver)) {
 		ret = -ENOMEM;
 		goto out_free;
 	}

@@ -37,7 +37,7 @@
  *
  * Locks, never held across a network or disk call, never nested except
  * ifl stripe -> nothing:
- *   ps->lock        page bitmap, slab states and replica sets, donor
+ *   ps->lock        page allocator (ps->pa), slab states and replica sets, donor
  *                   ranking fields; slab_cv waits for ALLOCATING/FREEING,
  *                   for a repair fence to drop, for a slab's writes to end
  *   ps->pool_lock   run free list; pool_cv is the backpressure wait
@@ -51,6 +51,7 @@
 #define CNM_PLACEMENT_PSTORE_PRIV_H
 
 #include "placement/backup.h"
+#include "placement/palloc.h"
 #include "placement/pstore.h"
 #include "placement/rank.h"
 #include "placement/seal.h"
@@ -232,9 +233,7 @@ struct pstore {
 
 	pthread_mutex_t lock;
 	pthread_cond_t slab_cv;
-	uint64_t *bits;	       /* protected by lock */
-	uint64_t used;	       /* protected by lock */
-	uint64_t cursor;       /* protected by lock */
+	struct palloc pa;      /* the logical pages; protected by lock */
 	struct ps_slab *slabs; /* see struct ps_slab */
 	/* copies given back while their donor was out of reach: freed there
 	 * once a QUERY shows it kept our session, forgotten if it did not;

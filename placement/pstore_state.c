@@ -11,7 +11,9 @@
  *   PS_SEC_SLABS   per slab, two copies of its record {ready, replicas,
  *                  backup} and which one holds (see ps_state_slab_save())
  *   PS_SEC_VER     ps->ver itself: each page's seal version (pstore_priv.h)
- *   PS_SEC_BITS    ps->bits itself: the allocated logical pages
+ *   PS_SEC_BITS    the page allocator's chunk bitmaps and, in
+ *   PS_SEC_PCHUNK  its chunk summary (placement/palloc.h: a bitmap
+ *                  page is held only while its chunk is partly used)
  *   PS_SEC_MEM     a local-memory store (XPORT_MEM, no donors named):
  *   PS_SEC_MEMST   the memory its one donor serves, and that donor's
  *                  slab states (rdma/mem.c keeps them as they are)
@@ -33,8 +35,10 @@
  * - the section as a whole counts only once PS_STATE_READY is stored,
  *   at the end of the first pstore_open(): a server that died before
  *   that leaves a state that is laid out afresh.
+ * - the page allocator orders its own stores (placement/palloc.h): an
+ *   allocation is in the arena before pstore_page_alloc() returns it.
  * Not kept (rebuilt or lost harmlessly): per-slab page counts and the
- * store's (from the bitmap), donor ranking and latency, the copies owed
+ * store's (from the allocator), donor ranking and latency, the copies owed
  * back to donors (at worst a slab stays on a donor until our session
  * ends), a slab being allocated (the same), filling replicas (dropped on
  * resume and given back: repair starts again).
@@ -137,15 +141,19 @@ int pstore_arena_sections(const struct pstore_cfg *cfg, struct arena_sec *secs,
 	secs[3] = (struct arena_sec){ PS_SEC_VER, 0,
 				      g.sealed ? g.npages * sizeof(uint32_t)
 					       : 0 };
-	secs[4] = (struct arena_sec){ PS_SEC_BITS, 0,
-				      (g.npages + 63) / 64 * sizeof(uint64_t) };
+	secs[4] =
+		(struct arena_sec){ PS_SEC_BITS, 0,
+				    palloc_bits_bytes(g.npages, PALLOC_SHIFT) };
+	secs[5] =
+		(struct arena_sec){ PS_SEC_PCHUNK, 0,
+				    palloc_sum_bytes(g.npages, PALLOC_SHIFT) };
 	if (cfg->transport != XPORT_MEM || cfg->ndonors > 0)
-		return 5;
+		return 6;
 	/* as donor_cfg() (pstore_open.c) sizes the local-memory donor */
-	secs[5] = (struct arena_sec){ PS_SEC_MEM, 0,
+	secs[6] = (struct arena_sec){ PS_SEC_MEM, 0,
 				      (uint64_t)g.nslabs * g.slab_size };
-	secs[6] = (struct arena_sec){ PS_SEC_MEMST, 0, g.nslabs };
-	return 7;
+	secs[7] = (struct arena_sec){ PS_SEC_MEMST, 0, g.nslabs };
+	return 8;
 }
 
 static void errf(char *err, size_t errlen, const char *what)
@@ -159,7 +167,7 @@ int ps_state_find(struct pstore *ps, const struct pstore_cfg *cfg,
 {
 	struct arena *a = cfg->arena;
 	struct ps_state_meta *m;
-	uint64_t len[5];
+	uint64_t len[6];
 
 	if (!a)
 		return 0;
@@ -167,12 +175,14 @@ int ps_state_find(struct pstore *ps, const struct pstore_cfg *cfg,
 	ps->sv_secret = arena_section(a, PS_SEC_SECRET, &len[1]);
 	ps->sv_slabs = arena_section(a, PS_SEC_SLABS, &len[2]);
 	ps->ver = arena_section(a, PS_SEC_VER, &len[3]);
-	ps->bits = arena_section(a, PS_SEC_BITS, &len[4]);
-	if (!m || !ps->sv_secret || !ps->sv_slabs || !ps->ver || !ps->bits ||
+	if (!m || !ps->sv_secret || !ps->sv_slabs || !ps->ver ||
+	    !arena_section(a, PS_SEC_BITS, &len[4]) ||
+	    !arena_section(a, PS_SEC_PCHUNK, &len[5]) ||
 	    len[0] < sizeof(*m) + PS_STATE_DONORS * sizeof(m->donor[0]) ||
 	    len[2] < (uint64_t)g->nslabs * sizeof(struct ps_state_slab) ||
 	    (g->sealed && len[3] < g->npages * sizeof(uint32_t)) ||
-	    len[4] < (g->npages + 63) / 64 * sizeof(uint64_t)) {
+	    len[4] < palloc_bits_bytes(g->npages, PALLOC_SHIFT) ||
+	    len[5] < palloc_sum_bytes(g->npages, PALLOC_SHIFT)) {
 		errf(err, errlen, "the arena was not laid out for this store");
 		return -EINVAL;
 	}
@@ -344,6 +354,18 @@ void ps_state_slabs_save(struct pstore *ps)
 		ps_state_slab_save(ps, s);
 }
 
+int ps_state_palloc(struct pstore *ps)
+{
+	_Atomic uint8_t *sum = NULL;
+	uint64_t *bits = NULL;
+
+	if (ps->arena) {
+		bits = arena_section(ps->arena, PS_SEC_BITS, NULL);
+		sum = arena_section(ps->arena, PS_SEC_PCHUNK, NULL);
+	}
+	return palloc_init(&ps->pa, ps->npages, PALLOC_SHIFT, bits, sum);
+}
+
 void ps_state_published(struct pstore *ps)
 {
 	if (ps->arena && !ps->resumed)
@@ -356,9 +378,6 @@ void ps_state_resume_slabs(struct pstore *ps)
 
 	if (!ps->resumed)
 		return;
-	ps->used = 0;
-	for (uint64_t w = 0; w < (ps->npages + 63) / 64; w++)
-		ps->used += (uint64_t)__builtin_popcountll(ps->bits[w]);
 	for (uint32_t s = 0; s < ps->nslabs; s++) {
 		struct ps_state_slab *v = &ps->sv_slabs[s];
 		const struct ps_state_rec *r =
@@ -369,9 +388,8 @@ void ps_state_resume_slabs(struct pstore *ps)
 		uint64_t first = (uint64_t)s * ps->pages_per_slab;
 		unsigned int keep = 0;
 
-		for (uint64_t p = first;
-		     p < first + ps->pages_per_slab && p < ps->npages; p++)
-			sl->used += !!(ps->bits[p / 64] & (1ull << (p % 64)));
+		sl->used = (uint32_t)palloc_count(&ps->pa, first,
+						  ps->pages_per_slab);
 		if (!r->ready || r->nrep > PS_MAX_COPIES)
 			continue;
 		for (unsigned int k = 0; k < r->nrep; k++) {
@@ -396,6 +414,6 @@ void ps_state_resume_slabs(struct pstore *ps)
 		sl->state = SLAB_READY;
 		ps_state_slab_save(ps, s);
 	}
-	log_notice("pstore: resumed %" PRIu64 " pages on %u donors", ps->used,
-		   nd);
+	log_notice("pstore: resumed %" PRIu64 " pages on %u donors",
+		   ps->pa.used, nd);
 }

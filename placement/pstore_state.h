@@ -32,8 +32,9 @@ enum {
 	PS_SEC_SLABS,
 	PS_SEC_VER,
 	PS_SEC_BITS,
-	PS_SEC_MEM,   /* a local-memory store: the memory it serves */
-	PS_SEC_MEMST, /* and its slabs' states (rdma/mem.c) */
+	PS_SEC_MEM,    /* a local-memory store: the memory it serves */
+	PS_SEC_MEMST,  /* and its slabs' states (rdma/mem.c) */
+	PS_SEC_PCHUNK, /* the page allocator's chunk summary (palloc.h) */
 };
 
 struct pstore;
@@ -48,7 +49,7 @@ struct ps_geom {
 /* The store's geometry from cfg; -EINVAL for bad sizes. */
 int ps_geometry(const struct pstore_cfg *cfg, struct ps_geom *g);
 
-/* Finds cfg->arena's sections; ps->bits and ps->ver then live there.
+/* Finds cfg->arena's sections; ps->ver then lives there.
  * A fresh arena is laid out; one already in use sets ps->resumed after
  * checking it matches cfg. 0 or -errno with a sentence in err. */
 int ps_state_find(struct pstore *ps, const struct pstore_cfg *cfg,
@@ -72,6 +73,9 @@ void ps_state_mem(struct pstore *ps, unsigned int idx, struct xport_cfg *xc);
 /* Publishes slab s's replica set as it is now; under ps->lock. */
 void ps_state_slab_save(struct pstore *ps, uint32_t s);
 void ps_state_slabs_save(struct pstore *ps); /* every slab */
+/* ps->pa over the arena's sections (attached to what they hold) or its
+ * own memory without an arena; 0 or -errno. */
+int ps_state_palloc(struct pstore *ps);
 /* The end of a first pstore_open(): the arena counts from now on. */
 void ps_state_published(struct pstore *ps);
 /* Resumed: the slab map and page counts from the arena (after the donor

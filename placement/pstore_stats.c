@@ -129,7 +129,7 @@ json_t *pstore_stats(struct pstore *ps)
 		return NULL;
 	restarts = held + (nd ? nd : 1);
 	pthread_mutex_lock(&ps->lock);
-	used = ps->used;
+	used = ps->pa.used;
 	for (uint32_t s = 0; s < ps->nslabs; s++)
 		slabs += ps->slabs[s].state == SLAB_READY;
 	degraded = ps_degraded_slabs(ps);
