@@ -4,11 +4,12 @@
  * rdma/verbs_*.c and rdma/conn.c are included and librdmacm and libibverbs are replaced by a
  * fake CM (an event queue behind an eventfd) and a fake QP whose other end
  * is a tiny donor answering HELLO/AUTH/ALLOC with the real handshake code.
- * The backend's own worker thread runs against them.
+ * The backend's connector and event loop threads run against them.
  */
 #include "rdma/conn.c"
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
+#include "rdma/verbs_loop.c"
 #include "rdma/verbs_setup.c"
 #include "tests/unit/check_run.h"
 
@@ -196,6 +197,8 @@ int ibv_destroy_comp_channel(struct ibv_comp_channel *cc)
 struct ibv_cq *ibv_create_cq(struct ibv_context *c, int n, void *ctx,
 			     struct ibv_comp_channel *cc, int v)
 {
+	fcq.cq_context = ctx;
+	fcq.channel = cc;
 	return &fcq;
 }
 int ibv_destroy_cq(struct ibv_cq *cq)
@@ -224,7 +227,7 @@ int ibv_get_cq_event(struct ibv_comp_channel *cc, struct ibv_cq **cq,
 	if (read(cq_efd, &v, sizeof(v)) < 0)
 		return -1;
 	*cq = &fcq;
-	*ctx = NULL;
+	*ctx = fcq.cq_context; /* the connection, as libibverbs gives it */
 	return 0;
 }
 void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int n)
