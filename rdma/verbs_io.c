@@ -231,15 +231,32 @@ bool vb_poller(struct vx *x)
 	return xconn_on_thread(&x->xc) || vbl_on_thread();
 }
 
+int vb_timeout_locked(struct vx *x, uint64_t now, struct vdone *d)
+{
+	if (!x->count ||
+	    now - x->ring[x->head].t_post_ns <= (uint64_t)x->xc.io_ms * 1000000)
+		return 0;
+	log_warn("donor %s: rdma request timed out", x->xc.peer);
+	vb_conn_fail(x, -ETIMEDOUT, d);
+	return -ETIMEDOUT;
+}
+
 /*
  * Waits (lock held) for completions to free ring entries or bounce slots:
  * the poller cannot wait for itself, so it polls the CQ (the lock dropped
- * meanwhile); another thread waits on xc.cond.
+ * meanwhile); another thread waits on xc.cond. On the loop, whose timer
+ * cannot run meanwhile, the oldest request's io_timeout_ms bounds the
+ * wait: past it the connection fails (callers see it not UP).
  */
 static void wait_completions(struct vx *x)
 {
+	struct vdone d = { 0 };
+
 	if (vb_poller(x)) {
+		if (vbl_on_thread())
+			vb_timeout_locked(x, mono_ns(), &d);
 		pthread_mutex_unlock(&x->xc.lock);
+		vb_done_run(&d);
 		vb_poll_cq(x);
 		pthread_mutex_lock(&x->xc.lock);
 	} else {

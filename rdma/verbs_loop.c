@@ -32,7 +32,8 @@
  * workers, since a send may block). Posting RDMA work never blocks on the
  * network (a doorbell), so callbacks on this loop submit directly; a
  * submit that waits for ring space on the loop drains that connection's
- * CQ itself (verbs_io.c), as the connector does in the handshake.
+ * CQ itself (verbs_io.c), as the connector does in the handshake, for at
+ * most io_timeout_ms after its oldest request.
  *
  * Events of a CQ whose connection is not attached (the connector polls it
  * itself during the handshake) are acked and dropped; the attach drains
@@ -229,15 +230,10 @@ static void loop_wake(struct evl *l, void *arg)
 static int timed_out(struct vx *x, uint64_t now)
 {
 	struct vdone d = { 0 };
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&x->xc.lock);
-	if (x->count && now - x->ring[x->head].t_post_ns >
-				(uint64_t)x->xc.io_ms * 1000000) {
-		log_warn("donor %s: rdma request timed out", x->xc.peer);
-		vb_conn_fail(x, -ETIMEDOUT, &d);
-		ret = -ETIMEDOUT;
-	}
+	ret = vb_timeout_locked(x, now, &d);
 	pthread_mutex_unlock(&x->xc.lock);
 	vb_done_run(&d);
 	return ret;

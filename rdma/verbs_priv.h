@@ -127,6 +127,9 @@ void vb_done_run(struct vdone *d);
 /* lock held: the link is broken; fails every pending request and
  * control call with err */
 void vb_conn_fail(struct vx *x, int err, struct vdone *d);
+/* lock held: when the oldest posted request is older than io_timeout_ms
+ * at now, fails the connection with -ETIMEDOUT (returned), else 0 */
+int vb_timeout_locked(struct vx *x, uint64_t now, struct vdone *d);
 /* lock held: every control call waiting for a reply ends with err */
 void vb_ctl_fail_locked(struct vx *x, int err);
 int vb_poll_cq(struct vx *x); /* completions handled */
