@@ -69,14 +69,6 @@ struct runsol {
 	uint64_t deadline_ms;
 };
 
-/* A completion channel shared by every connection through one device. */
-struct rchan {
-	struct evl_src src; /* first: the loop hands it back */
-	struct ibv_context *verbs;
-	struct ibv_comp_channel *cc;
-	struct rchan *next;
-};
-
 struct rconn {
 	struct dconn dc; /* first: the core's callbacks cast back */
 	struct donor_server *srv;
@@ -109,10 +101,10 @@ struct donor_server {
 	unsigned int max_conns;	   /* connections at once */
 	struct evloop *ev;	   /* one loop */
 	struct evl *evl;
-	struct evl_src cm;    /* the CM channel */
-	struct rchan *chans;  /* loop thread only; kept until stop */
-	pthread_mutex_t lock; /* conn queues (q, qhead, qlen) */
-	struct rconn *conns;  /* listener thread only */
+	struct evl_src cm;     /* the CM channel */
+	struct vs_chan *chans; /* loop thread only; kept until stop */
+	pthread_mutex_t lock;  /* conn queues (q, qhead, qlen) */
+	struct rconn *conns;   /* listener thread only */
 	unsigned int nconns;
 };
 
@@ -549,42 +541,9 @@ static void chan_event(struct evl_src *src, uint32_t events);
 static struct ibv_comp_channel *chan_of(struct donor_server *s,
 					struct ibv_context *verbs)
 {
-	struct rchan *ch;
+	struct vs_chan *ch = vschan_get(&s->chans, s->evl, verbs, chan_event);
 
-	for (ch = s->chans; ch; ch = ch->next)
-		if (ch->verbs == verbs)
-			return ch->cc;
-	ch = calloc(1, sizeof(*ch));
-	if (!ch)
-		return NULL;
-	ch->verbs = verbs;
-	ch->cc = ibv_create_comp_channel(verbs);
-	if (!ch->cc)
-		goto out_free;
-	ch->src.fd = ch->cc->fd;
-	ch->src.ready = chan_event;
-	if (vsetup_nonblock(ch->cc->fd) || evl_add(s->evl, &ch->src, EPOLLIN))
-		goto out_destroy;
-	ch->next = s->chans;
-	s->chans = ch;
-	return ch->cc;
-out_destroy:
-	ibv_destroy_comp_channel(ch->cc);
-out_free:
-	free(ch);
-	return NULL;
-}
-
-/* After every connection is gone: no CQ uses a channel any more. */
-static void chans_destroy(struct donor_server *s)
-{
-	struct rchan *ch;
-
-	while ((ch = s->chans)) {
-		s->chans = ch->next;
-		ibv_destroy_comp_channel(ch->cc);
-		free(ch);
-	}
+	return ch ? ch->cc : NULL;
 }
 
 /* A CONNECT_REQUEST: everything per client, then accept. */
@@ -721,7 +680,7 @@ static void cm_event(struct evl_src *src, uint32_t events)
  */
 static void chan_event(struct evl_src *src, uint32_t events)
 {
-	struct rchan *ch = (struct rchan *)src;
+	struct vs_chan *ch = (struct vs_chan *)src;
 	struct ibv_cq *cq;
 	void *ctx;
 
@@ -872,7 +831,8 @@ static void rdma_server_stop(struct donor_server *s)
 			rdma_disconnect(c->id);
 		conn_destroy(s, c);
 	}
-	chans_destroy(s);
+	/* every connection is gone: no CQ uses a channel any more */
+	vschan_destroy_all(&s->chans);
 	evloop_stop(s->ev);
 	rdma_destroy_id(s->listen);
 	rdma_destroy_event_channel(s->ec);

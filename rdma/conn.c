@@ -11,7 +11,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,7 +107,8 @@ int xconn_cond_wait_until(struct xconn *c, uint64_t deadline)
 	return pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 }
 
-/* the connection whose conn thread this is, NULL elsewhere */
+/* the connection the connector running this thread holds, NULL
+ * elsewhere */
 static __thread struct xconn *tls_conn;
 
 int xconn_on_thread(struct xconn *c)
@@ -126,22 +126,8 @@ void xconn_set_down_locked(struct xconn *c, int err)
 	pthread_cond_broadcast(&c->cond);
 }
 
-/* ---- the conn thread (run mode) ---- */
+/* ---- one attempt and one link ---- */
 
-/* Sleeps up to ms; 1 when woken by close. */
-static int sleep_or_close(struct xconn *c, unsigned int ms)
-{
-	struct pollfd pfd = { .fd = c->wake_fd, .events = POLLIN };
-	int n;
-
-	do {
-		n = poll(&pfd, 1, (int)ms);
-	} while (n < 0 && errno == EINTR);
-	return n > 0;
-}
-
-/* connect() and, when it works, UP and XPORT_EV_UP: 0, or the error
- * (the attempt torn down, DOWN). */
 /* CONNECTING for the next attempt; false when the connection is closing. */
 static bool enter_connecting(struct xconn *c)
 {
@@ -162,6 +148,8 @@ static bool done_trying_locked(const struct xconn *c, int ret)
 	return c->closing || !c->rc_max_ms || xconn_permanent(ret);
 }
 
+/* connect() and, when it works, UP and XPORT_EV_UP: 0, or the error
+ * (the attempt torn down, DOWN). */
 static int attempt_connect(struct xconn *c, int prev_err)
 {
 	char err[256] = "";
@@ -223,51 +211,7 @@ static int link_ended(struct xconn *c, int ret)
 	return ret;
 }
 
-/* One connection attempt and, when it comes up, its life; returns the
- * error that ended it. */
-static int attempt(struct xconn *c, int prev_err, bool *was_up)
-{
-	int ret;
-
-	ret = attempt_connect(c, prev_err);
-	if (ret)
-		return ret;
-	*was_up = true;
-	return link_ended(c, c->ops->run(c));
-}
-
-static void *conn_main(void *arg)
-{
-	struct xconn *c = arg;
-	unsigned int backoff = c->rc_min_ms;
-	int ret, prev_err = 0, stop;
-	bool was_up;
-
-	tls_conn = c;
-	for (;;) {
-		if (!enter_connecting(c))
-			break;
-		was_up = false;
-		ret = attempt(c, prev_err, &was_up);
-		if (was_up)
-			backoff = c->rc_min_ms;
-		prev_err = ret;
-		pthread_mutex_lock(&c->lock);
-		stop = done_trying_locked(c, ret);
-		pthread_mutex_unlock(&c->lock);
-		if (stop || sleep_or_close(c, backoff))
-			break;
-		backoff =
-			backoff * 2 < c->rc_max_ms ? backoff * 2 : c->rc_max_ms;
-	}
-	pthread_mutex_lock(&c->lock);
-	c->given_up = 1;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
-
-/* ---- attach mode: the connector pool ---- */
+/* ---- the connector pool ---- */
 
 /*
  * Jobs are connections, in a list sorted by due time; a connector takes
@@ -494,21 +438,14 @@ int xconn_start(struct xconn *c, struct xport **out)
 {
 	int ret;
 
-	if (c->ops->attach) {
-		ret = xcp_get();
-		if (ret)
-			return ret;
-		c->thread_started = 1;
-		c->backoff = c->rc_min_ms;
-		*out = &c->base;
-		job_queue(c, 0);
-		return 0;
-	}
-	ret = -pthread_create(&c->thread, NULL, conn_main, c);
-	c->thread_started = !ret;
-	if (!ret)
-		*out = &c->base;
-	return ret;
+	ret = xcp_get();
+	if (ret)
+		return ret;
+	c->thread_started = 1;
+	c->backoff = c->rc_min_ms;
+	*out = &c->base;
+	job_queue(c, 0);
+	return 0;
 }
 
 void xconn_stop(struct xconn *c)
@@ -523,17 +460,14 @@ void xconn_stop(struct xconn *c)
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	if (write(c->wake_fd, &one, sizeof(one)) < 0)
-		log_warn("donor %s: cannot wake the connection thread",
-			 c->peer);
-	if (c->thread_started && c->ops->attach) {
+		log_warn("donor %s: cannot wake the connector", c->peer);
+	if (c->thread_started) {
 		job_hurry(c);
 		pthread_mutex_lock(&c->lock);
 		while (!c->finished)
 			pthread_cond_wait(&c->cond, &c->lock);
 		pthread_mutex_unlock(&c->lock);
 		xcp_put();
-	} else if (c->thread_started) {
-		pthread_join(c->thread, NULL);
 	}
 	c->thread_started = 0;
 }

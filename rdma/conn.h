@@ -6,29 +6,27 @@
  * what moves bytes (struct xconn_ops), as nbdkit's protocol layer sits
  * over connections that only recv/send.
  *
- *   conn thread:  CONNECTING --connect()--> UP --run() returns--> DOWN
- *                     ^   (failed: DOWN, last_err)          |
- *                     +---- backoff (reconnect_min..max) <--+ teardown()
- *   xconn_stop():  any state -> CLOSED, kick(), the thread leaves
+ *   connector:  CONNECTING --connect()--> UP --attach()--> the loop
+ *                   ^   (failed: DOWN, last_err)           | the link ends:
+ *                   |                        xconn_link_down(): DOWN
+ *                   +-- backoff (reconnect_min..max) <-- teardown()
+ *   xconn_stop():  any state -> CLOSED, kick(), the job finishes
  *   a permanent error (xconn_permanent) or reconnect_max_ms 0: the
- *   thread stops trying (given_up) and the state stays DOWN
+ *   connector stops trying (given_up) and the state stays DOWN
  *
- * Two ways to run that machine, chosen by the transport's ops:
- *   run (verbs): one conn thread per connection, as drawn above.
- *   attach (tcp): no thread of its own. A small process-wide pool of
- *   connector threads (XCONN_CONNECTORS, shared by every connection)
- *   runs connect() and, once the link ended, teardown(), the events and
- *   the backoff, taking each connection as a job due at a time (now, or
- *   after the backoff). Once UP, attach() hands the link to the
- *   transport's event loop and the connector moves on; the transport
- *   calls xconn_link_down() exactly once when the link ends, which
- *   queues the teardown job. The states, events, backoff and given-up
- *   rules are the same either way.
+ * No connection has a thread of its own. A small process-wide pool of
+ * connector threads (XCONN_CONNECTORS, shared by every connection of
+ * every transport) runs connect() and, once the link ended, teardown(),
+ * the events and the backoff, taking each connection as a job due at a
+ * time (now, or after the backoff). Once UP, attach() hands the link to
+ * the transport's event loop (tcp_loop.c, verbs_loop.c) and the connector
+ * moves on; the transport calls xconn_link_down() exactly once when the
+ * link ends, which queues the teardown job.
  *
  * The core owns the state, the last error, the backoff, XPORT_EV_UP/DOWN,
  * the wait for UP (xport_wait_up: a permanent error - wrong key, version,
- * bad config - returns at once, others when the thread has given up or
- * the wait timed out), the five control calls (alloc, free, query,
+ * bad config - returns at once, others when the connector has given up
+ * or the wait timed out), the five control calls (alloc, free, query,
  * heartbeat, reclaim: request, exact reply size, status -> -errno through
  * proto_status_errno) over the transport's ctl(), and the statistics:
  * every submitted io is counted and checked once (xconn_accept_io); every
@@ -37,11 +35,11 @@
  *
  * Threading: c->lock guards everything marked so and every transport
  * field its transport says it guards (the transports share this lock);
- * c->cond (CLOCK_MONOTONIC) is broadcast on any change of them. The conn
- * thread (or the connector running the connection's job) calls
- * connect(), run() or attach(), and teardown() with no lock held;
- * kick() runs with c->lock held and must not block. Event callbacks run
- * on that thread with no lock held (EVICT: on the transport's loop). The
+ * c->cond (CLOCK_MONOTONIC) is broadcast on any change of them. The
+ * connector running the connection's job calls connect(), attach() and
+ * teardown() with no lock held; kick() runs with c->lock held and must
+ * not block. UP and DOWN callbacks run on that connector with no lock
+ * held (EVICT: on the transport's loop). The
  * connector pool's lock guards the job fields and is never held across
  * a call into a transport. No call of the core blocks on the network
  * while it holds c->lock.
@@ -62,21 +60,18 @@
 #define XCONN_DEF_CTL_MS       5000
 #define XCONN_DEF_IO_MS	       10000
 #define XCONN_RECONNECT_MIN_MS 100
-#define XCONN_CONNECTORS       4 /* connector threads of attach mode */
+#define XCONN_CONNECTORS       4 /* connector threads, process-wide */
 
 struct xconn;
 
 struct xconn_ops {
 	/* One attempt, handshake included: 0 with the link ready for
-	 * run(), or -errno with a reason in err. Conn thread, no lock. */
+	 * attach(), or -errno with a reason in err. Connector, no lock. */
 	int (*connect)(struct xconn *c, char *err, size_t errlen);
-	/* Moves bytes while the link lives; returns why it ended. Either
-	 * run or attach. */
-	int (*run)(struct xconn *c);
 	/* The link is UP: serve it elsewhere (an event loop) and call
 	 * xconn_link_down() once when it ends. Must not block. */
 	void (*attach)(struct xconn *c);
-	/* After run() or a failed connect(): fails everything pending with
+	/* After the link or a failed connect(): fails everything pending with
 	 * err (-ECONNABORTED when closing) and releases the link. */
 	void (*teardown)(struct xconn *c, int err);
 	/* One control request and its reply body (at most rmax bytes, the
@@ -84,10 +79,11 @@ struct xconn_ops {
 	 * -errno. Blocks up to ctl_ms; any thread but as the transport says. */
 	int (*ctl)(struct xconn *c, uint16_t op, const void *body,
 		   uint32_t blen, void *reply, uint32_t rmax, uint32_t *rlen);
-	/* c->lock held: make a blocked connect()/run() return soon. */
+	/* c->lock held: make a blocked connect() return soon, and the
+	 * loop let a closing link go. */
 	void (*kick)(struct xconn *c);
-	/* After the conn thread has ended: stops what else the transport
-	 * runs, releases the link and frees the object. */
+	/* After xconn_stop(): stops what else the transport runs,
+	 * releases the link and frees the object. */
 	void (*destroy)(struct xconn *c);
 	/* optional: a slab was allocated / freed (the RDMA slab table) */
 	void (*slab_added)(struct xconn *c, const struct xport_slab *s);
@@ -100,7 +96,7 @@ struct xconn {
 	char host[256], port[32], peer[300];
 	struct auth_key key;
 	struct hs_params hs;	   /* key, session, slab size, timeout */
-	struct hs_session hs_sess; /* conn thread: the session's secret */
+	struct hs_session hs_sess; /* connector: the session's secret */
 	unsigned int ctl_ms, io_ms, rc_min_ms, rc_max_ms;
 	xport_event_fn event;
 	void *event_arg;
@@ -112,14 +108,13 @@ struct xconn {
 	enum xport_state state; /* protected by lock */
 	int last_err;		/* protected by lock */
 	int closing;		/* protected by lock */
-	int given_up;		/* protected by lock: the thread stopped */
+	int given_up;		/* protected by lock: stopped trying */
 	int ever_up;		/* protected by lock */
 	atomic_int up;		/* state == XPORT_UP, for submit */
-	pthread_t thread;
-	int thread_started;
-	int finished; /* protected by lock: attach mode, no job left */
+	int thread_started;	/* a job queued at start, not stopped */
+	int finished;		/* protected by lock: no job left */
 
-	/* attach mode: the connector pool's job (see conn.c) */
+	/* the connector pool's job (see conn.c) */
 	struct xconn *job_next; /* protected by the pool's lock */
 	uint64_t job_due;	/* protected by the pool's lock */
 	int job_queued;		/* protected by the pool's lock */
@@ -142,14 +137,13 @@ static inline struct xconn *to_xconn(struct xport *x)
 int xconn_init(struct xconn *c, const struct xport_backend *b,
 	       const struct xconn_ops *ops, enum xport_kind kind,
 	       const struct xport_cfg *cfg);
-/* Starts the conn thread (run) or queues the first connect on the
- * connector pool (attach); on success *out is the transport. */
+/* Queues the first connect on the connector pool; on success *out is
+ * the transport. */
 int xconn_start(struct xconn *c, struct xport **out);
-/* Closing: state CLOSED, kick(), wakes and joins the conn thread, or
- * waits until the connector pool holds no job of c. Not from a
- * callback of c. */
+/* Closing: state CLOSED, kick(), waits until the connector pool holds
+ * no job of c. Not from a callback of c. */
 void xconn_stop(struct xconn *c);
-/* attach mode: the link attach() took has ended with err (-errno); any
+/* The link attach() took has ended with err (-errno); any
  * thread, no lock held, once per attach(). Submissions fail fast from
  * now on; a connector tears it down and reconnects. */
 void xconn_link_down(struct xconn *c, int err);
@@ -164,7 +158,7 @@ void xconn_emit(struct xconn *c, enum xport_event_type type, int error,
 		uint32_t slab, uint64_t deadline_ms);
 /* c->lock held: waits on c->cond until deadline; ETIMEDOUT after. */
 int xconn_cond_wait_until(struct xconn *c, uint64_t deadline);
-/* 1 when called on c's conn thread, or by the connector running c. */
+/* 1 when called by the connector running c. */
 int xconn_on_thread(struct xconn *c);
 
 /* Counts io, checks it (xport_io_check, the link up) and stamps its

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * verbs_conn - the connection of the RDMA backend of rdma/xport.h:
- * librdmacm, the resources (rdma/verbs_setup.h, shared with the donor),
- * the handshake on SEND/RECV and the CQ/CM loop while connected. The
- * connection core (rdma/conn.h) runs its life and owns the control calls
- * and statistics; the bytes move in verbs_io.c.
+ * librdmacm, the resources (rdma/verbs_setup.h, shared with the donor)
+ * and the handshake on SEND/RECV. The connection core (rdma/conn.h) runs
+ * its life and owns the control calls and statistics; the bytes move in
+ * verbs_io.c; once UP, the connection is served by the process-wide
+ * event loop of verbs_loop.c.
  *
  *   client (this file)                               donor (rdma_server.c)
  *     | rdma_resolve_addr/route, post 2N RECVs          | rdma_listen
@@ -22,12 +23,14 @@
  *     |  <----------------- SEND EVICT (unsolicited)      |
  *     | DISCONNECTED / failed WC: every pending request fails, reconnect
  *
- * Threading: the core's conn thread runs connect() (setup, handshake: it
- * polls the CQ itself for the replies), run() (polls the CQ adaptively:
- * drain, spin a bounded number of empty rounds, re-arm, drain again, then
- * sleep on the completion channel, the CM channel and the wake fd) and
- * teardown(); it alone creates and destroys the verbs objects, except in
- * close after it has ended. x->xc.lock guards what verbs_priv.h marks.
+ * Threading: one of the core's connector threads (rdma/conn.c) runs
+ * connect() (setup, handshake: it polls the CQ itself for the replies),
+ * then attach() hands the connection to the loop (verbs_loop.c), which
+ * drains the CQ on its device's shared completion channel and watches the
+ * CM channel; once the loop let go (xconn_link_down()), a connector runs
+ * teardown(). The connector alone creates and destroys the verbs
+ * objects, except in close after the core let go. x->xc.lock guards what
+ * verbs_priv.h marks.
  */
 #include "common/clock.h"
 #include "common/log.h"
@@ -91,8 +94,8 @@ static int cm_expect(struct rdma_event_channel *ec, int wake_fd,
 	return ret;
 }
 
-/* Destroys the connection's verbs objects (conn thread, or close after
- * the thread has ended); what is missing is skipped. */
+/* Destroys the connection's verbs objects (a connector, or close after
+ * the core let go); what is missing is skipped. */
 static void conn_teardown(struct vx *x)
 {
 	unsigned int i;
@@ -179,7 +182,7 @@ static int conn_handshake(struct vx *x, char *err, size_t errlen)
 }
 
 /*
- * Resolves the donor and creates the CM id (conn thread). What exists on an
+ * Resolves the donor and creates the CM id (connector). What exists on an
  * error is undone by conn_teardown(), which teardown() runs after every
  * attempt, so these functions leave through one exit without labels.
  */
@@ -223,7 +226,7 @@ out:
 	return ret;
 }
 
-/* PD, CQ, QP, registrations and the posted receives (conn thread). */
+/* PD, CQ, QP, registrations and the posted receives (connector). */
 static int conn_verbs(struct vx *x)
 {
 	size_t blen = (size_t)VB_BOUNCE * x->max_op_bytes;
@@ -236,6 +239,12 @@ static int conn_verbs(struct vx *x)
 	x->head = x->count = x->unsignaled = 0;
 	memset(x->ctl, 0, sizeof(x->ctl));
 	pthread_mutex_unlock(&x->xc.lock);
+	/* the device's channel, shared by every connection through it */
+	x->vs_cfg.cc = vbl_chan(x, x->id->verbs);
+	if (!x->vs_cfg.cc) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = vsetup_create(&x->vs, x->id, &x->vs_cfg);
 	if (ret)
 		goto out;
@@ -277,86 +286,6 @@ out:
 	return ret;
 }
 
-/* The CQ and CM loop while connected; returns why the connection ended. */
-static int conn_run(struct vx *x)
-{
-	unsigned int empty = 0;
-	int err = 0;
-
-	for (;;) {
-		/* the wake fd stays readable once closing: the check at
-		 * the top of the loop ends it */
-		struct pollfd p[3] = { { .fd = x->vs.cc->fd, .events = POLLIN },
-				       { .fd = x->ec->fd, .events = POLLIN },
-				       { .fd = x->xc.wake_fd,
-					 .events = POLLIN } };
-		struct rdma_cm_event *ev;
-		struct ibv_cq *ecq;
-		void *ectx;
-
-		pthread_mutex_lock(&x->xc.lock);
-		if (x->xc.closing || x->xc.state != XPORT_UP) {
-			err = x->xc.closing ? -ECONNABORTED : x->xc.last_err;
-			pthread_mutex_unlock(&x->xc.lock);
-			break;
-		}
-		if (x->count && mono_ns() - x->ring[x->head].t_post_ns >
-					(uint64_t)x->xc.io_ms * 1000000) {
-			struct vdone d = { 0 };
-
-			log_warn("donor %s: rdma request timed out",
-				 x->xc.peer);
-			vb_conn_fail(x, -ETIMEDOUT, &d);
-			pthread_mutex_unlock(&x->xc.lock);
-			vb_done_run(&d);
-			continue;
-		}
-		pthread_mutex_unlock(&x->xc.lock);
-
-		if (vb_poll_cq(x) > 0) {
-			empty = 0;
-			continue;
-		}
-		if (++empty < VB_SPIN)
-			continue;
-		/* re-arm, then poll again: a completion that arrived between
-		 * the last poll and the arming raises no event */
-		if (ibv_req_notify_cq(x->vs.cq, 0)) {
-			err = -EIO;
-			break;
-		}
-		if (vb_poll_cq(x) > 0) {
-			empty = 0;
-			continue;
-		}
-		if (poll(p, 3, VB_TICK_MS) < 0 && errno != EINTR) {
-			err = -errno;
-			break;
-		}
-		empty = 0;
-		if ((p[0].revents & POLLIN) &&
-		    !ibv_get_cq_event(x->vs.cc, &ecq, &ectx)) {
-			vsetup_ack_cq_event(&x->vs);
-		}
-		if ((p[1].revents & POLLIN) && !rdma_get_cm_event(x->ec, &ev)) {
-			enum rdma_cm_event_type t = ev->event;
-
-			rdma_ack_cm_event(ev);
-			if (t == RDMA_CM_EVENT_DISCONNECTED ||
-			    t == RDMA_CM_EVENT_DEVICE_REMOVAL ||
-			    t == RDMA_CM_EVENT_TIMEWAIT_EXIT) {
-				struct vdone d = { 0 };
-
-				pthread_mutex_lock(&x->xc.lock);
-				vb_conn_fail(x, -ECONNRESET, &d);
-				pthread_mutex_unlock(&x->xc.lock);
-				vb_done_run(&d);
-			}
-		}
-	}
-	return err;
-}
-
 /* xconn_ops.connect: resources, rdma_connect and the handshake. */
 static int vb_connect(struct xconn *xc, char *err, size_t errlen)
 {
@@ -381,11 +310,6 @@ static int vb_connect(struct xconn *xc, char *err, size_t errlen)
 	return ret;
 }
 
-static int vb_run(struct xconn *xc)
-{
-	return conn_run(to_vx(&xc->base));
-}
-
 static void vb_teardown(struct xconn *xc, int err)
 {
 	struct vx *x = to_vx(&xc->base);
@@ -399,11 +323,14 @@ static void vb_teardown(struct xconn *xc, int err)
 }
 
 /* lock held: control calls waiting for a reply (the handshake's too)
- * end now; every other wait of the conn thread also polls the wake fd,
- * which the core writes next */
+ * end now; every other wait of the connector also polls the wake fd,
+ * which the core writes next; the loop lets a closing connection go */
 static void vb_kick(struct xconn *xc)
 {
-	vb_ctl_fail_locked(to_vx(&xc->base), -ECONNABORTED);
+	struct vx *x = to_vx(&xc->base);
+
+	vb_ctl_fail_locked(x, -ECONNABORTED);
+	vbl_kick(x);
 }
 
 static void vb_free(struct vx *x)
@@ -415,12 +342,13 @@ static void vb_free(struct vx *x)
 	free(x);
 }
 
-/* xconn_ops.destroy: the conn thread has ended */
+/* xconn_ops.destroy: no connector or loop holds x any more */
 static void vb_destroy(struct xconn *xc)
 {
 	struct vx *x = to_vx(&xc->base);
 
 	conn_teardown(x);
+	vbl_put(x);
 	batch_queue_destroy(&x->q);
 	vb_free(x);
 }
@@ -432,7 +360,7 @@ static const struct xconn_ops vb_conn_ops = {
 	.slab_freed = vb_slab_freed,
 	.ctl = vb_ctl,
 	.connect = vb_connect,
-	.run = vb_run,
+	.attach = vbl_attach,
 	.kick = vb_kick,
 	.teardown = vb_teardown,
 	.destroy = vb_destroy,
@@ -484,9 +412,14 @@ static int vb_open(const struct xport_cfg *cfg, struct xport **out)
 	ret = batch_queue_init(&x->q, &lim, vb_post, x);
 	if (ret)
 		goto out_free;
+	ret = vbl_get(x);
+	if (ret)
+		goto out_destroy_queue;
 	ret = xconn_start(&x->xc, out);
 	if (!ret)
 		return 0;
+	vbl_put(x);
+out_destroy_queue:
 	batch_queue_destroy(&x->q);
 
 out_free:

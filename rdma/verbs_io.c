@@ -25,10 +25,14 @@
  *
  * Threading: x->xc.lock guards the ring, credits, control slots, the slab
  * table and the registered regions; WRs are built and posted under it (a
- * doorbell, never a wait on the network). The conn thread polls the CQ;
- * a caller that must wait for ring space or a reply waits on the core's
- * condvar (the conn thread itself polls instead). done() and event
- * callbacks run without the lock.
+ * doorbell, never a wait on the network). The poller drains the CQ: the
+ * connector during the handshake, then the loop of verbs_loop.c. A caller
+ * that must wait for ring space or a reply waits on the core's condvar;
+ * the poller drains the CQ itself instead (vb_poller()). A control call
+ * on the loop (from a done() or event callback) fails with -EDEADLK, as
+ * over TCP: the loop serves every connection and must not wait a round
+ * trip for one; the loop's own HEARTBEAT that hands credits back waits
+ * for no reply. done() and event callbacks run without the lock.
  */
 #include "common/clock.h"
 #include "common/log.h"
@@ -222,15 +226,37 @@ static int conn_live(struct vx *x)
 	       (x->xc.state == XPORT_CONNECTING && x->hs);
 }
 
+bool vb_poller(struct vx *x)
+{
+	return xconn_on_thread(&x->xc) || vbl_on_thread();
+}
+
+int vb_timeout_locked(struct vx *x, uint64_t now, struct vdone *d)
+{
+	if (!x->count ||
+	    now - x->ring[x->head].t_post_ns <= (uint64_t)x->xc.io_ms * 1000000)
+		return 0;
+	log_warn("donor %s: rdma request timed out", x->xc.peer);
+	vb_conn_fail(x, -ETIMEDOUT, d);
+	return -ETIMEDOUT;
+}
+
 /*
  * Waits (lock held) for completions to free ring entries or bounce slots:
- * the worker cannot wait for itself, so it polls the CQ (the lock dropped
- * meanwhile); another thread waits on xc.cond.
+ * the poller cannot wait for itself, so it polls the CQ (the lock dropped
+ * meanwhile); another thread waits on xc.cond. On the loop, whose timer
+ * cannot run meanwhile, the oldest request's io_timeout_ms bounds the
+ * wait: past it the connection fails (callers see it not UP).
  */
 static void wait_completions(struct vx *x)
 {
-	if (xconn_on_thread(&x->xc)) {
+	struct vdone d = { 0 };
+
+	if (vb_poller(x)) {
+		if (vbl_on_thread())
+			vb_timeout_locked(x, mono_ns(), &d);
 		pthread_mutex_unlock(&x->xc.lock);
+		vb_done_run(&d);
 		vb_poll_cq(x);
 		pthread_mutex_lock(&x->xc.lock);
 	} else {
@@ -299,6 +325,8 @@ int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 	uint8_t *buf;
 	int ret;
 
+	if (vbl_on_thread())
+		return -EDEADLK;
 	pthread_mutex_lock(&x->xc.lock);
 	for (;;) {
 		if (x->xc.state != XPORT_UP &&
@@ -312,7 +340,7 @@ int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 			if (c < VB_CREDITS)
 				break;
 		}
-		if (xconn_on_thread(&x->xc)) {
+		if (vb_poller(x)) {
 			pthread_mutex_unlock(&x->xc.lock);
 			vb_poll_cq(x);
 			pthread_mutex_lock(&x->xc.lock);
@@ -341,7 +369,7 @@ int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 		goto out_unlock;
 	}
 	while (!x->ctl[c].done) {
-		if (xconn_on_thread(&x->xc)) {
+		if (vb_poller(x)) {
 			pthread_mutex_unlock(&x->xc.lock);
 			vb_poll_cq(x);
 			pthread_mutex_lock(&x->xc.lock);
@@ -368,6 +396,35 @@ int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 out_unlock:
 	pthread_mutex_unlock(&x->xc.lock);
 	return ret;
+}
+
+/*
+ * A HEARTBEAT whose reply nobody waits for (lock held): it hands the
+ * donor its unsolicited credits back from the poller. Its slot is taken
+ * as a timed-out call's (id 0), which the reply frees. Skipped when no
+ * credit or slot is free now: the next drain tries again.
+ */
+static void ctl_heartbeat_nowait(struct vx *x)
+{
+	struct proto_hdr h = { .op = PROTO_OP_HEARTBEAT };
+	unsigned int c;
+
+	if (x->xc.state != XPORT_UP || x->credits <= 0 || x->count >= VB_SQ)
+		return; /* post_ctl_send() must not wait for the ring */
+	for (c = 0; c < VB_CREDITS && x->ctl[c].busy; c++)
+		;
+	if (c == VB_CREDITS)
+		return;
+	x->ctl[c].busy = 1;
+	x->ctl[c].done = 0;
+	x->ctl[c].id = 0;
+	h.id = ++x->next_id;
+	proto_hdr_enc(x->msgs + (size_t)(VB_NRECV + c) * VB_MSG, &h);
+	x->credits--;
+	if (post_ctl_send(x, c, sizeof(struct wire_hdr))) {
+		x->credits++;
+		x->ctl[c].busy = 0;
+	}
 }
 
 /* xconn_ops.ctl: the core's control calls. */
@@ -698,19 +755,21 @@ int vb_poll_cq(struct vx *x)
 			break;
 	}
 	pthread_mutex_lock(&x->xc.lock);
-	if (x->nevict && xconn_on_thread(&x->xc)) {
+	if (x->nevict && vb_poller(x)) {
 		ne = x->nevict;
 		memcpy(eslab, x->evict_slab, ne * sizeof(*eslab));
 		memcpy(edl, x->evict_deadline, ne * sizeof(*edl));
 		x->nevict = 0;
 	}
 	owe = x->xc.state != XPORT_DOWN && x->unsol_owed >= VB_UNSOL / 2;
+	if (owe && vbl_on_thread())
+		/* give the donor its unsolicited credits back */
+		ctl_heartbeat_nowait(x);
 	pthread_mutex_unlock(&x->xc.lock);
 	vb_done_run(&d);
 	for (i = 0; i < ne; i++)
 		xconn_emit(&x->xc, XPORT_EV_EVICT, 0, eslab[i], edl[i]);
-	if (owe && xconn_on_thread(&x->xc))
-		/* give the donor its unsolicited credits back */
+	if (owe && !vbl_on_thread() && xconn_on_thread(&x->xc))
 		vb_ctl_call(x, PROTO_OP_HEARTBEAT, NULL, 0, NULL, 0, NULL);
 	return total;
 }

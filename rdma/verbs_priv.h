@@ -2,12 +2,15 @@
 /*
  * verbs_priv - what the two halves of the RDMA transport share:
  * verbs_io.c (the send-queue ring, posting, completions, control
- * messages) and verbs_conn.c (rdma_cm, resources, the handshake, the
- * connected loop, open/close). Private to rdma/.
+ * messages), verbs_conn.c (rdma_cm, resources, the handshake,
+ * open/close) and verbs_loop.c (the process-wide event loop that serves
+ * every UP connection). Private to rdma/.
  *
  * Threading: x->xc.lock (the connection core's, rdma/conn.h) guards the
  * fields marked "protected by lock"; the connection's verbs objects (id,
- * ec, vs, qp) are made and destroyed by the conn thread only.
+ * ec, vs, qp) are made and destroyed by the connector running it (or by
+ * close, after the core let go of it), never while the loop serves it;
+ * the fields marked "loop" are the loop thread's.
  */
 #ifndef CNM_RDMA_VERBS_PRIV_H
 #define CNM_RDMA_VERBS_PRIV_H
@@ -19,6 +22,7 @@
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define VB_NRECV	 (VB_CREDITS + VB_UNSOL)
@@ -27,9 +31,8 @@
 #define VB_MAX_CHAIN	 64
 #define VB_BOUNCE	 16 /* bounce slots of max_op_bytes each */
 #define VB_REGIONS	 64
-#define VB_SPIN		 16 /* empty polling rounds before re-arming */
 #define VB_RECV_TAG	 (1ull << 63)
-#define VB_TICK_MS	 100
+#define VB_TICK_MS	 100 /* the loop's drain and io_timeout_ms scan */
 #define VB_CM_TIMEOUT_MS 3000
 #define VB_PROBE_MS	 1000
 #define VB_COPY_BELOW	 2048 /* mean SGE bytes under which ops are copied */
@@ -73,7 +76,7 @@ struct vx {
 	unsigned int max_chain, max_op_bytes;
 	int hs; /* protected by lock: handshaking, control calls allowed */
 
-	/* the connection: set up and torn down by the conn thread */
+	/* the connection: set up and torn down by a connector */
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *id;
 	struct vsetup vs; /* PD, channel, CQ, message MR */
@@ -100,6 +103,13 @@ struct vx {
 	unsigned int nevict;
 
 	struct batch_queue q;
+
+	/* the event loop (verbs_loop.c) */
+	struct vloop *vl;	      /* joined at open, fixed */
+	struct evl_src cm_src;	      /* loop: the CM channel, attached */
+	int vl_attached;	      /* loop: the loop serves x */
+	struct vx *vl_prev, *vl_next; /* loop: attached connections */
+	struct vx *vl_inext;	      /* vl->lock: waiting to attach */
 };
 
 /* completion lists: done() runs after the lock is dropped */
@@ -117,6 +127,9 @@ void vb_done_run(struct vdone *d);
 /* lock held: the link is broken; fails every pending request and
  * control call with err */
 void vb_conn_fail(struct vx *x, int err, struct vdone *d);
+/* lock held: when the oldest posted request is older than io_timeout_ms
+ * at now, fails the connection with -ETIMEDOUT (returned), else 0 */
+int vb_timeout_locked(struct vx *x, uint64_t now, struct vdone *d);
 /* lock held: every control call waiting for a reply ends with err */
 void vb_ctl_fail_locked(struct vx *x, int err);
 int vb_poll_cq(struct vx *x); /* completions handled */
@@ -129,5 +142,23 @@ void vb_submit(struct xport *xp, struct xport_io *io);
 int vb_reg(struct xport *xp, void *addr, size_t len);
 void vb_slab_added(struct xconn *c, const struct xport_slab *s);
 void vb_slab_freed(struct xconn *c, uint32_t slab);
+/* 1 on the thread that drains x's CQ: the connector running x (the
+ * handshake) or the loop. It polls where others wait on xc.cond. */
+bool vb_poller(struct vx *x);
+
+/* verbs_loop.c */
+/* Joins the process-wide loop (started for the first connection): 0
+ * or -errno. Undo with vbl_put(), after xconn_stop(). */
+int vbl_get(struct vx *x);
+void vbl_put(struct vx *x);
+/* The completion channel of device verbs, shared, watched by the loop;
+ * NULL on failure. */
+struct ibv_comp_channel *vbl_chan(struct vx *x, struct ibv_context *verbs);
+/* xconn_ops.attach: the loop serves x until the link ends. */
+void vbl_attach(struct xconn *xc);
+/* Makes the loop look at its connections soon (any thread, no block). */
+void vbl_kick(struct vx *x);
+/* 1 on the loop's thread. */
+bool vbl_on_thread(void);
 
 #endif

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #define VS_ACK_BATCH 64 /* channel events acked at once */
 
@@ -130,4 +132,45 @@ void vsetup_destroy(struct vsetup *v)
 	if (v->pd)
 		ibv_dealloc_pd(v->pd);
 	v->pd = NULL;
+}
+
+struct vs_chan *vschan_get(struct vs_chan **list, struct evl *l,
+			   struct ibv_context *verbs,
+			   void (*ready)(struct evl_src *s, uint32_t events))
+{
+	struct vs_chan *ch;
+
+	for (ch = *list; ch; ch = ch->next)
+		if (ch->verbs == verbs)
+			return ch;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return NULL;
+	ch->verbs = verbs;
+	ch->cc = ibv_create_comp_channel(verbs);
+	if (!ch->cc)
+		goto out_free;
+	ch->src.fd = ch->cc->fd;
+	ch->src.ready = ready;
+	if (vsetup_nonblock(ch->cc->fd) || evl_add(l, &ch->src, EPOLLIN))
+		goto out_destroy;
+	ch->next = *list;
+	*list = ch;
+	return ch;
+out_destroy:
+	ibv_destroy_comp_channel(ch->cc);
+out_free:
+	free(ch);
+	return NULL;
+}
+
+void vschan_destroy_all(struct vs_chan **list)
+{
+	struct vs_chan *ch;
+
+	while ((ch = *list)) {
+		*list = ch->next;
+		ibv_destroy_comp_channel(ch->cc);
+		free(ch);
+	}
 }

@@ -16,12 +16,20 @@
  * Returns 0 or -errno. After a failed vsetup_create() what exists is
  * released by vsetup_destroy_qp() and vsetup_destroy(), as after use.
  *
+ * A completion channel per device (struct vs_chan), shared by the CQs of
+ * every connection through it and watched by an event loop
+ * (common/evloop.h): vschan_get() finds or makes it in a caller's list,
+ * the donor's (one loop) and the client's (rdma/verbs_loop.c) alike.
+ *
  * Threading: a connection's resources belong to the one thread that set
- * them up (the client's conn thread, the donor's listener thread); these
- * functions keep no state of their own.
+ * them up (the client's connector, the donor's listener thread); these
+ * functions keep no state of their own. A channel list is its owner's,
+ * under the owner's lock if it has several threads.
  */
 #ifndef CNM_RDMA_VERBS_SETUP_H
 #define CNM_RDMA_VERBS_SETUP_H
+
+#include "common/evloop.h"
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -59,7 +67,23 @@ struct vsetup {
 	const struct vsetup_cfg *cfg; /* borrowed from create to destroy */
 };
 
+/* A device's completion channel, non-blocking, a source of one loop. */
+struct vs_chan {
+	struct evl_src src; /* first: the loop hands it back */
+	struct ibv_context *verbs;
+	struct ibv_comp_channel *cc;
+	struct vs_chan *next;
+};
+
 int vsetup_nonblock(int fd);
+/* The channel of verbs in *list; on first use made, added to loop l
+ * (EPOLLIN, ready called there) and put in *list. NULL on failure. */
+struct vs_chan *vschan_get(struct vs_chan **list, struct evl *l,
+			   struct ibv_context *verbs,
+			   void (*ready)(struct evl_src *s, uint32_t events));
+/* Destroys every channel of *list; no CQ may use one any more and no
+ * loop serve one (stopped, or evl_del() done). */
+void vschan_destroy_all(struct vs_chan **list);
 /* Everything of the header's first line, on id (its verbs context). */
 int vsetup_create(struct vsetup *v, struct rdma_cm_id *id,
 		  const struct vsetup_cfg *cfg);

@@ -192,6 +192,83 @@ marker() {
 }
 marker sealed-marker-not-in-donor-memory 0
 marker plaintext-marker-in-donor-memory some --insecure-plaintext-pages
+# issue 15: a mount's verbs connections cost no thread each. 7 more
+# small donors beside the first; a mount over 1 of them and one over all
+# 8, each, once every donor is up, counts its serving process's threads,
+# then writes a file of patterned data and reads every byte back from
+# the donors (--cache direct): the two counts must be equal.
+EXTRA_PIDS= EXTRA_ARGS=
+i=1
+while [ $i -le 7 ] && [ -n "$PORT" ]; do
+	rm -f /tmp/port$i
+	cnetmem-donor --listen $IP:0 --memory 12M --key-file /key \
+		--transport rdma --port-file /tmp/port$i --foreground \
+		>/tmp/donor-x$i.log 2>&1 &
+	EXTRA_PIDS="$EXTRA_PIDS $!"
+	n=0
+	while [ ! -s /tmp/port$i ] && [ $n -lt 100 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
+	[ -s /tmp/port$i ] && EXTRA_ARGS="$EXTRA_ARGS --donor $IP:$(cat /tmp/port$i)"
+	i=$((i + 1))
+done
+# threads_run NDONORS MB [--donor ...]: prints "threads T donors N" once
+# N donors are up, then writes MB MiB and compares them read back
+threads_run() {
+	want=$1 mb=$2
+	shift 2
+	mkdir -p $MNT
+	cnetmem $MNT -f --key-file /key --donor $IP:$PORT --transport rdma \
+		${FT:+--fuse-transport $FT} --cache direct --size 32M \
+		--slab-size 4M --io-timeout-ms 5000 "$@" >/tmp/threads$want.fs.log 2>&1 &
+	FSPID=$!
+	n=0 rc=1 up=0
+	while [ $n -lt 300 ] && kill -0 $FSPID 2>/dev/null; do
+		if grep -q " $MNT fuse" /proc/mounts; then
+			up=$(grep -o '"state":"up"' $MNT/.cnetmem-stats | wc -l)
+			[ "$up" -ge "$want" ] && break
+		fi
+		sleep 0.1; n=$((n + 1))
+	done
+	if [ "$up" -ge "$want" ]; then
+		pid=$(sed -n 's/.*"daemon":{"pid":\([0-9]*\).*/\1/p' $MNT/.cnetmem-stats)
+		echo "threads $(ls /proc/$pid/task | wc -l) donors $up"
+		head -c $((mb * 1048576)) /dev/urandom >/tmp/threads.ref
+		timeout $CHECK_TIMEOUT cp /tmp/threads.ref $MNT/data &&
+			timeout $CHECK_TIMEOUT sync &&
+			timeout $CHECK_TIMEOUT cmp /tmp/threads.ref $MNT/data &&
+			echo "$mb MiB read back" && rc=0
+		echo "threads after the i/o: $(ls /proc/$pid/task | wc -l)"
+	fi
+	umount $MNT 2>/dev/null || rc=1
+	n=0
+	while kill -0 $FSPID 2>/dev/null && [ $n -lt 100 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
+	kill -0 $FSPID 2>/dev/null && rc=1 && kill -KILL $FSPID
+	wait $FSPID || rc=1
+	return $rc
+}
+ts=$(up)
+rc=1
+if [ -n "$PORT" ]; then
+	threads_run 1 8 >/tmp/threads1.log 2>&1 &&
+		threads_run 8 24 $EXTRA_ARGS >/tmp/threads8.log 2>&1 && rc=0
+fi
+sed "s/^/  mount-threads| /" /tmp/threads1.log /tmp/threads8.log 2>/dev/null
+t1=$(sed -n 's/^threads \([0-9]*\) donors.*/\1/p' /tmp/threads1.log)
+t8=$(sed -n 's/^threads \([0-9]*\) donors.*/\1/p' /tmp/threads8.log)
+echo "figure: mount threads over 1 verbs donor ${t1:-?}, over 8 ${t8:-?}"
+[ "$rc" = 0 ] && [ -n "$t1" ] && [ "$t1" = "$t8" ] || {
+	rc=1
+	tail -n 20 /tmp/threads1.fs.log /tmp/threads8.fs.log 2>/dev/null |
+		sed "s/^/  mount-threads| /"
+}
+result mount-over-8-verbs-donors-has-the-threads-of-one $rc "$ts"
+for p in $EXTRA_PIDS; do
+	kill -TERM $p 2>/dev/null
+done
+
 # the donor exits on SIGTERM within 10 s and logged no unexpected error
 ts=$(up)
 kill -TERM $DONOR_PID 2>/dev/null

@@ -8,7 +8,9 @@
  *     conns PID CONNS_N connections to donor PID, each one served (a
  *               query, an alloc and a free): its threads and its
  *               anonymous descriptors (event channels, eventfds, epoll)
- *               must be as many with CONNS_N as with one
+ *               must be as many with CONNS_N as with one; and this
+ *               client's own threads too (the mount's side: one verbs
+ *               loop and the connectors, rdma/verbs_loop.c)
  *
  * Threading: main only.
  */
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <rdma/rdma_cma.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -154,23 +157,31 @@ static int conn_serve(struct xport *x, int i)
 int check_conns(const char *pid)
 {
 	struct xport *x[CONNS_N] = { 0 };
-	int t1, f1, tn = -1, fn = -1, i, ret = 1;
+	int t1, f1, c1, tn = -1, fn = -1, cn = -1, i, ret = 1;
+	bool ok;
 
 	if (open_x(&key, 0x60, 0, &x[0]) || conn_serve(x[0], 0))
 		goto out;
 	t1 = proc_count(pid, "task");
 	f1 = proc_count(pid, "fd");
+	c1 = proc_count("self", "task");
 	for (i = 1; i < CONNS_N; i++)
 		if (open_x(&key, (uint8_t)(0x60 + i), 0, &x[i]) ||
 		    conn_serve(x[i], i))
 			goto out;
 	tn = proc_count(pid, "task");
 	fn = proc_count(pid, "fd");
+	cn = proc_count("self", "task");
+	ok = t1 > 0 && tn == t1 && fn == f1;
 	printf("%s: donor threads %d with 1 connection, %d with %d; anonymous "
 	       "descriptors %d, %d\n",
-	       t1 > 0 && tn == t1 && fn == f1 ? "ok" : "fail", t1, tn, CONNS_N,
-	       f1, fn);
-	ret = t1 > 0 && tn == t1 && fn == f1 ? 0 : 1;
+	       ok ? "ok" : "fail", t1, tn, CONNS_N, f1, fn);
+	printf("%s: client threads %d with 1 connection, %d with %d\n",
+	       c1 > 0 && cn == c1 ? "ok" : "fail", c1, cn, CONNS_N);
+	printf("figure: client threads %d with 1 verbs connection, %d with "
+	       "%d\n",
+	       c1, cn, CONNS_N);
+	ret = ok && c1 > 0 && cn == c1 ? 0 : 1;
 out:
 	for (i = 0; i < CONNS_N; i++)
 		if (x[i])

@@ -8,6 +8,7 @@
 #include "rdma/conn.c"
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
+#include "rdma/verbs_loop.c"
 #include "rdma/verbs_setup.c"
 #include "tests/unit/check_run.h"
 
@@ -525,6 +526,29 @@ START_TEST(disconnect_fails_every_pending_request_and_control_call)
 }
 END_TEST
 
+/* the loop waits for ring space or a bounce slot by draining the CQ
+ * itself; its timer cannot run meanwhile, so io_timeout_ms bounds that */
+START_TEST(a_wait_for_a_bounce_slot_on_the_loop_ends_at_io_timeout)
+{
+	struct batch_op o[2];
+
+	mkop(&o[0], 0, 1, XPORT_WRITE, 0, userbuf); /* registered: no bounce */
+	vb_post(x, &o[0], 1);
+	ck_assert_uint_eq(x->count, 1);
+	x->ring[x->head].t_post_ns = mono_ns() - 2000ull * 1000000;
+	x->bounce_free = 0;
+	mkop(&o[1], 1, 1, XPORT_WRITE, 4, plainbuf); /* needs a bounce slot */
+	tls_on_loop = 1;
+	vb_post(x, &o[1], 1);
+	tls_on_loop = 0;
+	ck_assert_int_eq(reqs[0].status, -ETIMEDOUT);
+	ck_assert_int_eq(reqs[1].done, 1);
+	ck_assert_int_eq(reqs[1].status, -ENOTCONN);
+	ck_assert_int_eq(x->xc.state, XPORT_DOWN);
+	ck_assert_uint_eq(x->xc.st.timeouts, 1);
+}
+END_TEST
+
 START_TEST(io_timeout_is_reported_as_etimedout)
 {
 	struct batch_op o;
@@ -715,6 +739,7 @@ int main(void)
 			failed_completion_fails_its_request_and_every_later_one,
 			disconnect_fails_every_pending_request_and_control_call,
 			io_timeout_is_reported_as_etimedout,
+			a_wait_for_a_bounce_slot_on_the_loop_ends_at_io_timeout,
 			a_request_takes_a_credit_and_its_reply_gives_it_back,
 			reply_status_becomes_a_negative_errno,
 			unsolicited_messages_are_owed_back_in_the_next_send_imm,

@@ -4,11 +4,12 @@
  * rdma/verbs_*.c and rdma/conn.c are included and librdmacm and libibverbs are replaced by a
  * fake CM (an event queue behind an eventfd) and a fake QP whose other end
  * is a tiny donor answering HELLO/AUTH/ALLOC with the real handshake code.
- * The backend's own worker thread runs against them.
+ * The backend's connector and event loop threads run against them.
  */
 #include "rdma/conn.c"
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
+#include "rdma/verbs_loop.c"
 #include "rdma/verbs_setup.c"
 #include "tests/unit/check_run.h"
 
@@ -36,7 +37,8 @@ static struct sockaddr_in fsa;
 /* scenario knobs (set before open, read by the fakes) */
 static int refuse; /* connects to refuse with REJECTED */
 static int connects;
-static int hold_data; /* RDMA READ/WRITE never complete */
+static int hold_data;	   /* RDMA READ/WRITE never complete */
+static unsigned int io_ms; /* the transport's io_timeout_ms, 0: default */
 static struct auth_key donor_key;
 
 static uint64_t rq_id[VB_NRECV + 8];
@@ -196,6 +198,8 @@ int ibv_destroy_comp_channel(struct ibv_comp_channel *cc)
 struct ibv_cq *ibv_create_cq(struct ibv_context *c, int n, void *ctx,
 			     struct ibv_comp_channel *cc, int v)
 {
+	fcq.cq_context = ctx;
+	fcq.channel = cc;
 	return &fcq;
 }
 int ibv_destroy_cq(struct ibv_cq *cq)
@@ -224,7 +228,7 @@ int ibv_get_cq_event(struct ibv_comp_channel *cc, struct ibv_cq **cq,
 	if (read(cq_efd, &v, sizeof(v)) < 0)
 		return -1;
 	*cq = &fcq;
-	*ctx = NULL;
+	*ctx = fcq.cq_context; /* the connection, as libibverbs gives it */
 	return 0;
 }
 void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int n)
@@ -381,6 +385,7 @@ static void setup(void)
 	ck_assert_int_ge(cq_efd, 0);
 	evn = 0;
 	refuse = connects = hold_data = 0;
+	io_ms = 0;
 	rq_head = rq_n = wc_head = wc_n = 0;
 	memset(ckey.bytes, 0x42, sizeof(ckey.bytes));
 	ckey.set = 1;
@@ -406,6 +411,7 @@ static struct xport *open_fake(unsigned int reconnect_max_ms)
 				 .reconnect_min_ms = 10,
 				 .reconnect_max_ms = reconnect_max_ms,
 				 .ctl_timeout_ms = 2000,
+				 .io_timeout_ms = io_ms,
 				 .event = on_event };
 	struct xport *x = NULL;
 
@@ -575,6 +581,73 @@ START_TEST(bad_or_early_io_fails_at_submit_and_counts_an_error)
 }
 END_TEST
 
+/* the loop's timer: a request older than io_timeout_ms ends the link */
+START_TEST(a_request_past_io_timeout_fails_with_etimedout_on_the_loop_timer)
+{
+	static uint8_t buf[4096];
+	struct xport_stats st;
+	struct xport_slab s;
+	struct treq r = { 0 };
+	struct xport *x;
+	int i;
+
+	io_ms = 300;
+	x = open_fake(40);
+	ck_assert_int_eq(xport_rdma_backend.wait_up(x, 5000), 0);
+	ck_assert_int_eq(xport_rdma_backend.alloc(x, &s), 0);
+	hold_data = 1;
+	treq_submit(x, &r, XPORT_READ, s.slab, buf, sizeof(buf));
+	ck_assert(wait_done(&r, 3000));
+	ck_assert_int_eq(atomic_load(&r.status), -ETIMEDOUT);
+	for (i = 0; i < 3000 && atomic_load(&n_up) < 2; i++)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&last_down), -ETIMEDOUT);
+	ck_assert_int_eq(atomic_load(&n_up), 2);
+	xport_rdma_backend.get_stats(x, &st);
+	ck_assert_uint_eq(st.timeouts, 1);
+	xport_rdma_backend.close(x);
+}
+END_TEST
+
+/* done() runs on the loop, which serves every connection: a control
+ * call there would wait a round trip for one, and fails at once */
+static struct xport *cb_x;
+static atomic_int cb_ret = 1, cb_loop;
+
+static void ctl_in_done(struct xport_io *io, int status)
+{
+	struct wire_state ws;
+
+	atomic_store(&cb_loop, vbl_on_thread());
+	atomic_store(&cb_ret, xport_rdma_backend.query(cb_x, &ws));
+	treq_done(io, status);
+}
+
+START_TEST(a_control_call_from_a_done_callback_fails_with_edeadlk)
+{
+	static uint8_t buf[4096];
+	struct xport_slab s;
+	struct treq r = { 0 };
+
+	cb_x = open_fake(0);
+	ck_assert_int_eq(xport_rdma_backend.wait_up(cb_x, 5000), 0);
+	ck_assert_int_eq(xport_rdma_backend.alloc(cb_x, &s), 0);
+	r.io.dir = XPORT_WRITE;
+	r.io.slab = s.slab;
+	r.io.len = sizeof(buf);
+	r.io.buf = buf;
+	r.io.done = ctl_in_done;
+	xport_rdma_backend.submit(cb_x, &r.io);
+	ck_assert(wait_done(&r, 3000));
+	ck_assert_int_eq(atomic_load(&r.status), 0);
+	ck_assert_int_eq(atomic_load(&cb_loop), 1);
+	ck_assert_int_eq(atomic_load(&cb_ret), -EDEADLK);
+	/* from any other thread it works */
+	ck_assert_int_eq(xport_rdma_backend.heartbeat(cb_x, NULL), 0);
+	xport_rdma_backend.close(cb_x);
+}
+END_TEST
+
 START_TEST(close_fails_pending_io_with_econnaborted)
 {
 	static uint8_t buf[4096];
@@ -607,5 +680,7 @@ int main(void)
 			donor_with_another_key_is_eacces_and_not_retried,
 			disconnect_fails_the_pending_io_emits_down_and_reconnects,
 			bad_or_early_io_fails_at_submit_and_counts_an_error,
+			a_request_past_io_timeout_fails_with_etimedout_on_the_loop_timer,
+			a_control_call_from_a_done_callback_fails_with_edeadlk,
 			close_fails_pending_io_with_econnaborted));
 }
