@@ -2,9 +2,9 @@
 /*
  * tcp_loop - the event loops of the TCP transport: one process-wide pool
  * of min(CPUs, TCP_LOOPS_MAX) epoll loops (common/evloop.h) serves the
- * sockets of every UP connection, and one deferred-submit worker per loop
- * sends what callbacks resubmit; so a mount's threads do not grow with
- * its donors. The pool starts with the first connection and stops with
+ * sockets of every UP connection, and TCP_SENDERS deferred-submit workers
+ * per loop send what callbacks resubmit; so a mount's threads do not grow
+ * with its donors. The pool starts with the first connection and stops with
  * the last.
  *
  *   connector (rdma/conn.c) --attach()--> tl->incoming, evl_wake()
@@ -13,13 +13,18 @@
  *   loop expire(): every scan period, tcp_rx_tick() per connection
  *   the link ends: out of the epoll set and the list, tcp_rx_abort(),
  *                  xconn_link_down() (a connector tears it down)
- *   worker:        per connection with deferred ios, batch_submit()
+ *   workers:       per connection with deferred ios, batch_submit();
+ *                  one worker at a time per connection (c->dbusy)
  *
  * A loop thread never sends and never waits for in-flight slots: a
  * loop's socket may be the one whose replies would free them. An io
  * submitted on a loop (or by a connector, before the loop serves the
- * link) goes to the worker of its connection's loop, which may block;
- * the worker never waits for the loop's callbacks. While a connection
+ * link) goes to the workers of its connection's loop, which may block;
+ * a worker never waits for the loop's callbacks. A worker blocks on one
+ * connection at most (a donor whose link is cut holds it in sendmsg up
+ * to the send timeout, or waiting for in-flight slots until the io
+ * timeout), so the other workers of the loop keep serving the loop's
+ * other connections: one dead donor must not stall the healthy ones. While a connection
  * has deferred ios not yet queued (c->ndeferred), its other submitters
  * defer too, so its ios go out in the order they were submitted.
  *
@@ -47,13 +52,12 @@ struct tcp_loop {
 	struct tcp_conn *conns; /* loop thread: attached, by lnext */
 
 	pthread_mutex_t lock;
-	pthread_cond_t dcond;		/* the worker's queue or dcur changed */
+	pthread_cond_t dcond;		/* the queue or a c->dbusy changed */
 	struct tcp_conn *incoming;	/* protected by lock, by inext */
 	struct tcp_conn *dhead, *dtail; /* protected by lock, by dnext */
-	struct tcp_conn *dcur;		/* protected by lock: being submitted */
 	int dstop;			/* protected by lock */
-	pthread_t dthread;
-	int dstarted;
+	pthread_t dthread[TCP_SENDERS];
+	unsigned int dstarted;
 };
 
 struct tcp_pool {
@@ -206,6 +210,25 @@ void tcp_loop_attach(struct xconn *xc)
 
 /* ---- the deferred-submit worker ---- */
 
+/* The first queued connection no other worker is submitting for, taken
+ * out of the queue; NULL if there is none. tl->lock held. */
+static struct tcp_conn *take_free(struct tcp_loop *tl)
+{
+	struct tcp_conn **pp, *c, *prev = NULL;
+
+	for (pp = &tl->dhead; (c = *pp); prev = c, pp = &c->dnext)
+		if (!c->dbusy)
+			break;
+	if (!c)
+		return NULL;
+	*pp = c->dnext;
+	if (tl->dtail == c)
+		tl->dtail = prev;
+	c->dnext = NULL;
+	c->dqueued = 0;
+	return c;
+}
+
 static void *worker_main(void *arg)
 {
 	struct tcp_loop *tl = arg;
@@ -214,19 +237,13 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&tl->lock);
 	for (;;) {
-		while (!tl->dhead && !tl->dstop)
+		while (!(c = take_free(tl)) && !(tl->dstop && !tl->dhead))
 			pthread_cond_wait(&tl->dcond, &tl->lock);
-		c = tl->dhead;
 		if (!c)
 			break; /* stopping, nothing left */
-		tl->dhead = c->dnext;
-		if (!tl->dhead)
-			tl->dtail = NULL;
-		c->dnext = NULL;
-		c->dqueued = 0;
 		io = c->dhead;
 		c->dhead = c->dtail = NULL;
-		tl->dcur = c;
+		c->dbusy = 1;
 		pthread_mutex_unlock(&tl->lock);
 		for (; io; io = next) {
 			next = io->next;
@@ -235,7 +252,7 @@ static void *worker_main(void *arg)
 			atomic_fetch_sub(&c->ndeferred, 1);
 		}
 		pthread_mutex_lock(&tl->lock);
-		tl->dcur = NULL;
+		c->dbusy = 0;
 		pthread_cond_broadcast(&tl->dcond);
 	}
 	pthread_mutex_unlock(&tl->lock);
@@ -277,13 +294,12 @@ static void pool_stop(struct tcp_pool *p)
 	for (i = 0; i < p->n; i++) {
 		struct tcp_loop *tl = &p->loops[i];
 
-		if (tl->dstarted) {
-			pthread_mutex_lock(&tl->lock);
-			tl->dstop = 1;
-			pthread_cond_broadcast(&tl->dcond);
-			pthread_mutex_unlock(&tl->lock);
-			pthread_join(tl->dthread, NULL);
-		}
+		pthread_mutex_lock(&tl->lock);
+		tl->dstop = 1;
+		pthread_cond_broadcast(&tl->dcond);
+		pthread_mutex_unlock(&tl->lock);
+		while (tl->dstarted)
+			pthread_join(tl->dthread[--tl->dstarted], NULL);
 		pthread_cond_destroy(&tl->dcond);
 		pthread_mutex_destroy(&tl->lock);
 	}
@@ -311,11 +327,15 @@ static int pool_start(struct tcp_pool **out)
 		struct tcp_loop *tl = &p->loops[i];
 
 		tl->evl = evloop_get(p->ev, i);
-		ret = -pthread_create(&tl->dthread, NULL, worker_main, tl);
-		tl->dstarted = !ret;
-		if (!ret) {
+		while (!ret && tl->dstarted < TCP_SENDERS) {
+			pthread_t *t = &tl->dthread[tl->dstarted];
+
+			ret = -pthread_create(t, NULL, worker_main, tl);
+			if (ret)
+				break;
+			tl->dstarted++;
 			snprintf(name, sizeof(name), "cnm-xsend/%u", i % 10);
-			pthread_setname_np(tl->dthread, name);
+			pthread_setname_np(*t, name);
 		}
 	}
 	if (ret) {
@@ -350,7 +370,7 @@ out_unlock:
 	return ret;
 }
 
-/* Waits until the worker is not submitting c's ios, takes c out of its
+/* Waits until no worker is submitting c's ios, takes c out of the
  * queue and returns c's deferred ios. */
 static struct xport_io *take_deferred(struct tcp_loop *tl, struct tcp_conn *c)
 {
@@ -358,7 +378,7 @@ static struct xport_io *take_deferred(struct tcp_loop *tl, struct tcp_conn *c)
 	struct xport_io *io;
 
 	pthread_mutex_lock(&tl->lock);
-	while (tl->dcur == c)
+	while (c->dbusy)
 		pthread_cond_wait(&tl->dcond, &tl->lock);
 	if (c->dqueued) {
 		for (pp = &tl->dhead; *pp != c; pp = &(*pp)->dnext)

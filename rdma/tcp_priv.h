@@ -32,6 +32,7 @@
 #define TCP_SCAN_MS_MAX 100
 #define TCP_RBUF	(64u << 10) /* a connection's receive buffer */
 #define TCP_LOOPS_MAX	4	    /* event loops: min(CPUs, this) */
+#define TCP_SENDERS	4	    /* deferred-submit workers per loop */
 #define TCP_RX_BUDGET	32	    /* recvs per readiness, for fairness */
 #define TCP_RDIRECT	(16u << 10) /* bigger payload rests: readv */
 
@@ -109,6 +110,7 @@ struct tcp_conn {
 	struct xport_io *dhead, *dtail; /* tl->lock */
 	struct tcp_conn *dnext;		/* tl->lock: the worker's queue */
 	int dqueued;			/* tl->lock */
+	int dbusy; /* tl->lock: a worker is submitting c's deferred ios */
 	atomic_uint ndeferred; /* deferred and not yet in the batch queue */
 };
 
