@@ -125,7 +125,19 @@ static int poll_claimed(struct tcp_conn *c, const atomic_int *done,
 			return 0;
 		if (conn_idle(c))
 			return -EAGAIN;
-		now = mono_ns();
+		/* the spin asks poll(2), which does not take the socket's
+		 * lock as a recv does (the donor's reply would have to wait
+		 * for it in the backlog); recv only once there is data. It
+		 * yields the CPU to whatever else is runnable on it (on a
+		 * small machine, maybe the very donor or sender we wait for) */
+		do {
+			now = mono_ns();
+			if (now - start >= spin_ns)
+				break;
+			ret = poll(&pfd, 1, 0);
+			if (!ret)
+				sched_yield();
+		} while (!ret);
 		if (now - start < spin_ns)
 			continue;
 		/* past the spin: sleep until the socket has data */
