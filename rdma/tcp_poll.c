@@ -4,8 +4,10 @@
  * the connection's receive side (the parser of tcp_rx.c) has a claim, a
  * trylock that its event loop (tcp_loop.c) or a polling thread takes;
  * nobody ever waits for it. A FUSE io_uring ring thread that sent a
- * request takes the claim, reads the socket itself - non-blocking recvs
- * for up to spin_ns, then poll(2) on the fd - completes every reply that
+ * request takes the claim, reads the socket itself - for up to spin_ns
+ * it asks poll(2) with no timeout and yields between asks (a recv would
+ * take the socket's lock, holding the reply in the backlog), then it
+ * sleeps in poll(2) on the fd - completes every reply that
  * arrives (its own and others'), and gives the claim back once its own
  * is done. So the swap-in path has no hand-off to the loop thread, and
  * the donor's reply wakes the thread that waits for it.
