@@ -226,6 +226,16 @@ int evl_mod(struct evl *l, struct evl_src *s, uint32_t events)
 	return 0;
 }
 
+int evl_arm(struct evl *l, struct evl_src *s, uint32_t events)
+{
+	struct epoll_event e = { .events = events, .data.ptr = s };
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s->fd, &e))
+		return -errno;
+	s->events = events;
+	return 0;
+}
+
 void evl_del(struct evl *l, struct evl_src *s)
 {
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->fd, NULL);

@@ -20,8 +20,9 @@
  * controlling thread;
  * evl_wake(), evloop_pick() and evl_index() from any thread; evl_add(),
  * evl_mod() and evl_del() from any thread for a source no loop serves
- * yet, else from the source's own loop; evl_deadline() from the loop's
- * own thread. Nothing here blocks but epoll_wait(2) itself.
+ * yet, else from the source's own loop; evl_arm() from any thread that
+ * the listener lets serve the source at that moment (see evl_arm);
+ * evl_deadline() from the loop's own thread. Nothing here blocks but epoll_wait(2) itself.
  */
 #ifndef CNM_COMMON_EVLOOP_H
 #define CNM_COMMON_EVLOOP_H
@@ -67,6 +68,11 @@ int evl_add(struct evl *l, struct evl_src *s, uint32_t events);
 /* Changes the mask when it differs from s->events. 0 or -errno. */
 int evl_mod(struct evl *l, struct evl_src *s, uint32_t events);
 void evl_del(struct evl *l, struct evl_src *s);
+/* Sets the mask to events, always (an EPOLLONESHOT source is armed again
+ * so). epoll_ctl(2) is thread-safe: the listener serialises this with
+ * evl_del() of s itself (rdma/tcp_loop.c: under its receive claim).
+ * 0 or -errno. */
+int evl_arm(struct evl *l, struct evl_src *s, uint32_t events);
 /* Makes the loop call ops->wake() soon; any thread. */
 void evl_wake(struct evl *l);
 /* ops->expire() runs once mono_ns() >= at (or earlier). Loop thread. */

@@ -72,6 +72,12 @@ const struct opt_def fs_opt_defs[] = {
 	{ "ctl-timeout-ms", 0, OPT_INT, F(ctl_timeout_ms), "5000", 100, 600000,
 	  NULL, "MS", "donor control calls time out after this" },
 	CPU_LATENCY_OPT(F(cpu_latency_us)),
+	{ "ring-poll-us", 0, OPT_INT, F(ring_poll_us), "50", -1, 10000, NULL,
+	  "US",
+	  "over FUSE io_uring, a ring thread receives its donor's reply "
+	  "itself, "
+	  "busy for up to US microseconds, then asleep on the socket (0: no "
+	  "busy wait; -1: it waits for the transport's thread instead)" },
 	{ "insecure-plaintext-pages", 0, OPT_BOOL, F(plaintext_pages), "false",
 	  0, 0, NULL, NULL,
 	  "benchmarks and diagnostics only: pages go to donors and the backup "

@@ -51,6 +51,7 @@ struct fs_cfg {
 	long io_timeout_ms;
 	long ctl_timeout_ms;
 	long cpu_latency_us;   /* -1: no PM QoS request */
+	long ring_poll_us;     /* fs.h cnmfs_params.ring_poll_us */
 	int plaintext_pages;   /* --insecure-plaintext-pages: no page AEAD */
 	uint64_t metadata_max; /* 0: pmap_default_budget() */
 	long rank_sample;      /* d of rank.h; 0: min(donors, 2R+1) */

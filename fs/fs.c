@@ -306,6 +306,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 		return -ENOMEM;
 	fs->ps = ps;
 	fs->cache_direct = p->cache_direct;
+	fs->ring_poll_ns = p->ring_poll_us < 0 ? -1 : p->ring_poll_us * 1000;
 	fs->mountpoint = json_escape(p->mountpoint ? p->mountpoint : "");
 	if (!fs->mountpoint) {
 		ret = -ENOMEM;

@@ -60,6 +60,9 @@ struct cnmfs_params {
 	const char *mountpoint; /* for the stats file; copied */
 	uint64_t metadata_max;	/* bytes (fs/pmap.h); 0: the default */
 	int cache_direct;	/* every file FOPEN_DIRECT_IO, no writeback */
+	/* a ring thread's busy wait for its donor's reply, in us, before it
+	 * sleeps on the socket; -1: it waits for the transport's thread */
+	long ring_poll_us;
 	/* NULL: the namespace lives in this process only. Else a state
 	 * arena (fs/state.h) with the sections cnmfs_arena_sections() asked
 	 * for: fresh, it is filled as the fs runs; left by a dead server,

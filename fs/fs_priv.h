@@ -156,6 +156,7 @@ struct fsreq {
 	int ring;  /* a ring thread's own context, never on a free list */
 	int inl;   /* came through an io_uring ring: answer on this thread */
 	sem_t sem; /* RK_SYNC */
+	atomic_int fin; /* RK_SYNC: done() ran (status is set) */
 	int status;
 	struct fsreq *next_free;
 };
@@ -203,6 +204,10 @@ struct cnmfs {
 	atomic_uint ring_claimed;
 	atomic_ulong ring_overflow; /* ring requests that used the pool */
 	atomic_int uring_seen;	    /* a request came through a ring */
+	/* a ring thread collects its donor's reply itself (fs_sync_io):
+	 * busy for up to ring_poll_ns, -1: it waits on its semaphore */
+	int64_t ring_poll_ns;
+	atomic_ulong ring_polls, ring_poll_hits; /* tries; done so */
 
 	struct opstat ops[OP_N];
 	atomic_ullong bytes_read, bytes_written;

@@ -121,10 +121,17 @@ static void sync_done(struct pstore_req *pr, int status)
 	struct fsreq *r = pr->priv;
 
 	r->status = status;
+	atomic_store(&r->fin, 1);
 	sem_post(&r->sem);
 }
 
-/* Runs one page-store request and waits for it (no lock held). */
+/*
+ * Runs one page-store request and waits for it (no lock held). On a
+ * ring thread (r->inl) it first collects the reply itself
+ * (pstore_poll(), issue 17), so the donor's reply wakes this thread and
+ * no other; where that does not apply it waits for done() on the
+ * semaphore, which done() posts either way.
+ */
 int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	       const uint64_t *lpn, unsigned int n, void *buf)
 {
@@ -135,7 +142,16 @@ int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	r->pr.buf = buf;
 	r->pr.done = sync_done;
 	r->pr.priv = r;
+	atomic_store(&r->fin, 0);
 	pstore_submit(fs->ps, &r->pr);
+	if (r->inl && fs->ring_poll_ns >= 0 && !atomic_load(&r->fin)) {
+		atomic_fetch_add_explicit(&fs->ring_polls, 1,
+					  memory_order_relaxed);
+		if (!pstore_poll(fs->ps, &r->pr, &r->fin,
+				 (uint64_t)fs->ring_poll_ns))
+			atomic_fetch_add_explicit(&fs->ring_poll_hits, 1,
+						  memory_order_relaxed);
+	}
 	while (sem_wait(&r->sem) && errno == EINTR)
 		;
 	return r->status;

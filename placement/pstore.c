@@ -161,9 +161,27 @@ void ps_owed_settle(struct pstore *ps, unsigned int di, bool forget)
 	}
 }
 
+/*
+ * pstore_poll()'s note of where a request went: while this thread runs
+ * pstore_submit(), the donor of every io it submits; more than one (or a
+ * submit from a done() meanwhile) gives tl_poll_many.
+ */
+static __thread bool tl_poll_on, tl_poll_many;
+static __thread struct ps_donor *tl_poll_d;
+
+static void poll_note(struct ps_donor *d)
+{
+	if (!tl_poll_on)
+		return;
+	if (tl_poll_d && tl_poll_d != d)
+		tl_poll_many = true;
+	tl_poll_d = d;
+}
+
 /* Submits io to d; the io's done() must call ps_donor_put(d). */
 void ps_donor_submit(struct ps_donor *d, struct xport_io *io)
 {
+	poll_note(d);
 	atomic_fetch_add(&d->users, 1);
 	if (atomic_load(&d->dstate) == PS_D_GONE) {
 		io->t_submit_ns = 0;
@@ -183,6 +201,7 @@ void ps_donor_submit2(struct ps_donor *d, struct xport_io *a,
 		ps_donor_submit(d, b);
 		return;
 	}
+	poll_note(d);
 	atomic_fetch_add(&d->users, 2);
 	a->next = b;
 	b->next = NULL;
@@ -649,6 +668,9 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 {
 	unsigned int i = 0;
 
+	tl_poll_on = true;
+	tl_poll_many = false;
+	tl_poll_d = NULL;
 	atomic_store(&r->pending, 1); /* ours, dropped at the end */
 	atomic_store(&r->status, 0);
 	if (!r->done || (r->npages && (!r->lpn || !r->buf)) ||
@@ -686,7 +708,24 @@ void pstore_submit(struct pstore *ps, struct pstore_req *r)
 		i += n;
 	}
 out_put:
+	/* before the put: r may be done and reused by then */
+	r->poll_d = tl_poll_many ? NULL : tl_poll_d;
+	tl_poll_on = false;
 	ps_req_put(r);
+}
+
+int pstore_poll(struct pstore *ps, struct pstore_req *r, const atomic_int *done,
+		uint64_t spin_ns)
+{
+	struct ps_donor *d = r->poll_d;
+	int ret;
+
+	(void)ps;
+	if (!d || !ps_donor_get(d))
+		return -EOPNOTSUPP;
+	ret = xport_poll(d->x, done, spin_ns);
+	ps_donor_put(d);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- pages */

@@ -76,6 +76,7 @@
 #define PSTORE_MAX_REPLICAS 4
 
 struct pstore;
+struct ps_donor;
 
 /* Pages sealed (placement/seal.h) before they leave the mount: AUTO is on
  * for every donor transport and off for XPORT_MEM (the pages never leave
@@ -130,6 +131,7 @@ struct pstore_req {
 	/* private to pstore */
 	atomic_int pending;
 	atomic_int status;
+	struct ps_donor *poll_d; /* the one donor it went to, or NULL */
 };
 
 /* 0 or -errno; err gets a sentence for the user (unreachable donor...). */
@@ -149,6 +151,18 @@ uint64_t pstore_pages_total(struct pstore *ps);
 uint64_t pstore_pages_used(struct pstore *ps);
 
 void pstore_submit(struct pstore *ps, struct pstore_req *r);
+/*
+ * The thread that called pstore_submit(r) collects its reply itself
+ * (xport_poll(), issue 17) until *done (which r's done() sets): when r
+ * went to a single donor whose transport can, it receives that link's
+ * replies for up to spin_ns busy, then blocked for a bounded while. 0
+ * once *done; -EAGAIN or -EOPNOTSUPP when it did not or gave up (r went
+ * to several copies or none yet, a slab being allocated, the backup,
+ * local memory, a link that is down): wait for done() as usual, which
+ * always comes. Never from a done() callback.
+ */
+int pstore_poll(struct pstore *ps, struct pstore_req *r, const atomic_int *done,
+		uint64_t spin_ns);
 
 /* Marks buffer memory for zero-copy transports (fs pool buffers). */
 int pstore_register(struct pstore *ps, void *addr, size_t len);

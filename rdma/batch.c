@@ -161,6 +161,16 @@ void batch_queue_destroy(struct batch_queue *q)
  * with late arrivals, and it gives up leadership only under the lock with
  * both lists empty (no io is ever left queued without a leader).
  */
+bool batch_idle(struct batch_queue *q)
+{
+	bool idle;
+
+	pthread_mutex_lock(&q->lock);
+	idle = !q->head && !q->leader;
+	pthread_mutex_unlock(&q->lock);
+	return idle;
+}
+
 void batch_submit(struct batch_queue *q, struct xport_io *io)
 {
 	io->next = NULL;

@@ -29,6 +29,7 @@
 #include "rdma/xport.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 
 struct batch_limits {
 	unsigned int max_chain;	     /* operations per post */
@@ -71,6 +72,8 @@ int batch_queue_init(struct batch_queue *q, const struct batch_limits *lim,
 		     batch_post_fn post, void *ctx);
 void batch_queue_destroy(struct batch_queue *q);
 void batch_submit(struct batch_queue *q, struct xport_io *io);
+/* Nothing queued and no leader posting: a snapshot, any thread. */
+bool batch_idle(struct batch_queue *q);
 /* Queues io and the ios linked from it by ->next (NULL-terminated) at
  * once, so a leader forms them into one chain where they fit. */
 void batch_submit_chain(struct batch_queue *q, struct xport_io *io);

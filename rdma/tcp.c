@@ -13,6 +13,9 @@
  *                 connector threads (rdma/conn.h, attach mode); then
  *                 attach() gives the socket to one of the process-wide
  *                 event loops (tcp_loop.c)
+ *   a waiter:     xport_poll() (tcp_poll.c): a thread waiting for its
+ *                 own reply takes the receive side from the loop and
+ *                 runs the same parser itself
  *   event loop:   tcp_rx.c's parser on a readable socket: reply header,
  *                 match the id in the in-flight table, READ payload
  *                 straight into the ios' buffers, done(); EVICT ->
@@ -44,7 +47,8 @@
  * Threading: c->xc.lock (the core's) guards the state, the fd number, the
  * in-flight table and the control entries; it is never held across a
  * send, a receive or a callback. The socket is written only by the batch
- * leader (one at a time) and read only by its loop thread. Other threads
+ * leader (one at a time) and read only by the holder of its receive
+ * claim (its loop thread, or a poller: tcp_poll.c). Other threads
  * break a connection by shutdown(2) under the lock; only teardown (on a
  * connector, after the loop let go of the socket) closes the fd, after
  * the leader has left sendmsg (c->sending), so an fd number is never
@@ -626,4 +630,4 @@ out_free:
 }
 
 XCONN_BACKEND(xport_tcp_backend, "tcp", .open = tcp_open, .submit = tcp_submit,
-	      .submit_chain = tcp_submit_chain);
+	      .submit_chain = tcp_submit_chain, .poll = tcp_poll);

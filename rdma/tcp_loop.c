@@ -9,7 +9,10 @@
  *
  *   connector (rdma/conn.c) --attach()--> tl->incoming, evl_wake()
  *   loop wake():   incoming -> epoll set, attached list, timer
- *   loop ready():  tcp_rx_ready() parses replies, runs done()/EVICT
+ *   loop ready():  takes the receive claim (tcp_poll.c; if a thread
+ *                  collecting its own reply holds it, that one arms the
+ *                  event again), tcp_rx_ready() parses replies, runs
+ *                  done()/EVICT, arms the one-shot event again
  *   loop expire(): every scan period, tcp_rx_tick() per connection
  *   the link ends: out of the epoll set and the list, tcp_rx_abort(),
  *                  xconn_link_down() (a connector tears it down)
@@ -31,7 +34,8 @@
  * Threading: pool_life guards the pool's existence and each loop's
  * count of connections; tl->lock the attach queue and the worker's
  * queue (never held across a call into the core or a callback); the
- * attached list and the parser are the loop thread's.
+ * attached list is the loop thread's; the parser is the receive claim's
+ * holder's, and a connection leaves its loop (detach) only under it.
  */
 #include "common/clock.h"
 #include "common/log.h"
@@ -76,6 +80,19 @@ bool tcp_loop_on_thread(void)
 	return tls_on_loop;
 }
 
+int tcp_loop_arm(struct tcp_conn *c, uint32_t events)
+{
+	return evl_arm(c->tl->evl, &c->src, events);
+}
+
+bool tcp_loop_act(bool on)
+{
+	bool old = tls_on_loop;
+
+	tls_on_loop = on;
+	return old;
+}
+
 static struct tcp_conn *src_conn(struct evl_src *s)
 {
 	return (struct tcp_conn *)((char *)s - offsetof(struct tcp_conn, src));
@@ -97,6 +114,8 @@ static void conns_unlink(struct tcp_loop *tl, struct tcp_conn *c)
 /* The link ended: c leaves the loop; a connector takes it from here. */
 static void detach(struct tcp_loop *tl, struct tcp_conn *c, int err)
 {
+	/* under the claim: no poller is in the parser nor arms the event */
+	atomic_store(&c->rx_attached, 0);
 	evl_del(tl->evl, &c->src);
 	conns_unlink(tl, c);
 	tcp_rx_abort(c, err);
@@ -110,9 +129,15 @@ static void conn_ready(struct evl_src *s, uint32_t events)
 
 	(void)events; /* a hang-up or an error shows as a failed recv */
 	tls_on_loop = 1;
-	ret = tcp_rx_ready(c);
+	if (!tcp_rx_claim_loop(c))
+		return; /* a poller receives: it arms the event again */
+	/* a poller's receive error, once it made the socket readable */
+	ret = c->rx_err ? c->rx_err : tcp_rx_ready(c);
+	if (!ret)
+		ret = tcp_loop_arm(c, TCP_RX_EVENTS);
 	if (ret)
 		detach(c->tl, c, ret);
+	atomic_store(&c->rx_claim, 0);
 }
 
 static void loop_wake(struct evl *l, void *arg)
@@ -131,8 +156,10 @@ static void loop_wake(struct evl *l, void *arg)
 		next = c->inext;
 		c->inext = NULL;
 		tcp_rx_reset(c);
+		c->rx_err = 0;
+		atomic_store(&c->rx_missed, 0);
 		c->src.ready = conn_ready;
-		ret = evl_add(l, &c->src, EPOLLIN);
+		ret = evl_add(l, &c->src, TCP_RX_EVENTS);
 		if (ret) {
 			log_err("donor %s: cannot watch the socket: %s",
 				c->xc.peer, strerror(-ret));
@@ -146,6 +173,8 @@ static void loop_wake(struct evl *l, void *arg)
 		tl->conns = c;
 		c->next_scan = now + (uint64_t)c->scan_ms * 1000000;
 		evl_deadline(l, c->next_scan);
+		/* from now on a poller may take the receive side */
+		atomic_store(&c->rx_attached, 1);
 	}
 }
 
@@ -167,12 +196,18 @@ static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 		 * one wake-up per period however many connections */
 		if (now + period / 2 >= c->next_scan) {
 			c->next_scan = now + period;
+			/* a poller holds the receive side for less than a
+			 * period (tcp_poll.c): this scan waits for the next */
+			if (!tcp_rx_claim(c))
+				goto next;
 			ret = tcp_rx_tick(c, now);
-			if (ret) {
+			if (ret)
 				detach(tl, c, ret);
+			atomic_store(&c->rx_claim, 0);
+			if (ret)
 				continue;
-			}
 		}
+	next:
 		if (c->next_scan < at)
 			at = c->next_scan;
 	}

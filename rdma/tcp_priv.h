@@ -9,7 +9,9 @@
  * Threading: the tcp_conn fields marked "protected by lock" are guarded
  * by the core's c->xc.lock (rdma/conn.h), those marked "loop" are the
  * loop thread's the connection is attached to, those marked "tl->lock"
- * its loop's lock; see tcp.c for the rest.
+ * its loop's lock, those marked "claim" belong to whoever holds the
+ * connection's receive claim (c->rx_claim: its loop thread, or a thread
+ * collecting its own reply, tcp_poll.c); see tcp.c for the rest.
  */
 #ifndef CNM_RDMA_TCP_PRIV_H
 #define CNM_RDMA_TCP_PRIV_H
@@ -22,6 +24,7 @@
 #include <stdbool.h>
 
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #define TCP_INFLIGHT	1024 /* wire operations in flight */
@@ -88,7 +91,11 @@ struct tcp_conn {
 	struct iovec *siov;
 	struct tcp_slot **chain;
 
-	/* the receive parser's (loop) */
+	/* the receive side: its claim (tcp_poll.c) and the parser, claim */
+	atomic_int rx_claim;	/* 1: taken (a trylock, never waited for) */
+	atomic_int rx_missed;	/* the loop found the claim taken */
+	atomic_int rx_attached; /* loop: the loop serves the socket */
+	int rx_err;		/* a poller's receive error, for the loop */
 	struct iovec *riov;
 	uint8_t *rbuf; /* TCP_RBUF bytes received, [roff, rlen) not parsed */
 	size_t roff, rlen;
@@ -142,6 +149,25 @@ void tcp_loop_flush(struct tcp_conn *c, int status);
 void tcp_loop_defer(struct tcp_conn *c, struct xport_io *io);
 /* 1 on a loop thread of the TCP transport. */
 bool tcp_loop_on_thread(void);
+/* Makes this thread count as a loop thread (it must not send) while it
+ * runs callbacks holding a receive claim; returns the old value. */
+bool tcp_loop_act(bool on);
+/* The socket's loop events: one-shot, armed again by the claim holder. */
+#define TCP_RX_EVENTS (EPOLLIN | EPOLLONESHOT)
+/* Sets the loop's event mask of c's socket; receive claim held. */
+int tcp_loop_arm(struct tcp_conn *c, uint32_t events);
+
+/* tcp_poll.c: the receive claim */
+/* Takes c's receive side if nobody holds it; never waits. */
+bool tcp_rx_claim(struct tcp_conn *c);
+/* The loop thread's try: a failed one is noted, for the holder to arm
+ * the socket's event again at its release. */
+bool tcp_rx_claim_loop(struct tcp_conn *c);
+/* Gives the receive side back (a poller's: arms the loop's event again,
+ * and takes care of an event the loop missed meanwhile). */
+void tcp_rx_release(struct tcp_conn *c);
+/* xport_backend.poll: the calling thread receives c's replies itself. */
+int tcp_poll(struct xport *x, const atomic_int *done, uint64_t spin_ns);
 
 /* tcp_rx.c, on c's loop thread */
 void tcp_rx_reset(struct tcp_conn *c);
@@ -153,5 +179,7 @@ int tcp_rx_ready(struct tcp_conn *c);
 int tcp_rx_tick(struct tcp_conn *c, uint64_t now);
 /* The link ended with err: fails the message being received. */
 void tcp_rx_abort(struct tcp_conn *c, int err);
+/* No message is half received. */
+bool tcp_rx_idle(const struct tcp_conn *c);
 
 #endif

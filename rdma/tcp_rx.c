@@ -21,9 +21,10 @@
  * (c->msg_deadline), and the timer scan fails requests older than
  * io_timeout_ms; either ends the link.
  *
- * Threading: only the loop thread of the connection runs this file; it
- * takes c->xc.lock only to look up and release in-flight slots, never
- * across a receive or a callback.
+ * Threading: only the holder of the connection's receive claim runs
+ * this file (its loop thread, or a thread collecting its own reply:
+ * tcp_poll.c); it takes c->xc.lock only to look up and release in-flight
+ * slots, never across a receive or a callback.
  */
 #include "common/clock.h"
 #include "common/log.h"
@@ -321,6 +322,11 @@ out_later:
 	if (!c->msg_deadline && (c->rx_state != RX_HDR || rx_avail(c)))
 		c->msg_deadline = mono_ns() + (uint64_t)c->xc.io_ms * 1000000;
 	return 0;
+}
+
+bool tcp_rx_idle(const struct tcp_conn *c)
+{
+	return c->rx_state == RX_HDR && !rx_avail(c);
 }
 
 void tcp_rx_abort(struct tcp_conn *c, int err)

@@ -130,6 +130,13 @@ void xport_submit_chain(struct xport *x, struct xport_io *io)
 	}
 }
 
+int xport_poll(struct xport *x, const atomic_int *done, uint64_t spin_ns)
+{
+	if (!x->ops->poll)
+		return -EOPNOTSUPP;
+	return x->ops->poll(x, done, spin_ns);
+}
+
 int xport_register(struct xport *x, void *addr, size_t len)
 {
 	return x->ops->reg ? x->ops->reg(x, addr, len) : 0;

@@ -47,6 +47,7 @@
 #include "rdma/auth.h"
 #include "rdma/proto.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -154,6 +155,19 @@ void xport_submit(struct xport *x, struct xport_io *io);
  * (a page run and its tags: no second doorbell or sendmsg). Each
  * completes on its own. */
 void xport_submit_chain(struct xport *x, struct xport_io *io);
+/*
+ * The calling thread waits for an io it submitted and would rather
+ * collect the reply itself than be woken by the transport's completion
+ * thread (a FUSE io_uring ring thread, issue 17): it runs x's receive side
+ * until *done is set, busy for up to spin_ns, then blocked on the link,
+ * completing whatever replies arrive (done() of other ios too, on this
+ * thread). 0 once *done is set; -EAGAIN when it gave up (another thread
+ * receives, nothing more in flight, the link ended, a bounded block
+ * passed) and -EOPNOTSUPP when the transport cannot: the caller then
+ * waits as it would have (the io completes the usual way either way).
+ * Never from a done() callback or an event callback.
+ */
+int xport_poll(struct xport *x, const atomic_int *done, uint64_t spin_ns);
 /* Marks [addr, addr+len) as I/O buffer memory (RDMA registers it for
  * zero-copy; other backends ignore it). Call before using it. */
 int xport_register(struct xport *x, void *addr, size_t len);
@@ -179,6 +193,8 @@ struct xport_backend {
 	void (*submit)(struct xport *x, struct xport_io *io);
 	/* optional: NULL submits the ios of a chain one by one */
 	void (*submit_chain)(struct xport *x, struct xport_io *io);
+	/* optional: NULL makes xport_poll() -EOPNOTSUPP */
+	int (*poll)(struct xport *x, const atomic_int *done, uint64_t spin_ns);
 	int (*reg)(struct xport *x, void *addr, size_t len);
 	int (*alloc)(struct xport *x, struct xport_slab *out);
 	int (*free_slab)(struct xport *x, uint32_t slab);
