@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -66,6 +67,13 @@ static int ms_until(uint64_t at)
 	return ms > 1000000 ? 1000000 : (int)ms;
 }
 
+static __thread bool tls_in_loop;
+
+bool evloop_on_thread(void)
+{
+	return tls_in_loop;
+}
+
 static void *loop_main(void *arg)
 {
 	struct evl *l = arg;
@@ -74,6 +82,7 @@ static void *loop_main(void *arg)
 	uint64_t now;
 	int n, i;
 
+	tls_in_loop = true;
 	while (!atomic_load(&ev->stopping)) {
 		n = epoll_wait(l->epfd, evs, BATCH, ms_until(l->deadline));
 		if (n < 0 && errno != EINTR)

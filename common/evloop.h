@@ -27,6 +27,7 @@
 #ifndef CNM_COMMON_EVLOOP_H
 #define CNM_COMMON_EVLOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define EVL_NEVER UINT64_MAX
@@ -61,6 +62,8 @@ void evloop_join(struct evloop *ev);
  * are the caller's to close. NULL: no-op. */
 void evloop_stop(struct evloop *ev);
 unsigned int evloop_size(const struct evloop *ev);
+/* Whether the calling thread is a loop of any evloop (of any module). */
+bool evloop_on_thread(void);
 struct evl *evloop_get(struct evloop *ev, unsigned int i);
 unsigned int evl_index(const struct evl *l);
 

@@ -56,6 +56,7 @@
  * done().
  */
 #include "common/clock.h"
+#include "common/evloop.h"
 #include "common/log.h"
 #include "common/sock.h"
 #include "rdma/batch.h"
@@ -81,9 +82,12 @@ static struct tcp_conn *to_tcp(struct xport *x)
 }
 
 /* On a thread that must not send or wait for slots (see the top). */
+/* On any transport's loop (a TCP loop or a poller acting as one, the
+ * verbs loop of a mount that mixes transports) or c's connector. */
 static bool must_defer(struct tcp_conn *c)
 {
-	return tcp_loop_on_thread() || xconn_on_thread(&c->xc);
+	return tcp_loop_on_thread() || evloop_on_thread() ||
+	       xconn_on_thread(&c->xc);
 }
 
 /* Deferred, or behind ios deferred before: the connection sends in the
