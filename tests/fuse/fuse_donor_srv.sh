@@ -40,6 +40,15 @@ dns() {
 		--bind-interfaces --port="$dns_port" --local-ttl=1 \
 		"${a[@]}" >>"$CNM_TMP/dnsmasq.log" 2>&1 &
 	dns_pid=$!
+	# answering only once its port is bound: a query before that is
+	# refused at once (the mount would find no donor)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ss -Hlun "sport = :$dns_port")" ] && break
+		kill -0 "$dns_pid" 2>/dev/null || fail "dnsmasq exited: $(cat "$CNM_TMP/dnsmasq.log")"
+		sleep 0.1
+	done
+	[ "$i" -lt 100 ] || fail "dnsmasq did not bind port $dns_port in 10 s"
 	cnm_log "dns: $name -> ${*:-NXDOMAIN}"
 }
 dns_stop() {
@@ -54,7 +63,6 @@ for d in d1 d2 d3 d4; do cnm_start_donor "$d" --memory 96M; done
 addr() { echo "127.0.0.1:$(cnm_donor_port "$1")"; }
 mnt=$CNM_TMP/mnt
 dns d1 d2
-sleep 0.3
 cnm_mount m "$mnt" --donor-srv "$name" --donor-srv-server "127.0.0.1:$dns_port" \
 	--transport tcp --replicas 2 --slab-size 1M --size 256M
 
