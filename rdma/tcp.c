@@ -65,12 +65,14 @@
 #include "rdma/xport.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -434,6 +436,24 @@ out_unlock:
 	return ret;
 }
 
+/*
+ * Closes a connection's socket. Bytes the donor has not acknowledged are
+ * dropped with a reset, not left to the kernel: their requests were
+ * already failed (timed out), and an orphaned socket would go on
+ * retransmitting them, so that a donor whose link comes back applies old
+ * WRITEs after our new connection has reused their slab ids or refilled
+ * those slabs (a live replica holding a stale page).
+ */
+static void close_unsent(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int unacked = 0;
+
+	if (ioctl(fd, SIOCOUTQ, &unacked) || unacked > 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
 /* After a loss, a failed attempt or close: fails everything pending,
  * closes the fd (the only place that does). */
 static void tcp_teardown(struct xconn *xc, int err)
@@ -454,7 +474,7 @@ static void tcp_teardown(struct xconn *xc, int err)
 	status = xc->closing ? -ECONNABORTED : -ECONNRESET;
 	pthread_mutex_unlock(&xc->lock);
 	if (fd >= 0)
-		close(fd);
+		close_unsent(fd);
 	tcp_loop_flush(c, status);
 	while (list && list != &c->inflight) {
 		s = list;

@@ -3,6 +3,7 @@
 #include "tests/unit/rdma/tcp_fake.h"
 
 #include "rdma/handshake.h"
+#include "tests/unit/rdma/fake_hs.h"
 
 #include <check.h>
 #include <errno.h>
@@ -13,41 +14,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static int fake_handshake(int fd)
-{
-	struct hs_donor hd = { 0 };
-	struct wire_hello in, reply;
-	struct wire_auth auth;
-	struct proto_hdr h;
-	int ret;
-
-	ret = hs_recv_msg(fd, &h, &in, sizeof(in), 2000);
-	if (ret || h.op != PROTO_OP_HELLO || h.len != sizeof(in))
-		return -EPROTO;
-	proto_hello_swap(&in);
-	ret = hs_donor_hello(&hd, 0, 0, &in);
-	if (ret) { /* refused, with the status, as the donor does */
-		h.flags = PROTO_F_REPLY;
-		h.len = 0;
-		h.status = (uint32_t)ret;
-		hs_send_msg(fd, &h, NULL, 2000);
-		return -ret;
-	}
-	reply = hd.out;
-	proto_hello_swap(&reply);
-	h.flags = PROTO_F_REPLY;
-	h.len = sizeof(reply);
-	if (hs_send_msg(fd, &h, &reply, 2000))
-		return -EIO;
-	ret = hs_recv_msg(fd, &h, &auth, sizeof(auth), 2000);
-	if (ret || h.op != PROTO_OP_AUTH)
-		return -EPROTO;
-	h.flags = PROTO_F_REPLY;
-	h.len = 0;
-	h.status = (uint32_t)hs_donor_auth(&hd, NULL, &auth);
-	return hs_send_msg(fd, &h, NULL, 2000);
-}
 
 /* Serves one request (or does what the mode says); 0 to go on. */
 static int fake_serve_one(struct fake *f, int fd)
