@@ -31,6 +31,7 @@
 #include "rdma/tcp_priv.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -372,8 +373,30 @@ static int scan_timeouts(struct tcp_conn *c, uint64_t now)
 	return -ETIMEDOUT;
 }
 
+/* Whether the oldest request in flight is past io_timeout_ms. */
+static bool oldest_expired(struct tcp_conn *c, uint64_t now)
+{
+	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000;
+	bool ret;
+
+	pthread_mutex_lock(&c->xc.lock);
+	ret = c->inflight.next != &c->inflight &&
+	      now - c->inflight.next->t_sent >= lim;
+	pthread_mutex_unlock(&c->xc.lock);
+	return ret;
+}
+
 int tcp_rx_tick(struct tcp_conn *c, uint64_t now)
 {
+	int ret;
+
+	/* replies already here are not late: the loop may have been busy
+	 * (a callback, another connection) since they came */
+	if (oldest_expired(c, now)) {
+		ret = tcp_rx_ready(c);
+		if (ret)
+			return ret;
+	}
 	if (c->msg_deadline && now >= c->msg_deadline) {
 		LOG_RATELIMITED(LOG_WARNING,
 				"donor %s: message unfinished after %u ms",

@@ -52,6 +52,8 @@ static int fake_serve_one(struct fake *f, int fd)
 			       : 0;
 	if (f->mode == FAKE_BAD_ID)
 		h.id ^= 0x5555;
+	if (f->mode == FAKE_SLOW)
+		usleep(150000);
 	h.flags = PROTO_F_REPLY;
 	h.status = 0;
 	h.len = 0;

@@ -28,6 +28,7 @@ enum fake_mode {
 	FAKE_NO_REPLY,	/* handshake, reads requests, never answers */
 	FAKE_ERROR_MSG, /* handshake, sends ERROR and closes */
 	FAKE_FLAKY,	/* serves, but drops the connection now and then */
+	FAKE_SLOW,	/* serves, each answer 150 ms after its request */
 };
 
 struct fake {

@@ -445,6 +445,43 @@ static unsigned int nthreads(void)
 	return n;
 }
 
+static void sleepy_done(struct xport_io *io, int status)
+{
+	usleep(700000); /* on the loop thread: the loop is busy meanwhile */
+	req_done(io, status);
+}
+
+/* A loop stalled in one connection's callback while another's reply came
+ * in: the timeout scan that runs next must read that reply, not call it
+ * late (the faults linkcut test saw a healthy donor reset so) */
+START_TEST(a_reply_that_came_while_the_loop_was_busy_is_not_late)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int nloops = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned int)ncpu;
+	static struct conn c[5];
+	static struct req rx, ry;
+	unsigned int i;
+
+	/* one connection per loop, then c[nloops] shares c[0]'s loop (the
+	 * loop with the fewest, the first of equals) */
+	for (i = 0; i <= nloops; i++) {
+		conn_start(&c[i], i == nloops ? FAKE_SLOW : FAKE_SERVE, false);
+		c[i].cfg.io_timeout_ms = 300;
+		conn_open(&c[i]);
+		ck_assert_int_eq(xport_wait_up(c[i].x, 10000), 0);
+	}
+	req_init(&ry, XPORT_READ);
+	req_init(&rx, XPORT_READ);
+	rx.io.done = sleepy_done;
+	xport_submit(c[nloops].x, &ry.io); /* answered at 150 ms */
+	xport_submit(c[0].x, &rx.io);	   /* its done() holds the loop */
+	ck_assert_int_eq(req_wait(&rx), 0);
+	ck_assert_int_eq(req_wait(&ry), 0);
+	for (i = 0; i <= nloops; i++)
+		conn_stop(&c[i]);
+}
+END_TEST
+
 #define MANY_CONNS 32
 
 /* 2 threads a connection before issue 15; now the connector pool (4),
@@ -497,5 +534,6 @@ int main(void)
 			close_fails_pending_requests_with_econnaborted,
 			auto_falls_back_to_tcp_without_an_rdma_path,
 			every_request_completes_once_while_the_connection_breaks,
+			a_reply_that_came_while_the_loop_was_busy_is_not_late,
 			many_connections_add_a_fixed_number_of_threads));
 }
