@@ -104,7 +104,8 @@ static void *loop_main(void *arg)
 			l->deadline = EVL_NEVER;
 			evl_deadline(l, ev->ops->expire(l, ev->arg, now));
 		}
-		ev->ops->after(l, ev->arg);
+		if (ev->ops->after)
+			ev->ops->after(l, ev->arg);
 	}
 	return NULL;
 }

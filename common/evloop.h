@@ -14,7 +14,7 @@
  *             passed; it returns the next deadline (EVL_NEVER: none)
  *   after()   at the end of each batch of events: sources closed during
  *             the batch may be freed there, not before (a later event of
- *             the same batch may still name them)
+ *             the same batch may still name them); NULL: nothing to free
  *
  * Threading: evloop_start(), evloop_join() and evloop_stop() from one
  * controlling thread;

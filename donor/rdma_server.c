@@ -724,19 +724,12 @@ static void rs_wake(struct evl *l, void *arg)
 		conn_poll(c);
 }
 
-/* evloop_ops.after: connections are freed on their CM event already
- * (nothing of theirs stays in a batch: destroying a CQ takes its events
- * off the channel) */
-static void rs_after(struct evl *l, void *arg)
-{
-	(void)l;
-	(void)arg;
-}
-
+/* no after(): connections are freed on their CM event already (nothing
+ * of theirs stays in a batch: destroying a CQ takes its events off the
+ * channel) */
 static const struct evloop_ops rdma_loop_ops = {
 	.wake = rs_wake,
 	.expire = rs_expire,
-	.after = rs_after,
 };
 
 static int rdma_server_start(struct donor *d,

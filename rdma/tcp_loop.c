@@ -214,18 +214,11 @@ static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 	return at;
 }
 
-static void loop_after(struct evl *l, void *arg)
-{
-	/* a detached connection is the connector's at once: nothing to
-	 * free here, and epoll names each socket once per batch */
-	(void)l;
-	(void)arg;
-}
-
+/* no after(): a detached connection is the connector's at once, and
+ * epoll names each socket once per batch */
 static const struct evloop_ops loop_ops = {
 	.wake = loop_wake,
 	.expire = loop_expire,
-	.after = loop_after,
 };
 
 void tcp_loop_attach(struct xconn *xc)

@@ -259,18 +259,11 @@ static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 	return vl->conns ? now + (uint64_t)VB_TICK_MS * 1000000 : EVL_NEVER;
 }
 
-static void loop_after(struct evl *l, void *arg)
-{
-	/* a detached connection is a connector's at once, and a batch
-	 * names its channel only while attached (read before the ack) */
-	(void)l;
-	(void)arg;
-}
-
+/* no after(): a detached connection is a connector's at once, and a
+ * batch names its channel only while attached (read before the ack) */
 static const struct evloop_ops loop_ops = {
 	.wake = loop_wake,
 	.expire = loop_expire,
-	.after = loop_after,
 };
 
 /* ---- any thread ---- */
