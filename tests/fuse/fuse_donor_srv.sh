@@ -23,10 +23,16 @@ cnm_fuse_facilities
 command -v dnsmasq >/dev/null || cnm_skip "no dnsmasq"
 
 name=_cnetmem._tcp.test
-dns_port=$(python3 -c 'import socket
+# a free UDP port; dnsmasq binds TCP on it too, which another test may
+# hold: before the mount, dns() picks again when it is taken
+pick_port() {
+	python3 -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+print(s.getsockname()[1])'
+}
+dns_port=$(pick_port)
+mounted=0
 
 # dns DONOR...: (re)start dnsmasq publishing those donors; none: NXDOMAIN
 dns() {
@@ -35,20 +41,27 @@ dns() {
 	for d in "$@"; do
 		a+=("--srv-host=$name,127.0.0.1,$(cnm_donor_port "$d")")
 	done
-	dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
-		--no-hosts --local=/test/ --listen-address=127.0.0.1 \
-		--bind-interfaces --port="$dns_port" --local-ttl=1 \
-		"${a[@]}" >>"$CNM_TMP/dnsmasq.log" 2>&1 &
-	dns_pid=$!
-	# answering only once its port is bound: a query before that is
-	# refused at once (the mount would find no donor)
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ -n "$(ss -Hlun "sport = :$dns_port")" ] && break
-		kill -0 "$dns_pid" 2>/dev/null || fail "dnsmasq exited: $(cat "$CNM_TMP/dnsmasq.log")"
-		sleep 0.1
+	local i try
+	for ((try = 0; try < 5; try++)); do
+		dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
+			--no-hosts --local=/test/ --listen-address=127.0.0.1 \
+			--bind-interfaces --port="$dns_port" --local-ttl=1 \
+			"${a[@]}" >>"$CNM_TMP/dnsmasq.log" 2>&1 &
+		dns_pid=$!
+		# answering only once its port is bound: a query before that
+		# is refused at once (the mount would find no donor)
+		for ((i = 0; i < 100; i++)); do
+			[ -n "$(ss -Hlun "sport = :$dns_port")" ] && break 2
+			kill -0 "$dns_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ "$i" -lt 100 ] || fail "dnsmasq did not bind port $dns_port in 10 s"
+		wait "$dns_pid" 2>/dev/null || true
+		dns_pid=
+		[ "$mounted" = 0 ] && dns_port=$(pick_port)
+		sleep 0.2
 	done
-	[ "$i" -lt 100 ] || fail "dnsmasq did not bind port $dns_port in 10 s"
+	[ -n "$dns_pid" ] || fail "dnsmasq exited: $(cat "$CNM_TMP/dnsmasq.log")"
 	cnm_log "dns: $name -> ${*:-NXDOMAIN}"
 }
 dns_stop() {
@@ -65,6 +78,7 @@ mnt=$CNM_TMP/mnt
 dns d1 d2
 cnm_mount m "$mnt" --donor-srv "$name" --donor-srv-server "127.0.0.1:$dns_port" \
 	--transport tcp --replicas 2 --slab-size 1M --size 256M
+mounted=1
 
 # state DONOR: its state in the mount's stats, newest slot ("": unknown)
 state() {
