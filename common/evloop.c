@@ -11,8 +11,10 @@
 #include "common/evloop.h"
 
 #include "common/clock.h"
+#include "common/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,6 +25,9 @@
 #include <unistd.h>
 
 #define BATCH 64
+/* a callback that holds its loop this long delays every other source of
+ * the loop past its timeouts: said, so such a stall has a name in a log */
+#define STALL_NS (250 * 1000000ull)
 
 struct evl {
 	struct evloop *ev;
@@ -74,12 +79,22 @@ bool evloop_on_thread(void)
 	return tls_in_loop;
 }
 
+static void stall_check(const struct evl *l, const char *what, uint64_t t0)
+{
+	uint64_t took = mono_ns() - t0;
+
+	if (took >= STALL_NS)
+		LOG_RATELIMITED(LOG_WARNING,
+				"%s/%u: %s held the loop for %" PRIu64 " ms",
+				l->ev->name, l->idx, what, took / 1000000);
+}
+
 static void *loop_main(void *arg)
 {
 	struct evl *l = arg;
 	struct evloop *ev = l->ev;
 	struct epoll_event evs[BATCH];
-	uint64_t now;
+	uint64_t now, t0;
 	int n, i;
 
 	tls_in_loop = true;
@@ -94,18 +109,26 @@ static void *loop_main(void *arg)
 				wake_ready(s, evs[i].events);
 				if (atomic_load(&ev->stopping))
 					break;
+				t0 = mono_ns();
 				ev->ops->wake(l, ev->arg);
+				stall_check(l, "wake()", t0);
 				continue;
 			}
+			t0 = mono_ns();
 			s->ready(s, evs[i].events);
+			stall_check(l, "a source's ready()", t0);
 		}
 		now = mono_ns();
 		if (now >= l->deadline) {
 			l->deadline = EVL_NEVER;
 			evl_deadline(l, ev->ops->expire(l, ev->arg, now));
+			stall_check(l, "expire()", now);
 		}
-		if (ev->ops->after)
+		if (ev->ops->after) {
+			t0 = mono_ns();
 			ev->ops->after(l, ev->arg);
+			stall_check(l, "after()", t0);
+		}
 	}
 	return NULL;
 }

@@ -33,11 +33,14 @@
 #define TCP_IOV		1024 /* iovecs per sendmsg/readv */
 #define TCP_OP_HDR	(sizeof(struct wire_hdr) + sizeof(struct wire_io))
 #define TCP_SCAN_MS_MAX 100
-#define TCP_RBUF	(64u << 10) /* a connection's receive buffer */
-#define TCP_LOOPS_MAX	4	    /* event loops: min(CPUs, this) */
-#define TCP_SENDERS	4	    /* deferred-submit workers per loop */
-#define TCP_RX_BUDGET	32	    /* recvs per readiness, for fairness */
-#define TCP_RDIRECT	(16u << 10) /* bigger payload rests: readv */
+/* a request older than io_timeout_ms fails once the donor has also sent
+ * nothing for io_timeout_ms, or at this many io timeouts in any case */
+#define TCP_AGE_MAX   3
+#define TCP_RBUF      (64u << 10) /* a connection's receive buffer */
+#define TCP_LOOPS_MAX 4		  /* event loops: min(CPUs, this) */
+#define TCP_SENDERS   4		  /* deferred-submit workers per loop */
+#define TCP_RX_BUDGET 32	  /* recvs per readiness, for fairness */
+#define TCP_RDIRECT   (16u << 10) /* bigger payload rests: readv */
 
 enum ctl_state { CTL_FREE, CTL_BUSY, CTL_DONE, CTL_ABANDONED };
 
@@ -100,6 +103,8 @@ struct tcp_conn {
 	uint8_t *rbuf; /* TCP_RBUF bytes received, [roff, rlen) not parsed */
 	size_t roff, rlen;
 	uint64_t msg_deadline; /* to finish the current message; 0: none */
+	uint64_t rx_bytes;     /* received on this link */
+	uint64_t rx_last_ns;   /* when bytes last came (or the link began) */
 	int rx_state;	       /* enum in tcp_rx.c */
 	struct proto_hdr rh;   /* the current message's header */
 	struct tcp_slot *rs;   /* its slot, unlinked from the in-flight list */

@@ -31,6 +31,7 @@
 #include "rdma/tcp_priv.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -65,6 +66,7 @@ static int rx_fill(struct tcp_conn *c)
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	c->rlen += n;
+	c->rx_bytes += (uint64_t)n;
 	return 0;
 }
 
@@ -260,6 +262,7 @@ static int rx_direct(struct tcp_conn *c)
 		return -ECONNRESET;
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	c->rx_bytes += (uint64_t)n;
 	rx_advance(c, (size_t)n);
 	return 0;
 }
@@ -271,11 +274,14 @@ void tcp_rx_reset(struct tcp_conn *c)
 	c->rs = NULL;
 	c->rio = NULL;
 	c->msg_deadline = 0;
+	c->rx_last_ns = mono_ns();
 }
 
 int tcp_rx_ready(struct tcp_conn *c)
 {
 	unsigned int budget = TCP_RX_BUDGET;
+	uint64_t got = c->rx_bytes, now;
+	bool begun;
 	int ret = 0;
 
 	for (;;) {
@@ -319,9 +325,15 @@ int tcp_rx_ready(struct tcp_conn *c)
 	}
 
 out_later:
+	begun = !c->msg_deadline && (c->rx_state != RX_HDR || rx_avail(c));
+	if (c->rx_bytes == got && !begun)
+		return 0;
+	now = mono_ns();
+	if (c->rx_bytes != got)
+		c->rx_last_ns = now;
 	/* a message begun must end within io_timeout_ms */
-	if (!c->msg_deadline && (c->rx_state != RX_HDR || rx_avail(c)))
-		c->msg_deadline = mono_ns() + (uint64_t)c->xc.io_ms * 1000000;
+	if (begun)
+		c->msg_deadline = now + (uint64_t)c->xc.io_ms * 1000000;
 	return 0;
 }
 
@@ -335,19 +347,36 @@ void tcp_rx_abort(struct tcp_conn *c, int err)
 	rx_complete(c, err == -ETIMEDOUT ? err : -ECONNRESET);
 }
 
-/* Fails the requests older than io_timeout_ms; -ETIMEDOUT if any. */
+/*
+ * Whether s is late: older than io_timeout_ms while the donor has sent
+ * nothing for as long (a donor that keeps answering is alive, its queue
+ * long: a busy healthy donor must not be taken for a dead one, or a page
+ * whose other copy is away reads EIO), or older than TCP_AGE_MAX io
+ * timeouts whatever comes (a donor that answers others but not it).
+ */
+static bool slot_late(const struct tcp_conn *c, const struct tcp_slot *s,
+		      uint64_t now)
+{
+	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000, age = now - s->t_sent;
+
+	return age >= lim &&
+	       (now - c->rx_last_ns >= lim || age >= TCP_AGE_MAX * lim);
+}
+
+/* Fails the requests that are late; -ETIMEDOUT if any. */
 static int scan_timeouts(struct tcp_conn *c, uint64_t now)
 {
-	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000;
 	struct tcp_slot *s, *expired = NULL;
+	uint64_t oldest = 0;
 	unsigned int n = 0;
 
 	pthread_mutex_lock(&c->xc.lock);
 	/* the chain being sent is the leader's until sendmsg returns (and
 	 * SO_SNDTIMEO bounds that); it sits at the end of the list */
-	while ((s = c->inflight.next) != &c->inflight &&
-	       now - s->t_sent >= lim &&
+	while ((s = c->inflight.next) != &c->inflight && slot_late(c, s, now) &&
 	       !(c->sending && s->chain == c->chain_seq)) {
+		if (!oldest)
+			oldest = now - s->t_sent;
 		tcp_slot_unlink(s);
 		s->next = expired;
 		expired = s;
@@ -367,21 +396,22 @@ static int scan_timeouts(struct tcp_conn *c, uint64_t now)
 		pthread_mutex_unlock(&c->xc.lock);
 	}
 	LOG_RATELIMITED(LOG_WARNING,
-			"donor %s: %u requests timed out after %u ms, "
-			"resetting the connection",
-			c->xc.peer, n, c->xc.io_ms);
+			"donor %s: %u requests timed out (the oldest waited "
+			"%" PRIu64 " ms, nothing received for %" PRIu64
+			" ms), resetting the connection",
+			c->xc.peer, n, oldest / 1000000,
+			(now - c->rx_last_ns) / 1000000);
 	return -ETIMEDOUT;
 }
 
-/* Whether the oldest request in flight is past io_timeout_ms. */
+/* Whether the oldest request in flight is late. */
 static bool oldest_expired(struct tcp_conn *c, uint64_t now)
 {
-	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000;
 	bool ret;
 
 	pthread_mutex_lock(&c->xc.lock);
 	ret = c->inflight.next != &c->inflight &&
-	      now - c->inflight.next->t_sent >= lim;
+	      slot_late(c, c->inflight.next, now);
 	pthread_mutex_unlock(&c->xc.lock);
 	return ret;
 }

@@ -187,7 +187,8 @@ faults_workloads_finish() {
 	grep -h 'fio run' "$CNM_TMP/fio.out" | sed 's/^/# /' >&2
 	if [ "$rc" != 0 ]; then
 		cnm_log "FAIL: a workload found a bad page (exit $rc)"
-		tail -n 40 "$CNM_TMP/fio.out" | sed 's/^/# /' >&2
+		grep -E 'fio run|err=|error|verify|bad|crc' "$CNM_TMP/fio.out" |
+			head -n 40 | sed 's/^/# /' >&2
 		return 1
 	fi
 }

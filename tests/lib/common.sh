@@ -231,6 +231,17 @@ cnm_log_tail() {
 	tail -n "${3:-30}" "$2" | sed 's/^/#   /' >&2
 }
 
+# cnm_log_problems TITLE FILE [LINES]: the first LINES (40) warnings and
+# errors of FILE on stderr, what a failed test must show even when the end
+# of the log is routine lines.
+cnm_log_problems() {
+	[ -f "$2" ] || return 0
+	grep -qE '^(warning|error|crit|alert|emerg)' "$2" || return 0
+	cnm_log "$1, warnings and errors:"
+	grep -E '^(warning|error|crit|alert|emerg)' "$2" | head -n "${3:-40}" |
+		sed 's/^/#   /' >&2
+}
+
 # cnm_cleanup: for `trap cnm_cleanup EXIT`; keeps the exit status.
 cnm_cleanup() {
 	local rc=$? name pid names=()

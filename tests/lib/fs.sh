@@ -140,6 +140,7 @@ cnm_fs_all_cleanup() {
 	cnm_fs_cleanup
 	if [ "$rc" != 0 ]; then
 		for name in "${CNM_FS_MOUNTS[@]}"; do
+			cnm_log_problems "log of mount $name" "$CNM_TMP/fs-$name.log"
 			cnm_log_tail "log of mount $name" "$CNM_TMP/fs-$name.log"
 		done
 	fi

@@ -41,7 +41,8 @@ static int fake_serve_one(struct fake *f, int fd)
 	} else if (h.len && hs_read_full(fd, body, h.len, 2000)) {
 		return -1;
 	}
-	if (f->mode == FAKE_NO_REPLY)
+	if (f->mode == FAKE_NO_REPLY ||
+	    (f->mode == FAKE_SKIP_FIRST && !f->served++))
 		return 0;
 	if (f->mode == FAKE_FLAKY && ++f->served % 997 == 0)
 		return -1; /* drop it, with requests in flight */

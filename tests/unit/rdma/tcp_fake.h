@@ -20,15 +20,16 @@
 #define K4 4096u
 
 enum fake_mode {
-	FAKE_SERVE,	/* answers everything correctly */
-	FAKE_SILENT,	/* accepts, never says a word */
-	FAKE_EVICT,	/* handshake, EVICT, then serve */
-	FAKE_GARBAGE,	/* handshake, answers a request with garbage */
-	FAKE_BAD_ID,	/* handshake, answers with an id never sent */
-	FAKE_NO_REPLY,	/* handshake, reads requests, never answers */
-	FAKE_ERROR_MSG, /* handshake, sends ERROR and closes */
-	FAKE_FLAKY,	/* serves, but drops the connection now and then */
-	FAKE_SLOW,	/* serves, each answer 150 ms after its request */
+	FAKE_SERVE,	 /* answers everything correctly */
+	FAKE_SILENT,	 /* accepts, never says a word */
+	FAKE_EVICT,	 /* handshake, EVICT, then serve */
+	FAKE_GARBAGE,	 /* handshake, answers a request with garbage */
+	FAKE_BAD_ID,	 /* handshake, answers with an id never sent */
+	FAKE_NO_REPLY,	 /* handshake, reads requests, never answers */
+	FAKE_ERROR_MSG,	 /* handshake, sends ERROR and closes */
+	FAKE_FLAKY,	 /* serves, but drops the connection now and then */
+	FAKE_SLOW,	 /* serves, each answer 150 ms after its request */
+	FAKE_SKIP_FIRST, /* serves all but the first request, unanswered */
 };
 
 struct fake {

@@ -482,6 +482,74 @@ START_TEST(a_reply_that_came_while_the_loop_was_busy_is_not_late)
 }
 END_TEST
 
+/* A donor that answers every request, slowly, its queue longer than the
+ * io timeout: busy, not dead. The requests at the back of the queue must
+ * not be called late (the faults linkcut test saw a healthy donor, busy
+ * with repair copies while another was away, reset so, and a page whose
+ * other copy was on the away donor read EIO). */
+START_TEST(a_busy_donor_that_keeps_answering_is_not_late)
+{
+	static struct req r[8];
+	struct xport_stats st;
+	struct conn c;
+	unsigned int i;
+
+	conn_start(&c, FAKE_SLOW, false);
+	c.cfg.io_timeout_ms = 600; /* the last answer comes at 1.2 s */
+	conn_open_up(&c);
+	for (i = 0; i < 8; i++) {
+		req_init(&r[i], XPORT_READ);
+		r[i].io.off = (uint64_t)i * 2 * K4;
+		xport_submit(c.x, &r[i].io);
+	}
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(req_wait(&r[i]), 0);
+	xport_get_stats(c.x, &st);
+	ck_assert_uint_eq(st.timeouts, 0);
+	conn_stop(&c);
+}
+END_TEST
+
+/* A donor that answers all but one request: the answers to the others
+ * keep the link alive, but the one it holds fails, at TCP_AGE_MAX io
+ * timeouts. */
+START_TEST(a_request_the_donor_never_answers_fails_while_others_are)
+{
+	static struct req first, more[40];
+	struct timespec t0, t1;
+	unsigned int i;
+	struct conn c;
+	double ms;
+
+	conn_start(&c, FAKE_SKIP_FIRST, false);
+	c.cfg.io_timeout_ms = 300;
+	conn_open_up(&c);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	req_init(&first, XPORT_READ);
+	xport_submit(c.x, &first.io);
+	/* answered ones every 50 ms, past the time the first may take */
+	for (i = 0; i < 40; i++) {
+		req_init(&more[i], XPORT_READ);
+		more[i].io.off = (uint64_t)(i + 1) * 2 * K4;
+		xport_submit(c.x, &more[i].io);
+		usleep(50000);
+		if (sem_trywait(&first.sem) == 0) {
+			sem_post(&first.sem);
+			break;
+		}
+	}
+	ck_assert_int_eq(req_wait(&first), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	/* not at one io timeout: the donor was answering meanwhile */
+	ck_assert_msg(ms >= 850, "failed after %.0f ms", ms);
+	for (unsigned int k = 0; k < i && k < 40; k++)
+		req_wait(&more[k]); /* answered, or failed with the link */
+	conn_stop(&c);
+}
+END_TEST
+
 #define MANY_CONNS 32
 
 /* 2 threads a connection before issue 15; now the connector pool (4),
@@ -535,5 +603,7 @@ int main(void)
 			auto_falls_back_to_tcp_without_an_rdma_path,
 			every_request_completes_once_while_the_connection_breaks,
 			a_reply_that_came_while_the_loop_was_busy_is_not_late,
+			a_busy_donor_that_keeps_answering_is_not_late,
+			a_request_the_donor_never_answers_fails_while_others_are,
 			many_connections_add_a_fixed_number_of_threads));
 }
