@@ -27,4 +27,12 @@ int deadline_left_ms(uint64_t deadline);
  * pthread_cond_timedwait on a condvar made with CLOCK_MONOTONIC. */
 struct timespec deadline_timespec(uint64_t deadline);
 
+/* Nanoseconds from then to now; 0 when then is later: a time another
+ * thread stamped after this one read now (a request posted meanwhile)
+ * is young, not 584 years old. */
+static inline uint64_t mono_since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
 #endif

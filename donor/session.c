@@ -180,7 +180,9 @@ static void housekeeping(struct donor *d)
 	for (pp = &d->sessions; *pp;) {
 		struct session *s = *pp;
 
-		if (!s->nconns && now - s->detached_ms >= d->cfg.grace_ms) {
+		/* detached after now was read: its grace has just begun */
+		if (!s->nconns &&
+		    mono_since(now, s->detached_ms) >= d->cfg.grace_ms) {
 			*pp = s->next;
 			s->next = dead;
 			dead = s;

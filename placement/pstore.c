@@ -302,7 +302,7 @@ bool ps_park(struct ps_run *run)
 
 	if (now >= run->t0_ns + ps->io_timeout_ns)
 		return false;
-	if (expired && now - expired < ps->io_timeout_ns)
+	if (expired && mono_since(now, expired) < ps->io_timeout_ns)
 		return false; /* the same outage outlasted a whole timeout */
 	pthread_mutex_lock(&ps->lock);
 	if (!ps->stopping) {

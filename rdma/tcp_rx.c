@@ -357,10 +357,11 @@ void tcp_rx_abort(struct tcp_conn *c, int err)
 static bool slot_late(const struct tcp_conn *c, const struct tcp_slot *s,
 		      uint64_t now)
 {
-	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000, age = now - s->t_sent;
+	uint64_t lim = (uint64_t)c->xc.io_ms * 1000000;
+	uint64_t age = mono_since(now, s->t_sent);
 
-	return age >= lim &&
-	       (now - c->rx_last_ns >= lim || age >= TCP_AGE_MAX * lim);
+	return age >= lim && (mono_since(now, c->rx_last_ns) >= lim ||
+			      age >= TCP_AGE_MAX * lim);
 }
 
 /* Fails the requests that are late; -ETIMEDOUT if any. */
@@ -376,7 +377,7 @@ static int scan_timeouts(struct tcp_conn *c, uint64_t now)
 	while ((s = c->inflight.next) != &c->inflight && slot_late(c, s, now) &&
 	       !(c->sending && s->chain == c->chain_seq)) {
 		if (!oldest)
-			oldest = now - s->t_sent;
+			oldest = mono_since(now, s->t_sent);
 		tcp_slot_unlink(s);
 		s->next = expired;
 		expired = s;
@@ -400,7 +401,7 @@ static int scan_timeouts(struct tcp_conn *c, uint64_t now)
 			"%" PRIu64 " ms, nothing received for %" PRIu64
 			" ms), resetting the connection",
 			c->xc.peer, n, oldest / 1000000,
-			(now - c->rx_last_ns) / 1000000);
+			mono_since(now, c->rx_last_ns) / 1000000);
 	return -ETIMEDOUT;
 }
 

@@ -233,8 +233,8 @@ bool vb_poller(struct vx *x)
 
 int vb_timeout_locked(struct vx *x, uint64_t now, struct vdone *d)
 {
-	if (!x->count ||
-	    now - x->ring[x->head].t_post_ns <= (uint64_t)x->xc.io_ms * 1000000)
+	if (!x->count || mono_since(now, x->ring[x->head].t_post_ns) <=
+				 (uint64_t)x->xc.io_ms * 1000000)
 		return 0;
 	log_warn("donor %s: rdma request timed out", x->xc.peer);
 	vb_conn_fail(x, -ETIMEDOUT, d);

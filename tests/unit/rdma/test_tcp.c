@@ -550,6 +550,54 @@ START_TEST(a_request_the_donor_never_answers_fails_while_others_are)
 }
 END_TEST
 
+static struct xport *resubmit_to;
+static struct req resubmitted;
+
+/* A timed-out request's done() sends another to a connection of the same
+ * loop, and takes long enough that a worker posts it meanwhile */
+static void resubmit_done(struct xport_io *io, int status)
+{
+	req_init(&resubmitted, XPORT_READ);
+	xport_submit(resubmit_to, &resubmitted.io);
+	usleep(100000);
+	req_done(io, status);
+}
+
+/* The scan's time was read before a callback of that scan sent a request
+ * on a loop-mate: that request is young, not 2^64 ns old (the faults
+ * linkcut test saw a read that moved from the cut donor to a healthy one
+ * fail at once, and read EIO) */
+START_TEST(a_request_sent_during_the_scan_is_not_late)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int nloops = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned int)ncpu;
+	static struct conn c[5];
+	static struct req ra;
+	unsigned int i;
+
+	/* one connection per loop; c[nloops] joins c[0]'s loop last, so
+	 * the loop scans it first */
+	for (i = 0; i <= nloops; i++) {
+		/* c[0] answers after 150 ms: not yet when the scan gets to
+		 * it */
+		conn_start(&c[i], i == nloops ? FAKE_NO_REPLY : FAKE_SLOW,
+			   false);
+		c[i].cfg.io_timeout_ms = 300;
+		conn_open(&c[i]);
+		ck_assert_int_eq(xport_wait_up(c[i].x, 10000), 0);
+	}
+	usleep(400000); /* c[0] idle for longer than its io timeout */
+	resubmit_to = c[0].x;
+	req_init(&ra, XPORT_READ);
+	ra.io.done = resubmit_done;
+	xport_submit(c[nloops].x, &ra.io);
+	ck_assert_int_eq(req_wait(&ra), -ETIMEDOUT);
+	ck_assert_int_eq(req_wait(&resubmitted), 0);
+	for (i = 0; i <= nloops; i++)
+		conn_stop(&c[i]);
+}
+END_TEST
+
 #define MANY_CONNS 32
 
 /* 2 threads a connection before issue 15; now the connector pool (4),
@@ -604,6 +652,7 @@ int main(void)
 			every_request_completes_once_while_the_connection_breaks,
 			a_reply_that_came_while_the_loop_was_busy_is_not_late,
 			a_busy_donor_that_keeps_answering_is_not_late,
+			a_request_sent_during_the_scan_is_not_late,
 			a_request_the_donor_never_answers_fails_while_others_are,
 			many_connections_add_a_fixed_number_of_threads));
 }
