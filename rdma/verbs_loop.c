@@ -18,8 +18,8 @@
  *                  armed and drained; a closing or broken one detaches
  *   channel ready: per event: ack, then (attached) drain, re-arm, drain:
  *                  completions, done() and EVICT callbacks, no lock held
- *   CM ready:      DISCONNECTED, DEVICE_REMOVAL: everything pending
- *                  fails, the connection detaches
+ *   CM ready:      (attached) DISCONNECTED, DEVICE_REMOVAL: everything
+ *                  pending fails, the connection detaches
  *   loop expire(): every VB_TICK_MS, per connection: a drain (a missed
  *                  event costs a tick, never a hang) and the io_timeout_ms
  *                  check of the oldest posted request
@@ -165,6 +165,12 @@ static void cm_ready(struct evl_src *s, uint32_t events)
 
 	(void)events;
 	tls_on_loop = 1;
+	/* one epoll batch may hold both of x's sources: the CQ's event
+	 * detached x before this one ran, and x's CM channel is a
+	 * connector's now (detaching twice queued two connector jobs and
+	 * broke the attached list: the rdma guest suite, 1 run in 2) */
+	if (!x->vl_attached)
+		return;
 	while (!rdma_get_cm_event(x->ec, &ev)) {
 		t = ev->event;
 		rdma_ack_cm_event(ev);
