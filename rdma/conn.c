@@ -434,9 +434,9 @@ void xconn_link_down(struct xconn *c, int err)
 	pthread_mutex_lock(&xcp.lock);
 	c->link_err = err;
 	c->job_down = 1;
-	/* a job of c already waiting (seen once in the rdma guest suite,
-	 * cause not found) runs now with the teardown first: never a
-	 * second job of c, and never an abort */
+	/* a link reported down twice (a transport bug, as verbs_loop.c's
+	 * double detach was) finds its first job queued: that job runs now
+	 * with the teardown first; never a second job of c, never an abort */
 	queued = c->job_queued;
 	if (queued)
 		job_unlink_locked(c);

@@ -445,6 +445,24 @@ static unsigned int nthreads(void)
 	return n;
 }
 
+/* One connection per TCP loop (c[0..n-1], each as others), then c[n] (as
+ * last) on c[0]'s loop, the loop with the fewest and the first of equals;
+ * io timeout 300 ms. Returns n; c has room for 5. */
+static unsigned int open_loopmates(struct conn *c, enum fake_mode others,
+				   enum fake_mode last)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int i, n = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned int)ncpu;
+
+	for (i = 0; i <= n; i++) {
+		conn_start(&c[i], i == n ? last : others, false);
+		c[i].cfg.io_timeout_ms = 300;
+		conn_open(&c[i]);
+		ck_assert_int_eq(xport_wait_up(c[i].x, 10000), 0);
+	}
+	return n;
+}
+
 static void sleepy_done(struct xport_io *io, int status)
 {
 	usleep(700000); /* on the loop thread: the loop is busy meanwhile */
@@ -456,20 +474,10 @@ static void sleepy_done(struct xport_io *io, int status)
  * late (the faults linkcut test saw a healthy donor reset so) */
 START_TEST(a_reply_that_came_while_the_loop_was_busy_is_not_late)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned int nloops = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned int)ncpu;
 	static struct conn c[5];
 	static struct req rx, ry;
-	unsigned int i;
+	unsigned int i, nloops = open_loopmates(c, FAKE_SERVE, FAKE_SLOW);
 
-	/* one connection per loop, then c[nloops] shares c[0]'s loop (the
-	 * loop with the fewest, the first of equals) */
-	for (i = 0; i <= nloops; i++) {
-		conn_start(&c[i], i == nloops ? FAKE_SLOW : FAKE_SERVE, false);
-		c[i].cfg.io_timeout_ms = 300;
-		conn_open(&c[i]);
-		ck_assert_int_eq(xport_wait_up(c[i].x, 10000), 0);
-	}
 	req_init(&ry, XPORT_READ);
 	req_init(&rx, XPORT_READ);
 	rx.io.done = sleepy_done;
@@ -544,7 +552,7 @@ START_TEST(a_request_the_donor_never_answers_fails_while_others_are)
 	     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	/* not at one io timeout: the donor was answering meanwhile */
 	ck_assert_msg(ms >= 850, "failed after %.0f ms", ms);
-	for (unsigned int k = 0; k < i && k < 40; k++)
+	for (unsigned int k = 0; k <= i && k < 40; k++)
 		req_wait(&more[k]); /* answered, or failed with the link */
 	conn_stop(&c);
 }
@@ -569,23 +577,12 @@ static void resubmit_done(struct xport_io *io, int status)
  * fail at once, and read EIO) */
 START_TEST(a_request_sent_during_the_scan_is_not_late)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned int nloops = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned int)ncpu;
 	static struct conn c[5];
 	static struct req ra;
-	unsigned int i;
+	/* c[nloops] joined c[0]'s loop last, so the loop scans it first;
+	 * c[0] answers after 150 ms: not yet when the scan gets to it */
+	unsigned int i, nloops = open_loopmates(c, FAKE_SLOW, FAKE_NO_REPLY);
 
-	/* one connection per loop; c[nloops] joins c[0]'s loop last, so
-	 * the loop scans it first */
-	for (i = 0; i <= nloops; i++) {
-		/* c[0] answers after 150 ms: not yet when the scan gets to
-		 * it */
-		conn_start(&c[i], i == nloops ? FAKE_NO_REPLY : FAKE_SLOW,
-			   false);
-		c[i].cfg.io_timeout_ms = 300;
-		conn_open(&c[i]);
-		ck_assert_int_eq(xport_wait_up(c[i].x, 10000), 0);
-	}
 	usleep(400000); /* c[0] idle for longer than its io timeout */
 	resubmit_to = c[0].x;
 	req_init(&ra, XPORT_READ);
