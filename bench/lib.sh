@@ -22,6 +22,15 @@ SWAP_BYTES=${SWAP_BYTES:-2G}
 # workload goes to the backend under test
 SWAP_PRIO=${SWAP_PRIO:-32000}
 
+hold_cpu_latency() { # hold_cpu_latency US: a PM QoS CPU latency limit, held
+	# while this shell keeps the descriptor open
+	[[ $1 =~ ^[0-9]+$ ]] || { echo "--cpu-latency: '$1' is not a number of microseconds" >&2; return 2; }
+	exec {BENCH_QOS_FD}>/dev/cpu_dma_latency
+	# the device takes exactly 4 bytes, a binary s32
+	# shellcheck disable=SC2059
+	printf "$(printf '\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))" >&"$BENCH_QOS_FD"
+}
+
 wait_for() { # wait_for SECONDS CMD...
 	local end=$((SECONDS + $1)); shift
 	until "$@"; do
