@@ -27,10 +27,11 @@
 #                                CNM_KEEP=1)
 #
 # GUEST_KERNEL=uring: Debian 12's 6.1 has no FUSE-over-io_uring, so the
-# io_uring pass boots the newest plain amd64 image (not -rt nor -cloud) of
-# trixie-backports at 6.14 or later whose package carries the kernel itself
-# (from 6.19 the image is a metapackage over linux-binary-* and
-# linux-modules-*), found and fetched through a private apt configuration
+# io_uring pass boots the newest plain amd64 6.x image (not -rt nor
+# -cloud) of trixie-backports at 6.14 or later whose package carries the
+# kernel itself (from 6.19 the image is a metapackage over linux-binary-*
+# and linux-modules-*, not handled here: 6.18.15 when this was written),
+# found and fetched through a private apt configuration
 # (its own source list, lists and cache under GUEST_WORK: the system's
 # sources are never touched, as in .ci/build-libfuse), cached beside the
 # 6.1, and checked for CONFIG_FUSE_IO_URING=y.
@@ -89,14 +90,14 @@ guest_uring_apt() {
 guest_uring_kver() {
 	local cache=$1 v dep
 	[ -z "${KVER:-}" ] || return 0
-	KVER=$(cd "$cache/debs" && ls linux-image-*+deb*-amd64_*.deb 2>/dev/null |
-		sed -n 's/^linux-image-\([0-9.]*+deb[0-9]*-amd64\)_.*/\1/p' |
+	KVER=$(cd "$cache/debs" && ls linux-image-6.*+deb*-amd64_*.deb 2>/dev/null |
+		sed -n 's/^linux-image-\(6\.[0-9.]*+deb[0-9]*-amd64\)_.*/\1/p' |
 		sort -V | tail -1 || true)
 	[ -z "$KVER" ] || return 0
 	guest_uring_apt update -qq >&2 ||
 		guest_fail "apt-get update of the private trixie-backports list failed"
 	for v in $(guest_uring_apt cache search --names-only \
-		'^linux-image-[0-9.]+\+deb[0-9]+-amd64$' | awk '{print $1}' |
+		'^linux-image-6\.[0-9.]+\+deb[0-9]+-amd64$' | awk '{print $1}' |
 		sed 's/^linux-image-//' | sort -rV); do
 		# 6.14 brought FUSE-over-io_uring
 		[ "$(printf '%s\n' 6.14 "${v%%+*}" | sort -V | head -1)" = 6.14 ] ||

@@ -7,7 +7,10 @@
 #   RDMATEST-DONE pass=N fail=M          (always the last line)
 # Then a cnetmem mount over --transport rdma to that donor: a marker
 # written to a file is nowhere in the donor's memory (/proc/PID/mem), and
-# is there with --insecure-plaintext-pages (the control).
+# is there with --insecure-plaintext-pages (the control). When the host
+# asks for io_uring (/fuse-transport holds "uring"), enable_uring must be
+# there to set (check fuse-uring-enabled) and every mount must show
+# fuse_transport "io_uring" in its stats after its i/o, or its check fails.
 # Every check runs under its own timeout; the host bounds the whole run.
 export PATH=/usr/bin:/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
