@@ -7,7 +7,10 @@
 #   RDMATEST-DONE pass=N fail=M          (always the last line)
 # Then a cnetmem mount over --transport rdma to that donor: a marker
 # written to a file is nowhere in the donor's memory (/proc/PID/mem), and
-# is there with --insecure-plaintext-pages (the control).
+# is there with --insecure-plaintext-pages (the control). When the host
+# asks for io_uring (/fuse-transport holds "uring"), enable_uring must be
+# there to set (check fuse-uring-enabled) and every mount must show
+# fuse_transport "io_uring" in its stats after its i/o, or its check fails.
 # Every check runs under its own timeout; the host bounds the whole run.
 export PATH=/usr/bin:/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -120,13 +123,27 @@ scan_donor() {
 	done </proc/$1/maps
 	echo $hits
 }
-# the host's tests/lib/with-fuse-uring asks for io_uring here too
+# the host's tests/lib/with-fuse-uring asks for io_uring here too: the
+# host boots a kernel that has it, and every mount below must really run
+# on it (fuse_transport_ok)
 FT=$(cat /fuse-transport 2>/dev/null)
-if [ "$FT" = uring ] && [ ! -e /sys/module/fuse/parameters/enable_uring ]; then
-	echo "guest: kernel $(uname -r) has no FUSE-over-io_uring: the mounts run on /dev/fuse"
+if [ "$FT" = uring ]; then
+	ts=$(up)
+	echo Y >/sys/module/fuse/parameters/enable_uring &&
+		[ "$(cat /sys/module/fuse/parameters/enable_uring)" = Y ]
+	rc=$?
+	[ $rc = 0 ] ||
+		echo "guest: kernel $(uname -r) has no FUSE-over-io_uring (enable_uring)"
+	result fuse-uring-enabled $rc "$ts"
 fi
-[ -z "$FT" ] || [ ! -e /sys/module/fuse/parameters/enable_uring ] ||
-	echo Y >/sys/module/fuse/parameters/enable_uring
+# fuse_transport_ok: after some i/o, prints the FUSE transport $MNT's
+# stats show; under FT=uring fails unless it is io_uring
+fuse_transport_ok() {
+	t=$(grep -o '"fuse_transport":"[^"]*"' $MNT/.cnetmem-stats |
+		sed 's/.*:"\(.*\)"/\1/')
+	echo "fuse transport after the i/o: ${t:-?}"
+	[ "$FT" != uring ] || [ "$t" = io_uring ]
+}
 # marker_run NAME [MOUNT ARGS...]: mount over rdma, write the marker file,
 # sync, read it back (--cache direct: from the donor), unmount after the
 # scan; prints the scan's count, fails when any step fails
@@ -155,6 +172,7 @@ marker_run() {
 	timeout $CHECK_TIMEOUT cp /tmp/secret.ref $MNT/secret &&
 		timeout $CHECK_TIMEOUT sync &&
 		timeout $CHECK_TIMEOUT cmp /tmp/secret.ref $MNT/secret &&
+		fuse_transport_ok &&
 		echo "marker $(scan_donor $DONOR_PID) times in donor memory" || rc=1
 	umount $MNT || rc=1
 	n=0
@@ -237,7 +255,7 @@ threads_run() {
 		timeout $CHECK_TIMEOUT cp /tmp/threads.ref $MNT/data &&
 			timeout $CHECK_TIMEOUT sync &&
 			timeout $CHECK_TIMEOUT cmp /tmp/threads.ref $MNT/data &&
-			echo "$mb MiB read back" && rc=0
+			echo "$mb MiB read back" && fuse_transport_ok && rc=0
 		echo "threads after the i/o: $(ls /proc/$pid/task | wc -l)"
 	fi
 	umount $MNT 2>/dev/null || rc=1

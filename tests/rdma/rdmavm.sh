@@ -2,7 +2,9 @@
 # rdmavm.sh - the rdma suite: real verbs under Soft-RoCE in a qemu guest.
 #
 # This machine has no RDMA hardware and its kernel no soft RDMA, so the
-# test boots Debian's own kernel (linux-image-$KVER, fetched with
+# test boots a Debian kernel (linux-image-$KVER: Debian 12's 6.1, or with
+# CNM_FUSE_TRANSPORT=uring trixie-backports' newest, which has
+# FUSE-over-io_uring; see tests/lib/guest.sh; fetched with
 # `apt-get download` into a cache and unpacked, never installed) under qemu
 # (TCG) from a busybox initramfs that carries rdma-core's userspace, the
 # rxe provider, the kernel modules and the project's binaries
@@ -16,8 +18,10 @@
 # whole guest here.
 #
 # Env: CNM_RDMAVM_CACHE (default /var/cache/cnetmem-rdmavm, else
-# $BUILD_ROOT/rdmavm), KVER (default: newest 6.1 amd64 image apt knows),
-# QEMU_TIMEOUT (150), CNM_KEEP=1 keeps the work dir.
+# $BUILD_ROOT/rdmavm), KVER and GUEST_KERNEL (tests/lib/guest.sh),
+# CNM_FUSE_TRANSPORT (uring: GUEST_KERNEL=uring, and every mount in the
+# guest must run on io_uring), QEMU_TIMEOUT (150), CNM_KEEP=1 keeps the
+# work dir.
 set -euo pipefail
 
 : "${BUILD_ROOT:?run through meson test (BUILD_ROOT unset)}"
@@ -48,7 +52,14 @@ done
 [ -e /etc/libibverbs.d/rxe.driver ] || die "/etc/libibverbs.d/rxe.driver missing"
 command -v rdma >/dev/null || die "rdma tool missing (iproute2)"
 
-# ---- the kernel package, cached across runs
+# ---- the kernel package, cached across runs: Debian 12's 6.1 (the
+# /dev/fuse fallback of an old kernel), or under with-fuse-uring a kernel
+# with FUSE-over-io_uring
+if [ "${CNM_FUSE_TRANSPORT:-}" = uring ]; then
+	export GUEST_KERNEL=${GUEST_KERNEL:-uring}
+	# trixie's kernels are zstd inside their bzImage
+	command -v zstd >/dev/null || die "zstd not installed (see .ci/packages)"
+fi
 guest_kernel
 
 # ---- initramfs
@@ -67,12 +78,13 @@ mv "$R$FS_BIN" "$R/usr/bin/cnetmem"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$R/key.op"
 chmod 600 "$R/key" "$R/key.op"
-# under tests/lib/with-fuse-uring the guest's mounts ask for io_uring too
-# (Debian's guest kernel may lack it: then they say so and use /dev/fuse)
+# under tests/lib/with-fuse-uring the guest's mounts run on io_uring too,
+# and guest-init.sh fails every mount that does not (see guest_kernel)
 [ -z "${CNM_FUSE_TRANSPORT:-}" ] || echo "$CNM_FUSE_TRANSPORT" >"$R/fuse-transport"
-# rxe needs crc32_generic loaded explicitly (its ICRC shash)
-# fuse: the marker checks mount cnetmem over verbs
-guest_modules crc32_generic rdma_ucm rdma_rxe dummy fuse
+# 6.1's rxe needs crc32_generic loaded explicitly (its ICRC shash); from
+# 6.15 crc32 is library code and the module is gone
+# fuse: the marker checks mount cnetmem over verbs (built in from 6.16)
+guest_modules '?crc32_generic' rdma_ucm rdma_rxe dummy fuse
 
 # ---- boot
 LOG=$WORK/serial.log
