@@ -15,7 +15,7 @@ export BUILD_ROOT SOURCE_ROOT CNM_TMP
 # shellcheck source=tests/lib/swap.sh
 . "$SRC/tests/lib/swap.sh"
 
-B_MNT='' B_ZRAM='' B_PORTS=() B_NDONORS=0
+B_MNT='' B_ZRAM='' B_PORTS=() B_NDONORS=0 B_EXTRA=()
 SWAP_BYTES=${SWAP_BYTES:-2G}
 # above any other swap device (tests of other engineers use 100): swap is
 # global, the kernel fills the highest priority first, so every page of the
@@ -51,7 +51,7 @@ start_donors() { # start_donors N: donors bench1..benchN, ports in B_PORTS
 
 mount_cnetmem() { # mount_cnetmem ARGS...: on $WORK/mnt, 4G unless ARGS say
 	B_MNT=$WORK/mnt
-	cnm_mount bench "$B_MNT" --size 4G "$@" 2>>"$LOG" ||
+	cnm_mount bench "$B_MNT" --size 4G "$@" "${B_EXTRA[@]}" 2>>"$LOG" ||
 		{ say "mount did not come up"; return 1; }
 }
 
@@ -59,8 +59,14 @@ swap_on_file() { # swap_on_file FILE
 	cnm_swap_on "$1" "$SWAP_BYTES" "$SWAP_PRIO" 2>>"$LOG"
 }
 
+# bench_setup BACKEND[+OPTION=VALUE...]: the options after a + go to the
+# mount too (tcp-r1-uring+ring-batch=1: the same backend with --ring-batch 1)
 bench_setup() {
-	local args=() p
+	local args=() p o
+	B_EXTRA=()
+	IFS=+ read -r -a o <<<"$1"
+	for p in "${o[@]:1}"; do B_EXTRA+=("--${p%%=*}" "${p#*=}"); done
+	set -- "${o[0]}"
 	case $1 in
 	disk)
 		swap_on_file "$WORK/disk-swap" ;;

@@ -78,6 +78,10 @@ const struct opt_def fs_opt_defs[] = {
 	  "itself, "
 	  "busy for up to US microseconds, then asleep on the socket (0: no "
 	  "busy wait; -1: it waits for the transport's thread instead)" },
+	{ "ring-batch", 0, OPT_INT, F(ring_batch), "8", 1, 64, NULL, "N",
+	  "over FUSE io_uring, a ring thread keeps up to N reads and writes "
+	  "of one wake-up in flight at once and replies to them before it "
+	  "sleeps (1: one at a time)" },
 	{ "insecure-plaintext-pages", 0, OPT_BOOL, F(plaintext_pages), "false",
 	  0, 0, NULL, NULL,
 	  "benchmarks and diagnostics only: pages go to donors and the backup "

@@ -52,6 +52,7 @@ struct fs_cfg {
 	long ctl_timeout_ms;
 	long cpu_latency_us;   /* -1: no PM QoS request */
 	long ring_poll_us;     /* fs.h cnmfs_params.ring_poll_us */
+	long ring_batch;       /* fs.h cnmfs_params.ring_batch */
 	int plaintext_pages;   /* --insecure-plaintext-pages: no page AEAD */
 	uint64_t metadata_max; /* 0: pmap_default_budget() */
 	long rank_sample;      /* d of rank.h; 0: min(donors, 2R+1) */

@@ -120,8 +120,16 @@ void fs_drop_pages(struct cnmfs *fs, struct inode *in, uint64_t first,
 
 void fs_wait_idle(struct inode *in)
 {
-	while (in->inflight)
+	while (in->inflight) {
+		if (fs_ring_batch_pending()) {
+			/* on a ring thread, that I/O may be its own batch's */
+			pthread_mutex_unlock(&in->lock);
+			fs_ring_batch_end();
+			pthread_mutex_lock(&in->lock);
+			continue;
+		}
 		pthread_cond_wait(&in->idle, &in->lock);
+	}
 }
 
 /* Frees what nobody can reach any more; ns_lock held. */
@@ -307,6 +315,7 @@ int cnmfs_create(const struct cnmfs_params *p, struct pstore *ps,
 	fs->ps = ps;
 	fs->cache_direct = p->cache_direct;
 	fs->ring_poll_ns = p->ring_poll_us < 0 ? -1 : p->ring_poll_us * 1000;
+	fs->ring_batch = p->ring_batch > 1 ? (unsigned int)p->ring_batch : 1;
 	fs->mountpoint = json_escape(p->mountpoint ? p->mountpoint : "");
 	if (!fs->mountpoint) {
 		ret = -ENOMEM;

@@ -63,6 +63,8 @@ struct cnmfs_params {
 	/* a ring thread's busy wait for its donor's reply, in us, before it
 	 * sleeps on the socket; -1: it waits for the transport's thread */
 	long ring_poll_us;
+	/* over io_uring: reads and writes a ring thread keeps in flight */
+	long ring_batch;
 	/* NULL: the namespace lives in this process only. Else a state
 	 * arena (fs/state.h) with the sections cnmfs_arena_sections() asked
 	 * for: fresh, it is filled as the fs runs; left by a dead server,

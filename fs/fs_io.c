@@ -440,6 +440,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	r->pr.priv = r;
 	if (holes == npages)
 		read_finish(r, 0);
+	else if (r->defer) /* its ring thread's batch (fs_req.c) */
+		fs_ring_defer(fs, r);
 	else if (r->inl) /* answered on this ring thread (fs/fs.h) */
 		read_finish(r, fs_sync_io(fs, r, XPORT_READ, r->lpn, npages,
 					  r->buf));
@@ -714,7 +716,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 		write_finish(r, ret);
 		return;
 	}
-	if (r->inl) { /* answered on this ring thread (fs/fs.h) */
+	if (r->inl && !r->defer) { /* answered on this thread (fs/fs.h) */
 		write_finish(r, fs_sync_io(fs, r, XPORT_WRITE, r->lpn, npages,
 					   r->buf));
 		return;
@@ -726,7 +728,10 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	r->pr.buf = r->buf;
 	r->pr.done = write_done;
 	r->pr.priv = r;
-	pstore_submit(fs->ps, &r->pr);
+	if (r->defer) /* its ring thread's batch (fs_req.c) */
+		fs_ring_defer(fs, r);
+	else
+		pstore_submit(fs->ps, &r->pr);
 }
 
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

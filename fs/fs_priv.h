@@ -154,11 +154,16 @@ struct fsreq {
 	unsigned char *fresh; /* cap entries, writes: see map_for_write */
 	enum req_kind kind;
 	int ring;  /* a ring thread's own context, never on a free list */
+	int busy;  /* ring: taken by its thread's current batch */
 	int inl;   /* came through an io_uring ring: answer on this thread */
-	sem_t sem; /* RK_SYNC */
-	atomic_int fin; /* RK_SYNC: done() ran (status is set) */
+	int defer; /* inl: may wait for the end of its ring thread's batch */
+	sem_t sem; /* RK_SYNC and deferred */
+	atomic_int fin; /* RK_SYNC and deferred: done() ran (status is set) */
 	int status;
 	struct fsreq *next_free;
+	/* deferred: its real done(), run by the ring thread; its batch */
+	void (*finish)(struct pstore_req *pr, int status);
+	struct fsreq *next_pending;
 };
 
 struct opstat {
@@ -208,6 +213,10 @@ struct cnmfs {
 	 * busy for up to ring_poll_ns, -1: it waits on its semaphore */
 	int64_t ring_poll_ns;
 	atomic_ulong ring_polls, ring_poll_hits; /* tries; done so */
+	/* reads and writes a ring thread may leave in flight until the end
+	 * of its wake-up's batch (fs_req.c); those it did */
+	unsigned int ring_batch;
+	atomic_ulong ring_batched;
 
 	struct opstat ops[OP_N];
 	atomic_ullong bytes_read, bytes_written;
@@ -314,6 +323,14 @@ void fs_req_put(struct cnmfs *fs, struct fsreq *r);
 /* Runs one page-store request on r and waits for it; its status. */
 int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	       const uint64_t *lpn, unsigned int n, void *buf);
+/* over io_uring: submits the read or write r and leaves it in this ring
+ * thread's batch, finished at the batch's end (fs_req.c) */
+void fs_ring_defer(struct cnmfs *fs, struct fsreq *r);
+/* the ring thread's batch ends: finish what it left in flight; whether
+ * this thread has a batch in flight (a ring thread must finish it before
+ * it waits for an inode's I/O or a context: nobody else will) */
+void fs_ring_batch_end(void);
+int fs_ring_batch_pending(void);
 
 /* fs_stats.c: upper bounds of the latency histograms, microseconds */
 extern const unsigned int fs_lat_le_us[LAT_HIST - 1];

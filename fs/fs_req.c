@@ -4,6 +4,25 @@
  * the buffer, lpn array and page-store request of one FUSE read or write.
  * Besides the pool, one big context per FUSE-over-io_uring ring thread
  * (fs/fuse_loop.h), claimed by that thread on its first read or write.
+ *
+ * A ring thread's batch (issue 17): libfuse's ring thread runs the
+ * handlers of every request one wake-up brought, then calls
+ * io_uring_submit_and_wait() to send the replies and sleep. The daemon is
+ * linked with -Wl,--wrap of that call (fs/meson.build), which makes it the
+ * end of the batch: reads and writes of the batch (up to --ring-batch) are
+ * submitted to the page store and left in flight, their done() only wakes
+ * the ring thread, and the end of the batch collects each one (polling its
+ * donor as fs_sync_io() does) and replies, from the ring thread as
+ * before, before the thread sleeps. So the requests of one wake-up reach
+ * the donors together, a reply never leaves the ring thread, and a ring
+ * thread never waits for a context: its own, or one the pool has free at
+ * once, or it first finishes its batch so far. Batching starts on a thread
+ * only once the end of a batch has run there: a libfuse that did not call
+ * the wrapped function would get one request at a time, never a request
+ * left without its reply.
+ *
+ * Threading: the pool under req_lock; a ring context and a batch belong to
+ * one ring thread (thread-local).
  */
 #include "fs/fs_priv.h"
 
@@ -39,6 +58,13 @@ struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages)
 			fs->nfree--;
 			break;
 		}
+		if (fs_ring_batch_pending()) {
+			/* its batch may hold the contexts it would wait for */
+			pthread_mutex_unlock(&fs->req_lock);
+			fs_ring_batch_end();
+			pthread_mutex_lock(&fs->req_lock);
+			continue;
+		}
 		if (!waited++)
 			atomic_fetch_add(&fs->req_waits, 1);
 		pthread_cond_wait(&fs->req_cond, &fs->req_lock);
@@ -47,13 +73,38 @@ struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages)
 	return r;
 }
 
+/* A pool context if one is free now, else NULL: a ring thread never waits. */
+static struct fsreq *req_tryget(struct cnmfs *fs, unsigned int npages)
+{
+	int small = npages <= SMALL_PAGES;
+	struct fsreq *r = NULL;
+
+	pthread_mutex_lock(&fs->req_lock);
+	if (small && fs->free_reqs[0]) {
+		r = fs->free_reqs[0];
+		fs->free_reqs[0] = r->next_free;
+	} else if (fs->free_reqs[1]) {
+		r = fs->free_reqs[1];
+		fs->free_reqs[1] = r->next_free;
+	}
+	if (r)
+		fs->nfree--;
+	pthread_mutex_unlock(&fs->req_lock);
+	return r;
+}
+
 /*
- * The ring thread's own context: a ring thread serves one request at a
- * time to completion, so one context each never runs out. Keyed by the
- * mount, as a process may hold two.
+ * The ring thread's own context, which nobody else takes, so a ring thread
+ * never waits for one (ring_get()). Keyed by the mount, as a process may
+ * hold two.
  */
 static __thread struct cnmfs *tl_fs;
 static __thread struct fsreq *tl_req;
+/* this thread's batch: requests in flight, oldest first */
+static __thread struct fsreq *tl_first, *tl_last;
+static __thread unsigned int tl_pending;
+/* the end of a batch ran on this thread: it may leave requests pending */
+static __thread int tl_batch_ends;
 
 static struct fsreq *ring_req(struct cnmfs *fs)
 {
@@ -82,6 +133,35 @@ void fs_note_transport(struct cnmfs *fs, fuse_req_t req)
 			   fs->mountpoint);
 }
 
+static void batch_finish_one(struct cnmfs *fs);
+static void batch_finish(struct cnmfs *fs);
+
+/*
+ * A ring thread's context for a new read or write: its own, or while its
+ * own is in the batch a free pool context, or its own after finishing the
+ * batch so far (at most fs->ring_batch requests in flight).
+ */
+static struct fsreq *ring_get(struct cnmfs *fs, unsigned int npages)
+{
+	struct fsreq *own = ring_req(fs), *r = NULL;
+	int batch = tl_batch_ends && fs->ring_batch > 1;
+
+	if (!own) {
+		atomic_fetch_add(&fs->ring_overflow, 1);
+		return NULL;
+	}
+	if (own->busy && batch && tl_pending < fs->ring_batch)
+		r = req_tryget(fs, npages);
+	if (!r) {
+		if (own->busy)
+			batch_finish(fs);
+		r = own;
+		r->busy = 1;
+	}
+	r->defer = batch;
+	return r;
+}
+
 struct fsreq *fs_req_get_for(struct cnmfs *fs, fuse_req_t req,
 			     unsigned int npages)
 {
@@ -92,21 +172,22 @@ struct fsreq *fs_req_get_for(struct cnmfs *fs, fuse_req_t req,
 	inl = fuse_req_is_uring(req);
 #endif
 	fs_note_transport(fs, req);
-	if (inl) {
-		r = ring_req(fs);
-		if (!r)
-			atomic_fetch_add(&fs->ring_overflow, 1);
-	}
-	if (!r)
+	if (inl)
+		r = ring_get(fs, npages);
+	if (!r) {
 		r = fs_req_get(fs, npages);
+		r->defer = 0;
+	}
 	r->inl = inl;
 	return r;
 }
 
 void fs_req_put(struct cnmfs *fs, struct fsreq *r)
 {
-	if (r->ring)
-		return; /* its ring thread's for good */
+	if (r->ring) {
+		r->busy = 0; /* its ring thread's for good */
+		return;
+	}
 	pthread_mutex_lock(&fs->req_lock);
 	r->next_free = fs->free_reqs[r->big];
 	fs->free_reqs[r->big] = r;
@@ -126,12 +207,27 @@ static void sync_done(struct pstore_req *pr, int status)
 }
 
 /*
- * Runs one page-store request and waits for it (no lock held). On a
- * ring thread (r->inl) it first collects the reply itself
- * (pstore_poll(), issue 17), so the donor's reply wakes this thread and
- * no other; where that does not apply it waits for done() on the
- * semaphore, which done() posts either way.
+ * Waits for r's done() (no lock held). On a ring thread (r->inl) it first
+ * collects the reply itself (pstore_poll(), issue 17), so the donor's
+ * reply wakes this thread and no other; where that does not apply it waits
+ * on the semaphore, which done() posts either way.
  */
+static int req_wait(struct cnmfs *fs, struct fsreq *r)
+{
+	if (r->inl && fs->ring_poll_ns >= 0 && !atomic_load(&r->fin)) {
+		atomic_fetch_add_explicit(&fs->ring_polls, 1,
+					  memory_order_relaxed);
+		if (!pstore_poll(fs->ps, &r->pr, &r->fin,
+				 (uint64_t)fs->ring_poll_ns))
+			atomic_fetch_add_explicit(&fs->ring_poll_hits, 1,
+						  memory_order_relaxed);
+	}
+	while (sem_wait(&r->sem) && errno == EINTR)
+		;
+	return r->status;
+}
+
+/* Runs one page-store request and waits for it (no lock held). */
 int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	       const uint64_t *lpn, unsigned int n, void *buf)
 {
@@ -144,15 +240,67 @@ int fs_sync_io(struct cnmfs *fs, struct fsreq *r, enum xport_dir dir,
 	r->pr.priv = r;
 	atomic_store(&r->fin, 0);
 	pstore_submit(fs->ps, &r->pr);
-	if (r->inl && fs->ring_poll_ns >= 0 && !atomic_load(&r->fin)) {
-		atomic_fetch_add_explicit(&fs->ring_polls, 1,
+	return req_wait(fs, r);
+}
+
+/*
+ * Submits the read or write r (its pr ready, done() its finish) and leaves
+ * it in this ring thread's batch: done() then only wakes the thread, which
+ * runs the real one at the end of the batch.
+ */
+void fs_ring_defer(struct cnmfs *fs, struct fsreq *r)
+{
+	r->finish = r->pr.done;
+	r->pr.done = sync_done;
+	r->pr.priv = r;
+	atomic_store(&r->fin, 0);
+	r->next_pending = NULL;
+	if (tl_last)
+		tl_last->next_pending = r;
+	else
+		tl_first = r;
+	tl_last = r;
+	tl_pending++;
+	pstore_submit(fs->ps, &r->pr);
+	/* done already (local memory completes inline): reply now, inside
+	 * the batch, where libfuse sends it with the next wait */
+	while (tl_first && atomic_load(&tl_first->fin))
+		batch_finish_one(fs);
+	if (tl_last == r)
+		atomic_fetch_add_explicit(&fs->ring_batched, 1,
 					  memory_order_relaxed);
-		if (!pstore_poll(fs->ps, &r->pr, &r->fin,
-				 (uint64_t)fs->ring_poll_ns))
-			atomic_fetch_add_explicit(&fs->ring_poll_hits, 1,
-						  memory_order_relaxed);
-	}
-	while (sem_wait(&r->sem) && errno == EINTR)
-		;
-	return r->status;
+}
+
+/* Waits for the oldest request of this thread's batch and replies. */
+static void batch_finish_one(struct cnmfs *fs)
+{
+	struct fsreq *r = tl_first;
+	int status;
+
+	tl_first = r->next_pending;
+	if (!tl_first)
+		tl_last = NULL;
+	tl_pending--;
+	status = req_wait(fs, r);
+	r->finish(&r->pr, status);
+}
+
+static void batch_finish(struct cnmfs *fs)
+{
+	while (tl_first)
+		batch_finish_one(fs);
+}
+
+/* libfuse's ring thread, between two batches (see the top, fs/ring_wrap.c),
+ * or a ring thread about to wait for what its batch may hold */
+void fs_ring_batch_end(void)
+{
+	tl_batch_ends = 1;
+	if (tl_first)
+		batch_finish(tl_fs);
+}
+
+int fs_ring_batch_pending(void)
+{
+	return tl_first != NULL;
 }

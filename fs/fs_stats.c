@@ -138,14 +138,15 @@ json_t *cnmfs_stats(struct cnmfs *fs)
 						       : "dev_fuse"));
 	err |= json_object_set_new(
 		root, "fuse_rings",
-		json_pack("{s:I,s:I,s:I,s:I,s:I}", "threads",
+		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "threads",
 			  J(atomic_load(&fs->ring_claimed) < fs->nring
 				    ? atomic_load(&fs->ring_claimed)
 				    : fs->nring),
 			  "contexts", J(fs->nring), "overflow",
 			  J(atomic_load(&fs->ring_overflow)), "polls",
 			  J(atomic_load(&fs->ring_polls)), "poll_hits",
-			  J(atomic_load(&fs->ring_poll_hits))));
+			  J(atomic_load(&fs->ring_poll_hits)), "batched",
+			  J(atomic_load(&fs->ring_batched))));
 	err |= json_object_set_new(root, "read_kib",
 				   hist_json(io_le, fs->read_kib, IO_HIST,
 					     "sum_bytes",

@@ -363,6 +363,7 @@ static void store_cfg(const struct fs_cfg *c, struct pstore_cfg *pc,
 	fp->metadata_max = c->metadata_max;
 	fp->cache_direct = c->cache == FS_CACHE_DIRECT;
 	fp->ring_poll_us = c->ring_poll_us;
+	fp->ring_batch = c->ring_batch;
 }
 
 /*

@@ -11,10 +11,18 @@
 #   rings-full     every CPU's ring kept full (2 jobs per CPU, depth 16, twice
 #                  libfuse's queue depth) for a minute over a TCP donor, with
 #                  verify: no hang, the daemon answers, a clean unmount
+#   batch-donor    4 fio jobs on CPU 0 (O_DIRECT reads and writes, 4 KiB to
+#                  256 KiB, verify) over a TCP donor for 20 s, while two more
+#                  processes on CPU 0 read one file and truncate it (a
+#                  truncate waits for the file's I/O, which may sit in its
+#                  own ring thread's batch): no hang, every byte right, and
+#                  over io_uring ring threads left requests in flight to
+#                  the end of their batch (fuse_rings.batched > 0)
 set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/common.sh"
 . "$SOURCE_ROOT/tests/lib/fs.sh"
-trap cnm_fs_all_cleanup EXIT
+bg=()
+trap '[ ${#bg[@]} = 0 ] || kill "${bg[@]}" 2>/dev/null; cnm_fs_all_cleanup' EXIT
 cnm_fuse_facilities
 command -v fio >/dev/null || cnm_skip "no fio"
 mnt=$CNM_TMP/mnt
@@ -81,6 +89,33 @@ rings-full)
 		used=$(cnm_stat_json "$mnt" 's["fuse_rings"]["threads"]')
 		[ "$used" = "$(getconf _NPROCESSORS_CONF)" ] ||
 			fail "$used ring threads served requests, not every CPU's"
+	fi
+	cnm_umount m
+	;;
+batch-donor)
+	cnm_start_donor d1 --memory 512M
+	# shellcheck disable=SC2046
+	cnm_mount m "$mnt" $(cnm_donor_args d1) --transport tcp --size 256M \
+		--slab-size 4M
+	dd if=/dev/urandom of="$mnt/t" bs=64k count=16 oflag=direct status=none
+	taskset -c 0 bash -c 'while :; do dd if="$1" of=/dev/null bs=4k \
+		count=256 iflag=direct status=none 2>/dev/null; done' - "$mnt/t" &
+	bg+=($!)
+	taskset -c 0 bash -c 'while :; do truncate -s 512k "$1" &&
+		truncate -s 1M "$1" || exit 1; done' - "$mnt/t" &
+	bg+=($!)
+	run_fio batch 120 --rw=randrw --bsrange=4k-256k --bs_unaligned=0 \
+		--size=16M --numjobs=4 --iodepth=1 --time_based --runtime=20 \
+		--verify_backlog=64 --cpus_allowed=0
+	kill -0 "${bg[1]}" || fail "a truncate of the read file failed"
+	kill "${bg[@]}"
+	wait "${bg[@]}" 2>/dev/null || true
+	bg=()
+	check_transport
+	if [ "$(cnm_stat_json "$mnt" 's["fuse_transport"]')" = io_uring ]; then
+		n=$(cnm_stat_json "$mnt" 's["fuse_rings"]["batched"]')
+		cnm_log "requests left in flight to the end of a batch: $n"
+		[ "$n" -gt 0 ] || fail "no ring thread batched a request"
 	fi
 	cnm_umount m
 	;;
