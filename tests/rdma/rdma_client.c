@@ -18,8 +18,12 @@
  *     badkey    a wrong pre-shared key: wait_up must fail with EACCES
  *     foreign   a second session forging the first one's slab address and
  *               rkey must be refused (remote access error), data intact
- *     kill FILE keeps I/O flowing, creates FILE, and then requires every
- *               request to complete (with errors) after the donor dies
+ *     kill FILE [poll]
+ *               keeps I/O flowing, creates FILE, and then requires every
+ *               request to complete (with errors) after the donor dies;
+ *               with poll, the submitting thread collects each io
+ *               itself right after submitting it (xport_poll())
+ *     poll-own, poll-race, poll-teardown  see rdma_poll.c
  *     silent    see rdma_donor_cost.c
  *     conns PID see rdma_donor_cost.c
  *
@@ -650,11 +654,11 @@ out:
 	return ret;
 }
 
-static int check_kill(const char *ready)
+static int check_kill(const char *ready, int poll)
 {
 	uint8_t *buf = aligned_alloc(PAGE, (size_t)RW_WINDOW * PAGE);
 	struct req *r = calloc(RW_WINDOW, sizeof(*r));
-	unsigned long ok = 0, failed = 0, round = 0;
+	unsigned long ok = 0, failed = 0, round = 0, polled = 0;
 	struct xport_slab s;
 	struct xport *x = NULL;
 	uint64_t end;
@@ -669,8 +673,14 @@ static int check_kill(const char *ready)
 			req_init(&r[i], round & 1 ? XPORT_READ : XPORT_WRITE,
 				 s.slab, (uint64_t)i * PAGE, buf + i * PAGE,
 				 PAGE);
-		for (i = 0; i < RW_WINDOW; i++)
+		for (i = 0; i < RW_WINDOW; i++) {
 			xport_submit(x, &r[i].io);
+			/* poll: the submitter collects each io itself (after
+			 * a window of submits, the loop has done them all) */
+			if (poll && !atomic_load(&r[i].done) &&
+			    !xport_poll(x, &r[i].done, 40000000))
+				polled++;
+		}
 		for (i = 0; i < RW_WINDOW; i++) {
 			int st = req_wait(&r[i], WAIT_MS);
 
@@ -702,6 +712,13 @@ static int check_kill(const char *ready)
 	printf("ok: donor killed mid-transfer: %lu requests completed, %lu "
 	       "failed with errors, none hung; state %s\n",
 	       ok, failed, xport_state(x) == XPORT_UP ? "up (?)" : "not up");
+	if (poll && !polled) {
+		printf("fail: no request was collected by polling\n");
+		goto out;
+	}
+	if (poll)
+		printf("ok: %lu requests collected by the waiting thread\n",
+		       polled);
 	ret = 0;
 out:
 	if (x)
@@ -724,8 +741,9 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fprintf(stderr,
 			"usage: rdma_client HOST PORT KEYFILE "
-			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE|"
-			"silent|conns PID\n");
+			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE "
+			"[poll]|"
+			"silent|conns PID|poll-own|poll-race|poll-teardown\n");
 		return 2;
 	}
 	host = argv[1];
@@ -757,7 +775,13 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[4], "foreign"))
 		ret = check_foreign();
 	else if (!strcmp(argv[4], "kill") && argc > 5)
-		ret = check_kill(argv[5]);
+		ret = check_kill(argv[5], argc > 6 && !strcmp(argv[6], "poll"));
+	else if (!strcmp(argv[4], "poll-own"))
+		ret = check_poll_own();
+	else if (!strcmp(argv[4], "poll-race"))
+		ret = check_poll_race();
+	else if (!strcmp(argv[4], "poll-teardown"))
+		ret = check_poll_teardown();
 	else if (!strcmp(argv[4], "silent"))
 		ret = check_silent();
 	else if (!strcmp(argv[4], "conns") && argc > 5)

@@ -9,6 +9,7 @@
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
 #include "rdma/verbs_loop.c"
+#include "rdma/verbs_poll.c"
 #include "rdma/verbs_setup.c"
 #include "tests/unit/check_run.h"
 
