@@ -59,7 +59,13 @@
  * done() callback it runs that submits and finds the ring full drains
  * the CQ itself, and a control call from it fails with -EDEADLK, as on
  * the loop); unsolicited EVICTs it reaps are delivered by the loop's next
- * drain (its tick). Nothing here allocates or blocks.
+ * drain (its tick). A thread that must drain a CQ another holds (the loop
+ * waiting for ring space from a callback) yields and tries again: the
+ * holder lets go within its spin. Two holders each waiting for ring
+ * space on the other's CQ would spin until the oldest request's
+ * io_timeout_ms fails one link (both count as the loop, whose waits check
+ * it): a full ring (VB_SQ) on both, from done() callbacks, is the price
+ * of never waiting for a claim. Nothing here allocates or blocks.
  *
  * Threading: any thread but a done() or event callback; at most one
  * holder of a connection's claim at a time.
