@@ -290,15 +290,15 @@ fi
 result donor-sigterm $rc "$ts"
 
 # a donor killed mid-transfer: every request completes with an error;
-# then again with the waiting thread polling for its completion
-for mode in "" poll; do
+# then again under threads that poll for their completions (issue 17)
+for mode in kill poll-kill; do
 ts=$(up)
 start_donor /tmp/donor2.log
 rc=1
 if [ -n "$PORT" ]; then
 	rm -f /tmp/ready
-	timeout $CHECK_TIMEOUT rdma_client $IP "$PORT" /key kill /tmp/ready \
-		$mode > /tmp/kill.log 2>&1 &
+	timeout $CHECK_TIMEOUT rdma_client $IP "$PORT" /key $mode /tmp/ready \
+		> /tmp/kill.log 2>&1 &
 	CPID=$!
 	n=0
 	while [ ! -e /tmp/ready ] && [ $n -lt 300 ]; do
@@ -308,8 +308,10 @@ if [ -n "$PORT" ]; then
 	kill -KILL $DONOR_PID
 	wait $CPID
 	rc=$?
-	sed "s/^/  donor-killed${mode:+-$mode}| /" /tmp/kill.log
+	sed "s/^/  donor-$mode| /" /tmp/kill.log
 fi
-result donor-killed${mode:+-while-polling} $rc "$ts"
+name=donor-killed
+[ $mode = kill ] || name=donor-killed-under-pollers
+result $name $rc "$ts"
 done
 finish

@@ -18,12 +18,10 @@
  *     badkey    a wrong pre-shared key: wait_up must fail with EACCES
  *     foreign   a second session forging the first one's slab address and
  *               rkey must be refused (remote access error), data intact
- *     kill FILE [poll]
- *               keeps I/O flowing, creates FILE, and then requires every
- *               request to complete (with errors) after the donor dies;
- *               with poll, the submitting thread collects each io
- *               itself right after submitting it (xport_poll())
- *     poll-own, poll-race, poll-teardown  see rdma_poll.c
+ *     kill FILE keeps I/O flowing, creates FILE, and then requires every
+ *               request to complete (with errors) after the donor dies
+ *     poll-own, poll-race, poll-teardown, poll-kill FILE
+ *               see rdma_poll.c
  *     silent    see rdma_donor_cost.c
  *     conns PID see rdma_donor_cost.c
  *
@@ -654,11 +652,11 @@ out:
 	return ret;
 }
 
-static int check_kill(const char *ready, int poll)
+static int check_kill(const char *ready)
 {
 	uint8_t *buf = aligned_alloc(PAGE, (size_t)RW_WINDOW * PAGE);
 	struct req *r = calloc(RW_WINDOW, sizeof(*r));
-	unsigned long ok = 0, failed = 0, round = 0, polled = 0;
+	unsigned long ok = 0, failed = 0, round = 0;
 	struct xport_slab s;
 	struct xport *x = NULL;
 	uint64_t end;
@@ -673,14 +671,8 @@ static int check_kill(const char *ready, int poll)
 			req_init(&r[i], round & 1 ? XPORT_READ : XPORT_WRITE,
 				 s.slab, (uint64_t)i * PAGE, buf + i * PAGE,
 				 PAGE);
-		for (i = 0; i < RW_WINDOW; i++) {
+		for (i = 0; i < RW_WINDOW; i++)
 			xport_submit(x, &r[i].io);
-			/* poll: the submitter collects each io itself (after
-			 * a window of submits, the loop has done them all) */
-			if (poll && !atomic_load(&r[i].done) &&
-			    !xport_poll(x, &r[i].done, 40000000))
-				polled++;
-		}
 		for (i = 0; i < RW_WINDOW; i++) {
 			int st = req_wait(&r[i], WAIT_MS);
 
@@ -712,13 +704,6 @@ static int check_kill(const char *ready, int poll)
 	printf("ok: donor killed mid-transfer: %lu requests completed, %lu "
 	       "failed with errors, none hung; state %s\n",
 	       ok, failed, xport_state(x) == XPORT_UP ? "up (?)" : "not up");
-	if (poll && !polled) {
-		printf("fail: no request was collected by polling\n");
-		goto out;
-	}
-	if (poll)
-		printf("ok: %lu requests collected by the waiting thread\n",
-		       polled);
 	ret = 0;
 out:
 	if (x)
@@ -741,9 +726,9 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fprintf(stderr,
 			"usage: rdma_client HOST PORT KEYFILE "
-			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE "
-			"[poll]|"
-			"silent|conns PID|poll-own|poll-race|poll-teardown\n");
+			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE|"
+			"silent|conns PID|poll-own|poll-race|poll-teardown|"
+			"poll-kill FILE\n");
 		return 2;
 	}
 	host = argv[1];
@@ -775,7 +760,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[4], "foreign"))
 		ret = check_foreign();
 	else if (!strcmp(argv[4], "kill") && argc > 5)
-		ret = check_kill(argv[5], argc > 6 && !strcmp(argv[6], "poll"));
+		ret = check_kill(argv[5]);
+	else if (!strcmp(argv[4], "poll-kill") && argc > 5)
+		ret = check_poll_kill(argv[5]);
 	else if (!strcmp(argv[4], "poll-own"))
 		ret = check_poll_own();
 	else if (!strcmp(argv[4], "poll-race"))

@@ -28,5 +28,6 @@ int check_conns(const char *pid);
 int check_poll_own(void);
 int check_poll_race(void);
 int check_poll_teardown(void);
+int check_poll_kill(const char *ready);
 
 #endif

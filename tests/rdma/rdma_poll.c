@@ -17,6 +17,9 @@
  *                  link under the pollers; every io completes once (ok or
  *                  an error), none hangs, the transport reconnects and a
  *                  polled write and read-back of a page match
+ *   poll-kill FILE the same, but FILE is created once the pollers run,
+ *                  and the suite kills the donor then: every io completes
+ *                  once, some with an error, none hangs
  *
  * Threading: main plus PT_THREADS pollers; done() runs on a poller or on
  * the transport's loop thread.
@@ -30,6 +33,7 @@
 #include "tests/rdma/rdma_client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,12 +42,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define PAGE	   4096u
-#define PT_THREADS 4
-#define PT_PAGES   128 /* per thread */
-#define PT_WINDOW  8
-#define WAIT_MS	   20000
-#define NO_POLL	   UINT64_MAX
+#define PAGE	      4096u
+#define PT_THREADS    4
+#define PT_PAGES      128 /* per thread */
+#define PT_WINDOW     8
+#define WAIT_MS	      20000
+#define NO_POLL	      UINT64_MAX
+#define PT_ROUNDS_MAX 200 /* until stopped: the link-end checks */
 /* a spin that sees an io's completion here: Soft-RoCE does the NIC's
  * work on the guest's one emulated CPU, which the pollers share (with 5
  * ms most polls gave up; with 40 ms every one collected its io) */
@@ -68,6 +73,8 @@ struct pjob {
 	unsigned long polls, hits, own, failed, hung;
 	pid_t tid;
 };
+
+static atomic_ulong nfailed; /* ios that failed, of every thread */
 
 static void preq_done(struct xport_io *io, int status)
 {
@@ -96,8 +103,10 @@ static int collect(struct pjob *j, struct preq *r)
 	}
 	if (r->tid == j->tid)
 		j->own++;
-	if (r->status)
+	if (r->status) {
 		j->failed++;
+		atomic_fetch_add(&nfailed, 1);
+	}
 	return 0;
 }
 
@@ -205,7 +214,8 @@ static void pcheck_free(struct pcheck *c)
 	int i;
 
 	/* the donor's memory is small: the checks after this one need it */
-	if (c->have_slab && xport_free(c->x, c->s.slab))
+	if (c->have_slab && xport_state(c->x) == XPORT_UP &&
+	    xport_free(c->x, c->s.slab))
 		printf("warning: slab %u not freed\n", c->s.slab);
 	if (c->x)
 		xport_close(c->x);
@@ -348,74 +358,104 @@ out:
 	return ret;
 }
 
-int check_poll_teardown(void)
+/* A read through a slab id of our own on an address and key the donor
+ * never granted us: the donor refuses it, the link ends. */
+static void forge_read(struct pcheck *c, struct preq *q)
 {
-	const uint64_t spin[PT_THREADS] = { OWN_SPIN, 5000000, 50000, 0 };
-	struct xport_slab fake;
-	atomic_int stop = 0;
-	unsigned long failed = 0, hits = 0;
-	struct preq q = { 0 };
-	struct pcheck c;
-	pthread_t t[PT_THREADS];
-	uint8_t *page = NULL;
-	int i, ret = 1;
+	struct xport_slab fake = c->s;
 
-	/* rounds until stopped: past the link's end ios fail at once */
-	if (pcheck_init(&c, 10, 1000, spin, 40))
-		goto out;
-	for (i = 0; i < PT_THREADS; i++) {
-		c.j[i].stop = &stop;
-		pthread_create(&t[i], NULL, pjob_run, &c.j[i]);
-	}
-	usleep(300 * 1000); /* the pollers are busy */
-	/* a slab id of our own on an address and key the donor never
-	 * granted us: the donor refuses the read, the link ends */
-	fake = c.s;
 	fake.slab = 0x7ffffff1u;
 	fake.rkey ^= 0x5a5a00;
-	xport_rdma_forge_slab(c.x, &fake);
-	memset(&q, 0, sizeof(q));
-	q.io.dir = XPORT_READ;
-	q.io.slab = fake.slab;
-	q.io.len = PAGE;
-	q.io.buf = c.rbuf;
-	q.io.done = preq_done;
-	xport_submit(c.x, &q.io);
-	usleep(500 * 1000);
+	xport_rdma_forge_slab(c->x, &fake);
+	memset(q, 0, sizeof(*q));
+	q->io.dir = XPORT_READ;
+	q->io.slab = fake.slab;
+	q->io.len = PAGE;
+	q->io.buf = c->rbuf;
+	q->io.done = preq_done;
+	xport_submit(c->x, &q->io);
+}
+
+/* Runs the pollers until the link ends under them: a forged read ends
+ * it (q), or the donor is killed once the file ready exists. 0 when
+ * polls ran, every io completed once, none hung and some failed. */
+static int poll_through_link_end(struct pcheck *c, const char *ready,
+				 struct preq *q)
+{
+	pthread_t t[PT_THREADS];
+	unsigned long failed = 0, hits = 0, polls = 0;
+	atomic_int stop = 0;
+	uint64_t end;
+	int i, fd;
+
+	atomic_store(&nfailed, 0);
+	for (i = 0; i < PT_THREADS; i++) {
+		c->j[i].stop = &stop;
+		pthread_create(&t[i], NULL, pjob_run, &c->j[i]);
+	}
+	usleep(300 * 1000); /* the pollers are busy */
+	if (ready) {
+		fd = open(ready, O_CREAT | O_WRONLY, 0644);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		forge_read(c, q);
+	}
+	end = deadline_after_ms(WAIT_MS);
+	while (!atomic_load(&nfailed) && mono_ns() < end)
+		usleep(10 * 1000);
+	usleep(300 * 1000); /* ios submitted past the end fail too */
 	atomic_store(&stop, 2);
 	for (i = 0; i < PT_THREADS; i++)
 		pthread_join(t[i], NULL);
-	usleep(200 * 1000);
+	usleep(200 * 1000); /* a second completion would come by now */
 	for (i = 0; i < PT_THREADS; i++) {
-		failed += c.j[i].failed;
-		hits += c.j[i].hits;
-		if (c.j[i].hung) {
+		failed += c->j[i].failed;
+		hits += c->j[i].hits;
+		polls += c->j[i].polls;
+		if (c->j[i].hung) {
 			printf("fail: %lu requests of thread %d never "
 			       "completed\n",
-			       c.j[i].hung, i);
+			       c->j[i].hung, i);
 			fflush(stdout);
-			_exit(1);
+			_exit(1); /* the transport may still own them */
 		}
-		if (calls_wrong(c.j[i].r, c.nreq)) {
+		if (calls_wrong(c->j[i].r, c->nreq)) {
 			printf("fail: thread %d: a request completed more "
 			       "than once\n",
 			       i);
-			goto out;
+			return 1;
 		}
 	}
+	printf("ok: the link ended under the pollers: %lu ios failed, %lu of "
+	       "%lu polls collected their io, none hung or completed twice\n",
+	       failed, hits, polls);
+	if (!failed || !polls) {
+		printf("fail: %s\n", failed ? "nothing was polled"
+					    : "no io of the pollers failed");
+		return 1;
+	}
+	return 0;
+}
+
+int check_poll_teardown(void)
+{
+	const uint64_t spin[PT_THREADS] = { OWN_SPIN, 5000000, 50000, 0 };
+	struct preq q = { 0 };
+	struct pcheck c;
+	uint8_t *page;
+	int i, ret = 1;
+
+	/* rounds until stopped: past the link's end ios fail at once */
+	if (pcheck_init(&c, 10, 1000, spin, PT_ROUNDS_MAX) ||
+	    poll_through_link_end(&c, NULL, &q))
+		goto out;
 	if (atomic_load(&q.done) != 1 || !q.status) {
 		printf("fail: the forged read: %d completions, status %d\n",
 		       atomic_load(&q.done), q.status);
 		goto out;
 	}
-	printf("ok: forged read refused (%s); pollers saw %lu failed ios, "
-	       "%lu polls hit, none hung or completed twice\n",
-	       strerror(-q.status), failed, hits);
-	if (!failed) {
-		printf("fail: the link ended under the pollers but no io of "
-		       "theirs failed\n");
-		goto out;
-	}
+	printf("ok: forged read refused (%s)\n", strerror(-q.status));
 	/* it reconnects; a polled write and read-back of a page match */
 	if (xport_wait_up(c.x, 10000)) {
 		printf("fail: no reconnect\n");
@@ -446,6 +486,23 @@ int check_poll_teardown(void)
 		goto out;
 	}
 	printf("ok: reconnected; a polled write and read-back match\n");
+	ret = 0;
+out:
+	pcheck_free(&c);
+	return ret;
+}
+
+int check_poll_kill(const char *ready)
+{
+	const uint64_t spin[PT_THREADS] = { OWN_SPIN, OWN_SPIN, 5000000, 0 };
+	struct pcheck c;
+	int ret = 1;
+
+	if (pcheck_init(&c, 11, 0, spin, PT_ROUNDS_MAX) ||
+	    poll_through_link_end(&c, ready, NULL))
+		goto out;
+	printf("ok: donor killed under the pollers; state %s\n",
+	       xport_state(c.x) == XPORT_UP ? "up (?)" : "not up");
 	ret = 0;
 out:
 	pcheck_free(&c);
