@@ -458,4 +458,4 @@ out:
 }
 
 XCONN_BACKEND(xport_rdma_backend, "rdma", .open = vb_open, .submit = vb_submit,
-	      .reg = vb_reg);
+	      .poll = vb_poll, .reg = vb_reg);

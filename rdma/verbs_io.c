@@ -26,7 +26,9 @@
  * Threading: x->xc.lock guards the ring, credits, control slots, the slab
  * table and the registered regions; WRs are built and posted under it (a
  * doorbell, never a wait on the network). The poller drains the CQ: the
- * connector during the handshake, then the loop of verbs_loop.c. A caller
+ * connector during the handshake, then the holder of the CQ's claim (the
+ * loop of verbs_loop.c, or a thread collecting its own completion,
+ * verbs_poll.c). A caller
  * that must wait for ring space or a reply waits on the core's condvar;
  * the poller drains the CQ itself instead (vb_poller()). A control call
  * on the loop (from a done() or event callback) fails with -EDEADLK, as
@@ -42,6 +44,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,7 +260,8 @@ static void wait_completions(struct vx *x)
 			vb_timeout_locked(x, mono_ns(), &d);
 		pthread_mutex_unlock(&x->xc.lock);
 		vb_done_run(&d);
-		vb_poll_cq(x);
+		if (vb_drain(x) < 0)
+			sched_yield(); /* a poller holds the CQ for < a tick */
 		pthread_mutex_lock(&x->xc.lock);
 	} else {
 		pthread_cond_wait(&x->xc.cond, &x->xc.lock);
@@ -342,7 +346,8 @@ int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 		}
 		if (vb_poller(x)) {
 			pthread_mutex_unlock(&x->xc.lock);
-			vb_poll_cq(x);
+			if (vb_drain(x) < 0)
+				sched_yield();
 			pthread_mutex_lock(&x->xc.lock);
 		} else if (xconn_cond_wait_until(&x->xc, deadline)) {
 			ret = -ETIMEDOUT;
@@ -371,7 +376,8 @@ int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 	while (!x->ctl[c].done) {
 		if (vb_poller(x)) {
 			pthread_mutex_unlock(&x->xc.lock);
-			vb_poll_cq(x);
+			if (vb_drain(x) < 0)
+				sched_yield();
 			pthread_mutex_lock(&x->xc.lock);
 			if (mono_ns() > deadline)
 				break;
@@ -755,7 +761,9 @@ int vb_poll_cq(struct vx *x)
 			break;
 	}
 	pthread_mutex_lock(&x->xc.lock);
-	if (x->nevict && vb_poller(x)) {
+	/* a poller leaves EVICTs to the loop's next drain (its tick):
+	 * event callbacks run on the transport's thread */
+	if (x->nevict && vb_poller(x) && !vb_polling()) {
 		ne = x->nevict;
 		memcpy(eslab, x->evict_slab, ne * sizeof(*eslab));
 		memcpy(edl, x->evict_deadline, ne * sizeof(*edl));

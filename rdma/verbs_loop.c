@@ -16,8 +16,9 @@
  *   connector (rdma/conn.c) --attach()--> vl->incoming, evl_wake()
  *   loop wake():   incoming -> CM channel watched, attached list, CQ
  *                  armed and drained; a closing or broken one detaches
- *   channel ready: per event: ack, then (attached) drain, re-arm, drain:
- *                  completions, done() and EVICT callbacks, no lock held
+ *   channel ready: per event: ack, then (attached, claimed) drain,
+ *                  re-arm, drain: completions, done() and EVICT
+ *                  callbacks, no lock held
  *   CM ready:      (attached) DISCONNECTED, DEVICE_REMOVAL: everything
  *                  pending fails, the connection detaches
  *   loop expire(): every VB_TICK_MS, per connection: a drain (a missed
@@ -41,6 +42,12 @@
  * served, and read only while unacked: destroying a CQ (teardown, on a
  * connector, after the detach) waits for its events to be acked, so the
  * loop never names a freed connection.
+ *
+ * A thread that collects its own completion (xport_poll(), verbs_poll.c)
+ * may hold a CQ's claim instead of the loop: the loop touches a CQ and
+ * detaches a connection only under it, never waits for it, and drops an
+ * event, a drain or a detach of a claimed CQ; the holder then arms and
+ * drains the CQ again, or wakes the loop, whose wake retries the detach.
  *
  * Threading: pool_life guards the pool's existence and its count of
  * connections; vl->lock the attach queue and the channel list (never
@@ -80,6 +87,14 @@ bool vbl_on_thread(void)
 	return tls_on_loop;
 }
 
+bool vbl_act(bool on)
+{
+	bool old = tls_on_loop;
+
+	tls_on_loop = on;
+	return old;
+}
+
 /* ---- the loop thread ---- */
 
 static void conns_unlink(struct vloop *vl, struct vx *x)
@@ -93,13 +108,25 @@ static void conns_unlink(struct vloop *vl, struct vx *x)
 	x->vl_prev = x->vl_next = NULL;
 }
 
-/* The link ended with err: x leaves the loop; a connector takes it. */
+/* The link ended with err: x leaves the loop; a connector takes it.
+ * Claim held: no poller reaps the CQ the connector will destroy. */
 static void detach(struct vloop *vl, struct vx *x, int err)
 {
+	atomic_store(&x->cq_served, 0);
 	evl_del(vl->evl, &x->cm_src);
 	conns_unlink(vl, x);
 	x->vl_attached = 0;
 	xconn_link_down(&x->xc, err);
+}
+
+/* x leaves the loop (err) under the claim; if a poller holds it, the
+ * poller's release wakes the loop, whose wake tries again. */
+static void leave(struct vloop *vl, struct vx *x, int err)
+{
+	if (!vb_claim_loop(x, &x->cq_kick))
+		return;
+	detach(vl, x, err);
+	vb_unclaim(x);
 }
 
 /* Why x must leave the loop (closing, broken), else 0. */
@@ -118,7 +145,7 @@ static int gone(struct vx *x)
 
 /* Drains x's CQ, re-arms it and drains what came meanwhile (a
  * completion between the last poll and the arming raises no event);
- * detaches x when the link is gone. */
+ * detaches x when the link is gone. Claim held. */
 static void serve(struct vloop *vl, struct vx *x)
 {
 	int err;
@@ -150,8 +177,12 @@ static void chan_ready(struct evl_src *s, uint32_t events)
 		/* read before the ack: until then its CQ, hence x, lives */
 		attached = x->vl_attached;
 		ibv_ack_cq_events(cq, 1);
-		if (attached)
-			serve(x->vl, x);
+		/* a poller reaps the CQ: it arms and drains it again when
+		 * it lets go (verbs_poll.c) */
+		if (!attached || !vb_claim_loop(x, &x->cq_missed))
+			continue;
+		serve(x->vl, x);
+		vb_unclaim(x);
 	}
 }
 
@@ -186,7 +217,7 @@ static void cm_ready(struct evl_src *s, uint32_t events)
 	}
 	err = gone(x);
 	if (err)
-		detach(x->vl, x, err);
+		leave(x->vl, x, err);
 }
 
 static void loop_wake(struct evl *l, void *arg)
@@ -219,14 +250,21 @@ static void loop_wake(struct evl *l, void *arg)
 			vl->conns->vl_prev = x;
 		vl->conns = x;
 		x->vl_attached = 1;
-		serve(vl, x);
+		/* from now on a poller may reap the CQ */
+		atomic_store(&x->cq_kick, 0);
+		atomic_store(&x->cq_served, 1);
+		if (vb_claim_loop(x, &x->cq_missed)) {
+			serve(vl, x);
+			vb_unclaim(x);
+		}
 	}
-	/* xconn_stop()'s kick: the closing ones leave */
+	/* xconn_stop()'s kick, or a poller's: the closing and broken ones
+	 * leave */
 	for (x = vl->conns; x; x = next) {
 		next = x->vl_next;
 		ret = gone(x);
 		if (ret)
-			detach(vl, x, ret);
+			leave(vl, x, ret);
 	}
 	if (vl->conns)
 		evl_deadline(l, deadline_after_ms(VB_TICK_MS));
@@ -255,12 +293,17 @@ static uint64_t loop_expire(struct evl *l, void *arg, uint64_t now)
 	tls_on_loop = 1;
 	for (x = vl->conns; x; x = next) {
 		next = x->vl_next;
-		vb_poll_cq(x);
+		/* a claimed CQ: its holder drains it when it lets go, and
+		 * the timeout check needs only the lock */
+		if (vb_claim(x)) {
+			vb_poll_cq(x);
+			vb_unclaim(x);
+		}
 		ret = timed_out(x, now);
 		if (!ret)
 			ret = gone(x);
 		if (ret)
-			detach(vl, x, ret);
+			leave(vl, x, ret);
 	}
 	return vl->conns ? now + (uint64_t)VB_TICK_MS * 1000000 : EVL_NEVER;
 }

@@ -10,7 +10,9 @@
  * fields marked "protected by lock"; the connection's verbs objects (id,
  * ec, vs, qp) are made and destroyed by the connector running it (or by
  * close, after the core let go of it), never while the loop serves it;
- * the fields marked "loop" are the loop thread's.
+ * the fields marked "loop" are the loop thread's; the CQ is reaped by
+ * the holder of its claim (verbs_poll.c: the loop, or a thread that
+ * collects its own completion), those marked "claimed" change under it.
  */
 #ifndef CNM_RDMA_VERBS_PRIV_H
 #define CNM_RDMA_VERBS_PRIV_H
@@ -22,6 +24,7 @@
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -110,6 +113,12 @@ struct vx {
 	int vl_attached;	      /* loop: the loop serves x */
 	struct vx *vl_prev, *vl_next; /* loop: attached connections */
 	struct vx *vl_inext;	      /* vl->lock: waiting to attach */
+
+	/* the CQ's consumer claim (verbs_poll.c): whoever holds it reaps */
+	atomic_uintptr_t cq_owner; /* 0 or the holder's token; a trylock */
+	atomic_int cq_missed;	   /* the loop dropped a CQ event: claimed */
+	atomic_int cq_kick;	   /* the loop could not detach: claimed */
+	atomic_int cq_served;	   /* the loop serves x; changes claimed */
 };
 
 /* completion lists: done() runs after the lock is dropped */
@@ -132,7 +141,9 @@ void vb_conn_fail(struct vx *x, int err, struct vdone *d);
 int vb_timeout_locked(struct vx *x, uint64_t now, struct vdone *d);
 /* lock held: every control call waiting for a reply ends with err */
 void vb_ctl_fail_locked(struct vx *x, int err);
-int vb_poll_cq(struct vx *x); /* completions handled */
+/* Drains the CQ once: completions handled. The claim's holder only
+ * (verbs_poll.c), or the connector before the attach. */
+int vb_poll_cq(struct vx *x);
 int vb_ctl_call(struct vx *x, uint16_t op, const void *body, uint32_t blen,
 		void *out, uint32_t outmax, uint32_t *outlen);
 int vb_ctl(struct xconn *c, uint16_t op, const void *body, uint32_t blen,
@@ -143,8 +154,24 @@ int vb_reg(struct xport *xp, void *addr, size_t len);
 void vb_slab_added(struct xconn *c, const struct xport_slab *s);
 void vb_slab_freed(struct xconn *c, uint32_t slab);
 /* 1 on the thread that drains x's CQ: the connector running x (the
- * handshake) or the loop. It polls where others wait on xc.cond. */
+ * handshake), the loop or a poller acting as it. It drains (vb_drain())
+ * where others wait on xc.cond. */
 bool vb_poller(struct vx *x);
+
+/* verbs_poll.c: the CQ's claim and xport_poll() */
+bool vb_claim(struct vx *x); /* a trylock */
+/* The loop's try: *why (cq_missed or cq_kick) tells a holder it failed. */
+bool vb_claim_loop(struct vx *x, atomic_int *why);
+bool vb_claim_held(struct vx *x); /* by this thread */
+void vb_unclaim(struct vx *x);	  /* the loop's, after serving */
+/* A poller's unclaim: arm, drain, unclaim; again if the loop dropped an
+ * event meanwhile; wakes the loop when it has work on x. */
+void vb_release(struct vx *x);
+/* A waiter's drain (vb_poller()): completions handled, or -EBUSY when
+ * another thread holds the claim (it drains). */
+int vb_drain(struct vx *x);
+bool vb_polling(void); /* this thread polls (vb_poll()) */
+int vb_poll(struct xport *xp, const atomic_int *done, uint64_t spin_ns);
 
 /* verbs_loop.c */
 /* Joins the process-wide loop (started for the first connection): 0
@@ -158,7 +185,9 @@ struct ibv_comp_channel *vbl_chan(struct vx *x, struct ibv_context *verbs);
 void vbl_attach(struct xconn *xc);
 /* Makes the loop look at its connections soon (any thread, no block). */
 void vbl_kick(struct vx *x);
-/* 1 on the loop's thread. */
+/* 1 on the loop's thread, or a poller acting as it. */
 bool vbl_on_thread(void);
+/* This thread counts as the loop's (on) or not; returns the old value. */
+bool vbl_act(bool on);
 
 #endif

@@ -92,6 +92,10 @@ if [ -n "$PORT" ]; then
 	check control-credits ctl
 	check wrong-psk badkey
 	check foreign-rkey foreign
+	# issue 17: the thread that posted an io reaps the CQ itself
+	check poll-collects-its-own-completion poll-own
+	check poll-racing-the-loop-loses-no-completion poll-race
+	check poll-through-a-link-error-completes-every-io poll-teardown
 	# issue 15: the donor's threads and descriptors do not grow with
 	# its RDMA connections
 	check connections-cost-no-thread-nor-descriptor "conns $DONOR_PID"
@@ -303,13 +307,15 @@ if grep '^error:' /tmp/donor1.log; then
 fi
 result donor-sigterm $rc "$ts"
 
-# a donor killed mid-transfer: every request completes with an error
+# a donor killed mid-transfer: every request completes with an error;
+# then again under threads that poll for their completions (issue 17)
+for mode in kill poll-kill; do
 ts=$(up)
 start_donor /tmp/donor2.log
 rc=1
 if [ -n "$PORT" ]; then
 	rm -f /tmp/ready
-	timeout $CHECK_TIMEOUT rdma_client $IP "$PORT" /key kill /tmp/ready \
+	timeout $CHECK_TIMEOUT rdma_client $IP "$PORT" /key $mode /tmp/ready \
 		> /tmp/kill.log 2>&1 &
 	CPID=$!
 	n=0
@@ -320,7 +326,10 @@ if [ -n "$PORT" ]; then
 	kill -KILL $DONOR_PID
 	wait $CPID
 	rc=$?
-	sed 's/^/  donor-killed| /' /tmp/kill.log
+	sed "s/^/  donor-$mode| /" /tmp/kill.log
 fi
-result donor-killed $rc "$ts"
+name=donor-killed
+[ $mode = kill ] || name=donor-killed-under-pollers
+result $name $rc "$ts"
+done
 finish

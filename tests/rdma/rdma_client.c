@@ -20,6 +20,8 @@
  *               rkey must be refused (remote access error), data intact
  *     kill FILE keeps I/O flowing, creates FILE, and then requires every
  *               request to complete (with errors) after the donor dies
+ *     poll-own, poll-race, poll-teardown, poll-kill FILE
+ *               see rdma_poll.c
  *     silent    see rdma_donor_cost.c
  *     conns PID see rdma_donor_cost.c
  *
@@ -725,7 +727,8 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: rdma_client HOST PORT KEYFILE "
 			"alloc|rw|lat|ctl|evict|badkey|foreign|kill FILE|"
-			"silent|conns PID\n");
+			"silent|conns PID|poll-own|poll-race|poll-teardown|"
+			"poll-kill FILE\n");
 		return 2;
 	}
 	host = argv[1];
@@ -758,6 +761,14 @@ int main(int argc, char **argv)
 		ret = check_foreign();
 	else if (!strcmp(argv[4], "kill") && argc > 5)
 		ret = check_kill(argv[5]);
+	else if (!strcmp(argv[4], "poll-kill") && argc > 5)
+		ret = check_poll_kill(argv[5]);
+	else if (!strcmp(argv[4], "poll-own"))
+		ret = check_poll_own();
+	else if (!strcmp(argv[4], "poll-race"))
+		ret = check_poll_race();
+	else if (!strcmp(argv[4], "poll-teardown"))
+		ret = check_poll_teardown();
 	else if (!strcmp(argv[4], "silent"))
 		ret = check_silent();
 	else if (!strcmp(argv[4], "conns") && argc > 5)

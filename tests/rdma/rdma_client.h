@@ -24,4 +24,10 @@ int open_x(const struct auth_key *k, uint8_t sess_byte,
 int check_silent(void);
 int check_conns(const char *pid);
 
+/* rdma_poll.c: xport_poll() over verbs */
+int check_poll_own(void);
+int check_poll_race(void);
+int check_poll_teardown(void);
+int check_poll_kill(const char *ready);
+
 #endif

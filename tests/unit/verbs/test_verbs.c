@@ -9,6 +9,7 @@
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
 #include "rdma/verbs_loop.c"
+#include "rdma/verbs_poll.c"
 #include "rdma/verbs_setup.c"
 #include "tests/unit/check_run.h"
 
@@ -58,8 +59,27 @@ static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 	return 0;
 }
 
+/* completions the fake CQ holds; the first `hidden_polls` polls see
+ * none (one that comes after a poller's last poll) */
+static struct ibv_wc cqe[8];
+static unsigned int ncqe, npolls, hidden_polls, narms;
+
 static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
+	int k = 0;
+
+	if (npolls++ < hidden_polls)
+		return 0;
+	while (k < n && ncqe) {
+		wc[k++] = cqe[0];
+		memmove(cqe, cqe + 1, --ncqe * sizeof(cqe[0]));
+	}
+	return k;
+}
+
+static int fake_req_notify(struct ibv_cq *cq, int solicited)
+{
+	narms++;
 	return 0;
 }
 
@@ -222,7 +242,9 @@ static void setup(void)
 	fctx.ops.post_send = fake_post_send;
 	fctx.ops.post_recv = fake_post_recv;
 	fctx.ops.poll_cq = fake_poll_cq;
+	fctx.ops.req_notify_cq = fake_req_notify;
 	nrec = nposts = nrecv_posts = 0;
+	ncqe = npolls = hidden_polls = narms = 0;
 	memset(reqs, 0, sizeof(reqs));
 	x = calloc(1, sizeof(*x));
 	ck_assert_ptr_nonnull(x);
@@ -699,6 +721,109 @@ START_TEST(handshake_may_send_before_up_but_not_after_a_loss)
 }
 END_TEST
 
+/* ---- xport_poll(): the CQ's claim (verbs_poll.c) ---- */
+
+static atomic_int polled_done;
+
+static void polled_io_done(struct xport_io *io, int status)
+{
+	treq_done(io, status);
+	atomic_store(&polled_done, 1);
+}
+
+/* one op of request 0, posted, its done() setting polled_done; the
+ * loop serves x */
+static void post_polled(void)
+{
+	struct batch_op o;
+
+	mkop(&o, 0, 1, XPORT_READ, 0, userbuf);
+	reqs[0].io.done = polled_io_done;
+	atomic_store(&polled_done, 0);
+	atomic_store(&x->cq_served, 1);
+	vb_post(x, &o, 1);
+	ck_assert_uint_eq(x->count, 1);
+}
+
+START_TEST(a_poller_reaps_its_own_completion_arms_the_cq_and_lets_go)
+{
+	post_polled();
+	cqe[ncqe++] = wc_send(rec[0].wr_id, IBV_WC_SUCCESS);
+	ck_assert_int_eq(vb_poll(&x->xc.base, &polled_done, 1000000), 0);
+	reqs_done_with(1, 0);
+	ck_assert_uint_eq(narms, 1); /* armed before its last poll */
+	ck_assert_uint_eq(atomic_load(&x->cq_owner), 0);
+	ck_assert(!vbl_on_thread()); /* no longer acting as the loop */
+}
+END_TEST
+
+START_TEST(a_cq_event_the_loop_dropped_meanwhile_makes_the_holder_drain_again)
+{
+	post_polled();
+	ck_assert(vb_claim(x));
+	/* the loop's event finds the claim taken */
+	ck_assert(!vb_claim_loop(x, &x->cq_missed));
+	/* the completion shows only after the holder's last poll */
+	cqe[ncqe++] = wc_send(rec[0].wr_id, IBV_WC_SUCCESS);
+	hidden_polls = 1;
+	vb_release(x);
+	reqs_done_with(1, 0);
+	ck_assert_uint_eq(narms, 2);
+	ck_assert_int_eq(atomic_load(&x->cq_missed), 0);
+	ck_assert_uint_eq(atomic_load(&x->cq_owner), 0);
+}
+END_TEST
+
+START_TEST(a_poller_leaves_a_cq_the_loop_does_not_serve_untouched)
+{
+	post_polled();
+	atomic_store(&x->cq_served, 0); /* connecting, or detached */
+	cqe[ncqe++] = wc_send(rec[0].wr_id, IBV_WC_SUCCESS);
+	ck_assert_int_eq(vb_poll(&x->xc.base, &polled_done, 1000000), -EAGAIN);
+	ck_assert_uint_eq(npolls, 0);
+	ck_assert_uint_eq(narms, 0);
+	ck_assert_int_eq(reqs[0].done, 0);
+	ck_assert_uint_eq(atomic_load(&x->cq_owner), 0);
+}
+END_TEST
+
+START_TEST(a_poller_gives_up_past_its_spin_with_the_cq_armed)
+{
+	post_polled();
+	ck_assert_int_eq(vb_poll(&x->xc.base, &polled_done, 200000), -EAGAIN);
+	ck_assert_int_eq(reqs[0].done, 0);
+	ck_assert_uint_eq(narms, 1);
+	ck_assert_uint_eq(atomic_load(&x->cq_owner), 0);
+	/* the loop completes it later, once */
+	cqe[ncqe++] = wc_send(rec[0].wr_id, IBV_WC_SUCCESS);
+	ck_assert(vb_claim(x));
+	vb_poll_cq(x);
+	vb_unclaim(x);
+	reqs_done_with(1, 0);
+}
+END_TEST
+
+START_TEST(an_error_completion_a_poller_reaps_fails_every_io_once)
+{
+	struct batch_op o[3];
+
+	post_separate(o, 3, XPORT_READ);
+	reqs[0].io.done = polled_io_done;
+	atomic_store(&polled_done, 0);
+	atomic_store(&x->cq_served, 1);
+	cqe[ncqe++] = wc_send(rec[0].wr_id, IBV_WC_REM_ACCESS_ERR);
+	cqe[ncqe++] = wc_send(rec[2].wr_id, IBV_WC_WR_FLUSH_ERR);
+	ck_assert_int_eq(vb_poll(&x->xc.base, &polled_done, 1000000), 0);
+	ck_assert_int_eq(reqs[0].status, -EFAULT);
+	reqs_done_with(0, 0);
+	ck_assert_int_eq(reqs[1].done, 1);
+	ck_assert_int_eq(reqs[2].done, 1);
+	ck_assert_int_eq(reqs[2].status, -ECONNRESET);
+	ck_assert_int_eq(x->xc.state, XPORT_DOWN);
+	ck_assert_uint_eq(atomic_load(&x->cq_owner), 0);
+}
+END_TEST
+
 START_TEST(wc_status_maps_to_the_transport_errors)
 {
 	ck_assert_int_eq(wc_errno(IBV_WC_SUCCESS), 0);
@@ -748,6 +873,11 @@ int main(void)
 			failed_receive_completion_is_a_lost_connection,
 			wrong_key_and_version_stop_reconnecting,
 			handshake_may_send_before_up_but_not_after_a_loss,
+			a_poller_reaps_its_own_completion_arms_the_cq_and_lets_go,
+			a_cq_event_the_loop_dropped_meanwhile_makes_the_holder_drain_again,
+			a_poller_leaves_a_cq_the_loop_does_not_serve_untouched,
+			a_poller_gives_up_past_its_spin_with_the_cq_armed,
+			an_error_completion_a_poller_reaps_fails_every_io_once,
 			wc_status_maps_to_the_transport_errors,
 			open_without_an_rdma_path_fails_fast_for_auto_fallback));
 }

@@ -10,6 +10,7 @@
 #include "rdma/verbs_conn.c"
 #include "rdma/verbs_io.c"
 #include "rdma/verbs_loop.c"
+#include "rdma/verbs_poll.c"
 #include "rdma/verbs_setup.c"
 #include "tests/unit/check_run.h"
 
@@ -37,7 +38,13 @@ static struct sockaddr_in fsa;
 /* scenario knobs (set before open, read by the fakes) */
 static int refuse; /* connects to refuse with REJECTED */
 static int connects;
-static int hold_data;	   /* RDMA READ/WRITE never complete */
+static int hold_data; /* RDMA READ/WRITE never complete */
+/* a CQ as verbs makes it: an event only for a completion that comes
+ * while armed (req_notify), and RDMA READ/WRITE completions that a "NIC"
+ * thread delivers a little later (fk) */
+static int arm_model, armed, nic_delay;
+static struct ibv_wc pend[512];
+static unsigned int npend;
 static unsigned int io_ms; /* the transport's io_timeout_ms, 0: default */
 static struct auth_key donor_key;
 
@@ -306,6 +313,8 @@ static void fake_donor(const uint8_t *msg, uint32_t len)
 static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			  struct ibv_send_wr **bad)
 {
+	int ev;
+
 	pthread_mutex_lock(&fk);
 	for (; wr; wr = wr->next) {
 		struct ibv_wc wc = { .wr_id = wr->wr_id,
@@ -316,12 +325,18 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 			fake_donor(
 				(const uint8_t *)(uintptr_t)wr->sg_list[0].addr,
 				wr->sg_list[0].length);
+		} else if (nic_delay && (wr->send_flags & IBV_SEND_SIGNALED)) {
+			ck_assert_uint_lt(npend, 512);
+			pend[npend++] = wc;
 		} else if (!hold_data && (wr->send_flags & IBV_SEND_SIGNALED)) {
 			push_wc(&wc);
 		}
 	}
+	ev = !arm_model || armed;
+	armed = 0;
 	pthread_mutex_unlock(&fk);
-	poke(cq_efd);
+	if (ev)
+		poke(cq_efd);
 	return 0;
 }
 
@@ -355,7 +370,36 @@ static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 
 static int fake_notify(struct ibv_cq *cq, int solicited)
 {
+	pthread_mutex_lock(&fk);
+	armed = 1;
+	pthread_mutex_unlock(&fk);
 	return 0;
+}
+
+/* The "NIC": delivers the pending completions every few microseconds,
+ * with an event when the CQ is armed. */
+static atomic_int nic_stop;
+
+static void *nic_run(void *arg)
+{
+	unsigned int seed = 1;
+	int ev;
+
+	(void)arg;
+	while (!atomic_load(&nic_stop)) {
+		pthread_mutex_lock(&fk);
+		ev = npend && armed;
+		if (ev)
+			armed = 0;
+		for (unsigned int i = 0; i < npend; i++)
+			push_wc(&pend[i]);
+		npend = 0;
+		pthread_mutex_unlock(&fk);
+		if (ev)
+			poke(cq_efd);
+		usleep(rand_r(&seed) % 40);
+	}
+	return NULL;
 }
 
 /* ---- fixtures ---- */
@@ -385,6 +429,9 @@ static void setup(void)
 	ck_assert_int_ge(cq_efd, 0);
 	evn = 0;
 	refuse = connects = hold_data = 0;
+	arm_model = armed = nic_delay = 0;
+	npend = 0;
+	atomic_store(&nic_stop, 0);
 	io_ms = 0;
 	rq_head = rq_n = wc_head = wc_n = 0;
 	memset(ckey.bytes, 0x42, sizeof(ckey.bytes));
@@ -648,6 +695,83 @@ START_TEST(a_control_call_from_a_done_callback_fails_with_edeadlk)
 }
 END_TEST
 
+/* xport_poll() (verbs_poll.c) against the loop: threads that collect
+ * their own completion with spins from none to long race each other and
+ * the loop for a CQ that raises an event only when armed */
+#define RACE_THREADS 4
+#define RACE_IOS     1500
+
+struct racer {
+	struct xport *x;
+	uint32_t slab;
+	uint64_t spin_ns;
+	struct treq r[RACE_IOS];
+	unsigned int hung, hits;
+};
+
+static void *racer_run(void *arg)
+{
+	struct racer *k = arg;
+	uint8_t buf[4096];
+	unsigned int i;
+
+	memset(buf, 0x5a, sizeof(buf));
+	for (i = 0; i < RACE_IOS; i++) {
+		struct treq *r = &k->r[i];
+
+		treq_submit(k->x, r, i & 1 ? XPORT_READ : XPORT_WRITE, k->slab,
+			    buf, sizeof(buf));
+		if (!xport_rdma_backend.poll(k->x, &r->done, k->spin_ns))
+			k->hits++;
+		if (!wait_done(r, 5000)) {
+			k->hung++;
+			break;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(pollers_racing_the_loop_complete_every_io_once)
+{
+	static struct racer k[RACE_THREADS];
+	const uint64_t spins[RACE_THREADS] = { 0, 1000, 20000, 2000000 };
+	pthread_t t[RACE_THREADS], nic;
+	struct xport_slab s;
+	struct xport *x;
+	unsigned int i, n, hits = 0;
+
+	arm_model = 1;
+	x = open_fake(0);
+	ck_assert_int_eq(xport_rdma_backend.wait_up(x, 5000), 0);
+	ck_assert_int_eq(xport_rdma_backend.alloc(x, &s), 0);
+	nic_delay = 1;
+	pthread_create(&nic, NULL, nic_run, NULL);
+	for (i = 0; i < RACE_THREADS; i++) {
+		memset(&k[i], 0, sizeof(k[i]));
+		k[i].x = x;
+		k[i].slab = s.slab;
+		k[i].spin_ns = spins[i];
+		pthread_create(&t[i], NULL, racer_run, &k[i]);
+	}
+	for (i = 0; i < RACE_THREADS; i++)
+		pthread_join(t[i], NULL);
+	usleep(20 * 1000); /* a second completion would come by now */
+	atomic_store(&nic_stop, 1);
+	pthread_join(nic, NULL);
+	for (i = 0; i < RACE_THREADS; i++) {
+		ck_assert_uint_eq(k[i].hung, 0);
+		for (n = 0; n < RACE_IOS; n++) {
+			ck_assert_int_eq(atomic_load(&k[i].r[n].done), 1);
+			ck_assert_int_eq(atomic_load(&k[i].r[n].status), 0);
+		}
+		hits += k[i].hits;
+	}
+	ck_assert_uint_gt(hits, 0); /* the poll path did collect ios */
+	ck_assert_uint_eq(atomic_load(&to_vx(x)->cq_owner), 0);
+	xport_rdma_backend.close(x);
+}
+END_TEST
+
 START_TEST(close_fails_pending_io_with_econnaborted)
 {
 	static uint8_t buf[4096];
@@ -682,5 +806,6 @@ int main(void)
 			bad_or_early_io_fails_at_submit_and_counts_an_error,
 			a_request_past_io_timeout_fails_with_etimedout_on_the_loop_timer,
 			a_control_call_from_a_done_callback_fails_with_edeadlk,
+			pollers_racing_the_loop_complete_every_io_once,
 			close_fails_pending_io_with_econnaborted));
 }
