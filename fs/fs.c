@@ -124,7 +124,7 @@ void fs_wait_idle(struct inode *in)
 		if (fs_ring_batch_pending()) {
 			/* on a ring thread, that I/O may be its own batch's */
 			pthread_mutex_unlock(&in->lock);
-			fs_ring_batch_end();
+			fs_ring_finish();
 			pthread_mutex_lock(&in->lock);
 			continue;
 		}

@@ -329,7 +329,8 @@ void fs_ring_defer(struct cnmfs *fs, struct fsreq *r);
 /* the ring thread's batch ends: finish what it left in flight; whether
  * this thread has a batch in flight (a ring thread must finish it before
  * it waits for an inode's I/O or a context: nobody else will) */
-void fs_ring_batch_end(void);
+void fs_ring_batch_end(void *ring, unsigned int (*queued)(void *ring));
+void fs_ring_finish(void);
 int fs_ring_batch_pending(void);
 
 /* fs_stats.c: upper bounds of the latency histograms, microseconds */

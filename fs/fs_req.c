@@ -13,7 +13,12 @@
  * submitted to the page store and left in flight, their done() only wakes
  * the ring thread, and the end of the batch collects each one (polling its
  * donor as fs_sync_io() does) and replies, from the ring thread as
- * before, before the thread sleeps. So the requests of one wake-up reach
+ * before, before the thread sleeps. The handler of the batch's last
+ * request (the ring's count of requests, read at the wrapped call, says
+ * which) already does that, so libfuse sends its replies with the wait
+ * that follows, one system call as without a batch; the wrapped call
+ * finishes what is left (a batch whose last request was not a read or
+ * write). So the requests of one wake-up reach
  * the donors together, a reply never leaves the ring thread, and a ring
  * thread never waits for a context: its own, or one the pool has free at
  * once, or it first finishes its batch so far. Batching starts on a thread
@@ -34,34 +39,36 @@
 #include <stdatomic.h>
 
 /*
- * A request context with room for npages. Small requests (most swap I/O)
- * have their own pool so that they never queue behind 1 MiB writes; they
- * take a big context only when theirs are all busy. Waits when both are
- * empty (backpressure).
+ * A free context with room for npages, or NULL; req_lock held. Small
+ * requests (most swap I/O) have their own pool so that they never queue
+ * behind 1 MiB writes; they take a big context only when theirs are all
+ * busy.
  */
+static struct fsreq *pop_free(struct cnmfs *fs, unsigned int npages)
+{
+	int big = npages > SMALL_PAGES || !fs->free_reqs[0];
+	struct fsreq *r = fs->free_reqs[big];
+
+	if (r) {
+		fs->free_reqs[big] = r->next_free;
+		fs->nfree--;
+	}
+	return r;
+}
+
+/* A request context with room for npages; waits when there is none
+ * (backpressure). */
 struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages)
 {
-	int small = npages <= SMALL_PAGES, waited = 0;
+	int waited = 0;
 	struct fsreq *r;
 
 	pthread_mutex_lock(&fs->req_lock);
-	for (;;) {
-		if (small && fs->free_reqs[0]) {
-			r = fs->free_reqs[0];
-			fs->free_reqs[0] = r->next_free;
-			fs->nfree--;
-			break;
-		}
-		if (fs->free_reqs[1]) {
-			r = fs->free_reqs[1];
-			fs->free_reqs[1] = r->next_free;
-			fs->nfree--;
-			break;
-		}
+	while (!(r = pop_free(fs, npages))) {
 		if (fs_ring_batch_pending()) {
 			/* its batch may hold the contexts it would wait for */
 			pthread_mutex_unlock(&fs->req_lock);
-			fs_ring_batch_end();
+			fs_ring_finish();
 			pthread_mutex_lock(&fs->req_lock);
 			continue;
 		}
@@ -76,19 +83,10 @@ struct fsreq *fs_req_get(struct cnmfs *fs, unsigned int npages)
 /* A pool context if one is free now, else NULL: a ring thread never waits. */
 static struct fsreq *req_tryget(struct cnmfs *fs, unsigned int npages)
 {
-	int small = npages <= SMALL_PAGES;
-	struct fsreq *r = NULL;
+	struct fsreq *r;
 
 	pthread_mutex_lock(&fs->req_lock);
-	if (small && fs->free_reqs[0]) {
-		r = fs->free_reqs[0];
-		fs->free_reqs[0] = r->next_free;
-	} else if (fs->free_reqs[1]) {
-		r = fs->free_reqs[1];
-		fs->free_reqs[1] = r->next_free;
-	}
-	if (r)
-		fs->nfree--;
+	r = pop_free(fs, npages);
 	pthread_mutex_unlock(&fs->req_lock);
 	return r;
 }
@@ -101,10 +99,16 @@ static struct fsreq *req_tryget(struct cnmfs *fs, unsigned int npages)
 static __thread struct cnmfs *tl_fs;
 static __thread struct fsreq *tl_req;
 /* this thread's batch: requests in flight, oldest first */
-static __thread struct fsreq *tl_first, *tl_last;
+static __thread struct fsreq *tl_first, *tl_last_req;
 static __thread unsigned int tl_pending;
-/* the end of a batch ran on this thread: it may leave requests pending */
+/* the end of a batch ran on this thread: it may leave requests pending;
+ * how many requests its ring held then (tl_queued(tl_ring)); how many
+ * reads and writes of this batch it saw; the last one is being served */
 static __thread int tl_batch_ends;
+static __thread unsigned int (*tl_queued)(void *ring);
+static __thread void *tl_ring;
+static __thread unsigned int tl_seen;
+static __thread int tl_at_last;
 
 static struct fsreq *ring_req(struct cnmfs *fs)
 {
@@ -146,6 +150,10 @@ static struct fsreq *ring_get(struct cnmfs *fs, unsigned int npages)
 	struct fsreq *own = ring_req(fs), *r = NULL;
 	int batch = tl_batch_ends && fs->ring_batch > 1;
 
+	/* the last request of the batch we know of: finish the batch in its
+	 * handler, where libfuse sends every reply with its next wait */
+	tl_seen++;
+	tl_at_last = !tl_queued || tl_queued(tl_ring) <= tl_seen;
 	if (!own) {
 		atomic_fetch_add(&fs->ring_overflow, 1);
 		return NULL;
@@ -255,20 +263,22 @@ void fs_ring_defer(struct cnmfs *fs, struct fsreq *r)
 	r->pr.priv = r;
 	atomic_store(&r->fin, 0);
 	r->next_pending = NULL;
-	if (tl_last)
-		tl_last->next_pending = r;
+	if (tl_last_req)
+		tl_last_req->next_pending = r;
 	else
 		tl_first = r;
-	tl_last = r;
+	tl_last_req = r;
 	tl_pending++;
 	pstore_submit(fs->ps, &r->pr);
 	/* done already (local memory completes inline): reply now, inside
 	 * the batch, where libfuse sends it with the next wait */
 	while (tl_first && atomic_load(&tl_first->fin))
 		batch_finish_one(fs);
-	if (tl_last == r)
+	if (tl_last_req == r)
 		atomic_fetch_add_explicit(&fs->ring_batched, 1,
 					  memory_order_relaxed);
+	if (tl_at_last)
+		batch_finish(fs);
 }
 
 /* Waits for the oldest request of this thread's batch and replies. */
@@ -279,7 +289,7 @@ static void batch_finish_one(struct cnmfs *fs)
 
 	tl_first = r->next_pending;
 	if (!tl_first)
-		tl_last = NULL;
+		tl_last_req = NULL;
 	tl_pending--;
 	status = req_wait(fs, r);
 	r->finish(&r->pr, status);
@@ -291,11 +301,19 @@ static void batch_finish(struct cnmfs *fs)
 		batch_finish_one(fs);
 }
 
-/* libfuse's ring thread, between two batches (see the top, fs/ring_wrap.c),
- * or a ring thread about to wait for what its batch may hold */
-void fs_ring_batch_end(void)
+/* libfuse's ring thread, between two batches (see the top, fs/ring_wrap.c):
+ * queued(ring) tells how many requests its ring holds */
+void fs_ring_batch_end(void *ring, unsigned int (*queued)(void *ring))
 {
 	tl_batch_ends = 1;
+	tl_ring = ring;
+	tl_queued = queued;
+	tl_seen = 0;
+	fs_ring_finish();
+}
+
+void fs_ring_finish(void)
+{
 	if (tl_first)
 		batch_finish(tl_fs);
 }

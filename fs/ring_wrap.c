@@ -11,12 +11,21 @@
  */
 #include "fs/fs_priv.h"
 
-struct io_uring;
+#include <liburing.h>
+
 int __real_io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr);
 int __wrap_io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr);
 
+/* Completions (requests) the ring holds: libfuse advances its head only
+ * after the handlers of the whole batch ran, so during a batch this counts
+ * the batch and whatever came since. */
+static unsigned int queued(void *ring)
+{
+	return io_uring_cq_ready(ring);
+}
+
 int __wrap_io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr)
 {
-	fs_ring_batch_end();
+	fs_ring_batch_end(ring, queued);
 	return __real_io_uring_submit_and_wait(ring, wait_nr);
 }
