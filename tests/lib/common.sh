@@ -23,6 +23,34 @@
 : "${BUILD_ROOT:?run through meson test (BUILD_ROOT unset)}"
 : "${SOURCE_ROOT:?run through meson test (SOURCE_ROOT unset)}"
 
+# A test meson stops (its timeout, or meson told to stop) gets SIGTERM and,
+# 0.5 s later, SIGKILL for its whole process group: too soon for a cleanup
+# that stops postgres, swap, mounts and donors (a memory cgroup of
+# ws_postgres.sh was left so). On SIGTERM the EXIT trap therefore runs in a
+# process group of its own (job control on), which that SIGKILL does not
+# reach. Once meson is gone a write to its pipe must fail, not end the
+# cleanup by SIGPIPE: `trap : PIPE` (a handled signal is reset in the
+# programs the test runs, so they keep the default).
+cnm_on_term() {
+	local cmd
+	cmd=$(trap -p EXIT)
+	trap - EXIT TERM
+	[ -n "$cmd" ] || exit 143
+	cmd=${cmd#trap -- }
+	eval "cmd=${cmd% EXIT}"
+	set -m
+	(
+		set +e
+		trap : PIPE
+		(exit 143)
+		eval "$cmd"
+	) &
+	wait $! 2>/dev/null
+	exit 143
+}
+trap cnm_on_term TERM
+trap : PIPE
+
 CNM_DONOR_BIN=${CNM_DONOR_BIN:-$BUILD_ROOT/donor/cnetmem-donor}
 CNM_CTL_BIN=${CNM_CTL_BIN:-$BUILD_ROOT/ctl/cnetmemctl}
 CNM_TMP=${CNM_TMP:-$(mktemp -d /tmp/cnm-test.XXXXXX)}

@@ -11,8 +11,6 @@ set -euo pipefail
 . "$SOURCE_ROOT/tests/lib/fs.sh"
 . "$SOURCE_ROOT/tests/lib/swap.sh"
 trap 'proxy_stop; cnm_fs_all_cleanup' EXIT
-# meson's timeout sends SIGTERM: clean up (swap, loop, cgroup) then too
-trap 'exit 143' TERM
 
 # small: every page crosses a Python proxy, twice (plaintext, then sealed)
 ws_mib=${CNM_SWAP_WS_MIB:-96}
